@@ -1,0 +1,151 @@
+"""The registry's nouns: models, versions and aliases, as plain immutable values."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Final
+
+from berth.core.errors import BerthError, ErrorCode
+from berth.core.signature import Signature
+
+_MODEL_NAME: Final = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
+_ALIAS_NAME: Final = re.compile(r"^[A-Za-z][A-Za-z0-9._-]{0,63}$")
+_SHA256: Final = re.compile(r"^[0-9a-f]{64}$")
+
+LATEST: Final = "latest"
+"""The version reference that always means a model's newest version (not an alias: it cannot be set)."""
+PRODUCTION: Final = "production"
+"""The alias a bare model name resolves to, when the model has it."""
+
+
+def check_model_name(name: str) -> str:
+    """A model name: letters, digits, '.', '_' and '-', starting with a letter or digit, at most 128."""
+    if not isinstance(name, str) or not _MODEL_NAME.match(name) or ".." in name:
+        raise BerthError(
+            ErrorCode.INVALID_NAME,
+            f"invalid model name {name!r}: use letters, digits, '.', '_' and '-' (at most 128), "
+            "starting with a letter or digit",
+        )
+    return name
+
+
+def check_alias_name(alias: str) -> str:
+    """An alias: starts with a letter (so it never reads as a version number); 'latest' is reserved."""
+    if not isinstance(alias, str) or not _ALIAS_NAME.match(alias):
+        raise BerthError(
+            ErrorCode.INVALID_NAME,
+            f"invalid alias {alias!r}: use letters, digits, '.', '_' and '-' (at most 64), starting with a letter",
+        )
+    if alias == LATEST:
+        raise BerthError(ErrorCode.INVALID_NAME, "'latest' is reserved: it always means the newest version")
+    return alias
+
+
+def check_sha256(digest: str) -> str:
+    """A lower-case hex sha256 digest; anything else is refused before it can name a file."""
+    if not isinstance(digest, str) or not _SHA256.match(digest):
+        raise BerthError(ErrorCode.ARTIFACT_INTEGRITY, f"invalid sha256 digest {digest!r}")
+    return digest
+
+
+@dataclass(frozen=True, slots=True)
+class Model:
+    name: str
+    team: str
+    description: str
+    tags: dict[str, str]
+    created_at: datetime
+    updated_at: datetime
+    latest_version: int | None = None
+    aliases: dict[str, int] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class ArtifactRef:
+    """Where a version's bytes are, and what they hash to. `filename` is the name it was pushed with."""
+
+    sha256: str
+    uri: str
+    size: int
+    filename: str
+
+
+@dataclass(frozen=True, slots=True)
+class VersionMetadata:
+    """Everything an owner tells about a version besides its artifact. Free to update after push."""
+
+    metrics: dict[str, float] = field(default_factory=dict)
+    params: dict[str, Any] = field(default_factory=dict)
+    feature_importance: dict[str, float] = field(default_factory=dict)
+    docs: str = ""
+    training_data: str = ""
+    tags: dict[str, str] = field(default_factory=dict)
+
+    def merged(self, update: Mapping[str, Any]) -> VersionMetadata:
+        """A copy with the keys of `update` replaced (dicts are replaced whole, not merged)."""
+        known = {"metrics", "params", "feature_importance", "docs", "training_data", "tags"}
+        unknown = set(update) - known
+        if unknown:
+            raise BerthError(ErrorCode.INVALID_REQUEST, f"unknown metadata fields {sorted(unknown)}")
+        values = {k: getattr(self, k) for k in known}
+        values.update({k: v for k, v in update.items() if v is not None})
+        return VersionMetadata(**values)
+
+
+@dataclass(frozen=True, slots=True)
+class NewVersion:
+    """What a push hands the registry store: the stored artifact and what describes it."""
+
+    flavor: str
+    artifact: ArtifactRef
+    signature: Signature
+    runtime_config: dict[str, Any] = field(default_factory=dict)
+    input_example: dict[str, Any] | None = None
+    metadata: VersionMetadata = field(default_factory=VersionMetadata)
+    trusted: bool = False
+    pushed_by: str = ""
+    source: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class Version:
+    """An immutable, numbered version of a model."""
+
+    model: str
+    number: int
+    flavor: str
+    artifact: ArtifactRef
+    signature: Signature
+    runtime_config: dict[str, Any]
+    input_example: dict[str, Any] | None
+    metadata: VersionMetadata
+    trusted: bool
+    pushed_by: str
+    source: str
+    created_at: datetime
+    aliases: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class AliasEvent:
+    """One move of an alias. `from_version` is None when it was created, `to_version` None when deleted."""
+
+    model: str
+    alias: str
+    from_version: int | None
+    to_version: int | None
+    actor: str
+    at: datetime
+    reason: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class RegistrySnapshot:
+    """What a server needs to route: every model's versions, aliases, and the change counter it was read at."""
+
+    generation: int
+    versions: dict[str, dict[int, Version]]
+    aliases: dict[str, dict[str, int]]

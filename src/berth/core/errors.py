@@ -1,0 +1,78 @@
+"""berth's one error type: a stable, transport-neutral code and a message.
+
+Every layer raises `BerthError` with an `ErrorCode`; the servers map codes to HTTP and gRPC
+statuses in one table each (``berth.server.errors``), and the client rebuilds a `BerthError`
+from the ``{"error": ..., "code": ...}`` body, so callers catch the same type everywhere.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from typing import Any
+
+
+class ErrorCode(StrEnum):
+    """Stable error codes. Values are part of the public API: never rename one."""
+
+    # request syntax and shape
+    INVALID_JSON = "invalid_json"
+    INVALID_REQUEST = "invalid_request"
+    INVALID_TENSOR = "invalid_tensor"
+    UNSUPPORTED_DATATYPE = "unsupported_datatype"
+    SIGNATURE_MISMATCH = "signature_mismatch"
+    NAN_NOT_ALLOWED = "nan_not_allowed"
+    EMPTY_BATCH = "empty_batch"
+    PAYLOAD_TOO_LARGE = "payload_too_large"
+    UNSUPPORTED_MEDIA_TYPE = "unsupported_media_type"
+    INVALID_NAME = "invalid_name"
+    # lookup
+    ROUTE_NOT_FOUND = "route_not_found"
+    METHOD_NOT_ALLOWED = "method_not_allowed"
+    MODEL_NOT_FOUND = "model_not_found"
+    VERSION_NOT_FOUND = "version_not_found"
+    ALIAS_NOT_FOUND = "alias_not_found"
+    OUTPUT_NOT_FOUND = "output_not_found"
+    ALREADY_EXISTS = "already_exists"
+    CONFLICT = "conflict"
+    # artifacts and models
+    UNSUPPORTED_FLAVOR = "unsupported_flavor"
+    ARTIFACT_INVALID = "artifact_invalid"
+    ARTIFACT_INTEGRITY = "artifact_integrity"
+    UNTRUSTED_ARTIFACT = "untrusted_artifact"
+    MODEL_LOAD_FAILED = "model_load_failed"
+    MODEL_NOT_READY = "model_not_ready"
+    PREDICTION_FAILED = "prediction_failed"
+    # the server itself
+    UNAVAILABLE = "unavailable"
+    INTERNAL = "internal"
+
+
+class BerthError(Exception):
+    """An error with a stable `code`, a human `message` and optional structured `details`."""
+
+    def __init__(self, code: ErrorCode, message: str, **details: Any) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+        self.details = details
+
+    def to_dict(self) -> dict[str, Any]:
+        body: dict[str, Any] = {"error": self.message, "code": self.code.value}
+        if self.details:
+            body["details"] = self.details
+        return body
+
+    @classmethod
+    def from_dict(cls, body: dict[str, Any]) -> BerthError:
+        """Rebuild an error from a server's JSON body; unknown codes become INTERNAL."""
+        try:
+            code = ErrorCode(str(body.get("code")))
+        except ValueError:
+            code = ErrorCode.INTERNAL
+        details = body.get("details")
+        return cls(
+            code, str(body.get("error", "unknown error")), **(details if isinstance(details, dict) else {})
+        )
+
+    def __repr__(self) -> str:
+        return f"BerthError({self.code.value!r}, {self.message!r})"

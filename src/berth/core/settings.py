@@ -1,0 +1,50 @@
+"""Typed settings, read from ``BERTH_*`` environment variables and command-line overrides."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    """Everything a berth process can be configured with. Every field has a type, a default and a doc."""
+
+    model_config = SettingsConfigDict(env_prefix="BERTH_", extra="ignore")
+
+    home: Path = Field(Path(".berth"), description="berth home folder: the embedded database and artifacts.")
+    database_url: str | None = Field(
+        None, description="SQLAlchemy URL of the registry database; default: SQLite in the home folder."
+    )
+    artifact_uri: str | None = Field(
+        None, description="Where artifacts are stored (file:///path); default: <home>/artifacts."
+    )
+    host: str = Field("127.0.0.1", description="Address the server binds to.")
+    port: int = Field(8080, ge=0, le=65535, description="REST port of the server.")
+    max_body_bytes: int = Field(
+        64 * 1024 * 1024, gt=0, description="Largest request body accepted, in bytes."
+    )
+    max_upload_bytes: int = Field(
+        2 * 1024 * 1024 * 1024, gt=0, description="Largest artifact upload accepted, in bytes."
+    )
+    poll_interval_s: float = Field(
+        0.5, gt=0, description="How often a server checks the registry for changes, in seconds."
+    )
+    preload: bool = Field(True, description="Load every model's aliased and latest versions at start.")
+    max_loaded_versions: int = Field(
+        64, gt=0, description="Most versions held in memory at once; the least recently used are unloaded."
+    )
+    log_level: str = Field("info", description="Log level of the server (debug, info, warning, error).")
+
+    @property
+    def resolved_database_url(self) -> str:
+        if self.database_url:
+            return self.database_url
+        return f"sqlite:///{(self.home / 'berth.db').resolve()}"
+
+    @property
+    def resolved_artifact_uri(self) -> str:
+        if self.artifact_uri:
+            return self.artifact_uri
+        return (self.home / "artifacts").resolve().as_uri()

@@ -1,0 +1,121 @@
+"""The storage contracts: the registry store (metadata) and the artifact store (bytes).
+
+Implementations: `berth.storage.sql_registry.SqlRegistryStore` (SQLite or PostgreSQL, by URL)
+and `berth.storage.artifacts.LocalArtifactStore` (``file://`` URIs). One contract test suite
+runs every implementation (``tests/storage``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any, BinaryIO, Protocol
+
+from berth.core.entities import (
+    AliasEvent,
+    ArtifactRef,
+    Model,
+    NewVersion,
+    RegistrySnapshot,
+    Version,
+)
+
+
+class RegistryStore(Protocol):
+    """Models, their numbered immutable versions and movable aliases, with the history of every move.
+
+    Every method that changes state bumps the change counter (`generation`) in the same
+    transaction, so a server that sees a new generation knows it must re-read the snapshot.
+    Errors are `BerthError`s: MODEL_NOT_FOUND, VERSION_NOT_FOUND, ALIAS_NOT_FOUND, ALREADY_EXISTS,
+    INVALID_NAME.
+    """
+
+    def create_model(
+        self,
+        name: str,
+        *,
+        team: str = "default",
+        description: str = "",
+        tags: Mapping[str, str] | None = None,
+    ) -> Model: ...
+
+    def get_model(self, name: str) -> Model: ...
+
+    def update_model(
+        self,
+        name: str,
+        *,
+        team: str | None = None,
+        description: str | None = None,
+        tags: Mapping[str, str] | None = None,
+    ) -> Model: ...
+
+    def list_models(
+        self,
+        *,
+        text: str | None = None,
+        team: str | None = None,
+        tags: Mapping[str, str] | None = None,
+        flavor: str | None = None,
+        limit: int = 100,
+        offset: int = 0,
+    ) -> list[Model]:
+        """Models matching every filter given: `text` in name or description (case-insensitive),
+        exact team, every tag key=value, at least one version of `flavor`; sorted by name."""
+        ...
+
+    def create_version(
+        self, name: str, new: NewVersion, *, create_model: bool = True, team: str = "default"
+    ) -> Version:
+        """Append a version numbered one past the model's highest (1 for the first), atomically even
+        under concurrent pushes. Creates the model (owned by `team`) when missing and `create_model`."""
+        ...
+
+    def get_version(self, name: str, number: int) -> Version: ...
+
+    def list_versions(self, name: str) -> list[Version]:
+        """All versions of a model, oldest first."""
+        ...
+
+    def resolve(self, name: str, ref: str | None) -> Version:
+        """The version a reference names: a number ("3"), an alias ("production"), "latest", or None
+        (the model's 'production' alias when it has one, else its latest version)."""
+        ...
+
+    def update_version_metadata(self, name: str, number: int, update: Mapping[str, Any]) -> Version:
+        """Replace metadata fields (metrics, params, feature_importance, docs, training_data, tags)."""
+        ...
+
+    def set_alias(
+        self, name: str, alias: str, number: int, *, actor: str = "", reason: str = ""
+    ) -> AliasEvent: ...
+
+    def delete_alias(self, name: str, alias: str, *, actor: str = "", reason: str = "") -> AliasEvent: ...
+
+    def alias_history(self, name: str, alias: str | None = None) -> list[AliasEvent]:
+        """Every move of one alias (or of all aliases of the model), oldest first."""
+        ...
+
+    def generation(self) -> int:
+        """The change counter: it grows with every change of models, versions or aliases."""
+        ...
+
+    def snapshot(self) -> RegistrySnapshot:
+        """Every version and alias, read in one transaction, with the generation it was read at."""
+        ...
+
+    def close(self) -> None: ...
+
+
+class ArtifactStore(Protocol):
+    """Content-addressed bytes. Nothing from a request names a file: only validated sha256 digests."""
+
+    def put(self, source: BinaryIO, *, filename: str, max_bytes: int | None = None) -> ArtifactRef:
+        """Store the stream's bytes (hashing while copying); return where and what they hash to.
+        Storing the same bytes twice stores them once. Over `max_bytes`: PAYLOAD_TOO_LARGE."""
+        ...
+
+    def fetch(self, ref: ArtifactRef) -> Path:
+        """A local file holding the artifact, verified against `ref.sha256` before it is returned
+        (ARTIFACT_INTEGRITY when the bytes do not match, ARTIFACT_INVALID when they are missing)."""
+        ...
