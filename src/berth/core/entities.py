@@ -37,7 +37,8 @@ def check_alias_name(alias: str) -> str:
     if not isinstance(alias, str) or not _ALIAS_NAME.match(alias):
         raise BerthError(
             ErrorCode.INVALID_NAME,
-            f"invalid alias {alias!r}: use letters, digits, '.', '_' and '-' (at most 64), starting with a letter",
+            f"invalid alias {alias!r}: use letters, digits, '.', '_' and '-' (at most 64), "
+            "starting with a letter",
         )
     if alias == LATEST:
         raise BerthError(ErrorCode.INVALID_NAME, "'latest' is reserved: it always means the newest version")
@@ -144,7 +145,7 @@ class AliasEvent:
 
 @dataclass(frozen=True, slots=True)
 class RegistrySnapshot:
-    """What a server needs to route: every model's versions, aliases, and the change counter it was read at."""
+    """What a server routes by: every model's versions and aliases, and the generation they were read at."""
 
     generation: int
     versions: dict[str, dict[int, Version]]
