@@ -1,0 +1,107 @@
+"""The registry's SQL statements, each run on a connection inside the caller's transaction."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Collection
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import Connection, Row, func, select, update
+from sqlalchemy.dialects import postgresql, sqlite
+
+from berth.core.errors import BerthError, ErrorCode
+from berth.storage.schema import aliases, models, registry_state, versions
+
+
+def now() -> datetime:
+    """The current time, timezone-aware UTC."""
+    return datetime.now(UTC)
+
+
+def bump_generation(conn: Connection) -> int:
+    """Add one to the change counter (in the caller's transaction) and return the new value."""
+    stmt = update(registry_state).values(generation=registry_state.c.generation + 1)
+    return int(conn.execute(stmt.returning(registry_state.c.generation)).scalar_one())
+
+
+def read_generation(conn: Connection) -> int:
+    return int(conn.execute(select(registry_state.c.generation)).scalar_one())
+
+
+def model_row(conn: Connection, name: str, *, lock: bool = False) -> Row[Any]:
+    """The ``models`` row of `name` (locked FOR UPDATE when `lock`), else MODEL_NOT_FOUND."""
+    row = find_model_row(conn, name, lock=lock)
+    if row is None:
+        raise BerthError(ErrorCode.MODEL_NOT_FOUND, f"model {name!r} not found", model=name)
+    return row
+
+
+def find_model_row(conn: Connection, name: str, *, lock: bool = False) -> Row[Any] | None:
+    stmt = select(models).where(models.c.name == name)
+    if lock:
+        stmt = stmt.with_for_update()
+    return conn.execute(stmt).one_or_none()
+
+
+def insert_model_if_missing(conn: Connection, values: dict[str, Any]) -> None:
+    """Insert a model unless one of that name exists (waits for a concurrent insert of the same name)."""
+    dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
+    stmt = dialect.insert(models).values(**values).on_conflict_do_nothing(index_elements=["name"])
+    conn.execute(stmt)
+
+
+def version_row(conn: Connection, model: Row[Any], number: int) -> Row[Any]:
+    """The ``versions`` row of a model's version `number`, else VERSION_NOT_FOUND."""
+    stmt = select(versions).where(versions.c.model_id == model.id, versions.c.number == number)
+    row = conn.execute(stmt).one_or_none()
+    if row is None:
+        raise BerthError(
+            ErrorCode.VERSION_NOT_FOUND,
+            f"model {model.name!r} has no version {number}",
+            model=model.name,
+            version=number,
+        )
+    return row
+
+
+def latest_number(conn: Connection, model_id: int) -> int | None:
+    """The highest version number of a model, None when it has no versions."""
+    stmt = select(func.max(versions.c.number)).where(versions.c.model_id == model_id)
+    value = conn.execute(stmt).scalar_one()
+    return None if value is None else int(value)
+
+
+def latest_numbers(conn: Connection, model_ids: Collection[int]) -> dict[int, int]:
+    """The highest version number of each of the models that have versions."""
+    if not model_ids:
+        return {}
+    stmt = (
+        select(versions.c.model_id, func.max(versions.c.number))
+        .where(versions.c.model_id.in_(model_ids))
+        .group_by(versions.c.model_id)
+    )
+    return {int(model_id): int(number) for model_id, number in conn.execute(stmt)}
+
+
+def alias_map(conn: Connection, model_ids: Collection[int] | None = None) -> dict[int, dict[str, int]]:
+    """Alias -> version number, per model id (every model when `model_ids` is None)."""
+    stmt = select(aliases.c.model_id, aliases.c.alias, aliases.c.version_number)
+    if model_ids is not None:
+        if not model_ids:
+            return {}
+        stmt = stmt.where(aliases.c.model_id.in_(model_ids))
+    result: dict[int, dict[str, int]] = defaultdict(dict)
+    for model_id, alias, number in conn.execute(stmt):
+        result[int(model_id)][alias] = int(number)
+    return dict(result)
+
+
+def alias_row(conn: Connection, model_id: int, alias: str) -> Row[Any] | None:
+    stmt = select(aliases).where(aliases.c.model_id == model_id, aliases.c.alias == alias)
+    return conn.execute(stmt).one_or_none()
+
+
+def aliases_of_version(conn: Connection, model_id: int, number: int) -> list[str]:
+    stmt = select(aliases.c.alias).where(aliases.c.model_id == model_id, aliases.c.version_number == number)
+    return sorted(conn.execute(stmt).scalars())

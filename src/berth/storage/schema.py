@@ -1,0 +1,138 @@
+"""The registry's tables (SQLAlchemy Core). Migrations in ``migrations/versions`` create exactly these."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any, Final
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    CheckConstraint,
+    Column,
+    DateTime,
+    Dialect,
+    ForeignKey,
+    ForeignKeyConstraint,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    TypeDecorator,
+    UniqueConstraint,
+)
+
+NAMING_CONVENTION: Final = {
+    "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_N_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+class UtcDateTime(TypeDecorator[datetime]):
+    """A timezone-aware UTC timestamp on every database (SQLite stores it as naive UTC text)."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError(f"naive datetime {value!r}: berth stores timezone-aware UTC times")
+        value = value.astimezone(UTC)
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value: Any | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if not isinstance(value, datetime):
+            raise TypeError(f"expected a datetime from the database, got {type(value).__name__}")
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+def _json(*, nullable: bool = False) -> JSON:
+    # none_as_null: Python None is stored as SQL NULL, never as the JSON text 'null'.
+    return JSON(none_as_null=nullable)
+
+
+metadata = MetaData(naming_convention=NAMING_CONVENTION)
+
+models = Table(
+    "models",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("name", String(128), nullable=False, unique=True),
+    Column("team", String(255), nullable=False),
+    Column("description", Text, nullable=False),
+    Column("tags", _json(), nullable=False),
+    Column("created_at", UtcDateTime(), nullable=False),
+    Column("updated_at", UtcDateTime(), nullable=False),
+)
+
+versions = Table(
+    "versions",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("model_id", Integer, ForeignKey("models.id", ondelete="CASCADE"), nullable=False),
+    Column("number", Integer, nullable=False),
+    Column("flavor", String(64), nullable=False, index=True),
+    Column("artifact_sha256", String(64), nullable=False),
+    Column("artifact_uri", Text, nullable=False),
+    Column("artifact_size", BigInteger, nullable=False),
+    Column("artifact_filename", Text, nullable=False),
+    Column("signature", _json(), nullable=False),
+    Column("runtime_config", _json(), nullable=False),
+    Column("input_example", _json(nullable=True), nullable=True),
+    Column("metrics", _json(), nullable=False),
+    Column("params", _json(), nullable=False),
+    Column("feature_importance", _json(), nullable=False),
+    Column("docs", Text, nullable=False),
+    Column("training_data", Text, nullable=False),
+    Column("tags", _json(), nullable=False),
+    Column("trusted", Boolean, nullable=False),
+    Column("pushed_by", Text, nullable=False),
+    Column("source", Text, nullable=False),
+    Column("created_at", UtcDateTime(), nullable=False),
+    UniqueConstraint("model_id", "number"),
+    CheckConstraint("number >= 1", name="number_positive"),
+)
+
+aliases = Table(
+    "aliases",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("model_id", Integer, ForeignKey("models.id", ondelete="CASCADE"), nullable=False),
+    Column("alias", String(64), nullable=False),
+    Column("version_number", Integer, nullable=False),
+    Column("updated_at", UtcDateTime(), nullable=False),
+    UniqueConstraint("model_id", "alias"),
+    ForeignKeyConstraint(["model_id", "version_number"], ["versions.model_id", "versions.number"]),
+)
+
+alias_events = Table(
+    "alias_events",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("model_id", Integer, ForeignKey("models.id", ondelete="CASCADE"), nullable=False),
+    Column("alias", String(64), nullable=False),
+    Column("from_version", Integer, nullable=True),
+    Column("to_version", Integer, nullable=True),
+    Column("actor", Text, nullable=False),
+    Column("reason", Text, nullable=False),
+    Column("at", UtcDateTime(), nullable=False),
+    Index(None, "model_id", "alias"),
+)
+
+registry_state = Table(
+    "registry_state",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=False),
+    Column("generation", BigInteger, nullable=False),
+    CheckConstraint("id = 1", name="single_row"),
+)

@@ -1,0 +1,442 @@
+"""`SqlRegistryStore`: the registry store on SQLite or PostgreSQL (see `berth.storage.protocols`).
+
+Every mutation runs in one write transaction that locks the model's row (PostgreSQL: FOR UPDATE;
+SQLite: the database write lock, taken at BEGIN IMMEDIATE) and bumps the change counter, so
+version numbers are gap-free under concurrent pushes and servers see every change.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from sqlalchemy import Connection, Engine, Row, delete, exists, insert, or_, select, update
+from sqlalchemy.engine import URL
+from sqlalchemy.exc import IntegrityError
+
+from berth.core.entities import (
+    LATEST,
+    PRODUCTION,
+    AliasEvent,
+    Model,
+    NewVersion,
+    RegistrySnapshot,
+    Version,
+    check_alias_name,
+    check_model_name,
+)
+from berth.core.errors import BerthError, ErrorCode
+from berth.storage import queries as q
+from berth.storage.db import create_database_engine
+from berth.storage.migrate import upgrade_database
+from berth.storage.protocols import RegistryStore
+from berth.storage.rows import (
+    event_from_row,
+    metadata_from_row,
+    metadata_values,
+    model_from_row,
+    new_version_values,
+    string_tags,
+    version_from_row,
+)
+from berth.storage.schema import alias_events, aliases, models, versions
+from berth.storage.transactions import run_transaction
+
+
+class SqlRegistryStore:
+    """The registry in a SQL database, given by URL (``sqlite:///…``, ``postgresql://…``) or engine.
+
+    Opening it migrates the database to the newest schema (unless `migrate` is False). An engine
+    passed in stays the caller's to dispose; one made from a URL is disposed by `close`.
+    """
+
+    def __init__(self, url_or_engine: str | URL | Engine, *, migrate: bool = True) -> None:
+        self._owns_engine = not isinstance(url_or_engine, Engine)
+        self._engine = (
+            url_or_engine if isinstance(url_or_engine, Engine) else create_database_engine(url_or_engine)
+        )
+        if migrate:
+            try:
+                run_transaction(self._engine, lambda _conn: None)  # reports an unreachable database
+                upgrade_database(self._engine)
+            except BaseException:
+                self.close()
+                raise
+
+    # models
+
+    def create_model(
+        self,
+        name: str,
+        *,
+        team: str = "default",
+        description: str = "",
+        tags: Mapping[str, str] | None = None,
+    ) -> Model:
+        check_model_name(name)
+        values = {
+            "name": name,
+            "team": _team(team),
+            "description": _text("description", description),
+            "tags": string_tags("tags", tags),
+        }
+
+        def work(conn: Connection) -> Model:
+            at = q.now()
+            try:
+                conn.execute(insert(models).values(**values, created_at=at, updated_at=at))
+            except IntegrityError:
+                raise BerthError(
+                    ErrorCode.ALREADY_EXISTS, f"model {name!r} already exists", model=name
+                ) from None
+            q.bump_generation(conn)
+            return _model(conn, q.model_row(conn, name))
+
+        return run_transaction(self._engine, work, write=True)
+
+    def get_model(self, name: str) -> Model:
+        check_model_name(name)
+        return run_transaction(self._engine, lambda conn: _model(conn, q.model_row(conn, name)))
+
+    def update_model(
+        self,
+        name: str,
+        *,
+        team: str | None = None,
+        description: str | None = None,
+        tags: Mapping[str, str] | None = None,
+    ) -> Model:
+        check_model_name(name)
+        values: dict[str, Any] = {}
+        if team is not None:
+            values["team"] = _team(team)
+        if description is not None:
+            values["description"] = _text("description", description)
+        if tags is not None:
+            values["tags"] = string_tags("tags", tags)
+
+        def work(conn: Connection) -> Model:
+            row = q.model_row(conn, name, lock=True)
+            conn.execute(update(models).where(models.c.id == row.id).values(**values, updated_at=q.now()))
+            q.bump_generation(conn)
+            return _model(conn, q.model_row(conn, name))
+
+        return run_transaction(self._engine, work, write=True)
+
+    def list_models(
+        self,
+        *,
+        text: str | None = None,
+        team: str | None = None,
+        tags: Mapping[str, str] | None = None,
+        flavor: str | None = None,
+        limit: int = 100,
+        offset: int = 0,
+    ) -> list[Model]:
+        """Models matching every filter given: `text` in name or description (case-insensitive),
+        exact team, every tag key=value, at least one version of `flavor`; sorted by name."""
+        if limit < 0 or offset < 0:
+            raise BerthError(ErrorCode.INVALID_REQUEST, "limit and offset must not be negative")
+        wanted_tags = string_tags("tags", tags)
+
+        def work(conn: Connection) -> list[Model]:
+            name = models.c.name.collate("C") if conn.dialect.name == "postgresql" else models.c.name
+            stmt = select(models).order_by(name)
+            if text:
+                stmt = stmt.where(
+                    or_(
+                        models.c.name.icontains(text, autoescape=True),
+                        models.c.description.icontains(text, autoescape=True),
+                    )
+                )
+            if team is not None:
+                stmt = stmt.where(models.c.team == team)
+            if flavor is not None:
+                has_flavor = (versions.c.model_id == models.c.id) & (versions.c.flavor == flavor)
+                stmt = stmt.where(exists().where(has_flavor))
+            if wanted_tags:  # JSON tags are matched here, so the page is cut after matching
+                rows = [r for r in conn.execute(stmt) if _has_tags(r.tags, wanted_tags)]
+                rows = rows[offset : offset + limit]
+            else:
+                rows = list(conn.execute(stmt.limit(limit).offset(offset)))
+            return _models(conn, rows)
+
+        return run_transaction(self._engine, work)
+
+    # versions
+
+    def create_version(
+        self, name: str, new: NewVersion, *, create_model: bool = True, team: str = "default"
+    ) -> Version:
+        """Append a version numbered one past the model's highest (1 for the first), atomically even
+        under concurrent pushes. Creates the model (owned by `team`) when missing and `create_model`."""
+        check_model_name(name)
+        values = new_version_values(new)
+        owner = _team(team)
+
+        def work(conn: Connection) -> Version:
+            at = q.now()
+            row = q.find_model_row(conn, name, lock=True)
+            if row is None and create_model:
+                q.insert_model_if_missing(
+                    conn,
+                    {"name": name, "team": owner, "description": "", "tags": {}}
+                    | {"created_at": at, "updated_at": at},
+                )
+                row = q.find_model_row(conn, name, lock=True)
+            if row is None:
+                raise BerthError(ErrorCode.MODEL_NOT_FOUND, f"model {name!r} not found", model=name)
+            number = (q.latest_number(conn, row.id) or 0) + 1
+            conn.execute(insert(versions).values(**values, model_id=row.id, number=number, created_at=at))
+            conn.execute(update(models).where(models.c.id == row.id).values(updated_at=at))
+            q.bump_generation(conn)
+            return version_from_row(q.version_row(conn, row, number), model=name)
+
+        return run_transaction(self._engine, work, write=True)
+
+    def get_version(self, name: str, number: int) -> Version:
+        check_model_name(name)
+        _number(number)
+
+        def work(conn: Connection) -> Version:
+            return _version(conn, q.model_row(conn, name), number)
+
+        return run_transaction(self._engine, work)
+
+    def list_versions(self, name: str) -> list[Version]:
+        """All versions of a model, oldest first."""
+        check_model_name(name)
+
+        def work(conn: Connection) -> list[Version]:
+            row = q.model_row(conn, name)
+            by_version: dict[int, list[str]] = {}
+            for alias, number in q.alias_map(conn, [row.id]).get(row.id, {}).items():
+                by_version.setdefault(number, []).append(alias)
+            stmt = select(versions).where(versions.c.model_id == row.id).order_by(versions.c.number)
+            return [
+                version_from_row(v, model=name, aliases=by_version.get(v.number, ()))
+                for v in conn.execute(stmt)
+            ]
+
+        return run_transaction(self._engine, work)
+
+    def resolve(self, name: str, ref: str | None) -> Version:
+        """The version a reference names: a number ("3"), an alias ("production"), "latest", or None
+        (the model's 'production' alias when it has one, else its latest version)."""
+        check_model_name(name)
+        if ref is not None and not isinstance(ref, str):
+            raise BerthError(ErrorCode.INVALID_REQUEST, f"a version reference is a string, got {ref!r}")
+        if ref is not None and not (ref.isascii() and ref.isdigit()) and ref != LATEST:
+            check_alias_name(ref)
+
+        def work(conn: Connection) -> Version:
+            row = q.model_row(conn, name)
+            return _version(conn, row, _resolve_number(conn, row, ref))
+
+        return run_transaction(self._engine, work)
+
+    def update_version_metadata(self, name: str, number: int, update: Mapping[str, Any]) -> Version:
+        """Replace metadata fields (metrics, params, feature_importance, docs, training_data, tags)."""
+        check_model_name(name)
+        _number(number)
+        if not isinstance(update, Mapping):
+            raise BerthError(ErrorCode.INVALID_REQUEST, "a metadata update is a mapping of fields")
+
+        def work(conn: Connection) -> Version:
+            row = q.model_row(conn, name, lock=True)
+            current = q.version_row(conn, row, number)
+            values = metadata_values(metadata_from_row(current).merged(update))
+            conn.execute(_update_version(current.id, values))
+            q.bump_generation(conn)
+            return _version(conn, row, number)
+
+        return run_transaction(self._engine, work, write=True)
+
+    # aliases
+
+    def set_alias(
+        self, name: str, alias: str, number: int, *, actor: str = "", reason: str = ""
+    ) -> AliasEvent:
+        """Point `alias` at version `number` (VERSION_NOT_FOUND when it does not exist) and record the
+        move. Setting an alias to the version it already names changes nothing and records nothing."""
+        check_model_name(name)
+        check_alias_name(alias)
+        _number(number)
+        who, why = _text("actor", actor), _text("reason", reason)
+
+        def work(conn: Connection) -> AliasEvent:
+            row = q.model_row(conn, name, lock=True)
+            q.version_row(conn, row, number)
+            current = q.alias_row(conn, row.id, alias)
+            at = q.now()
+            if current is not None and current.version_number == number:
+                return AliasEvent(name, alias, number, number, who, at, why)
+            if current is None:
+                conn.execute(
+                    insert(aliases).values(model_id=row.id, alias=alias, version_number=number, updated_at=at)
+                )
+            else:
+                conn.execute(
+                    update(aliases)
+                    .where(aliases.c.id == current.id)
+                    .values(version_number=number, updated_at=at)
+                )
+            previous = None if current is None else int(current.version_number)
+            return _record_move(conn, row, alias, previous, number, who, why)
+
+        return run_transaction(self._engine, work, write=True)
+
+    def delete_alias(self, name: str, alias: str, *, actor: str = "", reason: str = "") -> AliasEvent:
+        """Remove `alias` (ALIAS_NOT_FOUND when the model has no such alias) and record it."""
+        check_model_name(name)
+        check_alias_name(alias)
+        who, why = _text("actor", actor), _text("reason", reason)
+
+        def work(conn: Connection) -> AliasEvent:
+            row = q.model_row(conn, name, lock=True)
+            current = q.alias_row(conn, row.id, alias)
+            if current is None:
+                raise _alias_not_found(name, alias)
+            conn.execute(delete(aliases).where(aliases.c.id == current.id))
+            return _record_move(conn, row, alias, int(current.version_number), None, who, why)
+
+        return run_transaction(self._engine, work, write=True)
+
+    def alias_history(self, name: str, alias: str | None = None) -> list[AliasEvent]:
+        """Every move of one alias (or of all aliases of the model), oldest first. An alias that
+        never existed is ALIAS_NOT_FOUND; a model without aliases has an empty history."""
+        check_model_name(name)
+        if alias is not None:
+            check_alias_name(alias)
+
+        def work(conn: Connection) -> list[AliasEvent]:
+            row = q.model_row(conn, name)
+            stmt = select(alias_events).where(alias_events.c.model_id == row.id).order_by(alias_events.c.id)
+            if alias is not None:
+                stmt = stmt.where(alias_events.c.alias == alias)
+            events = [event_from_row(e, model=name) for e in conn.execute(stmt)]
+            if alias is not None and not events:
+                raise _alias_not_found(name, alias)
+            return events
+
+        return run_transaction(self._engine, work)
+
+    # the whole registry
+
+    def generation(self) -> int:
+        """The change counter: it grows with every change of models, versions or aliases."""
+        return run_transaction(self._engine, q.read_generation)
+
+    def snapshot(self) -> RegistrySnapshot:
+        """Every version and alias, read in one transaction, with the generation it was read at.
+        Every model is a key of both maps, also when it has no versions or aliases."""
+        return run_transaction(self._engine, _read_snapshot, snapshot=True)
+
+    def close(self) -> None:
+        """Release the database connections (of an engine this store made)."""
+        if self._owns_engine:
+            self._engine.dispose()
+
+
+def _read_snapshot(conn: Connection) -> RegistrySnapshot:
+    generation = q.read_generation(conn)
+    names = {int(i): str(n) for i, n in conn.execute(select(models.c.id, models.c.name))}
+    by_model = q.alias_map(conn)
+    all_versions: dict[str, dict[int, Version]] = {name: {} for name in names.values()}
+    for row in conn.execute(select(versions).order_by(versions.c.model_id, versions.c.number)):
+        model_aliases = by_model.get(row.model_id, {})
+        pointing = [a for a, n in model_aliases.items() if n == row.number]
+        name = names[row.model_id]
+        all_versions[name][row.number] = version_from_row(row, model=name, aliases=pointing)
+    all_aliases = {name: dict(sorted(by_model.get(i, {}).items())) for i, name in names.items()}
+    return RegistrySnapshot(generation=generation, versions=all_versions, aliases=all_aliases)
+
+
+def _resolve_number(conn: Connection, model: Row[Any], ref: str | None) -> int:
+    if ref is not None and ref.isascii() and ref.isdigit():
+        return int(ref)
+    if ref is None or ref != LATEST:
+        alias = q.alias_row(conn, model.id, ref or PRODUCTION)
+        if alias is not None:
+            return int(alias.version_number)
+        if ref is not None:
+            raise _alias_not_found(model.name, ref)
+    latest = q.latest_number(conn, model.id)
+    if latest is None:
+        raise BerthError(
+            ErrorCode.VERSION_NOT_FOUND, f"model {model.name!r} has no versions yet", model=model.name
+        )
+    return latest
+
+
+def _record_move(
+    conn: Connection, model: Row[Any], alias: str, old: int | None, new: int | None, actor: str, reason: str
+) -> AliasEvent:
+    event = AliasEvent(model.name, alias, old, new, actor, q.now(), reason)
+    conn.execute(
+        insert(alias_events).values(
+            model_id=model.id,
+            alias=alias,
+            from_version=old,
+            to_version=new,
+            actor=actor,
+            reason=reason,
+            at=event.at,
+        )
+    )
+    q.bump_generation(conn)
+    return event
+
+
+def _model(conn: Connection, row: Row[Any]) -> Model:
+    return _models(conn, [row])[0]
+
+
+def _models(conn: Connection, rows: list[Row[Any]]) -> list[Model]:
+    ids = [r.id for r in rows]
+    latest, alias_maps = q.latest_numbers(conn, ids), q.alias_map(conn, ids)
+    return [
+        model_from_row(r, latest_version=latest.get(r.id), aliases=alias_maps.get(r.id, {})) for r in rows
+    ]
+
+
+def _version(conn: Connection, model: Row[Any], number: int) -> Version:
+    row = q.version_row(conn, model, number)
+    return version_from_row(row, model=model.name, aliases=q.aliases_of_version(conn, model.id, number))
+
+
+def _update_version(version_id: int, values: dict[str, Any]) -> Any:
+    return update(versions).where(versions.c.id == version_id).values(**values)
+
+
+def _has_tags(tags: Mapping[str, Any], wanted: Mapping[str, str]) -> bool:
+    return all(tags.get(k) == v for k, v in wanted.items())
+
+
+def _alias_not_found(model: str, alias: str) -> BerthError:
+    return BerthError(
+        ErrorCode.ALIAS_NOT_FOUND, f"model {model!r} has no alias {alias!r}", model=model, alias=alias
+    )
+
+
+def _number(number: int) -> int:
+    if isinstance(number, bool) or not isinstance(number, int):
+        raise BerthError(ErrorCode.INVALID_REQUEST, f"a version number is an integer, got {number!r}")
+    return number
+
+
+def _team(team: str) -> str:
+    if not isinstance(team, str) or not team.strip():
+        raise BerthError(ErrorCode.INVALID_REQUEST, "a model's team must be a non-empty string")
+    return team
+
+
+def _text(field: str, value: str) -> str:
+    if not isinstance(value, str):
+        raise BerthError(ErrorCode.INVALID_REQUEST, f"{field} must be a string, got {type(value).__name__}")
+    return value
+
+
+def open_registry_store(url: str | URL) -> RegistryStore:
+    """The registry store for a database URL (SQLite or PostgreSQL), migrated to the newest schema."""
+    return SqlRegistryStore(url)
