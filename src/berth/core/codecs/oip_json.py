@@ -1,0 +1,220 @@
+"""Open Inference Protocol (V2) REST JSON <-> `InferenceRequest` / `InferenceResponse`.
+
+This is the serving hot path: orjson parses the body, the structure is checked by hand and each
+tensor's data goes straight to numpy (see `berth.core.codecs._arrays` for the value rules:
+strict integers and booleans, ``"NaN"``/``"Infinity"``/``"-Infinity"`` and ``null`` in float
+tensors, BYTES as ``str``, base64 BYTES when the tensor parameter ``content_type`` is
+``"base64"``). Tensor data may be flat (row-major) or nested; nested data must have exactly the
+declared shape. Optional fields may be absent or ``null``.
+
+Every failure is a `BerthError`: INVALID_JSON (not JSON, or not an object), INVALID_REQUEST
+(structure), INVALID_TENSOR (data vs datatype or shape), UNSUPPORTED_DATATYPE.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any, Final
+
+import orjson
+
+from berth.core.codecs._arrays import (
+    BASE64,
+    CONTENT_TYPE,
+    Array,
+    array_from_json,
+    decode_base64,
+    invalid,
+    json_data,
+)
+from berth.core.datatypes import DATATYPES
+from berth.core.errors import BerthError, ErrorCode
+from berth.core.tensors import InferenceRequest, InferenceResponse, RequestedOutput, Tensor
+
+_DUMP_OPTIONS: Final = orjson.OPT_SERIALIZE_NUMPY
+
+
+def decode_infer_request(body: bytes) -> InferenceRequest:
+    """Parse an OIP inference request body."""
+    doc = load_object(body)
+    inputs = doc.get("inputs")
+    if type(inputs) is not list or not inputs:
+        raise _bad("'inputs' must be a non-empty list of tensors")
+    tensors = [_tensor(item, "input", index) for index, item in enumerate(inputs)]
+    _check_unique([t.name for t in tensors], "input")
+    return InferenceRequest(
+        inputs=tensors,
+        id=_optional_str(doc, "id"),
+        outputs=_requested_outputs(doc.get("outputs")),
+        parameters=_parameters(doc.get("parameters"), "request"),
+    )
+
+
+def decode_infer_response(body: bytes) -> InferenceResponse:
+    """Parse an OIP inference response body (for clients)."""
+    doc = load_object(body)
+    model_name = doc.get("model_name")
+    if type(model_name) is not str:
+        raise _bad("'model_name' must be a string")
+    outputs = doc.get("outputs")
+    if type(outputs) is not list:
+        raise _bad("'outputs' must be a list of tensors")
+    tensors = [_tensor(item, "output", index) for index, item in enumerate(outputs)]
+    _check_unique([t.name for t in tensors], "output")
+    return InferenceResponse(
+        model_name=model_name,
+        model_version=_optional_str(doc, "model_version") or "",
+        outputs=tensors,
+        id=_optional_str(doc, "id"),
+        parameters=_parameters(doc.get("parameters"), "response"),
+    )
+
+
+def encode_infer_response(response: InferenceResponse) -> bytes:
+    """An OIP inference response body; output data is flat, row-major."""
+    doc: dict[str, Any] = {"model_name": response.model_name, "model_version": response.model_version}
+    if response.id is not None:
+        doc["id"] = response.id
+    if response.parameters:
+        doc["parameters"] = response.parameters
+    doc["outputs"] = [tensor_json(t) for t in response.outputs]
+    return dump(doc, ErrorCode.INTERNAL)
+
+
+def encode_infer_request(request: InferenceRequest) -> bytes:
+    """An OIP inference request body (for clients); input data is flat, row-major."""
+    doc: dict[str, Any] = {}
+    if request.id is not None:
+        doc["id"] = request.id
+    if request.parameters:
+        doc["parameters"] = request.parameters
+    doc["inputs"] = [tensor_json(t) for t in request.inputs]
+    if request.outputs is not None:
+        doc["outputs"] = [
+            {"name": o.name, "parameters": o.parameters} if o.parameters else {"name": o.name}
+            for o in request.outputs
+        ]
+    return dump(doc, ErrorCode.INVALID_REQUEST)
+
+
+def tensor_json(tensor: Tensor) -> dict[str, Any]:
+    """A tensor as an OIP JSON object; ``data`` may be a numpy array (dump with OPT_SERIALIZE_NUMPY)."""
+    if tensor.data.shape != tensor.shape:
+        raise invalid(
+            f"tensor {tensor.name!r}", f"data has shape {list(tensor.data.shape)}, not {list(tensor.shape)}"
+        )
+    data, is_base64 = json_data(tensor.data)
+    entry: dict[str, Any] = {
+        "name": tensor.name,
+        "datatype": tensor.datatype,
+        "shape": list(tensor.shape),
+        "data": data,
+    }
+    parameters = {**tensor.parameters, CONTENT_TYPE: BASE64} if is_base64 else tensor.parameters
+    if parameters:
+        entry["parameters"] = parameters
+    return entry
+
+
+def load_object(body: bytes) -> dict[str, Any]:
+    """Parse a JSON body that must be an object (INVALID_JSON otherwise)."""
+    try:
+        doc = orjson.loads(body)
+    except orjson.JSONDecodeError as exc:
+        raise BerthError(ErrorCode.INVALID_JSON, f"the body is not valid JSON: {exc}") from None
+    if type(doc) is not dict:
+        raise BerthError(ErrorCode.INVALID_JSON, "the body must be a JSON object")
+    return doc
+
+
+def dump(doc: Any, code: ErrorCode) -> bytes:
+    """orjson-encode a document holding numpy arrays; a value orjson cannot encode is `code`."""
+    try:
+        return orjson.dumps(doc, option=_DUMP_OPTIONS)
+    except orjson.JSONEncodeError as exc:
+        raise BerthError(code, f"cannot encode as JSON: {exc}") from None
+
+
+def _tensor(item: Any, role: str, index: int) -> Tensor:
+    if type(item) is not dict:
+        raise _bad(f"{role}s[{index}] must be an object")
+    name = item.get("name")
+    if type(name) is not str or not name:
+        raise _bad(f"{role}s[{index}] needs a non-empty string 'name'")
+    label = f"{role} {name!r}"
+    shape = _shape(item.get("shape"), label)
+    datatype = item.get("datatype")
+    if type(datatype) is not str:
+        raise _bad(f"{label}: 'datatype' must be a string")
+    if datatype not in DATATYPES:
+        raise BerthError(
+            ErrorCode.UNSUPPORTED_DATATYPE,
+            f"{label}: unknown datatype {datatype!r}; expected one of {', '.join(sorted(DATATYPES))}",
+        )
+    data = item.get("data")
+    if type(data) is not list:
+        raise _bad(f"{label}: 'data' must be a list (flat row-major or nested)")
+    parameters = _parameters(item.get("parameters"), label)
+    array = _shaped(label, array_from_json(label, datatype, data), shape)
+    if datatype == "BYTES" and parameters.get(CONTENT_TYPE) == BASE64:
+        array = decode_base64(label, array)
+    return Tensor(name=name, datatype=datatype, shape=array.shape, data=array, parameters=parameters)
+
+
+def _shape(value: Any, label: str) -> tuple[int, ...]:
+    if type(value) is not list or not all(type(d) is int and d >= 0 for d in value):
+        raise _bad(f"{label}: 'shape' must be a list of non-negative integers")
+    return tuple(value)
+
+
+def _shaped(label: str, array: Array, shape: tuple[int, ...]) -> Array:
+    if array.ndim > 1:
+        if array.shape != shape:
+            raise invalid(label, f"nested data has shape {list(array.shape)} but 'shape' is {list(shape)}")
+        return array
+    if array.size != math.prod(shape):
+        raise invalid(label, f"{array.size} values do not fill shape {list(shape)}")
+    try:
+        return array.reshape(shape)
+    except ValueError as exc:
+        raise invalid(label, f"cannot take shape {list(shape)}: {exc}") from None
+
+
+def _requested_outputs(value: Any) -> list[RequestedOutput] | None:
+    if value is None:
+        return None
+    if type(value) is not list:
+        raise _bad("'outputs' must be a list of {name, parameters?} objects")
+    outputs = []
+    for index, item in enumerate(value):
+        if type(item) is not dict or type(item.get("name")) is not str or not item["name"]:
+            raise _bad(f"outputs[{index}] must be an object with a non-empty string 'name'")
+        label = f"output {item['name']!r}"
+        outputs.append(RequestedOutput(item["name"], _parameters(item.get("parameters"), label)))
+    _check_unique([o.name for o in outputs], "requested output")
+    return outputs
+
+
+def _parameters(value: Any, where: str) -> dict[str, Any]:
+    if value is None:
+        return {}
+    if type(value) is not dict:
+        raise _bad(f"{where}: 'parameters' must be an object")
+    return value
+
+
+def _optional_str(doc: dict[str, Any], key: str) -> str | None:
+    value = doc.get(key)
+    if value is not None and type(value) is not str:
+        raise _bad(f"'{key}' must be a string")
+    return value
+
+
+def _check_unique(names: list[str], role: str) -> None:
+    if len(set(names)) != len(names):
+        duplicates = sorted({n for n in names if names.count(n) > 1})
+        raise _bad(f"duplicate {role} names {duplicates}")
+
+
+def _bad(message: str) -> BerthError:
+    return BerthError(ErrorCode.INVALID_REQUEST, message)
