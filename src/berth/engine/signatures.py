@@ -4,7 +4,6 @@ from what the model declares, with outputs found by running the model once."""
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Mapping
 from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
@@ -112,7 +111,3 @@ def build_signature(
     produced = {s.name for s in outputs}
     defaults = tuple(n for n in runtime.default_outputs() if n in produced)
     return Signature(inputs=inputs, outputs=outputs, layout=layout, default_outputs=defaults)
-
-
-def _is_mapping(value: Any) -> bool:
-    return isinstance(value, Mapping)

@@ -17,6 +17,7 @@ from berth.engine.flavors.base import Packaged
 from berth.engine.flavors.failures import artifact_invalid
 from berth.engine.flavors.labels import labels_to_json
 from berth.engine.flavors.lightgbm_runtime import LightGBMRuntime, is_classifier_objective
+from berth.engine.flavors.lightgbm_text import check_model_text, looks_like_model
 from berth.engine.flavors.sniff import head
 
 SUFFIX = ".txt"
@@ -27,16 +28,8 @@ def _load_booster(path: Path) -> Any:
 
     with artifact_invalid(f"{path.name} is not a valid LightGBM model"):
         text = path.read_text(encoding="utf-8")
-        if not _looks_like_model(text[:4096].encode()):
-            raise ValueError("it does not start with a LightGBM 'tree' header")
-        booster = lightgbm.Booster(model_str=text)
-        if booster.num_trees() == 0 or "end of trees" not in text:
-            raise ValueError("it holds no complete trees (truncated?)")
-        return booster
-
-
-def _looks_like_model(start: bytes) -> bool:
-    return start.startswith(b"tree") and b"version=" in start
+        check_model_text(text)  # LightGBM aborts the process on some malformed trees
+        return lightgbm.Booster(model_str=text)
 
 
 def _objective(booster: Any) -> str:
@@ -72,7 +65,7 @@ class LightGBMFlavor:
         return Packaged(path, self.name, config)
 
     def matches_file(self, path: Path) -> bool:
-        return path.suffix.lower() == SUFFIX and _looks_like_model(head(path, 4096))
+        return path.suffix.lower() == SUFFIX and looks_like_model(head(path, 4096))
 
     def inspect_file(self, path: Path, *, trusted: bool) -> Packaged:
         booster = _load_booster(path)
