@@ -24,6 +24,7 @@ from berth.core.errors import BerthError, ErrorCode
 from berth.core.signature import InputLayout
 from berth.engine.flavors.catalog import FlavorCatalog
 from berth.engine.flavors.sklearn import SklearnFlavor
+from berth.engine.packaging import package_file
 from tests.engine.helpers import (
     assert_same_answers,
     corrupt_copy,
@@ -294,3 +295,19 @@ def test_unfitted_estimators_are_not_packaged(catalog: FlavorCatalog) -> None:
         catalog.for_object(LogisticRegression())
 
     assert refused.value.code is ErrorCode.UNSUPPORTED_FLAVOR
+
+
+def test_load_from_a_stored_copy_without_suffix_or_config(
+    catalog: FlavorCatalog, multiclass_model: Any, multiclass_data: Any, tmp_path: Path
+) -> None:
+    x, _ = multiclass_data
+    path = tmp_path / "model.skops"
+    skops.io.dump(multiclass_model, path)
+    stored = tmp_path / "0123abcd"  # a content-addressed store keeps no extension
+    stored.write_bytes(path.read_bytes())
+
+    packaged = package_file(catalog, path, trusted=False)
+    runtime = SklearnFlavor().load(stored, {}, trusted=False)
+
+    assert packaged.runtime_config["format"] == "skops"
+    np.testing.assert_array_equal(runtime.predict(x, ["predict"])["predict"], multiclass_model.predict(x))
