@@ -40,7 +40,7 @@ from berth.storage.rows import (
     version_from_row,
 )
 from berth.storage.schema import alias_events, aliases, models, versions
-from berth.storage.transactions import run_transaction
+from berth.storage.transactions import database_errors, run_transaction
 
 
 class SqlRegistryStore:
@@ -57,8 +57,8 @@ class SqlRegistryStore:
         )
         if migrate:
             try:
-                run_transaction(self._engine, lambda _conn: None)  # reports an unreachable database
-                upgrade_database(self._engine)
+                with database_errors():
+                    upgrade_database(self._engine)
             except BaseException:
                 self.close()
                 raise

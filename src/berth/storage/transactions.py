@@ -37,8 +37,11 @@ def run_transaction(
     attempt = 1
     while True:
         try:
-            with database_errors(), _transaction(engine, write=write, snapshot=snapshot) as connection:
-                return work(connection)
+            with (
+                database_errors(retryable=True),
+                _transaction(engine, write=write, snapshot=snapshot) as conn,
+            ):
+                return work(conn)
         except _TransientError as exc:
             if attempt >= MAX_ATTEMPTS:
                 raise BerthError(
@@ -62,14 +65,15 @@ class _TransientError(Exception):
 
 
 @contextmanager
-def database_errors() -> Iterator[None]:
-    """Convert SQLAlchemy errors raised inside into BerthError (transient ones into a retry signal)."""
+def database_errors(*, retryable: bool = False) -> Iterator[None]:
+    """Convert SQLAlchemy errors raised inside into BerthError; with `retryable`, transient
+    conflicts become the signal `run_transaction` retries on instead."""
     try:
         yield
     except IntegrityError as exc:
         raise BerthError(ErrorCode.CONFLICT, f"the change conflicts with the registry: {exc.orig}") from None
     except DBAPIError as exc:
-        if _is_transient(exc):
+        if retryable and _is_transient(exc):
             raise _TransientError() from exc
         if isinstance(exc, OperationalError) or exc.connection_invalidated:
             raise BerthError(
