@@ -72,8 +72,7 @@ def array_from_json(name: str, datatype: str, data: Any) -> Array:
         raise invalid(name, f"{datatype} data must be numbers, got booleans")
     if kind in "iu":
         return _to_int(name, datatype, raw, dtype)
-    info = np.iinfo(dtype)
-    raise invalid(name, f"{datatype} data must be JSON integers in [{info.min}, {info.max}]")
+    return _exact_ints(name, datatype, data, dtype)  # numpy makes floats of int64 + uint64 mixes
 
 
 def _to_int(name: str, datatype: str, raw: Array, dtype: np.dtype[Any]) -> Array:
@@ -83,6 +82,19 @@ def _to_int(name: str, datatype: str, raw: Array, dtype: np.dtype[Any]) -> Array
     if int(raw.min()) < info.min or int(raw.max()) > info.max:
         raise invalid(name, f"{datatype} data must be JSON integers in [{info.min}, {info.max}]")
     return raw.astype(dtype)
+
+
+def _exact_ints(name: str, datatype: str, data: Any, dtype: np.dtype[Any]) -> Array:
+    info = np.iinfo(dtype)
+    low, high = int(info.min), int(info.max)
+    stack = [data]
+    while stack:
+        value = stack.pop()
+        if type(value) is list:
+            stack.extend(value)
+        elif type(value) is not int or not low <= value <= high:
+            raise invalid(name, f"{datatype} data must be JSON integers in [{low}, {high}]")
+    return np.array(data, dtype=dtype)
 
 
 def _to_float(name: str, datatype: str, raw: Array, dtype: np.dtype[Any]) -> Array:
