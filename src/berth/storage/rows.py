@@ -100,8 +100,8 @@ def new_version_values(new: NewVersion) -> dict[str, Any]:
         "runtime_config": _mapping("runtime_config", new.runtime_config),
         "input_example": None if new.input_example is None else _mapping("input_example", new.input_example),
         "trusted": bool(new.trusted),
-        "pushed_by": _text("pushed_by", new.pushed_by),
-        "source": _text("source", new.source),
+        "pushed_by": checked_text("pushed_by", new.pushed_by),
+        "source": checked_text("source", new.source),
         **metadata_values(new.metadata),
     }
 
@@ -112,8 +112,8 @@ def metadata_values(metadata: VersionMetadata) -> dict[str, Any]:
         "metrics": _numbers("metrics", metadata.metrics),
         "params": _mapping("params", metadata.params),
         "feature_importance": _numbers("feature_importance", metadata.feature_importance),
-        "docs": _text("docs", metadata.docs),
-        "training_data": _text("training_data", metadata.training_data),
+        "docs": checked_text("docs", metadata.docs),
+        "training_data": checked_text("training_data", metadata.training_data),
         "tags": string_tags("tags", metadata.tags),
     }
 
@@ -155,7 +155,20 @@ def _mapping(field: str, values: Mapping[str, Any]) -> dict[str, Any]:
     return dict(values)
 
 
-def _text(field: str, value: str) -> str:
+def checked_number(number: int) -> int:
+    """A version number must be an int (a bool or a numeric string is refused)."""
+    if isinstance(number, bool) or not isinstance(number, int):
+        raise BerthError(ErrorCode.INVALID_REQUEST, f"a version number is an integer, got {number!r}")
+    return number
+
+
+def checked_team(team: str) -> str:
+    if not isinstance(team, str) or not team.strip():
+        raise BerthError(ErrorCode.INVALID_REQUEST, "a model's team must be a non-empty string")
+    return team
+
+
+def checked_text(field: str, value: str) -> str:
     if not isinstance(value, str):
         raise BerthError(ErrorCode.INVALID_REQUEST, f"{field} must be a string, got {type(value).__name__}")
     return value

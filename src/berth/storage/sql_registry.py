@@ -16,7 +16,6 @@ from sqlalchemy.exc import IntegrityError
 
 from berth.core.entities import (
     LATEST,
-    PRODUCTION,
     AliasEvent,
     Model,
     NewVersion,
@@ -28,13 +27,23 @@ from berth.core.entities import (
 from berth.core.errors import BerthError, ErrorCode
 from berth.storage import queries as q
 from berth.storage.db import create_database_engine
+from berth.storage.loading import (
+    alias_not_found,
+    load_model,
+    load_models,
+    load_snapshot,
+    load_version,
+    resolve_number,
+)
 from berth.storage.migrate import upgrade_database
 from berth.storage.protocols import RegistryStore
 from berth.storage.rows import (
+    checked_number,
+    checked_team,
+    checked_text,
     event_from_row,
     metadata_from_row,
     metadata_values,
-    model_from_row,
     new_version_values,
     string_tags,
     version_from_row,
@@ -76,8 +85,8 @@ class SqlRegistryStore:
         check_model_name(name)
         values = {
             "name": name,
-            "team": _team(team),
-            "description": _text("description", description),
+            "team": checked_team(team),
+            "description": checked_text("description", description),
             "tags": string_tags("tags", tags),
         }
 
@@ -90,13 +99,13 @@ class SqlRegistryStore:
                     ErrorCode.ALREADY_EXISTS, f"model {name!r} already exists", model=name
                 ) from None
             q.bump_generation(conn)
-            return _model(conn, q.model_row(conn, name))
+            return load_model(conn, q.model_row(conn, name))
 
         return run_transaction(self._engine, work, write=True)
 
     def get_model(self, name: str) -> Model:
         check_model_name(name)
-        return run_transaction(self._engine, lambda conn: _model(conn, q.model_row(conn, name)))
+        return run_transaction(self._engine, lambda conn: load_model(conn, q.model_row(conn, name)))
 
     def update_model(
         self,
@@ -109,9 +118,9 @@ class SqlRegistryStore:
         check_model_name(name)
         values: dict[str, Any] = {}
         if team is not None:
-            values["team"] = _team(team)
+            values["team"] = checked_team(team)
         if description is not None:
-            values["description"] = _text("description", description)
+            values["description"] = checked_text("description", description)
         if tags is not None:
             values["tags"] = string_tags("tags", tags)
 
@@ -119,7 +128,7 @@ class SqlRegistryStore:
             row = q.model_row(conn, name, lock=True)
             conn.execute(update(models).where(models.c.id == row.id).values(**values, updated_at=q.now()))
             q.bump_generation(conn)
-            return _model(conn, q.model_row(conn, name))
+            return load_model(conn, q.model_row(conn, name))
 
         return run_transaction(self._engine, work, write=True)
 
@@ -159,7 +168,7 @@ class SqlRegistryStore:
                 rows = rows[offset : offset + limit]
             else:
                 rows = list(conn.execute(stmt.limit(limit).offset(offset)))
-            return _models(conn, rows)
+            return load_models(conn, rows)
 
         return run_transaction(self._engine, work)
 
@@ -172,7 +181,7 @@ class SqlRegistryStore:
         under concurrent pushes. Creates the model (owned by `team`) when missing and `create_model`."""
         check_model_name(name)
         values = new_version_values(new)
-        owner = _team(team)
+        owner = checked_team(team)
 
         def work(conn: Connection) -> Version:
             at = q.now()
@@ -196,10 +205,10 @@ class SqlRegistryStore:
 
     def get_version(self, name: str, number: int) -> Version:
         check_model_name(name)
-        _number(number)
+        checked_number(number)
 
         def work(conn: Connection) -> Version:
-            return _version(conn, q.model_row(conn, name), number)
+            return load_version(conn, q.model_row(conn, name), number)
 
         return run_transaction(self._engine, work)
 
@@ -231,14 +240,14 @@ class SqlRegistryStore:
 
         def work(conn: Connection) -> Version:
             row = q.model_row(conn, name)
-            return _version(conn, row, _resolve_number(conn, row, ref))
+            return load_version(conn, row, resolve_number(conn, row, ref))
 
         return run_transaction(self._engine, work)
 
     def update_version_metadata(self, name: str, number: int, update: Mapping[str, Any]) -> Version:
         """Replace metadata fields (metrics, params, feature_importance, docs, training_data, tags)."""
         check_model_name(name)
-        _number(number)
+        checked_number(number)
         if not isinstance(update, Mapping):
             raise BerthError(ErrorCode.INVALID_REQUEST, "a metadata update is a mapping of fields")
 
@@ -248,7 +257,7 @@ class SqlRegistryStore:
             values = metadata_values(metadata_from_row(current).merged(update))
             conn.execute(_update_version(current.id, values))
             q.bump_generation(conn)
-            return _version(conn, row, number)
+            return load_version(conn, row, number)
 
         return run_transaction(self._engine, work, write=True)
 
@@ -261,8 +270,8 @@ class SqlRegistryStore:
         move. Setting an alias to the version it already names changes nothing and records nothing."""
         check_model_name(name)
         check_alias_name(alias)
-        _number(number)
-        who, why = _text("actor", actor), _text("reason", reason)
+        checked_number(number)
+        who, why = checked_text("actor", actor), checked_text("reason", reason)
 
         def work(conn: Connection) -> AliasEvent:
             row = q.model_row(conn, name, lock=True)
@@ -290,13 +299,13 @@ class SqlRegistryStore:
         """Remove `alias` (ALIAS_NOT_FOUND when the model has no such alias) and record it."""
         check_model_name(name)
         check_alias_name(alias)
-        who, why = _text("actor", actor), _text("reason", reason)
+        who, why = checked_text("actor", actor), checked_text("reason", reason)
 
         def work(conn: Connection) -> AliasEvent:
             row = q.model_row(conn, name, lock=True)
             current = q.alias_row(conn, row.id, alias)
             if current is None:
-                raise _alias_not_found(name, alias)
+                raise alias_not_found(name, alias)
             conn.execute(delete(aliases).where(aliases.c.id == current.id))
             return _record_move(conn, row, alias, int(current.version_number), None, who, why)
 
@@ -316,7 +325,7 @@ class SqlRegistryStore:
                 stmt = stmt.where(alias_events.c.alias == alias)
             events = [event_from_row(e, model=name) for e in conn.execute(stmt)]
             if alias is not None and not events:
-                raise _alias_not_found(name, alias)
+                raise alias_not_found(name, alias)
             return events
 
         return run_transaction(self._engine, work)
@@ -330,43 +339,12 @@ class SqlRegistryStore:
     def snapshot(self) -> RegistrySnapshot:
         """Every version and alias, read in one transaction, with the generation it was read at.
         Every model is a key of both maps, also when it has no versions or aliases."""
-        return run_transaction(self._engine, _read_snapshot, snapshot=True)
+        return run_transaction(self._engine, load_snapshot, snapshot=True)
 
     def close(self) -> None:
         """Release the database connections (of an engine this store made)."""
         if self._owns_engine:
             self._engine.dispose()
-
-
-def _read_snapshot(conn: Connection) -> RegistrySnapshot:
-    generation = q.read_generation(conn)
-    names = {int(i): str(n) for i, n in conn.execute(select(models.c.id, models.c.name))}
-    by_model = q.alias_map(conn)
-    all_versions: dict[str, dict[int, Version]] = {name: {} for name in names.values()}
-    for row in conn.execute(select(versions).order_by(versions.c.model_id, versions.c.number)):
-        model_aliases = by_model.get(row.model_id, {})
-        pointing = [a for a, n in model_aliases.items() if n == row.number]
-        name = names[row.model_id]
-        all_versions[name][row.number] = version_from_row(row, model=name, aliases=pointing)
-    all_aliases = {name: dict(sorted(by_model.get(i, {}).items())) for i, name in names.items()}
-    return RegistrySnapshot(generation=generation, versions=all_versions, aliases=all_aliases)
-
-
-def _resolve_number(conn: Connection, model: Row[Any], ref: str | None) -> int:
-    if ref is not None and ref.isascii() and ref.isdigit():
-        return int(ref)
-    if ref is None or ref != LATEST:
-        alias = q.alias_row(conn, model.id, ref or PRODUCTION)
-        if alias is not None:
-            return int(alias.version_number)
-        if ref is not None:
-            raise _alias_not_found(model.name, ref)
-    latest = q.latest_number(conn, model.id)
-    if latest is None:
-        raise BerthError(
-            ErrorCode.VERSION_NOT_FOUND, f"model {model.name!r} has no versions yet", model=model.name
-        )
-    return latest
 
 
 def _record_move(
@@ -388,53 +366,12 @@ def _record_move(
     return event
 
 
-def _model(conn: Connection, row: Row[Any]) -> Model:
-    return _models(conn, [row])[0]
-
-
-def _models(conn: Connection, rows: list[Row[Any]]) -> list[Model]:
-    ids = [r.id for r in rows]
-    latest, alias_maps = q.latest_numbers(conn, ids), q.alias_map(conn, ids)
-    return [
-        model_from_row(r, latest_version=latest.get(r.id), aliases=alias_maps.get(r.id, {})) for r in rows
-    ]
-
-
-def _version(conn: Connection, model: Row[Any], number: int) -> Version:
-    row = q.version_row(conn, model, number)
-    return version_from_row(row, model=model.name, aliases=q.aliases_of_version(conn, model.id, number))
-
-
 def _update_version(version_id: int, values: dict[str, Any]) -> Any:
     return update(versions).where(versions.c.id == version_id).values(**values)
 
 
 def _has_tags(tags: Mapping[str, Any], wanted: Mapping[str, str]) -> bool:
     return all(tags.get(k) == v for k, v in wanted.items())
-
-
-def _alias_not_found(model: str, alias: str) -> BerthError:
-    return BerthError(
-        ErrorCode.ALIAS_NOT_FOUND, f"model {model!r} has no alias {alias!r}", model=model, alias=alias
-    )
-
-
-def _number(number: int) -> int:
-    if isinstance(number, bool) or not isinstance(number, int):
-        raise BerthError(ErrorCode.INVALID_REQUEST, f"a version number is an integer, got {number!r}")
-    return number
-
-
-def _team(team: str) -> str:
-    if not isinstance(team, str) or not team.strip():
-        raise BerthError(ErrorCode.INVALID_REQUEST, "a model's team must be a non-empty string")
-    return team
-
-
-def _text(field: str, value: str) -> str:
-    if not isinstance(value, str):
-        raise BerthError(ErrorCode.INVALID_REQUEST, f"{field} must be a string, got {type(value).__name__}")
-    return value
 
 
 def open_registry_store(url: str | URL) -> RegistryStore:
