@@ -1,3 +1,23 @@
-"""berth: push a trained model once, every team calls it as a service."""
+"""berth: push a trained model once, every team calls it as a service.
 
-__version__ = "0.1.0"
+import berth
+berth.push(model, name="churn", metrics={"accuracy": 0.93}, input_example=df.head())
+berth.Client("http://127.0.0.1:8080").predict("churn", df)
+"""
+
+from berth._version import __version__
+from berth.client.inference import Client
+from berth.client.sdk import open_registry, push
+from berth.core.errors import BerthError, ErrorCode
+from berth.core.signature import Signature, TensorSpec
+
+__all__ = [
+    "BerthError",
+    "Client",
+    "ErrorCode",
+    "Signature",
+    "TensorSpec",
+    "__version__",
+    "open_registry",
+    "push",
+]

@@ -1,0 +1,72 @@
+"""The ``berth`` command. Errors are printed as ``error [code]: message`` with exit status 1."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Any
+
+import click
+
+from berth._version import __version__
+from berth.cli.demo import demo
+from berth.cli.predict_command import predict
+from berth.cli.registry_commands import alias, models, push
+from berth.core.errors import BerthError
+from berth.core.settings import Settings
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="berth")
+def cli() -> None:
+    """berth: push a trained model once; every team calls it as a service."""
+
+
+@cli.command()
+@click.option(
+    "--home",
+    type=click.Path(file_okay=False, path_type=Path),
+    envvar="BERTH_HOME",
+    help="Home folder (env BERTH_HOME, default ./.berth).",
+)
+@click.option("--host", default=None, help="Address to bind (default 127.0.0.1).")
+@click.option("--port", type=int, default=None, help="REST port (default 8080).")
+@click.option(
+    "--database-url", default=None, help="Registry database URL (default: SQLite in the home folder)."
+)
+@click.option("--log-level", default=None, help="debug, info, warning or error.")
+def serve(
+    home: Path | None, host: str | None, port: int | None, database_url: str | None, log_level: str | None
+) -> None:
+    """Serve every model in the registry over REST (Open Inference Protocol V2 and /api/v1)."""
+    from berth.server.runner import serve as run_server
+
+    overrides: dict[str, Any] = {
+        "home": home,
+        "host": host,
+        "port": port,
+        "database_url": database_url,
+        "log_level": log_level,
+    }
+    run_server(Settings(**{k: v for k, v in overrides.items() if v is not None}))
+
+
+cli.add_command(push)
+cli.add_command(models)
+cli.add_command(alias)
+cli.add_command(predict)
+cli.add_command(demo)
+
+
+def main() -> None:
+    try:
+        cli.main(standalone_mode=False)
+    except click.exceptions.Abort:
+        click.echo("aborted", err=True)
+        sys.exit(130)
+    except click.ClickException as exc:
+        exc.show()
+        sys.exit(exc.exit_code)
+    except BerthError as exc:
+        click.echo(f"error [{exc.code.value}]: {exc.message}", err=True)
+        sys.exit(1)

@@ -1,0 +1,192 @@
+"""The registry as the CLI and the SDK see it: embedded (a home folder) or remote (a server URL).
+
+`LocalRegistry` works on a workspace directly (SQLite + local folder, or any configured database);
+`RemoteRegistry` talks to a running server's management API. Both take the same calls and give
+back the same core entities, so every command works with ``--home`` or ``--url`` alike.
+"""
+
+from __future__ import annotations
+
+import tempfile
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any, Protocol
+from urllib.parse import quote
+
+import orjson
+
+from berth.client.transport import Transport
+from berth.client.views import alias_event_from_json, model_from_json, version_from_json
+from berth.core.entities import AliasEvent, Model, Version
+from berth.engine.examples import example_as_request
+from berth.engine.flavors.catalog import FlavorCatalog
+from berth.engine.packaging import package_object
+from berth.engine.publishing import PushRequest
+from berth.engine.workspace import Workspace
+
+
+class Registry(Protocol):
+    def push_object(self, obj: Any, request: PushRequest) -> Version: ...
+    def push_file(self, path: Path, request: PushRequest) -> Version: ...
+    def list_models(
+        self, *, text: str | None = None, team: str | None = None, tags: Mapping[str, str] | None = None
+    ) -> list[Model]: ...
+    def get_model(self, name: str) -> Model: ...
+    def list_versions(self, name: str) -> list[Version]: ...
+    def get_version(self, name: str, ref: str | None) -> Version: ...
+    def update_metadata(self, name: str, number: int, update: Mapping[str, Any]) -> Version: ...
+    def set_alias(
+        self, name: str, alias: str, number: int, *, actor: str = "", reason: str = ""
+    ) -> AliasEvent: ...
+    def delete_alias(self, name: str, alias: str, *, actor: str = "", reason: str = "") -> AliasEvent: ...
+    def alias_history(self, name: str, alias: str | None = None) -> list[AliasEvent]: ...
+    def close(self) -> None: ...
+
+
+class LocalRegistry:
+    """The registry of a workspace opened in this process."""
+
+    def __init__(self, workspace: Workspace) -> None:
+        self._ws = workspace
+
+    def push_object(self, obj: Any, request: PushRequest) -> Version:
+        return self._ws.publisher.push_object(obj, request)
+
+    def push_file(self, path: Path, request: PushRequest) -> Version:
+        return self._ws.publisher.push_file(path, request)
+
+    def list_models(
+        self, *, text: str | None = None, team: str | None = None, tags: Mapping[str, str] | None = None
+    ) -> list[Model]:
+        return self._ws.store.list_models(text=text, team=team, tags=tags)
+
+    def get_model(self, name: str) -> Model:
+        return self._ws.store.get_model(name)
+
+    def list_versions(self, name: str) -> list[Version]:
+        return self._ws.store.list_versions(name)
+
+    def get_version(self, name: str, ref: str | None) -> Version:
+        return self._ws.store.resolve(name, ref)
+
+    def update_metadata(self, name: str, number: int, update: Mapping[str, Any]) -> Version:
+        return self._ws.store.update_version_metadata(name, number, update)
+
+    def set_alias(
+        self, name: str, alias: str, number: int, *, actor: str = "", reason: str = ""
+    ) -> AliasEvent:
+        return self._ws.store.set_alias(name, alias, number, actor=actor, reason=reason)
+
+    def delete_alias(self, name: str, alias: str, *, actor: str = "", reason: str = "") -> AliasEvent:
+        return self._ws.store.delete_alias(name, alias, actor=actor, reason=reason)
+
+    def alias_history(self, name: str, alias: str | None = None) -> list[AliasEvent]:
+        return self._ws.store.alias_history(name, alias)
+
+    def close(self) -> None:
+        self._ws.close()
+
+
+class RemoteRegistry:
+    """The registry behind a running server's management API (``/api/v1``)."""
+
+    def __init__(self, url: str, *, timeout: float = 300.0, transport: Transport | None = None) -> None:
+        self._http = transport or Transport(url, timeout=timeout)
+        self._catalog = FlavorCatalog()
+
+    def push_object(self, obj: Any, request: PushRequest) -> Version:
+        """Package the object here in its safe format, then upload it like a file."""
+        with tempfile.TemporaryDirectory(prefix="berth-push-") as folder:
+            packaged = package_object(self._catalog, obj, Path(folder))
+            return self.push_file(packaged.path, request)
+
+    def push_file(self, path: Path, request: PushRequest) -> Version:
+        metadata = _push_metadata(request)
+        with path.open("rb") as artifact:
+            body = self._http.json(
+                "POST",
+                f"/api/v1/models/{_q(request.name)}/versions",
+                files={"artifact": (path.name, artifact, "application/octet-stream")},
+                data={"metadata": orjson.dumps(metadata).decode()},
+            )
+        return version_from_json(body)
+
+    def list_models(
+        self, *, text: str | None = None, team: str | None = None, tags: Mapping[str, str] | None = None
+    ) -> list[Model]:
+        params: dict[str, Any] = {
+            "text": text,
+            "team": team,
+            "tag": [f"{k}={v}" for k, v in (tags or {}).items()],
+        }
+        body = self._http.json("GET", "/api/v1/models", params={k: v for k, v in params.items() if v})
+        return [model_from_json(m) for m in body]
+
+    def get_model(self, name: str) -> Model:
+        return model_from_json(self._http.json("GET", f"/api/v1/models/{_q(name)}"))
+
+    def list_versions(self, name: str) -> list[Version]:
+        return [version_from_json(v) for v in self._http.json("GET", f"/api/v1/models/{_q(name)}/versions")]
+
+    def get_version(self, name: str, ref: str | None) -> Version:
+        if ref is None:
+            model = self.get_model(name)
+            ref = str(model.aliases.get("production", model.latest_version))
+        return version_from_json(self._http.json("GET", f"/api/v1/models/{_q(name)}/versions/{_q(ref)}"))
+
+    def update_metadata(self, name: str, number: int, update: Mapping[str, Any]) -> Version:
+        body = self._http.json(
+            "PATCH", f"/api/v1/models/{_q(name)}/versions/{number}/metadata", json=dict(update)
+        )
+        return version_from_json(body)
+
+    def set_alias(
+        self, name: str, alias: str, number: int, *, actor: str = "", reason: str = ""
+    ) -> AliasEvent:
+        body = self._http.json(
+            "PUT",
+            f"/api/v1/models/{_q(name)}/aliases/{_q(alias)}",
+            json={"version": number, "actor": actor, "reason": reason},
+        )
+        return alias_event_from_json(body)
+
+    def delete_alias(self, name: str, alias: str, *, actor: str = "", reason: str = "") -> AliasEvent:
+        body = self._http.json(
+            "DELETE",
+            f"/api/v1/models/{_q(name)}/aliases/{_q(alias)}",
+            params={"actor": actor, "reason": reason},
+        )
+        return alias_event_from_json(body)
+
+    def alias_history(self, name: str, alias: str | None = None) -> list[AliasEvent]:
+        path = f"/api/v1/models/{_q(name)}/" + (f"aliases/{_q(alias)}/history" if alias else "history")
+        return [alias_event_from_json(e) for e in self._http.json("GET", path)]
+
+    def close(self) -> None:
+        self._http.close()
+
+
+def _q(part: str) -> str:
+    return quote(part, safe="")
+
+
+def _push_metadata(request: PushRequest) -> dict[str, Any]:
+    meta = request.metadata
+    return {
+        "team": request.team,
+        "description": request.description,
+        "aliases": list(request.aliases),
+        "trust_pickle": request.trusted,
+        "signature": request.signature.to_dict() if request.signature else None,
+        "input_example": example_as_request(request.input_example)
+        if request.input_example is not None
+        else None,
+        "pushed_by": request.pushed_by,
+        "source": request.source,
+        "metrics": dict(meta.metrics),
+        "params": dict(meta.params),
+        "feature_importance": dict(meta.feature_importance),
+        "docs": meta.docs,
+        "training_data": meta.training_data,
+        "tags": dict(meta.tags),
+    }

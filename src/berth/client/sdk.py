@@ -1,0 +1,87 @@
+"""The Python SDK: ``berth.push(model, name="churn", metrics=..., input_example=df)``."""
+
+from __future__ import annotations
+
+import getpass
+import os
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from berth.client.registry import LocalRegistry, Registry, RemoteRegistry
+from berth.core.entities import Version, VersionMetadata
+from berth.core.settings import Settings
+from berth.core.signature import Signature
+from berth.engine.publishing import PushRequest
+from berth.engine.workspace import open_workspace
+
+
+def open_registry(*, home: str | Path | None = None, url: str | None = None) -> Registry:
+    """The registry at `url` (a running server), else the embedded one in `home` (default: settings,
+    i.e. ``BERTH_HOME`` or ``./.berth``; ``BERTH_URL`` picks a server when neither is given)."""
+    url = url or (None if home is not None else os.environ.get("BERTH_URL"))
+    if url:
+        return RemoteRegistry(url)
+    settings = Settings() if home is None else Settings(home=Path(home))
+    return LocalRegistry(open_workspace(settings))
+
+
+def current_user() -> str:
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):
+        return ""
+
+
+def push(
+    model: Any,
+    *,
+    name: str,
+    metrics: Mapping[str, float] | None = None,
+    params: Mapping[str, Any] | None = None,
+    feature_importance: Mapping[str, float] | None = None,
+    docs: str = "",
+    training_data: str = "",
+    tags: Mapping[str, str] | None = None,
+    input_example: Any = None,
+    signature: Signature | Mapping[str, Any] | None = None,
+    aliases: Sequence[str] = (),
+    team: str = "default",
+    description: str = "",
+    trust_pickle: bool = False,
+    home: str | Path | None = None,
+    url: str | None = None,
+) -> Version:
+    """Push a fitted model (scikit-learn, XGBoost, LightGBM, ONNX, a pyfunc object) or an artifact
+    file path as a new version of `name`, and return it.
+
+    `input_example` (a DataFrame, an array, a list of strings) gives the signature and is stored to
+    document and warm up the model. The model goes to the server at `url`, else to the embedded
+    registry in `home`.
+    """
+    request = PushRequest(
+        name=name,
+        team=team,
+        description=description,
+        metadata=VersionMetadata(
+            metrics={k: float(v) for k, v in (metrics or {}).items()},
+            params=dict(params or {}),
+            feature_importance={k: float(v) for k, v in (feature_importance or {}).items()},
+            docs=docs,
+            training_data=training_data,
+            tags=dict(tags or {}),
+        ),
+        signature=Signature.from_dict(signature) if isinstance(signature, Mapping) else signature,
+        input_example=input_example,
+        aliases=tuple(aliases),
+        trusted=trust_pickle,
+        pushed_by=current_user(),
+        source="sdk",
+    )
+    registry = open_registry(home=home, url=url)
+    try:
+        if isinstance(model, str | Path):
+            return registry.push_file(Path(model), request)
+        return registry.push_object(model, request)
+    finally:
+        registry.close()

@@ -1,0 +1,44 @@
+"""The HTTP transport shared by berth's clients: one httpx client, errors rebuilt as `BerthError`."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import httpx
+import orjson
+
+from berth.core.errors import BerthError, ErrorCode
+
+
+class Transport:
+    """Sends requests to a berth server; a non-2xx answer becomes the `BerthError` the server sent."""
+
+    def __init__(self, url: str, *, timeout: float = 60.0, client: httpx.Client | None = None) -> None:
+        self.url = url.rstrip("/")
+        self._client = client or httpx.Client(base_url=self.url, timeout=timeout)
+
+    def request(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
+        try:
+            response = self._client.request(method, path, **kwargs)
+        except httpx.TransportError as exc:
+            raise BerthError(ErrorCode.UNAVAILABLE, f"cannot reach berth at {self.url}: {exc}") from exc
+        if response.is_success:
+            return response
+        raise _error_of(response)
+
+    def json(self, method: str, path: str, **kwargs: Any) -> Any:
+        return orjson.loads(self.request(method, path, **kwargs).content)
+
+    def close(self) -> None:
+        self._client.close()
+
+
+def _error_of(response: httpx.Response) -> BerthError:
+    try:
+        body = orjson.loads(response.content)
+    except orjson.JSONDecodeError:
+        body = None
+    if isinstance(body, dict) and "code" in body:
+        return BerthError.from_dict(body)
+    code = ErrorCode.ROUTE_NOT_FOUND if response.status_code == 404 else ErrorCode.INTERNAL
+    return BerthError(code, f"HTTP {response.status_code}: {response.text[:200]}")

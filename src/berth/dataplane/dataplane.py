@@ -1,0 +1,102 @@
+"""The data plane: one transport-neutral place where a request becomes an answer.
+
+resolve the model reference in the in-memory routing table -> check the inputs against the
+version's signature -> predict (off the event loop) -> pick the requested outputs. REST and gRPC
+both call it; neither knows about models, and it knows nothing about HTTP.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from berth.core.codecs.model_io import to_model_input, to_output_tensors
+from berth.core.entities import Version
+from berth.core.errors import BerthError, ErrorCode
+from berth.core.tensors import InferenceRequest, InferenceResponse, Tensor
+from berth.engine.pool import LoadState, ModelPool
+from berth.engine.reconciler import Reconciler
+
+SERVER_NAME = "berth"
+
+
+@dataclass(frozen=True, slots=True)
+class ServerInfo:
+    name: str
+    version: str
+    extensions: tuple[str, ...]
+
+
+class DataPlane:
+    def __init__(self, reconciler: Reconciler, pool: ModelPool, info: ServerInfo) -> None:
+        self._reconciler = reconciler
+        self._pool = pool
+        self.info = info
+
+    # -- health and metadata ------------------------------------------------------------------
+    def live(self) -> bool:
+        return True
+
+    def ready(self) -> bool:
+        return self._reconciler.synced
+
+    def resolve(self, model: str, ref: str | None) -> Version:
+        return self._reconciler.table.resolve(model, ref)
+
+    def model_ready(self, model: str, ref: str | None) -> bool:
+        return self._pool.state(self.resolve(model, ref)) is LoadState.READY
+
+    def model_metadata(self, model: str, ref: str | None) -> dict[str, Any]:
+        """OIP model metadata: name, versions, platform (the flavor), inputs and outputs."""
+        version = self.resolve(model, ref)
+        routes = self._reconciler.table.model(model)
+        signature = version.signature
+        return {
+            "name": model,
+            "versions": [str(n) for n in sorted(routes.versions)],
+            "platform": version.flavor,
+            "inputs": [_spec_json(s.name, s.datatype, s.shape) for s in signature.inputs],
+            "outputs": [_spec_json(s.name, s.datatype, s.shape) for s in signature.outputs],
+            "parameters": {
+                "version": str(version.number),
+                "layout": signature.layout.value,
+                "default_outputs": list(signature.returned_by_default),
+                "aliases": sorted(a for a, n in routes.aliases.items() if n == version.number),
+                "state": self._pool.state(version).value,
+            },
+        }
+
+    # -- inference ----------------------------------------------------------------------------
+    async def infer(self, model: str, ref: str | None, request: InferenceRequest) -> InferenceResponse:
+        version = self.resolve(model, ref)
+        outputs = await self.predict_tensors(version, request.inputs, _requested_names(request))
+        return InferenceResponse(
+            model_name=model, model_version=str(version.number), outputs=outputs, id=request.id
+        )
+
+    async def predict_tensors(
+        self, version: Version, inputs: list[Tensor], output_names: Sequence[str] | None
+    ) -> list[Tensor]:
+        """Validate `inputs` against the version's signature, predict, return the named outputs."""
+        signature = version.signature
+        names = tuple(output_names) if output_names else signature.returned_by_default
+        unknown = [n for n in names if signature.output(n) is None]
+        if unknown:
+            raise BerthError(
+                ErrorCode.OUTPUT_NOT_FOUND,
+                f"{version.model} v{version.number} has no output {unknown[0]!r}; "
+                f"its outputs are {[s.name for s in signature.outputs]}",
+            )
+        model_input = to_model_input(inputs, signature)
+        loaded = self._pool.ready(version) or await self._pool.get(version)
+        raw = await loaded.predict(model_input, names)
+        return to_output_tensors(raw, names, signature)
+
+
+def _requested_names(request: InferenceRequest) -> list[str] | None:
+    return [o.name for o in request.outputs] if request.outputs else None
+
+
+def _spec_json(name: str, datatype: str, shape: tuple[int, ...]) -> dict[str, Any]:
+    return {"name": name, "datatype": datatype, "shape": list(shape)}

@@ -1,0 +1,117 @@
+"""Publishing a version: package, check, describe, store — the one path every push takes.
+
+The Python SDK (a fitted object), the CLI (a file) and the management API (an upload) all end in
+`Publisher`: the artifact is packaged in its flavor's safe format, loaded once here to prove it
+loads and to infer its signature from the input example, hashed and stored, and only then
+recorded as a new version (so a version that exists always has a loadable artifact behind it).
+"""
+
+from __future__ import annotations
+
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from berth.core.entities import NewVersion, Version, VersionMetadata, check_alias_name, check_model_name
+from berth.core.errors import BerthError, ErrorCode
+from berth.core.signature import Signature
+from berth.engine.examples import example_as_request
+from berth.engine.flavors.base import Packaged
+from berth.engine.flavors.catalog import FlavorCatalog
+from berth.engine.packaging import package_file, package_object
+from berth.engine.signatures import build_signature
+from berth.storage.protocols import ArtifactStore, RegistryStore
+
+
+@dataclass(frozen=True, slots=True)
+class PushRequest:
+    """Everything a push says besides the model itself."""
+
+    name: str
+    team: str = "default"
+    description: str = ""
+    metadata: VersionMetadata = field(default_factory=VersionMetadata)
+    signature: Signature | None = None
+    input_example: Any = None
+    aliases: tuple[str, ...] = ()
+    trusted: bool = False
+    pushed_by: str = ""
+    source: str = ""
+
+
+class Publisher:
+    def __init__(
+        self,
+        store: RegistryStore,
+        artifacts: ArtifactStore,
+        catalog: FlavorCatalog,
+        *,
+        max_artifact_bytes: int | None = None,
+    ) -> None:
+        self._store = store
+        self._artifacts = artifacts
+        self._catalog = catalog
+        self._max_artifact_bytes = max_artifact_bytes
+
+    def push_object(self, obj: Any, request: PushRequest) -> Version:
+        """Push a fitted model object (scikit-learn, XGBoost, LightGBM, ONNX, pyfunc)."""
+        self._check_names(request)
+        with tempfile.TemporaryDirectory(prefix="berth-push-") as folder:
+            packaged = package_object(self._catalog, obj, Path(folder))
+            return self._publish(packaged, request)
+
+    def push_file(self, path: Path, request: PushRequest) -> Version:
+        """Push an artifact file (or a pyfunc folder) as it is; its flavor is detected from it."""
+        self._check_names(request)
+        if not path.exists():
+            raise BerthError(ErrorCode.ARTIFACT_INVALID, f"no such file: {path}")
+        packaged = package_file(self._catalog, path, trusted=request.trusted)
+        return self._publish(packaged, request)
+
+    @staticmethod
+    def _check_names(request: PushRequest) -> None:
+        check_model_name(request.name)
+        for alias in request.aliases:
+            check_alias_name(alias)
+
+    def _publish(self, packaged: Packaged, request: PushRequest) -> Version:
+        flavor = self._catalog.get(packaged.flavor)
+        runtime = flavor.load(packaged.path, dict(packaged.runtime_config), trusted=request.trusted)
+        try:
+            signature = build_signature(runtime, example=request.input_example, given=request.signature)
+        finally:
+            runtime.unload()
+        example = example_as_request(request.input_example) if request.input_example is not None else None
+        with packaged.path.open("rb") as source:
+            artifact = self._artifacts.put(
+                source, filename=packaged.path.name, max_bytes=self._max_artifact_bytes
+            )
+        new = NewVersion(
+            flavor=packaged.flavor,
+            artifact=artifact,
+            signature=signature,
+            runtime_config=dict(packaged.runtime_config),
+            input_example=example,
+            metadata=request.metadata,
+            trusted=request.trusted,
+            pushed_by=request.pushed_by,
+            source=request.source,
+        )
+        self._ensure_model(request)
+        version = self._store.create_version(request.name, new, team=request.team)
+        for alias in request.aliases:
+            self._store.set_alias(request.name, alias, version.number, actor=request.pushed_by, reason="push")
+        return self._store.get_version(request.name, version.number) if request.aliases else version
+
+    def _ensure_model(self, request: PushRequest) -> None:
+        try:
+            self._store.get_model(request.name)
+        except BerthError as exc:
+            if exc.code is not ErrorCode.MODEL_NOT_FOUND:
+                raise
+            try:
+                self._store.create_model(request.name, team=request.team, description=request.description)
+            except BerthError as race:
+                if race.code is not ErrorCode.ALREADY_EXISTS:
+                    raise

@@ -1,0 +1,169 @@
+"""The reconciler: keeps this server's routing table in step with the registry, without restarts.
+
+It polls the registry's change counter (a one-row read). When the counter moved, it reads a
+snapshot, loads and warms every version that an alias or 'latest' now points at *before* routing
+to it, swaps the routing table atomically, then unloads the versions nothing serves any more. A
+version that fails to load leaves the reference on the version it served before.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Awaitable, Callable, Mapping
+from concurrent.futures import Executor
+from types import MappingProxyType
+from typing import TypeVar
+
+from berth.core.entities import RegistrySnapshot
+from berth.core.errors import BerthError
+from berth.engine.pool import ModelPool, VersionKey
+from berth.engine.routing import ModelRoutes, RoutingTable
+from berth.storage.protocols import RegistryStore
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+
+
+class Reconciler:
+    def __init__(
+        self,
+        store: RegistryStore,
+        pool: ModelPool,
+        io_executor: Executor,
+        *,
+        poll_interval_s: float = 0.5,
+        preload: bool = True,
+    ) -> None:
+        self._store = store
+        self._pool = pool
+        self._io = io_executor
+        self._poll_interval_s = poll_interval_s
+        self._preload = preload
+        self._table = RoutingTable()
+        self._lock = asyncio.Lock()
+        self._task: asyncio.Task[None] | None = None
+        self._synced_once = False
+        self._dirty = False
+
+    @property
+    def table(self) -> RoutingTable:
+        return self._table
+
+    @property
+    def synced(self) -> bool:
+        """True once the first reconciliation has finished (the server is ready)."""
+        return self._synced_once
+
+    async def start(self) -> None:
+        """Reconcile once (so the server starts with its models loaded), then keep polling."""
+        await self.sync()
+        self._task = asyncio.create_task(self._poll_forever(), name="berth-reconciler")
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+            self._task = None
+
+    async def _poll_forever(self) -> None:
+        while True:
+            await asyncio.sleep(self._poll_interval_s)
+            try:
+                await self.sync()
+            except BerthError as exc:
+                log.warning("registry not reachable: %s", exc.message)
+            except Exception:
+                log.exception("reconciliation failed; retrying")
+
+    async def sync(self, *, force: bool = False) -> None:
+        """One reconciliation pass; cheap when nothing changed."""
+        async with self._lock:
+            generation = await self._call(self._store.generation)
+            if generation == self._table.generation and not self._dirty and not force:
+                return
+            snapshot = await self._call(self._store.snapshot)
+            await self._apply(snapshot)
+            self._synced_once = True
+
+    async def _apply(self, snapshot: RegistrySnapshot) -> None:
+        old = self._table
+        wanted = _symbolic_targets(snapshot)
+        loaded_ok: set[VersionKey] = set()
+        if self._preload:
+            versions = {
+                key: snapshot.versions[key[0]][key[1]] for targets in wanted.values() for key in targets
+            }
+            results = await asyncio.gather(
+                *(self._pool.get(v) for v in versions.values()), return_exceptions=True
+            )
+            loaded_ok = {
+                key
+                for key, result in zip(versions, results, strict=True)
+                if not isinstance(result, Exception)
+            }
+        self._dirty = self._preload and len(loaded_ok) < sum(len(t) for t in wanted.values())
+
+        models: dict[str, ModelRoutes] = {}
+        for name, versions_of in snapshot.versions.items():
+            previous = old.models.get(name)
+            aliases = {
+                alias: self._served(
+                    name, number, previous.aliases.get(alias) if previous else None, loaded_ok
+                )
+                for alias, number in snapshot.aliases.get(name, {}).items()
+            }
+            latest_number = max(versions_of) if versions_of else None
+            latest = (
+                self._served(name, latest_number, previous.latest if previous else None, loaded_ok)
+                if latest_number is not None
+                else None
+            )
+            models[name] = ModelRoutes(
+                versions=MappingProxyType(dict(versions_of)), aliases=MappingProxyType(aliases), latest=latest
+            )
+
+        table = RoutingTable(generation=snapshot.generation, models=MappingProxyType(models))
+        served = _served_keys(table)
+        self._pool.pin(served)
+        self._table = table  # the atomic switch: requests resolve against one table or the other
+        for key in _served_keys(old) - served:
+            await self._pool.unload(key)
+
+    def _served(self, model: str, target: int, before: int | None, loaded_ok: set[VersionKey]) -> int:
+        """Route to the new target once it loaded; keep the old one when the new one failed."""
+        if not self._preload or (model, target) in loaded_ok or before is None:
+            return target
+        if before == target:
+            return target
+        log.warning("%s v%d did not load; %s v%d keeps serving", model, target, model, before)
+        return before
+
+    async def _call(self, fn: Callable[[], T]) -> T:
+        return await _in_executor(self._io, fn)
+
+
+def _in_executor(executor: Executor, fn: Callable[[], T]) -> Awaitable[T]:
+    return asyncio.get_running_loop().run_in_executor(executor, fn)
+
+
+def _symbolic_targets(snapshot: RegistrySnapshot) -> Mapping[str, set[VersionKey]]:
+    """Per model, the versions its aliases and 'latest' point at in the registry."""
+    targets: dict[str, set[VersionKey]] = {}
+    for name, versions in snapshot.versions.items():
+        keys = {(name, n) for n in snapshot.aliases.get(name, {}).values() if n in versions}
+        if versions:
+            keys.add((name, max(versions)))
+        targets[name] = keys
+    return targets
+
+
+def _served_keys(table: RoutingTable) -> set[VersionKey]:
+    keys: set[VersionKey] = set()
+    for name, routes in table.models.items():
+        keys.update((name, n) for n in routes.aliases.values())
+        if routes.latest is not None:
+            keys.add((name, routes.latest))
+    return keys

@@ -1,0 +1,36 @@
+"""A workspace: the registry store, the artifact store, the flavors and the publisher, opened from settings.
+
+Both the server and the CLI's embedded mode (``--home``) open one, so a push from the CLI and a
+push through the server take the same path into the same storage.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from berth.core.settings import Settings
+from berth.engine.flavors.catalog import FlavorCatalog
+from berth.engine.publishing import Publisher
+from berth.storage.artifacts import open_artifact_store
+from berth.storage.protocols import ArtifactStore, RegistryStore
+from berth.storage.sql_registry import open_registry_store
+
+
+@dataclass(frozen=True, slots=True)
+class Workspace:
+    store: RegistryStore
+    artifacts: ArtifactStore
+    catalog: FlavorCatalog
+    publisher: Publisher
+
+    def close(self) -> None:
+        self.store.close()
+
+
+def open_workspace(settings: Settings) -> Workspace:
+    settings.home.mkdir(parents=True, exist_ok=True)
+    store = open_registry_store(settings.resolved_database_url)
+    artifacts = open_artifact_store(settings.resolved_artifact_uri)
+    catalog = FlavorCatalog()
+    publisher = Publisher(store, artifacts, catalog, max_artifact_bytes=settings.max_upload_bytes)
+    return Workspace(store=store, artifacts=artifacts, catalog=catalog, publisher=publisher)

@@ -1,0 +1,99 @@
+"""The composition root of a server: settings in, a running ASGI app out.
+
+Everything a server holds is built here from constructor arguments (no globals): the workspace
+(registry, artifacts, flavors, publisher), the thread pools, the model pool, the reconciler,
+the data plane and the routes.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+
+from fastapi import FastAPI
+
+from berth._version import __version__
+from berth.core.settings import Settings
+from berth.dataplane.dataplane import SERVER_NAME, DataPlane, ServerInfo
+from berth.engine.loader import VersionLoader
+from berth.engine.pool import ModelPool
+from berth.engine.reconciler import Reconciler
+from berth.engine.workspace import Workspace, open_workspace
+from berth.server.errors import install_error_handlers
+from berth.server.management_routes import management_router
+from berth.server.oip_routes import oip_router
+from berth.server.v1_routes import v1_router
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class Server:
+    """What a running server is made of."""
+
+    settings: Settings
+    workspace: Workspace
+    pool: ModelPool
+    reconciler: Reconciler
+    dataplane: DataPlane
+    predict_executor: ThreadPoolExecutor
+    io_executor: ThreadPoolExecutor
+
+    async def start(self) -> None:
+        await self.reconciler.start()
+        log.info("berth ready: %d models", len(self.reconciler.table.models))
+
+    async def stop(self) -> None:
+        await self.reconciler.stop()
+        await self.pool.close()
+        self.predict_executor.shutdown(wait=True)
+        self.io_executor.shutdown(wait=True)
+        self.workspace.close()
+
+
+def build_server(settings: Settings) -> Server:
+    workspace = open_workspace(settings)
+    predict_executor = ThreadPoolExecutor(max_workers=4, thread_name_prefix="berth-predict")
+    io_executor = ThreadPoolExecutor(max_workers=4, thread_name_prefix="berth-io")
+    loader = VersionLoader(workspace.artifacts, workspace.catalog, predict_executor)
+    pool = ModelPool(loader, io_executor, max_loaded=settings.max_loaded_versions)
+    reconciler = Reconciler(
+        workspace.store, pool, io_executor, poll_interval_s=settings.poll_interval_s, preload=settings.preload
+    )
+    dataplane = DataPlane(reconciler, pool, ServerInfo(SERVER_NAME, __version__, extensions=()))
+    return Server(settings, workspace, pool, reconciler, dataplane, predict_executor, io_executor)
+
+
+def create_app(server: Server) -> FastAPI:
+    @contextlib.asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        await server.start()
+        try:
+            yield
+        finally:
+            await server.stop()
+
+    settings = server.settings
+    app = FastAPI(
+        title="berth",
+        version=__version__,
+        summary="Model registry and model server: Open Inference Protocol V2 and a management API.",
+        lifespan=lifespan,
+    )
+    install_error_handlers(app)
+    app.include_router(oip_router(server.dataplane, max_body_bytes=settings.max_body_bytes))
+    app.include_router(v1_router(server.dataplane, max_body_bytes=settings.max_body_bytes))
+    app.include_router(
+        management_router(
+            server.workspace.store,
+            server.workspace.publisher,
+            server.workspace.artifacts,
+            server.reconciler,
+            server.pool,
+            max_upload_bytes=settings.max_upload_bytes,
+        )
+    )
+    return app

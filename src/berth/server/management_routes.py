@@ -1,0 +1,264 @@
+"""The management API (``/api/v1``): models, versions, aliases, metadata, and what this server serves.
+
+Registry calls block on the database, so they run in the thread pool; after a change, the
+server reconciles at once, so a push or an alias move through this API is served on the next
+request (other servers see it within their poll interval).
+"""
+
+from __future__ import annotations
+
+import re
+import tempfile
+from collections.abc import Callable
+from pathlib import Path
+from typing import Annotated, Any, TypeVar
+
+import orjson
+from fastapi import APIRouter, File, Form, Query, Request, UploadFile
+from fastapi.responses import FileResponse
+from pydantic import ValidationError
+from starlette.concurrency import run_in_threadpool
+
+from berth.core.entities import VersionMetadata
+from berth.core.errors import BerthError, ErrorCode
+from berth.core.signature import Signature
+from berth.engine.examples import request_as_example
+from berth.engine.pool import ModelPool
+from berth.engine.publishing import Publisher, PushRequest
+from berth.engine.reconciler import Reconciler
+from berth.server.body import too_large
+from berth.server.schemas import (
+    AliasEventView,
+    AliasSet,
+    ModelCreate,
+    ModelUpdate,
+    ModelView,
+    PushMetadata,
+    VersionMetadataUpdate,
+    VersionView,
+)
+from berth.storage.protocols import ArtifactStore, RegistryStore
+
+T = TypeVar("T")
+_TAG = re.compile(r"^([^=]+)=(.*)$")
+#: The only file suffixes an upload keeps (what flavors recognise); the rest of its name is dropped.
+_SUFFIXES = (
+    ".skops",
+    ".joblib",
+    ".pkl",
+    ".pickle",
+    ".onnx",
+    ".ubj",
+    ".json",
+    ".txt",
+    ".zip",
+    ".model",
+    ".bin",
+)
+_ERRORS: dict[int | str, dict[str, Any]] = {
+    400: {"description": "invalid"},
+    404: {"description": "not found"},
+}
+
+
+def _parse_tags(tags: list[str]) -> dict[str, str]:
+    parsed: dict[str, str] = {}
+    for tag in tags:
+        match = _TAG.match(tag)
+        if match is None:
+            raise BerthError(ErrorCode.INVALID_REQUEST, f"a tag filter is key=value, got {tag!r}")
+        parsed[match.group(1)] = match.group(2)
+    return parsed
+
+
+def _safe_suffix(filename: str | None) -> str:
+    name = (filename or "").lower()
+    return next((s for s in _SUFFIXES if name.endswith(s)), "")
+
+
+def management_router(
+    store: RegistryStore,
+    publisher: Publisher,
+    artifacts: ArtifactStore,
+    reconciler: Reconciler,
+    pool: ModelPool,
+    *,
+    max_upload_bytes: int,
+) -> APIRouter:
+    router = APIRouter(prefix="/api/v1", tags=["management"], responses=_ERRORS)
+
+    async def call(fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+        return await run_in_threadpool(fn, *args, **kwargs)
+
+    async def changed() -> None:
+        await reconciler.sync()
+
+    # -- models -------------------------------------------------------------------------------
+    @router.get("/models", summary="List and search models")
+    async def list_models(
+        text: Annotated[str | None, Query(max_length=200, description="in name or description")] = None,
+        team: Annotated[str | None, Query(max_length=128)] = None,
+        tag: Annotated[list[str], Query(description="key=value; every one must match")] = [],  # noqa: B006
+        flavor: Annotated[str | None, Query(max_length=64)] = None,
+        limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+        offset: Annotated[int, Query(ge=0, le=1_000_000)] = 0,
+    ) -> list[ModelView]:
+        models = await call(
+            store.list_models,
+            text=text,
+            team=team,
+            tags=_parse_tags(tag),
+            flavor=flavor,
+            limit=limit,
+            offset=offset,
+        )
+        return [ModelView.of(m) for m in models]
+
+    @router.post("/models", status_code=201, summary="Create a model (pushing a version creates it too)")
+    async def create_model(body: ModelCreate) -> ModelView:
+        model = await call(
+            store.create_model, body.name, team=body.team, description=body.description, tags=body.tags
+        )
+        await changed()
+        return ModelView.of(model)
+
+    @router.get("/models/{name}", summary="A model, with its latest version and aliases")
+    async def get_model(name: str) -> ModelView:
+        return ModelView.of(await call(store.get_model, name))
+
+    @router.patch("/models/{name}", summary="Change a model's team, description or tags")
+    async def update_model(name: str, body: ModelUpdate) -> ModelView:
+        model = await call(
+            store.update_model, name, team=body.team, description=body.description, tags=body.tags
+        )
+        await changed()
+        return ModelView.of(model)
+
+    # -- versions -----------------------------------------------------------------------------
+    @router.get("/models/{name}/versions", summary="Every version of a model, oldest first")
+    async def list_versions(name: str) -> list[VersionView]:
+        return [VersionView.of(v) for v in await call(store.list_versions, name)]
+
+    @router.post(
+        "/models/{name}/versions",
+        status_code=201,
+        summary="Push a new version: the artifact file and a JSON metadata field",
+    )
+    async def push_version(
+        name: str,
+        request: Request,
+        artifact: Annotated[
+            UploadFile, File(description="the model file (.skops, .onnx, .ubj, .txt, .zip …)")
+        ],
+        metadata: Annotated[str, Form(description="JSON: see PushMetadata")] = "{}",
+    ) -> VersionView:
+        declared = request.headers.get("content-length", "")
+        if declared.isdigit() and int(declared) > max_upload_bytes:
+            raise too_large(max_upload_bytes)
+        meta = _push_metadata(metadata)
+        push = PushRequest(
+            name=name,
+            team=meta.team,
+            description=meta.description,
+            metadata=VersionMetadata().merged(
+                meta.model_dump(include=set(VersionMetadataUpdate.model_fields), exclude_none=True)
+            ),
+            signature=Signature.from_dict(meta.signature) if meta.signature else None,
+            input_example=request_as_example(meta.input_example) if meta.input_example else None,
+            aliases=tuple(meta.aliases),
+            trusted=meta.trust_pickle,
+            pushed_by=meta.pushed_by,
+            source=meta.source,
+        )
+        with tempfile.TemporaryDirectory(prefix="berth-upload-") as folder:
+            path = Path(folder) / f"artifact{_safe_suffix(artifact.filename)}"
+            await call(_copy_upload, artifact, path, max_upload_bytes)
+            version = await call(publisher.push_file, path, push)
+        await changed()
+        return VersionView.of(version)
+
+    @router.get("/models/{name}/versions/{ref}", summary="A version by number, alias or 'latest'")
+    async def get_version(name: str, ref: str) -> VersionView:
+        return VersionView.of(await call(store.resolve, name, ref))
+
+    @router.patch("/models/{name}/versions/{number}/metadata", summary="Update a version's metadata")
+    async def update_metadata(name: str, number: int, body: VersionMetadataUpdate) -> VersionView:
+        update = body.model_dump(exclude_none=True)
+        version = await call(store.update_version_metadata, name, number, update)
+        await changed()
+        return VersionView.of(version)
+
+    @router.get(
+        "/models/{name}/versions/{number}/artifact",
+        summary="Download a version's artifact (verified against its sha256)",
+        response_class=FileResponse,
+    )
+    async def download_artifact(name: str, number: int) -> FileResponse:
+        version = await call(store.get_version, name, number)
+        path = await call(artifacts.fetch, version.artifact)
+        return FileResponse(
+            path,
+            filename=version.artifact.filename or f"{name}-{number}",
+            headers={"x-berth-sha256": version.artifact.sha256},
+        )
+
+    # -- aliases ------------------------------------------------------------------------------
+    @router.get("/models/{name}/aliases", summary="A model's aliases: alias -> version")
+    async def list_aliases(name: str) -> dict[str, int]:
+        return dict((await call(store.get_model, name)).aliases)
+
+    @router.put("/models/{name}/aliases/{alias}", summary="Point an alias at a version (creates or moves it)")
+    async def set_alias(name: str, alias: str, body: AliasSet) -> AliasEventView:
+        event = await call(store.set_alias, name, alias, body.version, actor=body.actor, reason=body.reason)
+        await changed()
+        return AliasEventView.of(event)
+
+    @router.delete("/models/{name}/aliases/{alias}", summary="Remove an alias")
+    async def delete_alias(name: str, alias: str, actor: str = "", reason: str = "") -> AliasEventView:
+        event = await call(store.delete_alias, name, alias, actor=actor, reason=reason)
+        await changed()
+        return AliasEventView.of(event)
+
+    @router.get("/models/{name}/aliases/{alias}/history", summary="Every move of one alias, oldest first")
+    async def alias_history(name: str, alias: str) -> list[AliasEventView]:
+        return [AliasEventView.of(e) for e in await call(store.alias_history, name, alias)]
+
+    @router.get("/models/{name}/history", summary="Every move of every alias of a model, oldest first")
+    async def model_history(name: str) -> list[AliasEventView]:
+        return [AliasEventView.of(e) for e in await call(store.alias_history, name, None)]
+
+    # -- serving state ------------------------------------------------------------------------
+    @router.get("/serving", summary="What this server routes to and what it has loaded")
+    async def serving() -> dict[str, Any]:
+        table = reconciler.table
+        return {
+            "generation": table.generation,
+            "models": {
+                name: {"aliases": dict(r.aliases), "latest": r.latest, "default": r.default_target()}
+                for name, r in table.models.items()
+            },
+            "loaded": pool.describe(),
+        }
+
+    return router
+
+
+def _push_metadata(raw: str) -> PushMetadata:
+    try:
+        return PushMetadata.model_validate(orjson.loads(raw or "{}"))
+    except orjson.JSONDecodeError as exc:
+        raise BerthError(ErrorCode.INVALID_JSON, f"metadata is not JSON: {exc}") from None
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(p) for p in first.get("loc", ()))
+        raise BerthError(ErrorCode.INVALID_REQUEST, f"metadata.{where}: {first.get('msg')}") from None
+
+
+def _copy_upload(upload: UploadFile, path: Path, limit: int) -> None:
+    size = 0
+    with path.open("wb") as out:
+        while chunk := upload.file.read(1 << 20):
+            size += len(chunk)
+            if size > limit:
+                raise too_large(limit)
+            out.write(chunk)

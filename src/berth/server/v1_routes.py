@@ -1,0 +1,51 @@
+"""The JSON shapes people already send: TF-Serving and MLflow, on ``POST /v1/models/{name}:predict``.
+
+Bodies: ``{"instances": [...]}`` or ``{"inputs": ...}`` (TF-Serving), ``{"dataframe_split": {...}}``
+or ``{"dataframe_records": [...]}`` (MLflow). They are mapped onto the version's signature and
+take the same validated path as an OIP request; the answer is ``{"predictions": [...]}``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Request
+from starlette.responses import Response
+
+from berth.core.codecs.v1_json import decode_v1_request, encode_v1_response
+from berth.dataplane.dataplane import DataPlane
+from berth.server.body import read_body
+from berth.server.openapi_schemas import V1_REQUEST, json_body, json_responses
+
+MODEL_HEADER = "berth-model-version"
+
+
+def v1_router(dataplane: DataPlane, *, max_body_bytes: int) -> APIRouter:
+    router = APIRouter(tags=["inference (TF-Serving and MLflow JSON)"])
+    doc: dict[str, Any] = {
+        "openapi_extra": json_body(V1_REQUEST),
+        "responses": json_responses(
+            {"type": "object", "properties": {"predictions": {"type": "array"}}}, 400, 404
+        ),
+    }
+
+    @router.post("/v1/models/{name}:predict", summary="Predict (default version)", **doc)
+    async def predict(name: str, request: Request) -> Response:
+        return await _predict(name, None, request)
+
+    @router.post("/v1/models/{name}/versions/{ref}:predict", summary="Predict on a version or alias", **doc)
+    async def predict_version(name: str, ref: str, request: Request) -> Response:
+        return await _predict(name, ref, request)
+
+    async def _predict(name: str, ref: str | None, request: Request) -> Response:
+        version = dataplane.resolve(name, ref)
+        body = await read_body(request, max_body_bytes)
+        decoded = decode_v1_request(body, version.signature)
+        outputs = await dataplane.predict_tensors(version, decoded.inputs, None)
+        return Response(
+            content=encode_v1_response(outputs, decoded.style),
+            media_type="application/json",
+            headers={MODEL_HEADER: f"{name}:{version.number}"},
+        )
+
+    return router

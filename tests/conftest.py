@@ -1,0 +1,88 @@
+"""Fixtures shared by the end-to-end suites: a fresh berth home, and small real models."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pytest
+from sklearn.compose import ColumnTransformer
+from sklearn.datasets import make_classification
+from sklearn.feature_extraction.text import TfidfVectorizer
+from sklearn.linear_model import LogisticRegression, SGDClassifier
+from sklearn.pipeline import Pipeline
+from sklearn.preprocessing import OneHotEncoder, StandardScaler
+
+from berth.core.settings import Settings
+
+
+@dataclass(frozen=True)
+class Trained:
+    model: Any
+    x: Any
+    y: Any
+
+
+@pytest.fixture
+def settings(tmp_path: Path) -> Settings:
+    return Settings(home=tmp_path / "home", poll_interval_s=0.1)
+
+
+@pytest.fixture(scope="session")
+def lr() -> Trained:
+    """Logistic regression on 20 float features (the peer benchmark's model), numpy in."""
+    x, y = make_classification(n_samples=500, n_features=20, n_informative=10, random_state=42)
+    x = x.astype(np.float32)
+    return Trained(LogisticRegression(max_iter=1000).fit(x, y), x, y)
+
+
+@pytest.fixture(scope="session")
+def frame_pipeline() -> Trained:
+    """A DataFrame pipeline: a string category and numbers in, string labels out."""
+    rng = np.random.default_rng(7)
+    n = 300
+    frame = pd.DataFrame(
+        {
+            "plan": rng.choice(["basic", "plus", "pro"], size=n),
+            "age": rng.integers(18, 80, size=n),
+            "spend": rng.normal(50, 20, size=n),
+        }
+    )
+    labels = np.where((frame["spend"] > 50) | (frame["plan"] == "pro"), "stay", "churn")
+    model = Pipeline(
+        [
+            (
+                "features",
+                ColumnTransformer(
+                    [
+                        ("plan", OneHotEncoder(handle_unknown="ignore"), ["plan"]),
+                        ("num", StandardScaler(), ["age", "spend"]),
+                    ]
+                ),
+            ),
+            ("clf", LogisticRegression(max_iter=1000)),
+        ]
+    ).fit(frame, labels)
+    return Trained(model, frame, labels)
+
+
+@pytest.fixture(scope="session")
+def text_pipeline() -> Trained:
+    """TF-IDF -> SGD classifier: a 1-D array of strings in, string labels out."""
+    texts = [
+        "my card was stolen",
+        "lost my card yesterday",
+        "card missing please block",
+        "what is my balance",
+        "show account balance",
+        "balance of savings account",
+    ] * 5
+    labels = ["card_lost"] * 3 * 5 + ["balance"] * 3 * 5
+    labels = [("card_lost" if "card" in t else "balance") for t in texts]
+    model = Pipeline(
+        [("tfidf", TfidfVectorizer()), ("clf", SGDClassifier(loss="log_loss", random_state=0))]
+    ).fit(texts, labels)
+    return Trained(model, np.array(texts, dtype=object), np.array(labels, dtype=object))

@@ -1,0 +1,104 @@
+"""Real servers for end-to-end tests: uvicorn in a thread of this process, or `berth serve` as a process."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import uvicorn
+
+from berth.core.settings import Settings
+from berth.server.app import build_server, create_app
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+def wait_ready(url: str, timeout: float = 60.0, process: subprocess.Popen[bytes] | None = None) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process is not None and process.poll() is not None:
+            raise RuntimeError(f"server exited with {process.returncode}")
+        with contextlib.suppress(httpx.TransportError):
+            if httpx.get(f"{url}/v2/health/ready", timeout=2).status_code == 200:
+                return
+        time.sleep(0.05)
+    raise TimeoutError(f"{url} not ready after {timeout}s")
+
+
+@contextlib.contextmanager
+def server_in_thread(settings: Settings) -> Iterator[str]:
+    """A real uvicorn server on a free port, in a thread; yields its base URL."""
+    port = free_port()
+    app = create_app(build_server(settings.model_copy(update={"port": port})))
+    config = uvicorn.Config(
+        app, host="127.0.0.1", port=port, log_level="warning", lifespan="on", loop="asyncio"
+    )
+    server = uvicorn.Server(config)
+    thread = threading.Thread(target=server.run, name=f"uvicorn-{port}", daemon=True)
+    thread.start()
+    url = f"http://127.0.0.1:{port}"
+    try:
+        wait_ready(url)
+        yield url
+    finally:
+        server.should_exit = True
+        thread.join(timeout=30)
+
+
+def berth_executable() -> str:
+    return str(Path(sys.executable).with_name("berth"))
+
+
+@contextlib.contextmanager
+def server_process(home: Path, *extra: str, env: dict[str, str] | None = None) -> Iterator[str]:
+    """`berth serve` as its own process on a free port; yields its base URL; stopped with SIGTERM."""
+    port = free_port()
+    argv = [
+        berth_executable(),
+        "serve",
+        "--home",
+        str(home),
+        "--port",
+        str(port),
+        "--log-level",
+        "warning",
+        *extra,
+    ]
+    log = home.parent / f"server-{port}.log"
+    with log.open("wb") as out:
+        process = subprocess.Popen(
+            argv,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            env={**os.environ, **(env or {})},
+            start_new_session=True,
+        )
+        url = f"http://127.0.0.1:{port}"
+        try:
+            wait_ready(url, process=process)
+            yield url
+        except BaseException:
+            sys.stderr.write(log.read_text(errors="replace"))
+            raise
+        finally:
+            if process.poll() is None:
+                os.killpg(process.pid, signal.SIGTERM)
+                try:
+                    process.wait(20)
+                except subprocess.TimeoutExpired:
+                    os.killpg(process.pid, signal.SIGKILL)
+                    process.wait()
