@@ -33,6 +33,7 @@ class LocalArtifactStore:
 
     @property
     def root(self) -> Path:
+        """The folder holding the artifacts (absolute)."""
         return self._root
 
     def put(self, source: BinaryIO, *, filename: str, max_bytes: int | None = None) -> ArtifactRef:

@@ -26,6 +26,7 @@ def bump_generation(conn: Connection) -> int:
 
 
 def read_generation(conn: Connection) -> int:
+    """The change counter as of the caller's transaction."""
     return int(conn.execute(select(registry_state.c.generation)).scalar_one())
 
 
@@ -38,6 +39,7 @@ def model_row(conn: Connection, name: str, *, lock: bool = False) -> Row[Any]:
 
 
 def find_model_row(conn: Connection, name: str, *, lock: bool = False) -> Row[Any] | None:
+    """The ``models`` row of `name`, or None (locked FOR UPDATE when `lock`)."""
     stmt = select(models).where(models.c.name == name)
     if lock:
         stmt = stmt.with_for_update()
@@ -98,10 +100,12 @@ def alias_map(conn: Connection, model_ids: Collection[int] | None = None) -> dic
 
 
 def alias_row(conn: Connection, model_id: int, alias: str) -> Row[Any] | None:
+    """The ``aliases`` row of a model's alias, or None."""
     stmt = select(aliases).where(aliases.c.model_id == model_id, aliases.c.alias == alias)
     return conn.execute(stmt).one_or_none()
 
 
 def aliases_of_version(conn: Connection, model_id: int, number: int) -> list[str]:
+    """The aliases pointing at a version, sorted."""
     stmt = select(aliases.c.alias).where(aliases.c.model_id == model_id, aliases.c.version_number == number)
     return sorted(conn.execute(stmt).scalars())

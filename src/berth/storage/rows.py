@@ -61,6 +61,7 @@ def version_from_row(row: Row[Any], *, model: str, aliases: Iterable[str] = ()) 
 
 
 def metadata_from_row(row: Row[Any]) -> VersionMetadata:
+    """The metadata columns of a ``versions`` row."""
     return VersionMetadata(
         metrics=dict(row.metrics),
         params=dict(row.params),
@@ -72,6 +73,7 @@ def metadata_from_row(row: Row[Any]) -> VersionMetadata:
 
 
 def event_from_row(row: Row[Any], *, model: str) -> AliasEvent:
+    """An `AliasEvent` from an ``alias_events`` row."""
     return AliasEvent(
         model=model,
         alias=row.alias,
@@ -163,12 +165,14 @@ def checked_number(number: int) -> int:
 
 
 def checked_team(team: str) -> str:
+    """A team name: a non-empty string."""
     if not isinstance(team, str) or not team.strip():
         raise BerthError(ErrorCode.INVALID_REQUEST, "a model's team must be a non-empty string")
     return team
 
 
 def checked_text(field: str, value: str) -> str:
+    """A text field: a string (INVALID_REQUEST otherwise)."""
     if not isinstance(value, str):
         raise BerthError(ErrorCode.INVALID_REQUEST, f"{field} must be a string, got {type(value).__name__}")
     return value
