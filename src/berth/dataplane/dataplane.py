@@ -67,6 +67,43 @@ class DataPlane:
             },
         }
 
+    # -- model repository (OIP repository extension) ------------------------------------------
+    def repository_index(self) -> list[dict[str, str]]:
+        """Every version the registry holds, with its state in this server: READY, LOADING,
+        UNAVAILABLE (failed to load, `reason` says why) or UNLOADED."""
+        states = {
+            LoadState.READY: "READY",
+            LoadState.LOADING: "LOADING",
+            LoadState.FAILED: "UNAVAILABLE",
+            LoadState.UNLOADED: "UNLOADED",
+        }
+        rows: list[dict[str, str]] = []
+        for name, routes in sorted(self._reconciler.table.models.items()):
+            for number, version in sorted(routes.versions.items()):
+                failure = self._pool.failure(version)
+                rows.append(
+                    {
+                        "name": name,
+                        "version": str(number),
+                        "state": states[self._pool.state(version)],
+                        "reason": failure.message if failure else "",
+                    }
+                )
+        return rows
+
+    async def load_model(self, model: str, ref: str | None = None) -> Version:
+        """Load (and warm up) the version `ref` names now, instead of on its first request."""
+        version = self.resolve(model, ref)
+        await self._pool.get(version)
+        return version
+
+    async def unload_model(self, model: str, ref: str | None = None) -> Version:
+        """Free the version's memory once its requests in flight are answered. A later request
+        loads it again."""
+        version = self.resolve(model, ref)
+        await self._pool.unload((version.model, version.number))
+        return version
+
     # -- inference ----------------------------------------------------------------------------
     async def infer(self, model: str, ref: str | None, request: InferenceRequest) -> InferenceResponse:
         version = self.resolve(model, ref)
