@@ -35,6 +35,11 @@ class Settings(BaseSettings):
     max_loaded_versions: int = Field(
         64, gt=0, description="Most versions held in memory at once; the least recently used are unloaded."
     )
+    batching: bool = Field(True, description="Batch concurrent requests to one version into one predict.")
+    max_batch_size: int = Field(64, gt=0, description="Most rows in one batch (a version may set its own).")
+    max_batch_latency_ms: float = Field(
+        0.0, ge=0, description="How long a batch may wait for more rows under load (0: never wait)."
+    )
     log_level: str = Field("info", description="Log level of the server (debug, info, warning, error).")
 
     @property

@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from berth.core.codecs.model_io import to_model_input, to_output_tensors
+from berth.core.codecs.model_io import conform_inputs, to_output_tensors
 from berth.core.entities import Version
 from berth.core.errors import BerthError, ErrorCode
 from berth.core.tensors import InferenceRequest, InferenceResponse, Tensor
@@ -125,9 +125,10 @@ class DataPlane:
                 f"{version.model} v{version.number} has no output {unknown[0]!r}; "
                 f"its outputs are {[s.name for s in signature.outputs]}",
             )
-        model_input = to_model_input(inputs, signature)
+        arrays = conform_inputs(inputs, signature)
+        rows = next((int(a.shape[0]) for a in arrays if a.ndim), 1)
         loaded = self._pool.ready(version) or await self._pool.get(version)
-        raw = await loaded.predict(model_input, names)
+        raw = await loaded.infer(arrays, rows, names)
         return to_output_tensors(raw, names, signature)
 
 

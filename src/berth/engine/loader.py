@@ -11,6 +11,7 @@ from berth.core.codecs.model_io import to_model_input
 from berth.core.codecs.oip_json import decode_infer_request
 from berth.core.entities import Version
 from berth.core.errors import BerthError, ErrorCode
+from berth.engine.batching import BatchingConfig
 from berth.engine.flavors.base import Runtime
 from berth.engine.flavors.catalog import FlavorCatalog
 from berth.engine.loaded import LoadedVersion
@@ -22,10 +23,17 @@ log = logging.getLogger(__name__)
 class VersionLoader:
     """Turns a registry `Version` into a `LoadedVersion`. Blocking: call it from a worker thread."""
 
-    def __init__(self, artifacts: ArtifactStore, catalog: FlavorCatalog, executor: Executor) -> None:
+    def __init__(
+        self,
+        artifacts: ArtifactStore,
+        catalog: FlavorCatalog,
+        executor: Executor,
+        batching: BatchingConfig | None = None,
+    ) -> None:
         self._artifacts = artifacts
         self._catalog = catalog
         self._executor = executor
+        self._batching = batching or BatchingConfig()
 
     def load(self, version: Version) -> LoadedVersion:
         """Load and warm up `version`; any failure is a MODEL_LOAD_FAILED (or the integrity error)."""
@@ -43,8 +51,9 @@ class VersionLoader:
                 ErrorCode.MODEL_LOAD_FAILED, f"{label} failed to load: {type(exc).__name__}: {exc}"
             ) from exc
         self._warm_up(version, runtime, label)
+        batching = self._batching.updated(version.runtime_config.get("batching"))
         log.info("loaded %s (%s, sha256 %s)", label, version.flavor, version.artifact.sha256[:12])
-        return LoadedVersion(version=version, runtime=runtime, executor=self._executor)
+        return LoadedVersion(version, runtime, self._executor, batching)
 
     @staticmethod
     def _warm_up(version: Version, runtime: Runtime, label: str) -> None:

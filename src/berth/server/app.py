@@ -18,6 +18,7 @@ from fastapi import FastAPI
 from berth._version import __version__
 from berth.core.settings import Settings
 from berth.dataplane.dataplane import SERVER_NAME, DataPlane, ServerInfo
+from berth.engine.batching import BatchingConfig
 from berth.engine.loader import VersionLoader
 from berth.engine.pool import ModelPool
 from berth.engine.reconciler import Reconciler
@@ -58,7 +59,12 @@ def build_server(settings: Settings) -> Server:
     workspace = open_workspace(settings)
     predict_executor = ThreadPoolExecutor(max_workers=4, thread_name_prefix="berth-predict")
     io_executor = ThreadPoolExecutor(max_workers=4, thread_name_prefix="berth-io")
-    loader = VersionLoader(workspace.artifacts, workspace.catalog, predict_executor)
+    batching = BatchingConfig(
+        enabled=settings.batching,
+        max_batch_size=settings.max_batch_size,
+        max_latency_ms=settings.max_batch_latency_ms,
+    )
+    loader = VersionLoader(workspace.artifacts, workspace.catalog, predict_executor, batching)
     pool = ModelPool(loader, io_executor, max_loaded=settings.max_loaded_versions)
     reconciler = Reconciler(
         workspace.store, pool, io_executor, poll_interval_s=settings.poll_interval_s, preload=settings.preload

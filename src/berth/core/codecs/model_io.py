@@ -43,6 +43,12 @@ _CASTABLE_FROM = {"f": "biuf", "i": "biu", "u": "biu"}
 
 def to_model_input(inputs: list[Tensor], signature: Signature) -> ModelInput:
     """What the runtime's ``predict`` receives, by the signature's layout (see the module doc)."""
+    return assemble_model_input(conform_inputs(inputs, signature), signature)
+
+
+def conform_inputs(inputs: list[Tensor], signature: Signature) -> list[Array]:
+    """The request's inputs checked against the signature and cast, one array per input in the
+    signature's order (see the module doc). Batches are merged at this stage, before assembly."""
     specs = signature.inputs
     by_name = {t.name: t for t in inputs}
     if len(by_name) != len(inputs) or len(by_name) != len(specs) or any(s.name not in by_name for s in specs):
@@ -57,9 +63,15 @@ def to_model_input(inputs: list[Tensor], signature: Signature) -> ModelInput:
                 f"input {spec.name!r} holds NaN or infinity, which this model does not accept",
                 input=spec.name,
             )
+    return arrays
+
+
+def assemble_model_input(arrays: Sequence[Array], signature: Signature) -> ModelInput:
+    """Conformed arrays (one per signature input, in order) as the layout's model input."""
+    specs = signature.inputs
     if signature.layout is InputLayout.TENSOR:
         return arrays[0]
-    if columns:
+    if signature.layout is InputLayout.COLUMNS:
         return pd.DataFrame({spec.name: array for spec, array in zip(specs, arrays, strict=True)}, copy=False)
     return {spec.name: array for spec, array in zip(specs, arrays, strict=True)}
 

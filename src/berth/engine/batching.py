@@ -1,0 +1,195 @@
+"""Adaptive batching: concurrent requests to one version run as one ``predict``.
+
+The policy is continuous batching, counted in rows, not requests:
+
+- an idle version runs a request at once (a lone request never waits);
+- while a batch runs, arriving requests queue; when it finishes, the queue is taken up to
+  ``max_batch_size`` rows and run as the next batch — so the batch size follows the load;
+- ``max_latency_ms`` > 0 additionally lets a batch wait that long for more rows, but only when the
+  previous batch had company (the version is under load), so an idle version still adds nothing;
+- a request of ``max_batch_size`` rows or more is never held back: it runs on its own;
+- each request is validated before it joins a batch, gets back only the outputs it asked for, and
+  if a merged batch fails, its requests are retried one by one, so one bad request never fails
+  the others batched with it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections import deque
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from berth.core.errors import BerthError, ErrorCode
+from berth.core.tensors import ModelOutput
+
+Array = np.ndarray[Any, Any]
+Execute = Callable[[list[Array], tuple[str, ...]], Awaitable[ModelOutput]]
+"""Runs the model on conformed input arrays (one per signature input) and the named outputs."""
+
+
+@dataclass(frozen=True, slots=True)
+class BatchingConfig:
+    """How one version batches. Stored per version under ``runtime_config["batching"]``."""
+
+    enabled: bool = True
+    max_batch_size: int = 64
+    max_latency_ms: float = 0.0
+
+    def __post_init__(self) -> None:
+        if self.max_batch_size < 1 or self.max_latency_ms < 0:
+            raise BerthError(
+                ErrorCode.INVALID_REQUEST, "batching needs max_batch_size >= 1 and max_latency_ms >= 0"
+            )
+
+    def updated(self, overrides: dict[str, Any] | None) -> BatchingConfig:
+        """A copy with a version's own settings applied (unknown keys are an error)."""
+        if not overrides:
+            return self
+        unknown = set(overrides) - {"enabled", "max_batch_size", "max_latency_ms"}
+        if unknown:
+            raise BerthError(ErrorCode.INVALID_REQUEST, f"unknown batching settings {sorted(unknown)}")
+        return BatchingConfig(
+            enabled=bool(overrides.get("enabled", self.enabled)),
+            max_batch_size=int(overrides.get("max_batch_size", self.max_batch_size)),
+            max_latency_ms=float(overrides.get("max_latency_ms", self.max_latency_ms)),
+        )
+
+
+@dataclass(eq=False, slots=True)
+class _Pending:
+    arrays: list[Array]
+    rows: int
+    outputs: tuple[str, ...]
+    future: asyncio.Future[ModelOutput]
+
+    def fits_with(self, other: _Pending) -> bool:
+        """Arrays concatenate along rows only when every other dimension agrees."""
+        return all(a.shape[1:] == b.shape[1:] for a, b in zip(self.arrays, other.arrays, strict=True))
+
+
+@dataclass(eq=False)
+class BatchStats:
+    """Counters for monitoring: batches run, requests and rows they held."""
+
+    batches: int = 0
+    requests: int = 0
+    rows: int = 0
+    sizes: deque[int] = field(default_factory=lambda: deque(maxlen=1024))
+
+
+class AdaptiveBatcher:
+    def __init__(self, execute: Execute, config: BatchingConfig) -> None:
+        self._execute = execute
+        self._config = config
+        self._queue: deque[_Pending] = deque()
+        self._busy = False
+        self._loaded = False  # the last batch had more than one request
+        self._tasks: set[asyncio.Task[None]] = set()
+        self.stats = BatchStats()
+
+    @property
+    def config(self) -> BatchingConfig:
+        return self._config
+
+    async def submit(self, arrays: list[Array], rows: int, outputs: Sequence[str]) -> ModelOutput:
+        """Predict `outputs` for one request's conformed input arrays of `rows` rows."""
+        names = tuple(outputs)
+        if not self._config.enabled or rows >= self._config.max_batch_size:
+            return await self._execute(arrays, names)
+        future: asyncio.Future[ModelOutput] = asyncio.get_running_loop().create_future()
+        self._queue.append(_Pending(arrays, rows, names, future))
+        if not self._busy:
+            self._start()
+        return await future
+
+    def _start(self) -> None:
+        self._busy = True
+        task = asyncio.ensure_future(self._run())
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _run(self) -> None:
+        try:
+            while self._queue:
+                if (
+                    self._loaded
+                    and self._config.max_latency_ms > 0
+                    and self._rows_queued() < self._config.max_batch_size
+                ):
+                    await asyncio.sleep(self._config.max_latency_ms / 1000)
+                batch = self._take()
+                if batch:
+                    self._loaded = len(batch) > 1
+                    await self._run_batch(batch)
+        finally:
+            self._busy = False
+
+    def _rows_queued(self) -> int:
+        return sum(p.rows for p in self._queue)
+
+    def _take(self) -> list[_Pending]:
+        """The next batch: the oldest live request, then those after it that fit, up to the row limit."""
+        while self._queue and self._queue[0].future.done():  # the caller went away
+            self._queue.popleft()
+        if not self._queue:
+            return []
+        first = self._queue.popleft()
+        batch, rows, kept = [first], first.rows, deque[_Pending]()
+        while self._queue:
+            item = self._queue.popleft()
+            if item.future.done():
+                continue
+            if rows + item.rows <= self._config.max_batch_size and item.fits_with(first):
+                batch.append(item)
+                rows += item.rows
+            else:
+                kept.append(item)
+                if rows >= self._config.max_batch_size:
+                    break
+        kept.extend(self._queue)
+        self._queue = kept
+        return batch
+
+    async def _run_batch(self, batch: list[_Pending]) -> None:
+        self.stats.batches += 1
+        self.stats.requests += len(batch)
+        self.stats.rows += sum(p.rows for p in batch)
+        self.stats.sizes.append(len(batch))
+        if len(batch) == 1:
+            await self._run_one(batch[0])
+            return
+        names = tuple(dict.fromkeys(n for p in batch for n in p.outputs))
+        merged = [np.concatenate([p.arrays[i] for p in batch]) for i in range(len(batch[0].arrays))]
+        try:
+            result = await self._execute(merged, names)
+        except Exception:
+            for pending in batch:  # find the culprit: each request alone
+                await self._run_one(pending)
+            return
+        total = sum(p.rows for p in batch)
+        if any(np.ndim(v) == 0 or len(v) != total for v in result.values()):
+            for pending in batch:  # a model whose outputs are not per row cannot be split
+                await self._run_one(pending)
+            return
+        offset = 0
+        for pending in batch:
+            end = offset + pending.rows
+            if not pending.future.done():
+                pending.future.set_result({n: result[n][offset:end] for n in pending.outputs if n in result})
+            offset = end
+
+    async def _run_one(self, pending: _Pending) -> None:
+        if pending.future.done():
+            return
+        try:
+            result = await self._execute(pending.arrays, pending.outputs)
+        except Exception as exc:
+            if not pending.future.done():
+                pending.future.set_exception(exc)
+            return
+        if not pending.future.done():
+            pending.future.set_result(result)
