@@ -13,7 +13,7 @@ them. `layout` says what the model receives:
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
@@ -81,8 +81,10 @@ class Signature:
     outputs: tuple[TensorSpec, ...]
     layout: InputLayout = InputLayout.TENSOR
     default_outputs: tuple[str, ...] = ()
+    output_names: frozenset[str] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
+        object.__setattr__(self, "output_names", frozenset(s.name for s in self.outputs))
         if not self.inputs:
             raise BerthError(ErrorCode.SIGNATURE_MISMATCH, "a signature needs at least one input")
         if self.layout is InputLayout.TENSOR and len(self.inputs) != 1:

@@ -118,7 +118,7 @@ class DataPlane:
         """Validate `inputs` against the version's signature, predict, return the named outputs."""
         signature = version.signature
         names = tuple(output_names) if output_names else signature.returned_by_default
-        unknown = [n for n in names if signature.output(n) is None]
+        unknown = [n for n in names if n not in signature.output_names]
         if unknown:
             raise BerthError(
                 ErrorCode.OUTPUT_NOT_FOUND,
