@@ -14,9 +14,8 @@ from berth.cli.options import parse_model_ref, read_json_arg, target_options
 from berth.client.inference import model_path
 from berth.client.transport import Transport
 from berth.core.codecs.oip_json import decode_infer_request, encode_infer_response
-from berth.core.codecs.v1_json import decode_v1_request
+from berth.core.codecs.v1_json import decode_v1_request, encode_v1_response
 from berth.core.settings import Settings
-from berth.core.tensors import InferenceRequest
 from berth.server.app import build_server
 
 
@@ -46,12 +45,13 @@ async def _predict_local(settings: Settings, name: str, ref: str | None, body: A
         await server.reconciler.sync()
         raw = orjson.dumps(body)
         if _is_oip(body):
-            request = decode_infer_request(raw)
-        else:
-            version = server.dataplane.resolve(name, ref)
-            request = InferenceRequest(inputs=decode_v1_request(raw, version.signature).inputs)
-        response = await server.dataplane.infer(name, ref, request)
-        return orjson.loads(encode_infer_response(response))
+            response = await server.dataplane.infer(name, ref, decode_infer_request(raw))
+            return orjson.loads(encode_infer_response(response))
+        # TF-Serving / MLflow JSON is answered in its own shape, as the server's /v1 route does
+        version = server.dataplane.resolve(name, ref)
+        decoded = decode_v1_request(raw, version.signature)
+        outputs = await server.dataplane.predict_tensors(version, decoded.inputs, None)
+        return orjson.loads(encode_v1_response(outputs, decoded.style))
     finally:
         await server.stop()
 

@@ -18,7 +18,9 @@ import orjson
 from berth.client.transport import Transport
 from berth.client.views import alias_event_from_json, model_from_json, version_from_json
 from berth.core.entities import AliasEvent, Model, Version
+from berth.core.errors import BerthError, ErrorCode
 from berth.engine.examples import example_as_request
+from berth.engine.flavors.archive import write_zip
 from berth.engine.flavors.catalog import FlavorCatalog
 from berth.engine.packaging import package_object
 from berth.engine.publishing import PushRequest
@@ -101,6 +103,15 @@ class RemoteRegistry:
             return self.push_file(packaged.path, request)
 
     def push_file(self, path: Path, request: PushRequest) -> Version:
+        """Upload an artifact file; a pyfunc folder is zipped here first (the server takes files)."""
+        if not path.exists():
+            raise BerthError(ErrorCode.ARTIFACT_INVALID, f"no such file: {path}")
+        if path.is_dir():
+            with tempfile.TemporaryDirectory(prefix="berth-push-") as folder:
+                return self._upload(write_zip(path, Path(folder) / f"{path.name}.zip"), request)
+        return self._upload(path, request)
+
+    def _upload(self, path: Path, request: PushRequest) -> Version:
         metadata = _push_metadata(request)
         with path.open("rb") as artifact:
             body = self._http.json(

@@ -51,8 +51,12 @@ HTTP_STATUS: Final[dict[ErrorCode, int]] = {
 
 
 def error_response(error: BerthError) -> Response:
+    try:
+        content = orjson.dumps(error.to_dict())
+    except TypeError:  # details orjson cannot write (an integer past 64 bits): leave them out
+        content = orjson.dumps({"error": error.message, "code": error.code.value})
     return Response(
-        content=orjson.dumps(error.to_dict()),
+        content=content,
         status_code=HTTP_STATUS.get(error.code, 500),
         media_type="application/json",
     )

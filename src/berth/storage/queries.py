@@ -13,6 +13,9 @@ from sqlalchemy.dialects import postgresql, sqlite
 from berth.core.errors import BerthError, ErrorCode
 from berth.storage.schema import aliases, models, registry_state, versions
 
+_MAX_NUMBER = 2**31 - 1
+"""The largest value of an INTEGER column on every supported database (a larger number cannot exist)."""
+
 
 def now() -> datetime:
     """The current time, timezone-aware UTC."""
@@ -55,8 +58,10 @@ def insert_model_if_missing(conn: Connection, values: dict[str, Any]) -> None:
 
 def version_row(conn: Connection, model: Row[Any], number: int) -> Row[Any]:
     """The ``versions`` row of a model's version `number`, else VERSION_NOT_FOUND."""
-    stmt = select(versions).where(versions.c.model_id == model.id, versions.c.number == number)
-    row = conn.execute(stmt).one_or_none()
+    row = None
+    if 0 < number <= _MAX_NUMBER:  # out of the column's range, the driver would fail to bind it
+        stmt = select(versions).where(versions.c.model_id == model.id, versions.c.number == number)
+        row = conn.execute(stmt).one_or_none()
     if row is None:
         raise BerthError(
             ErrorCode.VERSION_NOT_FOUND,
