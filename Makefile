@@ -5,7 +5,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.berth-installed
 
-.PHONY: run test lint typecheck layers unit install clean bench
+.PHONY: run test lint typecheck layers unit install clean bench grpc
 
 $(STAMP): pyproject.toml constraints.txt
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -34,3 +34,17 @@ test: lint typecheck layers unit
 
 clean:
 	rm -rf $(VENV) .mypy_cache .pytest_cache .ruff_cache .berth
+
+# Regenerates the OIP V2 gRPC code from src/berth/server/grpc/proto/berth_inference.proto. The
+# messages go into a private descriptor pool (not protobuf's default one), so berth can share a
+# process with tritonclient, KServe or MLServer, whose generated code declares the same
+# `inference.*` names; the files get `# ruff: noqa` and `# mypy: ignore-errors` headers and ruff's
+# formatting.
+grpc: $(STAMP)
+	$(BIN)/python -m grpc_tools.protoc -I src --python_out=src --pyi_out=src --grpc_python_out=src \
+		src/berth/server/grpc/proto/berth_inference.proto
+	cd src/berth/server/grpc/proto && for f in berth_inference_pb2.py berth_inference_pb2.pyi berth_inference_pb2_grpc.py; do \
+		{ printf '# ruff: noqa\n# mypy: ignore-errors\n'; sed 's/_descriptor_pool\.Default()\.AddSerializedFile(/_descriptor_pool.DescriptorPool().AddSerializedFile(/' $$f; } > $$f.tmp \
+		&& mv $$f.tmp $$f; done
+	grep -q '_descriptor_pool.DescriptorPool().AddSerializedFile(' src/berth/server/grpc/proto/berth_inference_pb2.py
+	$(BIN)/ruff format -q src/berth/server/grpc/proto

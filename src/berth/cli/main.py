@@ -32,19 +32,29 @@ def cli() -> None:
 @click.option("--host", default=None, help="Address to bind (default 127.0.0.1).")
 @click.option("--port", type=int, default=None, help="REST port (default 8080).")
 @click.option(
+    "--grpc-port", type=int, default=None, help="gRPC port (Open Inference Protocol V2; default: no gRPC)."
+)
+@click.option(
     "--database-url", default=None, help="Registry database URL (default: SQLite in the home folder)."
 )
 @click.option("--log-level", default=None, help="debug, info, warning or error.")
 def serve(
-    home: Path | None, host: str | None, port: int | None, database_url: str | None, log_level: str | None
+    home: Path | None,
+    host: str | None,
+    port: int | None,
+    grpc_port: int | None,
+    database_url: str | None,
+    log_level: str | None,
 ) -> None:
-    """Serve every model in the registry over REST (Open Inference Protocol V2 and /api/v1)."""
+    """Serve every model in the registry over REST (Open Inference Protocol V2 and /api/v1), and over
+    gRPC (Open Inference Protocol V2) with --grpc-port."""
     from berth.server.runner import serve as run_server
 
     overrides: dict[str, Any] = {
         "home": home,
         "host": host,
         "port": port,
+        "grpc_port": grpc_port,
         "database_url": database_url,
         "log_level": log_level,
     }

@@ -22,6 +22,7 @@ class Settings(BaseSettings):
     )
     host: str = Field("127.0.0.1", description="Address the server binds to.")
     port: int = Field(8080, ge=0, le=65535, description="REST port of the server.")
+    grpc_port: int | None = Field(None, ge=0, le=65535, description="gRPC port; none = no gRPC.")
     max_body_bytes: int = Field(
         64 * 1024 * 1024, gt=0, description="Largest request body accepted, in bytes."
     )

@@ -24,6 +24,7 @@ from berth.engine.pool import ModelPool
 from berth.engine.reconciler import Reconciler
 from berth.engine.workspace import Workspace, open_workspace
 from berth.server.errors import install_error_handlers
+from berth.server.grpc.server import GrpcEndpoint
 from berth.server.management_routes import management_router
 from berth.server.oip_routes import oip_router
 from berth.server.v1_routes import v1_router
@@ -42,12 +43,17 @@ class Server:
     dataplane: DataPlane
     predict_executor: ThreadPoolExecutor
     io_executor: ThreadPoolExecutor
+    grpc: GrpcEndpoint | None = None
 
     async def start(self) -> None:
         await self.reconciler.start()
+        if self.grpc is not None:
+            await self.grpc.start()
         log.info("berth ready: %d models", len(self.reconciler.table.models))
 
     async def stop(self) -> None:
+        if self.grpc is not None:
+            await self.grpc.stop()
         await self.reconciler.stop()
         await self.pool.close()
         self.predict_executor.shutdown(wait=True)
@@ -70,7 +76,12 @@ def build_server(settings: Settings) -> Server:
         workspace.store, pool, io_executor, poll_interval_s=settings.poll_interval_s, preload=settings.preload
     )
     dataplane = DataPlane(reconciler, pool, ServerInfo(SERVER_NAME, __version__, extensions=()))
-    return Server(settings, workspace, pool, reconciler, dataplane, predict_executor, io_executor)
+    grpc = None
+    if settings.grpc_port is not None:
+        grpc = GrpcEndpoint(
+            dataplane, settings.host, settings.grpc_port, max_message_bytes=settings.max_body_bytes
+        )
+    return Server(settings, workspace, pool, reconciler, dataplane, predict_executor, io_executor, grpc)
 
 
 def create_app(server: Server) -> FastAPI:

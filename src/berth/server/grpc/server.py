@@ -1,0 +1,67 @@
+"""Running the OIP V2 gRPC service on grpc.aio, on the event loop of the REST server."""
+
+from __future__ import annotations
+
+import logging
+from typing import Final
+
+import grpc
+
+from berth.core.errors import BerthError, ErrorCode
+from berth.dataplane.dataplane import DataPlane
+from berth.server.grpc.proto import berth_inference_pb2_grpc as pb_grpc
+from berth.server.grpc.service import InferenceServicer
+
+log = logging.getLogger(__name__)
+
+STOP_GRACE_S: Final = 5.0
+"""How long calls in flight may finish when the server stops."""
+
+
+async def start_grpc_server(
+    dataplane: DataPlane, host: str, port: int, *, max_message_bytes: int
+) -> grpc.aio.Server:
+    """Serve `dataplane` over gRPC on ``host:port`` (port 0: any free port) until stopped.
+
+    Messages larger than `max_message_bytes` (either way) are refused with RESOURCE_EXHAUSTED. The
+    port is bound exclusively (no SO_REUSEPORT), so a port in use is an error, not a shared port.
+    """
+    server = grpc.aio.server(
+        options=[
+            ("grpc.max_receive_message_length", max_message_bytes),
+            ("grpc.max_send_message_length", max_message_bytes),
+            ("grpc.so_reuseport", 0),
+        ]
+    )
+    pb_grpc.add_GRPCInferenceServiceServicer_to_server(  # type: ignore[no-untyped-call]  # generated code
+        InferenceServicer(dataplane), server
+    )
+    address = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+    try:
+        bound = server.add_insecure_port(address)
+    except RuntimeError as exc:
+        raise BerthError(ErrorCode.UNAVAILABLE, f"cannot serve gRPC on {address}: {exc}") from None
+    await server.start()
+    log.info("gRPC (Open Inference Protocol V2) on %s", address if port else f"{host}:{bound}")
+    return server
+
+
+class GrpcEndpoint:
+    """The gRPC server of a berth server: started after it and stopped before it, on its event loop."""
+
+    def __init__(self, dataplane: DataPlane, host: str, port: int, *, max_message_bytes: int) -> None:
+        self._dataplane = dataplane
+        self._host = host
+        self._port = port
+        self._max_message_bytes = max_message_bytes
+        self._server: grpc.aio.Server | None = None
+
+    async def start(self) -> None:
+        self._server = await start_grpc_server(
+            self._dataplane, self._host, self._port, max_message_bytes=self._max_message_bytes
+        )
+
+    async def stop(self) -> None:
+        server, self._server = self._server, None
+        if server is not None:
+            await server.stop(STOP_GRACE_S)

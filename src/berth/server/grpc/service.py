@@ -1,0 +1,116 @@
+"""The ``inference.GRPCInferenceService`` calls, answered by the data plane REST uses too.
+
+``version`` / ``model_version`` is a version number or an alias (``production``); empty means the
+model's default version (its 'production' alias, else its latest). Predictions run off the event
+loop (the data plane hands them to its executor); everything else here is in-memory look-ups.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Final, TypeAlias
+
+import grpc
+
+from berth.core.errors import BerthError, ErrorCode
+from berth.dataplane.dataplane import DataPlane
+from berth.server.grpc.codec import decode_infer_request, encode_infer_response
+from berth.server.grpc.proto import berth_inference_pb2 as pb
+from berth.server.grpc.status import reporting_errors
+
+Context: TypeAlias = grpc.aio.ServicerContext
+
+_UNLOAD_PARAMETERS: Final = frozenset({"unload_dependents"})
+"""Parameters RepositoryModelUnload accepts (berth models have no dependents: it is ignored)."""
+
+
+class InferenceServicer:
+    """The OIP V2 gRPC service over a `DataPlane`."""
+
+    def __init__(self, dataplane: DataPlane) -> None:
+        self._dataplane = dataplane
+
+    # -- health and metadata ----------------------------------------------------------------------
+    @reporting_errors
+    async def ServerLive(self, request: pb.ServerLiveRequest, context: Context) -> pb.ServerLiveResponse:
+        return pb.ServerLiveResponse(live=self._dataplane.live())
+
+    @reporting_errors
+    async def ServerReady(self, request: pb.ServerReadyRequest, context: Context) -> pb.ServerReadyResponse:
+        return pb.ServerReadyResponse(ready=self._dataplane.ready())
+
+    @reporting_errors
+    async def ModelReady(self, request: pb.ModelReadyRequest, context: Context) -> pb.ModelReadyResponse:
+        return pb.ModelReadyResponse(ready=self._dataplane.model_ready(request.name, request.version or None))
+
+    @reporting_errors
+    async def ServerMetadata(
+        self, request: pb.ServerMetadataRequest, context: Context
+    ) -> pb.ServerMetadataResponse:
+        info = self._dataplane.info
+        return pb.ServerMetadataResponse(name=info.name, version=info.version, extensions=info.extensions)
+
+    @reporting_errors
+    async def ModelMetadata(
+        self, request: pb.ModelMetadataRequest, context: Context
+    ) -> pb.ModelMetadataResponse:
+        meta = self._dataplane.model_metadata(request.name, request.version or None)
+        return pb.ModelMetadataResponse(
+            name=meta["name"],
+            versions=meta["versions"],
+            platform=meta["platform"],
+            inputs=[_tensor_metadata(spec) for spec in meta["inputs"]],
+            outputs=[_tensor_metadata(spec) for spec in meta["outputs"]],
+        )
+
+    # -- inference --------------------------------------------------------------------------------
+    @reporting_errors
+    async def ModelInfer(self, request: pb.ModelInferRequest, context: Context) -> pb.ModelInferResponse:
+        name, ref = request.model_name, request.model_version or None
+        self._dataplane.resolve(name, ref)  # an unknown model is NOT_FOUND before its tensors are read
+        answer = await self._dataplane.infer(name, ref, decode_infer_request(request))
+        return encode_infer_response(answer)
+
+    # -- model repository -------------------------------------------------------------------------
+    @reporting_errors
+    async def RepositoryIndex(
+        self, request: pb.RepositoryIndexRequest, context: Context
+    ) -> pb.RepositoryIndexResponse:
+        rows = self._dataplane.repository_index()
+        if request.ready:
+            rows = [row for row in rows if row["state"] == "READY"]
+        index = pb.RepositoryIndexResponse.ModelIndex
+        return pb.RepositoryIndexResponse(models=[index(**row) for row in rows])
+
+    @reporting_errors
+    async def RepositoryModelLoad(
+        self, request: pb.RepositoryModelLoadRequest, context: Context
+    ) -> pb.RepositoryModelLoadResponse:
+        """Load the model's default version now (berth loads from its registry: no config or files)."""
+        _refuse_parameters("RepositoryModelLoad", set(request.parameters), frozenset())
+        await self._dataplane.load_model(request.model_name)
+        return pb.RepositoryModelLoadResponse()
+
+    @reporting_errors
+    async def RepositoryModelUnload(
+        self, request: pb.RepositoryModelUnloadRequest, context: Context
+    ) -> pb.RepositoryModelUnloadResponse:
+        """Unload the model's default version; its next request loads it again."""
+        _refuse_parameters("RepositoryModelUnload", set(request.parameters), _UNLOAD_PARAMETERS)
+        await self._dataplane.unload_model(request.model_name)
+        return pb.RepositoryModelUnloadResponse()
+
+
+def _tensor_metadata(spec: dict[str, Any]) -> pb.ModelMetadataResponse.TensorMetadata:
+    return pb.ModelMetadataResponse.TensorMetadata(
+        name=spec["name"], datatype=spec["datatype"], shape=spec["shape"]
+    )
+
+
+def _refuse_parameters(call: str, given: set[str], accepted: frozenset[str]) -> None:
+    unknown = sorted(given - accepted)
+    if unknown:
+        raise BerthError(
+            ErrorCode.INVALID_REQUEST,
+            f"{call} does not take the parameters {unknown}: berth loads versions from its registry"
+            " (push a new version to change a model)",
+        )

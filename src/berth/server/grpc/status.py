@@ -1,0 +1,87 @@
+"""The one table from error codes to gRPC status codes, and the decorator that applies it.
+
+A call that fails ends with the status below, the error's message as its details and the berth
+code in the trailing metadata (``berth-error-code``), so a client can rebuild the `BerthError`. An
+unexpected exception is logged with its traceback and answered INTERNAL, without details. Messages
+too large for the server are refused by gRPC itself with RESOURCE_EXHAUSTED.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+from collections.abc import Awaitable, Callable
+from typing import Any, Final, NoReturn, TypeVar
+
+import grpc
+
+from berth.core.errors import BerthError, ErrorCode
+
+log = logging.getLogger(__name__)
+
+ERROR_CODE_KEY: Final = "berth-error-code"
+"""The trailing metadata key that carries the berth error code of a failed call."""
+
+GRPC_STATUS: Final[dict[ErrorCode, grpc.StatusCode]] = {
+    ErrorCode.INVALID_JSON: grpc.StatusCode.INVALID_ARGUMENT,
+    ErrorCode.INVALID_REQUEST: grpc.StatusCode.INVALID_ARGUMENT,
+    ErrorCode.INVALID_TENSOR: grpc.StatusCode.INVALID_ARGUMENT,
+    ErrorCode.UNSUPPORTED_DATATYPE: grpc.StatusCode.INVALID_ARGUMENT,
+    ErrorCode.SIGNATURE_MISMATCH: grpc.StatusCode.INVALID_ARGUMENT,
+    ErrorCode.NAN_NOT_ALLOWED: grpc.StatusCode.INVALID_ARGUMENT,
+    ErrorCode.EMPTY_BATCH: grpc.StatusCode.INVALID_ARGUMENT,
+    ErrorCode.INVALID_NAME: grpc.StatusCode.INVALID_ARGUMENT,
+    ErrorCode.OUTPUT_NOT_FOUND: grpc.StatusCode.INVALID_ARGUMENT,
+    ErrorCode.UNSUPPORTED_MEDIA_TYPE: grpc.StatusCode.INVALID_ARGUMENT,
+    ErrorCode.PREDICTION_FAILED: grpc.StatusCode.INVALID_ARGUMENT,  # REST 422: the model refused this input
+    ErrorCode.PAYLOAD_TOO_LARGE: grpc.StatusCode.RESOURCE_EXHAUSTED,
+    ErrorCode.ROUTE_NOT_FOUND: grpc.StatusCode.UNIMPLEMENTED,
+    ErrorCode.METHOD_NOT_ALLOWED: grpc.StatusCode.UNIMPLEMENTED,
+    ErrorCode.MODEL_NOT_FOUND: grpc.StatusCode.NOT_FOUND,
+    ErrorCode.VERSION_NOT_FOUND: grpc.StatusCode.NOT_FOUND,
+    ErrorCode.ALIAS_NOT_FOUND: grpc.StatusCode.NOT_FOUND,
+    ErrorCode.ALREADY_EXISTS: grpc.StatusCode.ALREADY_EXISTS,
+    ErrorCode.CONFLICT: grpc.StatusCode.ABORTED,
+    ErrorCode.UNSUPPORTED_FLAVOR: grpc.StatusCode.FAILED_PRECONDITION,
+    ErrorCode.ARTIFACT_INVALID: grpc.StatusCode.FAILED_PRECONDITION,
+    ErrorCode.ARTIFACT_INTEGRITY: grpc.StatusCode.FAILED_PRECONDITION,
+    ErrorCode.UNTRUSTED_ARTIFACT: grpc.StatusCode.FAILED_PRECONDITION,
+    ErrorCode.MODEL_LOAD_FAILED: grpc.StatusCode.FAILED_PRECONDITION,
+    ErrorCode.MODEL_NOT_READY: grpc.StatusCode.UNAVAILABLE,
+    ErrorCode.UNAVAILABLE: grpc.StatusCode.UNAVAILABLE,
+    ErrorCode.INTERNAL: grpc.StatusCode.INTERNAL,
+}
+
+S = TypeVar("S")
+Req = TypeVar("Req")
+Resp = TypeVar("Resp")
+
+
+async def abort(context: grpc.aio.ServicerContext, error: BerthError) -> NoReturn:
+    """End the call with the status of `error`'s code (raises, as ``context.abort`` does)."""
+    await context.abort(
+        GRPC_STATUS.get(error.code, grpc.StatusCode.INTERNAL),
+        error.message,
+        trailing_metadata=((ERROR_CODE_KEY, error.code.value),),
+    )
+    raise RuntimeError("context.abort returned")  # pragma: no cover - abort always raises
+
+
+def reporting_errors(
+    handler: Callable[[S, Req, Any], Awaitable[Resp]],
+) -> Callable[[S, Req, Any], Awaitable[Resp]]:
+    """Wrap a servicer method so that its errors end the call with a mapped status."""
+
+    @functools.wraps(handler)
+    async def call(self: S, request: Req, context: Any) -> Resp:
+        try:
+            return await handler(self, request, context)
+        except BerthError as error:
+            await abort(context, error)
+        except grpc.aio.AbortError:
+            raise
+        except Exception:
+            log.exception("unexpected error in %s", handler.__name__)
+            await abort(context, BerthError(ErrorCode.INTERNAL, "internal server error"))
+
+    return call
