@@ -24,6 +24,7 @@ from collections.abc import Awaitable, Callable, Iterator
 from pathlib import Path
 
 import aiohttp
+import grpc
 import httpx
 import numpy as np
 import orjson
@@ -31,7 +32,6 @@ from sklearn.datasets import make_classification
 from sklearn.linear_model import LogisticRegression
 
 import berth
-import grpc
 from berth.core.tensors import InferenceRequest, Tensor
 from berth.server.grpc.codec import encode_infer_request
 from berth.server.grpc.proto import berth_inference_pb2_grpc as pb_grpc

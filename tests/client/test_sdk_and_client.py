@@ -110,7 +110,7 @@ def test_push_each_flavor_and_predict(
 
     if to == "url":
         x = lr.x[:5]
-        answer = client.predict(name, x)  # an array: the example named the one input "input-0"
+        answer = client.predict(name, x)  # an array goes to the one input, whatever its name
         label = "output_label" if kind == "onnx" else "predict"
         assert answer[label].tolist() == (lr.model if kind == "onnx" else model).predict(x).tolist()
     else:

@@ -99,7 +99,7 @@ def test_onnx_from_the_graph(catalog: FlavorCatalog, multiclass_data: Any, tmp_p
         ("output_probability", "FP32", (-1, 3)),
     ]
     assert signature.default_outputs == ("output_label", "output_probability")
-    assert _summary(with_example.inputs) == [("input-0", "FP32", (-1, 6))]
+    assert _summary(with_example.inputs) == [("X", "FP32", (-1, 6))]  # the graph's own name is kept
 
 
 @pytest.mark.parametrize("framework", ["xgboost", "lightgbm"])

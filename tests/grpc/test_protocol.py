@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import gc
 
+import grpc
 import pytest
 from google.protobuf import descriptor_pool
 from google.protobuf.descriptor import Descriptor, FieldDescriptor
 from tritonclient.grpc import service_pb2 as triton
 
-import grpc
 from berth.core.errors import ErrorCode
 from berth.server.grpc.proto import berth_inference_pb2 as pb
 from berth.server.grpc.status import GRPC_STATUS

@@ -6,10 +6,10 @@ import struct
 from collections.abc import Iterator
 from typing import Any
 
+import grpc
 import numpy as np
 import pytest
 
-import grpc
 from berth.server.grpc.proto import berth_inference_pb2 as pb
 from berth.server.grpc.proto import berth_inference_pb2_grpc as pb_grpc
 from berth.server.grpc.status import ERROR_CODE_KEY

@@ -6,9 +6,9 @@ import asyncio
 import socket
 from typing import Any
 
+import grpc
 import pytest
 
-import grpc
 from berth.core.errors import BerthError, ErrorCode
 from berth.server.grpc.server import start_grpc_server
 from berth.server.grpc.status import ERROR_CODE_KEY, reporting_errors

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import replace
 from typing import Any
 from urllib.parse import quote
 
@@ -11,6 +12,7 @@ import pandas as pd
 from berth.client.transport import Transport
 from berth.core.codecs.frames import outputs_to_frame, to_tensors
 from berth.core.codecs.oip_json import decode_infer_response, encode_infer_request
+from berth.core.errors import BerthError
 from berth.core.tensors import InferenceRequest, InferenceResponse, RequestedOutput
 
 
@@ -27,6 +29,7 @@ class Client:
 
     def __init__(self, url: str, *, timeout: float = 60.0, transport: Transport | None = None) -> None:
         self._transport = transport or Transport(url, timeout=timeout)
+        self._input_names: dict[tuple[str, str | None], str] = {}
 
     def __enter__(self) -> Client:
         return self
@@ -63,16 +66,31 @@ class Client:
         `outputs` names the outputs wanted (default: the model's default outputs). The answer is a
         DataFrame with a column per output (2-D outputs are spread over ``name_0 … name_k``).
         """
+        inputs = to_tensors(data)
+        if len(inputs) == 1 and not isinstance(data, pd.DataFrame | dict):
+            inputs = [replace(inputs[0], name=self._single_input_name(model, version))]
         request = InferenceRequest(
-            inputs=to_tensors(data),
+            inputs=inputs,
             id=request_id,
             outputs=[RequestedOutput(name) for name in outputs] if outputs else None,
         )
         return outputs_to_frame(self.infer(model, request, version=version).outputs)
+
+    def _single_input_name(self, model: str, version: str | int | None) -> str:
+        """An unnamed array goes to the model's one input, under that input's name (looked up once)."""
+        key = (model, None if version is None else str(version))
+        if key not in self._input_names:
+            inputs = self.metadata(model, version=version).get("inputs", [])
+            self._input_names[key] = inputs[0]["name"] if len(inputs) == 1 else "input-0"
+        return self._input_names[key]
 
     def metadata(self, model: str, *, version: str | int | None = None) -> dict[str, Any]:
         result: dict[str, Any] = self._transport.json("GET", model_path(model, version))
         return result
 
     def ready(self) -> bool:
-        return bool(self._transport.json("GET", "/v2/health/ready").get("ready"))
+        """True when the server is ready (it answers 400 while it is not)."""
+        try:
+            return bool(self._transport.json("GET", "/v2/health/ready").get("ready"))
+        except BerthError:
+            return False

@@ -15,13 +15,17 @@ import pandas as pd
 
 from berth.core.codecs.frames import example_to_request
 from berth.core.codecs.oip_json import decode_infer_request
+from berth.core.signature import InputLayout, Signature
 
 PANDAS_CONTENT_TYPE = "pd"
 
 
-def example_as_request(example: Any) -> dict[str, Any]:
-    """The OIP request body that stands for `example` (its first rows)."""
+def example_as_request(example: Any, signature: Signature | None = None) -> dict[str, Any]:
+    """The OIP request body that stands for `example` (its first rows); a single unnamed array
+    takes the name of the signature's one input."""
     body = dict(example_to_request(example))
+    if signature is not None and signature.layout is InputLayout.TENSOR and len(body["inputs"]) == 1:
+        body["inputs"] = [{**body["inputs"][0], "name": signature.inputs[0].name}]
     if isinstance(example, pd.DataFrame):
         body["parameters"] = {**body.get("parameters", {}), "content_type": PANDAS_CONTENT_TYPE}
     return body

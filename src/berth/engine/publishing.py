@@ -82,7 +82,11 @@ class Publisher:
             signature = build_signature(runtime, example=request.input_example, given=request.signature)
         finally:
             runtime.unload()
-        example = example_as_request(request.input_example) if request.input_example is not None else None
+        example = (
+            example_as_request(request.input_example, signature)
+            if request.input_example is not None
+            else None
+        )
         with packaged.path.open("rb") as source:
             artifact = self._artifacts.put(
                 source, filename=packaged.path.name, max_bytes=self._max_artifact_bytes

@@ -45,7 +45,7 @@ class RoutingTable:
         routes = self.model(name)
         if ref is None or ref == "":
             number = routes.default_target()
-        elif ref.isdigit():
+        elif ref.isascii() and ref.isdigit():
             number = int(ref)
         elif ref == LATEST:
             number = routes.latest

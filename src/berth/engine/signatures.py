@@ -71,6 +71,17 @@ def model_input(example: Any, layout: InputLayout) -> ModelInput:
     return as_array(example)
 
 
+def _declared_name(
+    runtime: Runtime, layout: InputLayout, inputs: tuple[TensorSpec, ...]
+) -> tuple[TensorSpec, ...]:
+    """An array example says nothing of its input's name: keep the one the model declares (an ONNX
+    graph's ``X``, say), so callers use the model's own name rather than ``input-0``."""
+    declared = runtime.input_specs()
+    if layout is not InputLayout.TENSOR or declared is None or declared[0] is not InputLayout.TENSOR:
+        return inputs
+    return (dataclasses.replace(inputs[0], name=declared[1][0].name),)
+
+
 def build_signature(
     runtime: Runtime,
     *,
@@ -88,6 +99,7 @@ def build_signature(
     if example is not None:
         layout, inputs = infer_input_specs(example, allow_nan=nan)
         probe = model_input(example, layout)
+        inputs = _declared_name(runtime, layout, inputs)
     else:
         declared = runtime.input_specs()
         if declared is None:

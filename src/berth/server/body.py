@@ -17,7 +17,7 @@ async def read_body(request: Request, limit: int) -> bytes:
     """The whole body, refused with PAYLOAD_TOO_LARGE past `limit` bytes (declared or streamed)."""
     declared = request.headers.get("content-length")
     if declared is not None:
-        if not declared.isdigit():
+        if not (declared.isascii() and declared.isdigit()):
             raise BerthError(ErrorCode.INVALID_REQUEST, "invalid Content-Length header")
         if int(declared) > limit:
             raise too_large(limit)

@@ -153,7 +153,7 @@ def management_router(
         metadata: Annotated[str, Form(description="JSON: see PushMetadata")] = "{}",
     ) -> VersionView:
         declared = request.headers.get("content-length", "")
-        if declared.isdigit() and int(declared) > max_upload_bytes:
+        if declared.isascii() and declared.isdigit() and int(declared) > max_upload_bytes:
             raise too_large(max_upload_bytes)
         meta = _push_metadata(metadata)
         push = PushRequest(
