@@ -1,4 +1,5 @@
-"""How fast the OIP JSON hot path is: decode a request and encode a response, per second.
+"""How fast the OIP REST hot path is: decode a request and encode a response, per second; JSON
+bodies, and the binary tensor data extension (tritonclient.http's default) beside them.
 
 Run: ``.venv/bin/python bench/codec_bench.py`` (prints figures; not a test).
 """
@@ -12,9 +13,15 @@ import numpy as np
 import orjson
 
 from berth.core.codecs.model_io import to_model_input, to_output_tensors
+from berth.core.codecs.oip_binary import (
+    ALL,
+    decode_binary_infer_request,
+    encode_binary_infer_request,
+    encode_binary_infer_response,
+)
 from berth.core.codecs.oip_json import decode_infer_request, encode_infer_response
 from berth.core.signature import Signature, TensorSpec
-from berth.core.tensors import InferenceResponse, Tensor
+from berth.core.tensors import InferenceRequest, InferenceResponse, Tensor
 
 FEATURES = 20
 
@@ -23,6 +30,12 @@ def request_body(rows: int, rng: np.random.Generator) -> bytes:
     data = rng.standard_normal((rows, FEATURES)).astype(np.float32).reshape(-1).tolist()
     tensor = {"name": "input-0", "shape": [rows, FEATURES], "datatype": "FP32", "data": data}
     return orjson.dumps({"id": "bench", "inputs": [tensor]})
+
+
+def binary_request_body(rows: int, rng: np.random.Generator) -> tuple[bytes, int]:
+    data = rng.standard_normal((rows, FEATURES)).astype(np.float32)
+    request = InferenceRequest([Tensor("input-0", "FP32", data.shape, data)], id="bench")
+    return encode_binary_infer_request(request)
 
 
 def response(rows: int, rng: np.random.Generator) -> InferenceResponse:
@@ -55,6 +68,14 @@ def round_trip(body: bytes, raw: dict[str, np.ndarray], signature: Signature) ->
     return encode_infer_response(InferenceResponse("bench", "1", outputs, id=request.id))
 
 
+def binary_round_trip(body: bytes, length: int, raw: dict[str, np.ndarray], signature: Signature) -> bytes:
+    """`round_trip` with the binary tensor data extension both ways."""
+    request = decode_binary_infer_request(body, length)
+    to_model_input(request.inputs, signature)
+    outputs = to_output_tensors(raw, (), signature)
+    return encode_binary_infer_response(InferenceResponse("bench", "1", outputs, id=request.id), ALL)[0]
+
+
 def main() -> None:
     rng = np.random.default_rng(0)
     signature = Signature(
@@ -74,9 +95,25 @@ def main() -> None:
             ("orjson.loads only (floor)", lambda body=body: orjson.loads(body)),
         ]
         print(f"{rows} row(s) x {FEATURES} FP32 features ({len(body)} bytes of request)")
-        for label, action in cases:
-            rate, micros = per_second(action)
-            print(f"  {label:28s} {rate:12,.0f}/s  {micros:8.1f} µs")
+        run(cases)
+        binary, length = binary_request_body(rows, rng)
+        print(f"  binary tensor data ({len(binary)} bytes of request)")
+        run(
+            [
+                ("decode_binary_infer_request", lambda b=binary, n=length: decode_binary_infer_request(b, n)),
+                ("encode_binary_infer_response", lambda a=answer: encode_binary_infer_response(a, ALL)),
+                (
+                    "all four, binary",
+                    lambda b=binary, n=length, raw=raw: binary_round_trip(b, n, raw, signature),
+                ),
+            ]
+        )
+
+
+def run(cases: list[tuple[str, Callable[[], object]]]) -> None:
+    for label, action in cases:
+        rate, micros = per_second(action)
+        print(f"  {label:30s} {rate:12,.0f}/s  {micros:8.1f} µs")
 
 
 if __name__ == "__main__":

@@ -27,6 +27,7 @@ from berth.server.errors import install_error_handlers
 from berth.server.grpc.server import GrpcEndpoint
 from berth.server.management_routes import management_router
 from berth.server.oip_routes import oip_router
+from berth.server.repository_routes import repository_router
 from berth.server.v1_routes import v1_router
 
 log = logging.getLogger(__name__)
@@ -75,7 +76,11 @@ def build_server(settings: Settings) -> Server:
     reconciler = Reconciler(
         workspace.store, pool, io_executor, poll_interval_s=settings.poll_interval_s, preload=settings.preload
     )
-    dataplane = DataPlane(reconciler, pool, ServerInfo(SERVER_NAME, __version__, extensions=()))
+    dataplane = DataPlane(
+        reconciler,
+        pool,
+        ServerInfo(SERVER_NAME, __version__, extensions=("binary_tensor_data", "model_repository")),
+    )
     grpc = None
     if settings.grpc_port is not None:
         grpc = GrpcEndpoint(
@@ -102,6 +107,7 @@ def create_app(server: Server) -> FastAPI:
     )
     install_error_handlers(app)
     app.include_router(oip_router(server.dataplane, max_body_bytes=settings.max_body_bytes))
+    app.include_router(repository_router(server.dataplane, max_body_bytes=settings.max_body_bytes))
     app.include_router(v1_router(server.dataplane, max_body_bytes=settings.max_body_bytes))
     app.include_router(
         management_router(

@@ -3,22 +3,39 @@
 ``{ref}`` in a path is a version number or an alias (``/v2/models/churn/versions/production/infer``);
 a bare model name means its 'production' alias, else its latest version. Health answers follow
 the protocol: 200 when true, 400 when false.
+
+Inference speaks the binary tensor data extension too (`berth.core.codecs.oip_binary`): a body with
+the ``Inference-Header-Content-Length`` header is a JSON header followed by raw tensors, and outputs
+asked for as binary come back that way (``application/octet-stream``, with the same header). Bodies
+may be gzip or deflate (``Content-Encoding``); binary answers honour ``Accept-Encoding``.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Any
 
 import orjson
 from fastapi import APIRouter, Request
 from starlette.responses import Response
 
+from berth.core.codecs.oip_binary import (
+    HEADER_LENGTH,
+    BinaryOutputs,
+    binary_outputs,
+    decode_binary_infer_request,
+    encode_binary_infer_response,
+    parse_header_length,
+)
 from berth.core.codecs.oip_json import decode_infer_request, encode_infer_response
+from berth.core.tensors import InferenceResponse
 from berth.dataplane.dataplane import DataPlane
 from berth.server.body import read_body
+from berth.server.content_encoding import accepted_coding, decode_content, encode_content
 from berth.server.openapi_schemas import INFER_REQUEST, INFER_RESPONSE, json_body, json_responses
 
 JSON = "application/json"
+BINARY = "application/octet-stream"
 
 
 def _json(body: Any, status: int = 200) -> Response:
@@ -77,11 +94,51 @@ def oip_router(dataplane: DataPlane, *, max_body_bytes: int) -> APIRouter:
 
     async def _infer(name: str, ref: str | None, request: Request) -> Response:
         dataplane.resolve(name, ref)  # unknown names are 404 before the body is even read
+        wire = _WireHeaders(request.scope["headers"])
         body = await read_body(request, max_body_bytes)
-        answer = await dataplane.infer(name, ref, decode_infer_request(body))
-        return Response(content=encode_infer_response(answer), media_type=JSON)
+        if wire.content_encoding is not None:
+            body = decode_content(body, wire.content_encoding, max_body_bytes)
+        infer_request = (
+            decode_infer_request(body)
+            if wire.header_length is None
+            else decode_binary_infer_request(body, parse_header_length(wire.header_length))
+        )
+        binary = binary_outputs(infer_request)
+        answer = await dataplane.infer(name, ref, infer_request)
+        if not binary:
+            return Response(content=encode_infer_response(answer), media_type=JSON)
+        return _binary_answer(answer, binary, wire.accept_encoding)
 
     return router
+
+
+class _WireHeaders:
+    """The headers inference reads, in one pass over the raw ASGI list (names arrive lower-case):
+    ``Headers.get`` costs a raised KeyError per absent name, and these are usually absent."""
+
+    __slots__ = ("accept_encoding", "content_encoding", "header_length")
+
+    def __init__(self, raw: Iterable[tuple[bytes, bytes]]) -> None:
+        self.content_encoding: str | None = None
+        self.header_length: str | None = None
+        self.accept_encoding: str | None = None
+        for key, value in raw:
+            if key == b"content-encoding":
+                self.content_encoding = value.decode("latin-1")
+            elif key == b"inference-header-content-length":
+                self.header_length = value.decode("latin-1")
+            elif key == b"accept-encoding":
+                self.accept_encoding = value.decode("latin-1")
+
+
+def _binary_answer(answer: InferenceResponse, binary: BinaryOutputs, accept_encoding: str | None) -> Response:
+    content, header_length = encode_binary_infer_response(answer, binary)
+    headers = {HEADER_LENGTH: str(header_length)}
+    coding = accepted_coding(accept_encoding)
+    if coding is not None:
+        content = encode_content(content, coding)
+        headers["Content-Encoding"] = coding
+    return Response(content=content, media_type=BINARY, headers=headers)
 
 
 def _ready_answer(name: str, ready: bool) -> Response:

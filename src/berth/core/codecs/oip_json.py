@@ -9,11 +9,16 @@ declared shape. Optional fields may be absent or ``null``.
 
 Every failure is a `BerthError`: INVALID_JSON (not JSON, or not an object), INVALID_REQUEST
 (structure), INVALID_TENSOR (data vs datatype or shape), UNSUPPORTED_DATATYPE.
+
+`request_from_doc` / `response_from_doc` check the structure and tensor metadata once for every
+REST codec; a `TensorData` reader fills each tensor (`json_tensor_data` here; the binary tensor
+data extension, `berth.core.codecs.oip_binary`, reads some tensors from the bytes after the JSON).
 """
 
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from typing import Any, Final
 
 import orjson
@@ -32,15 +37,32 @@ from berth.core.errors import BerthError, ErrorCode
 from berth.core.tensors import InferenceRequest, InferenceResponse, RequestedOutput, Tensor
 
 _DUMP_OPTIONS: Final = orjson.OPT_SERIALIZE_NUMPY
+BINARY_DATA_SIZE: Final = "binary_data_size"
+
+TensorData = Callable[
+    [str, str, tuple[int, ...], dict[str, Any], dict[str, Any]], tuple[Array, dict[str, Any]]
+]
+"""Fills one tensor: ``(label, datatype, shape, parameters, the tensor's JSON object)`` -> its data,
+already of `shape`, and the parameters to keep on the `Tensor` (wire-only ones removed)."""
 
 
 def decode_infer_request(body: bytes) -> InferenceRequest:
     """Parse an OIP inference request body."""
-    doc = load_object(body)
+    return request_from_doc(load_object(body))
+
+
+def decode_infer_response(body: bytes) -> InferenceResponse:
+    """Parse an OIP inference response body (for clients)."""
+    return response_from_doc(load_object(body))
+
+
+def request_from_doc(doc: dict[str, Any], read_data: TensorData | None = None) -> InferenceRequest:
+    """An inference request from its parsed JSON object; `read_data` fills tensors (JSON ``data``)."""
     inputs = doc.get("inputs")
     if type(inputs) is not list or not inputs:
         raise _bad("'inputs' must be a non-empty list of tensors")
-    tensors = [_tensor(item, "input", index) for index, item in enumerate(inputs)]
+    read = read_data or json_tensor_data
+    tensors = [_tensor(item, "input", index, read) for index, item in enumerate(inputs)]
     _check_unique([t.name for t in tensors], "input")
     return InferenceRequest(
         inputs=tensors,
@@ -50,16 +72,16 @@ def decode_infer_request(body: bytes) -> InferenceRequest:
     )
 
 
-def decode_infer_response(body: bytes) -> InferenceResponse:
-    """Parse an OIP inference response body (for clients)."""
-    doc = load_object(body)
+def response_from_doc(doc: dict[str, Any], read_data: TensorData | None = None) -> InferenceResponse:
+    """An inference response from its parsed JSON object; `read_data` fills tensors (JSON ``data``)."""
     model_name = doc.get("model_name")
     if type(model_name) is not str:
         raise _bad("'model_name' must be a string")
     outputs = doc.get("outputs")
     if type(outputs) is not list:
         raise _bad("'outputs' must be a list of tensors")
-    tensors = [_tensor(item, "output", index) for index, item in enumerate(outputs)]
+    read = read_data or json_tensor_data
+    tensors = [_tensor(item, "output", index, read) for index, item in enumerate(outputs)]
     _check_unique([t.name for t in tensors], "output")
     return InferenceResponse(
         model_name=model_name,
@@ -72,37 +94,44 @@ def decode_infer_response(body: bytes) -> InferenceResponse:
 
 def encode_infer_response(response: InferenceResponse) -> bytes:
     """An OIP inference response body; output data is flat, row-major."""
+    return dump(response_doc(response, tensor_json), ErrorCode.INTERNAL)
+
+
+def encode_infer_request(request: InferenceRequest) -> bytes:
+    """An OIP inference request body (for clients); input data is flat, row-major."""
+    return dump(request_doc(request, tensor_json), ErrorCode.INVALID_REQUEST)
+
+
+def response_doc(response: InferenceResponse, entry: Callable[[Tensor], dict[str, Any]]) -> dict[str, Any]:
+    """The JSON object of a response; `entry` makes each output's object (`tensor_json` here)."""
     doc: dict[str, Any] = {"model_name": response.model_name, "model_version": response.model_version}
     if response.id is not None:
         doc["id"] = response.id
     if response.parameters:
         doc["parameters"] = response.parameters
-    doc["outputs"] = [tensor_json(t) for t in response.outputs]
-    return dump(doc, ErrorCode.INTERNAL)
+    doc["outputs"] = [entry(t) for t in response.outputs]
+    return doc
 
 
-def encode_infer_request(request: InferenceRequest) -> bytes:
-    """An OIP inference request body (for clients); input data is flat, row-major."""
+def request_doc(request: InferenceRequest, entry: Callable[[Tensor], dict[str, Any]]) -> dict[str, Any]:
+    """The JSON object of a request; `entry` makes each input's object (`tensor_json` here)."""
     doc: dict[str, Any] = {}
     if request.id is not None:
         doc["id"] = request.id
     if request.parameters:
         doc["parameters"] = request.parameters
-    doc["inputs"] = [tensor_json(t) for t in request.inputs]
+    doc["inputs"] = [entry(t) for t in request.inputs]
     if request.outputs is not None:
         doc["outputs"] = [
             {"name": o.name, "parameters": o.parameters} if o.parameters else {"name": o.name}
             for o in request.outputs
         ]
-    return dump(doc, ErrorCode.INVALID_REQUEST)
+    return doc
 
 
 def tensor_json(tensor: Tensor) -> dict[str, Any]:
     """A tensor as an OIP JSON object; ``data`` may be a numpy array (dump with OPT_SERIALIZE_NUMPY)."""
-    if tensor.data.shape != tensor.shape:
-        raise invalid(
-            f"tensor {tensor.name!r}", f"data has shape {list(tensor.data.shape)}, not {list(tensor.shape)}"
-        )
+    check_shape(tensor)
     data, is_base64 = json_data(tensor.data)
     entry: dict[str, Any] = {
         "name": tensor.name,
@@ -114,6 +143,14 @@ def tensor_json(tensor: Tensor) -> dict[str, Any]:
     if parameters:
         entry["parameters"] = parameters
     return entry
+
+
+def check_shape(tensor: Tensor) -> None:
+    """INVALID_TENSOR unless the tensor's data has its declared shape (before encoding it)."""
+    if tensor.data.shape != tensor.shape:
+        raise invalid(
+            f"tensor {tensor.name!r}", f"data has shape {list(tensor.data.shape)}, not {list(tensor.shape)}"
+        )
 
 
 def load_object(body: bytes) -> dict[str, Any]:
@@ -135,7 +172,22 @@ def dump(doc: Any, code: ErrorCode) -> bytes:
         raise BerthError(code, f"cannot encode as JSON: {exc}") from None
 
 
-def _tensor(item: Any, role: str, index: int) -> Tensor:
+def json_tensor_data(
+    label: str, datatype: str, shape: tuple[int, ...], parameters: dict[str, Any], item: dict[str, Any]
+) -> tuple[Array, dict[str, Any]]:
+    """A tensor's JSON ``data`` (flat or nested) as an array of `shape` (the `TensorData` of JSON bodies)."""
+    data = item.get("data")
+    if type(data) is not list:
+        if BINARY_DATA_SIZE in parameters:
+            raise _bad(f"{label}: binary_data_size needs the Inference-Header-Content-Length header")
+        raise _bad(f"{label}: 'data' must be a list (flat row-major or nested)")
+    array = _shaped(label, array_from_json(label, datatype, data), shape)
+    if datatype == "BYTES" and parameters.get(CONTENT_TYPE) == BASE64:
+        array = decode_base64(label, array)
+    return array, parameters
+
+
+def _tensor(item: Any, role: str, index: int, read_data: TensorData) -> Tensor:
     if type(item) is not dict:
         raise _bad(f"{role}s[{index}] must be an object")
     name = item.get("name")
@@ -151,13 +203,7 @@ def _tensor(item: Any, role: str, index: int) -> Tensor:
             ErrorCode.UNSUPPORTED_DATATYPE,
             f"{label}: unknown datatype {datatype!r}; expected one of {', '.join(sorted(DATATYPES))}",
         )
-    data = item.get("data")
-    if type(data) is not list:
-        raise _bad(f"{label}: 'data' must be a list (flat row-major or nested)")
-    parameters = _parameters(item.get("parameters"), label)
-    array = _shaped(label, array_from_json(label, datatype, data), shape)
-    if datatype == "BYTES" and parameters.get(CONTENT_TYPE) == BASE64:
-        array = decode_base64(label, array)
+    array, parameters = read_data(label, datatype, shape, _parameters(item.get("parameters"), label), item)
     return Tensor(name=name, datatype=datatype, shape=array.shape, data=array, parameters=parameters)
 
 
