@@ -17,7 +17,7 @@ import httpx
 import uvicorn
 
 from berth.core.settings import Settings
-from berth.server.app import build_server, create_app
+from berth.server.app import build_server, create_asgi
 
 
 def free_port() -> int:
@@ -43,7 +43,7 @@ def wait_ready(url: str, timeout: float = 60.0, process: subprocess.Popen[bytes]
 def server_in_thread(settings: Settings) -> Iterator[str]:
     """A real uvicorn server on a free port, in a thread; yields its base URL."""
     port = free_port()
-    app = create_app(build_server(settings.model_copy(update={"port": port})))
+    app = create_asgi(build_server(settings.model_copy(update={"port": port})))
     config = uvicorn.Config(
         app, host="127.0.0.1", port=port, log_level="warning", lifespan="on", loop="asyncio"
     )

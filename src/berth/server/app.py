@@ -14,6 +14,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 from fastapi import FastAPI
+from starlette.types import ASGIApp
 
 from berth._version import __version__
 from berth.core.settings import Settings
@@ -24,7 +25,9 @@ from berth.engine.pool import ModelPool
 from berth.engine.reconciler import Reconciler
 from berth.engine.workspace import Workspace, open_workspace
 from berth.server.errors import install_error_handlers
+from berth.server.fast_path import FastInference
 from berth.server.grpc.server import GrpcEndpoint
+from berth.server.inference_endpoint import InferenceEndpoint
 from berth.server.management_routes import management_router
 from berth.server.oip_routes import oip_router
 from berth.server.repository_routes import repository_router
@@ -44,6 +47,7 @@ class Server:
     dataplane: DataPlane
     predict_executor: ThreadPoolExecutor
     io_executor: ThreadPoolExecutor
+    inference: InferenceEndpoint
     grpc: GrpcEndpoint | None = None
 
     async def start(self) -> None:
@@ -86,7 +90,15 @@ def build_server(settings: Settings) -> Server:
         grpc = GrpcEndpoint(
             dataplane, settings.host, settings.grpc_port, max_message_bytes=settings.max_body_bytes
         )
-    return Server(settings, workspace, pool, reconciler, dataplane, predict_executor, io_executor, grpc)
+    inference = InferenceEndpoint(dataplane, max_body_bytes=settings.max_body_bytes)
+    return Server(
+        settings, workspace, pool, reconciler, dataplane, predict_executor, io_executor, inference, grpc
+    )
+
+
+def create_asgi(server: Server) -> ASGIApp:
+    """What a server process runs: the app behind the inference fast path."""
+    return FastInference(create_app(server), server.inference)
 
 
 def create_app(server: Server) -> FastAPI:
@@ -106,7 +118,7 @@ def create_app(server: Server) -> FastAPI:
         lifespan=lifespan,
     )
     install_error_handlers(app)
-    app.include_router(oip_router(server.dataplane, max_body_bytes=settings.max_body_bytes))
+    app.include_router(oip_router(server.dataplane, server.inference))
     app.include_router(repository_router(server.dataplane, max_body_bytes=settings.max_body_bytes))
     app.include_router(v1_router(server.dataplane, max_body_bytes=settings.max_body_bytes))
     app.include_router(

@@ -50,16 +50,20 @@ HTTP_STATUS: Final[dict[ErrorCode, int]] = {
 }
 
 
-def error_response(error: BerthError) -> Response:
+def error_status(error: BerthError) -> int:
+    return HTTP_STATUS.get(error.code, 500)
+
+
+def error_body(error: BerthError) -> bytes:
+    """``{"error", "code", "details"?}`` as JSON bytes."""
     try:
-        content = orjson.dumps(error.to_dict())
+        return orjson.dumps(error.to_dict())
     except TypeError:  # details orjson cannot write (an integer past 64 bits): leave them out
-        content = orjson.dumps({"error": error.message, "code": error.code.value})
-    return Response(
-        content=content,
-        status_code=HTTP_STATUS.get(error.code, 500),
-        media_type="application/json",
-    )
+        return orjson.dumps({"error": error.message, "code": error.code.value})
+
+
+def error_response(error: BerthError) -> Response:
+    return Response(content=error_body(error), status_code=error_status(error), media_type="application/json")
 
 
 async def _berth_error(_: Request, exc: Exception) -> Response:

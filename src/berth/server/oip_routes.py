@@ -12,37 +12,24 @@ may be gzip or deflate (``Content-Encoding``); binary answers honour ``Accept-En
 
 from __future__ import annotations
 
-from collections.abc import Iterable
 from typing import Any
 
 import orjson
 from fastapi import APIRouter, Request
 from starlette.responses import Response
 
-from berth.core.codecs.oip_binary import (
-    HEADER_LENGTH,
-    BinaryOutputs,
-    binary_outputs,
-    decode_binary_infer_request,
-    encode_binary_infer_response,
-    parse_header_length,
-)
-from berth.core.codecs.oip_json import decode_infer_request, encode_infer_response
-from berth.core.tensors import InferenceResponse
 from berth.dataplane.dataplane import DataPlane
-from berth.server.body import read_body
-from berth.server.content_encoding import accepted_coding, decode_content, encode_content
+from berth.server.inference_endpoint import InferenceEndpoint
 from berth.server.openapi_schemas import INFER_REQUEST, INFER_RESPONSE, json_body, json_responses
 
 JSON = "application/json"
-BINARY = "application/octet-stream"
 
 
 def _json(body: Any, status: int = 200) -> Response:
     return Response(content=orjson.dumps(body), status_code=status, media_type=JSON)
 
 
-def oip_router(dataplane: DataPlane, *, max_body_bytes: int) -> APIRouter:
+def oip_router(dataplane: DataPlane, endpoint: InferenceEndpoint) -> APIRouter:
     router = APIRouter(tags=["inference (Open Inference Protocol V2)"])
 
     @router.get("/v2", summary="Server metadata")
@@ -93,52 +80,12 @@ def oip_router(dataplane: DataPlane, *, max_body_bytes: int) -> APIRouter:
         return await _infer(name, ref, request)
 
     async def _infer(name: str, ref: str | None, request: Request) -> Response:
-        dataplane.resolve(name, ref)  # unknown names are 404 before the body is even read
-        wire = _WireHeaders(request.scope["headers"])
-        body = await read_body(request, max_body_bytes)
-        if wire.content_encoding is not None:
-            body = decode_content(body, wire.content_encoding, max_body_bytes)
-        infer_request = (
-            decode_infer_request(body)
-            if wire.header_length is None
-            else decode_binary_infer_request(body, parse_header_length(wire.header_length))
-        )
-        binary = binary_outputs(infer_request)
-        answer = await dataplane.infer(name, ref, infer_request)
-        if not binary:
-            return Response(content=encode_infer_response(answer), media_type=JSON)
-        return _binary_answer(answer, binary, wire.accept_encoding)
+        answer = await endpoint.answer(name, ref, request.scope["headers"], request.receive)
+        response = Response(content=answer.body)
+        response.raw_headers = [(b"content-length", str(len(answer.body)).encode()), *answer.headers]
+        return response
 
     return router
-
-
-class _WireHeaders:
-    """The headers inference reads, in one pass over the raw ASGI list (names arrive lower-case):
-    ``Headers.get`` costs a raised KeyError per absent name, and these are usually absent."""
-
-    __slots__ = ("accept_encoding", "content_encoding", "header_length")
-
-    def __init__(self, raw: Iterable[tuple[bytes, bytes]]) -> None:
-        self.content_encoding: str | None = None
-        self.header_length: str | None = None
-        self.accept_encoding: str | None = None
-        for key, value in raw:
-            if key == b"content-encoding":
-                self.content_encoding = value.decode("latin-1")
-            elif key == b"inference-header-content-length":
-                self.header_length = value.decode("latin-1")
-            elif key == b"accept-encoding":
-                self.accept_encoding = value.decode("latin-1")
-
-
-def _binary_answer(answer: InferenceResponse, binary: BinaryOutputs, accept_encoding: str | None) -> Response:
-    content, header_length = encode_binary_infer_response(answer, binary)
-    headers = {HEADER_LENGTH: str(header_length)}
-    coding = accepted_coding(accept_encoding)
-    if coding is not None:
-        content = encode_content(content, coding)
-        headers["Content-Encoding"] = coding
-    return Response(content=content, media_type=BINARY, headers=headers)
 
 
 def _ready_answer(name: str, ready: bool) -> Response:

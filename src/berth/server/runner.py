@@ -7,7 +7,7 @@ import logging
 import uvicorn
 
 from berth.core.settings import Settings
-from berth.server.app import build_server, create_app
+from berth.server.app import build_server, create_asgi
 
 
 def configure_logging(level: str) -> None:
@@ -21,7 +21,7 @@ def configure_logging(level: str) -> None:
 def serve(settings: Settings) -> None:
     """Serve until interrupted (SIGINT/SIGTERM stop it gracefully)."""
     configure_logging(settings.log_level)
-    app = create_app(build_server(settings))
+    app = create_asgi(build_server(settings))
     config = uvicorn.Config(
         app,
         host=settings.host,

@@ -1,0 +1,67 @@
+"""The fast path: inference requests answered straight from ASGI, before any routing or middleware.
+
+``POST /v2/models/{name}[/versions/{ref}]/infer`` is the one route whose cost is paid per
+prediction, so it is matched with one regular expression and answered by the same
+`InferenceEndpoint` as the documented route; every other request goes to the FastAPI app
+unchanged. Errors are converted here exactly as the app's handlers convert them.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from typing import Final
+
+from starlette.requests import ClientDisconnect
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from berth.core.errors import BerthError, ErrorCode
+from berth.server.errors import error_body, error_status
+from berth.server.inference_endpoint import JSON_TYPE, InferenceEndpoint
+
+log = logging.getLogger(__name__)
+
+INFER_PATH: Final = re.compile(r"^/v2/models/([^/]+)(?:/versions/([^/]+))?/infer$")
+
+
+class FastInference:
+    """ASGI middleware: inference requests to `endpoint`, everything else to `app`."""
+
+    def __init__(self, app: ASGIApp, endpoint: InferenceEndpoint) -> None:
+        self.app = app
+        self._endpoint = endpoint
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and scope["method"] == "POST":
+            match = INFER_PATH.match(scope["path"])
+            if match is not None:
+                await self._infer(match.group(1), match.group(2), scope, receive, send)
+                return
+        await self.app(scope, receive, send)
+
+    async def _infer(self, name: str, ref: str | None, scope: Scope, receive: Receive, send: Send) -> None:
+        try:
+            answer = await self._endpoint.answer(name, ref, scope["headers"], receive)
+        except ClientDisconnect:
+            return
+        except BerthError as exc:
+            await _send(send, error_status(exc), error_body(exc), [JSON_TYPE])
+            return
+        except Exception:
+            log.exception("unexpected error on POST %s", scope["path"])
+            await _send(
+                send, 500, error_body(BerthError(ErrorCode.INTERNAL, "internal server error")), [JSON_TYPE]
+            )
+            return
+        await _send(send, 200, answer.body, answer.headers)
+
+
+async def _send(send: Send, status: int, body: bytes, headers: list[tuple[bytes, bytes]]) -> None:
+    await send(
+        {
+            "type": "http.response.start",
+            "status": status,
+            "headers": [(b"content-length", str(len(body)).encode()), *headers],
+        }
+    )
+    await send({"type": "http.response.body", "body": body})

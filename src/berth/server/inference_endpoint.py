@@ -1,0 +1,89 @@
+"""``POST /v2/models/{name}[/versions/{ref}]/infer``, written once.
+
+The documented FastAPI route and the fast ASGI path (`berth.server.fast_path`) both call
+`InferenceEndpoint.answer`, so the protocol is implemented in one place: JSON or binary tensor
+bodies (``Inference-Header-Content-Length``), gzip/deflate bodies, binary outputs on request.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from starlette.types import Receive
+
+from berth.core.codecs.oip_binary import (
+    HEADER_LENGTH,
+    binary_outputs,
+    decode_binary_infer_request,
+    encode_binary_infer_response,
+    parse_header_length,
+)
+from berth.core.codecs.oip_json import decode_infer_request, encode_infer_response
+from berth.dataplane.dataplane import DataPlane
+from berth.server.body import read_asgi_body
+from berth.server.content_encoding import accepted_coding, decode_content, encode_content
+
+RawHeaders = list[tuple[bytes, bytes]]
+JSON_TYPE = (b"content-type", b"application/json")
+BINARY_TYPE = (b"content-type", b"application/octet-stream")
+
+
+@dataclass(frozen=True, slots=True)
+class Answer:
+    body: bytes
+    headers: RawHeaders
+
+
+class WireHeaders:
+    """The request headers inference reads, in one pass over the raw ASGI list (names arrive
+    lower-case): a mapping lookup would raise a KeyError per absent name, and these are usually absent."""
+
+    __slots__ = ("accept_encoding", "content_encoding", "content_length", "header_length")
+
+    def __init__(self, raw: Iterable[tuple[bytes, bytes]]) -> None:
+        self.content_encoding: str | None = None
+        self.header_length: str | None = None
+        self.accept_encoding: str | None = None
+        self.content_length: str | None = None
+        for key, value in raw:
+            if key == b"content-length":
+                self.content_length = value.decode("latin-1")
+            elif key == b"content-encoding":
+                self.content_encoding = value.decode("latin-1")
+            elif key == b"inference-header-content-length":
+                self.header_length = value.decode("latin-1")
+            elif key == b"accept-encoding":
+                self.accept_encoding = value.decode("latin-1")
+
+
+class InferenceEndpoint:
+    def __init__(self, dataplane: DataPlane, *, max_body_bytes: int) -> None:
+        self._dataplane = dataplane
+        self._max_body_bytes = max_body_bytes
+
+    async def answer(
+        self, name: str, ref: str | None, raw_headers: Iterable[tuple[bytes, bytes]], receive: Receive
+    ) -> Answer:
+        """The response to one inference request; errors are raised as `BerthError`."""
+        self._dataplane.resolve(name, ref)  # unknown names are 404 before the body is even read
+        wire = WireHeaders(raw_headers)
+        body = await read_asgi_body(receive, wire.content_length, self._max_body_bytes)
+        if wire.content_encoding is not None:
+            body = decode_content(body, wire.content_encoding, self._max_body_bytes)
+        request = (
+            decode_infer_request(body)
+            if wire.header_length is None
+            else decode_binary_infer_request(body, parse_header_length(wire.header_length))
+        )
+        binary = binary_outputs(request)
+        response = await self._dataplane.infer(name, ref, request)
+        if not binary:
+            return Answer(encode_infer_response(response), [JSON_TYPE])
+        content, header_length = encode_binary_infer_response(response, binary)
+        headers = [BINARY_TYPE, (HEADER_LENGTH.lower().encode(), str(header_length).encode())]
+        coding = accepted_coding(wire.accept_encoding)
+        if coding is not None:
+            content = encode_content(content, coding)
+            headers.append((b"content-encoding", coding.encode()))
+        return Answer(content, headers)
