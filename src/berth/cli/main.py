@@ -37,6 +37,12 @@ def cli() -> None:
 @click.option(
     "--database-url", default=None, help="Registry database URL (default: SQLite in the home folder)."
 )
+@click.option(
+    "--workers",
+    type=click.IntRange(1, 64),
+    default=None,
+    help="Server processes sharing the ports (default 1).",
+)
 @click.option("--log-level", default=None, help="debug, info, warning or error.")
 def serve(
     home: Path | None,
@@ -44,6 +50,7 @@ def serve(
     port: int | None,
     grpc_port: int | None,
     database_url: str | None,
+    workers: int | None,
     log_level: str | None,
 ) -> None:
     """Serve every model in the registry over REST (Open Inference Protocol V2 and /api/v1), and over
@@ -56,6 +63,7 @@ def serve(
         "port": port,
         "grpc_port": grpc_port,
         "database_url": database_url,
+        "workers": workers,
         "log_level": log_level,
     }
     run_server(Settings(**{k: v for k, v in overrides.items() if v is not None}))

@@ -41,7 +41,18 @@ class Settings(BaseSettings):
     max_batch_latency_ms: float = Field(
         0.0, ge=0, description="How long a batch may wait for more rows under load (0: never wait)."
     )
+    workers: int = Field(
+        1, ge=1, le=64, description="Server processes sharing the ports (each loads the models it serves)."
+    )
     log_level: str = Field("info", description="Log level of the server (debug, info, warning, error).")
+
+    def as_environment(self) -> dict[str, str]:
+        """These settings as ``BERTH_*`` variables, for worker processes to read back."""
+        env = {}
+        for name, value in self.model_dump().items():
+            if value is not None:
+                env[f"BERTH_{name.upper()}"] = str(value).lower() if isinstance(value, bool) else str(value)
+        return env
 
     @property
     def resolved_database_url(self) -> str:

@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import logging
+import os
+from typing import Any
 
 import uvicorn
+from starlette.types import ASGIApp
 
 from berth.core.settings import Settings
 from berth.server.app import build_server, create_asgi
@@ -18,19 +21,41 @@ def configure_logging(level: str) -> None:
     logging.getLogger("alembic").setLevel(logging.WARNING)
 
 
-def serve(settings: Settings) -> None:
-    """Serve until interrupted (SIGINT/SIGTERM stop it gracefully)."""
+def worker_app() -> ASGIApp:
+    """The app of one worker process: settings from the ``BERTH_*`` environment the parent set."""
+    settings = Settings()
     configure_logging(settings.log_level)
+    return create_asgi(build_server(settings))
+
+
+def serve(settings: Settings) -> None:
+    """Serve until interrupted (SIGINT/SIGTERM stop it gracefully).
+
+    With ``workers`` > 1, uvicorn's process manager starts that many workers on one shared socket
+    (the gRPC port is shared with SO_REUSEPORT); each worker loads the models it serves.
+    """
+    configure_logging(settings.log_level)
+    if settings.workers > 1:
+        os.environ.update(settings.as_environment())
+        uvicorn.run(
+            "berth.server.runner:worker_app",
+            factory=True,
+            workers=settings.workers,
+            **_uvicorn_options(settings),
+        )
+        return
     app = create_asgi(build_server(settings))
-    config = uvicorn.Config(
-        app,
-        host=settings.host,
-        port=settings.port,
-        loop="uvloop",
-        http="httptools",
-        access_log=False,
-        log_level=settings.log_level,
-        lifespan="on",
-        timeout_graceful_shutdown=10,
-    )
-    uvicorn.Server(config).run()
+    uvicorn.Server(uvicorn.Config(app, **_uvicorn_options(settings))).run()
+
+
+def _uvicorn_options(settings: Settings) -> dict[str, Any]:
+    return {
+        "host": settings.host,
+        "port": settings.port,
+        "loop": "uvloop",
+        "http": "httptools",
+        "access_log": False,
+        "log_level": settings.log_level,
+        "lifespan": "on",
+        "timeout_graceful_shutdown": 10,
+    }

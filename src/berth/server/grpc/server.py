@@ -19,18 +19,19 @@ STOP_GRACE_S: Final = 5.0
 
 
 async def start_grpc_server(
-    dataplane: DataPlane, host: str, port: int, *, max_message_bytes: int
+    dataplane: DataPlane, host: str, port: int, *, max_message_bytes: int, shared_port: bool = False
 ) -> grpc.aio.Server:
     """Serve `dataplane` over gRPC on ``host:port`` (port 0: any free port) until stopped.
 
     Messages larger than `max_message_bytes` (either way) are refused with RESOURCE_EXHAUSTED. The
-    port is bound exclusively (no SO_REUSEPORT), so a port in use is an error, not a shared port.
+    port is bound exclusively (a port in use is an error), unless `shared_port`: the worker
+    processes of one server then share it with SO_REUSEPORT.
     """
     server = grpc.aio.server(
         options=[
             ("grpc.max_receive_message_length", max_message_bytes),
             ("grpc.max_send_message_length", max_message_bytes),
-            ("grpc.so_reuseport", 0),
+            ("grpc.so_reuseport", 1 if shared_port else 0),
         ]
     )
     pb_grpc.add_GRPCInferenceServiceServicer_to_server(  # type: ignore[no-untyped-call]  # generated code
@@ -49,16 +50,23 @@ async def start_grpc_server(
 class GrpcEndpoint:
     """The gRPC server of a berth server: started after it and stopped before it, on its event loop."""
 
-    def __init__(self, dataplane: DataPlane, host: str, port: int, *, max_message_bytes: int) -> None:
+    def __init__(
+        self, dataplane: DataPlane, host: str, port: int, *, max_message_bytes: int, shared_port: bool = False
+    ) -> None:
         self._dataplane = dataplane
         self._host = host
         self._port = port
         self._max_message_bytes = max_message_bytes
+        self._shared_port = shared_port
         self._server: grpc.aio.Server | None = None
 
     async def start(self) -> None:
         self._server = await start_grpc_server(
-            self._dataplane, self._host, self._port, max_message_bytes=self._max_message_bytes
+            self._dataplane,
+            self._host,
+            self._port,
+            max_message_bytes=self._max_message_bytes,
+            shared_port=self._shared_port,
         )
 
     async def stop(self) -> None:
