@@ -1,0 +1,198 @@
+"""The REST API fuzzed from its own OpenAPI document (schemathesis against the in-process ASGI
+app, with its lifespan running): no operation ever answers a server error, and the answers
+conform to the document. Then random JSON and random OIP-shaped bodies against a real server:
+always a 2xx or a 4xx ``{"error", "code"}``, and the server keeps serving.
+
+Every operation is driven by a programmatic Hypothesis loop over `APIOperation.as_strategy`
+(valid and invalid data, random model names and the served ones): schemathesis' lazy pytest
+integration (`from_fixture`) does not work with pytest 9.2 (it sets `Function._nodeid`).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+import schemathesis
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from hypothesis.errors import Unsatisfiable
+from schemathesis import GenerationMode
+from schemathesis.checks import not_a_server_error
+from schemathesis.core.failures import FailureGroup
+from schemathesis.python import asgi
+from schemathesis.specs.openapi.checks import content_type_conformance, response_schema_conformance
+
+import berth
+from berth.core.settings import Settings
+from berth.server.app import build_server, create_app
+from tests.conftest import Trained
+from tests.e2e.helpers import tensor_request
+from tests.support.servers import server_in_thread
+
+MAX_EXAMPLES = 25
+CHECKS = [not_a_server_error, content_type_conformance, response_schema_conformance]
+FUZZ = settings(
+    max_examples=MAX_EXAMPLES,
+    derandomize=True,
+    deadline=None,
+    database=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much, HealthCheck.data_too_large],
+)
+
+
+@pytest.fixture(scope="module")
+def api_schema(
+    tmp_path_factory: pytest.TempPathFactory, lr: Trained, frame_pipeline: Trained
+) -> Iterator[Any]:
+    home: Path = tmp_path_factory.mktemp("fuzz") / "home"
+    berth.push(lr.model, name="lr", home=home, input_example=lr.x[:3])
+    berth.push(lr.model, name="lr", home=home, input_example=lr.x[:3], aliases=["production"])
+    berth.push(frame_pipeline.model, name="churn", home=home, input_example=frame_pipeline.x.head(3))
+    server_settings = Settings(
+        home=home, poll_interval_s=0.1, max_body_bytes=100_000, max_upload_bytes=100_000
+    )
+    app = create_app(build_server(server_settings))
+    loaded = schemathesis.openapi.from_asgi("/openapi.json", app)  # starts the app's lifespan
+    try:
+        yield loaded
+    finally:
+        asgi.shutdown_lifespans()  # stops the reconciler, the thread pools and the registry
+
+
+def _fuzz(operation: Any, mode: GenerationMode, path_parameters: dict[str, Any] | None) -> str | None:
+    """Run one operation's examples; the failure report, or None when every check passed."""
+
+    @FUZZ
+    @given(case=operation.as_strategy(generation_mode=mode, path_parameters=path_parameters))
+    def run(case: Any) -> None:
+        case.call_and_validate(checks=CHECKS)
+
+    try:
+        run()
+    except FailureGroup as failures:
+        return str(failures)
+    except Unsatisfiable:
+        if mode is GenerationMode.POSITIVE:
+            raise
+        # an operation without parameters or body has no invalid request to generate
+    return None
+
+
+def test_no_server_errors_and_conforming_answers(api_schema: Any) -> None:
+    failures: dict[str, str] = {}
+    operations = [result.ok() for result in api_schema.get_all_operations()]
+    assert len(operations) > 10
+    for operation in operations:
+        runs: list[tuple[GenerationMode, dict[str, Any] | None]] = [
+            (GenerationMode.POSITIVE, None),
+            (GenerationMode.NEGATIVE, None),
+        ]
+        if "{name}" in operation.path:  # valid data for a served model reaches past the 404
+            runs.append((GenerationMode.POSITIVE, {"name": "lr"}))
+        for mode, path_parameters in runs:
+            report = _fuzz(operation, mode, path_parameters)
+            if report is not None:
+                failures[f"{operation.label} {mode.value} {path_parameters or ''}"] = report
+    assert not failures, "\n\n".join(f"== {label}\n{report}" for label, report in failures.items())
+
+
+# -- random bodies against a real server ----------------------------------------------------------
+DATATYPES = [
+    "BOOL",
+    "UINT8",
+    "UINT64",
+    "INT8",
+    "INT32",
+    "INT64",
+    "FP16",
+    "FP32",
+    "FP64",
+    "BYTES",
+    "fp32",
+    "X",
+]
+SCALARS = (
+    st.none()
+    | st.booleans()
+    | st.integers(min_value=-(2**70), max_value=2**70)
+    | st.floats(allow_nan=True, allow_infinity=True)
+    | st.text(max_size=8)
+)
+JSON_VALUES = st.recursive(
+    SCALARS,
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=6), inner, max_size=4),
+    max_leaves=12,
+)
+TENSORS = st.fixed_dictionaries(
+    {
+        "name": st.sampled_from(["input-0", "plan", "age", "spend", "x", ""]),
+        "shape": st.lists(st.integers(min_value=-2, max_value=25), max_size=3) | JSON_VALUES,
+        "datatype": st.sampled_from(DATATYPES) | JSON_VALUES,
+        "data": st.lists(SCALARS | st.lists(SCALARS, max_size=3), max_size=25) | JSON_VALUES,
+    },
+    optional={"parameters": JSON_VALUES},
+)
+OIP_BODIES = st.fixed_dictionaries(
+    {"inputs": st.lists(TENSORS, min_size=0, max_size=3)},
+    optional={
+        "id": JSON_VALUES,
+        "outputs": st.lists(
+            st.fixed_dictionaries({"name": st.sampled_from(["predict", "predict_proba", "x"])})
+        ),
+        "parameters": JSON_VALUES,
+    },
+)
+BODIES = (
+    OIP_BODIES.map(lambda body: json.dumps(body).encode())
+    | JSON_VALUES.map(lambda value: json.dumps(value).encode())
+    | st.binary(max_size=64)
+)
+PATHS = [
+    "/v2/models/lr/infer",
+    "/v2/models/lr/versions/1/infer",
+    "/v2/models/churn/infer",
+    "/v1/models/lr:predict",
+    "/v1/models/churn:predict",
+]
+
+
+@pytest.fixture(scope="module")
+def served(tmp_path_factory: pytest.TempPathFactory, lr: Trained, frame_pipeline: Trained) -> Iterator[str]:
+    home: Path = tmp_path_factory.mktemp("random-bodies") / "home"
+    berth.push(lr.model, name="lr", home=home, input_example=lr.x[:3])
+    berth.push(frame_pipeline.model, name="churn", home=home, input_example=frame_pipeline.x.head(3))
+    with server_in_thread(Settings(home=home, poll_interval_s=0.1, max_body_bytes=100_000)) as url:
+        yield url
+
+
+@pytest.fixture(scope="module")
+def client(served: str) -> Iterator[httpx.Client]:
+    with httpx.Client(base_url=served, timeout=30) as opened:
+        yield opened
+
+
+@settings(max_examples=300, derandomize=True, deadline=None, database=None)
+@given(path=st.sampled_from(PATHS), body=BODIES)
+def test_random_bodies_get_an_answer_never_a_server_error(
+    client: httpx.Client, path: str, body: bytes
+) -> None:
+    response = client.post(path, content=body, headers={"content-type": "application/json"})
+
+    assert response.status_code == 200 or 400 <= response.status_code < 500, response.text
+    if response.status_code != 200:
+        error = response.json()
+        assert isinstance(error["error"], str), error
+        assert isinstance(error["code"], str), error
+
+
+def test_server_alive_after_random_bodies(client: httpx.Client, lr: Trained) -> None:
+    assert client.get("/v2/health/live").json() == {"live": True}
+    assert client.get("/v2/health/ready").status_code == 200
+    answer = client.post("/v2/models/lr/infer", json=tensor_request(lr.x[:2]))
+    assert answer.status_code == 200, answer.text
+    assert answer.json()["outputs"][0]["data"] == lr.model.predict(lr.x[:2]).tolist()
