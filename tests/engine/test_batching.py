@@ -164,23 +164,40 @@ def test_a_cancelled_request_is_dropped_from_the_queue() -> None:
     assert model.calls == [1, 1]
 
 
-def test_latency_budget_waits_only_under_load() -> None:
-    model = FakeModel(delay_s=0.005)
+def test_under_load_a_slow_model_waits_for_stragglers() -> None:
+    model = FakeModel(delay_s=0.02)  # every call costs 20 ms, whatever its size
     batcher = AdaptiveBatcher(model.execute, BatchingConfig(max_batch_size=64, max_latency_ms=20))
 
     async def scenario() -> None:
-        first = asyncio.ensure_future(batcher.submit([rows(0.0)], 1, ["double"]))
-        await asyncio.sleep(0)
-        await asyncio.gather(first, *(batcher.submit([rows(1.0)], 1, ["double"]) for _ in range(3)))
-        # under load now: a batch waits up to 20 ms and collects the stragglers
+        for _ in range(3):  # load: batches with company, and a measured run time
+            first = asyncio.ensure_future(batcher.submit([rows(0.0)], 1, ["double"]))
+            await asyncio.sleep(0)
+            await asyncio.gather(first, *(batcher.submit([rows(1.0)], 1, ["double"]) for _ in range(3)))
+        # a batch now waits up to a quarter of ~20 ms for rows that are about to arrive
         await asyncio.gather(
             batcher.submit([rows(2.0)], 1, ["double"]),
-            *(_late(batcher, 0.005) for _ in range(3)),
+            *(_late(batcher, 0.002) for _ in range(3)),
         )
 
     run(scenario())
-    assert model.calls[:2] == [1, 3]
-    assert model.calls[2:] == [4]
+    assert model.calls[-1] == 4  # the stragglers joined the batch instead of trailing it
+
+
+def test_a_fast_model_never_waits() -> None:
+    model = FakeModel(delay_s=0)
+    batcher = AdaptiveBatcher(model.execute, BatchingConfig(max_batch_size=64, max_latency_ms=20))
+
+    async def scenario() -> float:
+        loop = asyncio.get_running_loop()
+        for _ in range(3):
+            first = asyncio.ensure_future(batcher.submit([rows(0.0)], 1, ["double"]))
+            await asyncio.sleep(0)
+            await asyncio.gather(first, *(batcher.submit([rows(1.0)], 1, ["double"]) for _ in range(3)))
+        start = loop.time()
+        await asyncio.gather(*(batcher.submit([rows(2.0)], 1, ["double"]) for _ in range(2)))
+        return loop.time() - start
+
+    assert run(scenario()) < 0.01  # no 20 ms budget spent on a model that answers at once
 
 
 async def _late(batcher: AdaptiveBatcher, delay: float) -> ModelOutput:

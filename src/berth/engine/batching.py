@@ -5,8 +5,12 @@ The policy is continuous batching, counted in rows, not requests:
 - an idle version runs a request at once (a lone request never waits);
 - while a batch runs, arriving requests queue; when it finishes, the queue is taken up to
   ``max_batch_size`` rows and run as the next batch — so the batch size follows the load;
-- ``max_latency_ms`` > 0 additionally lets a batch wait that long for more rows, but only when the
-  previous batch had company (the version is under load), so an idle version still adds nothing;
+- under load (the previous batch had company), a batch waits for more rows: up to a quarter of the
+  time this version's batches take to run (measured, a moving average), at most ``max_latency_ms``,
+  and no longer than it takes ``max_batch_size`` rows to queue. A model whose every call costs
+  milliseconds whatever its size (a random forest) then runs full batches instead of alternating
+  full and nearly empty ones, while a model answering in microseconds does not wait (the event
+  loop's timers tick in milliseconds); an idle version never waits;
 - a request of ``max_batch_size`` rows or more is never held back: it runs on its own;
 - each request is validated before it joins a batch, gets back only the outputs it asked for, and
   if a merged batch fails, its requests are retried one by one, so one bad request never fails
@@ -16,6 +20,7 @@ The policy is continuous batching, counted in rows, not requests:
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections import deque
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
@@ -27,6 +32,9 @@ from berth.core.errors import BerthError, ErrorCode
 from berth.core.tensors import ModelOutput
 
 Array = np.ndarray[Any, Any]
+MIN_WAIT_S = 0.0005
+"""Shorter waits are not worth it: the event loop's timers tick in milliseconds, so a 100 µs wait
+would cost a whole millisecond (and models that fast gain nothing from waiting)."""
 Execute = Callable[[list[Array], tuple[str, ...]], Awaitable[ModelOutput]]
 """Runs the model on conformed input arrays (one per signature input) and the named outputs."""
 
@@ -37,7 +45,7 @@ class BatchingConfig:
 
     enabled: bool = True
     max_batch_size: int = 64
-    max_latency_ms: float = 0.0
+    max_latency_ms: float = 2.0
 
     def __post_init__(self) -> None:
         if self.max_batch_size < 1 or self.max_latency_ms < 0:
@@ -86,8 +94,11 @@ class AdaptiveBatcher:
         self._execute = execute
         self._config = config
         self._queue: deque[_Pending] = deque()
+        self._queued_rows = 0
+        self._full = asyncio.Event()
         self._busy = False
         self._loaded = False  # the last batch had more than one request
+        self._run_time_s = 0.0  # moving average of the time a batch takes to run
         self._tasks: set[asyncio.Task[None]] = set()
         self.stats = BatchStats()
 
@@ -102,6 +113,9 @@ class AdaptiveBatcher:
             return await self._execute(arrays, names)
         future: asyncio.Future[ModelOutput] = asyncio.get_running_loop().create_future()
         self._queue.append(_Pending(arrays, rows, names, future))
+        self._queued_rows += rows
+        if self._queued_rows >= self._config.max_batch_size:
+            self._full.set()
         if not self._busy:
             self._start()
         return await future
@@ -113,39 +127,46 @@ class AdaptiveBatcher:
         task.add_done_callback(self._tasks.discard)
 
     async def _run(self) -> None:
+        loop = asyncio.get_running_loop()
         try:
             while self._queue:
-                if (
-                    self._loaded
-                    and self._config.max_latency_ms > 0
-                    and self._rows_queued() < self._config.max_batch_size
-                ):
-                    await asyncio.sleep(self._config.max_latency_ms / 1000)
+                await self._gather_rows()
                 batch = self._take()
                 if batch:
                     self._loaded = len(batch) > 1
+                    started = loop.time()
                     await self._run_batch(batch)
+                    self._run_time_s += (loop.time() - started - self._run_time_s) * 0.2
         finally:
             self._busy = False
 
-    def _rows_queued(self) -> int:
-        return sum(p.rows for p in self._queue)
+    async def _gather_rows(self) -> None:
+        """Under load, give more rows a moment to arrive (see the module doc)."""
+        wait_s = min(self._config.max_latency_ms / 1000, self._run_time_s / 4)
+        if not self._loaded or wait_s < MIN_WAIT_S or self._queued_rows >= self._config.max_batch_size:
+            return
+        self._full.clear()
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._full.wait(), wait_s)
 
     def _take(self) -> list[_Pending]:
         """The next batch: the oldest live request, then those after it that fit, up to the row limit."""
         while self._queue and self._queue[0].future.done():  # the caller went away
-            self._queue.popleft()
+            self._queued_rows -= self._queue.popleft().rows
         if not self._queue:
             return []
         first = self._queue.popleft()
+        self._queued_rows -= first.rows
         batch, rows, kept = [first], first.rows, deque[_Pending]()
         while self._queue:
             item = self._queue.popleft()
             if item.future.done():
+                self._queued_rows -= item.rows
                 continue
             if rows + item.rows <= self._config.max_batch_size and item.fits_with(first):
                 batch.append(item)
                 rows += item.rows
+                self._queued_rows -= item.rows
             else:
                 kept.append(item)
                 if rows >= self._config.max_batch_size:

@@ -1,0 +1,52 @@
+"""A slow model never stalls requests to a fast one: predictions run off the event loop, one batch
+per version at a time, so the fast model keeps its latency while the slow one works."""
+
+from __future__ import annotations
+
+import threading
+import time
+from pathlib import Path
+
+import httpx
+import numpy as np
+
+import berth
+from berth.core.settings import Settings
+from tests.conftest import Trained
+from tests.serving.slow_model import SECONDS, SlowModel
+from tests.support.servers import server_in_thread
+
+
+def test_a_slow_model_does_not_stall_a_fast_one(tmp_path: Path, lr: Trained) -> None:
+    home = tmp_path / "home"
+    berth.push(lr.model, name="fast", home=home, input_example=lr.x[:2])
+    berth.push(SlowModel(), name="slow", home=home, input_example=np.zeros((1, 3)), trust_pickle=True)
+    fast_body = {
+        "inputs": [{"name": "input-0", "shape": [1, 20], "datatype": "FP32", "data": lr.x[0].tolist()}]
+    }
+    slow_body = {
+        "inputs": [{"name": "input-0", "shape": [1, 3], "datatype": "FP64", "data": [1.0, 2.0, 3.0]}]
+    }
+    with server_in_thread(Settings(home=home, poll_interval_s=0.2)) as url:
+        slow_answers: list[int] = []
+
+        def call_slow() -> None:
+            with httpx.Client(base_url=url, timeout=30) as client:
+                slow_answers.append(client.post("/v2/models/slow/infer", json=slow_body).status_code)
+
+        slow_callers = [threading.Thread(target=call_slow) for _ in range(6)]
+        for caller in slow_callers:
+            caller.start()
+        time.sleep(0.1)  # the slow model is now busy for several rounds of SECONDS
+        latencies = []
+        with httpx.Client(base_url=url, timeout=30) as client:
+            while any(c.is_alive() for c in slow_callers) and len(latencies) < 200:
+                start = time.perf_counter()
+                answer = client.post("/v2/models/fast/infer", json=fast_body)
+                latencies.append(time.perf_counter() - start)
+                assert answer.status_code == 200, answer.text
+        for caller in slow_callers:
+            caller.join()
+    assert slow_answers == [200] * 6
+    assert len(latencies) >= 20  # the fast model answered all along
+    assert max(latencies) < SECONDS / 2, f"a fast request waited {max(latencies):.3f}s behind the slow model"
