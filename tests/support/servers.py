@@ -76,6 +76,7 @@ def server_process(home: Path, *extra: str, env: dict[str, str] | None = None) -
         str(port),
         "--log-level",
         "warning",
+        *([] if "--workers" in extra else ["--workers", "1"]),  # one process unless a test asks for more
         *extra,
     ]
     log = home.parent / f"server-{port}.log"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 from pydantic import Field
@@ -45,9 +46,18 @@ class Settings(BaseSettings):
         "measured batch time; an idle version never waits; 0: never wait).",
     )
     workers: int = Field(
-        1, ge=1, le=64, description="Server processes sharing the ports (each loads the models it serves)."
+        0,
+        ge=0,
+        le=64,
+        description="Server processes sharing the ports, each loading the models it serves "
+        "(0: one per CPU core, at most 4).",
     )
     log_level: str = Field("info", description="Log level of the server (debug, info, warning, error).")
+
+    @property
+    def worker_count(self) -> int:
+        """`workers`, with 0 resolved to one per CPU core (at most 4)."""
+        return self.workers or max(1, min(os.cpu_count() or 1, 4))
 
     def as_environment(self) -> dict[str, str]:
         """These settings as ``BERTH_*`` variables, for worker processes to read back."""

@@ -106,10 +106,14 @@ class DataPlane:
 
     # -- inference ----------------------------------------------------------------------------
     async def infer(self, model: str, ref: str | None, request: InferenceRequest) -> InferenceResponse:
-        version = self.resolve(model, ref)
+        return await self.infer_version(self.resolve(model, ref), request)
+
+    async def infer_version(self, version: Version, request: InferenceRequest) -> InferenceResponse:
+        """Answer `request` with `version`, resolved when the request arrived: a request is bound
+        to the version that was live then, even if an alias moves while its body is read."""
         outputs = await self.predict_tensors(version, request.inputs, _requested_names(request))
         return InferenceResponse(
-            model_name=model, model_version=str(version.number), outputs=outputs, id=request.id
+            model_name=version.model, model_version=str(version.number), outputs=outputs, id=request.id
         )
 
     async def predict_tensors(

@@ -96,7 +96,7 @@ def build_server(settings: Settings) -> Server:
             settings.host,
             settings.grpc_port,
             max_message_bytes=settings.max_body_bytes,
-            shared_port=settings.workers > 1,
+            shared_port=settings.worker_count > 1,
         )
     inference = InferenceEndpoint(dataplane, max_body_bytes=settings.max_body_bytes)
     return Server(

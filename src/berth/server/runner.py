@@ -35,12 +35,12 @@ def serve(settings: Settings) -> None:
     (the gRPC port is shared with SO_REUSEPORT); each worker loads the models it serves.
     """
     configure_logging(settings.log_level)
-    if settings.workers > 1:
+    if settings.worker_count > 1:
         os.environ.update(settings.as_environment())
         uvicorn.run(
             "berth.server.runner:worker_app",
             factory=True,
-            workers=settings.workers,
+            workers=settings.worker_count,
             **_uvicorn_options(settings),
         )
         return
