@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Start-up, memory and single-request latency of `berth serve`, on the peer benchmark's models.
 
-    .venv/bin/python bench/serve_bench.py [--runs 3] [--requests 2000] [--workers 1]
+    .venv/bin/python bench/serve_bench.py [--runs 3] [--requests 2000] [--workers 0]
 
 Trains the peer benchmark's two models (logistic regression and a 100-tree random forest on 20
 float features), pushes them as trusted joblib files into a fresh home, then for each run:
@@ -52,7 +52,16 @@ def prepare(work: Path) -> bytes:
     }.items():
         joblib.dump(model.fit(x, y), work / f"{name}.joblib")
         subprocess.run(
-            [BERTH, "push", str(work / f"{name}.joblib"), "--name", name, "--home", str(work / "home"), "--trust-pickle"],
+            [
+                BERTH,
+                "push",
+                str(work / f"{name}.joblib"),
+                "--name",
+                name,
+                "--home",
+                str(work / "home"),
+                "--trust-pickle",
+            ],
             check=True,
             capture_output=True,
         )
@@ -88,7 +97,9 @@ def one_run(work: Path, body: bytes, requests: int, workers: int) -> dict[str, f
     argv = [BERTH, "serve", "--home", str(work / "home"), "--port", str(port), "--log-level", "warning"]
     argv += ["--workers", str(workers)]
     start = time.perf_counter()
-    process = subprocess.Popen(argv, start_new_session=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    process = subprocess.Popen(
+        argv, start_new_session=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
     try:
         answered: set[str] = set()
         while len(answered) < 2:
@@ -129,10 +140,12 @@ def one_run(work: Path, body: bytes, requests: int, workers: int) -> dict[str, f
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--requests", type=int, default=2000)
-    parser.add_argument("--workers", type=int, default=1)
+    parser.add_argument("--workers", type=int, default=0, help="0: the server's default (one per core)")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="berth-serve-bench-") as folder:
         work = Path(folder)
@@ -148,8 +161,9 @@ def main() -> int:
     keys = runs[0].keys()
     medians = {k: statistics.median(r[k] for r in runs) for k in keys}
     print(
-        f"median over {args.runs} runs (workers={args.workers}): cold start {medians['cold_start_s']:.2f} s, "
-        f"idle RSS {medians['idle_rss_mb']:.0f} MB, p50 {medians['p50_us']:.0f} us, p99 {medians['p99_us']:.0f} us"
+        f"median over {args.runs} runs (workers={args.workers or 'one per core'}): "
+        f"cold start {medians['cold_start_s']:.2f} s, idle RSS {medians['idle_rss_mb']:.0f} MB, "
+        f"p50 {medians['p50_us']:.0f} us, p99 {medians['p99_us']:.0f} us"
     )
     return 0
 
