@@ -39,9 +39,9 @@ def cli() -> None:
 )
 @click.option(
     "--workers",
-    type=click.IntRange(1, 64),
+    type=click.IntRange(0, 64),
     default=None,
-    help="Server processes sharing the ports (default 1).",
+    help="Server processes sharing the ports (default 0: one per CPU core, at most 4).",
 )
 @click.option("--log-level", default=None, help="debug, info, warning or error.")
 def serve(
