@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Start-up, memory and single-request latency of `berth serve`, on the peer benchmark's models.
 
-    .venv/bin/python bench/serve_bench.py [--runs 3] [--requests 2000] [--workers 0]
+    .venv/bin/python bench/serve_bench.py [--runs 3] [--requests 2000] [--workers 1]
 
 Trains the peer benchmark's two models (logistic regression and a 100-tree random forest on 20
 float features), pushes them as trusted joblib files into a fresh home, then for each run:
@@ -145,7 +145,7 @@ def main() -> int:
     )
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--requests", type=int, default=2000)
-    parser.add_argument("--workers", type=int, default=0, help="0: the server's default (one per core)")
+    parser.add_argument("--workers", type=int, default=1, help="0: one per core")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="berth-serve-bench-") as folder:
         work = Path(folder)

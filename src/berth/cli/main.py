@@ -41,7 +41,7 @@ def cli() -> None:
     "--workers",
     type=click.IntRange(0, 64),
     default=None,
-    help="Server processes sharing the ports (default 0: one per CPU core, at most 4).",
+    help="Server processes sharing the ports (default 1; 0: one per CPU core, at most 4).",
 )
 @click.option("--log-level", default=None, help="debug, info, warning or error.")
 def serve(

@@ -46,11 +46,12 @@ class Settings(BaseSettings):
         "measured batch time; an idle version never waits; 0: never wait).",
     )
     workers: int = Field(
-        0,
+        1,
         ge=0,
         le=64,
         description="Server processes sharing the ports, each loading the models it serves "
-        "(0: one per CPU core, at most 4).",
+        "(0: one per CPU core, at most 4). More workers answer more requests per second on "
+        "several cores, but each holds its own copy of every model it serves.",
     )
     log_level: str = Field("info", description="Log level of the server (debug, info, warning, error).")
 
