@@ -113,7 +113,7 @@ FP32_1x20 = {"name": "input-0", "datatype": "FP32", "shape": [1, 20]}
         pytest.param(
             Input(name="input-0", datatype="BYTES", shape=[2]),
             [raw_bytes_elements(b"a")],
-            "too few",
+            "cannot hold 2 BYTES elements",
             id="bytes-missing",
         ),
         pytest.param(

@@ -27,6 +27,7 @@ from typing import Any, Final
 import numpy as np
 import orjson
 
+from berth.core.codecs.oip_binary import array_from_binary, binary_bytes
 from berth.core.datatypes import DATATYPES, numpy_dtype
 from berth.core.errors import BerthError, ErrorCode
 from berth.core.tensors import InferenceRequest, InferenceResponse, RequestedOutput, Tensor
@@ -163,47 +164,8 @@ def _tensor(item: TensorMessage, raw: bytes | None, role: str) -> Tensor:
 
 
 def array_from_raw(label: str, datatype: str, raw: bytes, shape: tuple[int, ...]) -> Array:
-    """The flat array of raw tensor bytes; INVALID_TENSOR when they do not fill `shape` exactly."""
-    count = math.prod(shape)
-    if datatype == "BYTES":
-        return _bytes_from_raw(label, raw, count, shape)
-    dtype = numpy_dtype(datatype).newbyteorder("<")
-    expected = count * dtype.itemsize
-    if len(raw) != expected:
-        raise _invalid(
-            label,
-            f"raw contents hold {len(raw)} bytes; shape {list(shape)} of {datatype}"
-            f" takes {count} x {dtype.itemsize} = {expected} bytes",
-        )
-    array = np.frombuffer(raw, dtype=dtype)
-    if datatype == "BOOL" and (array.view(np.uint8) > 1).any():
-        raise _invalid(label, "raw BOOL bytes must be 0 or 1")
-    return array if array.dtype.isnative else array.astype(array.dtype.newbyteorder("="))
-
-
-def _bytes_from_raw(label: str, raw: bytes, count: int, shape: tuple[int, ...]) -> Array:
-    end = len(raw)
-    if 4 * count > end:
-        raise _invalid(label, f"raw contents hold {end} bytes, too few for {count} BYTES elements")
-    items: list[bytes] = []
-    offset = 0
-    for index in range(count):
-        if offset + 4 > end:
-            raise _invalid(label, f"BYTES element {index} is truncated: its 4-byte length is missing")
-        (length,) = _LENGTH.unpack_from(raw, offset)
-        offset += 4
-        if offset + length > end:
-            raise _invalid(
-                label,
-                f"BYTES element {index} is truncated: it declares {length} bytes; {end - offset} remain",
-            )
-        items.append(raw[offset : offset + length])
-        offset += length
-    if offset != end:
-        raise _invalid(
-            label, f"{end - offset} bytes follow the {count} BYTES elements of shape {list(shape)}"
-        )
-    return _bytes_array(items)
+    """The array raw contents hold: the layout of REST's binary tensor data, read by the same code."""
+    return array_from_binary(label, datatype, shape, memoryview(raw)).reshape(-1)
 
 
 def array_from_contents(
@@ -248,27 +210,10 @@ def _bytes_array(items: list[bytes]) -> Array:
 
 
 def raw_bytes(tensor: Tensor, role: str) -> bytes:
-    """A tensor's data as raw contents: little-endian, row-major; BYTES length-prefixed."""
-    label = f"{role} {tensor.name!r}"
-    data = tensor.data
-    if data.size != math.prod(tensor.shape):
-        raise _invalid(label, f"data has shape {list(data.shape)}, not {list(tensor.shape)}")
-    if tensor.datatype == "BYTES":
-        return _bytes_to_raw(label, data)
-    dtype = numpy_dtype(tensor.datatype).newbyteorder("<")
-    return np.ascontiguousarray(data, dtype=dtype).tobytes()
-
-
-def _bytes_to_raw(label: str, data: Array) -> bytes:
-    parts: list[bytes] = []
-    for item in data.reshape(-1).tolist():
-        if isinstance(item, str):
-            item = item.encode("utf-8")
-        elif not isinstance(item, bytes):
-            raise _invalid(label, f"a BYTES tensor holds a {type(item).__name__}, not str or bytes")
-        parts.append(_LENGTH.pack(len(item)))
-        parts.append(item)
-    return b"".join(parts)
+    """A tensor's data as raw contents: little-endian, row-major; BYTES length-prefixed (the layout
+    of REST's binary tensor data, written by the same code)."""
+    del role  # the binary codec names the tensor in its errors
+    return binary_bytes(tensor)
 
 
 # -- parameters ------------------------------------------------------------------------------------
