@@ -3,15 +3,19 @@ per version at a time, so the fast model keeps its latency while the slow one wo
 
 from __future__ import annotations
 
+import asyncio
 import threading
 import time
 from pathlib import Path
 
 import httpx
 import numpy as np
+import pytest
 
 import berth
 from berth.core.settings import Settings
+from berth.engine.batching import BatchingConfig
+from berth.server.app import build_server
 from tests.conftest import Trained
 from tests.serving.slow_model import SECONDS, SlowModel
 from tests.support.servers import server_in_thread
@@ -50,3 +54,34 @@ def test_a_slow_model_does_not_stall_a_fast_one(tmp_path: Path, lr: Trained) -> 
     assert slow_answers == [200] * 6
     assert len(latencies) >= 20  # the fast model answered all along
     assert max(latencies) < SECONDS / 2, f"a fast request waited {max(latencies):.3f}s behind the slow model"
+
+
+def test_a_version_can_carry_its_own_batching(tmp_path: Path, lr: Trained) -> None:
+    """Pushed with batching off, a version runs each request alone; another version keeps the defaults."""
+    home = tmp_path / "home"
+    plain = berth.push(lr.model, name="lr", home=home, input_example=lr.x[:2])
+    unbatched = berth.push(
+        lr.model, name="lr", home=home, input_example=lr.x[:2], batching={"enabled": False}
+    )
+    small = berth.push(lr.model, name="lr", home=home, input_example=lr.x[:2], batching={"max_batch_size": 3})
+    assert "batching" not in plain.runtime_config
+    assert unbatched.runtime_config["batching"] == {"enabled": False}
+    assert small.runtime_config["batching"] == {"max_batch_size": 3}
+    with pytest.raises(berth.BerthError) as refused:
+        berth.push(lr.model, name="lr", home=home, input_example=lr.x[:2], batching={"max_batch_size": 0})
+    assert refused.value.code is berth.ErrorCode.INVALID_REQUEST
+    server = build_server(Settings(home=home, batching=True, max_batch_size=64))
+
+    async def batchers() -> list[BatchingConfig]:
+        await server.reconciler.sync()
+        configs = []
+        for number in ("1", "2", "3"):
+            loaded = await server.pool.get(server.dataplane.resolve("lr", number))
+            configs.append(loaded.batcher.config)
+        await server.stop()
+        return configs
+
+    default, off, small = asyncio.run(batchers())
+    assert default == BatchingConfig(enabled=True, max_batch_size=64)
+    assert off.enabled is False
+    assert small.max_batch_size == 3

@@ -39,6 +39,17 @@ def _load_example(path: Path) -> Any:
     )
 
 
+def _batching(max_batch_size: int | None, max_latency_ms: float | None, off: bool) -> dict[str, Any] | None:
+    """The version's own batching settings from the push options; None when none was given."""
+    given = {
+        "max_batch_size": max_batch_size,
+        "max_latency_ms": max_latency_ms,
+        "enabled": False if off else None,
+    }
+    chosen = {k: v for k, v in given.items() if v is not None}
+    return chosen or None
+
+
 @click.command()
 @click.argument("file", type=click.Path(exists=True, path_type=Path))
 @click.option("--name", required=True, help="Model name (created on first push).")
@@ -55,6 +66,9 @@ def _load_example(path: Path) -> Any:
 @click.option("--training-data", default="", help="Where the training data is (a reference).")
 @click.option("--example", type=click.Path(exists=True, path_type=Path), help="Input example: CSV or JSON.")
 @click.option("--signature", "signature_json", help="Signature JSON (inline or @file); default: inferred.")
+@click.option("--max-batch-size", type=click.IntRange(min=1), help="This version's batch limit, in rows.")
+@click.option("--max-batch-latency-ms", type=click.FloatRange(min=0), help="Most a batch waits under load.")
+@click.option("--no-batching", is_flag=True, help="Run every request of this version on its own.")
 @target_options
 def push(
     file: Path,
@@ -70,6 +84,9 @@ def push(
     training_data: str,
     example: Path | None,
     signature_json: str | None,
+    max_batch_size: int | None,
+    max_batch_latency_ms: float | None,
+    no_batching: bool,
     home: Path | None,
     url: str | None,
 ) -> None:
@@ -91,6 +108,7 @@ def push(
         trusted=trust_pickle,
         pushed_by=current_user(),
         source="cli",
+        batching=_batching(max_batch_size, max_batch_latency_ms, no_batching),
     )
     with registry(home, url) as reg:
         version = reg.push_file(file, request)

@@ -194,6 +194,7 @@ def _push_metadata(request: PushRequest) -> dict[str, Any]:
         else None,
         "pushed_by": request.pushed_by,
         "source": request.source,
+        "batching": request.batching,
         "metrics": dict(meta.metrics),
         "params": dict(meta.params),
         "feature_importance": dict(meta.feature_importance),

@@ -49,6 +49,7 @@ def push(
     team: str = "default",
     description: str = "",
     trust_pickle: bool = False,
+    batching: Mapping[str, Any] | None = None,
     home: str | Path | None = None,
     url: str | None = None,
 ) -> Version:
@@ -56,8 +57,9 @@ def push(
     file path as a new version of `name`, and return it.
 
     `input_example` (a DataFrame, an array, a list of strings) gives the signature and is stored to
-    document and warm up the model. The model goes to the server at `url`, else to the embedded
-    registry in `home`.
+    document and warm up the model. `batching` sets this version's own adaptive batching
+    (``enabled``, ``max_batch_size``, ``max_latency_ms``; default: the server's settings). The model
+    goes to the server at `url`, else to the embedded registry in `home`.
     """
     request = PushRequest(
         name=name,
@@ -77,6 +79,7 @@ def push(
         trusted=trust_pickle,
         pushed_by=current_user(),
         source="sdk",
+        batching=dict(batching) if batching is not None else None,
     )
     registry = open_registry(home=home, url=url)
     try:

@@ -16,6 +16,7 @@ from typing import Any
 from berth.core.entities import NewVersion, Version, VersionMetadata, check_alias_name, check_model_name
 from berth.core.errors import BerthError, ErrorCode
 from berth.core.signature import Signature
+from berth.engine.batching import BatchingConfig
 from berth.engine.examples import example_as_request
 from berth.engine.flavors.base import Packaged
 from berth.engine.flavors.catalog import FlavorCatalog
@@ -38,6 +39,8 @@ class PushRequest:
     trusted: bool = False
     pushed_by: str = ""
     source: str = ""
+    batching: dict[str, Any] | None = None
+    """This version's own batching settings (`BatchingConfig` fields); None: the server's defaults."""
 
 
 class Publisher:
@@ -95,7 +98,7 @@ class Publisher:
             flavor=packaged.flavor,
             artifact=artifact,
             signature=signature,
-            runtime_config=dict(packaged.runtime_config),
+            runtime_config=_with_batching(packaged.runtime_config, request.batching),
             input_example=example,
             metadata=request.metadata,
             trusted=request.trusted,
@@ -119,3 +122,12 @@ class Publisher:
             except BerthError as race:
                 if race.code is not ErrorCode.ALREADY_EXISTS:
                     raise
+
+
+def _with_batching(runtime_config: dict[str, Any], batching: dict[str, Any] | None) -> dict[str, Any]:
+    """The flavor's runtime config, plus the version's own batching settings once they check out."""
+    config = dict(runtime_config)
+    if batching:
+        checked = BatchingConfig().updated(batching)
+        config["batching"] = {key: getattr(checked, key) for key in batching}
+    return config

@@ -169,6 +169,7 @@ def management_router(
             trusted=meta.trust_pickle,
             pushed_by=meta.pushed_by,
             source=meta.source,
+            batching=meta.batching,
         )
         with tempfile.TemporaryDirectory(prefix="berth-upload-") as folder:
             path = Path(folder) / f"artifact{_safe_suffix(artifact.filename)}"

@@ -62,6 +62,9 @@ class PushMetadata(VersionMetadataUpdate):
     )
     pushed_by: str = Field("", max_length=256)
     source: str = Field("", max_length=1024)
+    batching: dict[str, Any] | None = Field(
+        None, description="This version's batching: enabled, max_batch_size, max_latency_ms."
+    )
 
 
 class AliasSet(_Body):
