@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from typing import Any
 
 import numpy as np
+
+from berth.engine.flavors.outputs import PREDICT, PREDICT_PROBA
 
 
 def labels_to_json(classes: Any) -> list[Any]:
@@ -39,3 +41,15 @@ def binary_proba(positive: np.ndarray[Any, Any]) -> np.ndarray[Any, Any]:
 def labels_from_proba(proba: np.ndarray[Any, Any], classes: np.ndarray[Any, Any]) -> np.ndarray[Any, Any]:
     """The most probable class of each row (ties go to the first class, as in scikit-learn)."""
     return np.asarray(classes[np.argmax(proba, axis=1)])
+
+
+def classifier_answer(
+    proba: np.ndarray[Any, Any], classes: np.ndarray[Any, Any], wanted: Collection[str]
+) -> dict[str, np.ndarray[Any, Any]]:
+    """The ``predict`` (labels) and ``predict_proba`` outputs among `wanted`, from probabilities."""
+    answer: dict[str, np.ndarray[Any, Any]] = {}
+    if PREDICT in wanted:
+        answer[PREDICT] = labels_from_proba(proba, classes)
+    if PREDICT_PROBA in wanted:
+        answer[PREDICT_PROBA] = proba
+    return answer

@@ -10,12 +10,9 @@ import numpy as np
 from berth.core.signature import InputLayout, TensorSpec
 from berth.core.tensors import ModelInput, ModelOutput
 from berth.engine.flavors.failures import prediction_failed
-from berth.engine.flavors.labels import binary_proba, labels_array, labels_from_proba
-from berth.engine.flavors.outputs import requested_outputs
+from berth.engine.flavors.labels import binary_proba, classifier_answer, labels_array
+from berth.engine.flavors.outputs import PREDICT, PREDICT_PROBA, requested_outputs
 from berth.engine.flavors.tabular import tabular_input, tabular_input_specs
-
-PREDICT = "predict"
-PREDICT_PROBA = "predict_proba"
 
 
 def is_classifier_objective(objective: str) -> bool:
@@ -54,12 +51,7 @@ class LightGBMRuntime:
         if self._classes is None:
             return {PREDICT: values}
         proba = binary_proba(values) if values.ndim == 1 else values
-        answer: ModelOutput = {}
-        if PREDICT in wanted:
-            answer[PREDICT] = labels_from_proba(proba, self._classes)
-        if PREDICT_PROBA in wanted:
-            answer[PREDICT_PROBA] = proba
-        return answer
+        return classifier_answer(proba, self._classes, wanted)
 
     def unload(self) -> None:
         self._booster = None

@@ -3,8 +3,16 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Final
 
 from berth.core.errors import BerthError, ErrorCode
+
+PREDICT: Final = "predict"
+"""The output every flavor answers: predictions (class labels for classifiers)."""
+PREDICT_PROBA: Final = "predict_proba"
+"""A classifier's class probabilities, [N, n_classes]."""
+TRANSFORM: Final = "transform"
+"""What a scikit-learn transformer without ``predict`` answers."""
 
 
 def requested_outputs(

@@ -13,9 +13,7 @@ from berth.core.signature import InputLayout, TensorSpec, as_array
 from berth.core.tensors import ModelInput, ModelOutput
 from berth.engine.flavors.code_import import forget
 from berth.engine.flavors.failures import prediction_failed
-from berth.engine.flavors.outputs import requested_outputs
-
-PREDICT = "predict"
+from berth.engine.flavors.outputs import PREDICT, requested_outputs
 
 
 def declared_outputs(model: Any) -> tuple[str, ...]:

@@ -13,11 +13,7 @@ from berth.core.signature import BATCH, InputLayout, TensorSpec
 from berth.core.tensors import ModelInput, ModelOutput
 from berth.engine.flavors.failures import prediction_failed
 from berth.engine.flavors.labels import as_output_labels
-from berth.engine.flavors.outputs import requested_outputs
-
-PREDICT = "predict"
-PREDICT_PROBA = "predict_proba"
-TRANSFORM = "transform"
+from berth.engine.flavors.outputs import PREDICT, PREDICT_PROBA, TRANSFORM, requested_outputs
 
 
 def estimator_outputs(estimator: Any) -> tuple[str, ...]:

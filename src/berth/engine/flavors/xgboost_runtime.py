@@ -10,12 +10,10 @@ import numpy as np
 from berth.core.signature import InputLayout, TensorSpec
 from berth.core.tensors import ModelInput, ModelOutput
 from berth.engine.flavors.failures import prediction_failed
-from berth.engine.flavors.labels import binary_proba, labels_array, labels_from_proba
-from berth.engine.flavors.outputs import requested_outputs
+from berth.engine.flavors.labels import binary_proba, classifier_answer, labels_array
+from berth.engine.flavors.outputs import PREDICT, PREDICT_PROBA, requested_outputs
 from berth.engine.flavors.tabular import tabular_input, tabular_input_specs
 
-PREDICT = "predict"
-PREDICT_PROBA = "predict_proba"
 _PROBABILITY_OBJECTIVES = ("binary:logistic", "multi:softprob")
 _MARGIN_OBJECTIVES = ("binary:logitraw", "multi:softmax")
 
@@ -64,12 +62,7 @@ class XGBoostRuntime:
                 index = np.asarray(self._booster.inplace_predict(data)).astype(np.int64)
                 return {PREDICT: self._classes[index]}
             proba = self._proba(data)
-        answer: ModelOutput = {}
-        if PREDICT in wanted:
-            answer[PREDICT] = labels_from_proba(proba, self._classes)
-        if PREDICT_PROBA in wanted:
-            answer[PREDICT_PROBA] = proba
-        return answer
+        return classifier_answer(proba, self._classes, wanted)
 
     def unload(self) -> None:
         self._booster = None
