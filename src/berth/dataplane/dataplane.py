@@ -106,11 +106,13 @@ class DataPlane:
 
     # -- inference ----------------------------------------------------------------------------
     async def infer(self, model: str, ref: str | None, request: InferenceRequest) -> InferenceResponse:
-        return await self.infer_version(self.resolve(model, ref), request)
+        """Answer `request` with the version `ref` names now.
 
-    async def infer_version(self, version: Version, request: InferenceRequest) -> InferenceResponse:
-        """Answer `request` with `version`, resolved when the request arrived: a request is bound
-        to the version that was live then, even if an alias moves while its body is read."""
+        Transports resolve once on arrival, to answer an unknown name before reading the body; the
+        version is resolved again here, in the same step of the event loop as the pool lookup in
+        `predict_tensors`, so a request never lands on a version the reconciler has just retired
+        (it would load it again, and nothing would unload it)."""
+        version = self.resolve(model, ref)
         outputs = await self.predict_tensors(version, request.inputs, _requested_names(request))
         return InferenceResponse(
             model_name=version.model, model_version=str(version.number), outputs=outputs, id=request.id
@@ -129,7 +131,7 @@ class DataPlane:
                 f"{version.model} v{version.number} has no output {unknown[0]!r}; "
                 f"its outputs are {[s.name for s in signature.outputs]}",
             )
-        arrays = conform_inputs(inputs, signature)
+        arrays = conform_inputs(inputs, signature)  # no await from the caller's resolve to the pool
         rows = next((int(a.shape[0]) for a in arrays if a.ndim), 1)
         loaded = self._pool.ready(version) or await self._pool.get(version)
         raw = await loaded.infer(arrays, rows, names)

@@ -66,7 +66,7 @@ class InferenceEndpoint:
         self, name: str, ref: str | None, raw_headers: Iterable[tuple[bytes, bytes]], receive: Receive
     ) -> Answer:
         """The response to one inference request; errors are raised as `BerthError`."""
-        version = self._dataplane.resolve(name, ref)  # unknown names are 404 before the body is read
+        self._dataplane.resolve(name, ref)  # unknown names are 404 before the body is even read
         wire = WireHeaders(raw_headers)
         body = await read_asgi_body(receive, wire.content_length, self._max_body_bytes)
         if wire.content_encoding is not None:
@@ -77,7 +77,7 @@ class InferenceEndpoint:
             else decode_binary_infer_request(body, parse_header_length(wire.header_length))
         )
         binary = binary_outputs(request)
-        response = await self._dataplane.infer_version(version, request)
+        response = await self._dataplane.infer(name, ref, request)
         if not binary:
             return Answer(encode_infer_response(response), [JSON_TYPE])
         content, header_length = encode_binary_infer_response(response, binary)

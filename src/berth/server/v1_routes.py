@@ -38,8 +38,9 @@ def v1_router(dataplane: DataPlane, *, max_body_bytes: int) -> APIRouter:
         return await _predict(name, ref, request)
 
     async def _predict(name: str, ref: str | None, request: Request) -> Response:
-        version = dataplane.resolve(name, ref)
+        dataplane.resolve(name, ref)  # unknown names are 404 before the body is even read
         body = await read_body(request, max_body_bytes)
+        version = dataplane.resolve(name, ref)  # again: the version live once the body is in
         decoded = decode_v1_request(body, version.signature)
         outputs = await dataplane.predict_tensors(version, decoded.inputs, None)
         return Response(

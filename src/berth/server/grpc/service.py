@@ -66,8 +66,8 @@ class InferenceServicer:
     @reporting_errors
     async def ModelInfer(self, request: pb.ModelInferRequest, context: Context) -> pb.ModelInferResponse:
         name, ref = request.model_name, request.model_version or None
-        version = self._dataplane.resolve(name, ref)  # an unknown model is NOT_FOUND before decoding
-        answer = await self._dataplane.infer_version(version, decode_infer_request(request))
+        self._dataplane.resolve(name, ref)  # an unknown model is NOT_FOUND before its tensors are read
+        answer = await self._dataplane.infer(name, ref, decode_infer_request(request))
         return encode_infer_response(answer)
 
     # -- model repository -------------------------------------------------------------------------
