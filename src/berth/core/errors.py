@@ -25,6 +25,8 @@ class ErrorCode(StrEnum):
     PAYLOAD_TOO_LARGE = "payload_too_large"
     UNSUPPORTED_MEDIA_TYPE = "unsupported_media_type"
     INVALID_NAME = "invalid_name"
+    INVALID_ENDPOINT = "invalid_endpoint"
+    INVALID_PIPELINE = "invalid_pipeline"
     # lookup
     ROUTE_NOT_FOUND = "route_not_found"
     METHOD_NOT_ALLOWED = "method_not_allowed"
@@ -32,6 +34,8 @@ class ErrorCode(StrEnum):
     VERSION_NOT_FOUND = "version_not_found"
     ALIAS_NOT_FOUND = "alias_not_found"
     OUTPUT_NOT_FOUND = "output_not_found"
+    ENDPOINT_NOT_FOUND = "endpoint_not_found"
+    ENTITY_NOT_FOUND = "entity_not_found"
     ALREADY_EXISTS = "already_exists"
     CONFLICT = "conflict"
     # artifacts and models
@@ -42,6 +46,7 @@ class ErrorCode(StrEnum):
     MODEL_LOAD_FAILED = "model_load_failed"
     MODEL_NOT_READY = "model_not_ready"
     PREDICTION_FAILED = "prediction_failed"
+    PIPELINE_STEP_FAILED = "pipeline_step_failed"
     # the server itself
     UNAVAILABLE = "unavailable"
     INTERNAL = "internal"

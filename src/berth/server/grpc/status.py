@@ -31,6 +31,10 @@ GRPC_STATUS: Final[dict[ErrorCode, grpc.StatusCode]] = {
     ErrorCode.NAN_NOT_ALLOWED: grpc.StatusCode.INVALID_ARGUMENT,
     ErrorCode.EMPTY_BATCH: grpc.StatusCode.INVALID_ARGUMENT,
     ErrorCode.INVALID_NAME: grpc.StatusCode.INVALID_ARGUMENT,
+    ErrorCode.INVALID_ENDPOINT: grpc.StatusCode.INVALID_ARGUMENT,
+    ErrorCode.INVALID_PIPELINE: grpc.StatusCode.INVALID_ARGUMENT,
+    ErrorCode.PIPELINE_STEP_FAILED: grpc.StatusCode.INVALID_ARGUMENT,
+    ErrorCode.ENTITY_NOT_FOUND: grpc.StatusCode.INVALID_ARGUMENT,
     ErrorCode.OUTPUT_NOT_FOUND: grpc.StatusCode.INVALID_ARGUMENT,
     ErrorCode.UNSUPPORTED_MEDIA_TYPE: grpc.StatusCode.INVALID_ARGUMENT,
     ErrorCode.PREDICTION_FAILED: grpc.StatusCode.INVALID_ARGUMENT,  # REST 422: the model refused this input
@@ -40,6 +44,7 @@ GRPC_STATUS: Final[dict[ErrorCode, grpc.StatusCode]] = {
     ErrorCode.MODEL_NOT_FOUND: grpc.StatusCode.NOT_FOUND,
     ErrorCode.VERSION_NOT_FOUND: grpc.StatusCode.NOT_FOUND,
     ErrorCode.ALIAS_NOT_FOUND: grpc.StatusCode.NOT_FOUND,
+    ErrorCode.ENDPOINT_NOT_FOUND: grpc.StatusCode.NOT_FOUND,
     ErrorCode.ALREADY_EXISTS: grpc.StatusCode.ALREADY_EXISTS,
     ErrorCode.CONFLICT: grpc.StatusCode.ABORTED,
     ErrorCode.UNSUPPORTED_FLAVOR: grpc.StatusCode.FAILED_PRECONDITION,
