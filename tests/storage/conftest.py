@@ -7,6 +7,8 @@ from pathlib import Path
 
 import pytest
 
+from berth.storage.sql_endpoints import SqlEndpointStore
+from berth.storage.sql_entities import SqlEntityStore
 from berth.storage.sql_registry import SqlRegistryStore
 from tests.support.postgres import fresh_postgres_database
 
@@ -27,3 +29,15 @@ def store(database_url: str) -> Iterator[SqlRegistryStore]:
     opened = SqlRegistryStore(database_url)
     yield opened
     opened.close()
+
+
+@pytest.fixture
+def endpoint_store(store: SqlRegistryStore) -> SqlEndpointStore:
+    """The endpoint store sharing the registry store's database."""
+    return SqlEndpointStore(store.engine)
+
+
+@pytest.fixture
+def entity_store(store: SqlRegistryStore) -> SqlEntityStore:
+    """The entity-feature store sharing the registry store's database."""
+    return SqlEntityStore(store.engine)

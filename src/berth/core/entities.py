@@ -6,9 +6,12 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Final
+from typing import TYPE_CHECKING, Any, Final
 
 from berth.core.errors import BerthError, ErrorCode
+
+if TYPE_CHECKING:
+    from berth.core.endpoints import Endpoint
 from berth.core.signature import Signature
 
 _MODEL_NAME: Final = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
@@ -145,8 +148,10 @@ class AliasEvent:
 
 @dataclass(frozen=True, slots=True)
 class RegistrySnapshot:
-    """What a server routes by: every model's versions and aliases, and the generation they were read at."""
+    """What a server routes by: every model's versions and aliases, every endpoint, and the
+    generation they were read at."""
 
     generation: int
     versions: dict[str, dict[int, Version]]
     aliases: dict[str, dict[str, int]]
+    endpoints: dict[str, Endpoint] = field(default_factory=dict)

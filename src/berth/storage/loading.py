@@ -11,6 +11,7 @@ from berth.core.errors import BerthError, ErrorCode
 from berth.storage import queries as q
 from berth.storage.rows import model_from_row, version_from_row
 from berth.storage.schema import models, versions
+from berth.storage.sql_endpoints import load_endpoints
 
 
 def load_model(conn: Connection, row: Row[Any]) -> Model:
@@ -63,7 +64,9 @@ def load_snapshot(conn: Connection) -> RegistrySnapshot:
         name = names[row.model_id]
         all_versions[name][row.number] = version_from_row(row, model=name, aliases=pointing)
     all_aliases = {name: dict(sorted(by_model.get(i, {}).items())) for i, name in names.items()}
-    return RegistrySnapshot(generation=generation, versions=all_versions, aliases=all_aliases)
+    return RegistrySnapshot(
+        generation=generation, versions=all_versions, aliases=all_aliases, endpoints=load_endpoints(conn)
+    )
 
 
 def alias_not_found(model: str, alias: str) -> BerthError:

@@ -7,11 +7,14 @@ from collections.abc import Collection
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import Connection, Row, func, select, update
+from sqlalchemy import Connection, Row, func, select, text, update
 from sqlalchemy.dialects import postgresql, sqlite
 
 from berth.core.errors import BerthError, ErrorCode
-from berth.storage.schema import aliases, models, registry_state, versions
+from berth.storage.schema import aliases, endpoints, models, registry_state, versions
+
+CHANGE_CHANNEL = "berth_registry"
+"""The PostgreSQL notification channel a change of the registry is announced on (with its generation)."""
 
 _MAX_NUMBER = 2**31 - 1
 """The largest value of an INTEGER column on every supported database (a larger number cannot exist)."""
@@ -23,9 +26,18 @@ def now() -> datetime:
 
 
 def bump_generation(conn: Connection) -> int:
-    """Add one to the change counter (in the caller's transaction) and return the new value."""
+    """Add one to the change counter (in the caller's transaction) and return the new value.
+
+    On PostgreSQL the new value is also announced on `CHANGE_CHANNEL`; PostgreSQL delivers the
+    notification when (and only if) the transaction commits, so listeners never see a change early."""
     stmt = update(registry_state).values(generation=registry_state.c.generation + 1)
-    return int(conn.execute(stmt.returning(registry_state.c.generation)).scalar_one())
+    generation = int(conn.execute(stmt.returning(registry_state.c.generation)).scalar_one())
+    if conn.dialect.name == "postgresql":
+        conn.execute(
+            text("SELECT pg_notify(:channel, :payload)"),
+            {"channel": CHANGE_CHANNEL, "payload": str(generation)},
+        )
+    return generation
 
 
 def read_generation(conn: Connection) -> int:
@@ -49,8 +61,29 @@ def find_model_row(conn: Connection, name: str, *, lock: bool = False) -> Row[An
     return conn.execute(stmt).one_or_none()
 
 
+def refuse_endpoint_name(conn: Connection, name: str) -> None:
+    """ALREADY_EXISTS when an endpoint has this name (models and endpoints share ``/v2/models/{name}``)."""
+    if conn.execute(select(endpoints.c.id).where(endpoints.c.name == name)).first() is not None:
+        raise BerthError(
+            ErrorCode.ALREADY_EXISTS,
+            f"{name!r} is the name of an endpoint; models and endpoints share one namespace",
+            model=name,
+        )
+
+
+def refuse_model_name(conn: Connection, name: str) -> None:
+    """ALREADY_EXISTS when a model has this name."""
+    if find_model_row(conn, name) is not None:
+        raise BerthError(
+            ErrorCode.ALREADY_EXISTS,
+            f"{name!r} is the name of a model; models and endpoints share one namespace",
+            endpoint=name,
+        )
+
+
 def insert_model_if_missing(conn: Connection, values: dict[str, Any]) -> None:
     """Insert a model unless one of that name exists (waits for a concurrent insert of the same name)."""
+    refuse_endpoint_name(conn, str(values["name"]))
     dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
     stmt = dialect.insert(models).values(**values).on_conflict_do_nothing(index_elements=["name"])
     conn.execute(stmt)

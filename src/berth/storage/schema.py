@@ -136,3 +136,41 @@ registry_state = Table(
     Column("generation", BigInteger, nullable=False),
     CheckConstraint("id = 1", name="single_row"),
 )
+
+endpoints = Table(
+    "endpoints",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("name", String(128), nullable=False, unique=True),
+    Column("team", String(255), nullable=False),
+    Column("description", Text, nullable=False),
+    Column("spec", _json(), nullable=False),
+    Column("revision", Integer, nullable=False),
+    Column("created_at", UtcDateTime(), nullable=False),
+    Column("updated_at", UtcDateTime(), nullable=False),
+    Column("updated_by", Text, nullable=False),
+)
+
+endpoint_events = Table(
+    "endpoint_events",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("endpoint", String(128), nullable=False),
+    Column("revision", Integer, nullable=False),
+    Column("kind", String(32), nullable=False),
+    Column("spec_before", _json(nullable=True), nullable=True),
+    Column("spec_after", _json(nullable=True), nullable=True),
+    Column("actor", Text, nullable=False),
+    Column("reason", Text, nullable=False),
+    Column("at", UtcDateTime(), nullable=False),
+    Index(None, "endpoint", "id"),
+)
+
+entity_features = Table(
+    "entity_features",
+    metadata,
+    Column("entity_table", String(128), primary_key=True),
+    Column("entity_key", String(256), primary_key=True),
+    Column("features", _json(), nullable=False),
+    Column("updated_at", UtcDateTime(), nullable=False),
+)

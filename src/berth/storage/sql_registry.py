@@ -92,6 +92,7 @@ class SqlRegistryStore:
 
         def work(conn: Connection) -> Model:
             at = q.now()
+            q.refuse_endpoint_name(conn, name)
             try:
                 conn.execute(insert(models).values(**values, created_at=at, updated_at=at))
             except IntegrityError:
@@ -340,6 +341,11 @@ class SqlRegistryStore:
         """Every version and alias, read in one transaction, with the generation it was read at.
         Every model is a key of both maps, also when it has no versions or aliases."""
         return run_transaction(self._engine, load_snapshot, snapshot=True)
+
+    @property
+    def engine(self) -> Engine:
+        """The database engine, for the stores that share the registry's database."""
+        return self._engine
 
     def close(self) -> None:
         """Release the database connections (of an engine this store made)."""

@@ -1,0 +1,225 @@
+"""Endpoints in the registry database: the current spec of each, and every change as an event.
+
+Each change is one transaction: it checks the revision the caller read (optimistic concurrency:
+CONFLICT when another change came first), writes the new spec with revision + 1, appends the
+event with the spec before and after, and bumps the registry's change counter, so every server
+reconciles to it (immediately on PostgreSQL, through LISTEN/NOTIFY).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import Connection, Engine, Row, delete, insert, select, update
+from sqlalchemy.exc import IntegrityError
+
+from berth.core.endpoints import (
+    Endpoint,
+    EndpointChange,
+    EndpointEvent,
+    EndpointSpec,
+    check_endpoint_name,
+)
+from berth.core.errors import BerthError, ErrorCode
+from berth.storage import queries as q
+from berth.storage.rows import checked_team, checked_text
+from berth.storage.schema import endpoint_events, endpoints
+from berth.storage.transactions import run_transaction
+
+
+class SqlEndpointStore:
+    """Endpoints in the database of an engine shared with the registry store (not disposed here)."""
+
+    def __init__(self, engine: Engine) -> None:
+        self._engine = engine
+
+    def create_endpoint(
+        self,
+        name: str,
+        spec: EndpointSpec,
+        *,
+        team: str = "default",
+        description: str = "",
+        actor: str = "",
+        reason: str = "",
+    ) -> Endpoint:
+        check_endpoint_name(name)
+        values = {
+            "name": name,
+            "team": checked_team(team),
+            "description": checked_text("description", description),
+            "spec": spec.to_json(),
+        }
+
+        def work(conn: Connection) -> Endpoint:
+            q.refuse_model_name(conn, name)
+            at = q.now()
+            try:
+                conn.execute(
+                    insert(endpoints).values(
+                        **values, revision=1, created_at=at, updated_at=at, updated_by=actor
+                    )
+                )
+            except IntegrityError:
+                raise BerthError(
+                    ErrorCode.ALREADY_EXISTS, f"endpoint {name!r} already exists", endpoint=name
+                ) from None
+            _append_event(conn, name, 1, EndpointChange.CREATE, None, spec, actor, reason)
+            q.bump_generation(conn)
+            return endpoint_from_row(_row(conn, name))
+
+        return run_transaction(self._engine, work, write=True)
+
+    def get_endpoint(self, name: str) -> Endpoint:
+        check_endpoint_name(name)
+        return run_transaction(self._engine, lambda conn: endpoint_from_row(_row(conn, name)))
+
+    def list_endpoints(self) -> list[Endpoint]:
+        """Every endpoint, sorted by name."""
+        return run_transaction(self._engine, load_endpoints_list)
+
+    def update_endpoint(
+        self,
+        name: str,
+        spec: EndpointSpec,
+        *,
+        expected_revision: int | None = None,
+        kind: str = EndpointChange.UPDATE,
+        description: str | None = None,
+        team: str | None = None,
+        actor: str = "",
+        reason: str = "",
+    ) -> Endpoint:
+        """Store `spec` as the endpoint's next revision. With `expected_revision`, CONFLICT unless
+        the endpoint is still at that revision (nobody changed it since the caller read it)."""
+        check_endpoint_name(name)
+        extra: dict[str, Any] = {}
+        if description is not None:
+            extra["description"] = checked_text("description", description)
+        if team is not None:
+            extra["team"] = checked_team(team)
+
+        def work(conn: Connection) -> Endpoint:
+            row = _row(conn, name, lock=True)
+            if expected_revision is not None and row.revision != expected_revision:
+                raise BerthError(
+                    ErrorCode.CONFLICT,
+                    f"endpoint {name!r} changed meanwhile (revision {row.revision}, "
+                    f"expected {expected_revision}); read it again and retry",
+                    endpoint=name,
+                    revision=row.revision,
+                )
+            revision = int(row.revision) + 1
+            conn.execute(
+                update(endpoints)
+                .where(endpoints.c.id == row.id)
+                .values(spec=spec.to_json(), revision=revision, updated_at=q.now(), updated_by=actor, **extra)
+            )
+            before = EndpointSpec.from_json(row.spec)
+            _append_event(conn, name, revision, kind, before, spec, actor, reason)
+            q.bump_generation(conn)
+            return endpoint_from_row(_row(conn, name))
+
+        return run_transaction(self._engine, work, write=True)
+
+    def delete_endpoint(self, name: str, *, actor: str = "", reason: str = "") -> EndpointEvent:
+        check_endpoint_name(name)
+
+        def work(conn: Connection) -> EndpointEvent:
+            row = _row(conn, name, lock=True)
+            conn.execute(delete(endpoints).where(endpoints.c.id == row.id))
+            before = EndpointSpec.from_json(row.spec)
+            event = _append_event(
+                conn, name, int(row.revision) + 1, EndpointChange.DELETE, before, None, actor, reason
+            )
+            q.bump_generation(conn)
+            return event
+
+        return run_transaction(self._engine, work, write=True)
+
+    def endpoint_history(self, name: str) -> list[EndpointEvent]:
+        """Every change of the endpoint, oldest first (also of a deleted endpoint of that name)."""
+        check_endpoint_name(name)
+
+        def work(conn: Connection) -> list[EndpointEvent]:
+            rows = conn.execute(
+                select(endpoint_events)
+                .where(endpoint_events.c.endpoint == name)
+                .order_by(endpoint_events.c.id)
+            ).all()
+            if not rows:
+                _row(conn, name)  # ENDPOINT_NOT_FOUND
+            return [_event_from_row(r) for r in rows]
+
+        return run_transaction(self._engine, work)
+
+
+def load_endpoints(conn: Connection) -> dict[str, Endpoint]:
+    """Every endpoint by name (for the registry snapshot a server routes by)."""
+    return {e.name: e for e in load_endpoints_list(conn)}
+
+
+def load_endpoints_list(conn: Connection) -> list[Endpoint]:
+    return [endpoint_from_row(r) for r in conn.execute(select(endpoints).order_by(endpoints.c.name))]
+
+
+def endpoint_from_row(row: Row[Any]) -> Endpoint:
+    return Endpoint(
+        name=row.name,
+        team=row.team,
+        description=row.description,
+        spec=EndpointSpec.from_json(row.spec),
+        revision=int(row.revision),
+        created_at=row.created_at,
+        updated_at=row.updated_at,
+        updated_by=row.updated_by,
+    )
+
+
+def _row(conn: Connection, name: str, *, lock: bool = False) -> Row[Any]:
+    stmt = select(endpoints).where(endpoints.c.name == name)
+    if lock:
+        stmt = stmt.with_for_update()
+    row = conn.execute(stmt).one_or_none()
+    if row is None:
+        raise BerthError(ErrorCode.ENDPOINT_NOT_FOUND, f"endpoint {name!r} not found", endpoint=name)
+    return row
+
+
+def _append_event(
+    conn: Connection,
+    name: str,
+    revision: int,
+    kind: str,
+    before: EndpointSpec | None,
+    after: EndpointSpec | None,
+    actor: str,
+    reason: str,
+) -> EndpointEvent:
+    event = EndpointEvent(name, revision, kind, before, after, actor, reason, q.now())
+    conn.execute(
+        insert(endpoint_events).values(
+            endpoint=name,
+            revision=revision,
+            kind=kind,
+            spec_before=before.to_json() if before else None,
+            spec_after=after.to_json() if after else None,
+            actor=checked_text("actor", actor),
+            reason=checked_text("reason", reason),
+            at=event.at,
+        )
+    )
+    return event
+
+
+def _event_from_row(row: Row[Any]) -> EndpointEvent:
+    return EndpointEvent(
+        endpoint=row.endpoint,
+        revision=int(row.revision),
+        kind=row.kind,
+        spec_before=EndpointSpec.from_json(row.spec_before) if row.spec_before is not None else None,
+        spec_after=EndpointSpec.from_json(row.spec_after) if row.spec_after is not None else None,
+        actor=row.actor,
+        reason=row.reason,
+        at=row.at,
+    )
