@@ -11,10 +11,11 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from berth.core.codecs.model_io import conform_inputs, to_output_tensors
 from berth.core.entities import Version
 from berth.core.errors import BerthError, ErrorCode
 from berth.core.tensors import InferenceRequest, InferenceResponse, Tensor
+from berth.dataplane.endpoint_inference import EndpointInference, HeaderLookup
+from berth.dataplane.predictor import Predictor
 from berth.engine.pool import LoadState, ModelPool
 from berth.engine.reconciler import Reconciler
 
@@ -29,10 +30,19 @@ class ServerInfo:
 
 
 class DataPlane:
-    def __init__(self, reconciler: Reconciler, pool: ModelPool, info: ServerInfo) -> None:
+    def __init__(
+        self,
+        reconciler: Reconciler,
+        pool: ModelPool,
+        info: ServerInfo,
+        predictor: Predictor,
+        endpoints: EndpointInference | None = None,
+    ) -> None:
         self._reconciler = reconciler
         self._pool = pool
+        self._predictor = predictor
         self.info = info
+        self._endpoints = endpoints
 
     # -- health and metadata ------------------------------------------------------------------
     def live(self) -> bool:
@@ -44,11 +54,40 @@ class DataPlane:
     def resolve(self, model: str, ref: str | None) -> Version:
         return self._reconciler.table.resolve(model, ref)
 
+    def check_callable(self, name: str, ref: str | None) -> None:
+        """NOT_FOUND errors for a name that is neither an endpoint nor a model (or a reference the
+        model does not have), before a request's body is read."""
+        table = self._reconciler.table
+        if name in table.endpoints:
+            if ref is not None:
+                raise _endpoint_has_no_versions(name)
+            return
+        table.resolve(name, ref)
+
     def model_ready(self, model: str, ref: str | None) -> bool:
+        route = self._reconciler.table.endpoints.get(model)
+        if route is not None:
+            if ref is not None:
+                raise _endpoint_has_no_versions(model)
+            if route.split is None:
+                return False
+            return all(self._pool.state(v.version) is LoadState.READY for v in route.split.variants())
         return self._pool.state(self.resolve(model, ref)) is LoadState.READY
 
     def model_metadata(self, model: str, ref: str | None) -> dict[str, Any]:
-        """OIP model metadata: name, versions, platform (the flavor), inputs and outputs."""
+        """OIP model metadata: name, versions, platform (the flavor), inputs and outputs. An
+        endpoint answers with the metadata of the version its first stable target serves."""
+        route = self._reconciler.table.endpoints.get(model)
+        if route is not None:
+            if ref is not None:
+                raise _endpoint_has_no_versions(model)
+            split, _ = route.serving()
+            first = split.stable[0].version
+            metadata = self.model_metadata(first.model, str(first.number))
+            metadata["name"] = model
+            metadata["versions"] = []
+            metadata["parameters"]["endpoint"] = route.endpoint.to_json()
+            return metadata
         version = self.resolve(model, ref)
         routes = self._reconciler.table.model(model)
         signature = version.signature
@@ -105,13 +144,20 @@ class DataPlane:
         return version
 
     # -- inference ----------------------------------------------------------------------------
-    async def infer(self, model: str, ref: str | None, request: InferenceRequest) -> InferenceResponse:
-        """Answer `request` with the version `ref` names now.
+    async def infer(
+        self, model: str, ref: str | None, request: InferenceRequest, headers: HeaderLookup | None = None
+    ) -> InferenceResponse:
+        """Answer `request` with the endpoint `model` names, else the version `ref` names now.
 
         Transports resolve once on arrival, to answer an unknown name before reading the body; the
         version is resolved again here, in the same step of the event loop as the pool lookup in
         `predict_tensors`, so a request never lands on a version the reconciler has just retired
         (it would load it again, and nothing would unload it)."""
+        route = self._reconciler.table.endpoints.get(model)
+        if route is not None and self._endpoints is not None:
+            if ref is not None:
+                raise _endpoint_has_no_versions(model)
+            return await self._endpoints.infer(route, request, headers)
         version = self.resolve(model, ref)
         outputs = await self.predict_tensors(version, request.inputs, _requested_names(request))
         return InferenceResponse(
@@ -122,20 +168,15 @@ class DataPlane:
         self, version: Version, inputs: list[Tensor], output_names: Sequence[str] | None
     ) -> list[Tensor]:
         """Validate `inputs` against the version's signature, predict, return the named outputs."""
-        signature = version.signature
-        names = tuple(output_names) if output_names else signature.returned_by_default
-        unknown = [n for n in names if n not in signature.output_names]
-        if unknown:
-            raise BerthError(
-                ErrorCode.OUTPUT_NOT_FOUND,
-                f"{version.model} v{version.number} has no output {unknown[0]!r}; "
-                f"its outputs are {[s.name for s in signature.outputs]}",
-            )
-        arrays = conform_inputs(inputs, signature)  # no await from the caller's resolve to the pool
-        rows = next((int(a.shape[0]) for a in arrays if a.ndim), 1)
-        loaded = self._pool.ready(version) or await self._pool.get(version)
-        raw = await loaded.infer(arrays, rows, names)
-        return to_output_tensors(raw, names, signature)
+        return await self._predictor.predict(version, inputs, output_names)
+
+
+def _endpoint_has_no_versions(name: str) -> BerthError:
+    return BerthError(
+        ErrorCode.VERSION_NOT_FOUND,
+        f"{name!r} is an endpoint: it has no versions; call /v2/models/{name}/infer",
+        model=name,
+    )
 
 
 def _requested_names(request: InferenceRequest) -> list[str] | None:

@@ -11,13 +11,14 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable
 from concurrent.futures import Executor
 from types import MappingProxyType
 from typing import TypeVar
 
 from berth.core.entities import RegistrySnapshot
 from berth.core.errors import BerthError
+from berth.engine.endpoint_routes import EndpointRoute, compile_endpoint, pinned_targets
 from berth.engine.pool import ModelPool, VersionKey
 from berth.engine.routing import ModelRoutes, RoutingTable
 from berth.storage.protocols import RegistryStore
@@ -46,9 +47,14 @@ class Reconciler:
         self._task: asyncio.Task[None] | None = None
         self._synced_once = False
         self._dirty = False
+        self._wake = asyncio.Event()
 
     @property
     def table(self) -> RoutingTable:
+        return self._table
+
+    def current_table(self) -> RoutingTable:
+        """The routing table of this moment (for those who hold a function, not the reconciler)."""
         return self._table
 
     @property
@@ -68,9 +74,16 @@ class Reconciler:
                 await self._task
             self._task = None
 
+    def wake(self) -> None:
+        """Reconcile now instead of at the next poll (a change notification arrived). Thread-safe
+        only through ``loop.call_soon_threadsafe(reconciler.wake)``."""
+        self._wake.set()
+
     async def _poll_forever(self) -> None:
         while True:
-            await asyncio.sleep(self._poll_interval_s)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), self._poll_interval_s)
+            self._wake.clear()
             try:
                 await self.sync()
             except BerthError as exc:
@@ -91,6 +104,9 @@ class Reconciler:
     async def _apply(self, snapshot: RegistrySnapshot) -> None:
         old = self._table
         wanted = _symbolic_targets(snapshot)
+        for ref in pinned_targets(snapshot.endpoints):
+            if ref.version in snapshot.versions.get(ref.model, {}):
+                wanted.setdefault(ref.model, set()).add((ref.model, ref.version))
         loaded_ok: set[VersionKey] = set()
         if self._preload:
             versions = {
@@ -125,12 +141,40 @@ class Reconciler:
                 versions=MappingProxyType(dict(versions_of)), aliases=MappingProxyType(aliases), latest=latest
             )
 
-        table = RoutingTable(generation=snapshot.generation, models=MappingProxyType(models))
+        routed = RoutingTable(generation=snapshot.generation, models=MappingProxyType(models))
+        endpoints = self._endpoint_routes(snapshot, routed, old, loaded_ok)
+        table = RoutingTable(snapshot.generation, routed.models, MappingProxyType(endpoints))
         served = _served_keys(table)
         self._pool.pin(served)
         self._table = table  # the atomic switch: requests resolve against one table or the other
         for key in _served_keys(old) - served:
             await self._pool.unload(key)
+
+    def _endpoint_routes(
+        self, snapshot: RegistrySnapshot, routed: RoutingTable, old: RoutingTable, loaded_ok: set[VersionKey]
+    ) -> dict[str, EndpointRoute]:
+        """Every endpoint compiled against the new model routes. An endpoint whose new state cannot
+        serve (a target gone, a pinned version that failed to load) keeps its old state if it had one."""
+        routes: dict[str, EndpointRoute] = {}
+        for name, endpoint in snapshot.endpoints.items():
+            route = compile_endpoint(endpoint, routed.resolve)
+            failed = self._preload and any(
+                key not in loaded_ok for key in route.versions - _served_keys(routed)
+            )
+            previous = old.endpoints.get(name)
+            if (route.problem is not None or failed) and previous is not None and previous.problem is None:
+                if previous.endpoint.revision != endpoint.revision:
+                    log.warning(
+                        "endpoint %s revision %d cannot serve (%s); revision %d keeps serving",
+                        name,
+                        endpoint.revision,
+                        route.problem or "a version did not load",
+                        previous.endpoint.revision,
+                    )
+                    self._dirty = True
+                route = previous
+            routes[name] = route
+        return routes
 
     def _served(self, model: str, target: int, before: int | None, loaded_ok: set[VersionKey]) -> int:
         """Route to the new target once it loaded; keep the old one when the new one failed."""
@@ -149,7 +193,7 @@ def _in_executor(executor: Executor, fn: Callable[[], T]) -> Awaitable[T]:
     return asyncio.get_running_loop().run_in_executor(executor, fn)
 
 
-def _symbolic_targets(snapshot: RegistrySnapshot) -> Mapping[str, set[VersionKey]]:
+def _symbolic_targets(snapshot: RegistrySnapshot) -> dict[str, set[VersionKey]]:
     """Per model, the versions its aliases and 'latest' point at in the registry."""
     targets: dict[str, set[VersionKey]] = {}
     for name, versions in snapshot.versions.items():
@@ -166,4 +210,6 @@ def _served_keys(table: RoutingTable) -> set[VersionKey]:
         keys.update((name, n) for n in routes.aliases.values())
         if routes.latest is not None:
             keys.add((name, routes.latest))
+    for route in table.endpoints.values():
+        keys.update(route.versions)
     return keys

@@ -12,9 +12,13 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
+from typing import TYPE_CHECKING
 
 from berth.core.entities import LATEST, PRODUCTION, Version
 from berth.core.errors import BerthError, ErrorCode
+
+if TYPE_CHECKING:
+    from berth.engine.endpoint_routes import EndpointRoute
 
 
 @dataclass(frozen=True, slots=True)
@@ -33,6 +37,13 @@ class ModelRoutes:
 class RoutingTable:
     generation: int = -1
     models: Mapping[str, ModelRoutes] = field(default_factory=lambda: MappingProxyType({}))
+    endpoints: Mapping[str, EndpointRoute] = field(default_factory=lambda: MappingProxyType({}))
+
+    def endpoint(self, name: str) -> EndpointRoute:
+        route = self.endpoints.get(name)
+        if route is None:
+            raise BerthError(ErrorCode.ENDPOINT_NOT_FOUND, f"endpoint {name!r} not found", endpoint=name)
+        return route
 
     def model(self, name: str) -> ModelRoutes:
         routes = self.models.get(name)

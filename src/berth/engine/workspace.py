@@ -9,11 +9,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from berth.core.settings import Settings
+from berth.engine.endpoints import EndpointService
 from berth.engine.flavors.catalog import FlavorCatalog
 from berth.engine.publishing import Publisher
 from berth.storage.artifacts import open_artifact_store
-from berth.storage.protocols import ArtifactStore, RegistryStore
-from berth.storage.sql_registry import open_registry_store
+from berth.storage.protocols import ArtifactStore, EntityStore, RegistryStore
+from berth.storage.sql_endpoints import SqlEndpointStore
+from berth.storage.sql_entities import SqlEntityStore
+from berth.storage.sql_registry import SqlRegistryStore
 
 
 @dataclass(frozen=True, slots=True)
@@ -22,6 +25,8 @@ class Workspace:
     artifacts: ArtifactStore
     catalog: FlavorCatalog
     publisher: Publisher
+    endpoints: EndpointService
+    entities: EntityStore
 
     def close(self) -> None:
         self.store.close()
@@ -29,8 +34,16 @@ class Workspace:
 
 def open_workspace(settings: Settings) -> Workspace:
     settings.home.mkdir(parents=True, exist_ok=True)
-    store = open_registry_store(settings.resolved_database_url)
+    store = SqlRegistryStore(settings.resolved_database_url)
     artifacts = open_artifact_store(settings.resolved_artifact_uri)
     catalog = FlavorCatalog()
     publisher = Publisher(store, artifacts, catalog, max_artifact_bytes=settings.max_upload_bytes)
-    return Workspace(store=store, artifacts=artifacts, catalog=catalog, publisher=publisher)
+    endpoints = EndpointService(store, SqlEndpointStore(store.engine))
+    return Workspace(
+        store=store,
+        artifacts=artifacts,
+        catalog=catalog,
+        publisher=publisher,
+        endpoints=endpoints,
+        entities=SqlEntityStore(store.engine),
+    )

@@ -7,6 +7,7 @@ the data plane and the routes.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import gc
 import logging
@@ -20,11 +21,18 @@ from starlette.types import ASGIApp
 from berth._version import __version__
 from berth.core.settings import Settings
 from berth.dataplane.dataplane import SERVER_NAME, DataPlane, ServerInfo
+from berth.dataplane.endpoint_inference import EndpointInference
+from berth.dataplane.predictor import Predictor
+from berth.dataplane.shadows import ShadowRunner
+from berth.dataplane.step_sources import PooledCustomSteps, RegistryEntities
 from berth.engine.batching import BatchingConfig
+from berth.engine.canary import CanaryController
 from berth.engine.loader import VersionLoader
 from berth.engine.pool import ModelPool
 from berth.engine.reconciler import Reconciler
+from berth.engine.variant_stats import TrafficStats
 from berth.engine.workspace import Workspace, open_workspace
+from berth.server.endpoint_routes import endpoint_router
 from berth.server.errors import install_error_handlers
 from berth.server.fast_path import FastInference
 from berth.server.grpc.server import GrpcEndpoint
@@ -33,6 +41,7 @@ from berth.server.management_routes import management_router
 from berth.server.oip_routes import oip_router
 from berth.server.repository_routes import repository_router
 from berth.server.v1_routes import v1_router
+from berth.storage.notifications import ChangeListener, supports_notifications
 
 log = logging.getLogger(__name__)
 
@@ -49,10 +58,23 @@ class Server:
     predict_executor: ThreadPoolExecutor
     io_executor: ThreadPoolExecutor
     inference: InferenceEndpoint
+    traffic: TrafficStats
+    shadows: ShadowRunner
+    canary: CanaryController
     grpc: GrpcEndpoint | None = None
+    listener: ChangeListener | None = None
 
     async def start(self) -> None:
         await self.reconciler.start()
+        if self.listener is not None:
+            loop = asyncio.get_running_loop()
+            reconciler = self.reconciler
+
+            def changed() -> None:
+                loop.call_soon_threadsafe(reconciler.wake)
+
+            self.listener.start(changed)
+        await self.canary.start()
         if self.grpc is not None:
             await self.grpc.start()
         # The models and libraries loaded so far live as long as the process: move them out of the
@@ -63,7 +85,11 @@ class Server:
     async def stop(self) -> None:
         if self.grpc is not None:
             await self.grpc.stop()
+        await self.canary.stop()
+        if self.listener is not None:
+            self.listener.stop()
         await self.reconciler.stop()
+        await self.shadows.close()
         await self.pool.close()
         self.predict_executor.shutdown(wait=True)
         self.io_executor.shutdown(wait=True)
@@ -84,11 +110,29 @@ def build_server(settings: Settings) -> Server:
     reconciler = Reconciler(
         workspace.store, pool, io_executor, poll_interval_s=settings.poll_interval_s, preload=settings.preload
     )
+    traffic = TrafficStats()
+    shadows = ShadowRunner(traffic)
+    table = reconciler.current_table
+    predictor = Predictor(pool)
+    endpoint_inference = EndpointInference(
+        table,
+        predictor,
+        traffic,
+        shadows,
+        RegistryEntities(workspace.entities, io_executor),
+        PooledCustomSteps(lambda m, r: table().resolve(m, r), pool, predict_executor),
+    )
     dataplane = DataPlane(
         reconciler,
         pool,
         ServerInfo(SERVER_NAME, __version__, extensions=("binary_tensor_data", "model_repository")),
+        predictor,
+        endpoint_inference,
     )
+    canary = CanaryController(workspace.endpoints, traffic, table, io_executor)
+    listener = None
+    if supports_notifications(settings.resolved_database_url):
+        listener = ChangeListener(settings.resolved_database_url)
     grpc = None
     if settings.grpc_port is not None:
         grpc = GrpcEndpoint(
@@ -100,7 +144,19 @@ def build_server(settings: Settings) -> Server:
         )
     inference = InferenceEndpoint(dataplane, max_body_bytes=settings.max_body_bytes)
     return Server(
-        settings, workspace, pool, reconciler, dataplane, predict_executor, io_executor, inference, grpc
+        settings,
+        workspace,
+        pool,
+        reconciler,
+        dataplane,
+        predict_executor,
+        io_executor,
+        inference,
+        traffic,
+        shadows,
+        canary,
+        grpc,
+        listener,
     )
 
 
@@ -137,6 +193,11 @@ def create_app(server: Server) -> FastAPI:
             server.reconciler,
             server.pool,
             max_upload_bytes=settings.max_upload_bytes,
+        )
+    )
+    app.include_router(
+        endpoint_router(
+            server.workspace.endpoints, server.workspace.entities, server.reconciler, server.traffic
         )
     )
     return app

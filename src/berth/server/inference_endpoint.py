@@ -20,7 +20,9 @@ from berth.core.codecs.oip_binary import (
     parse_header_length,
 )
 from berth.core.codecs.oip_json import decode_infer_request, encode_infer_response
+from berth.core.tensors import InferenceResponse
 from berth.dataplane.dataplane import DataPlane
+from berth.dataplane.endpoint_inference import ENDPOINT_PARAMETER, VARIANT_PARAMETER, HeaderLookup
 from berth.server.body import read_asgi_body
 from berth.server.content_encoding import accepted_coding, decode_content, encode_content
 
@@ -57,6 +59,38 @@ class WireHeaders:
                 self.accept_encoding = value.decode("latin-1")
 
 
+MODEL_HEADER = b"berth-model"
+VERSION_HEADER = b"berth-model-version"
+ENDPOINT_HEADER = b"berth-endpoint"
+VARIANT_HEADER = b"berth-variant"
+
+
+def answered_by(response: InferenceResponse) -> RawHeaders:
+    """Headers naming the model and version that answered (and the endpoint and variant, if any)."""
+    headers = [
+        (MODEL_HEADER, response.model_name.encode()),
+        (VERSION_HEADER, response.model_version.encode()),
+    ]
+    endpoint = response.parameters.get(ENDPOINT_PARAMETER)
+    if endpoint is not None:
+        headers.append((ENDPOINT_HEADER, str(endpoint).encode()))
+        headers.append((VARIANT_HEADER, str(response.parameters.get(VARIANT_PARAMETER, "")).encode()))
+    return headers
+
+
+def header_lookup(raw: RawHeaders) -> HeaderLookup:
+    """A lookup of one header by lower-case name over the raw ASGI list (read only when asked)."""
+
+    def lookup(name: str) -> str | None:
+        key = name.encode("latin-1")
+        for k, v in raw:
+            if k == key:
+                return v.decode("latin-1")
+        return None
+
+    return lookup
+
+
 class InferenceEndpoint:
     def __init__(self, dataplane: DataPlane, *, max_body_bytes: int) -> None:
         self._dataplane = dataplane
@@ -66,8 +100,9 @@ class InferenceEndpoint:
         self, name: str, ref: str | None, raw_headers: Iterable[tuple[bytes, bytes]], receive: Receive
     ) -> Answer:
         """The response to one inference request; errors are raised as `BerthError`."""
-        self._dataplane.resolve(name, ref)  # unknown names are 404 before the body is even read
-        wire = WireHeaders(raw_headers)
+        self._dataplane.check_callable(name, ref)  # unknown names are 404 before the body is read
+        raw = raw_headers if isinstance(raw_headers, list) else list(raw_headers)
+        wire = WireHeaders(raw)
         body = await read_asgi_body(receive, wire.content_length, self._max_body_bytes)
         if wire.content_encoding is not None:
             body = decode_content(body, wire.content_encoding, self._max_body_bytes)
@@ -77,11 +112,15 @@ class InferenceEndpoint:
             else decode_binary_infer_request(body, parse_header_length(wire.header_length))
         )
         binary = binary_outputs(request)
-        response = await self._dataplane.infer(name, ref, request)
+        response = await self._dataplane.infer(name, ref, request, header_lookup(raw))
         if not binary:
-            return Answer(encode_infer_response(response), [JSON_TYPE])
+            return Answer(encode_infer_response(response), [JSON_TYPE, *answered_by(response)])
         content, header_length = encode_binary_infer_response(response, binary)
-        headers = [BINARY_TYPE, (HEADER_LENGTH.lower().encode(), str(header_length).encode())]
+        headers = [
+            BINARY_TYPE,
+            (HEADER_LENGTH.lower().encode(), str(header_length).encode()),
+            *answered_by(response),
+        ]
         coding = accepted_coding(wire.accept_encoding)
         if coding is not None:
             content = encode_content(content, coding)

@@ -7,10 +7,11 @@ runs every implementation (``tests/storage``).
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any, BinaryIO, Protocol
 
+from berth.core.endpoints import Endpoint, EndpointChange, EndpointEvent, EndpointSpec
 from berth.core.entities import (
     AliasEvent,
     ArtifactRef,
@@ -119,3 +120,55 @@ class ArtifactStore(Protocol):
         """A local file holding the artifact, verified against `ref.sha256` before it is returned
         (ARTIFACT_INTEGRITY when the bytes do not match, ARTIFACT_INVALID when they are missing)."""
         ...
+
+
+class EndpointStore(Protocol):
+    """Endpoints: the current spec of each (numbered revisions) and every change as an event.
+
+    Changes bump the registry's change counter in the same transaction. Errors: ENDPOINT_NOT_FOUND,
+    ALREADY_EXISTS (also when a model has the name), CONFLICT (a stale `expected_revision`),
+    INVALID_NAME."""
+
+    def create_endpoint(
+        self,
+        name: str,
+        spec: EndpointSpec,
+        *,
+        team: str = "default",
+        description: str = "",
+        actor: str = "",
+        reason: str = "",
+    ) -> Endpoint: ...
+
+    def get_endpoint(self, name: str) -> Endpoint: ...
+
+    def list_endpoints(self) -> list[Endpoint]: ...
+
+    def update_endpoint(
+        self,
+        name: str,
+        spec: EndpointSpec,
+        *,
+        expected_revision: int | None = None,
+        kind: str = EndpointChange.UPDATE,
+        description: str | None = None,
+        team: str | None = None,
+        actor: str = "",
+        reason: str = "",
+    ) -> Endpoint: ...
+
+    def delete_endpoint(self, name: str, *, actor: str = "", reason: str = "") -> EndpointEvent: ...
+
+    def endpoint_history(self, name: str) -> list[EndpointEvent]: ...
+
+
+class EntityStore(Protocol):
+    """Features of entities by key, per entity table (the simple online store)."""
+
+    def put_entities(self, table: str, rows: Mapping[str, Mapping[str, Any]]) -> int: ...
+
+    def get_entities(self, table: str, keys: Sequence[str]) -> dict[str, dict[str, Any]]: ...
+
+    def delete_entity(self, table: str, key: str) -> bool: ...
+
+    def entity_tables(self) -> dict[str, int]: ...

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import shutil
 import weakref
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -59,6 +59,17 @@ class PyfuncRuntime:
                     f"the model's predict returned {sorted(named)}, not {missing}",
                 )
             return {name: as_array(named[name]) for name in wanted}
+
+    def step_function(self) -> Callable[[Any], Any]:
+        """The package as a pipeline step: its ``transform`` when it has one, else its ``predict``
+        (a DataFrame in, a DataFrame out; checked by the step that calls it)."""
+        model = self._model
+        if model is None:
+            raise BerthError(ErrorCode.MODEL_NOT_READY, "the pyfunc package was unloaded")
+        function = getattr(model, "transform", None) or model.predict
+        if not callable(function):
+            raise BerthError(ErrorCode.PIPELINE_STEP_FAILED, "the package's transform is not callable")
+        return function  # type: ignore[no-any-return]
 
     def unload(self) -> None:
         self._model = None

@@ -7,15 +7,18 @@ loop (the data plane hands them to its executor); everything else here is in-mem
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any, Final, TypeAlias
 
 import grpc
 
 from berth.core.errors import BerthError, ErrorCode
 from berth.dataplane.dataplane import DataPlane
+from berth.dataplane.endpoint_inference import HeaderLookup
 from berth.server.grpc.codec import decode_infer_request, encode_infer_response
 from berth.server.grpc.proto import berth_inference_pb2 as pb
 from berth.server.grpc.status import reporting_errors
+from berth.server.inference_endpoint import answered_by
 
 Context: TypeAlias = grpc.aio.ServicerContext
 
@@ -66,8 +69,12 @@ class InferenceServicer:
     @reporting_errors
     async def ModelInfer(self, request: pb.ModelInferRequest, context: Context) -> pb.ModelInferResponse:
         name, ref = request.model_name, request.model_version or None
-        self._dataplane.resolve(name, ref)  # an unknown model is NOT_FOUND before its tensors are read
-        answer = await self._dataplane.infer(name, ref, decode_infer_request(request))
+        self._dataplane.check_callable(name, ref)  # unknown: NOT_FOUND before the tensors are read
+        metadata = context.invocation_metadata() or ()
+        answer = await self._dataplane.infer(
+            name, ref, decode_infer_request(request), _metadata_lookup(metadata)
+        )
+        context.set_trailing_metadata([(k.decode(), v.decode()) for k, v in answered_by(answer)])
         return encode_infer_response(answer)
 
     # -- model repository -------------------------------------------------------------------------
@@ -98,6 +105,18 @@ class InferenceServicer:
         _refuse_parameters("RepositoryModelUnload", set(request.parameters), _UNLOAD_PARAMETERS)
         await self._dataplane.unload_model(request.model_name)
         return pb.RepositoryModelUnloadResponse()
+
+
+def _metadata_lookup(metadata: Sequence[tuple[str, str | bytes]]) -> HeaderLookup:
+    """A lookup of one gRPC metadata key (lower-case, as gRPC sends them) as a text value."""
+
+    def lookup(name: str) -> str | None:
+        for key, value in metadata:
+            if key == name:
+                return value if isinstance(value, str) else value.decode("latin-1")
+        return None
+
+    return lookup
 
 
 def _tensor_metadata(spec: dict[str, Any]) -> pb.ModelMetadataResponse.TensorMetadata:

@@ -1,0 +1,258 @@
+"""Managing endpoints: every change is checked against the registry before it is stored.
+
+An invalid change never reaches serving: targets must name existing models, versions and aliases
+(not other endpoints: no cycles), the pipeline must parse, custom steps must be pushed pyfunc
+versions. The REST API, the CLI's embedded mode and the canary controller all change endpoints
+through `EndpointService`, so they share these checks and the history they leave.
+
+Rollback (``berth endpoint rollback NAME``): with a canary running, the canary is removed; else
+the spec before the newest change (other than a canary step) is put back, as a new revision.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import replace
+from datetime import UTC, datetime
+from typing import Any
+
+from berth.core.endpoints import (
+    CanaryPolicy,
+    Endpoint,
+    EndpointChange,
+    EndpointEvent,
+    EndpointSpec,
+    TargetRef,
+    WeightedTarget,
+)
+from berth.core.errors import BerthError, ErrorCode
+from berth.engine.pipeline import parse_pipeline
+from berth.storage.protocols import EndpointStore, RegistryStore
+
+PYFUNC = "pyfunc"
+_NOT_FOUND = (ErrorCode.MODEL_NOT_FOUND, ErrorCode.VERSION_NOT_FOUND, ErrorCode.ALIAS_NOT_FOUND)
+
+
+class EndpointService:
+    def __init__(self, registry: RegistryStore, store: EndpointStore) -> None:
+        self._registry = registry
+        self._store = store
+
+    # -- reading ------------------------------------------------------------------------------
+    def get(self, name: str) -> Endpoint:
+        return self._store.get_endpoint(name)
+
+    def list_all(self) -> list[Endpoint]:
+        return self._store.list_endpoints()
+
+    def history(self, name: str) -> list[EndpointEvent]:
+        return self._store.endpoint_history(name)
+
+    # -- changing -----------------------------------------------------------------------------
+    def create(
+        self,
+        name: str,
+        spec_json: Mapping[str, Any],
+        *,
+        team: str = "default",
+        description: str = "",
+        actor: str = "",
+        reason: str = "",
+    ) -> Endpoint:
+        spec = self.validate(_started(EndpointSpec.from_json(dict(spec_json)), None))
+        return self._store.create_endpoint(
+            name, spec, team=team, description=description, actor=actor, reason=reason
+        )
+
+    def replace(
+        self,
+        name: str,
+        spec_json: Mapping[str, Any],
+        *,
+        expected_revision: int | None = None,
+        description: str | None = None,
+        team: str | None = None,
+        actor: str = "",
+        reason: str = "",
+    ) -> Endpoint:
+        """Store a whole new spec (targets, weights, sticky key, canary, shadows, pipeline)."""
+        current = self._store.get_endpoint(name)
+        spec = self.validate(_started(EndpointSpec.from_json(dict(spec_json)), current.spec))
+        return self._store.update_endpoint(
+            name,
+            spec,
+            expected_revision=expected_revision,
+            description=description,
+            team=team,
+            actor=actor,
+            reason=reason,
+        )
+
+    def set_weights(
+        self, name: str, weights: Mapping[str, float], *, actor: str = "", reason: str = ""
+    ) -> Endpoint:
+        """Change the weights of existing targets, add targets (a new name) or remove them (weight
+        None is not allowed: use `replace` to drop one)."""
+        current = self._store.get_endpoint(name)
+        targets = {str(t.target): t for t in current.spec.targets}
+        for text, weight in weights.items():
+            ref = TargetRef.parse(text)
+            targets[str(ref)] = WeightedTarget(ref, weight)
+        body = current.spec.to_json() | {
+            "targets": [{"target": str(t.target), "weight": t.weight} for t in targets.values()]
+        }
+        return self.replace(name, body, expected_revision=current.revision, actor=actor, reason=reason)
+
+    def start_canary(
+        self, name: str, canary_json: Mapping[str, Any], *, actor: str = "", reason: str = ""
+    ) -> Endpoint:
+        current = self._store.get_endpoint(name)
+        if current.spec.canary is not None:
+            raise BerthError(
+                ErrorCode.CONFLICT,
+                f"endpoint {name!r} already has a canary ({current.spec.canary.target}); "
+                "roll it back or promote it first",
+                endpoint=name,
+            )
+        body = current.spec.to_json() | {"canary": {**dict(canary_json), "step": 0, "step_started_at": None}}
+        spec = self.validate(_started(EndpointSpec.from_json(body), current.spec))
+        return self._store.update_endpoint(
+            name,
+            spec,
+            expected_revision=current.revision,
+            kind=EndpointChange.CANARY_START,
+            actor=actor,
+            reason=reason,
+        )
+
+    def advance_canary(self, endpoint: Endpoint, *, actor: str, reason: str) -> Endpoint:
+        """The canary's next step, or its promotion after the last (the canary becomes the only
+        target). CONFLICT when `endpoint` is stale (another replica moved it first)."""
+        canary = _canary_of(endpoint)
+        if canary.last_step:
+            return self.promote(endpoint.name, expected=endpoint, actor=actor, reason=reason)
+        spec = replace(
+            endpoint.spec, canary=replace(canary, step=canary.step + 1, step_started_at=datetime.now(UTC))
+        )
+        return self._store.update_endpoint(
+            endpoint.name,
+            spec,
+            expected_revision=endpoint.revision,
+            kind=EndpointChange.CANARY_STEP,
+            actor=actor,
+            reason=reason,
+        )
+
+    def promote(
+        self, name: str, *, expected: Endpoint | None = None, actor: str = "", reason: str = ""
+    ) -> Endpoint:
+        """Make the canary the endpoint's only target (weight 100)."""
+        current = expected or self._store.get_endpoint(name)
+        canary = _canary_of(current)
+        spec = replace(current.spec, targets=(WeightedTarget(canary.target, 100.0),), canary=None)
+        self.validate(spec)
+        return self._store.update_endpoint(
+            current.name,
+            spec,
+            expected_revision=current.revision,
+            kind=EndpointChange.CANARY_PROMOTE,
+            actor=actor,
+            reason=reason,
+        )
+
+    def abort_canary(
+        self, name: str, *, expected: Endpoint | None = None, actor: str = "", reason: str = ""
+    ) -> Endpoint:
+        """Remove the canary: all traffic back to the stable targets."""
+        current = expected or self._store.get_endpoint(name)
+        _canary_of(current)
+        return self._store.update_endpoint(
+            current.name,
+            current.spec.without_canary(),
+            expected_revision=current.revision,
+            kind=EndpointChange.CANARY_ROLLBACK,
+            actor=actor,
+            reason=reason,
+        )
+
+    def rollback(self, name: str, *, actor: str = "", reason: str = "") -> Endpoint:
+        """Undo the newest change: remove a running canary, else put the previous spec back."""
+        current = self._store.get_endpoint(name)
+        if current.spec.canary is not None:
+            return self.abort_canary(name, expected=current, actor=actor, reason=reason or "rollback")
+        events = [e for e in self._store.endpoint_history(name) if e.kind != EndpointChange.CANARY_STEP]
+        last = events[-1] if events else None
+        if last is None or last.spec_before is None:
+            raise BerthError(
+                ErrorCode.CONFLICT,
+                f"endpoint {name!r} has no earlier state to roll back to",
+                endpoint=name,
+            )
+        spec = self.validate(last.spec_before.without_canary())
+        return self._store.update_endpoint(
+            name,
+            spec,
+            expected_revision=current.revision,
+            kind=EndpointChange.ROLLBACK,
+            actor=actor,
+            reason=reason or f"rollback of revision {current.revision}",
+        )
+
+    def delete(self, name: str, *, actor: str = "", reason: str = "") -> EndpointEvent:
+        return self._store.delete_endpoint(name, actor=actor, reason=reason)
+
+    # -- checking -----------------------------------------------------------------------------
+    def validate(self, spec: EndpointSpec) -> EndpointSpec:
+        """`spec`, once every target exists and the pipeline parses (INVALID_ENDPOINT /
+        INVALID_PIPELINE otherwise)."""
+        endpoint_names = {e.name for e in self._store.list_endpoints()}
+        for ref in spec.referenced():
+            if ref.model in endpoint_names:
+                raise BerthError(
+                    ErrorCode.INVALID_ENDPOINT,
+                    f"target {ref}: {ref.model!r} is an endpoint; targets must be models "
+                    "(an endpoint cannot call an endpoint, so there are no cycles)",
+                )
+            self._check_exists(ref)
+        pipeline = parse_pipeline(spec.pipeline)
+        for custom in pipeline.custom_refs():
+            ref = TargetRef.parse(custom)
+            version = self._check_exists(ref, what="custom step")
+            if version.flavor != PYFUNC:
+                raise BerthError(
+                    ErrorCode.INVALID_PIPELINE,
+                    f"custom step {custom!r} is a {version.flavor} model; custom steps are pyfunc packages",
+                )
+        return spec
+
+    def _check_exists(self, ref: TargetRef, *, what: str = "target") -> Any:
+        try:
+            return self._registry.resolve(ref.model, ref.reference)
+        except BerthError as exc:
+            if exc.code in (
+                ErrorCode.MODEL_NOT_FOUND,
+                ErrorCode.VERSION_NOT_FOUND,
+                ErrorCode.ALIAS_NOT_FOUND,
+            ):
+                code = ErrorCode.INVALID_PIPELINE if what == "custom step" else ErrorCode.INVALID_ENDPOINT
+                raise BerthError(code, f"{what} {ref}: {exc.message}") from None
+            raise
+
+
+def _canary_of(endpoint: Endpoint) -> CanaryPolicy:
+    if endpoint.spec.canary is None:
+        raise BerthError(
+            ErrorCode.CONFLICT, f"endpoint {endpoint.name!r} has no canary", endpoint=endpoint.name
+        )
+    return endpoint.spec.canary
+
+
+def _started(spec: EndpointSpec, before: EndpointSpec | None) -> EndpointSpec:
+    """A new canary (none before, or another target) starts its step clock now."""
+    canary = spec.canary
+    if canary is None:
+        return spec
+    same = before is not None and before.canary is not None and before.canary.target == canary.target
+    if same and canary.step_started_at is not None:
+        return spec
+    return replace(spec, canary=replace(canary, step_started_at=datetime.now(UTC)))

@@ -1,0 +1,203 @@
+"""The endpoint API (``/api/v1/endpoints``) and the entity-feature API (``/api/v1/entities``).
+
+Every change goes through `EndpointService` (checked against the registry, stored as a new
+revision with its history); this server then reconciles at once, and other servers follow within
+their poll interval (at once on PostgreSQL, through LISTEN/NOTIFY).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Annotated, Any, TypeVar
+
+from fastapi import APIRouter, Query
+from starlette.concurrency import run_in_threadpool
+
+from berth.core.endpoints import Endpoint
+from berth.core.errors import BerthError, ErrorCode
+from berth.engine.endpoint_routes import EndpointRoute
+from berth.engine.endpoints import EndpointService
+from berth.engine.reconciler import Reconciler
+from berth.engine.traffic import Variant
+from berth.engine.variant_stats import TrafficStats
+from berth.server.endpoint_schemas import (
+    CanaryStart,
+    Change,
+    EndpointCreate,
+    EndpointReplace,
+    EntitiesPut,
+    WeightsBody,
+)
+from berth.storage.protocols import EntityStore
+
+T = TypeVar("T")
+_ERRORS: dict[int | str, dict[str, Any]] = {
+    400: {"description": "invalid"},
+    404: {"description": "not found"},
+    409: {"description": "conflict"},
+}
+
+
+def endpoint_router(
+    service: EndpointService, entities: EntityStore, reconciler: Reconciler, stats: TrafficStats
+) -> APIRouter:
+    router = APIRouter(prefix="/api/v1", tags=["endpoints"], responses=_ERRORS)
+
+    async def call(fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+        return await run_in_threadpool(fn, *args, **kwargs)
+
+    async def changed(endpoint: Endpoint) -> dict[str, Any]:
+        await reconciler.sync()
+        return view(endpoint)
+
+    def view(endpoint: Endpoint) -> dict[str, Any]:
+        route = reconciler.table.endpoints.get(endpoint.name)
+        return endpoint.to_json() | {"serving": _serving(route)}
+
+    # -- endpoints ----------------------------------------------------------------------------
+    @router.get("/endpoints", summary="Every endpoint, with what this server serves for it")
+    async def list_endpoints() -> list[dict[str, Any]]:
+        return [view(e) for e in await call(service.list_all)]
+
+    @router.post("/endpoints", status_code=201, summary="Create an endpoint")
+    async def create_endpoint(body: EndpointCreate) -> dict[str, Any]:
+        endpoint = await call(
+            service.create,
+            body.name,
+            body.spec_json(),
+            team=body.team,
+            description=body.description,
+            actor=body.actor,
+            reason=body.reason,
+        )
+        return await changed(endpoint)
+
+    @router.get("/endpoints/{name}", summary="An endpoint: its spec, revision and what this server serves")
+    async def get_endpoint(name: str) -> dict[str, Any]:
+        return view(await call(service.get, name))
+
+    @router.put("/endpoints/{name}", summary="Replace an endpoint's spec (a new revision)")
+    async def replace_endpoint(name: str, body: EndpointReplace) -> dict[str, Any]:
+        endpoint = await call(
+            service.replace,
+            name,
+            body.spec_json(),
+            expected_revision=body.expected_revision,
+            description=body.description,
+            team=body.team,
+            actor=body.actor,
+            reason=body.reason,
+        )
+        return await changed(endpoint)
+
+    @router.patch("/endpoints/{name}/weights", summary="Change target weights (a new target is added)")
+    async def set_weights(name: str, body: WeightsBody) -> dict[str, Any]:
+        endpoint = await call(service.set_weights, name, body.weights, actor=body.actor, reason=body.reason)
+        return await changed(endpoint)
+
+    @router.post(
+        "/endpoints/{name}/canary", summary="Start a canary (raised step by step, rolled back if bad)"
+    )
+    async def start_canary(name: str, body: CanaryStart) -> dict[str, Any]:
+        endpoint = await call(
+            service.start_canary, name, body.canary_json(), actor=body.actor, reason=body.reason
+        )
+        return await changed(endpoint)
+
+    @router.delete("/endpoints/{name}/canary", summary="Remove the canary: all traffic to the stable targets")
+    async def abort_canary(
+        name: str,
+        actor: Annotated[str, Query(max_length=256)] = "",
+        reason: Annotated[str, Query(max_length=1024)] = "",
+    ) -> dict[str, Any]:
+        return await changed(await call(service.abort_canary, name, actor=actor, reason=reason))
+
+    @router.post("/endpoints/{name}/promote", summary="Make the canary the only target now")
+    async def promote(name: str, body: Change) -> dict[str, Any]:
+        return await changed(await call(service.promote, name, actor=body.actor, reason=body.reason))
+
+    @router.post("/endpoints/{name}/rollback", summary="Undo the newest change (a running canary first)")
+    async def rollback(name: str, body: Change) -> dict[str, Any]:
+        return await changed(await call(service.rollback, name, actor=body.actor, reason=body.reason))
+
+    @router.delete("/endpoints/{name}", summary="Delete an endpoint (its history stays)")
+    async def delete_endpoint(
+        name: str,
+        actor: Annotated[str, Query(max_length=256)] = "",
+        reason: Annotated[str, Query(max_length=1024)] = "",
+    ) -> dict[str, Any]:
+        event = await call(service.delete, name, actor=actor, reason=reason)
+        await reconciler.sync()
+        return event.to_json()
+
+    @router.get("/endpoints/{name}/history", summary="Every change of an endpoint, oldest first")
+    async def history(name: str) -> list[dict[str, Any]]:
+        return [e.to_json() for e in await call(service.history, name)]
+
+    @router.get("/endpoints/{name}/stats", summary="Per-variant requests, errors and latency on this server")
+    async def endpoint_stats(
+        name: str, window_s: Annotated[float, Query(gt=0, le=900, description="the recent window")] = 60.0
+    ) -> dict[str, Any]:
+        route = reconciler.table.endpoints.get(name)
+        if route is None:
+            raise BerthError(ErrorCode.ENDPOINT_NOT_FOUND, f"endpoint {name!r} not found", endpoint=name)
+        return {
+            "endpoint": name,
+            "revision": route.endpoint.revision,
+            "window_s": window_s,
+            "scope": "this server (each replica counts its own requests)",
+            "variants": stats.report(name, window_s),
+            "serving": _serving(route),
+        }
+
+    # -- entity features ----------------------------------------------------------------------
+    @router.get("/entities", summary="Entity tables with their number of keys")
+    async def entity_tables() -> dict[str, int]:
+        return await call(entities.entity_tables)
+
+    @router.put("/entities/{table}", summary="Insert or replace entities' features (at most 10,000 a call)")
+    async def put_entities(table: str, body: EntitiesPut) -> dict[str, int]:
+        return {"written": await call(entities.put_entities, table, body.entities)}
+
+    @router.get("/entities/{table}/{key}", summary="One entity's features")
+    async def get_entity(table: str, key: str) -> dict[str, Any]:
+        found = await call(entities.get_entities, table, [key])
+        if key not in found:
+            raise BerthError(ErrorCode.ENTITY_NOT_FOUND, f"no entity {key!r} in {table!r}", table=table)
+        return {"table": table, "key": key, "features": found[key]}
+
+    @router.delete("/entities/{table}/{key}", summary="Remove one entity's features")
+    async def delete_entity(table: str, key: str) -> dict[str, bool]:
+        return {"deleted": await call(entities.delete_entity, table, key)}
+
+    return router
+
+
+def _serving(route: EndpointRoute | None) -> dict[str, Any] | None:
+    """What this server routes the endpoint to now (None: not reconciled yet)."""
+    if route is None:
+        return None
+    if route.split is None:
+        return {"revision": route.endpoint.revision, "problem": route.problem, "variants": []}
+    split = route.split
+    variants: list[dict[str, Any]] = []
+    stable_share = 1.0 - split.canary_share
+    previous = 0.0
+    for variant, bound in zip(split.stable, split.bounds, strict=True):
+        variants.append(_variant(variant, "stable", (bound - previous) * stable_share))
+        previous = bound
+    variants.extend(_variant(v, "stable", 0.0) for v in split.idle)
+    if split.canary is not None:
+        variants.append(_variant(split.canary, "canary", split.canary_share))
+    variants.extend(_variant(v, "shadow", fraction, copy=True) for v, fraction in split.shadows)
+    return {"revision": route.endpoint.revision, "problem": route.problem, "variants": variants}
+
+
+def _variant(variant: Variant, role: str, share: float, *, copy: bool = False) -> dict[str, Any]:
+    return {
+        "target": variant.name,
+        "role": role,
+        "model": variant.version.model,
+        "version": variant.version.number,
+        "copied_share" if copy else "share": round(share, 6),
+    }

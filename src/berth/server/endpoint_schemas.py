@@ -1,0 +1,102 @@
+"""Bodies of the endpoint and entity API (pydantic for the documentation and the first check;
+`berth.core.endpoints` checks the meaning and `EndpointService` checks against the registry)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+_NAME = Field(min_length=1, max_length=128, pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
+_TARGET = Field(
+    min_length=1, max_length=260, description="'model@alias', 'model:version' or 'model' (its default)"
+)
+
+
+class _Body(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class Change(_Body):
+    """Who makes a change and why (kept in the endpoint's history)."""
+
+    actor: str = Field("", max_length=256)
+    reason: str = Field("", max_length=1024)
+
+
+class TargetWeight(_Body):
+    target: str = _TARGET
+    weight: float = Field(1.0, ge=0, description="relative weight (the weights need a positive sum)")
+
+
+class ShadowBody(_Body):
+    target: str = _TARGET
+    fraction: float = Field(1.0, ge=0, le=1, description="share of the requests copied to it")
+
+
+class StickyBody(_Body):
+    header: str | None = Field(None, max_length=128, description="request header holding the key")
+    field: str | None = Field(None, max_length=128, description="request parameter or one-row input")
+
+
+class CanaryBody(_Body):
+    target: str = _TARGET
+    steps: list[float] | None = Field(None, max_length=20, description="percentages, increasing")
+    interval_s: float | None = Field(None, ge=0, description="seconds at each step before the next")
+    min_requests: int | None = Field(None, ge=0, description="answers needed to judge a step")
+    max_error_rate_increase: float | None = Field(None, ge=0, le=1)
+    max_latency_ratio: float | None = Field(None, ge=1)
+
+
+class SpecBody(_Body):
+    targets: list[TargetWeight] = Field(min_length=1, max_length=16)
+    sticky: StickyBody | None = None
+    canary: CanaryBody | None = None
+    shadows: list[ShadowBody] = Field(default_factory=list, max_length=4)
+    pipeline: dict[str, Any] = Field(
+        default_factory=dict, description="{'pre': [steps], 'post': [steps]}; see docs/pipelines.md"
+    )
+
+    def spec_json(self) -> dict[str, Any]:
+        body = self.model_dump(
+            include={"targets", "sticky", "canary", "shadows", "pipeline"}, exclude_none=True
+        )
+        return body
+
+
+class EndpointCreate(SpecBody):
+    name: str = _NAME
+    team: str = Field("default", min_length=1, max_length=128)
+    description: str = Field("", max_length=10_000)
+    actor: str = Field("", max_length=256)
+    reason: str = Field("", max_length=1024)
+
+
+class EndpointReplace(SpecBody):
+    expected_revision: int | None = Field(
+        None, ge=1, description="refuse (409) unless the endpoint is still at this revision"
+    )
+    team: str | None = Field(None, min_length=1, max_length=128)
+    description: str | None = Field(None, max_length=10_000)
+    actor: str = Field("", max_length=256)
+    reason: str = Field("", max_length=1024)
+
+
+class WeightsBody(Change):
+    weights: dict[str, float] = Field(
+        min_length=1, max_length=16, description="target -> weight; a new target is added"
+    )
+
+
+class CanaryStart(CanaryBody):
+    actor: str = Field("", max_length=256)
+    reason: str = Field("", max_length=1024)
+
+    def canary_json(self) -> dict[str, Any]:
+        return self.model_dump(exclude={"actor", "reason"}, exclude_none=True)
+
+
+class EntitiesPut(_Body):
+    entities: dict[str, dict[str, str | int | float | bool | None]] = Field(
+        description="entity key -> features (feature name -> value)"
+    )
