@@ -45,7 +45,8 @@ def test_endpoint_metadata_readiness_and_listing(served: str) -> None:
     ready = httpx.get(f"{served}/v2/models/meta-ep/ready")
     listed = httpx.get(f"{served}/api/v1/endpoints").json()
 
-    assert meta["name"] == "meta-ep" and meta["inputs"][0]["name"] == "input-0"
+    assert meta["name"] == "meta-ep"
+    assert meta["inputs"][0]["name"] == "input-0"
     assert meta["parameters"]["endpoint"]["targets"] == [{"target": "lr:2", "weight": 1.0}]
     assert ready.status_code == 200
     assert [e["name"] for e in listed] == ["meta-ep"]
@@ -71,8 +72,10 @@ def test_changes_are_served_at_once_and_kept_in_history(served: str, lr: Trained
     rolled = httpx.post(f"{served}/api/v1/endpoints/hist/rollback", json={"actor": "carol"})
     history = httpx.get(f"{served}/api/v1/endpoints/hist/history").json()
 
-    assert stale.status_code == 409 and stale.json()["code"] == "conflict"
-    assert rolled.status_code == 200 and rolled.json()["targets"][0]["target"] == "lr@production"
+    assert stale.status_code == 409
+    assert stale.json()["code"] == "conflict"
+    assert rolled.status_code == 200
+    assert rolled.json()["targets"][0]["target"] == "lr@production"
     assert httpx.post(f"{served}/v2/models/hist/infer", json=rows(lr.x[:1])).json()["model_version"] == "1"
     assert [(e["revision"], e["kind"], e["actor"]) for e in history] == [
         (1, "create", "alice"),
@@ -177,8 +180,10 @@ def test_endpoints_and_models_share_one_namespace(served: str) -> None:
     as_endpoint = create(served, "lr", targets=[{"target": "lr"}])
     cycle = create(served, "cycle", targets=[{"target": "taken"}])
 
-    assert as_endpoint.status_code == 409 and as_endpoint.json()["code"] == "already_exists"
-    assert cycle.status_code == 400 and "endpoint" in cycle.json()["error"]
+    assert as_endpoint.status_code == 409
+    assert as_endpoint.json()["code"] == "already_exists"
+    assert cycle.status_code == 400
+    assert "endpoint" in cycle.json()["error"]
     delete(served, "taken")
 
 
@@ -199,5 +204,6 @@ def test_rollback_without_history_is_a_conflict(served: str) -> None:
 
     refused = httpx.post(f"{served}/api/v1/endpoints/fresh/rollback", json={})
 
-    assert refused.status_code == 409 and "no earlier state" in refused.json()["error"]
+    assert refused.status_code == 409
+    assert "no earlier state" in refused.json()["error"]
     delete(served, "fresh")

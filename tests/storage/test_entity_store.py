@@ -41,7 +41,8 @@ def test_many_keys_are_read_in_one_call(entity_store: SqlEntityStore) -> None:
 
     found = entity_store.get_entities("customers", [f"c{i}" for i in range(0, 1300, 1)])
 
-    assert len(found) == 1200 and found["c1199"] == {"i": 1199}
+    assert len(found) == 1200
+    assert found["c1199"] == {"i": 1199}
     assert entity_store.entity_tables() == {"customers": 1200}
 
 
