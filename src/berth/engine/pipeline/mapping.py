@@ -1,0 +1,104 @@
+"""The ``map`` post-step: a label -> value table (e.g. complaint category -> team)."""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from berth.core.codecs._arrays import Array
+from berth.engine.flavors.outputs import PREDICT
+from berth.engine.pipeline.context import StepContext
+from berth.engine.pipeline.frame import Frame
+from berth.engine.pipeline.spec import SpecReader, check_scalar, invalid_spec
+from berth.engine.pipeline.step import column_of, step_failed
+from berth.engine.pipeline.values import column_from_values, describe_kinds, key_text
+
+
+@dataclass(frozen=True, slots=True)
+class MapStep:
+    """A label -> value table: ``{"type": "map", "into": "team", "mapping": {"billing": "finance"}}``.
+
+    Each value of `column` is looked up in `mapping` by its string form (`key_text`: ``1`` and
+    ``1.0`` are ``"1"``, ``true`` is ``"true"``); a value not in the table, or missing, gives
+    `default` (null when there is none). `into` defaults to `column` (replace it).
+    """
+
+    column: str
+    into: str
+    mapping: Mapping[str, Any]
+    default: Any = None
+    kind = "map"
+
+    @classmethod
+    def from_spec(cls, spec: SpecReader) -> MapStep:
+        column = spec.text("column", PREDICT)
+        into = spec.text("into", column)
+        table = spec.mapping("mapping", names=False)
+        values = {key: check_scalar(f"the value of {key!r}", value) for key, value in table.items()}
+        default = spec.value("default", required=False)
+        if default is not None:
+            check_scalar("'default'", default)
+        _check_one_kind([*values.values(), default])
+        return cls(column, into, values, default)
+
+    def describe(self) -> dict[str, Any]:
+        spec = {"type": self.kind, "column": self.column, "into": self.into, "mapping": dict(self.mapping)}
+        return spec if self.default is None else {**spec, "default": self.default}
+
+    def columns_read(self) -> Collection[str]:
+        return (self.column,)
+
+    def columns_after(self, known: frozenset[str] | None) -> frozenset[str] | None:
+        return None if known is None else known | {self.into}
+
+    async def apply(self, frame: Frame, ctx: StepContext) -> Frame:
+        source = column_of(frame, self.column)
+        if source.ndim != 1:
+            raise step_failed(
+                f"column {self.column!r} has shape {list(source.shape)}; map needs one value per row"
+            )
+        try:
+            distinct, positions = np.unique(source, return_inverse=True)
+        except TypeError:  # an object column mixing kinds (or holding None) does not sort
+            distinct, positions = _distinct(source.tolist())
+        mapped = [self._value(v) for v in distinct.tolist()]
+        column = column_from_values(mapped)
+        if column is None:
+            raise step_failed(f"the mapping gives {describe_kinds(mapped)} to one column", column=self.into)
+        return frame.with_columns({self.into: column[positions.reshape(-1)]})
+
+    def _value(self, label: Any) -> Any:
+        key = key_text(label)
+        return self.default if key is None else self.mapping.get(key, self.default)
+
+
+def _check_one_kind(values: list[Any]) -> None:
+    if column_from_values(values) is None:
+        if all(type(v) is bool for v in values if v is not None):
+            raise invalid_spec(
+                "a mapping to booleans needs a boolean 'default' (unmapped labels would be null)"
+            )
+        raise invalid_spec(
+            f"the mapping's values (and default) must be of one kind, got {describe_kinds(values)}"
+        )
+
+
+def _distinct(values: list[Any]) -> tuple[Array, Array]:
+    index: dict[Any, int] = {}
+    positions = np.fromiter(
+        (index.setdefault(_hashable(v), len(index)) for v in values), np.intp, len(values)
+    )
+    distinct = np.empty(len(index), dtype=object)
+    distinct[:] = [_original(k) for k in index]
+    return distinct, positions
+
+
+def _hashable(value: Any) -> Any:
+    return (type(value).__name__, value) if value is not None else None
+
+
+def _original(key: Any) -> Any:
+    return None if key is None else key[1]
