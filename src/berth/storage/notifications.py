@@ -70,7 +70,8 @@ class ChangeListener:
                     backoff = 0.1
                     self._on_change()  # anything committed while we were not listening
                     while not self._stop.is_set():
-                        for _ in conn.notifies(timeout=_WAIT_S, stop_after=1):
+                        for notify in conn.notifies(timeout=_WAIT_S, stop_after=1):
+                            log.debug("registry change %s", notify.payload)
                             self._on_change()
             except psycopg.Error as exc:
                 self._listening.clear()
