@@ -129,3 +129,8 @@ def test_the_in_memory_source_can_grow() -> None:
         StepContext(entity_source=source),
     )
     assert result["f"].tolist() == [1]
+
+
+def test_a_context_without_entity_source_fails_the_lookup() -> None:
+    error = fails(lambda: pre(lookup(), frame(customer_id=[1]), StepContext()), "no entity source")
+    assert error.details["cause"] == ErrorCode.UNAVAILABLE.value

@@ -35,6 +35,19 @@ def test_numeric_labels_match_by_string_form() -> None:
     assert post([flags], Frame({"predict": np.array([True, False])}))["name"].tolist() == [1, 0]
 
 
+def test_booleans_and_numbers_in_an_object_column_stay_apart() -> None:
+    step = {"type": "map", "into": "t", "mapping": {"true": "yes", "1": "one"}, "default": "?"}
+    data = Frame({"predict": np.array([True, 1, 1.0, "x"], dtype=object)})
+    assert post([step], data)["t"].tolist() == ["yes", "one", "one", "?"]
+
+
+def test_numbers_map_to_numbers_with_nan_for_unmapped() -> None:
+    step = {"type": "map", "into": "score", "mapping": {"a": 1.5, "b": 2}}
+    result = post([step], frame(predict=["a", "b", "c"]))["score"]
+    assert result.dtype == np.float64
+    np.testing.assert_array_equal(result, [1.5, 2.0, np.nan])
+
+
 def test_empty_strings_and_none_in_object_columns() -> None:
     step = {"type": "map", "into": "t", "mapping": {"": "blank"}, "default": "other"}
     data = Frame({"predict": np.array(["", None, "x"], dtype=object)})

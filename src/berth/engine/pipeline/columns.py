@@ -73,26 +73,27 @@ class RenameStep:
     def columns_after(self, known: frozenset[str] | None) -> frozenset[str] | None:
         if known is None:
             return None
-        self._check_clash(known)
+        clash = self._clash(known)
+        if clash:
+            raise invalid_spec(clash)
         return frozenset(self.columns.get(name, name) for name in known)
 
     async def apply(self, frame: Frame, ctx: StepContext) -> Frame:
         for name in self.columns:
             if name not in frame:
                 raise missing_column(frame, name)
-        self._check_clash(frame.names)
+        clash = self._clash(frame.names)
+        if clash:
+            raise step_failed(clash)
         return frame.rename(self.columns)
 
-    def _check_clash(self, names: Collection[str]) -> None:
+    def _clash(self, names: Collection[str]) -> str | None:
+        """What goes wrong renaming among `names`: a new name that is a column staying as it is."""
         staying = set(names) - set(self.columns)
         for old, new in self.columns.items():
             if new in staying:
-                raise invalid_or_failed(names, f"renaming {old!r} to {new!r} would overwrite column {new!r}")
-
-
-def invalid_or_failed(names: Collection[str], problem: str) -> Exception:
-    """INVALID_PIPELINE when checked statically (a frozenset of known names), else PIPELINE_STEP_FAILED."""
-    return invalid_spec(problem) if isinstance(names, frozenset) else step_failed(problem)
+                return f"renaming {old!r} to {new!r} would overwrite column {new!r}"
+        return None
 
 
 @dataclass(frozen=True, slots=True)

@@ -65,7 +65,7 @@ class InMemoryCustomSteps:
 
 class _NoEntities:
     async def lookup(self, table: str, keys: Sequence[str]) -> Mapping[str, Mapping[str, Any]]:
-        return {}
+        raise BerthError(ErrorCode.UNAVAILABLE, f"no entity source to look up table {table!r}")
 
 
 class _NoCustomSteps:

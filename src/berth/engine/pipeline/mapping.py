@@ -60,15 +60,24 @@ class MapStep:
             raise step_failed(
                 f"column {self.column!r} has shape {list(source.shape)}; map needs one value per row"
             )
-        try:
+        if source.dtype.kind in "biuf":
             distinct, positions = np.unique(source, return_inverse=True)
-        except TypeError:  # an object column mixing kinds (or holding None) does not sort
-            distinct, positions = _distinct(source.tolist())
-        mapped = [self._value(v) for v in distinct.tolist()]
+            column = self._mapped(distinct.tolist())
+            return frame.with_columns({self.into: column[positions.reshape(-1)]})
+        values = source.tolist()  # text: a dict of the distinct labels is faster than sorting them
+        labels = dict.fromkeys(values)
+        if any(type(v) is bool for v in labels):  # True and 1 are one dict key: keep them apart
+            return frame.with_columns({self.into: self._mapped(values)})
+        mapped = self._mapped(list(labels))
+        table = dict(zip(labels, mapped.tolist(), strict=True))
+        return frame.with_columns({self.into: np.array([table[v] for v in values], dtype=mapped.dtype)})
+
+    def _mapped(self, labels: list[Any]) -> Array:
+        mapped = [self._value(v) for v in labels]
         column = column_from_values(mapped)
         if column is None:
             raise step_failed(f"the mapping gives {describe_kinds(mapped)} to one column", column=self.into)
-        return frame.with_columns({self.into: column[positions.reshape(-1)]})
+        return column
 
     def _value(self, label: Any) -> Any:
         key = key_text(label)
@@ -84,21 +93,3 @@ def _check_one_kind(values: list[Any]) -> None:
         raise invalid_spec(
             f"the mapping's values (and default) must be of one kind, got {describe_kinds(values)}"
         )
-
-
-def _distinct(values: list[Any]) -> tuple[Array, Array]:
-    index: dict[Any, int] = {}
-    positions = np.fromiter(
-        (index.setdefault(_hashable(v), len(index)) for v in values), np.intp, len(values)
-    )
-    distinct = np.empty(len(index), dtype=object)
-    distinct[:] = [_original(k) for k in index]
-    return distinct, positions
-
-
-def _hashable(value: Any) -> Any:
-    return (type(value).__name__, value) if value is not None else None
-
-
-def _original(key: Any) -> Any:
-    return None if key is None else key[1]

@@ -50,6 +50,8 @@ def row_values(array: Array) -> list[Any]:
     if kind == "f" and array.ndim == 1:
         return [None if v != v else v for v in values]
     if kind == "O" and array.ndim == 1:
+        if all(type(v) is str for v in values):
+            return values
         return [plain_value(v) for v in values]
     if kind in ("S", "U", "T") and array.ndim == 1:
         return [plain_value(v) for v in values]

@@ -1,6 +1,6 @@
 """Rules compiled to Python closures over a row index: no `eval`, no code generation.
 
-A compiled expression takes `Env` (each field the rule reads -> that column's row values) and a row.
+A compiled expression takes an `Env` and a row index.
 """
 
 from __future__ import annotations
@@ -12,7 +12,8 @@ from berth.engine.pipeline.rules.functions import FUNCTIONS
 from berth.engine.pipeline.rules.syntax import Call, Compare, Expr, Field, ListOf, Literal, Logical, Unary
 from berth.engine.pipeline.rules.values import COMPARISONS, RuleFailure, show, truth
 
-Env = dict[Field, list[Any]]
+Env = dict[str, list[Any]]
+"""Each field a rule reads (by `field_key`) -> that column's values, one per row."""
 Compiled = Callable[[Env, int], Any]
 
 
@@ -22,7 +23,8 @@ def compile_expr(node: Expr) -> Compiled:
         value = node.value
         return lambda env, row: value
     if isinstance(node, Field):
-        return lambda env, row: env[node][row]
+        key = field_key(node)
+        return lambda env, row: env[key][row]
     if isinstance(node, ListOf):
         items = [compile_expr(item) for item in node.items]
         return lambda env, row: [item(env, row) for item in items]
@@ -33,6 +35,11 @@ def compile_expr(node: Expr) -> Compiled:
     if isinstance(node, Logical):
         return _logical(node.op, [compile_expr(o) for o in node.operands])
     return _compare(node)
+
+
+def field_key(field: Field) -> str:
+    """The key of a field in `Env` (a string: its hash is cached)."""
+    return f"{field.scope.value}.{field.name}"
 
 
 def compile_condition(node: Expr) -> Callable[[Env, int], bool]:
@@ -68,9 +75,15 @@ def _negate(operand: Compiled) -> Compiled:
 
 def _logical(op: str, operands: list[Compiled]) -> Compiled:
     where = f"'{op}'"
-    if op == "and":
-        return lambda env, row: all(truth(o(env, row), where) for o in operands)
-    return lambda env, row: any(truth(o(env, row), where) for o in operands)
+    decisive = op == "or"  # the operand value that decides: true for 'or', false for 'and'
+
+    def logical(env: Env, row: int) -> bool:
+        for operand in operands:
+            if truth(operand(env, row), where) is decisive:
+                return decisive
+        return not decisive
+
+    return logical
 
 
 def _compare(node: Compare) -> Compiled:

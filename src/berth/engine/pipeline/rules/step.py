@@ -9,7 +9,7 @@ from typing import Any, Final
 from berth.core.codecs._arrays import Array
 from berth.engine.pipeline.context import StepContext
 from berth.engine.pipeline.frame import Frame
-from berth.engine.pipeline.rules.evaluate import Compiled, Env, compile_condition, compile_expr
+from berth.engine.pipeline.rules.evaluate import Compiled, Env, compile_condition, compile_expr, field_key
 from berth.engine.pipeline.rules.parser import parse_rule
 from berth.engine.pipeline.rules.syntax import Field, Rule, Scope, fields_of, targets_of
 from berth.engine.pipeline.rules.values import RuleFailure
@@ -94,7 +94,7 @@ class _Run:
     def rule(self, index: int, rule: CompiledRule) -> None:
         for target in rule.targets:
             self._target(index, target)
-        env = {f: self._field(index, f) for f in rule.fields}
+        env = {field_key(f): self._field(index, f) for f in rule.fields}
         assigned = self._assigned
         row = 0
         try:

@@ -18,18 +18,20 @@ class RuleFailure(Exception):
     """A rule cannot be evaluated on a row (the step turns it into PIPELINE_STEP_FAILED)."""
 
 
+_KINDS: Final[dict[type, str]] = {
+    type(None): "null",
+    bool: "boolean",
+    int: "number",
+    float: "number",
+    str: "text",
+    list: "list",
+}
+
+
 def kind_of(value: Any) -> str:
-    if value is None:
-        return "null"
-    if isinstance(value, bool):
-        return "boolean"
-    if isinstance(value, int | float):
-        return "number"
-    if isinstance(value, str):
-        return "text"
-    if isinstance(value, list):
-        return "list"
-    return type(value).__name__
+    """The kind of a value: null, boolean, number, text or list."""
+    kind = _KINDS.get(type(value))
+    return kind if kind is not None else type(value).__name__
 
 
 def show(value: Any) -> str:
@@ -59,6 +61,8 @@ def truth(value: Any, where: str) -> bool:
 
 
 def equal(left: Any, right: Any) -> bool:
+    if type(left) is type(right) and type(left) is not list:
+        return bool(left == right)
     if kind_of(left) != kind_of(right):
         return False
     return bool(left == right)
