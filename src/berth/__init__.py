@@ -6,6 +6,7 @@ berth.Client("http://127.0.0.1:8080").predict("churn", df)
 """
 
 from berth._version import __version__
+from berth.client.endpoints import open_endpoints as endpoints
 from berth.client.inference import Client
 from berth.client.sdk import open_registry, push
 from berth.core.errors import BerthError, ErrorCode
@@ -18,6 +19,7 @@ __all__ = [
     "Signature",
     "TensorSpec",
     "__version__",
+    "endpoints",
     "open_registry",
     "push",
 ]

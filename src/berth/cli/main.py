@@ -10,6 +10,7 @@ import click
 
 from berth._version import __version__
 from berth.cli.demo import demo
+from berth.cli.endpoint_commands import endpoint, entities
 from berth.cli.predict_command import predict
 from berth.cli.registry_commands import alias, models, push
 from berth.core.errors import BerthError
@@ -74,6 +75,8 @@ cli.add_command(models)
 cli.add_command(alias)
 cli.add_command(predict)
 cli.add_command(demo)
+cli.add_command(endpoint)
+cli.add_command(entities)
 
 
 def main() -> None:

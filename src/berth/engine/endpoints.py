@@ -6,7 +6,9 @@ versions. The REST API, the CLI's embedded mode and the canary controller all ch
 through `EndpointService`, so they share these checks and the history they leave.
 
 Rollback (``berth endpoint rollback NAME``): with a canary running, the canary is removed; else
-the spec before the newest change (other than a canary step) is put back, as a new revision.
+the spec before the newest change of the stable traffic (anything but starting, raising or
+removing a canary; a promotion counts) is put back, as a new revision, without a canary. Like
+``kubectl rollout undo``, a second rollback undoes the first.
 """
 
 from __future__ import annotations
@@ -30,6 +32,10 @@ from berth.engine.pipeline import parse_pipeline
 from berth.storage.protocols import EndpointStore, RegistryStore
 
 PYFUNC = "pyfunc"
+_CANARY_ONLY = frozenset(
+    {EndpointChange.CANARY_START, EndpointChange.CANARY_STEP, EndpointChange.CANARY_ROLLBACK}
+)
+"""Changes that leave the stable traffic as it was: a rollback looks past them."""
 _NOT_FOUND = (ErrorCode.MODEL_NOT_FOUND, ErrorCode.VERSION_NOT_FOUND, ErrorCode.ALIAS_NOT_FOUND)
 
 
@@ -180,7 +186,7 @@ class EndpointService:
         current = self._store.get_endpoint(name)
         if current.spec.canary is not None:
             return self.abort_canary(name, expected=current, actor=actor, reason=reason or "rollback")
-        events = [e for e in self._store.endpoint_history(name) if e.kind != EndpointChange.CANARY_STEP]
+        events = [e for e in self._store.endpoint_history(name) if e.kind not in _CANARY_ONLY]
         last = events[-1] if events else None
         if last is None or last.spec_before is None:
             raise BerthError(
@@ -248,11 +254,14 @@ def _canary_of(endpoint: Endpoint) -> CanaryPolicy:
 
 
 def _started(spec: EndpointSpec, before: EndpointSpec | None) -> EndpointSpec:
-    """A new canary (none before, or another target) starts its step clock now."""
+    """A new canary (none before, or another target or steps) starts at its first step now; the
+    same canary carries on where it is (a spec stored again does not restart it)."""
     canary = spec.canary
     if canary is None:
         return spec
-    same = before is not None and before.canary is not None and before.canary.target == canary.target
-    if same and canary.step_started_at is not None:
-        return spec
-    return replace(spec, canary=replace(canary, step_started_at=datetime.now(UTC)))
+    running = before.canary if before is not None else None
+    if running is not None and running.target == canary.target and running.steps == canary.steps:
+        return replace(
+            spec, canary=replace(canary, step=running.step, step_started_at=running.step_started_at)
+        )
+    return replace(spec, canary=replace(canary, step=0, step_started_at=datetime.now(UTC)))

@@ -10,6 +10,8 @@ from __future__ import annotations
 from collections.abc import Collection, Mapping, Sequence
 from typing import Any, Final
 
+import orjson
+
 from berth.core.errors import BerthError, ErrorCode
 from berth.engine.pipeline.catalog import STEP_TYPES, types_for
 from berth.engine.pipeline.context import StepContext
@@ -79,10 +81,14 @@ class Pipeline:
         return outputs
 
     def __eq__(self, other: object) -> bool:
-        return isinstance(other, Pipeline) and self.describe() == other.describe()
+        return isinstance(other, Pipeline) and self._canonical() == other._canonical()
 
     def __hash__(self) -> int:
-        return hash(repr(self.describe()))
+        return hash(self._canonical())
+
+    def _canonical(self) -> bytes:
+        # JSON text, not dicts: in Python 1 == 1.0 == True, in a pipeline they are different values
+        return orjson.dumps(self.describe(), option=orjson.OPT_SORT_KEYS)
 
     def __repr__(self) -> str:
         pre = ", ".join(s.kind for s in self.pre)

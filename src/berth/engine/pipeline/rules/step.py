@@ -68,14 +68,16 @@ class RulesStep:
         assigned: set[str] = set()
         read: list[str] = []
         for rule in self.rules:
+            assigned.update(rule.targets)  # a rule's targets exist (null) before it reads them
             read += [f.name for f in rule.fields if f.scope is Scope.OUTPUT and f.name not in assigned]
-            assigned.update(rule.targets)
         return tuple(dict.fromkeys(read))
 
     def columns_after(self, known: frozenset[str] | None) -> frozenset[str] | None:
         return None if known is None else known | {t for r in self.rules for t in r.targets}
 
     async def apply(self, frame: Frame, ctx: StepContext) -> Frame:
+        if ctx.inputs is not None and ctx.inputs.rows != frame.rows:
+            raise step_failed(f"the inputs have {ctx.inputs.rows} rows and the outputs {frame.rows}")
         run = _Run(frame, ctx.inputs)
         for index, rule in enumerate(self.rules):
             run.rule(index, rule)
