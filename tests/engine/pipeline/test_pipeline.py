@@ -4,12 +4,11 @@ from __future__ import annotations
 
 from typing import Any
 
-import numpy as np
 import pytest
 
 import berth.engine.pipeline as pipeline_api
 from berth.core.errors import BerthError, ErrorCode
-from berth.engine.pipeline import EMPTY_PIPELINE, Frame, Phase, Pipeline, StepContext, parse_pipeline
+from berth.engine.pipeline import EMPTY_PIPELINE, Phase, Pipeline, StepContext, parse_pipeline
 
 from .helpers import fails, frame, invalid, run
 
@@ -47,6 +46,16 @@ def test_describe_round_trips_and_is_normalised() -> None:
     assert described["post"][1] == {"type": "top_k", "column": "predict_proba", "k": 3, "into": "top"}
     assert described["pre"][3]["columns"]["age"] == {"method": "minmax", "min": 18.0, "max": 100.0}
     assert hash(pipeline) == hash(parse_pipeline(described))
+
+
+def test_equality_tells_json_values_apart() -> None:
+    def defaults(value: Any) -> Pipeline:
+        return parse_pipeline({"pre": [{"type": "defaults", "values": {"a": value}}]})
+
+    assert defaults(1) == defaults(1)
+    assert defaults(1) != defaults(True)
+    assert defaults(1) != defaults(1.0)
+    assert defaults(1) != "pipeline"
 
 
 def test_references_for_the_endpoint_layer() -> None:
@@ -155,11 +164,17 @@ def test_a_failure_names_the_step_and_keeps_its_details() -> None:
 
 
 def test_an_unexpected_exception_becomes_a_step_failure() -> None:
-    outputs = Frame({"x": np.array([True, False])})
-    short_inputs = Frame({"z": np.array([1])})  # fewer rows than the outputs: an internal IndexError
-    ctx = StepContext().for_post(short_inputs, None)
-    rules_on_inputs = parse_pipeline({"post": [{"type": "rules", "rules": ["if z == 1 then y = 1"]}]})
-    fails(lambda: run(rules_on_inputs.run_post(outputs, ctx)), "post[0] (rules) failed: IndexError")
+    class Exploding:
+        async def lookup(self, table: str, keys: Any) -> Any:
+            raise ZeroDivisionError("division by zero")
+
+    pipeline = parse_pipeline({"pre": [{"type": "lookup", "table": "t", "key": "k", "features": ["f"]}]})
+    ctx = StepContext(entity_source=Exploding())
+    error = fails(
+        lambda: run(pipeline.run_pre(frame(k=[1]), ctx)), "pre[0] (lookup) failed: ZeroDivisionError"
+    )
+    assert error.details == {"step": 0, "type": "lookup"}
+    assert isinstance(error.__cause__, ZeroDivisionError)
 
 
 def test_phases_and_the_public_api() -> None:

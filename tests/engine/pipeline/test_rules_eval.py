@@ -217,3 +217,13 @@ def test_function_failures(expr: str, message: str) -> None:
 def test_no_rows() -> None:
     empty = Frame({"predict": np.array([], dtype=object)})
     assert rules('if predict == "a" then y = 1', outputs=empty, inputs=Frame({}, 0))["y"].shape == (0,)
+
+
+def test_inputs_and_outputs_must_agree_on_rows() -> None:
+    fails(
+        lambda: rules("if true then y = 1", inputs=Frame({}, 2)), "the inputs have 2 rows and the outputs 3"
+    )
+
+
+def test_a_rule_may_read_what_it_creates() -> None:
+    assert values("if output.y is null then y = 1") == [1, 1, 1]
