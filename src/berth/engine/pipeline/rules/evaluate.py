@@ -9,8 +9,8 @@ from collections.abc import Callable
 from typing import Any
 
 from berth.engine.pipeline.rules.functions import FUNCTIONS
+from berth.engine.pipeline.rules.operators import COMPARISONS, RuleFailure, show, truth
 from berth.engine.pipeline.rules.syntax import Call, Compare, Expr, Field, ListOf, Literal, Logical, Unary
-from berth.engine.pipeline.rules.values import COMPARISONS, RuleFailure, show, truth
 
 Env = dict[str, list[Any]]
 """Each field a rule reads (by `field_key`) -> that column's values, one per row."""

@@ -6,7 +6,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Final
 
-from berth.engine.pipeline.rules.values import RuleFailure, kind_of, number, text
+from berth.engine.pipeline.rules.operators import RuleFailure, kind_of, number, text
 
 
 @dataclass(frozen=True, slots=True)

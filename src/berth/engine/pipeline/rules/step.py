@@ -10,9 +10,9 @@ from berth.core.codecs._arrays import Array
 from berth.engine.pipeline.context import StepContext
 from berth.engine.pipeline.frame import Frame
 from berth.engine.pipeline.rules.evaluate import Compiled, Env, compile_condition, compile_expr, field_key
+from berth.engine.pipeline.rules.operators import RuleFailure
 from berth.engine.pipeline.rules.parser import parse_rule
 from berth.engine.pipeline.rules.syntax import Field, Rule, Scope, fields_of, targets_of
-from berth.engine.pipeline.rules.values import RuleFailure
 from berth.engine.pipeline.spec import SpecReader, invalid_spec
 from berth.engine.pipeline.step import step_failed
 from berth.engine.pipeline.values import column_from_values, describe_kinds, row_values

@@ -1,4 +1,4 @@
-"""The values of the rules language and its operators' semantics.
+"""The kinds of values of the rules language and the semantics of its operators.
 
 Kinds: null, boolean, number (integers and decimals), text, list (a row of a 2-D column, or a
 list literal). Equality across kinds is false (``1 == "1"`` is false, ``true == 1`` too); ordering
