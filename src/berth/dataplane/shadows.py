@@ -24,8 +24,8 @@ from berth.engine.variant_stats import TrafficStats
 
 log = logging.getLogger(__name__)
 
-QUEUE_SIZE: Final = 256
-WORKERS_PER_SHADOW: Final = 4
+QUEUE_SIZE: Final = 1024
+WORKERS_PER_SHADOW: Final = 16
 
 
 @dataclass(frozen=True, slots=True)
