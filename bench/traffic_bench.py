@@ -325,7 +325,8 @@ async def single_server(url: str, body: bytes, args: argparse.Namespace) -> None
                 total = entry["total"]
                 print(
                     f"   {variant}: answered {total['requests']}, errors {total['errors']}, "
-                    f"dropped {shadow.get('dropped', 0)} (queue full)"
+                    f"dropped {shadow.get('dropped', 0)} (queue full), "
+                    f"skipped {shadow.get('paused', 0)} (paused)"
                 )
     base = rows["no shadow"]
     for name in ("slow shadow (50 ms)", "failing shadow"):

@@ -1,9 +1,12 @@
 """Shadow traffic: copies of requests sent to shadow variants after the caller's answer is settled.
 
 A copy never delays or fails the caller: it is queued (bounded) and answered by a few workers per
-shadow variant; when the queue is full the copy is dropped and counted. Each shadow answer is
-timed, counted (errors included) and compared with the caller's answer (the first output that
-both have: the share of equal rows is the variant's agreement).
+shadow variant (a shadow takes at most that much of the server's CPU: under load it sees a sample
+of the traffic); when the queue is full the copy is dropped and counted. A shadow that keeps
+failing is paused (a circuit breaker: after `BREAKER_FAILURES` failures in a row it gets no copies
+for `BREAKER_PAUSE_S` seconds, then one copy probes it), so a broken shadow costs next to nothing.
+Each shadow answer is timed, counted (errors included) and compared with the caller's answer (the
+first output both have: the share of equal answers is the variant's agreement).
 """
 
 from __future__ import annotations
@@ -24,8 +27,10 @@ from berth.engine.variant_stats import TrafficStats
 
 log = logging.getLogger(__name__)
 
-QUEUE_SIZE: Final = 1024
-WORKERS_PER_SHADOW: Final = 16
+QUEUE_SIZE: Final = 256
+WORKERS_PER_SHADOW: Final = 4
+BREAKER_FAILURES: Final = 20
+BREAKER_PAUSE_S: Final = 5.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -45,10 +50,19 @@ class ShadowRunner:
         self._workers = workers
         self._queues: dict[tuple[str, str], asyncio.Queue[ShadowCall]] = {}
         self._tasks: list[asyncio.Task[None]] = []
+        self._failures: dict[tuple[str, str], int] = {}
+        self._paused_until: dict[tuple[str, str], float] = {}
 
     def submit(self, call: ShadowCall) -> None:
-        """Queue a copy (never waits); a full queue drops it."""
+        """Queue a copy (never waits); a full queue drops it, a paused shadow skips it."""
         key = (call.endpoint, call.variant)
+        paused_until = self._paused_until.get(key)
+        if paused_until is not None:
+            if time.monotonic() < paused_until:
+                self._stats.shadow_paused(call.endpoint, call.variant)
+                return
+            del self._paused_until[key]  # half-open: this copy probes the shadow
+            self._failures[key] = BREAKER_FAILURES - 1
         queue = self._queues.get(key)
         if queue is None:
             queue = self._queues[key] = asyncio.Queue(self._queue_size)
@@ -68,17 +82,33 @@ class ShadowRunner:
             try:
                 outputs = await call.answer()
             except BerthError:
-                self._stats.record(call.endpoint, call.variant, time.perf_counter() - start, False)
+                self._failed(call, time.perf_counter() - start)
             except Exception:
                 log.exception("shadow %s of %s failed unexpectedly", call.variant, call.endpoint)
-                self._stats.record(call.endpoint, call.variant, time.perf_counter() - start, False)
+                self._failed(call, time.perf_counter() - start)
             else:
+                self._failures.pop((call.endpoint, call.variant), None)
                 self._stats.record(call.endpoint, call.variant, time.perf_counter() - start, True)
                 agreed = _agreement(call.primary, outputs)
                 if agreed is not None:
                     self._stats.shadow_compared(call.endpoint, call.variant, agreed)
             finally:
                 queue.task_done()
+
+    def _failed(self, call: ShadowCall, seconds: float) -> None:
+        key = (call.endpoint, call.variant)
+        self._stats.record(call.endpoint, call.variant, seconds, False)
+        failures = self._failures.get(key, 0) + 1
+        self._failures[key] = failures
+        if failures >= BREAKER_FAILURES and key not in self._paused_until:
+            self._paused_until[key] = time.monotonic() + BREAKER_PAUSE_S
+            log.warning(
+                "shadow %s of %s failed %d times in a row; paused for %.0f s",
+                call.variant,
+                call.endpoint,
+                failures,
+                BREAKER_PAUSE_S,
+            )
 
     async def drain(self, timeout_s: float = 5.0) -> None:
         """Wait (bounded) for queued copies to be answered; for tests and shutdown."""

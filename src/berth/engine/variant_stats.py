@@ -150,6 +150,7 @@ class TrafficStats:
         self._clock = clock
         self._stats: dict[tuple[str, str], VariantStats] = {}
         self._shadow_dropped: dict[tuple[str, str], int] = {}
+        self._shadow_paused: dict[tuple[str, str], int] = {}
         self._shadow_agreement: dict[tuple[str, str], list[int]] = {}
 
     def of(self, endpoint: str, variant: str) -> VariantStats:
@@ -165,6 +166,10 @@ class TrafficStats:
     def shadow_dropped(self, endpoint: str, variant: str) -> None:
         key = (endpoint, variant)
         self._shadow_dropped[key] = self._shadow_dropped.get(key, 0) + 1
+
+    def shadow_paused(self, endpoint: str, variant: str) -> None:
+        key = (endpoint, variant)
+        self._shadow_paused[key] = self._shadow_paused.get(key, 0) + 1
 
     def shadow_compared(self, endpoint: str, variant: str, agreed: bool) -> None:
         counts = self._shadow_agreement.setdefault((endpoint, variant), [0, 0])
@@ -182,7 +187,8 @@ class TrafficStats:
 
     def report(self, endpoint: str, window_s: float = 60.0) -> dict[str, dict[str, Any]]:
         """Per variant: totals since this server started, the last `window_s` seconds, and for
-        shadows the copies dropped and the share of answers that agreed with the caller's."""
+        shadows the copies dropped (queue full), skipped while paused (failing), and the share of
+        answers that agreed with the caller's."""
         start = self._clock() - window_s
         report: dict[str, dict[str, Any]] = {}
         for (name, variant), stats in sorted(self._stats.items()):
@@ -193,10 +199,12 @@ class TrafficStats:
                 "recent": stats.since(start).to_json(),
             }
             agreement = self._shadow_agreement.get((name, variant))
-            if agreement is not None or (name, variant) in self._shadow_dropped:
+            key = (name, variant)
+            if agreement is not None or key in self._shadow_dropped or key in self._shadow_paused:
                 agreed, compared = agreement or [0, 0]
                 entry["shadow"] = {
-                    "dropped": self._shadow_dropped.get((name, variant), 0),
+                    "dropped": self._shadow_dropped.get(key, 0),
+                    "paused": self._shadow_paused.get(key, 0),
                     "compared": compared,
                     "agreement": agreed / compared if compared else None,
                 }
