@@ -185,7 +185,9 @@ class EndpointSpec:
         )
         if len(shadows) > MAX_SHADOWS:
             raise _invalid(f"at most {MAX_SHADOWS} shadows")
-        pipeline = data.get("pipeline") or {}
+        pipeline = data.get("pipeline")
+        if pipeline is None:
+            pipeline = {}
         if not isinstance(pipeline, Mapping):
             raise _invalid("'pipeline' must be an object with 'pre' and/or 'post' step lists")
         spec = cls(targets, sticky, canary, shadows, dict(pipeline))
