@@ -139,3 +139,20 @@ def test_every_change_moves_the_generation_and_lands_in_the_snapshot(
     assert start < after_create < after_update < store.generation()
     assert snapshot.endpoints["ep"].spec == _spec(("b", 1))
     assert "ep" not in store.snapshot().endpoints
+
+
+def test_an_alias_an_endpoint_routes_to_cannot_be_deleted(
+    store: SqlRegistryStore, endpoint_store: SqlEndpointStore
+) -> None:
+    store.create_version("churn", new_version())
+    store.set_alias("churn", "production", 1)
+    store.set_alias("churn", "spare", 1)
+    endpoint_store.create_endpoint("ep", _spec(("churn@production", 1)))
+
+    with pytest.raises(BerthError) as caught:
+        store.delete_alias("churn", "production")
+    store.delete_alias("churn", "spare")
+
+    assert caught.value.code is ErrorCode.CONFLICT
+    assert "ep" in caught.value.message
+    assert store.get_model("churn").aliases == {"production": 1}

@@ -154,6 +154,37 @@ class SqlEndpointStore:
         return run_transaction(self._engine, work)
 
 
+def refuse_alias_in_use(conn: Connection, model: str, alias: str) -> None:
+    """CONFLICT when an endpoint routes to ``model@alias`` (as a target, canary, shadow or custom
+    step): deleting the alias would leave it nothing to serve."""
+    wanted = f"{model}@{alias}"
+    users = [
+        e.name
+        for e in load_endpoints_list(conn)
+        if wanted in {str(r) for r in e.spec.referenced()} or wanted in _strings(e.spec.pipeline)
+    ]
+    if users:
+        raise BerthError(
+            ErrorCode.CONFLICT,
+            f"alias {alias!r} of {model!r} is used by endpoint(s) {', '.join(sorted(users))}; "
+            "change them first",
+            model=model,
+            alias=alias,
+            endpoints=sorted(users),
+        )
+
+
+def _strings(value: Any) -> set[str]:
+    """Every string in a JSON value (the pipeline's custom step references among them)."""
+    if isinstance(value, str):
+        return {value}
+    if isinstance(value, dict):
+        return set().union(*(_strings(v) for v in value.values())) if value else set()
+    if isinstance(value, list):
+        return set().union(*(_strings(v) for v in value)) if value else set()
+    return set()
+
+
 def load_endpoints(conn: Connection) -> dict[str, Endpoint]:
     """Every endpoint by name (for the registry snapshot a server routes by)."""
     return {e.name: e for e in load_endpoints_list(conn)}

@@ -49,6 +49,7 @@ from berth.storage.rows import (
     version_from_row,
 )
 from berth.storage.schema import alias_events, aliases, models, versions
+from berth.storage.sql_endpoints import refuse_alias_in_use
 from berth.storage.transactions import database_errors, run_transaction
 
 
@@ -307,6 +308,7 @@ class SqlRegistryStore:
             current = q.alias_row(conn, row.id, alias)
             if current is None:
                 raise alias_not_found(name, alias)
+            refuse_alias_in_use(conn, name, alias)
             conn.execute(delete(aliases).where(aliases.c.id == current.id))
             return _record_move(conn, row, alias, int(current.version_number), None, who, why)
 
