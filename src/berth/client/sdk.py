@@ -16,12 +16,15 @@ from berth.engine.publishing import PushRequest
 from berth.engine.workspace import open_workspace
 
 
-def open_registry(*, home: str | Path | None = None, url: str | None = None) -> Registry:
-    """The registry at `url` (a running server), else the embedded one in `home` (default: settings,
-    i.e. ``BERTH_HOME`` or ``./.berth``; ``BERTH_URL`` picks a server when neither is given)."""
+def open_registry(
+    *, home: str | Path | None = None, url: str | None = None, token: str | None = None
+) -> Registry:
+    """The registry at `url` (a running server, called with `token`, default ``BERTH_TOKEN``), else
+    the embedded one in `home` (default: settings, i.e. ``BERTH_HOME`` or ``./.berth``; ``BERTH_URL``
+    picks a server when neither is given)."""
     url = url or (None if home is not None else os.environ.get("BERTH_URL"))
     if url:
-        return RemoteRegistry(url)
+        return RemoteRegistry(url, token=token)
     settings = Settings() if home is None else Settings(home=Path(home))
     return LocalRegistry(open_workspace(settings))
 

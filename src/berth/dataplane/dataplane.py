@@ -7,6 +7,7 @@ both call it; neither knows about models, and it knows nothing about HTTP.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -29,10 +30,22 @@ class ServerInfo:
 
 
 class DataPlane:
-    def __init__(self, reconciler: Reconciler, pool: ModelPool, info: ServerInfo) -> None:
+    def __init__(
+        self,
+        reconciler: Reconciler,
+        pool: ModelPool,
+        info: ServerInfo,
+        *,
+        timeout_s: float | None = None,
+        max_elements: int | None = None,
+    ) -> None:
         self._reconciler = reconciler
         self._pool = pool
         self.info = info
+        self._timeout_s = timeout_s
+        """Longest a prediction may run (REQUEST_TIMEOUT past it); None: no limit."""
+        self._max_elements = max_elements
+        """Most elements of all input tensors of one request (PAYLOAD_TOO_LARGE past it)."""
 
     # -- health and metadata ------------------------------------------------------------------
     def live(self) -> bool:
@@ -131,10 +144,28 @@ class DataPlane:
                 f"{version.model} v{version.number} has no output {unknown[0]!r}; "
                 f"its outputs are {[s.name for s in signature.outputs]}",
             )
+        if self._max_elements is not None:
+            elements = sum(int(t.data.size) for t in inputs)
+            if elements > self._max_elements:
+                raise BerthError(
+                    ErrorCode.PAYLOAD_TOO_LARGE,
+                    f"{elements} input elements, more than the limit of {self._max_elements}",
+                    limit=self._max_elements,
+                )
         arrays = conform_inputs(inputs, signature)  # no await from the caller's resolve to the pool
         rows = next((int(a.shape[0]) for a in arrays if a.ndim), 1)
         loaded = self._pool.ready(version) or await self._pool.get(version)
-        raw = await loaded.infer(arrays, rows, names)
+        if self._timeout_s is None:
+            raw = await loaded.infer(arrays, rows, names)
+        else:
+            try:
+                async with asyncio.timeout(self._timeout_s):
+                    raw = await loaded.infer(arrays, rows, names)
+            except TimeoutError:
+                raise BerthError(
+                    ErrorCode.REQUEST_TIMEOUT,
+                    f"{version.model} v{version.number} did not answer within {self._timeout_s} s",
+                ) from None
         return to_output_tensors(raw, names, signature)
 
 

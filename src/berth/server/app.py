@@ -31,7 +31,10 @@ from berth.server.grpc.server import GrpcEndpoint
 from berth.server.inference_endpoint import InferenceEndpoint
 from berth.server.management_routes import management_router
 from berth.server.oip_routes import oip_router
+from berth.server.permissions import check_routes_declared
 from berth.server.repository_routes import repository_router
+from berth.server.security import Security, open_security
+from berth.server.security_routes import security_router
 from berth.server.v1_routes import v1_router
 
 log = logging.getLogger(__name__)
@@ -50,8 +53,11 @@ class Server:
     io_executor: ThreadPoolExecutor
     inference: InferenceEndpoint
     grpc: GrpcEndpoint | None = None
+    security: Security | None = None
 
     async def start(self) -> None:
+        if self.security is not None:
+            await self.security.start()
         await self.reconciler.start()
         if self.grpc is not None:
             await self.grpc.start()
@@ -64,16 +70,26 @@ class Server:
         if self.grpc is not None:
             await self.grpc.stop()
         await self.reconciler.stop()
+        if self.security is not None:
+            await self.security.stop()
         await self.pool.close()
         self.predict_executor.shutdown(wait=True)
         self.io_executor.shutdown(wait=True)
+        if self.security is not None:
+            self.security.close()
         self.workspace.close()
 
 
 def build_server(settings: Settings) -> Server:
     workspace = open_workspace(settings)
-    predict_executor = ThreadPoolExecutor(max_workers=4, thread_name_prefix="berth-predict")
     io_executor = ThreadPoolExecutor(max_workers=4, thread_name_prefix="berth-io")
+    try:
+        security = open_security(settings, io_executor)
+    except BaseException:
+        io_executor.shutdown()
+        workspace.close()
+        raise
+    predict_executor = ThreadPoolExecutor(max_workers=4, thread_name_prefix="berth-predict")
     batching = BatchingConfig(
         enabled=settings.batching,
         max_batch_size=settings.max_batch_size,
@@ -88,6 +104,8 @@ def build_server(settings: Settings) -> Server:
         reconciler,
         pool,
         ServerInfo(SERVER_NAME, __version__, extensions=("binary_tensor_data", "model_repository")),
+        timeout_s=settings.request_timeout_s,
+        max_elements=settings.max_tensor_elements,
     )
     grpc = None
     if settings.grpc_port is not None:
@@ -97,16 +115,30 @@ def build_server(settings: Settings) -> Server:
             settings.grpc_port,
             max_message_bytes=settings.max_body_bytes,
             shared_port=settings.worker_count > 1,
+            security=security.grpc(),
         )
     inference = InferenceEndpoint(dataplane, max_body_bytes=settings.max_body_bytes)
     return Server(
-        settings, workspace, pool, reconciler, dataplane, predict_executor, io_executor, inference, grpc
+        settings,
+        workspace,
+        pool,
+        reconciler,
+        dataplane,
+        predict_executor,
+        io_executor,
+        inference,
+        grpc,
+        security,
     )
 
 
 def create_asgi(server: Server) -> ASGIApp:
-    """What a server process runs: the app behind the inference fast path."""
-    return FastInference(create_app(server), server.inference)
+    """What a server process runs: the auth layer, then the inference fast path, then the app."""
+    app = create_app(server)
+    fast = FastInference(app, server.inference)
+    if server.security is None:
+        raise RuntimeError("a server is built with its security (build_server)")
+    return server.security.asgi_layer(fast, app)
 
 
 def create_app(server: Server) -> FastAPI:
@@ -139,4 +171,7 @@ def create_app(server: Server) -> FastAPI:
             max_upload_bytes=settings.max_upload_bytes,
         )
     )
+    if server.security is not None:
+        app.include_router(security_router(server.security.store, server.security.audit))
+    check_routes_declared(app)  # a route without a permission declaration never serves
     return app
