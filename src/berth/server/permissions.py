@@ -23,7 +23,7 @@ from typing import Any, Final
 
 from fastapi import Depends, FastAPI, Request
 from fastapi.dependencies.models import Dependant
-from fastapi.routing import APIRoute
+from fastapi.routing import APIRoute, iter_route_contexts
 
 from berth.core.access import ANONYMOUS, SERVER, Action, Principal, Resource, allowed, authorize
 from berth.core.errors import BerthError, ErrorCode
@@ -172,23 +172,30 @@ def route_declaration(route: APIRoute) -> tuple[Action, ResourceOf] | None:
     return permission
 
 
+def api_routes(app: FastAPI) -> list[tuple[str, APIRoute]]:
+    """Every FastAPI route of `app` with its full path, included routers' routes too."""
+    found = []
+    for context in iter_route_contexts(app.routes):
+        route = context.original_route
+        if isinstance(route, APIRoute):
+            found.append((context.path or route.path, route))
+    return found
+
+
 def public_paths(app: FastAPI) -> frozenset[str]:
     """The paths open without credentials: routes declared `public()`, and the API documentation."""
-    paths = {
-        route.path for route in app.routes if isinstance(route, APIRoute) and route_declaration(route) is None
-    }
-    docs = {app.openapi_url, app.docs_url, app.redoc_url, app.swagger_ui_oauth2_redirect_url}
+    paths = {path for path, route in api_routes(app) if route_declaration(route) is None}
+    docs = [app.openapi_url, app.docs_url, app.redoc_url, app.swagger_ui_oauth2_redirect_url]
     return frozenset(paths | {p for p in docs if p})
 
 
 def check_routes_declared(app: FastAPI) -> None:
     """Refuse (RuntimeError) an app with a route that declares no permission, or several."""
     problems = []
-    for route in app.routes:
-        if isinstance(route, APIRoute):
-            try:
-                route_declaration(route)
-            except ValueError as exc:
-                problems.append(str(exc))
+    for path, route in api_routes(app):
+        try:
+            route_declaration(route)
+        except ValueError as exc:
+            problems.append(f"{path}: {exc}")
     if problems:
         raise RuntimeError("; ".join(problems))
