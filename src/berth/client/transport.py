@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import ssl
 from typing import Any
 
 import httpx
@@ -21,14 +22,16 @@ class Transport:
         timeout: float = 60.0,
         client: httpx.Client | None = None,
         token: str | None = None,
-        verify: str | bool | None = None,
+        verify: ssl.SSLContext | bool | None = None,
     ) -> None:
         """`token` (default: ``BERTH_TOKEN``) is sent as ``Authorization: Bearer``; `verify` is a CA
         bundle for a server with a private certificate (default: ``BERTH_CA_CERT``, else the system's)."""
         self.url = url.rstrip("/")
         token = token if token is not None else os.environ.get("BERTH_TOKEN")
         headers = {"authorization": f"Bearer {token}"} if token else {}
-        verify = verify if verify is not None else os.environ.get("BERTH_CA_CERT") or True
+        if verify is None:
+            ca = os.environ.get("BERTH_CA_CERT")
+            verify = ssl.create_default_context(cafile=ca) if ca else True
         self._client = client or httpx.Client(
             base_url=self.url, timeout=timeout, headers=headers, verify=verify
         )
