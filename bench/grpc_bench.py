@@ -48,10 +48,13 @@ def free_port() -> int:
 
 
 @contextlib.contextmanager
-def berth_serve(home: Path, port: int, grpc_port: int) -> Iterator[None]:
+def berth_serve(home: Path, port: int, grpc_port: int, env: dict[str, str] | None = None) -> Iterator[None]:
+    """`berth serve` on these ports until the block ends; `env` adds ``BERTH_*`` settings."""
     berth_cli = str(Path(sys.executable).with_name("berth"))
     argv = [berth_cli, "serve", "--home", str(home), "--port", str(port), "--grpc-port", str(grpc_port)]
-    process = subprocess.Popen([*argv, "--log-level", "warning"], start_new_session=True)
+    process = subprocess.Popen(
+        [*argv, "--log-level", "warning"], start_new_session=True, env={**os.environ, **(env or {})}
+    )
     try:
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:

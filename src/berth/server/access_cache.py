@@ -36,7 +36,8 @@ class AccessCache:
         self._store = store
         self._executor = executor
         self._refresh_s = refresh_s
-        self._snapshot: AccessSnapshot | None = None
+        self.current: AccessSnapshot | None = None
+        """The table in use (replaced whole on every reload)."""
         self._principals: dict[str, Principal] = {}
         self._task: asyncio.Task[None] | None = None
         self._lock = asyncio.Lock()
@@ -64,7 +65,7 @@ class AccessCache:
         self._apply(self._store.access_snapshot())
 
     def _apply(self, snapshot: AccessSnapshot) -> None:
-        self._snapshot = snapshot
+        self.current = snapshot
         self._principals = {}
         self._last_load = time.monotonic()
 
@@ -74,7 +75,7 @@ class AccessCache:
             await asyncio.sleep(self._refresh_s)
             try:
                 counters = await loop.run_in_executor(self._executor, self._store.generations)
-                current = self._snapshot
+                current = self.current
                 if current is None or counters != (current.registry_generation, current.security_generation):
                     await self.refresh()
             except BerthError as exc:  # the database is away: keep the last table, try again
@@ -82,9 +83,9 @@ class AccessCache:
 
     @property
     def snapshot(self) -> AccessSnapshot:
-        if self._snapshot is None:
+        if self.current is None:
             raise BerthError(ErrorCode.UNAVAILABLE, "the access table is not loaded yet")
-        return self._snapshot
+        return self.current
 
     # -- who is calling -------------------------------------------------------------------------
     def principal(self, name: str) -> Principal:
@@ -104,8 +105,9 @@ class AccessCache:
         self._principals[name] = principal
         return principal
 
-    def token_principal(self, token: str) -> Principal:
-        """The owner of API token `token`; UNAUTHENTICATED when it is unknown, revoked or expired."""
+    def token_principal(self, token: str) -> tuple[Principal, float]:
+        """The owner of API token `token` and when the token expires (unix time); UNAUTHENTICATED
+        when it is unknown, revoked or expired."""
         record = self.snapshot.tokens.get(token_hash(token))
         if record is None:
             raise unauthenticated("invalid token")
@@ -113,7 +115,7 @@ class AccessCache:
             raise unauthenticated("token revoked")
         if record.expires_at <= time.time():
             raise unauthenticated("token expired")
-        return self.principal(record.principal)
+        return self.principal(record.principal), record.expires_at
 
     # -- what is called -------------------------------------------------------------------------
     def model_team(self, name: str) -> str | None:

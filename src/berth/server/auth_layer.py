@@ -1,8 +1,8 @@
 """The outermost ASGI layer: every HTTP request is authenticated (and rate-limited) here, once.
 
-It reads ``Authorization: Bearer …``, turns it into a `Principal` (`Authenticator`), puts the
+It reads ``Authorization: Bearer …``, turns it into a `Principal` (`Authenticator`) and puts the
 principal and the server's `Guard` in the ASGI scope for the routes and the inference fast path
-to authorize against, and sets the audit context (actor, ``x-request-id``) of the request. A
+to authorize against (a route's permission sets the audit context of the request). A
 request without valid credentials is answered 401 here, before any routing, so an unknown path
 tells an unauthenticated caller nothing; only the public paths (liveness, readiness, the API
 documentation) pass without credentials.
@@ -16,7 +16,6 @@ from typing import Final
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from berth.core.access import ANONYMOUS
-from berth.core.audit import AuditContext, set_audit_context
 from berth.core.errors import BerthError, ErrorCode
 from berth.server.authentication import Authenticator
 from berth.server.errors import error_body, error_headers, error_status
@@ -55,15 +54,12 @@ class AuthLayer:
             scope[PRINCIPAL_KEY] = ANONYMOUS
             await self.app(scope, receive, send)
             return
-        authorization: str | None = None
-        request_id = ""
+        authorization: bytes | None = None
         size = 0
         for key, value in scope["headers"]:
             size += len(key) + len(value)
             if key == b"authorization":
-                authorization = value.decode("latin-1")
-            elif key == b"x-request-id":
-                request_id = value[:128].decode("latin-1")
+                authorization = value
         try:
             if size > MAX_HEADER_BYTES:
                 raise BerthError(
@@ -87,8 +83,6 @@ class AuthLayer:
             await _refuse(send, error)
             return
         scope[PRINCIPAL_KEY] = principal
-        if principal.authenticated:
-            set_audit_context(AuditContext(principal.name, request_id))
         await self.app(scope, receive, send)
 
 

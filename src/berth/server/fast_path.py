@@ -48,7 +48,9 @@ class FastInference:
             if principal is not ANONYMOUS:
                 if not isinstance(principal, Principal):  # no auth layer in front: refuse (fail closed)
                     raise unauthenticated("missing credentials: send 'Authorization: Bearer <token>'")
-                await scope[GUARD_KEY].check_model(principal, Action.PREDICT, name)
+                guard = scope[GUARD_KEY]
+                if not guard.check_known_model(principal, Action.PREDICT, name):
+                    await guard.check_model(principal, Action.PREDICT, name)
             answer = await self._endpoint.answer(name, ref, scope["headers"], receive)
         except ClientDisconnect:
             return

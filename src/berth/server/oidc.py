@@ -70,13 +70,14 @@ class JwtVerifier:
             raise unauthenticated(f"invalid token: unknown signing key {kid!r}")
         return key
 
-    def verify(self, token: str) -> str:
-        """The principal a valid JWT names; UNAUTHENTICATED (with the reason) for any other."""
+    def verify(self, token: str) -> tuple[str, float]:
+        """The principal a valid JWT names and when it expires; UNAUTHENTICATED (with the reason)
+        for any other."""
         digest = hashlib.sha256(token.encode("utf-8", "surrogateescape")).hexdigest()
         cached = self._verified.get(digest)
         if cached is not None:
             if cached[1] > time.time():
-                return cached[0]
+                return cached
             del self._verified[digest]
             raise unauthenticated("token expired")
         try:
@@ -103,5 +104,5 @@ class JwtVerifier:
             raise unauthenticated(f"invalid token: claim {self._claim!r} is not a name")
         if len(self._verified) >= MAX_CACHED:
             self._verified.clear()
-        self._verified[digest] = (principal, float(claims["exp"]))
-        return principal
+        self._verified[digest] = verified = (principal, float(claims["exp"]))
+        return verified

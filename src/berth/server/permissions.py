@@ -26,6 +26,7 @@ from fastapi.dependencies.models import Dependant
 from fastapi.routing import APIRoute, iter_route_contexts
 
 from berth.core.access import ANONYMOUS, SERVER, Action, Principal, Resource, allowed, authorize
+from berth.core.audit import AuditContext, set_audit_context
 from berth.core.errors import BerthError, ErrorCode
 from berth.server.access_cache import AccessCache, unauthenticated
 
@@ -45,19 +46,38 @@ class Guard:
 
     def __init__(self, cache: AccessCache | None) -> None:
         self.cache = cache
+        self._models: dict[tuple[str, str], Resource] = {}
 
     async def model(self, name: str) -> Resource:
         team = None if self.cache is None else await self.cache.model_team_fresh(name)
-        return Resource.model(name, team)
+        return Resource.model(name, None) if team is None else self._resource(name, team)
+
+    def _resource(self, name: str, team: str) -> Resource:
+        resource = self._models.get((name, team))  # models that exist: a bounded set
+        if resource is None:
+            if len(self._models) > 100_000:
+                self._models.clear()
+            resource = self._models[name, team] = Resource.model(name, team)
+        return resource
 
     def team(self, name: str) -> Resource:
         exists = self.cache is None or self.cache.team_exists(name)
         return Resource.of_team(name, exists=exists)
 
-    async def check_model(self, principal: Principal, action: Action, name: str) -> None:
+    def check_known_model(self, principal: Principal, action: Action, name: str) -> bool:
+        """Authorize at once when the access table knows `name` (the usual case): True when
+        allowed, raises when not; False when the table must be reloaded first (`check_model`)."""
         if principal is ANONYMOUS:
-            return
-        authorize(principal, action, await self.model(name))
+            return True
+        team = None if self.cache is None else self.cache.model_team(name)
+        if team is None:
+            return False
+        authorize(principal, action, self._resource(name, team))
+        return True
+
+    async def check_model(self, principal: Principal, action: Action, name: str) -> None:
+        if not self.check_known_model(principal, action, name):
+            authorize(principal, action, await self.model(name))
 
     async def may(self, principal: Principal, action: Action, model: str) -> bool:
         """Whether `principal` may do `action` on `model` (for filtering lists)."""
@@ -133,6 +153,9 @@ def requires(action: Action, resource: ResourceOf = server_resource) -> Any:
         principal = request_principal(request)
         if principal is not ANONYMOUS:
             authorize(principal, action, await resource(request_guard(request), request))
+            # who acts in this request, for the audit events its changes write (same task)
+            request_id = request.headers.get("x-request-id", "")[:128]
+            set_audit_context(AuditContext(principal.name, request_id))
         return principal
 
     setattr(permission, PERMISSION_ATTRIBUTE, (action, resource))
