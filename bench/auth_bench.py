@@ -113,30 +113,52 @@ def layer_cost(database_url: str, token: str, requests: int = 100_000) -> float:
         store.close()
 
 
-def run(urls: dict[str, str], token: str, payload: Path, args: argparse.Namespace) -> None:
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process so far (Linux)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def run(
+    urls: dict[str, str], pids: dict[str, int], token: str, payload: Path, args: argparse.Namespace
+) -> None:
     use_wrk = shutil.which("wrk") is not None
     print(
         f"load: {'wrk' if use_wrk else 'aiohttp (install wrk for steadier figures)'},",
         f"{args.concurrency} connections",
     )
     results: dict[str, list[tuple[float, float, float]]] = {"off": [], "on": []}
-    print(f"{'round':<7}{'auth':<6}{'req/s':>10}{'p50 ms':>9}{'p99 ms':>9}", flush=True)
+    cpu: dict[str, list[float]] = {"off": [], "on": []}
+    print(
+        f"{'round':<7}{'auth':<6}{'req/s':>10}{'p50 ms':>9}{'p99 ms':>9}{'server CPU us/req':>19}", flush=True
+    )
     for round_ in range(args.rounds):
         for mode in ("off", "on") if round_ % 2 == 0 else ("on", "off"):
             url = f"{urls[mode]}/v2/models/lr/infer"
-            authorization = f"Bearer {token}" if mode == "on" else ""
+            authorization = f"Bearer {token}" if mode == "on" and token else ""
+            before = cpu_seconds(pids[mode])
             if use_wrk:
                 figures = wrk_round(url, payload, authorization, args)
             else:
                 figures = asyncio.run(aiohttp_round(url, payload.read_bytes(), authorization, args))
+            per_request = (cpu_seconds(pids[mode]) - before) / (figures[0] * args.seconds) * 1e6
             results[mode].append(figures)
-            print(f"{round_:<7}{mode:<6}{figures[0]:>10.0f}{figures[1]:>9.2f}{figures[2]:>9.2f}", flush=True)
+            cpu[mode].append(per_request)
+            print(
+                f"{round_:<7}{mode:<6}{figures[0]:>10.0f}{figures[1]:>9.2f}{figures[2]:>9.2f}{per_request:>19.1f}",
+                flush=True,
+            )
     medians = {
         mode: [statistics.median(r[i] for r in rows) for i in range(3)] for mode, rows in results.items()
     }
     for mode, (rate, p50, p99) in medians.items():
         print(f"median auth {mode:<4} {rate:>8.0f} req/s  p50 {p50:.2f} ms  p99 {p99:.2f} ms")
     ratio = medians["on"][0] / medians["off"][0]
+    cpu_on, cpu_off = statistics.median(cpu["on"]), statistics.median(cpu["off"])
+    print(
+        f"median server CPU per request: auth off {cpu_off:.1f} us, on {cpu_on:.1f} us "
+        f"({cpu_on / cpu_off:.3f})"
+    )
     print(
         f"auth on / off at {args.concurrency} connections: throughput {ratio:.3f} "
         f"({(1 - ratio) * 100:.1f}% drop), p99 {medians['on'][2] / medians['off'][2]:.3f}"
@@ -148,6 +170,11 @@ def main() -> None:
     parser.add_argument("--seconds", type=int, default=5, help="per round and mode")
     parser.add_argument("--rounds", type=int, default=4)
     parser.add_argument("--concurrency", type=int, default=64)
+    parser.add_argument(
+        "--control",
+        action="store_true",
+        help="A/A run: both servers without authentication, to see the machine's noise floor",
+    )
     args = parser.parse_args()
     x, y = make_classification(n_samples=500, n_features=FEATURES, n_informative=10, random_state=42)
     x = x.astype(np.float32)
@@ -164,14 +191,14 @@ def main() -> None:
             token = store.create_token("caller").secret
         finally:
             store.close()
-        urls = {}
-        for mode, auth in (("off", "off"), ("on", "tokens")):
+        urls, pids = {}, {}
+        for mode, auth in (("off", "off"), ("on", "off" if args.control else "tokens")):
             port = free_port()
-            servers.enter_context(berth_serve(home, port, free_port(), env={"BERTH_AUTH": auth}))
-            urls[mode] = f"http://127.0.0.1:{port}"
+            process = servers.enter_context(berth_serve(home, port, free_port(), env={"BERTH_AUTH": auth}))
+            urls[mode], pids[mode] = f"http://127.0.0.1:{port}", process.pid
         payload = Path(tmp) / "body.json"
         payload.write_bytes(body)
-        run(urls, token, payload, args)
+        run(urls, pids, "" if args.control else token, payload, args)
         database_url = Settings(home=home).resolved_database_url
         print(f"in process: the auth layer adds {layer_cost(database_url, token):.2f} us per request")
 

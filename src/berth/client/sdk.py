@@ -55,6 +55,7 @@ def push(
     batching: Mapping[str, Any] | None = None,
     home: str | Path | None = None,
     url: str | None = None,
+    token: str | None = None,
 ) -> Version:
     """Push a fitted model (scikit-learn, XGBoost, LightGBM, ONNX, a pyfunc object) or an artifact
     file path as a new version of `name`, and return it.
@@ -62,7 +63,8 @@ def push(
     `input_example` (a DataFrame, an array, a list of strings) gives the signature and is stored to
     document and warm up the model. `batching` sets this version's own adaptive batching
     (``enabled``, ``max_batch_size``, ``max_latency_ms``; default: the server's settings). The model
-    goes to the server at `url`, else to the embedded registry in `home`.
+    goes to the server at `url` (with `token`, default ``BERTH_TOKEN``), else to the embedded
+    registry in `home`.
     """
     request = PushRequest(
         name=name,
@@ -84,7 +86,7 @@ def push(
         source="sdk",
         batching=dict(batching) if batching is not None else None,
     )
-    registry = open_registry(home=home, url=url)
+    registry = open_registry(home=home, url=url, token=token)
     try:
         if isinstance(model, str | Path):
             return registry.push_file(Path(model), request)
