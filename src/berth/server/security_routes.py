@@ -9,10 +9,11 @@ recorded in the audit trail by the store, in the change's transaction.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Annotated, Any, TypeVar
 
 from fastapi import APIRouter, Query, Request
+from fastapi import Path as PathParam
 from fastapi.responses import StreamingResponse
 from pydantic import BaseModel, Field
 from starlette.concurrency import iterate_in_threadpool, run_in_threadpool
@@ -30,6 +31,8 @@ from berth.server.permissions import (
 from berth.storage.security_protocols import AuditStore, SecurityStore
 
 T = TypeVar("T")
+MAX_ID = 2**62
+"""Ids are database integers: a larger one cannot exist (and would not fit a query)."""
 AuditFilters = Annotated[str | None, Query(max_length=255)]
 
 
@@ -120,12 +123,17 @@ def _audit_query(
     after_id: int,
     limit: int,
 ) -> AuditQuery:
+    moments: list[datetime | None] = []
     for moment in (since, until):
         if moment is not None and moment.tzinfo is None:
             raise BerthError(
                 ErrorCode.INVALID_REQUEST, "since and until need a timezone (e.g. 2026-01-01T00:00Z)"
             )
-    return AuditQuery(actor, action, resource_type, resource_name, since, until, after_id, limit)
+        try:
+            moments.append(None if moment is None else moment.astimezone(UTC))
+        except (OverflowError, ValueError):
+            raise BerthError(ErrorCode.INVALID_REQUEST, f"time out of range: {moment}") from None
+    return AuditQuery(actor, action, resource_type, resource_name, moments[0], moments[1], after_id, limit)
 
 
 def _event_json(event: AuditEvent) -> dict[str, Any]:
@@ -252,7 +260,9 @@ def security_router(store: SecurityStore, audit: AuditStore) -> APIRouter:
 
     @router.delete("/tokens/{token_id}", summary="Revoke a token (every server refuses it within a second)")
     async def revoke_token(
-        token_id: int, request: Request, caller: Annotated[Principal, requires(Action.CONNECT)]
+        token_id: Annotated[int, PathParam(ge=1, le=MAX_ID)],
+        request: Request,
+        caller: Annotated[Principal, requires(Action.CONNECT)],
     ) -> TokenView:
         token = await call(store.get_token, token_id)
         if token.principal != caller.name:
@@ -271,7 +281,7 @@ def security_router(store: SecurityStore, audit: AuditStore) -> APIRouter:
         resource_name: AuditFilters = None,
         since: datetime | None = None,
         until: datetime | None = None,
-        after_id: Annotated[int, Query(ge=0)] = 0,
+        after_id: Annotated[int, Query(ge=0, le=MAX_ID)] = 0,
         limit: Annotated[int, Query(ge=1, le=10_000)] = 1000,
     ) -> list[dict[str, Any]]:
         query = _audit_query(actor, action, resource_type, resource_name, since, until, after_id, limit)
