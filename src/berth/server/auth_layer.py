@@ -60,14 +60,14 @@ class AuthLayer:
             size += len(key) + len(value)
             if key == b"authorization":
                 authorization = value
+        if size > MAX_HEADER_BYTES:
+            message = f"request headers larger than {MAX_HEADER_BYTES} bytes"
+            await _refuse(send, BerthError(ErrorCode.INVALID_REQUEST, message))
+            return
+        if scope["path"] in self._public:
+            await self.app(scope, receive, send)
+            return
         try:
-            if size > MAX_HEADER_BYTES:
-                raise BerthError(
-                    ErrorCode.INVALID_REQUEST, f"request headers larger than {MAX_HEADER_BYTES} bytes"
-                )
-            if scope["path"] in self._public:
-                await self.app(scope, receive, send)
-                return
             principal = self._authenticator.authenticate(authorization)
             if self._limiter is not None:
                 client = scope.get("client")
