@@ -154,6 +154,8 @@ def run(
     for mode, (rate, p50, p99) in medians.items():
         print(f"median auth {mode:<4} {rate:>8.0f} req/s  p50 {p50:.2f} ms  p99 {p99:.2f} ms")
     ratio = medians["on"][0] / medians["off"][0]
+    paired = statistics.median(on[0] / off[0] for on, off in zip(results["on"], results["off"], strict=True))
+    print(f"median of the rounds' own on/off ratios (paired, steadier on a busy machine): {paired:.3f}")
     cpu_on, cpu_off = statistics.median(cpu["on"]), statistics.median(cpu["off"])
     print(
         f"median server CPU per request: auth off {cpu_off:.1f} us, on {cpu_on:.1f} us "

@@ -16,6 +16,7 @@ from berth.core.codecs.model_io import conform_inputs, to_output_tensors
 from berth.core.entities import Version
 from berth.core.errors import BerthError, ErrorCode
 from berth.core.tensors import InferenceRequest, InferenceResponse, Tensor
+from berth.dataplane.deadlines import Deadlines
 from berth.engine.pool import LoadState, ModelPool
 from berth.engine.reconciler import Reconciler
 
@@ -42,7 +43,7 @@ class DataPlane:
         self._reconciler = reconciler
         self._pool = pool
         self.info = info
-        self._timeout_s = timeout_s
+        self._deadlines = Deadlines(timeout_s) if timeout_s is not None else None
         """Longest a prediction may run (REQUEST_TIMEOUT past it); None: no limit."""
         self._max_elements = max_elements
         """Most elements of all input tensors of one request (PAYLOAD_TOO_LARGE past it)."""
@@ -155,17 +156,25 @@ class DataPlane:
         arrays = conform_inputs(inputs, signature)  # no await from the caller's resolve to the pool
         rows = next((int(a.shape[0]) for a in arrays if a.ndim), 1)
         loaded = self._pool.ready(version) or await self._pool.get(version)
-        if self._timeout_s is None:
+        task = asyncio.current_task() if self._deadlines is not None else None
+        if self._deadlines is None or task is None:
             raw = await loaded.infer(arrays, rows, names)
         else:
+            slot = self._deadlines.enter(task)
             try:
-                async with asyncio.timeout(self._timeout_s):
-                    raw = await loaded.infer(arrays, rows, names)
-            except TimeoutError:
-                raise BerthError(
-                    ErrorCode.REQUEST_TIMEOUT,
-                    f"{version.model} v{version.number} did not answer within {self._timeout_s} s",
-                ) from None
+                raw = await loaded.infer(arrays, rows, names)
+            except asyncio.CancelledError:
+                if self._deadlines.leave(task, slot):  # cancelled for its deadline: a timeout
+                    raise BerthError(
+                        ErrorCode.REQUEST_TIMEOUT,
+                        f"{version.model} v{version.number} did not answer within "
+                        f"{self._deadlines.timeout_s} s",
+                    ) from None
+                raise
+            except BaseException:
+                self._deadlines.leave(task, slot)
+                raise
+            self._deadlines.leave(task, slot)
         return to_output_tensors(raw, names, signature)
 
 
