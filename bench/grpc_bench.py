@@ -48,10 +48,15 @@ def free_port() -> int:
 
 
 @contextlib.contextmanager
-def berth_serve(home: Path, port: int, grpc_port: int) -> Iterator[None]:
+def berth_serve(
+    home: Path, port: int, grpc_port: int, env: dict[str, str] | None = None
+) -> Iterator[subprocess.Popen[bytes]]:
+    """`berth serve` on these ports until the block ends (yields its process); `env` adds settings."""
     berth_cli = str(Path(sys.executable).with_name("berth"))
     argv = [berth_cli, "serve", "--home", str(home), "--port", str(port), "--grpc-port", str(grpc_port)]
-    process = subprocess.Popen([*argv, "--log-level", "warning"], start_new_session=True)
+    process = subprocess.Popen(
+        [*argv, "--log-level", "warning"], start_new_session=True, env={**os.environ, **(env or {})}
+    )
     try:
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
@@ -61,7 +66,7 @@ def berth_serve(home: Path, port: int, grpc_port: int) -> Iterator[None]:
             time.sleep(0.1)
         else:
             raise TimeoutError("berth serve did not become ready")
-        yield
+        yield process
     finally:
         os.killpg(process.pid, signal.SIGTERM)
         process.wait(30)

@@ -29,7 +29,7 @@ from schemathesis.specs.openapi.checks import content_type_conformance, response
 
 import berth
 from berth.core.settings import Settings
-from berth.server.app import build_server, create_app
+from berth.server.app import build_server, create_asgi
 from tests.conftest import Trained
 from tests.e2e.helpers import tensor_request
 from tests.support.servers import server_in_thread
@@ -56,7 +56,7 @@ def api_schema(
     server_settings = Settings(
         home=home, poll_interval_s=0.1, max_body_bytes=100_000, max_upload_bytes=100_000
     )
-    app = create_app(build_server(server_settings))
+    app = create_asgi(build_server(server_settings))  # what a server runs: auth layer included
     loaded = schemathesis.openapi.from_asgi("/openapi.json", app)  # starts the app's lifespan
     try:
         yield loaded

@@ -11,7 +11,7 @@ from typing import Any
 
 import click
 
-from berth.cli.options import echo_json, echo_table, read_json_arg, target_options
+from berth.cli.options import cli_token, echo_json, echo_table, read_json_arg, target_options, token_option
 from berth.client.endpoints import Endpoints, open_endpoints
 from berth.client.sdk import current_user
 from berth.core.errors import BerthError, ErrorCode
@@ -21,7 +21,7 @@ from berth.core.errors import BerthError, ErrorCode
 def endpoints(home: Path | None, url: str | None) -> Iterator[Endpoints]:
     if home is not None and url:
         raise click.UsageError("give --home or --url, not both")
-    client = open_endpoints(home=home, url=url)
+    client = open_endpoints(home=home, url=url, token=cli_token())
     try:
         yield client
     finally:
@@ -261,6 +261,7 @@ def history(name: str, as_json: bool, home: Path | None, url: str | None) -> Non
 @click.argument("name")
 @click.option("--window", "window_s", type=float, default=60.0, show_default=True, help="Recent window, s.")
 @click.option("--url", envvar="BERTH_URL", required=True, help="The server to ask (env BERTH_URL).")
+@token_option
 def stats(name: str, window_s: float, url: str) -> None:
     """Per-variant requests, errors and latency on one server."""
     with endpoints(None, url) as client:

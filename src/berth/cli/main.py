@@ -13,6 +13,7 @@ from berth.cli.demo import demo
 from berth.cli.endpoint_commands import endpoint, entities
 from berth.cli.predict_command import predict
 from berth.cli.registry_commands import alias, models, push
+from berth.cli.security_commands import audit, team, token
 from berth.core.errors import BerthError
 from berth.core.settings import Settings
 
@@ -45,6 +46,11 @@ def cli() -> None:
     help="Server processes sharing the ports (default 1; 0: one per CPU core, at most 4).",
 )
 @click.option("--log-level", default=None, help="debug, info, warning or error.")
+@click.option(
+    "--auth",
+    default=None,
+    help="off, tokens, oidc or tokens,oidc (env BERTH_AUTH; default off, loopback only).",
+)
 def serve(
     home: Path | None,
     host: str | None,
@@ -53,6 +59,7 @@ def serve(
     database_url: str | None,
     workers: int | None,
     log_level: str | None,
+    auth: str | None,
 ) -> None:
     """Serve every model in the registry over REST (Open Inference Protocol V2 and /api/v1), and over
     gRPC (Open Inference Protocol V2) with --grpc-port."""
@@ -66,6 +73,7 @@ def serve(
         "database_url": database_url,
         "workers": workers,
         "log_level": log_level,
+        "auth": auth,
     }
     run_server(Settings(**{k: v for k, v in overrides.items() if v is not None}))
 
@@ -77,6 +85,9 @@ cli.add_command(predict)
 cli.add_command(demo)
 cli.add_command(endpoint)
 cli.add_command(entities)
+cli.add_command(token)
+cli.add_command(team)
+cli.add_command(audit)
 
 
 def main() -> None:

@@ -18,8 +18,35 @@ from berth.core.errors import BerthError, ErrorCode
 F = TypeVar("F", bound=Callable[..., Any])
 
 
+TOKEN_KEY = "berth.token"
+
+
+def _keep_token(ctx: click.Context, _: click.Parameter, value: str | None) -> None:
+    if value:
+        ctx.meta[TOKEN_KEY] = value
+
+
+def cli_token() -> str | None:
+    """The ``--token`` given to the current command (else None: the client reads ``BERTH_TOKEN``)."""
+    ctx = click.get_current_context(silent=True)
+    token = ctx.meta.get(TOKEN_KEY) if ctx is not None else None
+    return token if isinstance(token, str) else None
+
+
+def token_option(fn: F) -> F:
+    """``--token TOKEN``: the API token or JWT sent to a server (env BERTH_TOKEN)."""
+    return click.option(
+        "--token",
+        envvar="BERTH_TOKEN",
+        expose_value=False,
+        callback=_keep_token,
+        help="API token or JWT for --url (env BERTH_TOKEN).",
+    )(fn)
+
+
 def target_options(fn: F) -> F:
-    """``--home DIR`` (the embedded registry) or ``--url URL`` (a running server)."""
+    """``--home DIR`` (the embedded registry) or ``--url URL`` (a running server, with ``--token``)."""
+    fn = token_option(fn)
     fn = click.option(
         "--url",
         envvar="BERTH_URL",
@@ -38,7 +65,7 @@ def target_options(fn: F) -> F:
 def registry(home: Path | None, url: str | None) -> Iterator[Registry]:
     if home is not None and url:
         raise click.UsageError("give --home or --url, not both")
-    reg = open_registry(home=home, url=url)
+    reg = open_registry(home=home, url=url, token=cli_token())
     try:
         yield reg
     finally:

@@ -10,7 +10,7 @@ from typing import Any
 import click
 import orjson
 
-from berth.cli.options import parse_model_ref, read_json_arg, target_options
+from berth.cli.options import cli_token, parse_model_ref, read_json_arg, target_options
 from berth.client.inference import model_path
 from berth.client.transport import Transport
 from berth.core.codecs.oip_json import decode_infer_request, encode_infer_response
@@ -28,7 +28,7 @@ def _is_oip(body: Any) -> bool:
 
 
 def _predict_remote(url: str, name: str, ref: str | None, body: Any) -> Any:
-    transport = Transport(url)
+    transport = Transport(url, token=cli_token())
     try:
         if _is_oip(body):
             return transport.json("POST", f"{model_path(name, ref)}/infer", json=body)

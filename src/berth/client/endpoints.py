@@ -66,11 +66,14 @@ class Endpoints(Protocol):
     def close(self) -> None: ...
 
 
-def open_endpoints(*, home: str | Path | None = None, url: str | None = None) -> Endpoints:
-    """The endpoints of the server at `url`, else of the embedded registry in `home`."""
+def open_endpoints(
+    *, home: str | Path | None = None, url: str | None = None, token: str | None = None
+) -> Endpoints:
+    """The endpoints of the server at `url` (called with `token`, default ``BERTH_TOKEN``), else of
+    the embedded registry in `home`."""
     url = url or (None if home is not None else os.environ.get("BERTH_URL"))
     if url:
-        return RemoteEndpoints(url)
+        return RemoteEndpoints(url, token=token)
     settings = Settings() if home is None else Settings(home=Path(home))
     return LocalEndpoints(open_workspace(settings))
 
@@ -158,8 +161,15 @@ class LocalEndpoints:
 class RemoteEndpoints:
     """Endpoints behind a running server's API (``/api/v1/endpoints``)."""
 
-    def __init__(self, url: str, *, timeout: float = 60.0, transport: Transport | None = None) -> None:
-        self._http = transport or Transport(url, timeout=timeout)
+    def __init__(
+        self,
+        url: str,
+        *,
+        timeout: float = 60.0,
+        token: str | None = None,
+        transport: Transport | None = None,
+    ) -> None:
+        self._http = transport or Transport(url, timeout=timeout, token=token)
 
     def list_all(self) -> list[JsonDict]:
         body: list[JsonDict] = self._http.json("GET", "/api/v1/endpoints")

@@ -27,8 +27,11 @@ def model_path(model: str, version: str | int | None) -> str:
 class Client:
     """A small Open Inference Protocol client for berth (Triton's and KServe's clients work too)."""
 
-    def __init__(self, url: str, *, timeout: float = 60.0, transport: Transport | None = None) -> None:
-        self._transport = transport or Transport(url, timeout=timeout)
+    def __init__(
+        self, url: str, *, timeout: float = 60.0, transport: Transport | None = None, token: str | None = None
+    ) -> None:
+        """`token`: an API token or JWT sent as ``Authorization: Bearer`` (default: ``BERTH_TOKEN``)."""
+        self._transport = transport or Transport(url, timeout=timeout, token=token)
         self._input_names: dict[tuple[str, str | None], str] = {}
 
     def __enter__(self) -> Client:

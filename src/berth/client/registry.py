@@ -92,8 +92,15 @@ class LocalRegistry:
 class RemoteRegistry:
     """The registry behind a running server's management API (``/api/v1``)."""
 
-    def __init__(self, url: str, *, timeout: float = 300.0, transport: Transport | None = None) -> None:
-        self._http = transport or Transport(url, timeout=timeout)
+    def __init__(
+        self,
+        url: str,
+        *,
+        timeout: float = 300.0,
+        transport: Transport | None = None,
+        token: str | None = None,
+    ) -> None:
+        self._http = transport or Transport(url, timeout=timeout, token=token)
         self._catalog = FlavorCatalog()
 
     def push_object(self, obj: Any, request: PushRequest) -> Version:

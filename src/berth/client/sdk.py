@@ -16,12 +16,15 @@ from berth.engine.publishing import PushRequest
 from berth.engine.workspace import open_workspace
 
 
-def open_registry(*, home: str | Path | None = None, url: str | None = None) -> Registry:
-    """The registry at `url` (a running server), else the embedded one in `home` (default: settings,
-    i.e. ``BERTH_HOME`` or ``./.berth``; ``BERTH_URL`` picks a server when neither is given)."""
+def open_registry(
+    *, home: str | Path | None = None, url: str | None = None, token: str | None = None
+) -> Registry:
+    """The registry at `url` (a running server, called with `token`, default ``BERTH_TOKEN``), else
+    the embedded one in `home` (default: settings, i.e. ``BERTH_HOME`` or ``./.berth``; ``BERTH_URL``
+    picks a server when neither is given)."""
     url = url or (None if home is not None else os.environ.get("BERTH_URL"))
     if url:
-        return RemoteRegistry(url)
+        return RemoteRegistry(url, token=token)
     settings = Settings() if home is None else Settings(home=Path(home))
     return LocalRegistry(open_workspace(settings))
 
@@ -52,6 +55,7 @@ def push(
     batching: Mapping[str, Any] | None = None,
     home: str | Path | None = None,
     url: str | None = None,
+    token: str | None = None,
 ) -> Version:
     """Push a fitted model (scikit-learn, XGBoost, LightGBM, ONNX, a pyfunc object) or an artifact
     file path as a new version of `name`, and return it.
@@ -59,7 +63,8 @@ def push(
     `input_example` (a DataFrame, an array, a list of strings) gives the signature and is stored to
     document and warm up the model. `batching` sets this version's own adaptive batching
     (``enabled``, ``max_batch_size``, ``max_latency_ms``; default: the server's settings). The model
-    goes to the server at `url`, else to the embedded registry in `home`.
+    goes to the server at `url` (with `token`, default ``BERTH_TOKEN``), else to the embedded
+    registry in `home`.
     """
     request = PushRequest(
         name=name,
@@ -81,7 +86,7 @@ def push(
         source="sdk",
         batching=dict(batching) if batching is not None else None,
     )
-    registry = open_registry(home=home, url=url)
+    registry = open_registry(home=home, url=url, token=token)
     try:
         if isinstance(model, str | Path):
             return registry.push_file(Path(model), request)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import ssl
 from typing import Any
 
 import httpx
@@ -13,9 +15,26 @@ from berth.core.errors import BerthError, ErrorCode
 class Transport:
     """Sends requests to a berth server; a non-2xx answer becomes the `BerthError` the server sent."""
 
-    def __init__(self, url: str, *, timeout: float = 60.0, client: httpx.Client | None = None) -> None:
+    def __init__(
+        self,
+        url: str,
+        *,
+        timeout: float = 60.0,
+        client: httpx.Client | None = None,
+        token: str | None = None,
+        verify: ssl.SSLContext | bool | None = None,
+    ) -> None:
+        """`token` (default: ``BERTH_TOKEN``) is sent as ``Authorization: Bearer``; `verify` is a CA
+        bundle for a server with a private certificate (default: ``BERTH_CA_CERT``, else the system's)."""
         self.url = url.rstrip("/")
-        self._client = client or httpx.Client(base_url=self.url, timeout=timeout)
+        token = token if token is not None else os.environ.get("BERTH_TOKEN")
+        headers = {"authorization": f"Bearer {token}"} if token else {}
+        if verify is None:
+            ca = os.environ.get("BERTH_CA_CERT")
+            verify = ssl.create_default_context(cafile=ca) if ca else True
+        self._client = client or httpx.Client(
+            base_url=self.url, timeout=timeout, headers=headers, verify=verify
+        )
 
     def request(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
         try:

@@ -38,6 +38,11 @@ class ErrorCode(StrEnum):
     ENTITY_NOT_FOUND = "entity_not_found"
     ALREADY_EXISTS = "already_exists"
     CONFLICT = "conflict"
+    # who may do what (berth.core.access)
+    UNAUTHENTICATED = "unauthenticated"
+    FORBIDDEN = "forbidden"
+    RATE_LIMITED = "rate_limited"
+    REQUEST_TIMEOUT = "request_timeout"
     # artifacts and models
     UNSUPPORTED_FLAVOR = "unsupported_flavor"
     ARTIFACT_INVALID = "artifact_invalid"

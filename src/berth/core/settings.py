@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from pydantic import Field
+from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -54,6 +54,55 @@ class Settings(BaseSettings):
         "several cores, but each holds its own copy of every model it serves.",
     )
     log_level: str = Field("info", description="Log level of the server (debug, info, warning, error).")
+    # security (docs/security.md)
+    auth: str = Field(
+        "off",
+        description="How callers authenticate: off, tokens (berth API tokens), oidc (JWTs of an "
+        "identity provider) or tokens,oidc. Off is refused on a non-loopback address unless "
+        "allow_insecure_bind.",
+    )
+    allow_insecure_bind: bool = Field(
+        False, description="Serve without authentication on a non-loopback address anyway."
+    )
+    auth_refresh_s: float = Field(
+        0.5,
+        gt=0,
+        le=1,
+        description="How often a server checks for new, revoked or changed tokens, teams and grants.",
+    )
+    oidc_issuer: str | None = Field(None, description="The identity provider's issuer (the JWT 'iss').")
+    oidc_audience: str | None = Field(None, description="The audience JWTs must name ('aud').")
+    oidc_jwks: str | None = Field(
+        None, description="The issuer's signing keys: a JWKS URL (https://…) or a JWKS file."
+    )
+    oidc_principal_claim: str = Field("sub", description="The JWT claim that names the principal.")
+    tls_cert: Path | None = Field(None, description="PEM certificate: serve REST and gRPC over TLS.")
+    tls_key: Path | None = Field(None, description="PEM private key of tls_cert.")
+    rate_limit_rps: float = Field(
+        0, ge=0, description="Requests per second per principal, per server process (0: no limit)."
+    )
+    rate_limit_burst: int = Field(
+        0, ge=0, description="Requests a principal may send at once above the rate (0: one second's worth)."
+    )
+    request_timeout_s: float = Field(
+        60.0, gt=0, description="Longest a prediction may take before it is answered REQUEST_TIMEOUT."
+    )
+    max_tensor_elements: int = Field(
+        10_000_000, gt=0, description="Most elements (all input tensors together) of one inference request."
+    )
+
+    @field_validator("auth")
+    @classmethod
+    def _auth_methods(cls, value: str) -> str:
+        methods = {m.strip().lower() for m in value.split(",") if m.strip()}
+        if not methods or not methods <= {"off", "tokens", "oidc"} or ("off" in methods and len(methods) > 1):
+            raise ValueError("auth is 'off', 'tokens', 'oidc' or 'tokens,oidc'")
+        return ",".join(sorted(methods))
+
+    @property
+    def auth_methods(self) -> frozenset[str]:
+        """The authentication methods on: empty when auth is off."""
+        return frozenset(self.auth.split(",")) - {"off"}
 
     @property
     def worker_count(self) -> int:

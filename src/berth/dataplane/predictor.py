@@ -2,18 +2,26 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Sequence
 
 from berth.core.codecs.model_io import conform_inputs, to_output_tensors
 from berth.core.entities import Version
 from berth.core.errors import BerthError, ErrorCode
 from berth.core.tensors import Tensor
+from berth.dataplane.deadlines import Deadlines
 from berth.engine.pool import ModelPool
 
 
 class Predictor:
-    def __init__(self, pool: ModelPool) -> None:
+    def __init__(
+        self, pool: ModelPool, *, timeout_s: float | None = None, max_elements: int | None = None
+    ) -> None:
         self._pool = pool
+        self._deadlines = Deadlines(timeout_s) if timeout_s is not None else None
+        """Longest a prediction may run (REQUEST_TIMEOUT past it); None: no limit."""
+        self._max_elements = max_elements
+        """Most elements of all input tensors of one request (PAYLOAD_TOO_LARGE past it)."""
 
     async def predict(
         self, version: Version, inputs: list[Tensor], output_names: Sequence[str] | None
@@ -31,8 +39,34 @@ class Predictor:
                 f"{version.model} v{version.number} has no output {unknown[0]!r}; "
                 f"its outputs are {[s.name for s in signature.outputs]}",
             )
+        if self._max_elements is not None:
+            elements = sum(int(t.data.size) for t in inputs)
+            if elements > self._max_elements:
+                raise BerthError(
+                    ErrorCode.PAYLOAD_TOO_LARGE,
+                    f"{elements} input elements, more than the limit of {self._max_elements}",
+                    limit=self._max_elements,
+                )
         arrays = conform_inputs(inputs, signature)
         rows = next((int(a.shape[0]) for a in arrays if a.ndim), 1)
         loaded = self._pool.ready(version) or await self._pool.get(version)
-        raw = await loaded.infer(arrays, rows, names)
+        task = asyncio.current_task() if self._deadlines is not None else None
+        if self._deadlines is None or task is None:
+            raw = await loaded.infer(arrays, rows, names)
+        else:
+            slot = self._deadlines.enter(task)
+            try:
+                raw = await loaded.infer(arrays, rows, names)
+            except asyncio.CancelledError:
+                if self._deadlines.leave(task, slot):  # cancelled for its deadline: a timeout
+                    raise BerthError(
+                        ErrorCode.REQUEST_TIMEOUT,
+                        f"{version.model} v{version.number} did not answer within "
+                        f"{self._deadlines.timeout_s} s",
+                    ) from None
+                raise
+            except BaseException:
+                self._deadlines.leave(task, slot)
+                raise
+            self._deadlines.leave(task, slot)
         return to_output_tensors(raw, names, signature)

@@ -39,7 +39,10 @@ from berth.server.grpc.server import GrpcEndpoint
 from berth.server.inference_endpoint import InferenceEndpoint
 from berth.server.management_routes import management_router
 from berth.server.oip_routes import oip_router
+from berth.server.permissions import check_routes_declared
 from berth.server.repository_routes import repository_router
+from berth.server.security import Security, open_security
+from berth.server.security_routes import security_router
 from berth.server.v1_routes import v1_router
 from berth.storage.notifications import ChangeListener, supports_notifications
 
@@ -63,8 +66,11 @@ class Server:
     canary: CanaryController
     grpc: GrpcEndpoint | None = None
     listener: ChangeListener | None = None
+    security: Security | None = None
 
     async def start(self) -> None:
+        if self.security is not None:
+            await self.security.start()
         await self.reconciler.start()
         if self.listener is not None:
             loop = asyncio.get_running_loop()
@@ -90,16 +96,26 @@ class Server:
             self.listener.stop()
         await self.reconciler.stop()
         await self.shadows.close()
+        if self.security is not None:
+            await self.security.stop()
         await self.pool.close()
         self.predict_executor.shutdown(wait=True)
         self.io_executor.shutdown(wait=True)
+        if self.security is not None:
+            self.security.close()
         self.workspace.close()
 
 
 def build_server(settings: Settings) -> Server:
     workspace = open_workspace(settings)
-    predict_executor = ThreadPoolExecutor(max_workers=4, thread_name_prefix="berth-predict")
     io_executor = ThreadPoolExecutor(max_workers=4, thread_name_prefix="berth-io")
+    try:
+        security = open_security(settings, io_executor)
+    except BaseException:
+        io_executor.shutdown()
+        workspace.close()
+        raise
+    predict_executor = ThreadPoolExecutor(max_workers=4, thread_name_prefix="berth-predict")
     batching = BatchingConfig(
         enabled=settings.batching,
         max_batch_size=settings.max_batch_size,
@@ -113,7 +129,9 @@ def build_server(settings: Settings) -> Server:
     traffic = TrafficStats()
     shadows = ShadowRunner(traffic)
     table = reconciler.current_table
-    predictor = Predictor(pool)
+    predictor = Predictor(
+        pool, timeout_s=settings.request_timeout_s, max_elements=settings.max_tensor_elements
+    )
     endpoint_inference = EndpointInference(
         table,
         predictor,
@@ -141,6 +159,7 @@ def build_server(settings: Settings) -> Server:
             settings.grpc_port,
             max_message_bytes=settings.max_body_bytes,
             shared_port=settings.worker_count > 1,
+            security=security.grpc(),
         )
     inference = InferenceEndpoint(dataplane, max_body_bytes=settings.max_body_bytes)
     return Server(
@@ -157,12 +176,17 @@ def build_server(settings: Settings) -> Server:
         canary,
         grpc,
         listener,
+        security,
     )
 
 
 def create_asgi(server: Server) -> ASGIApp:
-    """What a server process runs: the app behind the inference fast path."""
-    return FastInference(create_app(server), server.inference)
+    """What a server process runs: the auth layer, then the inference fast path, then the app."""
+    app = create_app(server)
+    fast = FastInference(app, server.inference)
+    if server.security is None:
+        raise RuntimeError("a server is built with its security (build_server)")
+    return server.security.asgi_layer(fast, app)
 
 
 def create_app(server: Server) -> FastAPI:
@@ -200,4 +224,7 @@ def create_app(server: Server) -> FastAPI:
             server.workspace.endpoints, server.workspace.entities, server.reconciler, server.traffic
         )
     )
+    if server.security is not None:
+        app.include_router(security_router(server.security.store, server.security.audit))
+    check_routes_declared(app)  # a route without a permission declaration never serves
     return app

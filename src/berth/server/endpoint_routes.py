@@ -10,9 +10,10 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Annotated, Any, TypeVar
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Query, Request
 from starlette.concurrency import run_in_threadpool
 
+from berth.core.access import Action, Principal
 from berth.core.endpoints import Endpoint
 from berth.core.errors import BerthError, ErrorCode
 from berth.engine.endpoint_routes import EndpointRoute
@@ -28,9 +29,15 @@ from berth.server.endpoint_schemas import (
     EntitiesPut,
     WeightsBody,
 )
+from berth.server.permissions import model_from_path, request_guard, requires, team_in_body
 from berth.storage.protocols import EntityStore
 
 T = TypeVar("T")
+Caller = Annotated[Principal, requires(Action.ENDPOINT, model_from_path)]
+"""A maintainer of the endpoint's team (endpoints and models share names: ``{name}`` is either)."""
+_READ = [requires(Action.READ, model_from_path)]
+_ENTITIES = [requires(Action.ADMIN)]
+"""Entity tables belong to no team yet: the platform's administrators manage them."""
 _ERRORS: dict[int | str, dict[str, Any]] = {
     400: {"description": "invalid"},
     404: {"description": "not found"},
@@ -55,29 +62,38 @@ def endpoint_router(
         return endpoint.to_json() | {"serving": _serving(route)}
 
     # -- endpoints ----------------------------------------------------------------------------
-    @router.get("/endpoints", summary="Every endpoint, with what this server serves for it")
-    async def list_endpoints() -> list[dict[str, Any]]:
-        return [view(e) for e in await call(service.list_all)]
+    @router.get("/endpoints", summary="The endpoints the caller may read, with what this server serves")
+    async def list_endpoints(
+        request: Request, caller: Annotated[Principal, requires(Action.CONNECT)]
+    ) -> list[dict[str, Any]]:
+        guard = request_guard(request)
+        return [view(e) for e in await call(service.list_all) if await guard.may(caller, Action.READ, e.name)]
 
-    @router.post("/endpoints", status_code=201, summary="Create an endpoint")
-    async def create_endpoint(body: EndpointCreate) -> dict[str, Any]:
+    @router.post("/endpoints", status_code=201, summary="Create an endpoint (in the body's team)")
+    async def create_endpoint(
+        body: EndpointCreate, caller: Annotated[Principal, requires(Action.ENDPOINT, team_in_body)]
+    ) -> dict[str, Any]:
         endpoint = await call(
             service.create,
             body.name,
             body.spec_json(),
             team=body.team,
             description=body.description,
-            actor=body.actor,
+            actor=_actor(caller, body.actor),
             reason=body.reason,
         )
         return await changed(endpoint)
 
-    @router.get("/endpoints/{name}", summary="An endpoint: its spec, revision and what this server serves")
+    @router.get(
+        "/endpoints/{name}",
+        summary="An endpoint: its spec, revision and what this server serves",
+        dependencies=_READ,
+    )
     async def get_endpoint(name: str) -> dict[str, Any]:
         return view(await call(service.get, name))
 
     @router.put("/endpoints/{name}", summary="Replace an endpoint's spec (a new revision)")
-    async def replace_endpoint(name: str, body: EndpointReplace) -> dict[str, Any]:
+    async def replace_endpoint(name: str, body: EndpointReplace, caller: Caller) -> dict[str, Any]:
         endpoint = await call(
             service.replace,
             name,
@@ -85,56 +101,73 @@ def endpoint_router(
             expected_revision=body.expected_revision,
             description=body.description,
             team=body.team,
-            actor=body.actor,
+            actor=_actor(caller, body.actor),
             reason=body.reason,
         )
         return await changed(endpoint)
 
     @router.patch("/endpoints/{name}/weights", summary="Change target weights (a new target is added)")
-    async def set_weights(name: str, body: WeightsBody) -> dict[str, Any]:
-        endpoint = await call(service.set_weights, name, body.weights, actor=body.actor, reason=body.reason)
+    async def set_weights(name: str, body: WeightsBody, caller: Caller) -> dict[str, Any]:
+        actor = _actor(caller, body.actor)
+        endpoint = await call(service.set_weights, name, body.weights, actor=actor, reason=body.reason)
         return await changed(endpoint)
 
     @router.post(
         "/endpoints/{name}/canary", summary="Start a canary (raised step by step, rolled back if bad)"
     )
-    async def start_canary(name: str, body: CanaryStart) -> dict[str, Any]:
+    async def start_canary(name: str, body: CanaryStart, caller: Caller) -> dict[str, Any]:
         endpoint = await call(
-            service.start_canary, name, body.canary_json(), actor=body.actor, reason=body.reason
+            service.start_canary,
+            name,
+            body.canary_json(),
+            actor=_actor(caller, body.actor),
+            reason=body.reason,
         )
         return await changed(endpoint)
 
     @router.delete("/endpoints/{name}/canary", summary="Remove the canary: all traffic to the stable targets")
     async def abort_canary(
         name: str,
+        caller: Caller,
         actor: Annotated[str, Query(max_length=256)] = "",
         reason: Annotated[str, Query(max_length=1024)] = "",
     ) -> dict[str, Any]:
-        return await changed(await call(service.abort_canary, name, actor=actor, reason=reason))
+        return await changed(
+            await call(service.abort_canary, name, actor=_actor(caller, actor), reason=reason)
+        )
 
     @router.post("/endpoints/{name}/promote", summary="Make the canary the only target now")
-    async def promote(name: str, body: Change) -> dict[str, Any]:
-        return await changed(await call(service.promote, name, actor=body.actor, reason=body.reason))
+    async def promote(name: str, body: Change, caller: Caller) -> dict[str, Any]:
+        actor = _actor(caller, body.actor)
+        return await changed(await call(service.promote, name, actor=actor, reason=body.reason))
 
     @router.post("/endpoints/{name}/rollback", summary="Undo the newest change (a running canary first)")
-    async def rollback(name: str, body: Change) -> dict[str, Any]:
-        return await changed(await call(service.rollback, name, actor=body.actor, reason=body.reason))
+    async def rollback(name: str, body: Change, caller: Caller) -> dict[str, Any]:
+        actor = _actor(caller, body.actor)
+        return await changed(await call(service.rollback, name, actor=actor, reason=body.reason))
 
     @router.delete("/endpoints/{name}", summary="Delete an endpoint (its history stays)")
     async def delete_endpoint(
         name: str,
+        caller: Annotated[Principal, requires(Action.DELETE, model_from_path)],
         actor: Annotated[str, Query(max_length=256)] = "",
         reason: Annotated[str, Query(max_length=1024)] = "",
     ) -> dict[str, Any]:
-        event = await call(service.delete, name, actor=actor, reason=reason)
+        event = await call(service.delete, name, actor=_actor(caller, actor), reason=reason)
         await reconciler.sync()
         return event.to_json()
 
-    @router.get("/endpoints/{name}/history", summary="Every change of an endpoint, oldest first")
+    @router.get(
+        "/endpoints/{name}/history", summary="Every change of an endpoint, oldest first", dependencies=_READ
+    )
     async def history(name: str) -> list[dict[str, Any]]:
         return [e.to_json() for e in await call(service.history, name)]
 
-    @router.get("/endpoints/{name}/stats", summary="Per-variant requests, errors and latency on this server")
+    @router.get(
+        "/endpoints/{name}/stats",
+        summary="Per-variant requests, errors and latency on this server",
+        dependencies=_READ,
+    )
     async def endpoint_stats(
         name: str, window_s: Annotated[float, Query(gt=0, le=900, description="the recent window")] = 60.0
     ) -> dict[str, Any]:
@@ -151,26 +184,35 @@ def endpoint_router(
         }
 
     # -- entity features ----------------------------------------------------------------------
-    @router.get("/entities", summary="Entity tables with their number of keys")
+    @router.get("/entities", summary="Entity tables with their number of keys", dependencies=_ENTITIES)
     async def entity_tables() -> dict[str, int]:
         return await call(entities.entity_tables)
 
-    @router.put("/entities/{table}", summary="Insert or replace entities' features (at most 10,000 a call)")
+    @router.put(
+        "/entities/{table}",
+        summary="Insert or replace entities' features (at most 10,000 a call)",
+        dependencies=_ENTITIES,
+    )
     async def put_entities(table: str, body: EntitiesPut) -> dict[str, int]:
         return {"written": await call(entities.put_entities, table, body.entities)}
 
-    @router.get("/entities/{table}/{key}", summary="One entity's features")
+    @router.get("/entities/{table}/{key}", summary="One entity's features", dependencies=_ENTITIES)
     async def get_entity(table: str, key: str) -> dict[str, Any]:
         found = await call(entities.get_entities, table, [key])
         if key not in found:
             raise BerthError(ErrorCode.ENTITY_NOT_FOUND, f"no entity {key!r} in {table!r}", table=table)
         return {"table": table, "key": key, "features": found[key]}
 
-    @router.delete("/entities/{table}/{key}", summary="Remove one entity's features")
+    @router.delete("/entities/{table}/{key}", summary="Remove one entity's features", dependencies=_ENTITIES)
     async def delete_entity(table: str, key: str) -> dict[str, bool]:
         return {"deleted": await call(entities.delete_entity, table, key)}
 
     return router
+
+
+def _actor(caller: Principal, said: str) -> str:
+    """Who made a change: the authenticated principal; what the body says only without auth."""
+    return caller.name if caller.authenticated else said
 
 
 def _serving(route: EndpointRoute | None) -> dict[str, Any] | None:

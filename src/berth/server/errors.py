@@ -42,6 +42,10 @@ HTTP_STATUS: Final[dict[ErrorCode, int]] = {
     ErrorCode.ENTITY_NOT_FOUND: 422,
     ErrorCode.ALREADY_EXISTS: 409,
     ErrorCode.CONFLICT: 409,
+    ErrorCode.UNAUTHENTICATED: 401,
+    ErrorCode.FORBIDDEN: 403,
+    ErrorCode.RATE_LIMITED: 429,
+    ErrorCode.REQUEST_TIMEOUT: 504,
     ErrorCode.UNSUPPORTED_FLAVOR: 422,
     ErrorCode.ARTIFACT_INVALID: 422,
     ErrorCode.ARTIFACT_INTEGRITY: 422,
@@ -67,8 +71,30 @@ def error_body(error: BerthError) -> bytes:
         return orjson.dumps({"error": error.message, "code": error.code.value})
 
 
+def error_headers(error: BerthError) -> list[tuple[bytes, bytes]]:
+    """The headers an error's status calls for: ``WWW-Authenticate`` on 401, ``Retry-After`` on 429."""
+    if error.code is ErrorCode.UNAUTHENTICATED:
+        reason = error.message.replace("\\", "").replace('"', "'")
+        return [
+            (
+                b"www-authenticate",
+                f'Bearer realm="berth", error="invalid_token", error_description="{reason}"'.encode(
+                    "latin-1", "replace"
+                ),
+            )
+        ]
+    if error.code is ErrorCode.RATE_LIMITED:
+        return [(b"retry-after", str(error.details.get("retry_after", 1)).encode())]
+    return []
+
+
 def error_response(error: BerthError) -> Response:
-    return Response(content=error_body(error), status_code=error_status(error), media_type="application/json")
+    response = Response(
+        content=error_body(error), status_code=error_status(error), media_type="application/json"
+    )
+    for key, value in error_headers(error):
+        response.headers[key.decode()] = value.decode("latin-1")
+    return response
 
 
 async def _berth_error(_: Request, exc: Exception) -> Response:

@@ -15,9 +15,12 @@ from typing import Final
 from starlette.requests import ClientDisconnect
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from berth.core.access import ANONYMOUS, Action, Principal
 from berth.core.errors import BerthError, ErrorCode
-from berth.server.errors import error_body, error_status
+from berth.server.access_cache import unauthenticated
+from berth.server.errors import error_body, error_headers, error_status
 from berth.server.inference_endpoint import JSON_TYPE, InferenceEndpoint
+from berth.server.permissions import GUARD_KEY, PRINCIPAL_KEY
 
 log = logging.getLogger(__name__)
 
@@ -41,11 +44,18 @@ class FastInference:
 
     async def _infer(self, name: str, ref: str | None, scope: Scope, receive: Receive, send: Send) -> None:
         try:
+            principal = scope.get(PRINCIPAL_KEY)
+            if principal is not ANONYMOUS:
+                if not isinstance(principal, Principal):  # no auth layer in front: refuse (fail closed)
+                    raise unauthenticated("missing credentials: send 'Authorization: Bearer <token>'")
+                guard = scope[GUARD_KEY]
+                if not guard.check_known_model(principal, Action.PREDICT, name):
+                    await guard.check_model(principal, Action.PREDICT, name)
             answer = await self._endpoint.answer(name, ref, scope["headers"], receive)
         except ClientDisconnect:
             return
         except BerthError as exc:
-            await _send(send, error_status(exc), error_body(exc), [JSON_TYPE])
+            await _send(send, error_status(exc), error_body(exc), [JSON_TYPE, *error_headers(exc)])
             return
         except Exception:
             log.exception("unexpected error on POST %s", scope["path"])

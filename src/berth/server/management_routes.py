@@ -19,6 +19,7 @@ from fastapi.responses import FileResponse
 from pydantic import ValidationError
 from starlette.concurrency import run_in_threadpool
 
+from berth.core.access import Action, Principal, authorize
 from berth.core.entities import VersionMetadata
 from berth.core.errors import BerthError, ErrorCode
 from berth.core.signature import Signature
@@ -27,6 +28,7 @@ from berth.engine.pool import ModelPool
 from berth.engine.publishing import Publisher, PushRequest
 from berth.engine.reconciler import Reconciler
 from berth.server.body import too_large
+from berth.server.permissions import model_from_path, push_target, request_guard, requires, team_in_body
 from berth.server.schemas import (
     AliasEventView,
     AliasSet,
@@ -90,12 +92,15 @@ def management_router(
     async def call(fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
         return await run_in_threadpool(fn, *args, **kwargs)
 
-    async def changed() -> None:
+    async def changed(request: Request | None = None) -> None:
         await reconciler.sync()
+        if request is not None:  # a model or its team changed: so does who may call it
+            await request_guard(request).refresh()
 
     # -- models -------------------------------------------------------------------------------
-    @router.get("/models", summary="List and search models")
+    @router.get("/models", summary="List and search models (those the caller may read)")
     async def list_models(
+        caller: Annotated[Principal, requires(Action.CONNECT)],
         text: Annotated[str | None, Query(max_length=200, description="in name or description")] = None,
         team: Annotated[str | None, Query(max_length=128)] = None,
         tag: Annotated[list[str], Query(description="key=value; every one must match")] = [],  # noqa: B006
@@ -111,31 +116,52 @@ def management_router(
             flavor=flavor,
             limit=limit,
             offset=offset,
+            teams=None if caller.admin else set(caller.roles),
         )
         return [ModelView.of(m) for m in models]
 
-    @router.post("/models", status_code=201, summary="Create a model (pushing a version creates it too)")
-    async def create_model(body: ModelCreate) -> ModelView:
+    @router.post(
+        "/models",
+        status_code=201,
+        summary="Create a model (pushing a version creates it too)",
+        dependencies=[requires(Action.PUSH, team_in_body)],
+    )
+    async def create_model(body: ModelCreate, request: Request) -> ModelView:
         model = await call(
             store.create_model, body.name, team=body.team, description=body.description, tags=body.tags
         )
-        await changed()
+        await changed(request)
         return ModelView.of(model)
 
-    @router.get("/models/{name}", summary="A model, with its latest version and aliases")
+    @router.get(
+        "/models/{name}",
+        summary="A model, with its latest version and aliases",
+        dependencies=[requires(Action.READ, model_from_path)],
+    )
     async def get_model(name: str) -> ModelView:
         return ModelView.of(await call(store.get_model, name))
 
     @router.patch("/models/{name}", summary="Change a model's team, description or tags")
-    async def update_model(name: str, body: ModelUpdate) -> ModelView:
+    async def update_model(
+        name: str,
+        body: ModelUpdate,
+        request: Request,
+        caller: Annotated[Principal, requires(Action.UPDATE, model_from_path)],
+    ) -> ModelView:
+        if body.team is not None:  # moving a model: the caller must be able to push into the new team
+            authorize(caller, Action.PUSH, request_guard(request).team(body.team))
         model = await call(
             store.update_model, name, team=body.team, description=body.description, tags=body.tags
         )
-        await changed()
+        await changed(request)
         return ModelView.of(model)
 
     # -- versions -----------------------------------------------------------------------------
-    @router.get("/models/{name}/versions", summary="Every version of a model, oldest first")
+    @router.get(
+        "/models/{name}/versions",
+        summary="Every version of a model, oldest first",
+        dependencies=[requires(Action.READ, model_from_path)],
+    )
     async def list_versions(name: str) -> list[VersionView]:
         return [VersionView.of(v) for v in await call(store.list_versions, name)]
 
@@ -147,6 +173,7 @@ def management_router(
     async def push_version(
         name: str,
         request: Request,
+        caller: Annotated[Principal, requires(Action.PUSH, push_target)],
         artifact: Annotated[
             UploadFile, File(description="the model file (.skops, .onnx, .ubj, .txt, .zip …)")
         ],
@@ -156,6 +183,8 @@ def management_router(
         if declared.isascii() and declared.isdigit() and int(declared) > max_upload_bytes:
             raise too_large(max_upload_bytes)
         meta = _push_metadata(metadata)
+        if meta.trust_pickle:  # the trust that lets a pickle or code run: a maintainer's, and audited
+            authorize(caller, Action.TRUST, await push_target(request_guard(request), request))
         push = PushRequest(
             name=name,
             team=meta.team,
@@ -167,7 +196,7 @@ def management_router(
             input_example=request_as_example(meta.input_example) if meta.input_example else None,
             aliases=tuple(meta.aliases),
             trusted=meta.trust_pickle,
-            pushed_by=meta.pushed_by,
+            pushed_by=caller.name if caller.authenticated else meta.pushed_by,
             source=meta.source,
             batching=meta.batching,
         )
@@ -175,14 +204,22 @@ def management_router(
             path = Path(folder) / f"artifact{_safe_suffix(artifact.filename)}"
             await call(_copy_upload, artifact, path, max_upload_bytes)
             version = await call(publisher.push_file, path, push)
-        await changed()
+        await changed(request)
         return VersionView.of(version)
 
-    @router.get("/models/{name}/versions/{ref}", summary="A version by number, alias or 'latest'")
+    @router.get(
+        "/models/{name}/versions/{ref}",
+        summary="A version by number, alias or 'latest'",
+        dependencies=[requires(Action.READ, model_from_path)],
+    )
     async def get_version(name: str, ref: str) -> VersionView:
         return VersionView.of(await call(store.resolve, name, ref))
 
-    @router.patch("/models/{name}/versions/{number}/metadata", summary="Update a version's metadata")
+    @router.patch(
+        "/models/{name}/versions/{number}/metadata",
+        summary="Update a version's metadata",
+        dependencies=[requires(Action.UPDATE, model_from_path)],
+    )
     async def update_metadata(name: str, number: int, body: VersionMetadataUpdate) -> VersionView:
         update = body.model_dump(exclude_none=True)
         version = await call(store.update_version_metadata, name, number, update)
@@ -193,6 +230,7 @@ def management_router(
         "/models/{name}/versions/{number}/artifact",
         summary="Download a version's artifact (verified against its sha256)",
         response_class=FileResponse,
+        dependencies=[requires(Action.READ, model_from_path)],
     )
     async def download_artifact(name: str, number: int) -> FileResponse:
         version = await call(store.get_version, name, number)
@@ -204,32 +242,61 @@ def management_router(
         )
 
     # -- aliases ------------------------------------------------------------------------------
-    @router.get("/models/{name}/aliases", summary="A model's aliases: alias -> version")
+    @router.get(
+        "/models/{name}/aliases",
+        summary="A model's aliases: alias -> version",
+        dependencies=[requires(Action.READ, model_from_path)],
+    )
     async def list_aliases(name: str) -> dict[str, int]:
         return dict((await call(store.get_model, name)).aliases)
 
     @router.put("/models/{name}/aliases/{alias}", summary="Point an alias at a version (creates or moves it)")
-    async def set_alias(name: str, alias: str, body: AliasSet) -> AliasEventView:
-        event = await call(store.set_alias, name, alias, body.version, actor=body.actor, reason=body.reason)
+    async def set_alias(
+        name: str,
+        alias: str,
+        body: AliasSet,
+        caller: Annotated[Principal, requires(Action.ALIAS, model_from_path)],
+    ) -> AliasEventView:
+        actor = caller.name if caller.authenticated else body.actor
+        event = await call(store.set_alias, name, alias, body.version, actor=actor, reason=body.reason)
         await changed()
         return AliasEventView.of(event)
 
     @router.delete("/models/{name}/aliases/{alias}", summary="Remove an alias")
-    async def delete_alias(name: str, alias: str, actor: str = "", reason: str = "") -> AliasEventView:
+    async def delete_alias(
+        name: str,
+        alias: str,
+        caller: Annotated[Principal, requires(Action.ALIAS, model_from_path)],
+        actor: str = "",
+        reason: str = "",
+    ) -> AliasEventView:
+        actor = caller.name if caller.authenticated else actor
         event = await call(store.delete_alias, name, alias, actor=actor, reason=reason)
         await changed()
         return AliasEventView.of(event)
 
-    @router.get("/models/{name}/aliases/{alias}/history", summary="Every move of one alias, oldest first")
+    @router.get(
+        "/models/{name}/aliases/{alias}/history",
+        summary="Every move of one alias, oldest first",
+        dependencies=[requires(Action.READ, model_from_path)],
+    )
     async def alias_history(name: str, alias: str) -> list[AliasEventView]:
         return [AliasEventView.of(e) for e in await call(store.alias_history, name, alias)]
 
-    @router.get("/models/{name}/history", summary="Every move of every alias of a model, oldest first")
+    @router.get(
+        "/models/{name}/history",
+        summary="Every move of every alias of a model, oldest first",
+        dependencies=[requires(Action.READ, model_from_path)],
+    )
     async def model_history(name: str) -> list[AliasEventView]:
         return [AliasEventView.of(e) for e in await call(store.alias_history, name, None)]
 
     # -- serving state ------------------------------------------------------------------------
-    @router.get("/serving", summary="What this server routes to and what it has loaded")
+    @router.get(
+        "/serving",
+        summary="What this server routes to and what it has loaded (platform admins)",
+        dependencies=[requires(Action.ADMIN)],
+    )
     async def serving() -> dict[str, Any]:
         table = reconciler.table
         return {

@@ -18,9 +18,11 @@ import orjson
 from fastapi import APIRouter, Request
 from starlette.responses import Response
 
+from berth.core.access import Action
 from berth.dataplane.dataplane import DataPlane
 from berth.server.inference_endpoint import InferenceEndpoint
 from berth.server.openapi_schemas import INFER_REQUEST, INFER_RESPONSE, json_body, json_responses
+from berth.server.permissions import model_from_path, public, requires
 
 JSON = "application/json"
 
@@ -32,39 +34,52 @@ def _json(body: Any, status: int = 200) -> Response:
 def oip_router(dataplane: DataPlane, endpoint: InferenceEndpoint) -> APIRouter:
     router = APIRouter(tags=["inference (Open Inference Protocol V2)"])
 
-    @router.get("/v2", summary="Server metadata")
+    @router.get("/v2", summary="Server metadata", dependencies=[requires(Action.CONNECT)])
     async def server_metadata() -> Response:
         info = dataplane.info
         return _json({"name": info.name, "version": info.version, "extensions": list(info.extensions)})
 
-    @router.get("/v2/health/live", summary="Liveness")
+    @router.get("/v2/health/live", summary="Liveness (public)", dependencies=[public()])
     async def live() -> Response:
         return _json({"live": True})
 
     @router.get(
-        "/v2/health/ready", summary="Readiness: 200 once the registry has been read and models loaded"
+        "/v2/health/ready",
+        summary="Readiness: 200 once the registry has been read and models loaded (public)",
+        dependencies=[public()],
     )
     async def ready() -> Response:
         is_ready = dataplane.ready()
         return _json({"ready": is_ready}, 200 if is_ready else 400)
 
-    @router.get("/v2/models/{name}", summary="Model metadata (default version)")
+    describe = [requires(Action.DESCRIBE, model_from_path)]
+
+    @router.get("/v2/models/{name}", summary="Model metadata (default version)", dependencies=describe)
     async def model_metadata(name: str) -> Response:
         return _json(dataplane.model_metadata(name, None))
 
-    @router.get("/v2/models/{name}/versions/{ref}", summary="Model metadata of a version or alias")
+    @router.get(
+        "/v2/models/{name}/versions/{ref}",
+        summary="Model metadata of a version or alias",
+        dependencies=describe,
+    )
     async def version_metadata(name: str, ref: str) -> Response:
         return _json(dataplane.model_metadata(name, ref))
 
-    @router.get("/v2/models/{name}/ready", summary="Model readiness (default version)")
+    @router.get("/v2/models/{name}/ready", summary="Model readiness (default version)", dependencies=describe)
     async def model_ready(name: str) -> Response:
         return _ready_answer(name, dataplane.model_ready(name, None))
 
-    @router.get("/v2/models/{name}/versions/{ref}/ready", summary="Model readiness of a version or alias")
+    @router.get(
+        "/v2/models/{name}/versions/{ref}/ready",
+        summary="Model readiness of a version or alias",
+        dependencies=describe,
+    )
     async def version_ready(name: str, ref: str) -> Response:
         return _ready_answer(name, dataplane.model_ready(name, ref))
 
     infer_doc: dict[str, Any] = {
+        "dependencies": [requires(Action.PREDICT, model_from_path)],
         "openapi_extra": json_body(INFER_REQUEST),
         "responses": json_responses(INFER_RESPONSE, 400, 404, 413, 422),
     }

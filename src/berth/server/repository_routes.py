@@ -13,16 +13,18 @@ Answers follow Triton: 200 with an empty body on success, ``{"error", "code"}`` 
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
 import orjson
 from fastapi import APIRouter, Request
 from starlette.responses import Response
 
+from berth.core.access import Action, Principal
 from berth.core.codecs.oip_json import load_object
 from berth.core.errors import BerthError, ErrorCode
 from berth.dataplane.dataplane import DataPlane
 from berth.server.body import read_body
+from berth.server.permissions import model_from_path, request_guard, requires
 
 _IGNORED = frozenset({"unload_dependents"})
 """Triton parameters that mean nothing here (berth has no ensembles) and are accepted."""
@@ -32,16 +34,22 @@ def repository_router(dataplane: DataPlane, *, max_body_bytes: int) -> APIRouter
     router = APIRouter(tags=["model repository (Open Inference Protocol V2 extension)"])
 
     @router.post("/v2/repository/index", summary="Every version in the registry and its state here")
-    async def index(request: Request) -> Response:
+    async def index(request: Request, caller: Annotated[Principal, requires(Action.CONNECT)]) -> Response:
         ready_only = _ready_flag(await _optional_object(request, max_body_bytes))
-        rows = dataplane.repository_index()
+        guard = request_guard(request)
+        rows = [
+            r for r in dataplane.repository_index() if await guard.may(caller, Action.DESCRIBE, r["name"])
+        ]
         if ready_only:
             rows = [row for row in rows if row["state"] == "READY"]
         return Response(content=orjson.dumps(rows), media_type="application/json")
 
     # response_class=Response: the 200 answer has an empty body, and the OpenAPI document says so
     @router.post(
-        "/v2/repository/models/{name}/load", summary="Load (and warm up) a model now", response_class=Response
+        "/v2/repository/models/{name}/load",
+        summary="Load (and warm up) a model now",
+        response_class=Response,
+        dependencies=[requires(Action.LOAD, model_from_path)],
     )
     async def load(name: str, request: Request) -> Response:
         ref = _version(await _optional_object(request, max_body_bytes))
@@ -49,7 +57,10 @@ def repository_router(dataplane: DataPlane, *, max_body_bytes: int) -> APIRouter
         return Response(status_code=200)
 
     @router.post(
-        "/v2/repository/models/{name}/unload", summary="Free a model's memory", response_class=Response
+        "/v2/repository/models/{name}/unload",
+        summary="Free a model's memory",
+        response_class=Response,
+        dependencies=[requires(Action.LOAD, model_from_path)],
     )
     async def unload(name: str, request: Request) -> Response:
         ref = _version(await _optional_object(request, max_body_bytes))

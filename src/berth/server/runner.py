@@ -11,6 +11,7 @@ from starlette.types import ASGIApp
 
 from berth.core.settings import Settings
 from berth.server.app import build_server, create_asgi
+from berth.server.security import check_bind
 
 
 def configure_logging(level: str) -> None:
@@ -36,6 +37,7 @@ def serve(settings: Settings) -> None:
     """
     configure_logging(settings.log_level)
     if settings.worker_count > 1:
+        check_bind(settings)  # refuse before starting workers (each checks again)
         os.environ.update(settings.as_environment())
         uvicorn.run(
             "berth.server.runner:worker_app",
@@ -49,7 +51,11 @@ def serve(settings: Settings) -> None:
 
 
 def _uvicorn_options(settings: Settings) -> dict[str, Any]:
+    tls: dict[str, Any] = {}
+    if settings.tls_cert is not None and settings.tls_key is not None:
+        tls = {"ssl_certfile": str(settings.tls_cert), "ssl_keyfile": str(settings.tls_key)}
     return {
+        **tls,
         "host": settings.host,
         "port": settings.port,
         "loop": "uvloop",

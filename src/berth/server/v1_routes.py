@@ -12,10 +12,12 @@ from typing import Any
 from fastapi import APIRouter, Request
 from starlette.responses import Response
 
+from berth.core.access import Action
 from berth.core.codecs.v1_json import decode_v1_request, encode_v1_response
 from berth.dataplane.dataplane import DataPlane
 from berth.server.body import read_body
 from berth.server.openapi_schemas import V1_REQUEST, json_body, json_responses
+from berth.server.permissions import model_from_path, requires
 
 MODEL_HEADER = "berth-model-version"
 
@@ -23,6 +25,7 @@ MODEL_HEADER = "berth-model-version"
 def v1_router(dataplane: DataPlane, *, max_body_bytes: int) -> APIRouter:
     router = APIRouter(tags=["inference (TF-Serving and MLflow JSON)"])
     doc: dict[str, Any] = {
+        "dependencies": [requires(Action.PREDICT, model_from_path)],
         "openapi_extra": json_body(V1_REQUEST),
         "responses": json_responses(
             {"type": "object", "properties": {"predictions": {"type": "array"}}}, 400, 404

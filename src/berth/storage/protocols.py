@@ -7,7 +7,7 @@ runs every implementation (``tests/storage``).
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from pathlib import Path
 from typing import Any, BinaryIO, Protocol
 
@@ -60,9 +60,11 @@ class RegistryStore(Protocol):
         flavor: str | None = None,
         limit: int = 100,
         offset: int = 0,
+        teams: Collection[str] | None = None,
     ) -> list[Model]:
         """Models matching every filter given: `text` in name or description (case-insensitive),
-        exact team, every tag key=value, at least one version of `flavor`; sorted by name."""
+        exact team, every tag key=value, at least one version of `flavor`, a team among `teams`
+        (what the caller may read); sorted by name."""
         ...
 
     def create_version(

@@ -137,6 +137,84 @@ registry_state = Table(
     CheckConstraint("id = 1", name="single_row"),
 )
 
+# -- security (migration 0002): teams, members, grants, tokens, the audit trail ----------------------
+
+teams = Table(
+    "teams",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("name", String(128), nullable=False, unique=True),
+    Column("description", Text, nullable=False),
+    Column("created_at", UtcDateTime(), nullable=False),
+)
+
+principals = Table(
+    "principals",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("name", String(255), nullable=False, unique=True),
+    Column("admin", Boolean, nullable=False),
+    Column("created_at", UtcDateTime(), nullable=False),
+)
+
+team_members = Table(
+    "team_members",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("team_id", Integer, ForeignKey("teams.id", ondelete="CASCADE"), nullable=False),
+    Column("principal", String(255), nullable=False),
+    Column("role", String(16), nullable=False),
+    UniqueConstraint("team_id", "principal"),
+)
+
+endpoint_grants = Table(
+    "endpoint_grants",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("endpoint", String(128), nullable=False),
+    Column("team_id", Integer, ForeignKey("teams.id", ondelete="CASCADE"), nullable=False),
+    Column("granted_by", Text, nullable=False),
+    Column("at", UtcDateTime(), nullable=False),
+    UniqueConstraint("endpoint", "team_id"),
+)
+
+api_tokens = Table(
+    "api_tokens",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("principal", String(255), nullable=False, index=True),
+    Column("token_hash", String(64), nullable=False, unique=True),
+    Column("prefix", String(16), nullable=False),
+    Column("description", Text, nullable=False),
+    Column("created_at", UtcDateTime(), nullable=False),
+    Column("expires_at", UtcDateTime(), nullable=False),
+    Column("revoked_at", UtcDateTime(), nullable=True),
+    Column("created_by", Text, nullable=False),
+)
+
+audit_events = Table(
+    "audit_events",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("at", UtcDateTime(), nullable=False, index=True),
+    Column("actor", String(255), nullable=False, index=True),
+    Column("action", String(64), nullable=False, index=True),
+    Column("resource_type", String(32), nullable=False),
+    Column("resource_name", String(255), nullable=False),
+    Column("before", _json(nullable=True), nullable=True),
+    Column("after", _json(nullable=True), nullable=True),
+    Column("request_id", String(128), nullable=False),
+    Index(None, "resource_type", "resource_name"),
+)
+
+security_state = Table(
+    "security_state",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=False),
+    Column("generation", BigInteger, nullable=False),
+    CheckConstraint("id = 1", name="single_row"),
+)
+
 endpoints = Table(
     "endpoints",
     metadata,

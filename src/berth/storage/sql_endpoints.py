@@ -22,8 +22,10 @@ from berth.core.endpoints import (
 )
 from berth.core.errors import BerthError, ErrorCode
 from berth.storage import queries as q
+from berth.storage.audit_store import record_event
 from berth.storage.rows import checked_team, checked_text
 from berth.storage.schema import endpoint_events, endpoints
+from berth.storage.security_store import ensure_team
 from berth.storage.transactions import run_transaction
 
 
@@ -53,6 +55,7 @@ class SqlEndpointStore:
 
         def work(conn: Connection) -> Endpoint:
             q.refuse_model_name(conn, name)
+            ensure_team(conn, str(values["team"]))
             at = q.now()
             try:
                 conn.execute(
@@ -110,6 +113,8 @@ class SqlEndpointStore:
                     revision=row.revision,
                 )
             revision = int(row.revision) + 1
+            if "team" in extra:
+                ensure_team(conn, extra["team"])
             conn.execute(
                 update(endpoints)
                 .where(endpoints.c.id == row.id)
@@ -228,6 +233,15 @@ def _append_event(
     reason: str,
 ) -> EndpointEvent:
     event = EndpointEvent(name, revision, kind, before, after, actor, reason, q.now())
+    record_event(
+        conn,
+        f"endpoint.{kind}",
+        "endpoint",
+        name,
+        before=before.to_json() if before else None,
+        after=after.to_json() | {"revision": revision, "reason": reason} if after else None,
+        actor=actor,
+    )
     conn.execute(
         insert(endpoint_events).values(
             endpoint=name,

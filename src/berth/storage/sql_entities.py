@@ -16,6 +16,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from berth.core.entities import check_model_name
 from berth.core.errors import BerthError, ErrorCode
 from berth.storage import queries as q
+from berth.storage.audit_store import record_event
 from berth.storage.schema import entity_features
 from berth.storage.transactions import run_transaction
 
@@ -79,6 +80,7 @@ class SqlEntityStore:
                 {"entity_table": table, "entity_key": k, "features": v, "updated_at": at}
                 for k, v in checked.items()
             ]
+            record_event(conn, "entity.put", "entity_table", table, after={"keys": sorted(checked)[:1000]})
             for start in range(0, len(values), _CHUNK):
                 stmt = dialect.insert(entity_features).values(values[start : start + _CHUNK])
                 conn.execute(
@@ -119,7 +121,10 @@ class SqlEntityStore:
             stmt = delete(entity_features).where(
                 entity_features.c.entity_table == table, entity_features.c.entity_key == key
             )
-            return bool(conn.execute(stmt).rowcount)
+            deleted = bool(conn.execute(stmt).rowcount)
+            if deleted:
+                record_event(conn, "entity.delete", "entity_table", table, before={"key": key})
+            return deleted
 
         return run_transaction(self._engine, work, write=True)
 

@@ -7,7 +7,7 @@ version numbers are gap-free under concurrent pushes and servers see every chang
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from typing import Any
 
 from sqlalchemy import Connection, Engine, Row, delete, exists, insert, or_, select, update
@@ -26,6 +26,7 @@ from berth.core.entities import (
 )
 from berth.core.errors import BerthError, ErrorCode
 from berth.storage import queries as q
+from berth.storage.audit_store import record_event
 from berth.storage.db import create_database_engine
 from berth.storage.loading import (
     alias_not_found,
@@ -49,6 +50,7 @@ from berth.storage.rows import (
     version_from_row,
 )
 from berth.storage.schema import alias_events, aliases, models, versions
+from berth.storage.security_store import ensure_team
 from berth.storage.sql_endpoints import refuse_alias_in_use
 from berth.storage.transactions import database_errors, run_transaction
 
@@ -100,6 +102,8 @@ class SqlRegistryStore:
                 raise BerthError(
                     ErrorCode.ALREADY_EXISTS, f"model {name!r} already exists", model=name
                 ) from None
+            ensure_team(conn, str(values["team"]))
+            record_event(conn, "model.create", "model", name, after=_model_state(values))
             q.bump_generation(conn)
             return load_model(conn, q.model_row(conn, name))
 
@@ -129,6 +133,10 @@ class SqlRegistryStore:
         def work(conn: Connection) -> Model:
             row = q.model_row(conn, name, lock=True)
             conn.execute(update(models).where(models.c.id == row.id).values(**values, updated_at=q.now()))
+            if "team" in values:
+                ensure_team(conn, values["team"])
+            before = _model_state(dict(row._mapping))
+            record_event(conn, "model.update", "model", name, before=before, after={**before, **values})
             q.bump_generation(conn)
             return load_model(conn, q.model_row(conn, name))
 
@@ -143,9 +151,11 @@ class SqlRegistryStore:
         flavor: str | None = None,
         limit: int = 100,
         offset: int = 0,
+        teams: Collection[str] | None = None,
     ) -> list[Model]:
         """Models matching every filter given: `text` in name or description (case-insensitive),
-        exact team, every tag key=value, at least one version of `flavor`; sorted by name."""
+        exact team, every tag key=value, at least one version of `flavor`, a team among `teams`
+        (what the caller may read); sorted by name."""
         if limit < 0 or offset < 0:
             raise BerthError(ErrorCode.INVALID_REQUEST, "limit and offset must not be negative")
         wanted_tags = string_tags("tags", tags)
@@ -162,6 +172,8 @@ class SqlRegistryStore:
                 )
             if team is not None:
                 stmt = stmt.where(models.c.team == team)
+            if teams is not None:
+                stmt = stmt.where(models.c.team.in_(sorted(teams)))
             if flavor is not None:
                 has_flavor = (versions.c.model_id == models.c.id) & (versions.c.flavor == flavor)
                 stmt = stmt.where(exists().where(has_flavor))
@@ -194,12 +206,14 @@ class SqlRegistryStore:
                     {"name": name, "team": owner, "description": "", "tags": {}}
                     | {"created_at": at, "updated_at": at},
                 )
+                ensure_team(conn, owner)
                 row = q.find_model_row(conn, name, lock=True)
             if row is None:
                 raise BerthError(ErrorCode.MODEL_NOT_FOUND, f"model {name!r} not found", model=name)
             number = (q.latest_number(conn, row.id) or 0) + 1
             conn.execute(insert(versions).values(**values, model_id=row.id, number=number, created_at=at))
             conn.execute(update(models).where(models.c.id == row.id).values(updated_at=at))
+            _record_push(conn, name, number, new)
             q.bump_generation(conn)
             return version_from_row(q.version_row(conn, row, number), model=name)
 
@@ -258,6 +272,14 @@ class SqlRegistryStore:
             current = q.version_row(conn, row, number)
             values = metadata_values(metadata_from_row(current).merged(update))
             conn.execute(_update_version(current.id, values))
+            record_event(
+                conn,
+                "version.metadata",
+                "version",
+                f"{name}:{number}",
+                before={k: current._mapping[k] for k in values},
+                after=values,
+            )
             q.bump_generation(conn)
             return load_version(conn, row, number)
 
@@ -370,8 +392,37 @@ def _record_move(
             at=event.at,
         )
     )
+    record_event(
+        conn,
+        "alias.set" if new is not None else "alias.delete",
+        "alias",
+        f"{model.name}@{alias}",
+        before=None if old is None else {"version": old},
+        after={"version": new, "reason": reason} if new is not None else {"reason": reason},
+        actor=actor,
+    )
     q.bump_generation(conn)
     return event
+
+
+def _model_state(values: Mapping[str, Any]) -> dict[str, Any]:
+    return {k: values[k] for k in ("team", "description", "tags") if k in values}
+
+
+def _record_push(conn: Connection, name: str, number: int, new: NewVersion) -> None:
+    after = {
+        "number": number,
+        "flavor": new.flavor,
+        "sha256": new.artifact.sha256,
+        "size": new.artifact.size,
+        "trusted": new.trusted,
+        "pushed_by": new.pushed_by,
+        "source": new.source,
+    }
+    resource = f"{name}:{number}"
+    record_event(conn, "version.push", "version", resource, after=after, actor=new.pushed_by)
+    if new.trusted:  # the explicit trust that lets this version's pickle or code run when loaded
+        record_event(conn, "version.trust", "version", resource, after={"trusted": True}, actor=new.pushed_by)
 
 
 def _update_version(version_id: int, values: dict[str, Any]) -> Any:

@@ -3,14 +3,19 @@
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
 from typing import Final
 
 import grpc
 
 from berth.core.errors import BerthError, ErrorCode
 from berth.dataplane.dataplane import DataPlane
+from berth.server.authentication import Authenticator
+from berth.server.grpc.auth import AuthInterceptor
 from berth.server.grpc.proto import berth_inference_pb2_grpc as pb_grpc
-from berth.server.grpc.service import InferenceServicer
+from berth.server.grpc.service import RPC_ACTIONS, InferenceServicer
+from berth.server.permissions import Guard
+from berth.server.rate_limit import RateLimiter
 
 log = logging.getLogger(__name__)
 
@@ -18,8 +23,25 @@ STOP_GRACE_S: Final = 5.0
 """How long calls in flight may finish when the server stops."""
 
 
+@dataclass(frozen=True, slots=True)
+class GrpcSecurity:
+    """How calls are authenticated and limited, and the TLS key pair (PEM bytes) when configured."""
+
+    authenticator: Authenticator
+    guard: Guard
+    limiter: RateLimiter | None = None
+    tls: tuple[bytes, bytes] | None = None
+    """(private key, certificate chain)."""
+
+
 async def start_grpc_server(
-    dataplane: DataPlane, host: str, port: int, *, max_message_bytes: int, shared_port: bool = False
+    dataplane: DataPlane,
+    host: str,
+    port: int,
+    *,
+    max_message_bytes: int,
+    shared_port: bool = False,
+    security: GrpcSecurity | None = None,
 ) -> grpc.aio.Server:
     """Serve `dataplane` over gRPC on ``host:port`` (port 0: any free port) until stopped.
 
@@ -27,19 +49,24 @@ async def start_grpc_server(
     port is bound exclusively (a port in use is an error), unless `shared_port`: the worker
     processes of one server then share it with SO_REUSEPORT.
     """
+    security = security or GrpcSecurity(Authenticator(None, tokens=False, jwt=None), Guard(None))
     server = grpc.aio.server(
+        interceptors=[AuthInterceptor(security.authenticator, dict(RPC_ACTIONS), security.limiter)],
         options=[
             ("grpc.max_receive_message_length", max_message_bytes),
             ("grpc.max_send_message_length", max_message_bytes),
             ("grpc.so_reuseport", 1 if shared_port else 0),
-        ]
+        ],
     )
     pb_grpc.add_GRPCInferenceServiceServicer_to_server(  # type: ignore[no-untyped-call]  # generated code
-        InferenceServicer(dataplane), server
+        InferenceServicer(dataplane, security.guard), server
     )
     address = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
     try:
-        bound = server.add_insecure_port(address)
+        if security.tls is not None:
+            bound = server.add_secure_port(address, grpc.ssl_server_credentials([security.tls]))
+        else:
+            bound = server.add_insecure_port(address)
     except RuntimeError as exc:
         raise BerthError(ErrorCode.UNAVAILABLE, f"cannot serve gRPC on {address}: {exc}") from None
     await server.start()
@@ -51,8 +78,16 @@ class GrpcEndpoint:
     """The gRPC server of a berth server: started after it and stopped before it, on its event loop."""
 
     def __init__(
-        self, dataplane: DataPlane, host: str, port: int, *, max_message_bytes: int, shared_port: bool = False
+        self,
+        dataplane: DataPlane,
+        host: str,
+        port: int,
+        *,
+        max_message_bytes: int,
+        shared_port: bool = False,
+        security: GrpcSecurity | None = None,
     ) -> None:
+        self._security = security
         self._dataplane = dataplane
         self._host = host
         self._port = port
@@ -67,6 +102,7 @@ class GrpcEndpoint:
             self._port,
             max_message_bytes=self._max_message_bytes,
             shared_port=self._shared_port,
+            security=self._security,
         )
 
     async def stop(self) -> None:

@@ -12,13 +12,17 @@ from typing import Any, Final, TypeAlias
 
 import grpc
 
+from berth.core.access import Action, Principal
 from berth.core.errors import BerthError, ErrorCode
 from berth.dataplane.dataplane import DataPlane
 from berth.dataplane.endpoint_inference import HeaderLookup
+from berth.server.access_cache import unauthenticated
+from berth.server.grpc.auth import PUBLIC
 from berth.server.grpc.codec import decode_infer_request, encode_infer_response
 from berth.server.grpc.proto import berth_inference_pb2 as pb
 from berth.server.grpc.status import reporting_errors
 from berth.server.inference_endpoint import answered_by
+from berth.server.permissions import CURRENT_PRINCIPAL, Guard
 
 Context: TypeAlias = grpc.aio.ServicerContext
 
@@ -26,11 +30,39 @@ _UNLOAD_PARAMETERS: Final = frozenset({"unload_dependents"})
 """Parameters RepositoryModelUnload accepts (berth models have no dependents: it is ignored)."""
 
 
+RPC_ACTIONS: Final[dict[str, Action | str]] = {
+    "ServerLive": PUBLIC,
+    "ServerReady": PUBLIC,
+    "ServerMetadata": Action.CONNECT,
+    "ModelReady": Action.DESCRIBE,
+    "ModelMetadata": Action.DESCRIBE,
+    "ModelInfer": Action.PREDICT,
+    "RepositoryIndex": Action.CONNECT,  # lists only the models the caller may describe
+    "RepositoryModelLoad": Action.LOAD,
+    "RepositoryModelUnload": Action.LOAD,
+}
+"""What each method requires (the interceptor refuses a method missing here; a test checks that
+every method of the service is listed)."""
+
+
 class InferenceServicer:
     """The OIP V2 gRPC service over a `DataPlane`."""
 
-    def __init__(self, dataplane: DataPlane) -> None:
+    def __init__(self, dataplane: DataPlane, guard: Guard | None = None) -> None:
         self._dataplane = dataplane
+        self._guard = guard or Guard(None)
+
+    def _principal(self) -> Principal:
+        principal = CURRENT_PRINCIPAL.get()
+        if principal is None:
+            raise unauthenticated("missing credentials: send 'authorization: Bearer <token>' metadata")
+        return principal
+
+    async def _check(self, method: str, model: str) -> None:
+        action = RPC_ACTIONS[method]
+        if not isinstance(action, Action):
+            raise BerthError(ErrorCode.INTERNAL, f"{method} is public: it has no model to check")
+        await self._guard.check_model(self._principal(), action, model)
 
     # -- health and metadata ----------------------------------------------------------------------
     @reporting_errors
@@ -43,12 +75,14 @@ class InferenceServicer:
 
     @reporting_errors
     async def ModelReady(self, request: pb.ModelReadyRequest, context: Context) -> pb.ModelReadyResponse:
+        await self._check("ModelReady", request.name)
         return pb.ModelReadyResponse(ready=self._dataplane.model_ready(request.name, request.version or None))
 
     @reporting_errors
     async def ServerMetadata(
         self, request: pb.ServerMetadataRequest, context: Context
     ) -> pb.ServerMetadataResponse:
+        self._principal()
         info = self._dataplane.info
         return pb.ServerMetadataResponse(name=info.name, version=info.version, extensions=info.extensions)
 
@@ -56,6 +90,7 @@ class InferenceServicer:
     async def ModelMetadata(
         self, request: pb.ModelMetadataRequest, context: Context
     ) -> pb.ModelMetadataResponse:
+        await self._check("ModelMetadata", request.name)
         meta = self._dataplane.model_metadata(request.name, request.version or None)
         return pb.ModelMetadataResponse(
             name=meta["name"],
@@ -69,6 +104,7 @@ class InferenceServicer:
     @reporting_errors
     async def ModelInfer(self, request: pb.ModelInferRequest, context: Context) -> pb.ModelInferResponse:
         name, ref = request.model_name, request.model_version or None
+        await self._check("ModelInfer", name)
         self._dataplane.check_callable(name, ref)  # unknown: NOT_FOUND before the tensors are read
         metadata = context.invocation_metadata() or ()
         answer = await self._dataplane.infer(
@@ -82,7 +118,12 @@ class InferenceServicer:
     async def RepositoryIndex(
         self, request: pb.RepositoryIndexRequest, context: Context
     ) -> pb.RepositoryIndexResponse:
-        rows = self._dataplane.repository_index()
+        principal = self._principal()
+        rows = [
+            row
+            for row in self._dataplane.repository_index()
+            if await self._guard.may(principal, Action.DESCRIBE, row["name"])
+        ]
         if request.ready:
             rows = [row for row in rows if row["state"] == "READY"]
         index = pb.RepositoryIndexResponse.ModelIndex
@@ -93,6 +134,7 @@ class InferenceServicer:
         self, request: pb.RepositoryModelLoadRequest, context: Context
     ) -> pb.RepositoryModelLoadResponse:
         """Load the model's default version now (berth loads from its registry: no config or files)."""
+        await self._check("RepositoryModelLoad", request.model_name)
         _refuse_parameters("RepositoryModelLoad", set(request.parameters), frozenset())
         await self._dataplane.load_model(request.model_name)
         return pb.RepositoryModelLoadResponse()
@@ -102,6 +144,7 @@ class InferenceServicer:
         self, request: pb.RepositoryModelUnloadRequest, context: Context
     ) -> pb.RepositoryModelUnloadResponse:
         """Unload the model's default version; its next request loads it again."""
+        await self._check("RepositoryModelUnload", request.model_name)
         _refuse_parameters("RepositoryModelUnload", set(request.parameters), _UNLOAD_PARAMETERS)
         await self._dataplane.unload_model(request.model_name)
         return pb.RepositoryModelUnloadResponse()

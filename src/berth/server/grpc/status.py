@@ -47,6 +47,10 @@ GRPC_STATUS: Final[dict[ErrorCode, grpc.StatusCode]] = {
     ErrorCode.ENDPOINT_NOT_FOUND: grpc.StatusCode.NOT_FOUND,
     ErrorCode.ALREADY_EXISTS: grpc.StatusCode.ALREADY_EXISTS,
     ErrorCode.CONFLICT: grpc.StatusCode.ABORTED,
+    ErrorCode.UNAUTHENTICATED: grpc.StatusCode.UNAUTHENTICATED,
+    ErrorCode.FORBIDDEN: grpc.StatusCode.PERMISSION_DENIED,
+    ErrorCode.RATE_LIMITED: grpc.StatusCode.RESOURCE_EXHAUSTED,
+    ErrorCode.REQUEST_TIMEOUT: grpc.StatusCode.DEADLINE_EXCEEDED,
     ErrorCode.UNSUPPORTED_FLAVOR: grpc.StatusCode.FAILED_PRECONDITION,
     ErrorCode.ARTIFACT_INVALID: grpc.StatusCode.FAILED_PRECONDITION,
     ErrorCode.ARTIFACT_INTEGRITY: grpc.StatusCode.FAILED_PRECONDITION,
@@ -64,10 +68,11 @@ Resp = TypeVar("Resp")
 
 async def abort(context: grpc.aio.ServicerContext, error: BerthError) -> NoReturn:
     """End the call with the status of `error`'s code (raises, as ``context.abort`` does)."""
+    trailing: tuple[tuple[str, str], ...] = ((ERROR_CODE_KEY, error.code.value),)
+    if error.code is ErrorCode.RATE_LIMITED:
+        trailing += (("retry-after", str(error.details.get("retry_after", 1))),)
     await context.abort(
-        GRPC_STATUS.get(error.code, grpc.StatusCode.INTERNAL),
-        error.message,
-        trailing_metadata=((ERROR_CODE_KEY, error.code.value),),
+        GRPC_STATUS.get(error.code, grpc.StatusCode.INTERNAL), error.message, trailing_metadata=trailing
     )
     raise RuntimeError("context.abort returned")  # pragma: no cover - abort always raises
 

@@ -1,0 +1,431 @@
+"""`SqlSecurityStore`: teams, members, endpoint grants, principals and API tokens (see `SecurityStore`).
+
+Every change runs in one write transaction that also appends its audit event and bumps the
+security change counter, so servers reload their in-memory access table within their refresh
+interval (`berth.server.access_cache`), and a change is never committed without its event.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import Any, Final
+
+from sqlalchemy import Connection, Engine, Row, delete, insert, select, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.engine import URL
+
+from berth.core.access import Role
+from berth.core.audit import current_audit_context
+from berth.core.errors import BerthError, ErrorCode
+from berth.core.security import (
+    AccessSnapshot,
+    ApiToken,
+    EndpointGrant,
+    IssuedToken,
+    Membership,
+    Team,
+    TokenRecord,
+    check_principal_name,
+    check_team_name,
+    display_prefix,
+    new_token,
+    token_hash,
+)
+from berth.storage import queries as q
+from berth.storage.audit_store import record_event
+from berth.storage.db import create_database_engine
+from berth.storage.migrate import upgrade_database
+from berth.storage.rows import checked_text
+from berth.storage.schema import (
+    api_tokens,
+    endpoint_grants,
+    endpoints,
+    models,
+    principals,
+    registry_state,
+    security_state,
+    team_members,
+    teams,
+)
+from berth.storage.transactions import database_errors, run_transaction
+
+MAX_TOKEN_DAYS: Final = 3650
+
+
+def ensure_team(conn: Connection, name: str) -> None:
+    """Create team `name` (no members) in the caller's transaction unless it exists (a model's team)."""
+    values = {"name": name, "description": "", "created_at": q.now()}
+    dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
+    conn.execute(dialect.insert(teams).values(**values).on_conflict_do_nothing(index_elements=["name"]))
+
+
+def _bump(conn: Connection) -> None:
+    conn.execute(update(security_state).values(generation=security_state.c.generation + 1))
+
+
+def _team_row(conn: Connection, name: str) -> Row[Any]:
+    row = conn.execute(select(teams).where(teams.c.name == name)).first()
+    if row is None:
+        raise BerthError(ErrorCode.INVALID_REQUEST, f"team {name!r} does not exist", team=name)
+    return row
+
+
+def _token(row: Row[Any]) -> ApiToken:
+    return ApiToken(
+        id=int(row.id),
+        principal=row.principal,
+        prefix=row.prefix,
+        description=row.description,
+        created_at=row.created_at,
+        expires_at=row.expires_at,
+        revoked_at=row.revoked_at,
+        created_by=row.created_by,
+    )
+
+
+class SqlSecurityStore:
+    """Access control in the registry database, given by URL or engine (migrated when opened)."""
+
+    def __init__(self, url_or_engine: str | URL | Engine, *, migrate: bool = True) -> None:
+        self._owns_engine = not isinstance(url_or_engine, Engine)
+        self._engine = (
+            url_or_engine if isinstance(url_or_engine, Engine) else create_database_engine(url_or_engine)
+        )
+        if migrate:
+            try:
+                with database_errors():
+                    upgrade_database(self._engine)
+            except BaseException:
+                self.close()
+                raise
+
+    @property
+    def engine(self) -> Engine:
+        return self._engine
+
+    # teams and members
+
+    def create_team(self, name: str, *, description: str = "") -> Team:
+        check_team_name(name)
+        text = checked_text("description", description)
+
+        def work(conn: Connection) -> Team:
+            if conn.execute(select(teams.c.id).where(teams.c.name == name)).first() is not None:
+                raise BerthError(ErrorCode.ALREADY_EXISTS, f"team {name!r} already exists", team=name)
+            at = q.now()
+            conn.execute(insert(teams).values(name=name, description=text, created_at=at))
+            record_event(conn, "team.create", "team", name, after={"description": text})
+            _bump(conn)
+            return Team(name, text, at)
+
+        return run_transaction(self._engine, work, write=True)
+
+    def list_teams(self) -> list[Team]:
+        def work(conn: Connection) -> list[Team]:
+            rows = conn.execute(select(teams).order_by(teams.c.name))
+            return [Team(r.name, r.description, r.created_at) for r in rows]
+
+        return run_transaction(self._engine, work)
+
+    def set_member(self, team: str, principal: str, role: Role) -> Membership:
+        """Give `principal` `role` in `team` (replacing the role it had there)."""
+        check_team_name(team)
+        check_principal_name(principal)
+        role = Role(role)
+
+        def work(conn: Connection) -> Membership:
+            row = _team_row(conn, team)
+            where = (team_members.c.team_id == row.id) & (team_members.c.principal == principal)
+            current = conn.execute(select(team_members.c.role).where(where)).scalar_one_or_none()
+            if current is None:
+                conn.execute(
+                    insert(team_members).values(team_id=row.id, principal=principal, role=role.label)
+                )
+            else:
+                conn.execute(update(team_members).where(where).values(role=role.label))
+            record_event(
+                conn,
+                "member.set",
+                "team",
+                team,
+                before=None if current is None else {"principal": principal, "role": current},
+                after={"principal": principal, "role": role.label},
+            )
+            _bump(conn)
+            return Membership(team, principal, role)
+
+        return run_transaction(self._engine, work, write=True)
+
+    def remove_member(self, team: str, principal: str) -> None:
+        check_team_name(team)
+        check_principal_name(principal)
+
+        def work(conn: Connection) -> None:
+            row = _team_row(conn, team)
+            where = (team_members.c.team_id == row.id) & (team_members.c.principal == principal)
+            current = conn.execute(select(team_members.c.role).where(where)).scalar_one_or_none()
+            if current is None:
+                raise BerthError(
+                    ErrorCode.INVALID_REQUEST, f"{principal!r} is not a member of team {team!r}", team=team
+                )
+            conn.execute(delete(team_members).where(where))
+            record_event(
+                conn, "member.remove", "team", team, before={"principal": principal, "role": current}
+            )
+            _bump(conn)
+
+        run_transaction(self._engine, work, write=True)
+
+    def list_members(self, team: str) -> list[Membership]:
+        check_team_name(team)
+
+        def work(conn: Connection) -> list[Membership]:
+            row = _team_row(conn, team)
+            stmt = (
+                select(team_members)
+                .where(team_members.c.team_id == row.id)
+                .order_by(team_members.c.principal)
+            )
+            return [Membership(team, m.principal, Role.parse(m.role)) for m in conn.execute(stmt)]
+
+        return run_transaction(self._engine, work)
+
+    def set_admin(self, principal: str, admin: bool) -> None:
+        """Make `principal` a platform administrator (or not)."""
+        check_principal_name(principal)
+
+        def work(conn: Connection) -> None:
+            before = _principal_admin(conn, principal)
+            conn.execute(update(principals).where(principals.c.name == principal).values(admin=admin))
+            record_event(
+                conn,
+                "principal.admin",
+                "principal",
+                principal,
+                before={"admin": before},
+                after={"admin": admin},
+            )
+            _bump(conn)
+
+        run_transaction(self._engine, work, write=True)
+
+    # endpoint grants
+
+    def grant_endpoint(self, endpoint: str, team: str) -> EndpointGrant:
+        """Let the members of `team` call `endpoint` as predictors (INVALID_REQUEST: no such team)."""
+        check_team_name(team)
+        check_team_name(endpoint)  # endpoint and model names follow the same rule
+
+        def work(conn: Connection) -> EndpointGrant:
+            row = _team_row(conn, team)
+            where = (endpoint_grants.c.endpoint == endpoint) & (endpoint_grants.c.team_id == row.id)
+            existing = conn.execute(select(endpoint_grants).where(where)).first()
+            if existing is not None:
+                return EndpointGrant(endpoint, team, existing.granted_by, existing.at)
+            at = q.now()
+            by = _actor(conn)
+            conn.execute(
+                insert(endpoint_grants).values(endpoint=endpoint, team_id=row.id, granted_by=by, at=at)
+            )
+            record_event(
+                conn, "grant.create", "endpoint", endpoint, after={"team": team, "role": "predictor"}
+            )
+            _bump(conn)
+            return EndpointGrant(endpoint, team, by, at)
+
+        return run_transaction(self._engine, work, write=True)
+
+    def revoke_grant(self, endpoint: str, team: str) -> None:
+        check_team_name(team)
+
+        def work(conn: Connection) -> None:
+            row = _team_row(conn, team)
+            where = (endpoint_grants.c.endpoint == endpoint) & (endpoint_grants.c.team_id == row.id)
+            if conn.execute(delete(endpoint_grants).where(where)).rowcount == 0:
+                raise BerthError(
+                    ErrorCode.INVALID_REQUEST, f"team {team!r} holds no grant on {endpoint!r}", team=team
+                )
+            record_event(
+                conn, "grant.revoke", "endpoint", endpoint, before={"team": team, "role": "predictor"}
+            )
+            _bump(conn)
+
+        run_transaction(self._engine, work, write=True)
+
+    def list_grants(self, endpoint: str | None = None) -> list[EndpointGrant]:
+        def work(conn: Connection) -> list[EndpointGrant]:
+            stmt = (
+                select(endpoint_grants, teams.c.name.label("team"))
+                .join(teams, teams.c.id == endpoint_grants.c.team_id)
+                .order_by(endpoint_grants.c.endpoint, teams.c.name)
+            )
+            if endpoint is not None:
+                stmt = stmt.where(endpoint_grants.c.endpoint == endpoint)
+            return [EndpointGrant(r.endpoint, r.team, r.granted_by, r.at) for r in conn.execute(stmt)]
+
+        return run_transaction(self._engine, work)
+
+    # tokens
+
+    def create_token(
+        self, principal: str, *, expires_days: float = 90, description: str = "", admin: bool = False
+    ) -> IssuedToken:
+        """A new token for `principal` (created as a principal when new; made a platform admin when
+        `admin`), valid `expires_days` days. The returned secret is never stored: only its sha256."""
+        check_principal_name(principal)
+        if not 0 < expires_days <= MAX_TOKEN_DAYS:
+            raise BerthError(ErrorCode.INVALID_REQUEST, f"a token expires in 0 to {MAX_TOKEN_DAYS} days")
+        text = checked_text("description", description)
+        secret = new_token()
+
+        def work(conn: Connection) -> IssuedToken:
+            at = q.now()
+            before = _principal_admin(conn, principal)
+            if admin and not before:
+                conn.execute(update(principals).where(principals.c.name == principal).values(admin=True))
+                record_event(
+                    conn,
+                    "principal.admin",
+                    "principal",
+                    principal,
+                    before={"admin": False},
+                    after={"admin": True},
+                )
+            by = _actor(conn)
+            values = {
+                "principal": principal,
+                "token_hash": token_hash(secret),
+                "prefix": display_prefix(secret),
+                "description": text,
+                "created_at": at,
+                "expires_at": at + timedelta(days=expires_days),
+                "revoked_at": None,
+                "created_by": by,
+            }
+            token_id = conn.execute(
+                insert(api_tokens).values(**values).returning(api_tokens.c.id)
+            ).scalar_one()
+            token = _token(conn.execute(select(api_tokens).where(api_tokens.c.id == token_id)).one())
+            record_event(
+                conn,
+                "token.create",
+                "token",
+                str(token.id),
+                after={"principal": principal, "prefix": token.prefix, "expires_at": token.expires_at},
+            )
+            _bump(conn)
+            return IssuedToken(token, secret)
+
+        return run_transaction(self._engine, work, write=True)
+
+    def get_token(self, token_id: int) -> ApiToken:
+        def work(conn: Connection) -> ApiToken:
+            row = conn.execute(select(api_tokens).where(api_tokens.c.id == token_id)).first()
+            if row is None:
+                raise BerthError(ErrorCode.INVALID_REQUEST, f"no token {token_id}", token=token_id)
+            return _token(row)
+
+        return run_transaction(self._engine, work)
+
+    def list_tokens(self, principal: str | None = None) -> list[ApiToken]:
+        def work(conn: Connection) -> list[ApiToken]:
+            stmt = select(api_tokens).order_by(api_tokens.c.id)
+            if principal is not None:
+                stmt = stmt.where(api_tokens.c.principal == principal)
+            return [_token(r) for r in conn.execute(stmt)]
+
+        return run_transaction(self._engine, work)
+
+    def revoke_token(self, token_id: int) -> ApiToken:
+        """Revoke a token (at once in this process; within a refresh interval on every server)."""
+
+        def work(conn: Connection) -> ApiToken:
+            row = conn.execute(select(api_tokens).where(api_tokens.c.id == token_id)).first()
+            if row is None:
+                raise BerthError(ErrorCode.INVALID_REQUEST, f"no token {token_id}", token=token_id)
+            if row.revoked_at is None:
+                conn.execute(update(api_tokens).where(api_tokens.c.id == token_id).values(revoked_at=q.now()))
+                record_event(conn, "token.revoke", "token", str(token_id), after={"principal": row.principal})
+                _bump(conn)
+            return _token(conn.execute(select(api_tokens).where(api_tokens.c.id == token_id)).one())
+
+        return run_transaction(self._engine, work, write=True)
+
+    # what servers hold in memory
+
+    def generations(self) -> tuple[int, int]:
+        """(registry change counter, security change counter): one cheap read."""
+
+        def work(conn: Connection) -> tuple[int, int]:
+            registry = conn.execute(select(registry_state.c.generation)).scalar_one()
+            security = conn.execute(select(security_state.c.generation)).scalar_one()
+            return int(registry), int(security)
+
+        return run_transaction(self._engine, work)
+
+    def access_snapshot(self) -> AccessSnapshot:
+        """Tokens, admins, memberships, grants and model teams, read in one transaction."""
+        return run_transaction(self._engine, _load_access, snapshot=True)
+
+    def close(self) -> None:
+        if self._owns_engine:
+            self._engine.dispose()
+
+
+def _actor(conn: Connection) -> str:
+    context = current_audit_context()
+    return context.actor if context is not None else ""
+
+
+def _principal_admin(conn: Connection, name: str) -> bool:
+    """Whether `name` is a platform admin; creates the principal (not admin) when it is new."""
+    admin = conn.execute(select(principals.c.admin).where(principals.c.name == name)).scalar_one_or_none()
+    if admin is None:
+        conn.execute(insert(principals).values(name=name, admin=False, created_at=q.now()))
+        return False
+    return bool(admin)
+
+
+def _load_access(conn: Connection) -> AccessSnapshot:
+    registry = int(conn.execute(select(registry_state.c.generation)).scalar_one())
+    security = int(conn.execute(select(security_state.c.generation)).scalar_one())
+    tokens = {
+        r.token_hash: TokenRecord(r.principal, _unix(r.expires_at), r.revoked_at is not None)
+        for r in conn.execute(
+            select(
+                api_tokens.c.token_hash,
+                api_tokens.c.principal,
+                api_tokens.c.expires_at,
+                api_tokens.c.revoked_at,
+            )
+        )
+    }
+    admins = frozenset(conn.execute(select(principals.c.name).where(principals.c.admin.is_(True))).scalars())
+    team_names = {int(r.id): r.name for r in conn.execute(select(teams.c.id, teams.c.name))}
+    memberships: dict[str, dict[str, Role]] = {}
+    for r in conn.execute(select(team_members.c.team_id, team_members.c.principal, team_members.c.role)):
+        memberships.setdefault(r.principal, {})[team_names[int(r.team_id)]] = Role.parse(r.role)
+    grants: dict[str, set[str]] = {}
+    for g in conn.execute(select(endpoint_grants.c.endpoint, endpoint_grants.c.team_id)):
+        grants.setdefault(team_names[int(g.team_id)], set()).add(g.endpoint)
+    model_teams = {r.name: r.team for r in conn.execute(select(models.c.name, models.c.team))}
+    # models and endpoints share one namespace: an endpoint is authorized like a model of its team
+    model_teams.update({r.name: r.team for r in conn.execute(select(endpoints.c.name, endpoints.c.team))})
+    return AccessSnapshot(
+        registry_generation=registry,
+        security_generation=security,
+        tokens=tokens,
+        admins=admins,
+        memberships=memberships,
+        grants={team: frozenset(e) for team, e in grants.items()},
+        model_teams=model_teams,
+        teams=frozenset(team_names.values()),
+    )
+
+
+def _unix(at: datetime) -> float:
+    return at.astimezone(UTC).timestamp()
+
+
+def open_security_store(url: str | URL) -> SqlSecurityStore:
+    return SqlSecurityStore(url)

@@ -1,0 +1,70 @@
+"""A real berth server with authentication on (API tokens), gRPC, two teams and their principals.
+
+    team alpha: model 'alpha-model'; alice maintainer, dave reader
+    team beta:  model 'beta-model';  bob maintainer, carol predictor
+    root: platform admin; erin: no team at all
+
+Tokens are created in the database the way `berth token create --home` does, before the server
+starts; the server reads them into its in-memory access table.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+import berth
+from berth.core.access import Role
+from berth.core.settings import Settings
+from berth.storage.security_store import SqlSecurityStore
+from tests.conftest import Trained
+from tests.support.servers import free_port, server_in_thread
+
+PRINCIPALS = ("root", "alice", "dave", "bob", "carol", "erin")
+
+
+@dataclass(frozen=True)
+class World:
+    url: str
+    grpc_address: str
+    home: Path
+    database_url: str
+    tokens: dict[str, str]
+    x: list[list[float]]
+
+    def auth(self, who: str) -> dict[str, str]:
+        return {"authorization": f"Bearer {self.tokens[who]}"}
+
+    def infer_body(self) -> dict[str, object]:
+        return {"inputs": [{"name": "input-0", "shape": [1, 20], "datatype": "FP32", "data": self.x[0]}]}
+
+
+def populate(home: Path, lr: Trained) -> tuple[str, dict[str, str]]:
+    berth.push(lr.model, name="alpha-model", home=home, input_example=lr.x[:3], team="alpha")
+    berth.push(
+        lr.model, name="beta-model", home=home, input_example=lr.x[:3], team="beta", aliases=["production"]
+    )
+    database_url = Settings(home=home).resolved_database_url
+    store = SqlSecurityStore(database_url)
+    try:
+        store.set_member("alpha", "alice", Role.MAINTAINER)
+        store.set_member("alpha", "dave", Role.READER)
+        store.set_member("beta", "bob", Role.MAINTAINER)
+        store.set_member("beta", "carol", Role.PREDICTOR)
+        tokens = {name: store.create_token(name, admin=name == "root").secret for name in PRINCIPALS}
+    finally:
+        store.close()
+    return database_url, tokens
+
+
+@pytest.fixture(scope="package")
+def world(tmp_path_factory: pytest.TempPathFactory, lr: Trained) -> Iterator[World]:
+    home = tmp_path_factory.mktemp("secure") / "home"
+    database_url, tokens = populate(home, lr)
+    grpc_port = free_port()
+    settings = Settings(home=home, poll_interval_s=0.1, auth="tokens", grpc_port=grpc_port)
+    with server_in_thread(settings) as url:
+        yield World(url, f"127.0.0.1:{grpc_port}", home, database_url, tokens, lr.x[:3].tolist())
