@@ -31,6 +31,8 @@ from berth.engine.variant_stats import TrafficStats
 HeaderLookup = Callable[[str], str | None]
 """A request header by lower-case name (None when absent)."""
 
+_NO_STEPS = StepContext()
+"""The context of a request through an endpoint without steps (never read)."""
 ENDPOINT_PARAMETER = "endpoint"
 VARIANT_PARAMETER = "variant"
 
@@ -61,7 +63,11 @@ class EndpointInference:
         start = time.perf_counter()
         ok = False
         try:
-            ctx = StepContext(self._entities, self._custom, request_parameters=request.parameters)
+            ctx = (
+                _NO_STEPS
+                if pipeline.is_empty
+                else StepContext(self._entities, self._custom, request_parameters=request.parameters)
+            )
             inputs = request.inputs
             frame: Frame | None = None
             if pipeline.pre:

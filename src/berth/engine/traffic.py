@@ -17,7 +17,7 @@ import bisect
 import hashlib
 import itertools
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Final
 
 from berth.core.endpoints import TargetRef
@@ -44,11 +44,11 @@ class Variant:
     target: TargetRef
     version: Version
     role: str
+    label: str = field(init=False)
+    """The variant as statistics name it: ``model:version`` (computed once, read per request)."""
 
-    @property
-    def label(self) -> str:
-        """The variant as responses and statistics name it: ``model:version``."""
-        return f"{self.version.model}:{self.version.number}"
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "label", f"{self.version.model}:{self.version.number}")
 
 
 @dataclass(frozen=True, slots=True)
