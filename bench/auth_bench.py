@@ -3,7 +3,8 @@ by a server with ``BERTH_AUTH=off`` and by one with ``BERTH_AUTH=tokens`` (calle
 of a predictor of the model's team, so every request is authenticated, rate-checked and
 authorized), measured in interleaved rounds at the same concurrency.
 
-Run: ``.venv/bin/python bench/auth_bench.py [--seconds 5] [--rounds 4] [--concurrency 64]``.
+Run: ``.venv/bin/python bench/auth_bench.py [--seconds 5] [--rounds 4] [--concurrency 64]
+[--design alternate|simultaneous] [--control]``.
 Prints requests/s and p50/p99 latency per round, the medians, and on/off ratios. Load comes from
 wrk (``bench/post_auth.lua``) when it is installed, else from aiohttp in this process; the servers
 are started with `grpc_bench.py`'s helpers.
@@ -113,6 +114,36 @@ def layer_cost(database_url: str, token: str, requests: int = 100_000) -> float:
         store.close()
 
 
+def simultaneous(urls: dict[str, str], token: str, payload: Path, args: argparse.Namespace) -> None:
+    """Both servers loaded at the same time (wrk, half the connections each), so that whatever else
+    runs on the machine slows both alike: the ratio of the requests they answer is the ratio of
+    their costs. Needs wrk."""
+    print(f"simultaneous: wrk on both servers at once, {args.concurrency // 2} connections each")
+    ratios = []
+    for round_ in range(args.rounds):
+        runs = {}
+        for mode in ("off", "on"):
+            env = {
+                **os.environ,
+                "PAYLOAD": str(payload),
+                "AUTHORIZATION": f"Bearer {token}" if mode == "on" and token else "",
+            }
+            argv = ["wrk", "-t1", f"-c{args.concurrency // 2}", f"-d{args.seconds}s", "-s", str(LUA)]
+            runs[mode] = subprocess.Popen(
+                [*argv, f"{urls[mode]}/v2/models/lr/infer"], stdout=subprocess.PIPE, text=True, env=env
+            )
+        answered = {}
+        for mode, process in runs.items():
+            line = next(line for line in process.communicate()[0].splitlines() if line.startswith("WRKJSON "))
+            result = json.loads(line.removeprefix("WRKJSON "))
+            if result["errors"]:
+                raise RuntimeError(f"{result['errors']} failed requests")
+            answered[mode] = result["requests"] / (result["duration_us"] / 1e6)
+        ratios.append(answered["on"] / answered["off"])
+        print(f"round {round_}: off {answered['off']:.0f}, on {answered['on']:.0f} req/s, {ratios[-1]:.3f}")
+    print(f"simultaneous: median on/off throughput {statistics.median(ratios):.3f}")
+
+
 def cpu_seconds(pid: int) -> float:
     """User + system CPU time of a process so far (Linux)."""
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
@@ -173,6 +204,13 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=4)
     parser.add_argument("--concurrency", type=int, default=64)
     parser.add_argument(
+        "--design",
+        choices=["alternate", "simultaneous"],
+        default="alternate",
+        help="alternate: one server loaded at a time, interleaved rounds; simultaneous: both at once "
+        "(steadier on a shared machine)",
+    )
+    parser.add_argument(
         "--control",
         action="store_true",
         help="A/A run: both servers without authentication, to see the machine's noise floor",
@@ -200,7 +238,10 @@ def main() -> None:
             urls[mode], pids[mode] = f"http://127.0.0.1:{port}", process.pid
         payload = Path(tmp) / "body.json"
         payload.write_bytes(body)
-        run(urls, pids, "" if args.control else token, payload, args)
+        if args.design == "simultaneous":
+            simultaneous(urls, "" if args.control else token, payload, args)
+        else:
+            run(urls, pids, "" if args.control else token, payload, args)
         database_url = Settings(home=home).resolved_database_url
         print(f"in process: the auth layer adds {layer_cost(database_url, token):.2f} us per request")
 

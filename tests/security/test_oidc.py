@@ -17,7 +17,9 @@ from jwt.algorithms import RSAAlgorithm
 
 import berth
 from berth.core.access import Role
+from berth.core.errors import BerthError
 from berth.core.settings import Settings
+from berth.server import oidc
 from berth.storage.security_store import SqlSecurityStore
 from tests.conftest import Trained
 from tests.support.servers import server_in_thread
@@ -113,3 +115,31 @@ def test_bad_jwts_are_refused(sso: Sso) -> None:
         assert answer.status_code == 401, (label, answer.text)
         assert answer.json()["error"].startswith(reason), (label, answer.json())
         assert answer.headers["www-authenticate"].startswith("Bearer ")
+
+
+def test_a_rotated_signing_key_is_fetched_in_the_background(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(oidc, "JWKS_REFETCH_S", 0.0)
+    old, new = (rsa.generate_private_key(public_exponent=65537, key_size=2048) for _ in range(2))
+
+    def jwks(*keys: tuple[str, rsa.RSAPrivateKey]) -> str:
+        listed = [{**json.loads(RSAAlgorithm.to_jwk(k.public_key())), "kid": kid} for kid, k in keys]
+        return json.dumps({"keys": listed})
+
+    source = tmp_path / "jwks.json"
+    source.write_text(jwks(("k1", old)))
+    verifier = oidc.JwtVerifier(issuer=ISSUER, audience=AUDIENCE, jwks=str(source))
+    claims = {"iss": ISSUER, "aud": AUDIENCE, "sub": "ann", "exp": int(time.time()) + 60}
+    rotated = jwt.encode(claims, new, "RS256", headers={"kid": "k2"})
+    with pytest.raises(BerthError, match="unknown signing key 'k2'"):
+        verifier.verify(rotated)
+    source.write_text(jwks(("k1", old), ("k2", new)))  # the issuer publishes its new key
+    deadline = time.monotonic() + 5
+    while True:
+        try:
+            assert verifier.verify(rotated)[0] == "ann"
+            break
+        except BerthError:
+            assert time.monotonic() < deadline, "the new key was never fetched"
+            time.sleep(0.05)

@@ -78,7 +78,7 @@ def bad_credentials(world: World) -> dict[str, str | None]:
         answer = httpx.get(f"{world.url}/v2", headers={"authorization": f"Bearer {revoked_token.secret}"})
         if answer.status_code == 401:
             break
-        assert time.monotonic() - started < 1.5, "a revoked token still worked after 1.5 s"
+        assert time.monotonic() - started < 2.0, "a revoked token still worked after 2 s (refresh: 0.5 s)"
         time.sleep(0.05)
     time.sleep(max(0.0, 1.1 - (time.monotonic() - started)))
     return {

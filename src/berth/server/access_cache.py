@@ -17,7 +17,7 @@ import time
 from concurrent.futures import Executor
 from typing import Final
 
-from berth.core.access import Principal, Role
+from berth.core.access import Action, Principal, Resource, Role, allowed
 from berth.core.errors import BerthError, ErrorCode
 from berth.core.security import AccessSnapshot, token_hash
 from berth.storage.security_protocols import SecurityStore
@@ -39,6 +39,7 @@ class AccessCache:
         self.current: AccessSnapshot | None = None
         """The table in use (replaced whole on every reload)."""
         self._principals: dict[str, Principal] = {}
+        self._allowed: dict[tuple[str, Action], frozenset[str]] = {}
         self._task: asyncio.Task[None] | None = None
         self._lock = asyncio.Lock()
         self._last_load = 0.0
@@ -67,6 +68,7 @@ class AccessCache:
     def _apply(self, snapshot: AccessSnapshot) -> None:
         self.current = snapshot
         self._principals = {}
+        self._allowed = {}
         self._last_load = time.monotonic()
 
     async def _poll_forever(self) -> None:
@@ -116,6 +118,21 @@ class AccessCache:
         if record.expires_at <= time.time():
             raise unauthenticated("token expired")
         return self.principal(record.principal), record.expires_at
+
+    def allowed_models(self, principal: Principal, action: Action) -> frozenset[str]:
+        """Every model `principal` may do `action` on, as `authorize` decides, worked out once per
+        principal and action for the current table (the fast path's test is then one look-up)."""
+        key = (principal.name, action)
+        models = self._allowed.get(key)
+        if models is None:
+            teams = self.snapshot.model_teams
+            models = frozenset(
+                m for m, team in teams.items() if allowed(principal, action, Resource.model(m, team))
+            )
+            if len(self._allowed) > 100_000:
+                self._allowed.clear()
+            self._allowed[key] = models
+        return models
 
     # -- what is called -------------------------------------------------------------------------
     def model_team(self, name: str) -> str | None:

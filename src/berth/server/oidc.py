@@ -1,7 +1,8 @@
 """JWTs of an OpenID Connect identity provider: signatures checked with the issuer's cached keys.
 
-The keys (a JWKS) come from a URL (fetched at start and again when a token names a key id the
-cache does not hold, at most every `JWKS_REFETCH_S`) or from a file. A verified token is cached
+The keys (a JWKS) come from a URL or a file, read at start and again, in the background, when a
+token names a key id the cache does not hold (at most every `JWKS_REFETCH_S`; that token is refused,
+the next ones signed with the new key pass). A verified token is cached
 by its sha256 until it expires, so a caller reusing its JWT costs a dictionary look-up. Accepted
 algorithms are asymmetric only (RS256/384/512, ES256/384, PS256, EdDSA): ``none`` and HMAC
 (whose key would be public here) are refused.
@@ -41,6 +42,7 @@ class JwtVerifier:
         self._fetched_at = 0.0
         self._verified: dict[str, tuple[str, float]] = {}
         self._lock = threading.Lock()
+        self._fetching = False
         self._load_keys()
 
     def _load_keys(self) -> None:
@@ -62,13 +64,28 @@ class JwtVerifier:
         key = self._keys.get(kid)
         if key is None and len(self._keys) == 1 and not kid:
             key = next(iter(self._keys.values()))
-        if key is None and time.monotonic() - self._fetched_at > JWKS_REFETCH_S:
-            with self._lock:
-                self._load_keys()
-            key = self._keys.get(kid)
         if key is None:
+            self._refetch_soon()
             raise unauthenticated(f"invalid token: unknown signing key {kid!r}")
         return key
+
+    def _refetch_soon(self) -> None:
+        """Fetch the keys again in the background (never on the event loop: the issuer may be slow),
+        at most every `JWKS_REFETCH_S`; a token signed with a rotated key works once they are in."""
+        with self._lock:
+            if self._fetching or time.monotonic() - self._fetched_at <= JWKS_REFETCH_S:
+                return
+            self._fetching = True
+        threading.Thread(target=self._refetch, name="berth-jwks", daemon=True).start()
+
+    def _refetch(self) -> None:
+        try:
+            self._load_keys()
+        except BerthError as exc:
+            log.warning("%s", exc.message)
+            self._fetched_at = time.monotonic()  # try again after the interval, not at once
+        finally:
+            self._fetching = False
 
     def verify(self, token: str) -> tuple[str, float]:
         """The principal a valid JWT names and when it expires; UNAUTHENTICATED (with the reason)

@@ -65,15 +65,12 @@ class Guard:
         return Resource.of_team(name, exists=exists)
 
     def check_known_model(self, principal: Principal, action: Action, name: str) -> bool:
-        """Authorize at once when the access table knows `name` (the usual case): True when
-        allowed, raises when not; False when the table must be reloaded first (`check_model`)."""
-        if principal is ANONYMOUS:
-            return True
-        team = None if self.cache is None else self.cache.model_team(name)
-        if team is None:
-            return False
-        authorize(principal, action, self._resource(name, team))
-        return True
+        """True when `principal` may do `action` on the model `name` by the current access table
+        (one look-up: the hot path); False when it must be decided by `check_model`, which raises
+        the precise error, or reloads the table for a model it does not know yet."""
+        return principal is ANONYMOUS or (
+            self.cache is not None and name in self.cache.allowed_models(principal, action)
+        )
 
     async def check_model(self, principal: Principal, action: Action, name: str) -> None:
         if not self.check_known_model(principal, action, name):
