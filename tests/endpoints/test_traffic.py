@@ -16,6 +16,7 @@ import berth
 from berth.core.settings import Settings
 from berth.core.tensors import InferenceRequest, Tensor
 from berth.engine.traffic import sticky_fraction
+from berth.engine.variant_stats import WINDOW_S, TrafficStats
 from berth.server.app import build_server
 from tests.conftest import Trained
 from tests.endpoints.conftest import create, delete, rows
@@ -146,3 +147,16 @@ def test_failing_and_slow_shadows_never_touch_the_caller(served: str, lr: Traine
     assert float(np.median(latencies)) < 0.1
     assert answered(stats, "slow:1") == 60
     assert stats["slow:1"]["total"]["errors"] == 0
+
+
+def test_statistics_of_retired_variants_are_forgotten_after_the_window() -> None:
+    now = [1_000_000.0]
+    stats = TrafficStats(clock=lambda: now[0])
+    stats.record("ep", "m:1", 0.001, True)
+    stats.record("ep", "m:2", 0.001, False)
+
+    assert stats.prune({("ep", "m:1")}) == 0  # m:2 retired, but still within the window
+    now[0] += WINDOW_S + 1
+    assert stats.prune({("ep", "m:1")}) == 1
+
+    assert set(stats.report("ep")) == {"m:1"}

@@ -115,7 +115,11 @@ class CanaryController:
     async def tick(self) -> list[tuple[str, Verdict]]:
         """Judge every canary once; returns what was decided (for tests and logs)."""
         decided: list[tuple[str, Verdict]] = []
-        for route in list(self._table().endpoints.values()):
+        routes = list(self._table().endpoints.values())
+        self._stats.prune(
+            {(r.name, v.label) for r in routes if r.split is not None for v in r.split.variants()}
+        )
+        for route in routes:
             verdict = self._judge(route)
             if verdict is None or verdict.action == "wait":
                 continue

@@ -135,6 +135,11 @@ class VariantStats:
         """What was recorded from wall-clock time `start` on (at most `WINDOW_S` seconds back)."""
         return summarize(self.seconds_since(start))
 
+    @property
+    def last_second(self) -> int | None:
+        """The wall-clock second of the newest record (None: nothing recorded)."""
+        return self._seconds[-1].second if self._seconds else None
+
     def seconds_since(self, start: float) -> list[_Counts]:
         first = int(start)
         return [s for s in self._seconds if s.second >= first]
@@ -162,6 +167,22 @@ class TrafficStats:
 
     def record(self, endpoint: str, variant: str, latency_s: float, ok: bool) -> None:
         self.of(endpoint, variant).record(latency_s, ok)
+
+    def prune(self, active: set[tuple[str, str]]) -> int:
+        """Forget variants no endpoint routes to any more once `WINDOW_S` seconds have passed
+        without a request (a rolled-back canary stays readable that long); returns how many."""
+        horizon = self._clock() - WINDOW_S
+        stale = [
+            key
+            for key, stats in self._stats.items()
+            if key not in active and (stats.last_second or 0) < horizon
+        ]
+        for key in stale:
+            del self._stats[key]
+            self._shadow_dropped.pop(key, None)
+            self._shadow_paused.pop(key, None)
+            self._shadow_agreement.pop(key, None)
+        return len(stale)
 
     def shadow_dropped(self, endpoint: str, variant: str) -> None:
         key = (endpoint, variant)
