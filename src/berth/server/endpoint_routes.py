@@ -53,8 +53,11 @@ def endpoint_router(
     async def call(fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
         return await run_in_threadpool(fn, *args, **kwargs)
 
-    async def changed(endpoint: Endpoint) -> dict[str, Any]:
+    async def changed(endpoint: Endpoint, request: Request) -> dict[str, Any]:
+        """Serve the change here at once, and let the access table know the endpoint (and its team)
+        before the response, so the caller's next request is authorized against it."""
         await reconciler.sync()
+        await request_guard(request).refresh()
         return view(endpoint)
 
     def view(endpoint: Endpoint) -> dict[str, Any]:
@@ -71,7 +74,9 @@ def endpoint_router(
 
     @router.post("/endpoints", status_code=201, summary="Create an endpoint (in the body's team)")
     async def create_endpoint(
-        body: EndpointCreate, caller: Annotated[Principal, requires(Action.ENDPOINT, team_in_body)]
+        request: Request,
+        body: EndpointCreate,
+        caller: Annotated[Principal, requires(Action.ENDPOINT, team_in_body)],
     ) -> dict[str, Any]:
         endpoint = await call(
             service.create,
@@ -82,7 +87,7 @@ def endpoint_router(
             actor=_actor(caller, body.actor),
             reason=body.reason,
         )
-        return await changed(endpoint)
+        return await changed(endpoint, request)
 
     @router.get(
         "/endpoints/{name}",
@@ -93,7 +98,9 @@ def endpoint_router(
         return view(await call(service.get, name))
 
     @router.put("/endpoints/{name}", summary="Replace an endpoint's spec (a new revision)")
-    async def replace_endpoint(name: str, body: EndpointReplace, caller: Caller) -> dict[str, Any]:
+    async def replace_endpoint(
+        request: Request, name: str, body: EndpointReplace, caller: Caller
+    ) -> dict[str, Any]:
         endpoint = await call(
             service.replace,
             name,
@@ -104,18 +111,18 @@ def endpoint_router(
             actor=_actor(caller, body.actor),
             reason=body.reason,
         )
-        return await changed(endpoint)
+        return await changed(endpoint, request)
 
     @router.patch("/endpoints/{name}/weights", summary="Change target weights (a new target is added)")
-    async def set_weights(name: str, body: WeightsBody, caller: Caller) -> dict[str, Any]:
+    async def set_weights(request: Request, name: str, body: WeightsBody, caller: Caller) -> dict[str, Any]:
         actor = _actor(caller, body.actor)
         endpoint = await call(service.set_weights, name, body.weights, actor=actor, reason=body.reason)
-        return await changed(endpoint)
+        return await changed(endpoint, request)
 
     @router.post(
         "/endpoints/{name}/canary", summary="Start a canary (raised step by step, rolled back if bad)"
     )
-    async def start_canary(name: str, body: CanaryStart, caller: Caller) -> dict[str, Any]:
+    async def start_canary(request: Request, name: str, body: CanaryStart, caller: Caller) -> dict[str, Any]:
         endpoint = await call(
             service.start_canary,
             name,
@@ -123,31 +130,32 @@ def endpoint_router(
             actor=_actor(caller, body.actor),
             reason=body.reason,
         )
-        return await changed(endpoint)
+        return await changed(endpoint, request)
 
     @router.delete("/endpoints/{name}/canary", summary="Remove the canary: all traffic to the stable targets")
     async def abort_canary(
+        request: Request,
         name: str,
         caller: Caller,
         actor: Annotated[str, Query(max_length=256)] = "",
         reason: Annotated[str, Query(max_length=1024)] = "",
     ) -> dict[str, Any]:
-        return await changed(
-            await call(service.abort_canary, name, actor=_actor(caller, actor), reason=reason)
-        )
+        endpoint = await call(service.abort_canary, name, actor=_actor(caller, actor), reason=reason)
+        return await changed(endpoint, request)
 
     @router.post("/endpoints/{name}/promote", summary="Make the canary the only target now")
-    async def promote(name: str, body: Change, caller: Caller) -> dict[str, Any]:
+    async def promote(request: Request, name: str, body: Change, caller: Caller) -> dict[str, Any]:
         actor = _actor(caller, body.actor)
-        return await changed(await call(service.promote, name, actor=actor, reason=body.reason))
+        return await changed(await call(service.promote, name, actor=actor, reason=body.reason), request)
 
     @router.post("/endpoints/{name}/rollback", summary="Undo the newest change (a running canary first)")
-    async def rollback(name: str, body: Change, caller: Caller) -> dict[str, Any]:
+    async def rollback(request: Request, name: str, body: Change, caller: Caller) -> dict[str, Any]:
         actor = _actor(caller, body.actor)
-        return await changed(await call(service.rollback, name, actor=actor, reason=body.reason))
+        return await changed(await call(service.rollback, name, actor=actor, reason=body.reason), request)
 
     @router.delete("/endpoints/{name}", summary="Delete an endpoint (its history stays)")
     async def delete_endpoint(
+        request: Request,
         name: str,
         caller: Annotated[Principal, requires(Action.DELETE, model_from_path)],
         actor: Annotated[str, Query(max_length=256)] = "",
@@ -155,6 +163,7 @@ def endpoint_router(
     ) -> dict[str, Any]:
         event = await call(service.delete, name, actor=_actor(caller, actor), reason=reason)
         await reconciler.sync()
+        await request_guard(request).refresh()
         return event.to_json()
 
     @router.get(
