@@ -7,11 +7,9 @@ their poll interval (at once on PostgreSQL, through LISTEN/NOTIFY).
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Annotated, Any, TypeVar
 
 from fastapi import APIRouter, Query, Request
-from starlette.concurrency import run_in_threadpool
 
 from berth.core.access import Action, Principal
 from berth.core.endpoints import Endpoint
@@ -30,6 +28,7 @@ from berth.server.endpoint_schemas import (
     WeightsBody,
 )
 from berth.server.permissions import model_from_path, request_guard, requires, team_in_body
+from berth.server.route_calls import in_thread, serve_change
 from berth.storage.protocols import EntityStore
 
 T = TypeVar("T")
@@ -50,14 +49,12 @@ def endpoint_router(
 ) -> APIRouter:
     router = APIRouter(prefix="/api/v1", tags=["endpoints"], responses=_ERRORS)
 
-    async def call(fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
-        return await run_in_threadpool(fn, *args, **kwargs)
+    call = in_thread
 
     async def changed(endpoint: Endpoint, request: Request) -> dict[str, Any]:
         """Serve the change here at once, and let the access table know the endpoint (and its team)
         before the response, so the caller's next request is authorized against it."""
-        await reconciler.sync()
-        await request_guard(request).refresh()
+        await serve_change(reconciler, request)
         return view(endpoint)
 
     def view(endpoint: Endpoint) -> dict[str, Any]:
@@ -162,8 +159,7 @@ def endpoint_router(
         reason: Annotated[str, Query(max_length=1024)] = "",
     ) -> dict[str, Any]:
         event = await call(service.delete, name, actor=_actor(caller, actor), reason=reason)
-        await reconciler.sync()
-        await request_guard(request).refresh()
+        await serve_change(reconciler, request)
         return event.to_json()
 
     @router.get(

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import re
 import tempfile
-from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated, Any, TypeVar
 
@@ -17,7 +16,6 @@ import orjson
 from fastapi import APIRouter, File, Form, Query, Request, UploadFile
 from fastapi.responses import FileResponse
 from pydantic import ValidationError
-from starlette.concurrency import run_in_threadpool
 
 from berth.core.access import Action, Principal, authorize
 from berth.core.entities import VersionMetadata
@@ -29,6 +27,7 @@ from berth.engine.publishing import Publisher, PushRequest
 from berth.engine.reconciler import Reconciler
 from berth.server.body import too_large
 from berth.server.permissions import model_from_path, push_target, request_guard, requires, team_in_body
+from berth.server.route_calls import in_thread, serve_change
 from berth.server.schemas import (
     AliasEventView,
     AliasSet,
@@ -89,13 +88,10 @@ def management_router(
 ) -> APIRouter:
     router = APIRouter(prefix="/api/v1", tags=["management"], responses=_ERRORS)
 
-    async def call(fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
-        return await run_in_threadpool(fn, *args, **kwargs)
+    call = in_thread
 
     async def changed(request: Request | None = None) -> None:
-        await reconciler.sync()
-        if request is not None:  # a model or its team changed: so does who may call it
-            await request_guard(request).refresh()
+        await serve_change(reconciler, request)
 
     # -- models -------------------------------------------------------------------------------
     @router.get("/models", summary="List and search models (those the caller may read)")

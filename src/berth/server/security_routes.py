@@ -8,7 +8,7 @@ recorded in the audit trail by the store, in the change's transaction.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import Annotated, Any, TypeVar
 
@@ -16,7 +16,7 @@ from fastapi import APIRouter, Query, Request
 from fastapi import Path as PathParam
 from fastapi.responses import StreamingResponse
 from pydantic import BaseModel, Field
-from starlette.concurrency import iterate_in_threadpool, run_in_threadpool
+from starlette.concurrency import iterate_in_threadpool
 
 from berth.core.access import SERVER, Action, Principal, Role, authorize
 from berth.core.audit import AuditEvent, AuditQuery
@@ -28,6 +28,7 @@ from berth.server.permissions import (
     requires,
     team_from_path,
 )
+from berth.server.route_calls import in_thread
 from berth.storage.security_protocols import AuditStore, SecurityStore
 
 T = TypeVar("T")
@@ -143,8 +144,7 @@ def _event_json(event: AuditEvent) -> dict[str, Any]:
 def security_router(store: SecurityStore, audit: AuditStore) -> APIRouter:
     router = APIRouter(prefix="/api/v1", tags=["access control and audit"])
 
-    async def call(fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
-        return await run_in_threadpool(fn, *args, **kwargs)
+    call = in_thread
 
     async def changed(request: Request) -> None:
         await request_guard(request).refresh()
