@@ -252,3 +252,9 @@ entity_features = Table(
     Column("features", _json(), nullable=False),
     Column("updated_at", UtcDateTime(), nullable=False),
 )
+
+# -- records (migration 0004) ----------------------------------------------------------------
+
+# -- monitoring (migration 0005) -------------------------------------------------------------
+
+# -- jobs (migration 0006) -------------------------------------------------------------------

@@ -1,0 +1,182 @@
+"""Prediction records and feedback: what the platform remembers of every answer.
+
+A `PredictionRecord` is what one answered request leaves behind: who answered (endpoint, model,
+version, variant), what came in (the inputs as received, and the model's inputs after the
+pre-steps when they differ), what went out, how long it took, and the optional entity key that
+ties it to a customer. `Feedback` is the ground truth an analyst or a system gives back later for
+a prediction id.
+
+Tensors are kept in their JSON form (`TensorJson`: datatype, shape and the flat data list), the
+same shape the OIP JSON protocol uses, so a record reads like the request that produced it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from enum import StrEnum
+from typing import Any
+
+TensorJson = dict[str, Any]
+"""One tensor as ``{"datatype": "FP32", "shape": [2, 3], "data": [...]}`` (data flat, row-major)."""
+
+TensorsJson = dict[str, TensorJson]
+"""Named tensors, by name, in the order they came."""
+
+MAX_PREDICTION_ID_LENGTH = 128
+MAX_ENTITY_KEY_LENGTH = 256
+
+
+@dataclass(frozen=True, slots=True)
+class PredictionRecord:
+    """One answered prediction. `shadow_of` is the caller's prediction id when this is the answer
+    of a shadow (never returned to the caller); `model_inputs` is None when no pre-step changed
+    the inputs (they are `inputs`)."""
+
+    prediction_id: str
+    recorded_at: datetime
+    endpoint: str
+    model: str
+    version: int
+    variant: str
+    inputs: TensorsJson
+    outputs: TensorsJson
+    latency_s: float
+    model_inputs: TensorsJson | None = None
+    entity_key: str | None = None
+    shadow_of: str | None = None
+
+
+class FeedbackKind(StrEnum):
+    LABEL = "label"
+    VALUE = "value"
+
+
+@dataclass(frozen=True, slots=True)
+class Feedback:
+    """Ground truth for one prediction: a class label or a numeric value, as of `observed_at`."""
+
+    prediction_id: str
+    observed_at: datetime
+    label: str | None = None
+    value: float | None = None
+    source: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class EntityFeedback:
+    """Ground truth for an entity's latest prediction (per endpoint) made at or before `observed_at`."""
+
+    entity_key: str
+    endpoint: str
+    observed_at: datetime
+    label: str | None = None
+    value: float | None = None
+    source: str = ""
+
+
+class FeedbackOutcome(StrEnum):
+    STORED = "stored"
+    UNKNOWN_PREDICTION = "unknown_prediction"
+
+
+@dataclass(frozen=True, slots=True)
+class FeedbackReport:
+    """What became of each feedback item, in the order given."""
+
+    outcomes: tuple[tuple[str, FeedbackOutcome], ...]
+
+    @property
+    def stored(self) -> int:
+        return sum(1 for _, o in self.outcomes if o is FeedbackOutcome.STORED)
+
+    @property
+    def unknown(self) -> list[str]:
+        return [pid for pid, o in self.outcomes if o is FeedbackOutcome.UNKNOWN_PREDICTION]
+
+
+@dataclass(frozen=True, slots=True)
+class StoredRecord:
+    """A record as stored, with its feedback when some arrived."""
+
+    record: PredictionRecord
+    feedback: Feedback | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class RecordQuery:
+    """Which records to read: every given field narrows; times are [start, end)."""
+
+    endpoint: str | None = None
+    model: str | None = None
+    version: int | None = None
+    variant: str | None = None
+    entity_key: str | None = None
+    start: datetime | None = None
+    end: datetime | None = None
+    with_feedback: bool | None = None
+    include_shadows: bool = False
+    limit: int = 100
+    after: str | None = None
+    """Cursor: the `next_cursor` of the previous page (records come newest first)."""
+
+
+@dataclass(frozen=True, slots=True)
+class RecordPage:
+    records: list[StoredRecord]
+    next_cursor: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class ErasureReport:
+    """What deleting an entity's data removed."""
+
+    entity_key: str
+    records: int
+    feedback: int
+    journal_lines: int = 0
+    export_rows: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class LabelledPrediction:
+    """A prediction joined with its feedback, as monitoring reads it (outputs only)."""
+
+    prediction_id: str
+    recorded_at: datetime
+    endpoint: str
+    model: str
+    version: int
+    variant: str
+    outputs: TensorsJson
+    latency_s: float
+    label: str | None
+    value: float | None
+
+
+@dataclass(frozen=True, slots=True)
+class JournalPosition:
+    """How far a journal segment has been ingested: a byte offset just after a complete line."""
+
+    segment: str
+    offset: int
+    finished: bool = False
+
+
+@dataclass(slots=True)
+class IngestBatch:
+    """Records read from one segment up to `position`, ingested in one transaction with it."""
+
+    records: list[PredictionRecord] = field(default_factory=list)
+    position: JournalPosition | None = None
+
+
+def tensors_by_name(tensors: Mapping[str, TensorJson] | Sequence[Mapping[str, Any]]) -> TensorsJson:
+    """`TensorsJson` from either the record form (by name) or the OIP list form (``[{"name": ...}]``)."""
+    if isinstance(tensors, Mapping):
+        return {str(k): dict(v) for k, v in tensors.items()}
+    return {
+        str(t["name"]): {"datatype": t["datatype"], "shape": list(t["shape"]), "data": t["data"]}
+        for t in tensors
+    }
