@@ -15,3 +15,18 @@ def open_and_push(url: str, pushes: int) -> list[int]:
         ]
     finally:
         store.close()
+
+
+def claim_all(url: str, worker: str) -> list[int]:
+    """Claim and finish jobs until none is left; the ids this process claimed."""
+    from berth.storage.sql_jobs import SqlJobStore
+
+    store = SqlJobStore(url)
+    claimed = []
+    try:
+        while (job := store.claim(worker, None, 30.0)) is not None:
+            claimed.append(job.id)
+            store.finish(job.id, worker, {"by": worker})
+        return claimed
+    finally:
+        store.close()

@@ -36,6 +36,8 @@ class ErrorCode(StrEnum):
     OUTPUT_NOT_FOUND = "output_not_found"
     ENDPOINT_NOT_FOUND = "endpoint_not_found"
     ENTITY_NOT_FOUND = "entity_not_found"
+    JOB_NOT_FOUND = "job_not_found"
+    TRIGGER_NOT_FOUND = "trigger_not_found"
     ALREADY_EXISTS = "already_exists"
     CONFLICT = "conflict"
     # who may do what (berth.core.access)
@@ -52,6 +54,9 @@ class ErrorCode(StrEnum):
     MODEL_NOT_READY = "model_not_ready"
     PREDICTION_FAILED = "prediction_failed"
     PIPELINE_STEP_FAILED = "pipeline_step_failed"
+    # background jobs
+    UNKNOWN_JOB_KIND = "unknown_job_kind"
+    INVALID_JOB_PARAMS = "invalid_job_params"
     # the server itself
     UNAVAILABLE = "unavailable"
     INTERNAL = "internal"

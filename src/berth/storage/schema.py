@@ -13,6 +13,7 @@ from sqlalchemy import (
     Column,
     DateTime,
     Dialect,
+    Float,
     ForeignKey,
     ForeignKeyConstraint,
     Index,
@@ -258,3 +259,53 @@ entity_features = Table(
 # -- monitoring (migration 0005) -------------------------------------------------------------
 
 # -- jobs (migration 0006) -------------------------------------------------------------------
+
+jobs = Table(
+    "jobs",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("kind", String(64), nullable=False),
+    Column("params", _json(), nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("priority", Integer, nullable=False),
+    Column("created_at", UtcDateTime(), nullable=False),
+    Column("created_by", Text, nullable=False),
+    Column("trigger", String(64), nullable=False),
+    Column("reason", Text, nullable=False),
+    Column("run_after", UtcDateTime(), nullable=False),
+    Column("attempts", Integer, nullable=False),
+    Column("max_attempts", Integer, nullable=False),
+    Column("claimed_by", String(255), nullable=True),
+    Column("lease_until", UtcDateTime(), nullable=True),
+    Column("heartbeat_at", UtcDateTime(), nullable=True),
+    Column("progress", Float, nullable=False),
+    Column("progress_message", Text, nullable=False),
+    Column("result", _json(nullable=True), nullable=True),
+    Column("error", Text, nullable=True),
+    Column("started_at", UtcDateTime(), nullable=True),
+    Column("finished_at", UtcDateTime(), nullable=True),
+    CheckConstraint(
+        "status IN ('queued', 'running', 'succeeded', 'failed', 'cancelled')", name="status_known"
+    ),
+    CheckConstraint("progress >= 0 AND progress <= 1", name="progress_fraction"),
+    Index(None, "status", "run_after"),
+    Index(None, "trigger"),
+)
+
+job_triggers = Table(
+    "job_triggers",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("name", String(64), nullable=False, unique=True),
+    Column("kind", String(64), nullable=False),
+    Column("params", _json(), nullable=False),
+    Column("every_s", Integer, nullable=True),
+    Column("corrections_endpoint", String(128), nullable=True),
+    Column("corrections_count", Integer, nullable=True),
+    Column("alert_rule", String(128), nullable=True),
+    Column("enabled", Boolean, nullable=False),
+    Column("created_at", UtcDateTime(), nullable=False),
+    Column("created_by", Text, nullable=False),
+    Column("last_fired_at", UtcDateTime(), nullable=True),
+    Column("state", _json(), nullable=False),
+)
