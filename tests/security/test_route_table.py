@@ -37,6 +37,8 @@ PATH_VALUES = {
     "token_id": "1",
     "table": "customers",
     "key": "c1",
+    "job_id": "1",
+    "trigger": "nightly",
 }
 PUBLIC_PATHS = {"/v2/health/live", "/v2/health/ready"}
 

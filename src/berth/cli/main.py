@@ -11,9 +11,11 @@ import click
 from berth._version import __version__
 from berth.cli.demo import demo
 from berth.cli.endpoint_commands import endpoint, entities
+from berth.cli.job_commands import job, trigger
 from berth.cli.predict_command import predict
 from berth.cli.registry_commands import alias, models, push
 from berth.cli.security_commands import audit, team, token
+from berth.cli.worker_command import worker
 from berth.core.errors import BerthError
 from berth.core.settings import Settings
 
@@ -88,6 +90,9 @@ cli.add_command(entities)
 cli.add_command(token)
 cli.add_command(team)
 cli.add_command(audit)
+cli.add_command(worker)
+cli.add_command(job)
+cli.add_command(trigger)
 
 
 def main() -> None:

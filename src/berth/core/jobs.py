@@ -147,10 +147,23 @@ class TriggerSpec:
     enabled: bool = True
     created_by: str = ""
 
+    @classmethod
+    def from_json(cls, body: Any, *, created_by: str = "") -> TriggerSpec:
+        """A spec from its JSON form (the fields of `TriggerSpec`; INVALID_REQUEST on unknown ones)."""
+        fields = {"name", "kind", "params", "every_s", "corrections_endpoint", "corrections_count"}
+        fields |= {"alert_rule", "enabled"}
+        if not isinstance(body, dict) or not set(body) <= fields or not {"name", "kind"} <= set(body):
+            raise BerthError(
+                ErrorCode.INVALID_REQUEST, f"a trigger is a JSON object with name, kind and {sorted(fields)}"
+            )
+        return cls(**body, created_by=created_by)
+
     def checked(self) -> TriggerSpec:
         check_trigger_name(self.name)
         check_kind_name(self.kind)
         check_params(self.params)
+        if not isinstance(self.enabled, bool):
+            raise BerthError(ErrorCode.INVALID_REQUEST, "enabled must be true or false")
         if self.every_s is not None:
             check_int("every_s", self.every_s, 1, MAX_EVERY_S)
         if (self.corrections_endpoint is None) != (self.corrections_count is None):

@@ -11,11 +11,14 @@ from dataclasses import dataclass
 from berth.core.settings import Settings
 from berth.engine.endpoints import EndpointService
 from berth.engine.flavors.catalog import FlavorCatalog
+from berth.engine.jobs.kinds import installed_kinds
+from berth.engine.jobs.service import JobService
 from berth.engine.publishing import Publisher
 from berth.storage.artifacts import open_artifact_store
 from berth.storage.protocols import ArtifactStore, EntityStore, RegistryStore
 from berth.storage.sql_endpoints import SqlEndpointStore
 from berth.storage.sql_entities import SqlEntityStore
+from berth.storage.sql_jobs import SqlJobStore
 from berth.storage.sql_registry import SqlRegistryStore
 
 
@@ -27,6 +30,7 @@ class Workspace:
     publisher: Publisher
     endpoints: EndpointService
     entities: EntityStore
+    jobs: JobService
 
     def close(self) -> None:
         self.store.close()
@@ -46,4 +50,5 @@ def open_workspace(settings: Settings) -> Workspace:
         publisher=publisher,
         endpoints=endpoints,
         entities=SqlEntityStore(store.engine),
+        jobs=JobService(SqlJobStore(store.engine), installed_kinds()),
     )

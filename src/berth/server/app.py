@@ -37,6 +37,7 @@ from berth.server.errors import install_error_handlers
 from berth.server.fast_path import FastInference
 from berth.server.grpc.server import GrpcEndpoint
 from berth.server.inference_endpoint import InferenceEndpoint
+from berth.server.job_routes import job_router
 from berth.server.management_routes import management_router
 from berth.server.oip_routes import oip_router
 from berth.server.permissions import check_routes_declared
@@ -224,6 +225,7 @@ def create_app(server: Server) -> FastAPI:
             server.workspace.endpoints, server.workspace.entities, server.reconciler, server.traffic
         )
     )
+    app.include_router(job_router(server.workspace.jobs))
     if server.security is not None:
         app.include_router(security_router(server.security.store, server.security.audit))
     check_routes_declared(app)  # a route without a permission declaration never serves

@@ -1,0 +1,74 @@
+"""What a running job sees: its job, the workspace, and `progress`, which is also where it learns to stop."""
+
+from __future__ import annotations
+
+import threading
+from enum import StrEnum
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from berth.core.jobs import Job, check_fraction
+from berth.storage.job_protocols import JobStore
+
+if TYPE_CHECKING:
+    from berth.engine.workspace import Workspace
+
+
+class StopReason(StrEnum):
+    CANCELLED = "cancelled"
+    """Cancelled (or requeued after its lease ran out): the job is no longer this worker's."""
+    INTERRUPTED = "interrupted"
+    """The worker is stopping: the job goes back to the queue for another worker."""
+
+
+class JobStopped(Exception):
+    """Raised by `JobContext.progress` when the job must stop; a job lets it propagate."""
+
+    def __init__(self, reason: StopReason) -> None:
+        super().__init__(f"job {reason.value}")
+        self.reason = reason
+
+
+class JobContext:
+    """Given to a kind's ``run(params, ctx)``: report progress with ``ctx.progress(0.4, "scored 400
+    rows")``; it raises `JobStopped` when the job was cancelled or the worker is stopping, so a job
+    that reports progress regularly stops promptly. Long steps without progress may check `stopping`."""
+
+    def __init__(
+        self, job: Job, store: JobStore, worker_id: str, lease_s: float, workspace: Workspace, home: Path
+    ) -> None:
+        self.job = job
+        self.workspace = workspace
+        self.home = home
+        """The berth home folder: files jobs read and write are named relative to it."""
+        self._store = store
+        self._worker_id = worker_id
+        self._lease_s = lease_s
+        self._lost = threading.Event()
+        self._interrupted = threading.Event()
+
+    def progress(self, fraction: float, message: str = "") -> None:
+        """Record how far the job is (a fraction in [0, 1]); raises `JobStopped` when it must stop."""
+        self.raise_if_stopping()
+        if not self._store.progress(
+            self.job.id, self._worker_id, check_fraction(fraction), message, self._lease_s
+        ):
+            self._lost.set()
+            self.raise_if_stopping()
+
+    @property
+    def stopping(self) -> bool:
+        return self._lost.is_set() or self._interrupted.is_set()
+
+    def raise_if_stopping(self) -> None:
+        if self._lost.is_set():
+            raise JobStopped(StopReason.CANCELLED)
+        if self._interrupted.is_set():
+            raise JobStopped(StopReason.INTERRUPTED)
+
+    # -- for the worker ------------------------------------------------------------------------
+    def mark_lost(self) -> None:
+        self._lost.set()
+
+    def interrupt(self) -> None:
+        self._interrupted.set()
