@@ -1,0 +1,124 @@
+"""The worker loop in this process: jobs run with progress, fail and retry, stop when cancelled,
+go back to the queue when the worker stops, and schedule triggers fire."""
+
+from __future__ import annotations
+
+import pytest
+
+from berth.core.errors import BerthError, ErrorCode
+from berth.core.jobs import JobQuery, JobStatus, NewJob, TriggerSpec
+from berth.engine.jobs.kind import JobKind
+from berth.engine.jobs.kinds import JobKinds, discover_kinds, installed_kinds
+from tests.jobs.conftest import World
+from tests.jobs.kinds import runs_of
+
+
+def test_a_job_runs_to_success_with_its_progress(world: World) -> None:
+    job = world.service.enqueue(NewJob("test-steps", {"steps": 4}))
+    with world.worker():
+        done = world.wait_for(job.id, lambda j: j.status.finished)
+    assert done.status is JobStatus.SUCCEEDED
+    assert done.result["steps"] == 4
+    assert (done.progress, done.progress_message) == (1.0, "step 4 of 4")
+    assert runs_of(world.home, job.id) == 1
+
+
+def test_a_failing_job_is_retried_then_failed(world: World) -> None:
+    job = world.service.enqueue(NewJob("test-steps", {"fail": True}, max_attempts=2))
+    with world.worker():
+        failed = world.wait_for(job.id, lambda j: j.status.finished)
+    assert failed.status is JobStatus.FAILED
+    assert failed.attempts == 2
+    assert failed.error == "RuntimeError: asked to fail"
+    assert runs_of(world.home, job.id) == 2
+
+
+def test_a_cancelled_job_stops_at_its_next_progress_report(world: World) -> None:
+    job = world.service.enqueue(NewJob("test-steps", {"steps": 10_000, "step_s": 0.01}))
+    with world.worker():
+        world.wait_for(job.id, lambda j: j.progress > 0)
+        world.service.cancel(job.id)
+        assert world.service.get_job(job.id).status is JobStatus.CANCELLED
+        # the worker (concurrency 1) is free again only once the cancelled job stopped
+        second = world.service.enqueue(NewJob("test-steps", {"steps": 1}))
+        assert world.wait_for(second.id, lambda j: j.status.finished).status is JobStatus.SUCCEEDED
+    assert world.service.get_job(job.id).result is None
+    assert world.service.get_job(job.id).progress < 1.0
+
+
+def test_a_stopping_worker_gives_its_job_back(world: World) -> None:
+    job = world.service.enqueue(NewJob("test-steps", {"steps": 10_000, "step_s": 0.01}))
+    with world.worker(grace_s=0.2):
+        world.wait_for(job.id, lambda j: j.progress > 0)
+    released = world.service.get_job(job.id)
+    assert (released.status, released.claimed_by, released.attempts) == (JobStatus.QUEUED, None, 0)
+
+
+def test_a_stopping_worker_lets_a_short_job_finish(world: World) -> None:
+    job = world.service.enqueue(NewJob("test-steps", {"steps": 20, "step_s": 0.05}))
+    with world.worker(grace_s=30.0):
+        world.wait_for(job.id, lambda j: j.progress > 0)
+    assert world.service.get_job(job.id).status is JobStatus.SUCCEEDED
+
+
+def test_concurrency_runs_jobs_side_by_side(world: World) -> None:
+    jobs = [world.service.enqueue(NewJob("test-steps", {"steps": 200, "step_s": 0.01})) for _ in range(3)]
+    with world.worker(concurrency=3):
+        for job in jobs:
+            world.wait_for(job.id, lambda j: j.status is JobStatus.RUNNING or j.status.finished)
+        running = world.service.list_jobs(JobQuery(status=JobStatus.RUNNING))
+        finished = [j for j in world.service.list_jobs(JobQuery()) if j.status.finished]
+        assert len(running) + len(finished) == 3
+        assert len(running) >= 2 or len(finished) >= 1
+        for job in jobs:
+            world.wait_for(job.id, lambda j: j.status.finished)
+    assert all(world.service.get_job(j.id).status is JobStatus.SUCCEEDED for j in jobs)
+
+
+def test_a_schedule_trigger_fires_in_the_worker(world: World) -> None:
+    world.service.add_trigger(TriggerSpec("tick", "test-steps", {"steps": 1}, every_s=1))
+    with world.worker():
+        first = _wait_jobs(world, "tick", 1)
+        world.wait_for(first, lambda j: j.status.finished)
+    trigger = world.service.get_trigger("tick")
+    assert trigger.last_fired_at is not None
+    job = world.service.get_job(first)
+    assert (job.trigger, job.created_by) == ("tick", "trigger:tick")
+    assert job.reason == "schedule: every 1 s"
+
+
+def test_an_alert_fires_the_triggers_listening_to_it(world: World) -> None:
+    world.service.add_trigger(TriggerSpec("on-drift", "test-steps", alert_rule="drift"))
+    world.service.add_trigger(TriggerSpec("on-other", "test-steps", alert_rule="latency"))
+    fired = world.service.fire_alert("drift", "drift of 0.4 on feedback-router")
+    assert [(j.trigger, j.reason) for j in fired] == [("on-drift", "drift of 0.4 on feedback-router")]
+
+
+def test_enqueue_checks_the_kind_and_its_parameters(world: World) -> None:
+    with pytest.raises(BerthError) as unknown:
+        world.service.enqueue(NewJob("no-such-kind"))
+    assert unknown.value.code is ErrorCode.UNKNOWN_JOB_KIND
+    with pytest.raises(BerthError) as bad:
+        world.service.enqueue(NewJob("test-steps", {"steps": "many"}))
+    assert bad.value.code is ErrorCode.INVALID_JOB_PARAMS
+    with pytest.raises(BerthError) as bad_trigger:
+        world.service.add_trigger(TriggerSpec("t", "batch-score", {"model": "m"}))
+    assert bad_trigger.value.code is ErrorCode.INVALID_JOB_PARAMS
+    assert world.service.list_jobs(JobQuery()) == []
+
+
+def test_the_installed_kinds_hold_batch_score_and_a_name_is_registered_once() -> None:
+    assert "batch-score" in installed_kinds().names()
+    assert all(k.name != "batch-score" for k in discover_kinds("berth.no-such-group"))
+
+    def run(params: dict[str, object], ctx: object) -> None:
+        return None
+
+    kinds = JobKinds([JobKind("a", run, description="first"), JobKind("a", run, description="second")])
+    assert kinds.get("a").description == "first"
+
+
+def _wait_jobs(world: World, trigger: str, count: int) -> int:
+    """The id of the first job `trigger` enqueued, once it enqueued `count`."""
+    world.wait_until(lambda: len(world.service.list_jobs(JobQuery(trigger=trigger))) >= count)
+    return world.service.list_jobs(JobQuery(trigger=trigger))[-1].id
