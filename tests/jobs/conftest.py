@@ -74,7 +74,9 @@ class World:
 def world(tmp_path: Path) -> Iterator[World]:
     home = tmp_path / "home"
     workspace = open_workspace(Settings(home=home))
-    service = JobService(SqlJobStore(workspace.store.engine, retry_base_s=0.0), JobKinds([STEPS, BATCH_SCORE]))
+    service = JobService(
+        SqlJobStore(workspace.store.engine, retry_base_s=0.0), JobKinds([STEPS, BATCH_SCORE])
+    )
     try:
         yield World(home, workspace, service)
     finally:

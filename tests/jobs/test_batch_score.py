@@ -1,0 +1,76 @@
+"""The built-in batch-score kind: a CSV of the home folder scored by a registered version, by a worker."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+import berth
+from berth.core.errors import BerthError, ErrorCode
+from berth.core.jobs import JobStatus, NewJob
+from tests.conftest import Trained
+from tests.jobs.conftest import World
+
+
+def test_a_csv_is_scored_with_progress(world: World, frame_pipeline: Trained) -> None:
+    berth.push(frame_pipeline.model, name="churn", home=world.home, input_example=frame_pipeline.x.head(3))
+    data = world.home / "data"
+    data.mkdir()
+    frame = frame_pipeline.x.head(250).assign(customer=[f"c{i}" for i in range(250)])
+    frame.to_csv(data / "customers.csv", index=False)
+
+    job = world.service.enqueue(
+        NewJob("batch-score", {"model": "churn", "input": "data/customers.csv", "chunk_rows": 100})
+    )
+    with world.worker():
+        done = world.wait_for(job.id, lambda j: j.status.finished)
+
+    assert done.status is JobStatus.SUCCEEDED, done.error
+    assert done.result == {"model": "churn", "version": 1, "rows": 250, "output": "data/customers.scored.csv"}
+    assert done.progress_message == "scored 250 of 250 rows"
+    scored = pd.read_csv(data / "customers.scored.csv")
+    assert list(scored["customer"]) == list(frame["customer"])
+    expected = frame_pipeline.model.predict(frame_pipeline.x.head(250))
+    label_columns = [c for c in scored.columns if c not in frame.columns]
+    assert label_columns
+    assert np.array_equal(scored[label_columns[0]].to_numpy(), expected)
+    assert not list(data.glob(".*partial"))
+
+
+def test_paths_out_of_the_home_folder_and_unknown_parameters_are_refused(world: World) -> None:
+    bad = [
+        {"model": "churn", "input": "../outside.csv"},
+        {"model": "churn", "input": "/etc/passwd.csv"},
+        {"model": "churn", "input": "data/x.txt"},
+        {"model": "churn", "input": "data/x.csv", "output": "data/x.csv"},
+        {"model": "churn", "input": "data/x.csv", "chunk_rows": 0},
+        {"model": "churn", "input": "data/x.csv", "colour": "blue"},
+        {"input": "data/x.csv"},
+    ]
+    for params in bad:
+        with pytest.raises(BerthError) as caught:
+            world.service.enqueue(NewJob("batch-score", params))
+        assert caught.value.code is ErrorCode.INVALID_JOB_PARAMS, params
+
+
+def test_a_missing_input_fails_the_job_without_retrying(world: World, frame_pipeline: Trained) -> None:
+    berth.push(frame_pipeline.model, name="churn", home=world.home)
+    job = world.service.enqueue(NewJob("batch-score", {"model": "churn", "input": "nowhere.csv"}))
+    with world.worker():
+        failed = world.wait_for(job.id, lambda j: j.status.finished)
+    assert (failed.status, failed.attempts) == (JobStatus.FAILED, 1)
+    assert failed.error is not None
+    assert failed.error.startswith("[invalid_job_params]")
+
+
+def test_rows_the_model_refuses_fail_the_job(world: World, frame_pipeline: Trained) -> None:
+    berth.push(frame_pipeline.model, name="churn", home=world.home, input_example=frame_pipeline.x.head(3))
+    (world.home / "bad.csv").write_text("plan,age\nbasic,30\n")  # no 'spend' column
+    job = world.service.enqueue(NewJob("batch-score", {"model": "churn", "input": "bad.csv"}, max_attempts=1))
+    with world.worker():
+        failed = world.wait_for(job.id, lambda j: j.status.finished)
+    assert failed.status is JobStatus.FAILED
+    assert failed.error is not None
+    assert "signature_mismatch" in failed.error or "invalid_request" in failed.error
+    assert not (world.home / "bad.scored.csv").exists()
