@@ -3,12 +3,16 @@ go back to the queue when the worker stops, and schedule triggers fire."""
 
 from __future__ import annotations
 
+from datetime import datetime
+
 import pytest
 
 from berth.core.errors import BerthError, ErrorCode
 from berth.core.jobs import JobQuery, JobStatus, NewJob, TriggerSpec
 from berth.engine.jobs.kind import JobKind
 from berth.engine.jobs.kinds import JobKinds, discover_kinds, installed_kinds
+from berth.engine.jobs.triggers import SINCE_KEY, TriggerEvaluator
+from berth.storage.queries import now
 from tests.jobs.conftest import World
 from tests.jobs.kinds import runs_of
 
@@ -122,3 +126,23 @@ def _wait_jobs(world: World, trigger: str, count: int) -> int:
     """The id of the first job `trigger` enqueued, once it enqueued `count`."""
     world.wait_until(lambda: len(world.service.list_jobs(JobQuery(trigger=trigger))) >= count)
     return world.service.list_jobs(JobQuery(trigger=trigger))[-1].id
+
+
+def test_a_corrections_trigger_fires_when_enough_new_feedback_arrived(world: World) -> None:
+    world.service.add_trigger(
+        TriggerSpec("on-fixes", "test-steps", corrections_endpoint="router", corrections_count=3)
+    )
+    feedback: list[datetime] = []  # when each correction arrived
+
+    def corrections_since(endpoint: str, since: datetime) -> int:
+        return sum(1 for at in feedback if at > since) if endpoint == "router" else 0
+
+    evaluator = TriggerEvaluator(world.service.store, corrections_since, now)
+    feedback += [now(), now()]
+    assert evaluator.evaluate() == []
+    feedback.append(now())
+    fired = evaluator.evaluate()
+    assert [(j.trigger, j.reason) for j in fired] == [("on-fixes", "3 new corrections for router")]
+    assert evaluator.evaluate() == []  # counted from the firing on
+    since = datetime.fromisoformat(world.service.get_trigger("on-fixes").state[SINCE_KEY])
+    assert since >= feedback[-1]

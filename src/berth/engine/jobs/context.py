@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import threading
 from enum import StrEnum
 from pathlib import Path
@@ -12,6 +13,8 @@ from berth.storage.job_protocols import JobStore
 
 if TYPE_CHECKING:
     from berth.engine.workspace import Workspace
+
+log = logging.getLogger(__name__)
 
 
 class StopReason(StrEnum):
@@ -46,15 +49,19 @@ class JobContext:
         self._lease_s = lease_s
         self._lost = threading.Event()
         self._interrupted = threading.Event()
+        self._logged_tenth = -1
 
     def progress(self, fraction: float, message: str = "") -> None:
         """Record how far the job is (a fraction in [0, 1]); raises `JobStopped` when it must stop."""
         self.raise_if_stopping()
-        if not self._store.progress(
-            self.job.id, self._worker_id, check_fraction(fraction), message, self._lease_s
-        ):
+        fraction = check_fraction(fraction)
+        if not self._store.progress(self.job.id, self._worker_id, fraction, message, self._lease_s):
             self._lost.set()
             self.raise_if_stopping()
+        tenth = int(fraction * 10)
+        if tenth != self._logged_tenth:  # the log gets a line per tenth of the way
+            self._logged_tenth = tenth
+            log.info("job %d (%s): %.0f%% %s", self.job.id, self.job.kind, fraction * 100, message)
 
     @property
     def stopping(self) -> bool:
