@@ -81,8 +81,7 @@ def worker(
             grace_s=grace_s,
         )
         store = workspace.jobs.store
-        # corrections triggers need the record store's count of new feedback: not wired yet (None)
-        triggers = TriggerEvaluator(store, None, now)
+        triggers = TriggerEvaluator(store, None, now)  # no record store here: see docs/jobs.md
         runner = Worker(store, workspace.jobs.kinds, workspace, settings.home, config, triggers)
         stop = threading.Event()
         for sig in (signal.SIGTERM, signal.SIGINT):
