@@ -142,3 +142,18 @@ def test_a_corrections_trigger_fires_when_enough_new_feedback_arrived(world: Wor
     assert evaluator.evaluate() == []  # counted from the firing on
     since = datetime.fromisoformat(world.service.get_trigger("on-fixes").state[SINCE_KEY])
     assert since >= feedback[-1]
+
+
+def test_a_kind_whose_check_breaks_refuses_the_parameters() -> None:
+    def run(params: dict[str, object], ctx: object) -> None:
+        return None
+
+    def fragile(params: dict[str, object]) -> dict[str, object]:
+        return {"n": int(params["n"])}  # type: ignore[call-overload]
+
+    kinds = JobKinds([JobKind("fragile", run, fragile)])
+    assert kinds.checked_params("fragile", {"n": "3"}) == {"n": 3}
+    for bad in ({}, {"n": "three"}, {"n": [1]}):
+        with pytest.raises(BerthError) as caught:
+            kinds.checked_params("fragile", bad)
+        assert caught.value.code is ErrorCode.INVALID_JOB_PARAMS

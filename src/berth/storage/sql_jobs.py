@@ -177,16 +177,17 @@ class SqlJobStore:
 
     def cancel(self, job_id: int) -> Job:
         def work(conn: Connection) -> Job:
-            job = _job(conn, job_id)
-            if job.status.finished:
+            _job(conn, job_id)  # JOB_NOT_FOUND
+            stmt = (
+                update(jobs)
+                .where(jobs.c.id == job_id, jobs.c.status.in_([_QUEUED, _RUNNING]))
+                .values(status=JobStatus.CANCELLED.value, finished_at=q.now(), lease_until=None)
+            )
+            if conn.execute(stmt).rowcount != 1:  # it finished first (checked in the update: no race)
+                job = _job(conn, job_id)
                 raise BerthError(
                     ErrorCode.CONFLICT, f"job {job_id} has {job.status.value} already", job=job_id
                 )
-            conn.execute(
-                update(jobs)
-                .where(jobs.c.id == job_id)
-                .values(status=JobStatus.CANCELLED.value, finished_at=q.now(), lease_until=None)
-            )
             return _job(conn, job_id)
 
         return self._write(work)

@@ -52,7 +52,15 @@ class JobKinds:
     def checked_params(self, name: str, params: Any) -> JsonObject:
         """`params` checked as JSON and by the kind (UNKNOWN_JOB_KIND, INVALID_JOB_PARAMS)."""
         kind = self.get(name)
-        return kind.check_params(check_params(params))
+        try:
+            checked = kind.check_params(check_params(params))
+        except BerthError:
+            raise
+        except Exception as exc:  # a kind's check that breaks on odd input still means "bad params"
+            raise BerthError(
+                ErrorCode.INVALID_JOB_PARAMS, f"{name}: parameters refused: {type(exc).__name__}: {exc}"
+            ) from None
+        return check_params(checked)
 
 
 def discover_kinds(group: str = ENTRY_POINT_GROUP) -> list[JobKind]:
