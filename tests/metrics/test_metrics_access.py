@@ -49,9 +49,16 @@ def test_token_mode_needs_a_platform_administrator(token_only: str, tokens: dict
     assert "berth_requests_total" in root.text
 
 
-def test_auto_is_public_on_a_loopback_address(home: Path, tokens: dict[str, str]) -> None:
+def test_auto_follows_authentication(token_only: str, home: Path, tokens: dict[str, str]) -> None:
     assert Settings(home=home).metrics_auth == "auto"
-    with server_in_thread(Settings(home=home, auth="tokens")) as url:
+    with server_in_thread(Settings(home=home, auth="tokens")) as url:  # auth on: an admin's token
+        assert httpx.get(f"{url}/metrics").status_code == 401
+    with server_in_thread(Settings(home=home)) as url:  # auth off: every route is open anyway
+        assert httpx.get(f"{url}/metrics").status_code == 200
+
+
+def test_public_mode_with_authentication_on(home: Path, tokens: dict[str, str]) -> None:
+    with server_in_thread(Settings(home=home, auth="tokens", metrics_auth="public")) as url:
         assert httpx.get(f"{url}/metrics").status_code == 200
         assert httpx.get(f"{url}/v2/models/lr").status_code == 401  # the rest still needs a token
 

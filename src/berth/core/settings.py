@@ -66,7 +66,7 @@ class Settings(BaseSettings):
     metrics_auth: str = Field(
         "auto",
         description="Who may read /metrics: public, token (a platform administrator's token) or auto "
-        "(public on a loopback address, token otherwise).",
+        "(public when authentication is off, token when it is on).",
     )
     # security (docs/security.md)
     auth: str = Field(

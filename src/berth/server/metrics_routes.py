@@ -2,7 +2,9 @@
 
 Who may read them is a setting (``BERTH_METRICS_AUTH``): public, or a platform administrator's
 token (metrics name every model and endpoint the server serves, whatever their team); ``auto``,
-the default, makes them public on a loopback address and needs the token otherwise.
+the default, makes them public when authentication is off (a server without authentication binds
+only to a loopback address unless forced) and needs the token when it is on, so that a server with
+authentication keeps the health probes as its only public routes.
 """
 
 from __future__ import annotations
@@ -17,13 +19,12 @@ from berth.core.access import Action
 from berth.core.settings import Settings
 from berth.server.metrics.server_metrics import ServerMetrics
 from berth.server.permissions import public, requires
-from berth.server.security import is_loopback
 
 
 def metrics_public(settings: Settings) -> bool:
     """Whether /metrics answers without credentials."""
     if settings.metrics_auth == "auto":
-        return is_loopback(settings.host)
+        return not settings.auth_methods
     return settings.metrics_auth == "public"
 
 

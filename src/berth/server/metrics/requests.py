@@ -3,7 +3,8 @@
 The transport calls `start` (which starts the clock and counts the request in flight), hands the
 `Observation` to the data plane, which fills in what answers as it resolves it (`Served`), and
 calls `finish` with the outcome. The label children of each (endpoint, model, version, variant)
-are looked up once and kept, so a request costs a tuple, a dict look-up and three increments.
+are looked up once and kept, so a request costs a tuple, a dict look-up and two metric updates;
+requests in flight are a plain count (everything runs on the event loop), read when sampled.
 """
 
 from __future__ import annotations
@@ -83,18 +84,19 @@ class RequestMetrics:
     def __init__(self, families: MetricFamilies, protocol: str) -> None:
         self._families = families
         self._protocol = protocol
-        self._inflight = families.inflight.labels(protocol)
         self._series: dict[Key, _Series] = {}
+        self.inflight = 0
+        """Requests started and not finished (the ``berth_inflight_requests`` gauge reads it)."""
 
     def start(self) -> Observation:
-        self._inflight.inc()
+        self.inflight += 1
         return Observation()
 
     def finish(self, observation: Observation | None, code: str = OK) -> None:
         if observation is None:
             return
         elapsed = time.perf_counter() - observation.started
-        self._inflight.dec()
+        self.inflight -= 1
         key = (observation.endpoint, observation.model, observation.version, observation.variant)
         series = self._series.get(key)
         if series is None:

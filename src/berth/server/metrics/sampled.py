@@ -76,6 +76,7 @@ class Gauges:
     """Every sampled gauge of a server."""
 
     def __init__(self, families: MetricFamilies) -> None:
+        self.inflight = SampledLabelledGauge(families.inflight)
         self.models_loaded = SampledGauge(families.models_loaded)
         self.pool_versions = SampledLabelledGauge(families.pool_versions)
         self.batch_queue_depth = SampledLabelledGauge(families.batch_queue_depth)
@@ -85,6 +86,7 @@ class Gauges:
         self.record_writer_lag = SampledGauge(families.record_writer_lag)
         """Wired by the record writer: ``gauges.record_writer_lag.watch(lambda: journal_lag(dir))``."""
         self._all: tuple[SampledGauge | SampledLabelledGauge, ...] = (
+            self.inflight,
             self.models_loaded,
             self.pool_versions,
             self.batch_queue_depth,

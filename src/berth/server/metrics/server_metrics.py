@@ -36,9 +36,11 @@ class ServerMetrics:
         """The folder of the run's metric files when several workers share them (multiprocess mode)."""
         self.families = MetricFamilies()
         self.gauges = Gauges(self.families)
+        counting = {p: RequestMetrics(self.families, p) for p in PROTOCOLS} if enabled else {}
         self._counters: dict[str, RequestCounter] = {
-            p: RequestMetrics(self.families, p) if enabled else NoRequestMetrics() for p in PROTOCOLS
+            p: counting.get(p) or NoRequestMetrics() for p in PROTOCOLS
         }
+        self.gauges.inflight.watch(lambda: {(p,): c.inflight for p, c in counting.items()})
         self._sampler: asyncio.Task[None] | None = None
 
     @classmethod
