@@ -5,8 +5,9 @@ at the same concurrency, in interleaved rounds (or both loaded at once: ``--desi
 Run: ``.venv/bin/python bench/metrics_bench.py [--seconds 5] [--rounds 6] [--concurrency 64]
 [--design alternate|simultaneous] [--access-log]``.
 Prints requests/s, p50/p99 latency and server CPU per request per round, the medians and the on/off
-ratios, then the in-process cost per request of the request counting (start + labels + finish) and
-of the request layer (request id, echoed header) that both servers run. Needs wrk.
+ratios; first the in-process cost per request of the request counting (start + labels + finish) and
+of the request layer (request id, echoed header) that both servers run. Load comes from wrk when it
+is installed, else from aiohttp in this process (``--design simultaneous`` needs wrk).
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ import argparse
 import asyncio
 import json
 import os
+import shutil
 import statistics
 import subprocess
 import tempfile
@@ -24,7 +26,7 @@ from pathlib import Path
 
 import numpy as np
 import orjson
-from auth_bench import LUA, cpu_seconds, wrk_round
+from auth_bench import LUA, aiohttp_round, cpu_seconds, wrk_round
 from grpc_bench import FEATURES, berth_serve, free_port
 from sklearn.datasets import make_classification
 from sklearn.linear_model import LogisticRegression
@@ -42,11 +44,20 @@ def alternate(urls: dict[str, str], pids: dict[str, int], payload: Path, args: a
     rates: dict[str, list[float]] = {m: [] for m in MODES}
     p99s: dict[str, list[float]] = {m: [] for m in MODES}
     cpu: dict[str, list[float]] = {m: [] for m in MODES}
+    use_wrk = shutil.which("wrk") is not None
+    print(
+        f"load: {'wrk' if use_wrk else 'aiohttp in this process (no wrk here)'},",
+        f"{args.concurrency} connections",
+    )
     print(f"{'round':<7}{'metrics':<9}{'req/s':>10}{'p50 ms':>9}{'p99 ms':>9}{'CPU us/req':>12}", flush=True)
     for round_ in range(args.rounds):
         for mode in MODES if round_ % 2 == 0 else MODES[::-1]:
             before = cpu_seconds(pids[mode])
-            rate, p50, p99 = wrk_round(f"{urls[mode]}/v2/models/lr/infer", payload, "", args)
+            url = f"{urls[mode]}/v2/models/lr/infer"
+            if use_wrk:
+                rate, p50, p99 = wrk_round(url, payload, "", args)
+            else:
+                rate, p50, p99 = asyncio.run(aiohttp_round(url, payload.read_bytes(), "", args))
             per_request = (cpu_seconds(pids[mode]) - before) / (rate * args.seconds) * 1e6
             rates[mode].append(rate)
             p99s[mode].append(p99)

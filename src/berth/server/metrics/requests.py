@@ -37,8 +37,8 @@ class Observation(Served):
 
     __slots__ = ("started",)
 
-    def __init__(self) -> None:
-        super().__init__()
+    def __init__(self) -> None:  # Served's fields set here too: one call less per request
+        self.endpoint = self.model = self.version = self.variant = ""
         self.started = time.perf_counter()
 
 
