@@ -6,6 +6,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
+import grpc
 import httpx
 import numpy as np
 import pytest
@@ -14,6 +15,8 @@ from tritonclient.utils import InferenceServerException
 
 import berth
 from berth.core.settings import Settings
+from berth.server.grpc.proto import berth_inference_pb2 as pb
+from berth.server.grpc.proto import berth_inference_pb2_grpc as pb_grpc
 from tests.conftest import Trained
 from tests.metrics.scrape import delta, scrape, value
 from tests.support.servers import free_port, server_in_thread
@@ -157,3 +160,15 @@ def test_request_ids_are_echoed_or_made(served: Served, lr: Trained) -> None:
     )
     assert refused.status_code == 404
     assert refused.headers["x-request-id"] == "r-2"
+
+
+def test_grpc_calls_return_their_request_id(served: Served) -> None:
+    with grpc.insecure_channel(served.grpc_address) as channel:
+        stub = pb_grpc.GRPCInferenceServiceStub(channel)
+        _, call = stub.ServerLive.with_call(pb.ServerLiveRequest(), metadata=[("x-request-id", "g-1")])
+        assert ("x-request-id", "g-1") in call.trailing_metadata()
+        _, made = stub.ServerLive.with_call(pb.ServerLiveRequest())
+        assert dict(made.trailing_metadata())["x-request-id"]
+        with pytest.raises(grpc.RpcError) as failed:
+            stub.ModelMetadata(pb.ModelMetadataRequest(name="missing"), metadata=[("x-request-id", "g-2")])
+        assert ("x-request-id", "g-2") in failed.value.trailing_metadata()  # type: ignore[attr-defined]
