@@ -49,6 +49,12 @@ def cli() -> None:
 )
 @click.option("--log-level", default=None, help="debug, info, warning or error.")
 @click.option(
+    "--log-format",
+    type=click.Choice(["text", "json"]),
+    default=None,
+    help="text (default) or json: one JSON object per line, with the request id (docs/metrics.md).",
+)
+@click.option(
     "--auth",
     default=None,
     help="off, tokens, oidc or tokens,oidc (env BERTH_AUTH; default off, loopback only).",
@@ -61,6 +67,7 @@ def serve(
     database_url: str | None,
     workers: int | None,
     log_level: str | None,
+    log_format: str | None,
     auth: str | None,
 ) -> None:
     """Serve every model in the registry over REST (Open Inference Protocol V2 and /api/v1), and over
@@ -75,6 +82,7 @@ def serve(
         "database_url": database_url,
         "workers": workers,
         "log_level": log_level,
+        "log_format": log_format,
         "auth": auth,
     }
     run_server(Settings(**{k: v for k, v in overrides.items() if v is not None}))

@@ -54,6 +54,20 @@ class Settings(BaseSettings):
         "several cores, but each holds its own copy of every model it serves.",
     )
     log_level: str = Field("info", description="Log level of the server (debug, info, warning, error).")
+    # observability (docs/metrics.md)
+    log_format: str = Field(
+        "text", description="Log lines: text (for a terminal) or json (one object per line, for production)."
+    )
+    access_log: bool = Field(
+        False,
+        description="Log one line per HTTP request (method, path, status, duration, request id, model).",
+    )
+    metrics: bool = Field(True, description="Count requests and serve Prometheus metrics on GET /metrics.")
+    metrics_auth: str = Field(
+        "auto",
+        description="Who may read /metrics: public, token (a platform administrator's token) or auto "
+        "(public when authentication is off, token when it is on).",
+    )
     # security (docs/security.md)
     auth: str = Field(
         "off",
@@ -90,6 +104,20 @@ class Settings(BaseSettings):
     max_tensor_elements: int = Field(
         10_000_000, gt=0, description="Most elements (all input tensors together) of one inference request."
     )
+
+    @field_validator("log_format")
+    @classmethod
+    def _log_format(cls, value: str) -> str:
+        if value.lower() not in ("text", "json"):
+            raise ValueError("log_format is 'text' or 'json'")
+        return value.lower()
+
+    @field_validator("metrics_auth")
+    @classmethod
+    def _metrics_auth(cls, value: str) -> str:
+        if value.lower() not in ("auto", "public", "token"):
+            raise ValueError("metrics_auth is 'auto', 'public' or 'token'")
+        return value.lower()
 
     @field_validator("auth")
     @classmethod

@@ -16,6 +16,7 @@ from berth.core.errors import BerthError, ErrorCode
 from berth.core.tensors import InferenceRequest, InferenceResponse, Tensor
 from berth.dataplane.endpoint_inference import EndpointInference, HeaderLookup
 from berth.dataplane.predictor import Predictor
+from berth.dataplane.served import Served
 from berth.engine.pool import LoadState, ModelPool
 from berth.engine.reconciler import Reconciler
 
@@ -145,9 +146,15 @@ class DataPlane:
 
     # -- inference ----------------------------------------------------------------------------
     async def infer(
-        self, model: str, ref: str | None, request: InferenceRequest, headers: HeaderLookup | None = None
+        self,
+        model: str,
+        ref: str | None,
+        request: InferenceRequest,
+        headers: HeaderLookup | None = None,
+        served: Served | None = None,
     ) -> InferenceResponse:
-        """Answer `request` with the endpoint `model` names, else the version `ref` names now.
+        """Answer `request` with the endpoint `model` names, else the version `ref` names now;
+        `served` is filled in with what answers as soon as it is resolved (for metrics).
 
         Transports resolve once on arrival, to answer an unknown name before reading the body; the
         version is resolved again here, in the same step of the event loop as the pool lookup in
@@ -157,8 +164,10 @@ class DataPlane:
         if route is not None and self._endpoints is not None:
             if ref is not None:
                 raise _endpoint_has_no_versions(model)
-            return await self._endpoints.infer(route, request, headers)
+            return await self._endpoints.infer(route, request, headers, served)
         version = self.resolve(model, ref)
+        if served is not None:
+            served.endpoint, served.model, served.version = model, version.model, str(version.number)
         outputs = await self.predict_tensors(version, request.inputs, _requested_names(request))
         return InferenceResponse(
             model_name=version.model, model_version=str(version.number), outputs=outputs, id=request.id

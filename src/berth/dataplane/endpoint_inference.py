@@ -19,6 +19,7 @@ from collections.abc import Callable
 from berth.core.errors import BerthError, ErrorCode
 from berth.core.tensors import InferenceRequest, InferenceResponse, Tensor
 from berth.dataplane.predictor import Predictor
+from berth.dataplane.served import Served
 from berth.dataplane.shadows import ShadowCall, ShadowRunner
 from berth.engine.endpoint_routes import EndpointRoute
 from berth.engine.pipeline import Pipeline
@@ -55,11 +56,17 @@ class EndpointInference:
         self._custom = custom_steps
 
     async def infer(
-        self, route: EndpointRoute, request: InferenceRequest, headers: HeaderLookup | None
+        self,
+        route: EndpointRoute,
+        request: InferenceRequest,
+        headers: HeaderLookup | None,
+        served: Served | None = None,
     ) -> InferenceResponse:
         split, pipeline = route.serving()
         u = self._point(route, request, headers)
         variant = split.choose(u)
+        if served is not None:
+            _serve(served, route.name, variant)
         start = time.perf_counter()
         ok = False
         try:
@@ -74,6 +81,8 @@ class EndpointInference:
                 frame = await pipeline.run_pre(frame_from_tensors(inputs), ctx)
                 inputs = frame_to_tensors(frame)
                 variant = self._rechoose(route.name, u, variant)
+                if served is not None:
+                    _serve(served, route.name, variant)
             outputs = await self._answer(variant, pipeline, inputs, frame, ctx, request)
             ok = True
         finally:
@@ -150,6 +159,12 @@ class EndpointInference:
             return await self._answer(shadow, pipeline, inputs, frame, ctx, request)
 
         self._shadows.submit(ShadowCall(endpoint, shadow.label, answer, primary))
+
+
+def _serve(served: Served, endpoint: str, variant: Variant) -> None:
+    version = variant.version
+    served.endpoint, served.variant = endpoint, variant.name
+    served.model, served.version = version.model, str(version.number)
 
 
 def _sticky_key(

@@ -41,11 +41,21 @@ class ShadowCall:
     primary: list[Tensor]
 
 
+Dropped = Callable[[str, str], None]
+"""Told (endpoint, variant) of each copy dropped because its shadow's queue was full (for metrics)."""
+
+
 class ShadowRunner:
     def __init__(
-        self, stats: TrafficStats, *, queue_size: int = QUEUE_SIZE, workers: int = WORKERS_PER_SHADOW
+        self,
+        stats: TrafficStats,
+        *,
+        queue_size: int = QUEUE_SIZE,
+        workers: int = WORKERS_PER_SHADOW,
+        dropped: Dropped | None = None,
     ) -> None:
         self._stats = stats
+        self._dropped = dropped
         self._queue_size = queue_size
         self._workers = workers
         self._queues: dict[tuple[str, str], asyncio.Queue[ShadowCall]] = {}
@@ -74,6 +84,12 @@ class ShadowRunner:
             queue.put_nowait(call)
         except asyncio.QueueFull:
             self._stats.shadow_dropped(call.endpoint, call.variant)
+            if self._dropped is not None:
+                self._dropped(call.endpoint, call.variant)
+
+    def queue_depths(self) -> dict[tuple[str, str], int]:
+        """Copies waiting, per (endpoint, shadow variant)."""
+        return {key: queue.qsize() for key, queue in self._queues.items()}
 
     async def _work(self, queue: asyncio.Queue[ShadowCall]) -> None:
         while True:

@@ -37,6 +37,12 @@ MIN_WAIT_S = 0.0005
 would cost a whole millisecond (and models that fast gain nothing from waiting)."""
 Execute = Callable[[list[Array], tuple[str, ...]], Awaitable[ModelOutput]]
 """Runs the model on conformed input arrays (one per signature input) and the named outputs."""
+ObserveRows = Callable[[int], None]
+"""Told the rows of every predict call a batcher makes (for metrics)."""
+
+
+def _ignore(rows: int) -> None:
+    return None
 
 
 @dataclass(frozen=True, slots=True)
@@ -90,9 +96,12 @@ class BatchStats:
 
 
 class AdaptiveBatcher:
-    def __init__(self, execute: Execute, config: BatchingConfig) -> None:
+    def __init__(
+        self, execute: Execute, config: BatchingConfig, observe_rows: ObserveRows | None = None
+    ) -> None:
         self._execute = execute
         self._config = config
+        self._observe_rows = observe_rows or _ignore
         self._queue: deque[_Pending] = deque()
         self._queued_rows = 0
         self._full = asyncio.Event()
@@ -106,10 +115,16 @@ class AdaptiveBatcher:
     def config(self) -> BatchingConfig:
         return self._config
 
+    @property
+    def queued_requests(self) -> int:
+        """Requests waiting for the next batch."""
+        return len(self._queue)
+
     async def submit(self, arrays: list[Array], rows: int, outputs: Sequence[str]) -> ModelOutput:
         """Predict `outputs` for one request's conformed input arrays of `rows` rows."""
         names = tuple(outputs)
         if not self._config.enabled or rows >= self._config.max_batch_size:
+            self._observe_rows(rows)
             return await self._execute(arrays, names)
         future: asyncio.Future[ModelOutput] = asyncio.get_running_loop().create_future()
         self._queue.append(_Pending(arrays, rows, names, future))
@@ -185,6 +200,7 @@ class AdaptiveBatcher:
             return
         names = tuple(dict.fromkeys(n for p in batch for n in p.outputs))
         merged = [np.concatenate([p.arrays[i] for p in batch]) for i in range(len(batch[0].arrays))]
+        self._observe_rows(sum(p.rows for p in batch))
         try:
             result = await self._execute(merged, names)
         except Exception:
@@ -206,6 +222,7 @@ class AdaptiveBatcher:
     async def _run_one(self, pending: _Pending) -> None:
         if pending.future.done():
             return
+        self._observe_rows(pending.rows)
         try:
             result = await self._execute(pending.arrays, pending.outputs)
         except Exception as exc:

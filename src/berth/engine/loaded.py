@@ -10,7 +10,7 @@ from berth.core.codecs.model_io import assemble_model_input
 from berth.core.entities import Version
 from berth.core.errors import BerthError, ErrorCode
 from berth.core.tensors import ModelOutput
-from berth.engine.batching import AdaptiveBatcher, Array, BatchingConfig
+from berth.engine.batching import AdaptiveBatcher, Array, BatchingConfig, ObserveRows
 from berth.engine.flavors.base import Runtime
 
 
@@ -20,12 +20,17 @@ class LoadedVersion:
     can wait for them."""
 
     def __init__(
-        self, version: Version, runtime: Runtime, executor: Executor, batching: BatchingConfig
+        self,
+        version: Version,
+        runtime: Runtime,
+        executor: Executor,
+        batching: BatchingConfig,
+        observe_rows: ObserveRows | None = None,
     ) -> None:
         self.version = version
         self.runtime = runtime
         self._executor = executor
-        self.batcher = AdaptiveBatcher(self._execute, batching)
+        self.batcher = AdaptiveBatcher(self._execute, batching, observe_rows)
         self._in_flight = 0
         self._closed = False
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from concurrent.futures import Executor
 
 import orjson
@@ -11,13 +12,16 @@ from berth.core.codecs.model_io import to_model_input
 from berth.core.codecs.oip_json import decode_infer_request
 from berth.core.entities import Version
 from berth.core.errors import BerthError, ErrorCode
-from berth.engine.batching import BatchingConfig
+from berth.engine.batching import BatchingConfig, ObserveRows
 from berth.engine.flavors.base import Runtime
 from berth.engine.flavors.catalog import FlavorCatalog
 from berth.engine.loaded import LoadedVersion
 from berth.storage.protocols import ArtifactStore
 
 log = logging.getLogger(__name__)
+
+BatchObservers = Callable[[Version], ObserveRows | None]
+"""The rows observer of a version's batcher (for metrics), or None."""
 
 
 class VersionLoader:
@@ -29,11 +33,13 @@ class VersionLoader:
         catalog: FlavorCatalog,
         executor: Executor,
         batching: BatchingConfig | None = None,
+        batch_observers: BatchObservers | None = None,
     ) -> None:
         self._artifacts = artifacts
         self._catalog = catalog
         self._executor = executor
         self._batching = batching or BatchingConfig()
+        self._batch_observers = batch_observers
 
     def load(self, version: Version) -> LoadedVersion:
         """Load and warm up `version`; any failure is a MODEL_LOAD_FAILED (or the integrity error)."""
@@ -53,7 +59,8 @@ class VersionLoader:
         self._warm_up(version, runtime, label)
         batching = self._batching.updated(version.runtime_config.get("batching"))
         log.info("loaded %s (%s, sha256 %s)", label, version.flavor, version.artifact.sha256[:12])
-        return LoadedVersion(version, runtime, self._executor, batching)
+        observer = self._batch_observers(version) if self._batch_observers is not None else None
+        return LoadedVersion(version, runtime, self._executor, batching, observer)
 
     @staticmethod
     def _warm_up(version: Version, runtime: Runtime, label: str) -> None:

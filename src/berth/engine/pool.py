@@ -122,6 +122,18 @@ class ModelPool:
     def loaded_keys(self) -> list[VersionKey]:
         return list(self._loaded)
 
+    def state_counts(self) -> dict[LoadState, int]:
+        """How many versions are ready (loaded), loading and failed."""
+        return {
+            LoadState.READY: len(self._loaded),
+            LoadState.LOADING: len(self._loading),
+            LoadState.FAILED: len(self._failed),
+        }
+
+    def queued_requests(self) -> dict[VersionKey, int]:
+        """Requests waiting for the next batch, per loaded version."""
+        return {key: loaded.batcher.queued_requests for key, loaded in self._loaded.items()}
+
     async def unload(self, key: VersionKey) -> None:
         loaded = self._loaded.pop(key, None)
         if loaded is not None:

@@ -19,6 +19,7 @@ from fastapi import FastAPI
 from starlette.types import ASGIApp
 
 from berth._version import __version__
+from berth.core.request_ids import RequestIds
 from berth.core.settings import Settings
 from berth.dataplane.dataplane import SERVER_NAME, DataPlane, ServerInfo
 from berth.dataplane.endpoint_inference import EndpointInference
@@ -39,9 +40,13 @@ from berth.server.grpc.server import GrpcEndpoint
 from berth.server.inference_endpoint import InferenceEndpoint
 from berth.server.job_routes import job_router
 from berth.server.management_routes import management_router
+from berth.server.metrics.server_metrics import ServerMetrics
+from berth.server.metrics.sources import watch_serving
+from berth.server.metrics_routes import metrics_public, metrics_router
 from berth.server.oip_routes import oip_router
 from berth.server.permissions import check_routes_declared
 from berth.server.repository_routes import repository_router
+from berth.server.request_layer import RequestLayer
 from berth.server.security import Security, open_security
 from berth.server.security_routes import security_router
 from berth.server.v1_routes import v1_router
@@ -65,6 +70,8 @@ class Server:
     traffic: TrafficStats
     shadows: ShadowRunner
     canary: CanaryController
+    metrics: ServerMetrics
+    request_ids: RequestIds
     grpc: GrpcEndpoint | None = None
     listener: ChangeListener | None = None
     security: Security | None = None
@@ -82,6 +89,7 @@ class Server:
 
             self.listener.start(changed)
         await self.canary.start()
+        await self.metrics.start()
         if self.grpc is not None:
             await self.grpc.start()
         # The models and libraries loaded so far live as long as the process: move them out of the
@@ -93,6 +101,7 @@ class Server:
         if self.grpc is not None:
             await self.grpc.stop()
         await self.canary.stop()
+        await self.metrics.stop()
         if self.listener is not None:
             self.listener.stop()
         await self.reconciler.stop()
@@ -116,19 +125,24 @@ def build_server(settings: Settings) -> Server:
         io_executor.shutdown()
         workspace.close()
         raise
+    metrics = ServerMetrics.from_environment(enabled=settings.metrics)
+    request_ids = RequestIds()
     predict_executor = ThreadPoolExecutor(max_workers=4, thread_name_prefix="berth-predict")
     batching = BatchingConfig(
         enabled=settings.batching,
         max_batch_size=settings.max_batch_size,
         max_latency_ms=settings.max_batch_latency_ms,
     )
-    loader = VersionLoader(workspace.artifacts, workspace.catalog, predict_executor, batching)
+    loader = VersionLoader(
+        workspace.artifacts, workspace.catalog, predict_executor, batching, metrics.batch_observer
+    )
     pool = ModelPool(loader, io_executor, max_loaded=settings.max_loaded_versions)
     reconciler = Reconciler(
         workspace.store, pool, io_executor, poll_interval_s=settings.poll_interval_s, preload=settings.preload
     )
     traffic = TrafficStats()
-    shadows = ShadowRunner(traffic)
+    shadows = ShadowRunner(traffic, dropped=metrics.shadow_dropped)
+    watch_serving(metrics.gauges, pool, shadows)
     table = reconciler.current_table
     predictor = Predictor(
         pool, timeout_s=settings.request_timeout_s, max_elements=settings.max_tensor_elements
@@ -161,6 +175,8 @@ def build_server(settings: Settings) -> Server:
             max_message_bytes=settings.max_body_bytes,
             shared_port=settings.worker_count > 1,
             security=security.grpc(),
+            requests=metrics.requests("grpc"),
+            request_ids=request_ids,
         )
     inference = InferenceEndpoint(dataplane, max_body_bytes=settings.max_body_bytes)
     return Server(
@@ -175,6 +191,8 @@ def build_server(settings: Settings) -> Server:
         traffic,
         shadows,
         canary,
+        metrics,
+        request_ids,
         grpc,
         listener,
         security,
@@ -182,12 +200,14 @@ def build_server(settings: Settings) -> Server:
 
 
 def create_asgi(server: Server) -> ASGIApp:
-    """What a server process runs: the auth layer, then the inference fast path, then the app."""
+    """What a server process runs: the request id (and access log), the auth layer, then the
+    inference fast path, then the app."""
     app = create_app(server)
-    fast = FastInference(app, server.inference)
+    fast = FastInference(app, server.inference, server.metrics.requests("rest"))
     if server.security is None:
         raise RuntimeError("a server is built with its security (build_server)")
-    return server.security.asgi_layer(fast, app)
+    authenticated = server.security.asgi_layer(fast, app)
+    return RequestLayer(authenticated, server.request_ids, log_access=server.settings.access_log)
 
 
 def create_app(server: Server) -> FastAPI:
@@ -207,9 +227,14 @@ def create_app(server: Server) -> FastAPI:
         lifespan=lifespan,
     )
     install_error_handlers(app)
-    app.include_router(oip_router(server.dataplane, server.inference))
+    metrics = server.metrics
+    app.include_router(oip_router(server.dataplane, server.inference, metrics.requests("rest")))
     app.include_router(repository_router(server.dataplane, max_body_bytes=settings.max_body_bytes))
-    app.include_router(v1_router(server.dataplane, max_body_bytes=settings.max_body_bytes))
+    app.include_router(
+        v1_router(server.dataplane, max_body_bytes=settings.max_body_bytes, requests=metrics.requests("v1"))
+    )
+    if metrics.enabled:
+        app.include_router(metrics_router(metrics, open_to_all=metrics_public(settings)))
     app.include_router(
         management_router(
             server.workspace.store,

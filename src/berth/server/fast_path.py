@@ -20,6 +20,7 @@ from berth.core.errors import BerthError, ErrorCode
 from berth.server.access_cache import unauthenticated
 from berth.server.errors import error_body, error_headers, error_status
 from berth.server.inference_endpoint import JSON_TYPE, InferenceEndpoint
+from berth.server.metrics.requests import CLIENT_CLOSED, OK, NoRequestMetrics, RequestCounter, outcome
 from berth.server.permissions import GUARD_KEY, PRINCIPAL_KEY
 
 log = logging.getLogger(__name__)
@@ -30,9 +31,12 @@ INFER_PATH: Final = re.compile(r"^/v2/models/([^/]+)(?:/versions/([^/]+))?/infer
 class FastInference:
     """ASGI middleware: inference requests to `endpoint`, everything else to `app`."""
 
-    def __init__(self, app: ASGIApp, endpoint: InferenceEndpoint) -> None:
+    def __init__(
+        self, app: ASGIApp, endpoint: InferenceEndpoint, requests: RequestCounter | None = None
+    ) -> None:
         self.app = app
         self._endpoint = endpoint
+        self._requests = requests or NoRequestMetrics()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http" and scope["method"] == "POST":
@@ -43,6 +47,8 @@ class FastInference:
         await self.app(scope, receive, send)
 
     async def _infer(self, name: str, ref: str | None, scope: Scope, receive: Receive, send: Send) -> None:
+        observation = self._requests.start()
+        code = CLIENT_CLOSED  # unless it is answered or fails: the caller went away (or the server stops)
         try:
             principal = scope.get(PRINCIPAL_KEY)
             if principal is not ANONYMOUS:
@@ -51,18 +57,23 @@ class FastInference:
                 guard = scope[GUARD_KEY]
                 if not guard.check_known_model(principal, Action.PREDICT, name):
                     await guard.check_model(principal, Action.PREDICT, name)
-            answer = await self._endpoint.answer(name, ref, scope["headers"], receive)
+            answer = await self._endpoint.answer(name, ref, scope["headers"], receive, observation)
+            code = OK
         except ClientDisconnect:
             return
         except BerthError as exc:
+            code = exc.code.value
             await _send(send, error_status(exc), error_body(exc), [JSON_TYPE, *error_headers(exc)])
             return
-        except Exception:
+        except Exception as exc:
+            code = outcome(exc)
             log.exception("unexpected error on POST %s", scope["path"])
             await _send(
                 send, 500, error_body(BerthError(ErrorCode.INTERNAL, "internal server error")), [JSON_TYPE]
             )
             return
+        finally:
+            self._requests.finish(observation, code)
         await _send(send, 200, answer.body, answer.headers)
 
 

@@ -23,6 +23,7 @@ from berth.core.codecs.oip_json import decode_infer_request, encode_infer_respon
 from berth.core.tensors import InferenceResponse
 from berth.dataplane.dataplane import DataPlane
 from berth.dataplane.endpoint_inference import ENDPOINT_PARAMETER, VARIANT_PARAMETER, HeaderLookup
+from berth.dataplane.served import Served
 from berth.server.body import read_asgi_body
 from berth.server.content_encoding import accepted_coding, decode_content, encode_content
 
@@ -97,9 +98,15 @@ class InferenceEndpoint:
         self._max_body_bytes = max_body_bytes
 
     async def answer(
-        self, name: str, ref: str | None, raw_headers: Iterable[tuple[bytes, bytes]], receive: Receive
+        self,
+        name: str,
+        ref: str | None,
+        raw_headers: Iterable[tuple[bytes, bytes]],
+        receive: Receive,
+        served: Served | None = None,
     ) -> Answer:
-        """The response to one inference request; errors are raised as `BerthError`."""
+        """The response to one inference request; errors are raised as `BerthError`. `served` is
+        filled in with what answers (for metrics)."""
         self._dataplane.check_callable(name, ref)  # unknown names are 404 before the body is read
         raw = raw_headers if isinstance(raw_headers, list) else list(raw_headers)
         wire = WireHeaders(raw)
@@ -112,7 +119,7 @@ class InferenceEndpoint:
             else decode_binary_infer_request(body, parse_header_length(wire.header_length))
         )
         binary = binary_outputs(request)
-        response = await self._dataplane.infer(name, ref, request, header_lookup(raw))
+        response = await self._dataplane.infer(name, ref, request, header_lookup(raw), served)
         if not binary:
             return Answer(encode_infer_response(response), [JSON_TYPE, *answered_by(response)])
         content, header_length = encode_binary_infer_response(response, binary)

@@ -21,6 +21,7 @@ from starlette.responses import Response
 from berth.core.access import Action
 from berth.dataplane.dataplane import DataPlane
 from berth.server.inference_endpoint import InferenceEndpoint
+from berth.server.metrics.requests import OK, NoRequestMetrics, RequestCounter, outcome
 from berth.server.openapi_schemas import INFER_REQUEST, INFER_RESPONSE, json_body, json_responses
 from berth.server.permissions import model_from_path, public, requires
 
@@ -31,7 +32,10 @@ def _json(body: Any, status: int = 200) -> Response:
     return Response(content=orjson.dumps(body), status_code=status, media_type=JSON)
 
 
-def oip_router(dataplane: DataPlane, endpoint: InferenceEndpoint) -> APIRouter:
+def oip_router(
+    dataplane: DataPlane, endpoint: InferenceEndpoint, requests: RequestCounter | None = None
+) -> APIRouter:
+    counter = requests or NoRequestMetrics()
     router = APIRouter(tags=["inference (Open Inference Protocol V2)"])
 
     @router.get("/v2", summary="Server metadata", dependencies=[requires(Action.CONNECT)])
@@ -95,7 +99,14 @@ def oip_router(dataplane: DataPlane, endpoint: InferenceEndpoint) -> APIRouter:
         return await _infer(name, ref, request)
 
     async def _infer(name: str, ref: str | None, request: Request) -> Response:
-        answer = await endpoint.answer(name, ref, request.scope["headers"], request.receive)
+        """The documented route (the server answers this path on its fast path, with the same code)."""
+        observation = counter.start()
+        try:
+            answer = await endpoint.answer(name, ref, request.scope["headers"], request.receive, observation)
+        except BaseException as exc:
+            counter.finish(observation, outcome(exc))
+            raise
+        counter.finish(observation, OK)
         response = Response(content=answer.body)
         response.raw_headers = [(b"content-length", str(len(answer.body)).encode()), *answer.headers]
         return response

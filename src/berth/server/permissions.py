@@ -28,6 +28,7 @@ from fastapi.routing import APIRoute, iter_route_contexts
 from berth.core.access import ANONYMOUS, SERVER, Action, Principal, Resource, allowed, authorize
 from berth.core.audit import AuditContext, set_audit_context
 from berth.core.errors import BerthError, ErrorCode
+from berth.core.request_ids import current_request_id
 from berth.server.access_cache import AccessCache, unauthenticated
 
 PRINCIPAL_KEY: Final = "berth.principal"
@@ -151,8 +152,7 @@ def requires(action: Action, resource: ResourceOf = server_resource) -> Any:
         if principal is not ANONYMOUS:
             authorize(principal, action, await resource(request_guard(request), request))
             # who acts in this request, for the audit events its changes write (same task)
-            request_id = request.headers.get("x-request-id", "")[:128]
-            set_audit_context(AuditContext(principal.name, request_id))
+            set_audit_context(AuditContext(principal.name, current_request_id()))
         return principal
 
     setattr(permission, PERMISSION_ATTRIBUTE, (action, resource))

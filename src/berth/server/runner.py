@@ -2,30 +2,27 @@
 
 from __future__ import annotations
 
-import logging
+import contextlib
 import os
+import shutil
+import tempfile
+from collections.abc import Iterator
 from typing import Any
 
 import uvicorn
 from starlette.types import ASGIApp
 
+from berth.core.logs import configure_logging
 from berth.core.settings import Settings
 from berth.server.app import build_server, create_asgi
+from berth.server.metrics.exposition import MULTIPROCESS_ENV
 from berth.server.security import check_bind
-
-
-def configure_logging(level: str) -> None:
-    logging.basicConfig(
-        level=level.upper(),
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-    )
-    logging.getLogger("alembic").setLevel(logging.WARNING)
 
 
 def worker_app() -> ASGIApp:
     """The app of one worker process: settings from the ``BERTH_*`` environment the parent set."""
     settings = Settings()
-    configure_logging(settings.log_level)
+    configure_logging(settings.log_level, settings.log_format)
     return create_asgi(build_server(settings))
 
 
@@ -35,19 +32,37 @@ def serve(settings: Settings) -> None:
     With ``workers`` > 1, uvicorn's process manager starts that many workers on one shared socket
     (the gRPC port is shared with SO_REUSEPORT); each worker loads the models it serves.
     """
-    configure_logging(settings.log_level)
+    configure_logging(settings.log_level, settings.log_format)
     if settings.worker_count > 1:
         check_bind(settings)  # refuse before starting workers (each checks again)
         os.environ.update(settings.as_environment())
-        uvicorn.run(
-            "berth.server.runner:worker_app",
-            factory=True,
-            workers=settings.worker_count,
-            **_uvicorn_options(settings),
-        )
+        with shared_metrics_dir():
+            uvicorn.run(
+                "berth.server.runner:worker_app",
+                factory=True,
+                workers=settings.worker_count,
+                **_uvicorn_options(settings),
+            )
         return
     app = create_asgi(build_server(settings))
     uvicorn.Server(uvicorn.Config(app, **_uvicorn_options(settings))).run()
+
+
+@contextlib.contextmanager
+def shared_metrics_dir() -> Iterator[None]:
+    """A fresh folder for this run's metric files, named in the environment the workers inherit
+    (prometheus-client's multiprocess mode, docs/metrics.md); removed when the run ends."""
+    previous = os.environ.get(MULTIPROCESS_ENV)
+    folder = tempfile.mkdtemp(prefix="berth-metrics-")
+    os.environ[MULTIPROCESS_ENV] = folder
+    try:
+        yield
+    finally:
+        if previous is None:
+            os.environ.pop(MULTIPROCESS_ENV, None)
+        else:
+            os.environ[MULTIPROCESS_ENV] = previous
+        shutil.rmtree(folder, ignore_errors=True)
 
 
 def _uvicorn_options(settings: Settings) -> dict[str, Any]:
@@ -60,7 +75,8 @@ def _uvicorn_options(settings: Settings) -> dict[str, Any]:
         "port": settings.port,
         "loop": "uvloop",
         "http": "httptools",
-        "access_log": False,
+        "access_log": False,  # berth's own access log (BERTH_ACCESS_LOG) is in its request layer
+        "log_config": None,  # uvicorn's lines go through berth's handler (text or JSON)
         "log_level": settings.log_level,
         "lifespan": "on",
         "timeout_graceful_shutdown": 10,

@@ -14,15 +14,21 @@ from starlette.responses import Response
 
 from berth.core.access import Action
 from berth.core.codecs.v1_json import decode_v1_request, encode_v1_response
+from berth.core.entities import Version
 from berth.dataplane.dataplane import DataPlane
+from berth.dataplane.served import Served
 from berth.server.body import read_body
+from berth.server.metrics.requests import OK, NoRequestMetrics, RequestCounter, outcome
 from berth.server.openapi_schemas import V1_REQUEST, json_body, json_responses
 from berth.server.permissions import model_from_path, requires
 
 MODEL_HEADER = "berth-model-version"
 
 
-def v1_router(dataplane: DataPlane, *, max_body_bytes: int) -> APIRouter:
+def v1_router(
+    dataplane: DataPlane, *, max_body_bytes: int, requests: RequestCounter | None = None
+) -> APIRouter:
+    counter = requests or NoRequestMetrics()
     router = APIRouter(tags=["inference (TF-Serving and MLflow JSON)"])
     doc: dict[str, Any] = {
         "dependencies": [requires(Action.PREDICT, model_from_path)],
@@ -41,11 +47,19 @@ def v1_router(dataplane: DataPlane, *, max_body_bytes: int) -> APIRouter:
         return await _predict(name, ref, request)
 
     async def _predict(name: str, ref: str | None, request: Request) -> Response:
-        dataplane.resolve(name, ref)  # unknown names are 404 before the body is even read
-        body = await read_body(request, max_body_bytes)
-        version = dataplane.resolve(name, ref)  # again: the version live once the body is in
-        decoded = decode_v1_request(body, version.signature)
-        outputs = await dataplane.predict_tensors(version, decoded.inputs, None)
+        observation = counter.start()
+        try:
+            version = dataplane.resolve(name, ref)  # unknown names are 404 before the body is even read
+            _served_by(observation, name, version)
+            body = await read_body(request, max_body_bytes)
+            version = dataplane.resolve(name, ref)  # again: the version live once the body is in
+            _served_by(observation, name, version)
+            decoded = decode_v1_request(body, version.signature)
+            outputs = await dataplane.predict_tensors(version, decoded.inputs, None)
+        except BaseException as exc:
+            counter.finish(observation, outcome(exc))
+            raise
+        counter.finish(observation, OK)
         return Response(
             content=encode_v1_response(outputs, decoded.style),
             media_type="application/json",
@@ -53,3 +67,8 @@ def v1_router(dataplane: DataPlane, *, max_body_bytes: int) -> APIRouter:
         )
 
     return router
+
+
+def _served_by(served: Served | None, name: str, version: Version) -> None:
+    if served is not None:
+        served.endpoint, served.model, served.version = name, version.model, str(version.number)

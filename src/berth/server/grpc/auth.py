@@ -17,6 +17,7 @@ import grpc
 
 from berth.core.audit import AuditContext, set_audit_context
 from berth.core.errors import BerthError, ErrorCode
+from berth.core.request_ids import current_request_id
 from berth.server.authentication import Authenticator
 from berth.server.grpc.status import abort
 from berth.server.permissions import CURRENT_PRINCIPAL
@@ -66,7 +67,7 @@ class AuthInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]  # grpc
                 await abort(context, error)
             CURRENT_PRINCIPAL.set(principal)
             if principal.authenticated:
-                set_audit_context(AuditContext(principal.name, metadata.get("x-request-id", "")[:128]))
+                set_audit_context(AuditContext(principal.name, current_request_id()))
             return await inner(request, context)
 
         return grpc.unary_unary_rpc_method_handler(

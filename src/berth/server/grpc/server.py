@@ -9,11 +9,14 @@ from typing import Final
 import grpc
 
 from berth.core.errors import BerthError, ErrorCode
+from berth.core.request_ids import RequestIds
 from berth.dataplane.dataplane import DataPlane
 from berth.server.authentication import Authenticator
 from berth.server.grpc.auth import AuthInterceptor
 from berth.server.grpc.proto import berth_inference_pb2_grpc as pb_grpc
+from berth.server.grpc.request_ids import RequestIdInterceptor
 from berth.server.grpc.service import RPC_ACTIONS, InferenceServicer
+from berth.server.metrics.requests import RequestCounter
 from berth.server.permissions import Guard
 from berth.server.rate_limit import RateLimiter
 
@@ -42,6 +45,8 @@ async def start_grpc_server(
     max_message_bytes: int,
     shared_port: bool = False,
     security: GrpcSecurity | None = None,
+    requests: RequestCounter | None = None,
+    request_ids: RequestIds | None = None,
 ) -> grpc.aio.Server:
     """Serve `dataplane` over gRPC on ``host:port`` (port 0: any free port) until stopped.
 
@@ -51,7 +56,10 @@ async def start_grpc_server(
     """
     security = security or GrpcSecurity(Authenticator(None, tokens=False, jwt=None), Guard(None))
     server = grpc.aio.server(
-        interceptors=[AuthInterceptor(security.authenticator, dict(RPC_ACTIONS), security.limiter)],
+        interceptors=[
+            RequestIdInterceptor(request_ids or RequestIds()),
+            AuthInterceptor(security.authenticator, dict(RPC_ACTIONS), security.limiter),
+        ],
         options=[
             ("grpc.max_receive_message_length", max_message_bytes),
             ("grpc.max_send_message_length", max_message_bytes),
@@ -59,7 +67,7 @@ async def start_grpc_server(
         ],
     )
     pb_grpc.add_GRPCInferenceServiceServicer_to_server(  # type: ignore[no-untyped-call]  # generated code
-        InferenceServicer(dataplane, security.guard), server
+        InferenceServicer(dataplane, security.guard, requests), server
     )
     address = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
     try:
@@ -86,8 +94,12 @@ class GrpcEndpoint:
         max_message_bytes: int,
         shared_port: bool = False,
         security: GrpcSecurity | None = None,
+        requests: RequestCounter | None = None,
+        request_ids: RequestIds | None = None,
     ) -> None:
         self._security = security
+        self._requests = requests
+        self._request_ids = request_ids
         self._dataplane = dataplane
         self._host = host
         self._port = port
@@ -103,6 +115,8 @@ class GrpcEndpoint:
             max_message_bytes=self._max_message_bytes,
             shared_port=self._shared_port,
             security=self._security,
+            requests=self._requests,
+            request_ids=self._request_ids,
         )
 
     async def stop(self) -> None:

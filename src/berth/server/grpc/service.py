@@ -22,6 +22,7 @@ from berth.server.grpc.codec import decode_infer_request, encode_infer_response
 from berth.server.grpc.proto import berth_inference_pb2 as pb
 from berth.server.grpc.status import reporting_errors
 from berth.server.inference_endpoint import answered_by
+from berth.server.metrics.requests import OK, NoRequestMetrics, RequestCounter, outcome
 from berth.server.permissions import CURRENT_PRINCIPAL, Guard
 
 Context: TypeAlias = grpc.aio.ServicerContext
@@ -48,9 +49,12 @@ every method of the service is listed)."""
 class InferenceServicer:
     """The OIP V2 gRPC service over a `DataPlane`."""
 
-    def __init__(self, dataplane: DataPlane, guard: Guard | None = None) -> None:
+    def __init__(
+        self, dataplane: DataPlane, guard: Guard | None = None, requests: RequestCounter | None = None
+    ) -> None:
         self._dataplane = dataplane
         self._guard = guard or Guard(None)
+        self._requests = requests or NoRequestMetrics()
 
     def _principal(self) -> Principal:
         principal = CURRENT_PRINCIPAL.get()
@@ -103,15 +107,22 @@ class InferenceServicer:
     # -- inference --------------------------------------------------------------------------------
     @reporting_errors
     async def ModelInfer(self, request: pb.ModelInferRequest, context: Context) -> pb.ModelInferResponse:
-        name, ref = request.model_name, request.model_version or None
-        await self._check("ModelInfer", name)
-        self._dataplane.check_callable(name, ref)  # unknown: NOT_FOUND before the tensors are read
-        metadata = context.invocation_metadata() or ()
-        answer = await self._dataplane.infer(
-            name, ref, decode_infer_request(request), _metadata_lookup(metadata)
-        )
-        context.set_trailing_metadata([(k.decode(), v.decode()) for k, v in answered_by(answer)])
-        return encode_infer_response(answer)
+        observation = self._requests.start()
+        try:
+            name, ref = request.model_name, request.model_version or None
+            await self._check("ModelInfer", name)
+            self._dataplane.check_callable(name, ref)  # unknown: NOT_FOUND before the tensors are read
+            metadata = context.invocation_metadata() or ()
+            answer = await self._dataplane.infer(
+                name, ref, decode_infer_request(request), _metadata_lookup(metadata), observation
+            )
+            context.set_trailing_metadata([(k.decode(), v.decode()) for k, v in answered_by(answer)])
+            response = encode_infer_response(answer)
+        except BaseException as exc:
+            self._requests.finish(observation, outcome(exc))
+            raise
+        self._requests.finish(observation, OK)
+        return response
 
     # -- model repository -------------------------------------------------------------------------
     @reporting_errors

@@ -16,6 +16,8 @@ from typing import Any, Final, NoReturn, TypeVar
 import grpc
 
 from berth.core.errors import BerthError, ErrorCode
+from berth.core.request_ids import HEADER as REQUEST_ID_HEADER
+from berth.core.request_ids import current_request_id
 
 log = logging.getLogger(__name__)
 
@@ -75,6 +77,9 @@ async def abort(context: grpc.aio.ServicerContext, error: BerthError) -> NoRetur
     trailing: tuple[tuple[str, str], ...] = ((ERROR_CODE_KEY, error.code.value),)
     if error.code is ErrorCode.RATE_LIMITED:
         trailing += (("retry-after", str(error.details.get("retry_after", 1))),)
+    request_id = current_request_id()
+    if request_id:
+        trailing += ((REQUEST_ID_HEADER, request_id),)
     await context.abort(
         GRPC_STATUS.get(error.code, grpc.StatusCode.INTERNAL), error.message, trailing_metadata=trailing
     )

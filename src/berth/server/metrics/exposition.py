@@ -1,0 +1,38 @@
+"""The text a scrape of ``/metrics`` answers, with one worker or several.
+
+With several workers (``--workers N``), berth uses prometheus-client's multiprocess mode: the
+parent process makes an empty folder for the run and names it in ``PROMETHEUS_MULTIPROC_DIR``
+before it starts the workers; each worker writes its values to its own files there, and a scrape,
+whichever worker answers it, adds up the files of all of them. Counters and histograms are sums
+over every worker of the run (a worker that exits keeps its counts); gauges are summed over the
+live workers (the record writer's lag: their maximum).
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Final
+
+from prometheus_client import CollectorRegistry, generate_latest, multiprocess
+
+MULTIPROCESS_ENV: Final = "PROMETHEUS_MULTIPROC_DIR"
+
+
+def multiprocess_dir() -> str | None:
+    """The folder of this run's metric files, when several workers share them."""
+    return os.environ.get(MULTIPROCESS_ENV) or os.environ.get(MULTIPROCESS_ENV.lower()) or None
+
+
+def exposition(registry: CollectorRegistry, shared_dir: str | None) -> bytes:
+    """The Prometheus text format of `registry` (one worker), or of every worker's files."""
+    if shared_dir is None:
+        return generate_latest(registry)
+    combined = CollectorRegistry()
+    multiprocess.MultiProcessCollector(combined, path=shared_dir)  # type: ignore[no-untyped-call]
+    return generate_latest(combined)
+
+
+def worker_exited(shared_dir: str | None) -> None:
+    """Drop this worker's live gauges from the sums (its counters stay)."""
+    if shared_dir is not None:
+        multiprocess.mark_process_dead(os.getpid(), shared_dir)  # type: ignore[no-untyped-call]

@@ -1,0 +1,101 @@
+"""Every metric a berth server exposes, built once per server in its own registry (no globals).
+
+Label values are bounded: names the registry serves (endpoints, models, versions, variants),
+protocols, error codes and load states; never a request id, a prediction id or an entity key.
+In multiprocess mode (several workers, `berth.server.metrics.exposition`) values live in files
+that any worker's scrape adds up; gauges then sum over the live workers.
+"""
+
+from __future__ import annotations
+
+from typing import Final
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+
+REQUEST_LABELS: Final = ("endpoint", "model", "version", "variant", "protocol")
+LATENCY_BUCKETS: Final = (
+    0.0002, 0.0005, 0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
+)  # fmt: skip
+"""Seconds: from a fast model's answer (0.2 ms) to the slowest worth telling apart (10 s)."""
+BATCH_BUCKETS: Final = (1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024)
+"""Rows per predict call."""
+
+
+class MetricFamilies:
+    """The metric families of one server, registered in `registry`."""
+
+    def __init__(self, registry: CollectorRegistry | None = None) -> None:
+        self.registry = registry or CollectorRegistry(auto_describe=True)
+        r = self.registry
+        self.requests = Counter(
+            "berth_requests",
+            "Inference requests, by what answered them and the outcome (code: ok or the error code).",
+            [*REQUEST_LABELS, "code"],
+            registry=r,
+        )
+        self.request_duration = Histogram(
+            "berth_request_duration_seconds",
+            "Time from a request's arrival at the transport to its answer (errors included).",
+            REQUEST_LABELS,
+            buckets=LATENCY_BUCKETS,
+            registry=r,
+        )
+        self.inflight = Gauge(
+            "berth_inflight_requests",
+            "Inference requests being answered now.",
+            ["protocol"],
+            multiprocess_mode="livesum",
+            registry=r,
+        )
+        self.batch_size = Histogram(
+            "berth_batch_size",
+            "Rows per predict call of a version (a batch of requests, or one request).",
+            ["model", "version"],
+            buckets=BATCH_BUCKETS,
+            registry=r,
+        )
+        self.batch_queue_depth = Gauge(
+            "berth_batch_queue_depth",
+            "Requests waiting for the next batch of a loaded version.",
+            ["model", "version"],
+            multiprocess_mode="livesum",
+            registry=r,
+        )
+        self.models_loaded = Gauge(
+            "berth_models_loaded",
+            "Versions loaded in memory (with several workers: the sum of their copies).",
+            multiprocess_mode="livesum",
+            registry=r,
+        )
+        self.pool_versions = Gauge(
+            "berth_model_pool_versions",
+            "Versions in the model pool by state: ready, loading, failed.",
+            ["state"],
+            multiprocess_mode="livesum",
+            registry=r,
+        )
+        self.shadow_queue_depth = Gauge(
+            "berth_shadow_queue_depth",
+            "Request copies waiting for a shadow variant.",
+            ["endpoint", "variant"],
+            multiprocess_mode="livesum",
+            registry=r,
+        )
+        self.shadow_dropped = Counter(
+            "berth_shadow_dropped",
+            "Request copies a shadow variant did not get because its queue was full.",
+            ["endpoint", "variant"],
+            registry=r,
+        )
+        self.record_queue_depth = Gauge(
+            "berth_record_queue_depth",
+            "Prediction records waiting for the record writer.",
+            multiprocess_mode="livesum",
+            registry=r,
+        )
+        self.record_writer_lag = Gauge(
+            "berth_record_writer_lag_seconds",
+            "Age of the oldest prediction record not yet written to the database.",
+            multiprocess_mode="livemax",
+            registry=r,
+        )

@@ -1,0 +1,85 @@
+"""The metrics of one server: its families, a request counter per protocol, the sampled gauges,
+the hooks the engine and the shadow runner call, and the scrape.
+
+Built by the composition root (`berth.server.app.build_server`); with metrics off
+(``BERTH_METRICS=false``) the request counters and hooks do nothing and ``/metrics`` is not served.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Callable
+from typing import Final
+
+from berth.core.entities import Version
+from berth.server.metrics.exposition import exposition, multiprocess_dir, worker_exited
+from berth.server.metrics.families import MetricFamilies
+from berth.server.metrics.requests import NoRequestMetrics, RequestCounter, RequestMetrics
+from berth.server.metrics.sampled import Gauges
+
+log = logging.getLogger(__name__)
+
+PROTOCOLS: Final = ("rest", "grpc", "v1")
+"""The ``protocol`` label: OIP V2 over REST, OIP V2 over gRPC, TF-Serving/MLflow JSON (/v1)."""
+SAMPLE_INTERVAL_S: Final = 1.0
+"""How often each worker refreshes its sampled gauges when several workers share the metrics."""
+
+BatchObserver = Callable[[int], None]
+
+
+class ServerMetrics:
+    def __init__(self, *, enabled: bool = True, shared_dir: str | None = None) -> None:
+        self.enabled = enabled
+        self.shared_dir = shared_dir if enabled else None
+        """The folder of the run's metric files when several workers share them (multiprocess mode)."""
+        self.families = MetricFamilies()
+        self.gauges = Gauges(self.families)
+        counting = {p: RequestMetrics(self.families, p) for p in PROTOCOLS} if enabled else {}
+        self._counters: dict[str, RequestCounter] = {
+            p: counting.get(p) or NoRequestMetrics() for p in PROTOCOLS
+        }
+        self.gauges.inflight.watch(lambda: {(p,): c.inflight for p, c in counting.items()})
+        self._sampler: asyncio.Task[None] | None = None
+
+    @classmethod
+    def from_environment(cls, *, enabled: bool) -> ServerMetrics:
+        """Metrics of this process: shared with the other workers when the runner set up a folder."""
+        return cls(enabled=enabled, shared_dir=multiprocess_dir())
+
+    def requests(self, protocol: str) -> RequestCounter:
+        """The request counter of `protocol` (one of `PROTOCOLS`)."""
+        return self._counters[protocol]
+
+    def batch_observer(self, version: Version) -> BatchObserver | None:
+        """What a version's batcher calls with the rows of each predict call (None: metrics off)."""
+        if not self.enabled:
+            return None
+        return self.families.batch_size.labels(version.model, str(version.number)).observe
+
+    def shadow_dropped(self, endpoint: str, variant: str) -> None:
+        if self.enabled:
+            self.families.shadow_dropped.labels(endpoint, variant).inc()
+
+    def scrape(self) -> bytes:
+        """The Prometheus text format of this server (every worker's, with several)."""
+        self.gauges.sample()
+        return exposition(self.families.registry, self.shared_dir)
+
+    async def start(self) -> None:
+        if self.shared_dir is not None and self._sampler is None:
+            self._sampler = asyncio.create_task(self._sample_forever(), name="berth-metrics-sampler")
+
+    async def stop(self) -> None:
+        sampler, self._sampler = self._sampler, None
+        if sampler is not None:
+            sampler.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await sampler
+        worker_exited(self.shared_dir)
+
+    async def _sample_forever(self) -> None:
+        while True:
+            self.gauges.sample()
+            await asyncio.sleep(SAMPLE_INTERVAL_S)
