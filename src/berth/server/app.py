@@ -43,6 +43,7 @@ from berth.server.permissions import check_routes_declared
 from berth.server.repository_routes import repository_router
 from berth.server.security import Security, open_security
 from berth.server.security_routes import security_router
+from berth.server.ui_routes import ui_files, ui_router
 from berth.server.v1_routes import v1_router
 from berth.storage.notifications import ChangeListener, supports_notifications
 
@@ -224,6 +225,7 @@ def create_app(server: Server) -> FastAPI:
             server.workspace.endpoints, server.workspace.entities, server.reconciler, server.traffic
         )
     )
+    app.include_router(ui_router(ui_files()))
     if server.security is not None:
         app.include_router(security_router(server.security.store, server.security.audit))
     check_routes_declared(app)  # a route without a permission declaration never serves
