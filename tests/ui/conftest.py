@@ -17,6 +17,7 @@ import pytest
 from playwright.sync_api import Browser, Page, sync_playwright
 
 import berth
+from berth.core.access import Role
 from berth.core.settings import Settings
 from berth.core.signature import Signature, TensorSpec
 from berth.storage.security_store import SqlSecurityStore
@@ -135,17 +136,27 @@ def site(tmp_path_factory: pytest.TempPathFactory, lr: Trained, text_pipeline: T
 class SecureSite:
     url: str
     admin_token: str
+    reader_token: str
 
 
 @pytest.fixture(scope="module")
-def secure_site(tmp_path_factory: pytest.TempPathFactory, lr: Trained) -> Iterator[SecureSite]:
-    """`berth serve` with API tokens on, one model, and an admin's token."""
+def secure_site(
+    tmp_path_factory: pytest.TempPathFactory, lr: Trained, text_pipeline: Trained
+) -> Iterator[SecureSite]:
+    """`berth serve` with API tokens on; `guarded` and the text model `feedback-router` (a model
+    is an endpoint too) in team `default`; an admin's token and a token of a reader of `default`."""
     home = tmp_path_factory.mktemp("ui-secure") / "home"
     berth.push(lr.model, name="guarded", home=home, input_example=lr.x[:3])
+    pushed = berth.push(text_pipeline.model, name="scratch", home=home, input_example=text_pipeline.x[:2])
+    berth.push(
+        text_pipeline.model, name="feedback-router", home=home, signature=text_signature(pushed.signature)
+    )
     store = SqlSecurityStore(Settings(home=home).resolved_database_url)
     try:
         secret = store.create_token("root", admin=True).secret
+        store.set_member("default", "dave", Role.READER)
+        reader = store.create_token("dave").secret
     finally:
         store.close()
     with server_process(home, env={"BERTH_AUTH": "tokens"}) as url:
-        yield SecureSite(url, secret)
+        yield SecureSite(url, secret, reader)

@@ -44,6 +44,7 @@ export async function recordsPage(view) {
     rows);
   const more = h("button", { type: "button", class: "secondary", id: "load-more", hidden: true }, "Load more");
   const seen = new Set();
+  const versionClasses = new Map();
   let classes = [];
   let cursor = null;
   let query = {};
@@ -82,7 +83,7 @@ export async function recordsPage(view) {
       if (first(out) !== null) seen.add(String(first(out)));
       if (r.feedback && r.feedback.label) seen.add(r.feedback.label);
     }
-    classes = await classList(query, records, seen);
+    classes = await classList(query, records, seen, versionClasses);
     for (const r of records) rows.append(recordRow(r, () => classes));
     cursor = page.next_cursor || null;
     more.hidden = !cursor;
@@ -100,10 +101,8 @@ export async function recordsPage(view) {
   await load(false);
 }
 
-const versionClasses = new Map();
-
 /** The classes to offer: the version's declared classes when the API exposes them, else the labels seen. */
-async function classList(query, records, seen) {
+async function classList(query, records, seen, versionClasses) {
   const r = records[0];
   const model = query.model || (r && r.model);
   const version = query.version || (r && r.version);
