@@ -166,6 +166,7 @@ def test_the_analyst_corrects_a_category_in_one_click(page: Page, site: Site) ->
     rows = page.locator("#records tbody tr")
     expect(rows).to_have_count(2)
     expect(rows.first).to_contain_text("text: my card was stolen")
+    expect(rows.first.locator(".predicted")).to_contain_text("confidence: 0.8")
     expect(rows.nth(1).locator(".feedback")).to_contain_text("balance")
     page.get_by_role("button", name="Load more").click()
     expect(rows).to_have_count(3)
@@ -254,3 +255,24 @@ def test_jobs_show_progress_and_refresh_while_one_runs(page: Page, site: Site) -
     expect(bar).to_have_js_property("value", 1)
     page.clock.run_for(10_000)
     assert len(calls) == 2, "no refresh once no job runs"
+
+
+def test_the_voice_page_labels_category_team_and_confidence(page: Page, site: Site) -> None:
+    answer = {
+        "model_name": "feedback-classifier",
+        "model_version": "3",
+        "id": "req-1",
+        "outputs": [
+            {"name": "category", "datatype": "BYTES", "shape": [1], "data": ["card_lost"]},
+            {"name": "team", "datatype": "BYTES", "shape": [1], "data": ["card-security"]},
+            {"name": "confidence", "datatype": "FP64", "shape": [1], "data": [0.87]},
+        ],
+    }
+    page.route("**/v2/models/feedback-router/infer", lambda route: _json(route, answer))
+    page.goto(f"{site.url}/ui/#/voice")
+    page.get_by_label("Tell us about your experience").fill("I lost my card abroad")
+    page.get_by_role("button", name="Send").click()
+    outputs = page.locator("#voice-outputs")
+    expect(outputs.locator("dt")).to_have_text(["Category", "Team", "Confidence"])
+    expect(outputs.locator("dd")).to_have_text(["card_lost", "card-security", "87.0 %"])
+    expect(page.locator("#voice-answer")).to_contain_text("reference req-1")

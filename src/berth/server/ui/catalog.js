@@ -2,15 +2,15 @@
 
 import { api, quote } from "./api.js";
 import { barChart } from "./charts.js";
-import { facts, h, link, markdown, note, number, section, table, tags, when } from "./dom.js";
+import { append, facts, fill, h, link, markdown, note, number, section, table, tags, when } from "./dom.js";
 
 export async function catalogPage(view) {
-  view.append(h("h1", {}, "Models"));
+  append(view, h("h1", {}, "Models"));
   const search = h("input", { type: "search", id: "model-search", placeholder: "name or description" });
   const results = h("div");
   const load = async () => {
     const models = await api("/api/v1/models", { params: { text: search.value.trim(), limit: 1000 } });
-    results.replaceChildren(
+    fill(results, 
       models.length
         ? table(
             `${models.length} model${models.length === 1 ? "" : "s"}`,
@@ -28,7 +28,7 @@ export async function catalogPage(view) {
         : note("No models yet: push one with `berth push` or the SDK."),
     );
   };
-  view.append(
+  append(view, 
     h("form", { class: "filters", role: "search", onsubmit: (e) => (e.preventDefault(), load()) },
       h("label", { for: "model-search" }, "Search", search), h("button", { type: "submit" }, "Search")),
     results,
@@ -48,7 +48,7 @@ export async function modelPage(view, name) {
     api(`/api/v1/models/${quote(name)}/versions`),
     api(`/api/v1/models/${quote(name)}/history`),
   ]);
-  view.append(
+  append(view, 
     h("p", {}, link("#/catalog", "← Models")),
     h("h1", {}, model.name),
     facts([
@@ -82,7 +82,7 @@ function aliasHistory(events) {
 
 export async function versionPage(view, name, ref) {
   const v = await api(`/api/v1/models/${quote(name)}/versions/${quote(ref)}`);
-  view.append(
+  append(view, 
     h("p", {}, link(`#/models/${quote(name)}`, `← ${name}`)),
     h("h1", {}, `${v.model} `, h("span", { class: "muted" }, `version ${v.version}`)),
     facts([

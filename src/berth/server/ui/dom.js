@@ -13,7 +13,8 @@ export function h(tag, attrs = {}, ...children) {
   return el;
 }
 
-export function append(parent, children) {
+/** Append children (nodes, text, nested arrays; null, undefined and false are left out). */
+export function append(parent, ...children) {
   for (const child of children.flat(Infinity)) {
     if (child === undefined || child === null || child === false) continue;
     parent.append(child instanceof Node ? child : document.createTextNode(String(child)));
@@ -24,6 +25,11 @@ export function append(parent, children) {
 export function clear(el) {
   while (el.firstChild) el.firstChild.remove();
   return el;
+}
+
+/** Replace an element's children (as `append` takes them). */
+export function fill(el, ...children) {
+  return append(clear(el), children);
 }
 
 export function link(href, ...children) {

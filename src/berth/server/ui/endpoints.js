@@ -2,16 +2,16 @@
 
 import { api, quote } from "./api.js";
 import { barChart, columnChart } from "./charts.js";
-import { badge, facts, h, link, note, number, percent, pre, section, table, when } from "./dom.js";
+import { append, badge, facts, fill, h, link, note, number, percent, pre, section, table, when } from "./dom.js";
 
 export async function endpointsPage(view) {
-  view.append(h("h1", {}, "Endpoints"));
+  append(view, h("h1", {}, "Endpoints"));
   const endpoints = await api("/api/v1/endpoints");
   if (!endpoints.length) {
-    view.append(note("No endpoints yet: create one with `berth endpoint create`."));
+    append(view, note("No endpoints yet: create one with `berth endpoint create`."));
     return;
   }
-  view.append(
+  append(view, 
     table(`${endpoints.length} endpoint${endpoints.length === 1 ? "" : "s"}`,
       ["Endpoint", "Team", "Targets", "Canary", "Shadows", "Revision", "Updated"],
       endpoints.map((e) => [
@@ -36,7 +36,7 @@ export async function endpointPage(view, name) {
     [[60, "last minute"], [300, "last 5 minutes"], [900, "last 15 minutes"]].map(([s, text]) => h("option", { value: s }, text)));
   const refresh = () => loadStats(figures, name, Number(windowSelect.value));
   windowSelect.addEventListener("change", refresh);
-  view.append(
+  append(view, 
     h("p", {}, link("#/endpoints", "← Endpoints"), " · ", link(`#/monitor/${quote(name)}`, "Monitoring")),
     h("h1", {}, endpoint.name),
     facts([
@@ -84,12 +84,12 @@ async function loadStats(box, name, windowS) {
   try {
     stats = await api(`/api/v1/endpoints/${quote(name)}/stats`, { params: { window_s: windowS } });
   } catch (error) {
-    box.replaceChildren(note(error.describe ? error.describe() : String(error), "error"));
+    fill(box, note(error.describe ? error.describe() : String(error), "error"));
     return;
   }
   const variants = Object.entries(stats.variants);
   if (!variants.length) {
-    box.replaceChildren(note("No requests yet on this server."));
+    fill(box, note("No requests yet on this server."));
     return;
   }
   const row = (v, part) => {
@@ -105,7 +105,7 @@ async function loadStats(box, name, windowS) {
     series: ["p50", "p95", "p99"].map((p) => ({ name: p, values: variants.map(([, v]) => v.total.latency_ms[p]) })),
   });
   latency.id = "latency-chart";
-  box.replaceChildren(
+  fill(box, 
     table(`${stats.scope}; window ${stats.window_s} s`,
       ["Variant", "Requests", "Errors", "Error rate", "p50 ms", "p95 ms", "p99 ms", "Recent requests", "Recent errors", "Recent error rate", "Recent p50", "Recent p95", "Recent p99"],
       variants.map(([variant, v]) => [variant, ...row(v, "total"), ...row(v, "recent")]), { id: "stats-table" }),

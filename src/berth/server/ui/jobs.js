@@ -1,14 +1,14 @@
 // Jobs: background work with its progress, refreshed every 2 s while any job runs.
 
 import { api } from "./api.js";
-import { badge, h, note, when } from "./dom.js";
+import { append, badge, fill, h, note, when } from "./dom.js";
 
 const ACTIVE = new Set(["queued", "pending", "claimed", "running"]);
 const KINDS = { succeeded: "good", done: "good", failed: "bad", error: "bad", cancelled: "warn", running: "warn" };
 
 export async function jobsPage(view) {
   const body = h("div", { id: "jobs" });
-  view.append(h("h1", {}, "Jobs"), body);
+  append(view, h("h1", {}, "Jobs"), body);
   let timer = null;
   let stopped = false;
   const load = async () => {
@@ -17,12 +17,12 @@ export async function jobsPage(view) {
     try {
       jobs = (await api("/api/v1/jobs")).jobs || [];
     } catch (error) {
-      body.replaceChildren(error.missing
+      fill(body, error.missing
         ? note(`No jobs to show: the server answered ${error.describe()}. Jobs appear here once a job runner is set up.`)
         : note(error.describe ? error.describe() : String(error), "error"));
       return;
     }
-    body.replaceChildren(jobs.length ? jobTable(jobs) : note("No jobs yet."));
+    fill(body, jobs.length ? jobTable(jobs) : note("No jobs yet."));
     if (!stopped && jobs.some((j) => ACTIVE.has(j.status))) timer = setTimeout(load, 2000);
   };
   await load();

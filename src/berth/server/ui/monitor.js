@@ -2,7 +2,7 @@
 
 import { api, quote } from "./api.js";
 import { barChart, columnChart, lineChart } from "./charts.js";
-import { badge, duration, facts, h, link, note, number, percent, section, table, when } from "./dom.js";
+import { append, badge, duration, facts, fill, h, link, note, number, percent, section, table, when } from "./dom.js";
 
 const WINDOWS = [[3600, "last hour", 300], [86400, "last day", 3600], [7 * 86400, "last week", 6 * 3600], [30 * 86400, "last 30 days", 86400]];
 const VERDICTS = {
@@ -23,7 +23,7 @@ export async function monitorPage(view, name) {
     return render(body, name, { start: start.toISOString(), end: end.toISOString(), bucket_s: bucket });
   };
   windowSelect.addEventListener("change", load);
-  view.append(
+  append(view, 
     h("p", {}, link(`#/endpoints/${quote(name)}`, `← ${name}`)),
     h("h1", {}, `Monitoring: ${name}`),
     h("form", { class: "filters", onsubmit: (e) => (e.preventDefault(), load()) },
@@ -41,12 +41,12 @@ async function render(body, name, params) {
     const text = error.missing
       ? `No monitoring data for ${name}: the server answered ${error.describe()}. Monitoring needs prediction records (and a server that provides the monitoring API).`
       : error.describe ? error.describe() : String(error);
-    body.replaceChildren(note(text, error.missing ? "empty" : "error"));
+    fill(body, note(text, error.missing ? "empty" : "error"));
     return;
   }
   const buckets = data.buckets || [];
   const label = bucketLabel(data.window && data.window.bucket_s);
-  body.replaceChildren(
+  fill(body, 
     h("p", { class: "muted" }, "Window ", when(data.window && data.window.start), " – ", when(data.window && data.window.end), `, buckets of ${duration(data.window && data.window.bucket_s)}.`),
     alerts(data.alerts || []),
     h("div", { class: "grid2" },

@@ -1,7 +1,7 @@
 // Analyst: recent predictions with filters, newest first; a wrong category is corrected in one click.
 
 import { api, quote } from "./api.js";
-import { h, note, when } from "./dom.js";
+import { append, fill, h, note, when } from "./dom.js";
 
 const PAGE = 50;
 const CATEGORY_OUTPUTS = ["category", "label", "predicted", "prediction", "predict", "class", "output_label"];
@@ -25,7 +25,7 @@ function text(tensors) {
 }
 
 export async function recordsPage(view) {
-  view.append(h("h1", {}, "Recent predictions"));
+  append(view, h("h1", {}, "Recent predictions"));
   const fields = {
     endpoint: h("input", { id: "f-endpoint", name: "endpoint", size: 14 }),
     model: h("input", { id: "f-model", name: "model", size: 14 }),
@@ -63,7 +63,7 @@ export async function recordsPage(view) {
     if (!append) {
       query = params();
       cursor = null;
-      rows.replaceChildren();
+      fill(rows, );
       seen.clear();
     }
     let page;
@@ -72,7 +72,7 @@ export async function recordsPage(view) {
     } catch (error) {
       list.hidden = true;
       more.hidden = true;
-      status.replaceChildren(error.missing
+      fill(status, error.missing
         ? note(`No prediction records to show: the server answered ${error.describe()}. Records appear here once the server records predictions.`)
         : note(error.describe ? error.describe() : String(error), "error"));
       return;
@@ -88,11 +88,11 @@ export async function recordsPage(view) {
     cursor = page.next_cursor || null;
     more.hidden = !cursor;
     list.hidden = rows.children.length === 0;
-    status.replaceChildren(rows.children.length ? h("p", { class: "muted" }, `${rows.children.length} prediction${rows.children.length === 1 ? "" : "s"} shown, newest first.`) : note("No predictions match these filters."));
+    fill(status, rows.children.length ? h("p", { class: "muted" }, `${rows.children.length} prediction${rows.children.length === 1 ? "" : "s"} shown, newest first.`) : note("No predictions match these filters."));
   };
 
   more.addEventListener("click", () => load(true));
-  view.append(
+  append(view, 
     h("form", { class: "filters", id: "record-filters", onsubmit: (e) => (e.preventDefault(), load(false)) },
       Object.entries(fields).map(([key, input]) => h("label", { for: input.id }, labels[key], input)),
       h("button", { type: "submit" }, "Show")),
@@ -135,7 +135,7 @@ function recordRow(r, classes) {
     const current = select.value || (r.feedback && r.feedback.label ? r.feedback.label : String(predicted));
     const offered = [...new Set([...classes(), String(predicted)])];
     if (offered.length === select.options.length) return;
-    select.replaceChildren(...offered.map((c) => h("option", { value: c, selected: c === current }, c)));
+    fill(select, ...offered.map((c) => h("option", { value: c, selected: c === current }, c)));
   };
   options();
   const button = h("button", { type: "button" }, "Correct");
@@ -147,9 +147,9 @@ function recordRow(r, classes) {
       const result = (answer.results || []).find((x) => x.prediction_id === r.prediction_id);
       if (result && result.status !== "stored") throw new Error(`not stored: ${result.status}`);
       r.feedback = { label, value: null, observed_at: new Date().toISOString() };
-      feedbackCell.replaceChildren(feedbackText(r.feedback), " ", h("span", { class: "badge good", role: "status" }, "stored"));
+      fill(feedbackCell, feedbackText(r.feedback), " ", h("span", { class: "badge good", role: "status" }, "stored"));
     } catch (error) {
-      feedbackCell.replaceChildren(h("span", { class: "badge bad", role: "alert" }, error.describe ? error.describe() : error.message));
+      fill(feedbackCell, h("span", { class: "badge bad", role: "alert" }, error.describe ? error.describe() : error.message));
     } finally {
       button.disabled = confirm.disabled = false;
     }
@@ -163,10 +163,15 @@ function recordRow(r, classes) {
     h("td", {}, `${r.model}:${r.version}`),
     h("td", {}, r.variant || "—"),
     h("td", {}, h("pre", { class: "inputs-text" }, text(r.inputs))),
-    h("td", { class: "predicted" }, predicted === null ? text(r.outputs) : String(predicted)),
+    h("td", { class: "predicted" }, predicted === null ? text(r.outputs) : [String(predicted), others(r.outputs, name)]),
     feedbackCell,
     h("td", {}, predicted === null ? "—" : h("div", { class: "correct" }, select, button, confirm)),
   );
+}
+
+function others(outputs, shown) {
+  const rest = Object.fromEntries(Object.entries(outputs || {}).filter(([n]) => n !== shown));
+  return Object.keys(rest).length ? h("div", { class: "muted" }, text(rest)) : null;
 }
 
 function feedbackText(feedback) {

@@ -1,7 +1,7 @@
 // The Voice: a customer or employee writes about their experience and sees where it was routed.
 
 import { api } from "./api.js";
-import { facts, h, note, number, percent } from "./dom.js";
+import { append, facts, fill, h, note, number, percent } from "./dom.js";
 
 export const VOICE_ENDPOINT = "feedback-router";
 const LABELS = { category: "Category", team: "Team", confidence: "Confidence" };
@@ -14,26 +14,26 @@ export async function voicePage(view) {
     event.preventDefault();
     const text = box.value.trim();
     if (!text) {
-      answer.replaceChildren(note("Write a few words first.", "error"));
+      fill(answer, note("Write a few words first.", "error"));
       return;
     }
     send.disabled = true;
-    answer.replaceChildren(note("Sending…"));
+    fill(answer, note("Sending…"));
     try {
       const result = await api(`/v2/models/${VOICE_ENDPOINT}/infer`, {
         method: "POST",
         body: { inputs: [{ name: "text", datatype: "BYTES", shape: [1], data: [text] }] },
       });
-      answer.replaceChildren(routed(result));
+      fill(answer, routed(result));
     } catch (error) {
-      answer.replaceChildren(note(error.missing
+      fill(answer, note(error.missing
         ? `The ${VOICE_ENDPOINT} endpoint is not available: ${error.describe()}`
         : error.describe ? error.describe() : String(error), "error"));
     } finally {
       send.disabled = false;
     }
   };
-  view.append(
+  append(view, 
     h("h1", {}, "The Voice"),
     h("p", { class: "muted" }, "Your message goes to the team that can act on it."),
     h("form", { id: "voice-form", onsubmit: submit },
