@@ -42,10 +42,10 @@ async function show() {
     return;
   }
   const [pattern, , page] = found;
-  const params = pattern.exec(hash).slice(1).map(decodeURIComponent);
   const view = h("div", { class: "page" });
   main.append(view);
   try {
+    const params = pattern.exec(hash).slice(1).map(decodeURIComponent);
     const cleanup = await page(view, ...params);
     if (current === visit) leave = typeof cleanup === "function" ? cleanup : null;
     else if (typeof cleanup === "function") cleanup();
