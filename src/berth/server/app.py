@@ -49,6 +49,7 @@ from berth.server.repository_routes import repository_router
 from berth.server.request_layer import RequestLayer
 from berth.server.security import Security, open_security
 from berth.server.security_routes import security_router
+from berth.server.ui_routes import ui_files, ui_router
 from berth.server.v1_routes import v1_router
 from berth.storage.notifications import ChangeListener, supports_notifications
 
@@ -251,6 +252,7 @@ def create_app(server: Server) -> FastAPI:
         )
     )
     app.include_router(job_router(server.workspace.jobs))
+    app.include_router(ui_router(ui_files()))
     if server.security is not None:
         app.include_router(security_router(server.security.store, server.security.audit))
     check_routes_declared(app)  # a route without a permission declaration never serves

@@ -1,0 +1,162 @@
+"""The web app in a real headless browser: Debian's chromium driven by Playwright, against
+`berth serve` processes on free ports with real pushed models and endpoints.
+
+No browser is downloaded: the tests use /usr/bin/chromium and are skipped when it is missing
+(they fail instead under CI=true, where it must be there).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+import pytest
+from playwright.sync_api import Browser, Page, sync_playwright
+
+import berth
+from berth.core.access import Role
+from berth.core.settings import Settings
+from berth.core.signature import Signature, TensorSpec
+from berth.storage.security_store import SqlSecurityStore
+from tests.conftest import Trained
+from tests.support.servers import server_process
+
+CHROMIUM = Path("/usr/bin/chromium")
+DOCS = """# Router
+
+Routes **banking** texts to a category.
+
+- trained on `six` sentences
+- <img src=x onerror="document.title='pwned'">
+
+```
+berth push router
+```
+"""
+
+
+@pytest.fixture(scope="session")
+def browser() -> Iterator[Browser]:
+    if not CHROMIUM.exists():
+        if os.environ.get("CI") == "true":
+            pytest.fail(f"{CHROMIUM} is missing: the browser tests must run under CI")
+        pytest.skip(f"{CHROMIUM} is missing (apt-get install chromium): browser tests skipped")
+    with sync_playwright() as playwright:
+        launched = playwright.chromium.launch(
+            executable_path=str(CHROMIUM), headless=True, args=["--no-sandbox", "--disable-gpu"]
+        )
+        try:
+            yield launched
+        finally:
+            launched.close()
+
+
+@pytest.fixture
+def page(browser: Browser) -> Iterator[Page]:
+    """A fresh browser context (its own sessionStorage) per test; page errors fail the test."""
+    context = browser.new_context()
+    opened = context.new_page()
+    opened.set_default_timeout(15_000)
+    errors: list[str] = []
+    opened.on("pageerror", lambda error: errors.append(str(error)))
+    try:
+        yield opened
+    finally:
+        context.close()
+    assert not errors, f"errors in the page: {errors}"
+
+
+def text_signature(pushed: Signature) -> Signature:
+    """The text model's signature with its input named `text` (what the Voice page sends)."""
+    return Signature(
+        (TensorSpec("text", "BYTES", (-1,)),), pushed.outputs, default_outputs=pushed.default_outputs
+    )
+
+
+def push_catalog(home: Path, lr: Trained, text_pipeline: Trained) -> None:
+    """`router` (a text model with metrics, importance, params and docs), three versions of `lr`."""
+    first = berth.push(
+        text_pipeline.model,
+        name="router",
+        home=home,
+        input_example=text_pipeline.x[:2],
+        team="voice",
+        description="Routes customer feedback to a team",
+    )
+    berth.push(
+        text_pipeline.model,
+        name="router",
+        home=home,
+        signature=text_signature(first.signature),
+        metrics={"accuracy": 0.91, "f1": 0.88, "precision": 0.9},
+        feature_importance={"card": 0.5, "balance": 0.3, "lost": 0.15, "stolen": 0.05},
+        params={"loss": "log_loss", "alpha": 0.0001},
+        docs=DOCS,
+        aliases=["production"],
+    )
+    for aliases in (["production"], ["staging"], ["production"]):
+        berth.push(lr.model, name="lr", home=home, input_example=lr.x[:3], aliases=aliases)
+
+
+@dataclass(frozen=True)
+class Site:
+    url: str
+    x: list[list[float]]
+
+    def infer(self, name: str, body: dict[str, object]) -> httpx.Response:
+        return httpx.post(f"{self.url}/v2/models/{name}/infer", json=body, timeout=30)
+
+    def lr_body(self) -> dict[str, object]:
+        return {"inputs": [{"name": "input-0", "shape": [1, 20], "datatype": "FP32", "data": self.x[0]}]}
+
+
+@pytest.fixture(scope="module")
+def site(tmp_path_factory: pytest.TempPathFactory, lr: Trained, text_pipeline: Trained) -> Iterator[Site]:
+    """`berth serve` with the catalog, and endpoints `feedback-router` (the text model),
+    `split` (two versions of lr, half and half) and `quiet` (never called)."""
+    home = tmp_path_factory.mktemp("ui") / "home"
+    push_catalog(home, lr, text_pipeline)
+    with server_process(home) as url:
+        for name, targets in (
+            ("feedback-router", [{"target": "router@production"}]),
+            ("split", [{"target": "lr:1", "weight": 50}, {"target": "lr:2", "weight": 50}]),
+            ("quiet", [{"target": "lr:3"}]),
+        ):
+            answer = httpx.post(
+                f"{url}/api/v1/endpoints", json={"name": name, "targets": targets}, timeout=30
+            )
+            assert answer.status_code == 201, answer.text
+        yield Site(url, lr.x[:3].tolist())
+
+
+@dataclass(frozen=True)
+class SecureSite:
+    url: str
+    admin_token: str
+    reader_token: str
+
+
+@pytest.fixture(scope="module")
+def secure_site(
+    tmp_path_factory: pytest.TempPathFactory, lr: Trained, text_pipeline: Trained
+) -> Iterator[SecureSite]:
+    """`berth serve` with API tokens on; `guarded` and the text model `feedback-router` (a model
+    is an endpoint too) in team `default`; an admin's token and a token of a reader of `default`."""
+    home = tmp_path_factory.mktemp("ui-secure") / "home"
+    berth.push(lr.model, name="guarded", home=home, input_example=lr.x[:3])
+    pushed = berth.push(text_pipeline.model, name="scratch", home=home, input_example=text_pipeline.x[:2])
+    berth.push(
+        text_pipeline.model, name="feedback-router", home=home, signature=text_signature(pushed.signature)
+    )
+    store = SqlSecurityStore(Settings(home=home).resolved_database_url)
+    try:
+        secret = store.create_token("root", admin=True).secret
+        store.set_member("default", "dave", Role.READER)
+        reader = store.create_token("dave").secret
+    finally:
+        store.close()
+    with server_process(home, env={"BERTH_AUTH": "tokens"}) as url:
+        yield SecureSite(url, secret, reader)

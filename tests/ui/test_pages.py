@@ -1,0 +1,148 @@
+"""The pages against a real server: catalog, version metadata, endpoints with figures, the Voice,
+and the pages whose APIs this server does not provide yet (they say so instead of breaking)."""
+
+from __future__ import annotations
+
+import re
+
+import httpx
+from playwright.sync_api import Page, expect
+
+from tests.ui.conftest import Site
+
+
+def test_the_catalog_lists_models_with_their_team(page: Page, site: Site) -> None:
+    page.goto(f"{site.url}/ui/")
+    rows = page.locator("#models tbody tr")
+    expect(rows).to_have_count(2)
+    router = rows.filter(has_text="router")
+    expect(router).to_contain_text("voice")
+    expect(router).to_contain_text("Routes customer feedback to a team")
+    expect(router).to_contain_text("production → 2")
+    expect(page.get_by_role("link", name="Catalog")).to_have_attribute("aria-current", "page")
+
+
+def test_search_filters_the_catalog(page: Page, site: Site) -> None:
+    page.goto(f"{site.url}/ui/#/catalog")
+    expect(page.locator("#models tbody tr")).to_have_count(2)
+    page.get_by_label("Search").fill("feedback")
+    page.get_by_role("button", name="Search").click()
+    expect(page.locator("#models tbody tr")).to_have_count(1)
+    expect(page.locator("#models tbody tr")).to_contain_text("router")
+
+
+def test_a_model_page_lists_versions_and_alias_history(page: Page, site: Site) -> None:
+    page.goto(f"{site.url}/ui/#/catalog")
+    page.get_by_role("link", name="lr", exact=True).click()
+    expect(page.get_by_role("heading", name="lr", exact=True)).to_be_visible()
+    expect(page.locator("#versions tbody tr")).to_have_count(3)
+    history = page.locator("#alias-history tbody tr")
+    expect(history).to_have_count(3)  # production -> 1, staging -> 2, production 1 -> 3
+    expect(history.first).to_contain_text("production")
+    expect(history.first).to_contain_text("3")
+
+
+def test_a_version_page_charts_its_metrics_and_importance(page: Page, site: Site) -> None:
+    page.goto(f"{site.url}/ui/#/models/router/versions/2")
+    metrics = page.locator("#metrics-chart svg rect.bar")
+    expect(metrics).to_have_count(3)
+    expect(page.locator("#metrics-chart svg")).to_have_attribute("role", "img")
+    labels = page.locator("#metrics-chart svg rect.bar").evaluate_all(
+        "bars => bars.map(b => b.dataset.label)"
+    )
+    assert sorted(labels) == ["accuracy", "f1", "precision"]
+    expect(page.locator("#importance-chart svg rect.bar")).to_have_count(4)
+    expect(page.locator("#signature")).to_contain_text("text")
+    expect(page.locator("#signature")).to_contain_text("BYTES")
+    expect(page.get_by_role("cell", name="log_loss")).to_be_visible()
+
+
+def test_docs_render_as_safe_markdown(page: Page, site: Site) -> None:
+    page.goto(f"{site.url}/ui/#/models/router/versions/2")
+    docs = page.locator(".markdown")
+    expect(docs.locator("h3")).to_have_text("Router")
+    expect(docs.locator("strong")).to_have_text("banking")
+    expect(docs.locator("li")).to_have_count(2)
+    expect(docs.locator("pre")).to_have_text("berth push router")
+    expect(docs).to_contain_text("<img src=x onerror=\"document.title='pwned'\">")  # shown as text
+    expect(docs.locator("img")).to_have_count(0)
+    assert page.title() == "berth"
+
+
+def test_a_version_without_metadata_says_so(page: Page, site: Site) -> None:
+    page.goto(f"{site.url}/ui/#/models/router/versions/1")
+    expect(page.get_by_text("No metrics were pushed with this version.")).to_be_visible()
+    expect(page.locator("#metrics-chart")).to_have_count(0)
+
+
+def test_an_unknown_model_shows_the_api_error(page: Page, site: Site) -> None:
+    page.goto(f"{site.url}/ui/#/models/nope")
+    expect(page.get_by_role("alert")).to_contain_text("404 model_not_found")
+
+
+def test_the_endpoint_page_charts_per_variant_figures(page: Page, site: Site) -> None:
+    for _ in range(12):
+        assert site.infer("split", site.lr_body()).status_code == 200
+    page.goto(f"{site.url}/ui/#/endpoints")
+    expect(page.locator("#endpoints tbody tr")).to_have_count(3)
+    page.get_by_role("link", name="split").click()
+    expect(page.locator("#targets tbody tr")).to_have_count(2)
+    rows = page.locator("#stats-table tbody tr")
+    expect(rows).to_have_count(2)
+    bars = page.locator("#requests-chart svg rect.bar")
+    expect(bars).to_have_count(2)
+    stats = httpx.get(f"{site.url}/api/v1/endpoints/split/stats", timeout=10).json()["variants"]
+    shown = {label: int(text) for label, text in _requests_by_variant(page)}
+    assert shown == {variant: figures["total"]["requests"] for variant, figures in stats.items()}
+    assert sum(shown.values()) >= 12
+    expect(page.locator("#latency-chart svg rect.bar")).to_have_count(6)  # p50/p95/p99 x 2 variants
+    expect(page.locator("#history tbody tr")).to_have_count(1)
+    expect(page.locator("#history")).to_contain_text("create")
+
+
+def _requests_by_variant(page: Page) -> list[tuple[str, str]]:
+    cells = page.locator("#stats-table tbody tr").evaluate_all(
+        "rows => rows.map(r => [r.cells[0].textContent, r.cells[1].textContent])"
+    )
+    return [(label, re.sub(r"\D", "", text)) for label, text in cells]
+
+
+def test_an_endpoint_without_requests_says_so(page: Page, site: Site) -> None:
+    page.goto(f"{site.url}/ui/#/endpoints/quiet")
+    expect(page.get_by_text("No requests yet on this server.")).to_be_visible()
+
+
+def test_the_voice_page_shows_where_feedback_was_routed(page: Page, site: Site) -> None:
+    page.goto(f"{site.url}/ui/#/voice")
+    page.get_by_label("Tell us about your experience").fill("somebody stole my card, please block it")
+    page.get_by_role("button", name="Send").click()
+    outputs = page.locator("#voice-outputs")
+    expect(outputs).to_contain_text("predict")
+    expect(outputs).to_contain_text("card_lost")
+    expect(page.locator("#voice-answer")).to_contain_text("Answered by router version 2")
+
+
+def test_the_voice_page_refuses_an_empty_message(page: Page, site: Site) -> None:
+    page.goto(f"{site.url}/ui/#/voice")
+    page.get_by_label("Tell us about your experience").fill("   ")
+    page.get_by_role("button", name="Send").click()
+    expect(page.get_by_role("alert")).to_contain_text("Write a few words first.")
+
+
+def test_the_analyst_page_degrades_without_records(page: Page, site: Site) -> None:
+    page.goto(f"{site.url}/ui/#/records")
+    expect(page.locator("#records-status")).to_contain_text("No prediction")
+    expect(page.locator("#records")).to_be_hidden()
+
+
+def test_the_monitoring_page_degrades_without_data(page: Page, site: Site) -> None:
+    page.goto(f"{site.url}/ui/#/monitor/quiet")
+    expect(page.get_by_role("heading", name="Monitoring: quiet")).to_be_visible()
+    status = page.locator("#monitor")
+    expect(status).to_contain_text(re.compile(r"No monitoring data for quiet|No traffic in this window"))
+    expect(page.locator("#monitor svg")).to_have_count(0)
+
+
+def test_the_jobs_page_degrades_without_jobs(page: Page, site: Site) -> None:
+    page.goto(f"{site.url}/ui/#/jobs")
+    expect(page.locator("#jobs")).to_contain_text("No jobs")
