@@ -36,6 +36,7 @@ class ErrorCode(StrEnum):
     OUTPUT_NOT_FOUND = "output_not_found"
     ENDPOINT_NOT_FOUND = "endpoint_not_found"
     ENTITY_NOT_FOUND = "entity_not_found"
+    PROFILE_NOT_FOUND = "profile_not_found"
     ALREADY_EXISTS = "already_exists"
     CONFLICT = "conflict"
     # who may do what (berth.core.access)

@@ -20,7 +20,5 @@ parts = {
     "later": np.flatnonzero(year == 2010),  # March-November 2010
 }
 columns = [c for c in frame.columns if c not in ("duration", "pdays", "month")]
-subset = pd.concat(
-    [frame.iloc[np.sort(rows)][columns].assign(part=part) for part, rows in parts.items()]
-)
+subset = pd.concat([frame.iloc[np.sort(rows)][columns].assign(part=part) for part, rows in parts.items()])
 subset.to_csv("bank-marketing-subset.csv.gz", index=False, compression={"method": "gzip", "mtime": 0})
