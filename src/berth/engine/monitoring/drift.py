@@ -193,7 +193,8 @@ def feature_drift(
     """One feature's drift; a feature absent from the current values has ``no_data``."""
     values = np.empty(0) if current is None else current
     if isinstance(reference, NumericProfile):
-        return _numeric(name, reference, _numbers(values), config)
+        with np.errstate(all="ignore"):  # overflow on huge values: the results are made finite
+            return _numeric(name, reference, _numbers(values), config)
     if isinstance(reference, CategoricalProfile):
         return _categorical(name, reference, category_counts(values), config)
     return _text(name, reference, values, config)

@@ -43,7 +43,7 @@ def current_features(records: Iterable[Mapping[str, Any]]) -> FeatureValues:
     columns: dict[str, Column] = {}
     skipped: dict[str, int] = {}
     for name in names:
-        tensors = [r.get(name) for r in rows]
+        tensors = [r[name] for r in rows if name in r]
         found, bad = _tensor_columns(name, tensors)
         columns.update(found)
         if bad:

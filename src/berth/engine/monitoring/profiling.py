@@ -111,11 +111,17 @@ def category_keys(values: Any) -> list[str | None]:
 
 
 def numeric_profile(values: Column, config: ProfileConfig, reservoir: int) -> NumericProfile:
+    with np.errstate(all="ignore"):  # huge values overflow the mean or std: they become 0, below
+        return _numeric_profile(values, config, reservoir)
+
+
+def _numeric_profile(values: Column, config: ProfileConfig, reservoir: int) -> NumericProfile:
     present = values[np.isfinite(values)]
     missing = int(len(values) - len(present))
     if not len(present):
         return NumericProfile(0, missing, 0.0, 0.0, 0.0, 0.0, {str(q): 0.0 for q in QUANTILES}, [], [0], [])
     edges = np.unique(np.quantile(present, np.linspace(0.0, 1.0, config.bins + 1)))
+    edges = edges[np.isfinite(edges)]
     rng = np.random.default_rng(config.seed)
     kept = present if len(present) <= reservoir else rng.choice(present, size=reservoir, replace=False)
     return NumericProfile(
@@ -125,7 +131,9 @@ def numeric_profile(values: Column, config: ProfileConfig, reservoir: int) -> Nu
         std=_finite(float(np.std(present))),
         min=float(present.min()),
         max=float(present.max()),
-        quantiles={str(q): float(v) for q, v in zip(QUANTILES, np.quantile(present, QUANTILES), strict=True)},
+        quantiles={
+            str(q): _finite(float(v)) for q, v in zip(QUANTILES, np.quantile(present, QUANTILES), strict=True)
+        },
         edges=[float(e) for e in edges],
         counts=[int(c) for c in bin_counts(edges, present)],
         reservoir=[float(v) for v in np.sort(kept)],
