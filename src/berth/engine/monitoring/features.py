@@ -18,6 +18,7 @@ from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from itertools import chain
+from operator import itemgetter
 from typing import Any
 
 import numpy as np
@@ -36,10 +37,8 @@ class FeatureValues:
 
 def current_features(records: Iterable[Mapping[str, Any]]) -> FeatureValues:
     """The features of recorded tensors (e.g. each record's `inputs` or `outputs`)."""
-    rows = [r for r in records if isinstance(r, Mapping)]
-    names: dict[str, None] = {}
-    for record in rows:
-        names.update(dict.fromkeys(k for k in record if isinstance(k, str)))
+    rows = [r for r in records if isinstance(r, dict | Mapping)]
+    names = [k for k in dict.fromkeys(chain.from_iterable(rows)) if isinstance(k, str)]
     columns: dict[str, Column] = {}
     skipped: dict[str, int] = {}
     for name in names:
@@ -54,19 +53,25 @@ def current_features(records: Iterable[Mapping[str, Any]]) -> FeatureValues:
 def _tensor_columns(name: str, tensors: Sequence[Any]) -> tuple[dict[str, Column], int]:
     datatype = _datatype(tensors)
     try:
-        shapes = {tuple(t["shape"]) for t in tensors}
-    except (TypeError, KeyError):
-        shapes = set()
-    if len(shapes) == 1:
-        try:
-            shape = next(iter(shapes))
-            width, size = _width(shape), _rows(shape) * _width(shape)
-            datas = [t["data"] for t in tensors]
-            if width and all(isinstance(d, list) and len(d) == size for d in datas):
-                return _split(name, _array(list(chain.from_iterable(datas)), datatype), width), 0
-        except (TypeError, KeyError, ValueError):
-            pass
-    return _slow_columns(name, tensors, datatype)
+        fast = _same_shape_columns(name, tensors, datatype)
+    except (TypeError, KeyError, ValueError, IndexError):
+        fast = None
+    return (fast, 0) if fast is not None else _slow_columns(name, tensors, datatype)
+
+
+def _same_shape_columns(name: str, tensors: Sequence[Any], datatype: str) -> dict[str, Column] | None:
+    """The fast path (C-level loops only): every tensor has the same shape and a full data list."""
+    shapes = list(map(itemgetter("shape"), tensors))
+    shape = shapes[0]
+    if shapes.count(shape) != len(shapes):
+        return None
+    width = _width(shape)
+    datas = list(map(itemgetter("data"), tensors))
+    if not width or set(map(type, datas)) != {list} or set(map(len, datas)) != {_rows(shape) * width}:
+        return None
+    size = _rows(shape) * width
+    flat = list(map(itemgetter(0), datas)) if size == 1 else list(chain.from_iterable(datas))
+    return _split(name, _array(flat, datatype), width)
 
 
 def _slow_columns(name: str, tensors: Sequence[Any], datatype: str) -> tuple[dict[str, Column], int]:
