@@ -191,7 +191,7 @@ def feature_drift(
     name: str, reference: FeatureProfile, current: Column | None, config: DriftConfig
 ) -> FeatureDrift:
     """One feature's drift; a feature absent from the current values has ``no_data``."""
-    values = np.empty(0) if current is None else current
+    values = np.empty(0) if current is None else np.asarray(current)
     if isinstance(reference, NumericProfile):
         with np.errstate(all="ignore"):  # overflow on huge values: the results are made finite
             return _numeric(name, reference, _numbers(values), config)

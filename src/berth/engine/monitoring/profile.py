@@ -6,7 +6,8 @@ passes at push time (features named as in `berth.engine.monitoring.sample`), sto
 
 - **numeric** (floats, and integers with more than `ProfileConfig.max_int_categories` distinct
   values): count, missing share, mean/std/min/max, quantiles, a histogram on quantile bin edges
-  (20 bins + two open ends) and a seeded reservoir sample for exact small-sample tests;
+  (20 bins + two open ends) and a seeded reservoir sample (7 significant digits) for exact
+  small-sample tests;
 - **categorical** (booleans, integers with few distinct values, strings with at most
   `max_categories` distinct values): frequencies of the `top_categories` most frequent values,
   the rest counted as ``other``;
@@ -16,7 +17,7 @@ passes at push time (features named as in `berth.engine.monitoring.sample`), sto
 
 Missing values (NaN, None, the empty string) are counted, never profiled. A profile stays small
 whatever the sample size: the reservoir shrinks as features grow (`reservoir_budget` values in
-all, 50 to 2,000 per feature), so it is a few hundred KB at most for a few hundred features.
+all, 50 to 2,000 per feature), so it is a few hundred KB for up to a few hundred features.
 """
 
 from __future__ import annotations
@@ -50,8 +51,8 @@ class ProfileConfig:
     top_categories: int = 50
     top_tokens: int = 500
     bins: int = 20
-    reservoir_budget: int = 40_000
-    """Reservoir values over all numeric features (each gets 50 to 2,000)."""
+    reservoir_budget: int = 20_000
+    """Reservoir values over all features (each numeric one gets 50 to 2,000)."""
     seed: int = 0
 
 

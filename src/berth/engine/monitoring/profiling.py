@@ -136,7 +136,7 @@ def _numeric_profile(values: Column, config: ProfileConfig, reservoir: int) -> N
         },
         edges=[float(e) for e in edges],
         counts=[int(c) for c in bin_counts(edges, present)],
-        reservoir=[float(v) for v in np.sort(kept)],
+        reservoir=[float(f"{v:.7g}") for v in np.sort(kept)],  # 7 digits: half the JSON
     )
 
 
