@@ -12,7 +12,8 @@ from berth.client.registry import LocalRegistry, Registry, RemoteRegistry
 from berth.core.entities import Version, VersionMetadata
 from berth.core.settings import Settings
 from berth.core.signature import InputLayout, Signature
-from berth.engine.monitoring import Profile, build_profile
+from berth.engine.monitoring.profile import Profile
+from berth.engine.monitoring.profiling import build_profile
 from berth.engine.publishing import PushRequest
 from berth.engine.workspace import open_workspace
 

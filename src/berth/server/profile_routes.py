@@ -15,7 +15,7 @@ from fastapi.responses import JSONResponse
 
 from berth.core.access import Action
 from berth.core.errors import BerthError, ErrorCode
-from berth.engine.monitoring import Profile
+from berth.engine.monitoring.profile import Profile
 from berth.server.body import read_body
 from berth.server.openapi_schemas import json_body
 from berth.server.permissions import model_from_path, requires

@@ -24,15 +24,11 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import OneHotEncoder, StandardScaler
 
-from berth.engine.monitoring import (
-    DriftReport,
-    DriftStatus,
-    Profile,
-    build_profile,
-    compute_drift,
-    current_features,
-    performance,
-)
+from berth.engine.monitoring.drift import DriftReport, DriftStatus, compute_drift
+from berth.engine.monitoring.features import current_features
+from berth.engine.monitoring.performance import performance
+from berth.engine.monitoring.profile import Profile
+from berth.engine.monitoring.profiling import build_profile
 from tests.engine.monitoring.helpers import labelled, records_of
 
 DATA = Path(__file__).parents[2] / "data" / "bank-marketing" / "bank-marketing-subset.csv.gz"

@@ -9,8 +9,7 @@ import pytest
 from scipy import stats
 
 from berth.core.records import LabelledPrediction
-from berth.engine.monitoring import compare_variants
-from berth.engine.monitoring.comparison import newcombe_interval, welch_interval
+from berth.engine.monitoring.comparison import compare_variants, newcombe_interval, welch_interval
 from tests.engine.monitoring.helpers import labelled
 
 

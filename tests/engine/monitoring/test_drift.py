@@ -11,7 +11,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from berth.core.errors import BerthError, ErrorCode
-from berth.engine.monitoring import DriftConfig, DriftStatus, build_profile, compute_drift
+from berth.engine.monitoring.drift import DriftConfig, DriftStatus, compute_drift
+from berth.engine.monitoring.profiling import build_profile
 
 RNG = np.random.default_rng(3)
 REFERENCE = {

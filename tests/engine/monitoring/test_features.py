@@ -7,7 +7,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from berth.engine.monitoring import build_profile, current_features
+from berth.engine.monitoring.features import current_features
+from berth.engine.monitoring.profiling import build_profile
 from tests.engine.monitoring.helpers import records_of, tensors_of
 
 

@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 from sklearn import metrics as sk
 
 from berth.core.errors import BerthError, ErrorCode
-from berth.engine.monitoring import performance
+from berth.engine.monitoring.performance import performance
 from tests.engine.monitoring.helpers import labelled
 
 RNG = np.random.default_rng(5)

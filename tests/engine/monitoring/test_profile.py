@@ -12,8 +12,15 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from berth.core.errors import BerthError, ErrorCode
-from berth.engine.monitoring import FeatureKind, Profile, build_profile
-from berth.engine.monitoring.profile import OTHER, CategoricalProfile, NumericProfile, TextProfile
+from berth.engine.monitoring.profile import (
+    OTHER,
+    CategoricalProfile,
+    FeatureKind,
+    NumericProfile,
+    Profile,
+    TextProfile,
+)
+from berth.engine.monitoring.profiling import build_profile
 
 
 def test_a_numeric_feature_has_its_summary_histogram_and_a_bounded_seeded_reservoir() -> None:

@@ -9,7 +9,8 @@ import pytest
 
 from berth.core.entities import ArtifactRef, Version, VersionMetadata
 from berth.core.signature import Signature, TensorSpec
-from berth.engine.monitoring import build_profile, staleness
+from berth.engine.monitoring.profiling import build_profile
+from berth.engine.monitoring.staleness import staleness
 
 NOW = datetime(2025, 1, 31, tzinfo=UTC)
 VERSION = Version(
