@@ -38,6 +38,7 @@ class ErrorCode(StrEnum):
     ENTITY_NOT_FOUND = "entity_not_found"
     JOB_NOT_FOUND = "job_not_found"
     TRIGGER_NOT_FOUND = "trigger_not_found"
+    PROFILE_NOT_FOUND = "profile_not_found"
     ALREADY_EXISTS = "already_exists"
     CONFLICT = "conflict"
     # who may do what (berth.core.access)

@@ -15,10 +15,12 @@ from berth.engine.jobs.kinds import installed_kinds
 from berth.engine.jobs.service import JobService
 from berth.engine.publishing import Publisher
 from berth.storage.artifacts import open_artifact_store
+from berth.storage.profile_protocols import ProfileStore
 from berth.storage.protocols import ArtifactStore, EntityStore, RegistryStore
 from berth.storage.sql_endpoints import SqlEndpointStore
 from berth.storage.sql_entities import SqlEntityStore
 from berth.storage.sql_jobs import SqlJobStore
+from berth.storage.sql_profiles import SqlProfileStore
 from berth.storage.sql_registry import SqlRegistryStore
 
 
@@ -31,6 +33,7 @@ class Workspace:
     endpoints: EndpointService
     entities: EntityStore
     jobs: JobService
+    profiles: ProfileStore
 
     def close(self) -> None:
         self.store.close()
@@ -51,4 +54,5 @@ def open_workspace(settings: Settings) -> Workspace:
         endpoints=endpoints,
         entities=SqlEntityStore(store.engine),
         jobs=JobService(SqlJobStore(store.engine), installed_kinds()),
+        profiles=SqlProfileStore(store.engine),
     )

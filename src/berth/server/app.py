@@ -45,6 +45,7 @@ from berth.server.metrics.sources import watch_serving
 from berth.server.metrics_routes import metrics_public, metrics_router
 from berth.server.oip_routes import oip_router
 from berth.server.permissions import check_routes_declared
+from berth.server.profile_routes import profile_router
 from berth.server.repository_routes import repository_router
 from berth.server.request_layer import RequestLayer
 from berth.server.security import Security, open_security
@@ -236,6 +237,7 @@ def create_app(server: Server) -> FastAPI:
     )
     if metrics.enabled:
         app.include_router(metrics_router(metrics, open_to_all=metrics_public(settings)))
+    app.include_router(profile_router(server.workspace.profiles))
     app.include_router(
         management_router(
             server.workspace.store,
