@@ -21,8 +21,10 @@ from tests.support.servers import server_in_thread
 
 
 @pytest.fixture(scope="module")
-def home(tmp_path_factory: pytest.TempPathFactory, lr: Trained) -> Path:
+def home(tmp_path_factory: pytest.TempPathFactory, lr: Trained, frame_pipeline: Trained) -> Path:
     home = tmp_path_factory.mktemp("recording") / "home"
+    for _ in range(2):
+        berth.push(frame_pipeline.model, name="churn", home=home, input_example=frame_pipeline.x.head(3))
     berth.push(lr.model, name="lr", home=home, input_example=lr.x[:3], aliases=["production"])
     berth.push(lr.model, name="lr", home=home, input_example=lr.x[:3])
     return home
@@ -59,7 +61,8 @@ def test_a_prediction_is_recorded_with_its_id(served: tuple[str, SqlRecordStore]
     }
     assert record.model_inputs is None
     assert 0 < record.latency_s < 30
-    assert record.entity_key is None and record.shadow_of is None
+    assert record.entity_key is None
+    assert record.shadow_of is None
 
 
 def test_an_id_is_generated_and_an_entity_key_recorded(
@@ -131,3 +134,53 @@ def test_the_journal_is_emptied_and_the_lag_reported(
     assert lag.reported_at is not None
     assert lag.bytes_behind == 0
     assert len([r for r in all_records(store) if r.record.prediction_id.startswith("burst-")]) == 20
+
+
+def test_an_endpoint_records_its_variant_the_model_inputs_and_its_shadows(
+    served: tuple[str, SqlRecordStore],
+) -> None:
+    url, store = served
+    created = httpx.post(
+        f"{url}/api/v1/endpoints",
+        json={
+            "name": "retain",
+            "targets": [{"target": "churn:1"}],
+            "shadows": [{"target": "lr:1"}, {"target": "churn:2"}],
+            "pipeline": {"pre": [{"type": "select", "columns": ["plan", "age", "spend"]}]},
+        },
+        timeout=30,
+    )
+    assert created.status_code == 201, created.text
+    request = {
+        "id": "ep-1",
+        "inputs": [
+            {"name": "plan", "datatype": "BYTES", "shape": [2], "data": ["pro", "basic"]},
+            {"name": "age", "datatype": "INT64", "shape": [2], "data": [40, 22]},
+            {"name": "spend", "datatype": "FP64", "shape": [2], "data": [10.5, 99.0]},
+            {"name": "note", "datatype": "BYTES", "shape": [2], "data": ["x", "y"]},
+        ],
+    }
+
+    answer = eventually(
+        lambda: httpx.post(f"{url}/v2/models/retain/infer", json=request, headers={"berth-entity-key": "c9"}),
+        lambda r: r.status_code == 200,
+    )
+
+    assert answer.json()["id"] == "ep-1"
+    found = eventually(lambda: store.get("ep-1"), lambda r: len(r) >= 2)
+    caller = next(r.record for r in found if r.record.shadow_of is None)
+    assert (caller.endpoint, caller.model, caller.version, caller.variant) == (
+        "retain",
+        "churn",
+        1,
+        "churn:1",
+    )
+    assert caller.entity_key == "c9"
+    assert caller.inputs["plan"] == {"datatype": "BYTES", "shape": [2], "data": ["pro", "basic"]}
+    assert "note" in caller.inputs
+    assert caller.model_inputs is not None
+    assert sorted(caller.model_inputs) == ["age", "plan", "spend"]
+    shadows = [r.record for r in found if r.record.shadow_of == "ep-1"]
+    # lr cannot read these inputs (its answer fails: no record); churn:2 answers
+    assert [(s.prediction_id, s.version, s.entity_key) for s in shadows] == [("ep-1~churn:2", 2, "c9")]
+    assert store.count(RecordQuery(endpoint="retain")) == 1
