@@ -96,11 +96,11 @@ class Settings(BaseSettings):
     record_predictions: bool = Field(
         True, description="Record every answered prediction (and shadow answer)."
     )
-    record_durability: Literal["journal", "none"] = Field(
+    record_durability: Literal["journal", "write", "none"] = Field(
         "journal",
         description="journal: a prediction is answered once its record is fsynced to the local "
-        "journal (group commit); none: records are written without waiting or fsync (a crash may "
-        "lose the last ones).",
+        "journal (group commit); write: once it is written to the journal file (survives kill -9, "
+        "not a power loss); none: without waiting (a crash may lose the last records).",
     )
     record_sampling: float = Field(1.0, ge=0, le=1, description="Share of the predictions recorded.")
     record_sampling_endpoints: dict[str, float] = Field(

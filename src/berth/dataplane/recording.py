@@ -4,9 +4,14 @@
 tensors, the answer's tensors, ids, times) to a pending list. One flusher task hands the whole
 pending list to a dedicated writer thread, which encodes it (orjson), appends it to the journal
 and, with durability "journal", fsyncs it, then resolves one future shared by the batch; requests
-answered meanwhile form the next batch. With durability "journal" a caller awaits its batch's
-future before its response is sent, so an answered prediction is on disk; with "none" nobody
-waits and nothing is fsynced (a crash may lose the last moments of records).
+answered meanwhile form the next batch. Durability:
+
+- "journal": a caller awaits its batch's fsync before its response is sent: an answered
+  prediction is on disk (it survives a crash of the process and of the machine).
+- "write": a caller awaits its batch's write to the journal file (the operating system holds it:
+  it survives a crash of the process, ``kill -9`` included, not a power loss); segments are
+  fsynced when they are closed. No wait on the disk.
+- "none": nobody waits and nothing is fsynced (a crash may lose the last moments of records).
 
 Sampling is decided from the prediction id's hash, so a shadow answer is recorded exactly when its
 caller's answer is.
@@ -17,8 +22,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import math
 import os
-import time
 import zlib
 from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
@@ -36,8 +41,10 @@ log = logging.getLogger(__name__)
 
 ENTITY_HEADER: Final = "berth-entity-key"
 ENTITY_PARAMETER: Final = "entity_key"
-DURABILITIES: Final = ("journal", "none")
+DURABILITIES: Final = ("journal", "write", "none")
 _DUMP: Final = orjson.OPT_SERIALIZE_NUMPY
+SMALL_TENSOR: Final = 256
+"""Tensors of at most this many elements are encoded through Python lists (cheaper when small)."""
 
 
 class Pending(NamedTuple):
@@ -81,14 +88,27 @@ def prediction_identity(request: InferenceRequest, header: Any) -> tuple[str, st
 
 
 def tensors_json(tensors: list[Tensor]) -> TensorsJson:
-    """Tensors in the record form: by name, datatype, shape and the flat data (numpy for orjson)."""
+    """Tensors in the record form: by name, datatype, shape and the flat data, as the OIP JSON
+    protocol writes them (non-finite floats as "NaN"/"Infinity" strings, BYTES as str or base64)."""
     out: TensorsJson = {}
     for t in tensors:
-        data, base64 = json_data(t.data)
-        doc: dict[str, Any] = {"datatype": t.datatype, "shape": list(t.shape), "data": data}
-        if base64:
-            doc["parameters"] = {CONTENT_TYPE: BASE64}
-        out[t.name] = doc
+        array = t.data
+        data: Any = None
+        if array.size <= SMALL_TENSOR and array.dtype.kind in "biuf":
+            data = array.ravel().tolist()  # for a few values, faster than numpy's checks
+            if array.dtype.kind == "f" and not math.isfinite(sum(data)):
+                data = None  # a NaN or an infinity: the general path spells them
+        if data is None:
+            data, base64 = json_data(array)
+            if base64:
+                out[t.name] = {
+                    "datatype": t.datatype,
+                    "shape": list(t.shape),
+                    "data": data,
+                    "parameters": {CONTENT_TYPE: BASE64},
+                }
+                continue
+        out[t.name] = {"datatype": t.datatype, "shape": list(t.shape), "data": data}
     return out
 
 
@@ -129,7 +149,8 @@ class Recorder:
         if durability not in DURABILITIES:
             raise ValueError(f"durability is one of {DURABILITIES}, got {durability!r}")
         self._writer = writer
-        self._durable = durability == "journal"
+        self._durable = durability != "none"
+        self._sync = durability == "journal"
         self._sampling = sampling
         self._endpoint_sampling = dict(endpoint_sampling or {})
         self._rotate_s = rotate_s
@@ -159,14 +180,14 @@ class Recorder:
         return zlib.crc32(prediction_id.encode()) < rate * 2**32
 
     def record(self, item: Pending) -> asyncio.Future[None] | None:
-        """Queue one record; with durability "journal", the future its caller must await (shielded:
-        see `committed`) before answering."""
+        """Queue one record; unless durability is "none", the future its caller must await (see
+        `committed`) before answering."""
         if self._wake is None:
             raise RuntimeError("the recorder is not started")
         self._pending.append(item)
         future = self._future
         if future is None and self._durable:
-            future = self._future = asyncio.get_running_loop().create_future()
+            future = self._future = BatchCommit()
         self._wake.set()
         return future
 
@@ -181,20 +202,20 @@ class Recorder:
                 self._pending, self._future = [], None
                 try:
                     await loop.run_in_executor(self._executor, self._write, batch)
+                except asyncio.CancelledError:
+                    _fail(future, "the recorder stopped")
+                    raise
                 except Exception as exc:
                     self.failed += len(batch)
                     log.exception("%d prediction records could not be written to the journal", len(batch))
-                    if future is not None and not future.done():
-                        future.set_exception(
-                            BerthError(ErrorCode.UNAVAILABLE, f"the prediction could not be recorded: {exc}")
-                        )
+                    _fail(future, str(exc))
                 else:
                     self.written += len(batch)
                     if future is not None and not future.done():
                         future.set_result(None)
 
     def _write(self, batch: list[Pending]) -> None:
-        self._writer.append(b"".join([encode_pending(item) for item in batch]), sync=self._durable)
+        self._writer.append(b"".join([encode_pending(item) for item in batch]), sync=self._sync)
 
     async def _rotate_loop(self) -> None:
         loop = asyncio.get_running_loop()
@@ -221,15 +242,29 @@ class Recorder:
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
         self._tasks.clear()
+        self._pending.clear()
+        _fail(self._future, "the recorder stopped")
         await asyncio.get_running_loop().run_in_executor(self._executor, self._writer.close)
         self._executor.shutdown(wait=True)
 
 
+class BatchCommit(asyncio.Future[None]):
+    """The future a batch's callers await: done when the batch is on disk. It is shared, so it
+    cannot be cancelled: a caller cancelled while it waits stops when the batch is committed (a
+    few milliseconds), instead of cancelling its neighbours' wait (cheaper than a shield each)."""
+
+    def cancel(self, msg: Any | None = None) -> bool:
+        return False
+
+
 async def committed(future: asyncio.Future[None] | None) -> None:
-    """Wait for a batch's future without letting one caller's cancellation cancel the batch's."""
+    """Wait for a batch's commit (None: nothing to wait for)."""
     if future is not None:
-        await asyncio.shield(future)
+        await future
 
 
-def now() -> float:
-    return time.time()
+def _fail(future: asyncio.Future[None] | None, reason: str) -> None:
+    if future is not None and not future.done():
+        future.set_exception(
+            BerthError(ErrorCode.UNAVAILABLE, f"the prediction could not be recorded: {reason}")
+        )
