@@ -167,6 +167,11 @@ class Recorder:
         return self._durable
 
     async def start(self) -> None:
+        self._start_tasks()
+
+    def _start_tasks(self) -> None:
+        if self._wake is not None:
+            return
         self._wake = asyncio.Event()
         self._tasks = [
             asyncio.create_task(self._flush_loop(), name="berth-record-flusher"),
@@ -182,8 +187,9 @@ class Recorder:
     def record(self, item: Pending) -> asyncio.Future[None] | None:
         """Queue one record; unless durability is "none", the future its caller must await (see
         `committed`) before answering."""
-        if self._wake is None:
-            raise RuntimeError("the recorder is not started")
+        if self._wake is None:  # a data plane used without its server's start (tests, tools)
+            self._start_tasks()
+        assert self._wake is not None
         self._pending.append(item)
         future = self._future
         if future is None and self._durable:
