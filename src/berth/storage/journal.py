@@ -79,7 +79,7 @@ class JournalWriter:
         self._folder = folder
         self._rotate_s = rotate_s
         self._max_bytes = max_bytes
-        self._prefix = f"{socket.gethostname().replace('-', '_')}-{os.getpid()}"
+        self._host = socket.gethostname().replace("-", "_")
         self._seq = 0
         self._fd: int | None = None
         self._path: Path | None = None
@@ -125,7 +125,8 @@ class JournalWriter:
     def _open(self) -> None:
         self._folder.mkdir(parents=True, exist_ok=True)
         self._seq += 1
-        name = f"{self._prefix}-{time.time_ns()}-{self._seq}"
+        # the pid of now: a process forked after the writer was made names its own segments
+        name = f"{self._host}-{os.getpid()}-{time.time_ns()}-{self._seq}"
         temporary = self._folder / f"{name}.open"
         fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_APPEND, 0o600)
         try:
