@@ -40,7 +40,8 @@ def _predict_remote(url: str, name: str, ref: str | None, body: Any) -> Any:
 
 async def _predict_local(settings: Settings, name: str, ref: str | None, body: Any) -> Any:
     """Load the version in this process (no server) and answer through the same data plane."""
-    server = build_server(settings.model_copy(update={"preload": False}))
+    # a local prediction is not serving: it is not recorded
+    server = build_server(settings.model_copy(update={"preload": False, "record_predictions": False}))
     try:
         await server.reconciler.sync()
         raw = orjson.dumps(body)

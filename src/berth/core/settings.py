@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -104,6 +106,44 @@ class Settings(BaseSettings):
     max_tensor_elements: int = Field(
         10_000_000, gt=0, description="Most elements (all input tensors together) of one inference request."
     )
+    # prediction records (docs/records.md)
+    record_predictions: bool = Field(
+        True, description="Record every answered prediction (and shadow answer)."
+    )
+    record_durability: Literal["journal", "write", "none"] = Field(
+        "journal",
+        description="journal: a prediction is answered once its record is fsynced to the local "
+        "journal (group commit); write: once it is written to the journal file (survives kill -9, "
+        "not a power loss); none: without waiting (a crash may lose the last records).",
+    )
+    record_sampling: float = Field(1.0, ge=0, le=1, description="Share of the predictions recorded.")
+    record_sampling_endpoints: dict[str, float] = Field(
+        default_factory=dict,
+        description="Share recorded per endpoint (or model) name, overriding record_sampling: "
+        '{"churn": 0.1}.',
+    )
+    record_retention_days: float = Field(
+        30, ge=0, description="Records older than this are deleted (hourly); 0: kept forever."
+    )
+    journal_dir: Path | None = Field(
+        None, description="The prediction journal's folder; default: <home>/journal."
+    )
+    journal_rotate_s: float = Field(
+        2.0,
+        gt=0,
+        le=3600,
+        description="A journal segment is closed (and then ingested and deleted) after this.",
+    )
+    ingest_interval_s: float = Field(
+        0.2, gt=0, le=60, description="How often the ingester moves journal records into the database."
+    )
+
+    @field_validator("record_sampling_endpoints")
+    @classmethod
+    def _sampling_shares(cls, value: dict[str, float]) -> dict[str, float]:
+        if not all(0 <= share <= 1 for share in value.values()):
+            raise ValueError("every record_sampling_endpoints share is between 0 and 1")
+        return value
 
     @field_validator("log_format")
     @classmethod
@@ -141,7 +181,9 @@ class Settings(BaseSettings):
         """These settings as ``BERTH_*`` variables, for worker processes to read back."""
         env = {}
         for name, value in self.model_dump().items():
-            if value is not None:
+            if isinstance(value, dict | list):
+                env[f"BERTH_{name.upper()}"] = json.dumps(value)
+            elif value is not None:
                 env[f"BERTH_{name.upper()}"] = str(value).lower() if isinstance(value, bool) else str(value)
         return env
 
@@ -150,6 +192,10 @@ class Settings(BaseSettings):
         if self.database_url:
             return self.database_url
         return f"sqlite:///{(self.home / 'berth.db').resolve()}"
+
+    @property
+    def resolved_journal_dir(self) -> Path:
+        return (self.journal_dir or self.home / "journal").resolve()
 
     @property
     def resolved_artifact_uri(self) -> str:

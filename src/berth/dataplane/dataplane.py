@@ -7,6 +7,7 @@ both call it; neither knows about models, and it knows nothing about HTTP.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -16,6 +17,7 @@ from berth.core.errors import BerthError, ErrorCode
 from berth.core.tensors import InferenceRequest, InferenceResponse, Tensor
 from berth.dataplane.endpoint_inference import EndpointInference, HeaderLookup
 from berth.dataplane.predictor import Predictor
+from berth.dataplane.recording import Pending, Recorder, committed, prediction_identity
 from berth.dataplane.served import Served
 from berth.engine.pool import LoadState, ModelPool
 from berth.engine.reconciler import Reconciler
@@ -38,12 +40,14 @@ class DataPlane:
         info: ServerInfo,
         predictor: Predictor,
         endpoints: EndpointInference | None = None,
+        recorder: Recorder | None = None,
     ) -> None:
         self._reconciler = reconciler
         self._pool = pool
         self._predictor = predictor
         self.info = info
         self._endpoints = endpoints
+        self._recorder = recorder
 
     # -- health and metadata ------------------------------------------------------------------
     def live(self) -> bool:
@@ -160,17 +164,44 @@ class DataPlane:
         version is resolved again here, in the same step of the event loop as the pool lookup in
         `predict_tensors`, so a request never lands on a version the reconciler has just retired
         (it would load it again, and nothing would unload it)."""
+        recorder = self._recorder
         route = self._reconciler.table.endpoints.get(model)
         if route is not None and self._endpoints is not None:
             if ref is not None:
                 raise _endpoint_has_no_versions(model)
             return await self._endpoints.infer(route, request, headers, served)
+        if recorder is None:
+            version = self.resolve(model, ref)
+            if served is not None:
+                served.endpoint, served.model, served.version = model, version.model, str(version.number)
+            outputs = await self.predict_tensors(version, request.inputs, _requested_names(request))
+            return InferenceResponse(
+                model_name=version.model, model_version=str(version.number), outputs=outputs, id=request.id
+            )
+        pid, entity = prediction_identity(request, headers)
+        start = time.perf_counter()
         version = self.resolve(model, ref)
         if served is not None:
             served.endpoint, served.model, served.version = model, version.model, str(version.number)
         outputs = await self.predict_tensors(version, request.inputs, _requested_names(request))
+        if recorder.sampled(pid, model):
+            item = Pending(
+                pid,
+                time.time(),
+                model,
+                version.model,
+                version.number,
+                "",
+                request.inputs,
+                None,
+                outputs,
+                time.perf_counter() - start,
+                entity,
+                None,
+            )
+            await committed(recorder.record(item))
         return InferenceResponse(
-            model_name=version.model, model_version=str(version.number), outputs=outputs, id=request.id
+            model_name=version.model, model_version=str(version.number), outputs=outputs, id=pid
         )
 
     async def predict_tensors(

@@ -15,10 +15,12 @@ from __future__ import annotations
 import random
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 
 from berth.core.errors import BerthError, ErrorCode
 from berth.core.tensors import InferenceRequest, InferenceResponse, Tensor
 from berth.dataplane.predictor import Predictor
+from berth.dataplane.recording import Pending, Recorder, committed, prediction_identity
 from berth.dataplane.served import Served
 from berth.dataplane.shadows import ShadowCall, ShadowRunner
 from berth.engine.endpoint_routes import EndpointRoute
@@ -47,7 +49,9 @@ class EndpointInference:
         shadows: ShadowRunner,
         entities: EntitySource,
         custom_steps: CustomStepSource,
+        recorder: Recorder | None = None,
     ) -> None:
+        self._recorder = recorder
         self._table = table
         self._predict = predictor.predict
         self._stats = stats
@@ -62,6 +66,8 @@ class EndpointInference:
         headers: HeaderLookup | None,
         served: Served | None = None,
     ) -> InferenceResponse:
+        recorder = self._recorder
+        identity = prediction_identity(request, headers) if recorder is not None else None
         split, pipeline = route.serving()
         u = self._point(route, request, headers)
         variant = split.choose(u)
@@ -87,15 +93,23 @@ class EndpointInference:
             ok = True
         finally:
             self._stats.record(route.name, variant.label, time.perf_counter() - start, ok)
+        version = variant.version
+        recorded: Recorded | None = None
+        if recorder is not None and identity is not None and recorder.sampled(identity[0], route.name):
+            recorded = Recorded(recorder, identity[0], identity[1], request.inputs, frame is not None)
         for shadow, fraction in split.shadows:
             if fraction >= 1.0 or random.random() < fraction:
-                self._shadow(route.name, shadow, pipeline, inputs, frame, ctx, request, outputs)
-        version = variant.version
+                self._shadow(route.name, shadow, pipeline, inputs, frame, ctx, request, outputs, recorded)
+        if recorded is not None:
+            item = recorded.pending(
+                route.name, variant, inputs, outputs, time.perf_counter() - start, shadow_of=None
+            )
+            await committed(recorded.recorder.record(item))
         return InferenceResponse(
             model_name=version.model,
             model_version=str(version.number),
             outputs=outputs,
-            id=request.id,
+            id=identity[0] if identity is not None else request.id,
             parameters={ENDPOINT_PARAMETER: route.name, VARIANT_PARAMETER: variant.name},
         )
 
@@ -154,9 +168,22 @@ class EndpointInference:
         ctx: StepContext,
         request: InferenceRequest,
         primary: list[Tensor],
+        recorded: Recorded | None,
     ) -> None:
         async def answer() -> list[Tensor]:
-            return await self._answer(shadow, pipeline, inputs, frame, ctx, request)
+            start = time.perf_counter()
+            outputs = await self._answer(shadow, pipeline, inputs, frame, ctx, request)
+            if recorded is not None:  # never awaited: a shadow never holds anyone up
+                item = recorded.pending(
+                    endpoint,
+                    shadow,
+                    inputs,
+                    outputs,
+                    time.perf_counter() - start,
+                    shadow_of=recorded.prediction_id,
+                )
+                recorded.recorder.record(item)
+            return outputs
 
         self._shadows.submit(ShadowCall(endpoint, shadow.label, answer, primary))
 
@@ -165,6 +192,42 @@ def _serve(served: Served, endpoint: str, variant: Variant) -> None:
     version = variant.version
     served.endpoint, served.variant = endpoint, variant.name
     served.model, served.version = version.model, str(version.number)
+@dataclass(frozen=True, slots=True)
+class Recorded:
+    """What the records of one endpoint request share (its caller's answer and its shadows')."""
+
+    recorder: Recorder
+    prediction_id: str
+    entity_key: str | None
+    received: list[Tensor]
+    pre_steps_ran: bool
+
+    def pending(
+        self,
+        endpoint: str,
+        variant: Variant,
+        model_inputs: list[Tensor],
+        outputs: list[Tensor],
+        latency_s: float,
+        *,
+        shadow_of: str | None,
+    ) -> Pending:
+        version = variant.version
+        pid = self.prediction_id if shadow_of is None else f"{shadow_of}~{version.model}:{version.number}"
+        return Pending(
+            pid,
+            time.time(),
+            endpoint,
+            version.model,
+            version.number,
+            variant.name,
+            self.received,
+            model_inputs if self.pre_steps_ran else None,
+            outputs,
+            latency_s,
+            self.entity_key,
+            shadow_of,
+        )
 
 
 def _sticky_key(

@@ -24,6 +24,7 @@ from berth.core.settings import Settings
 from berth.dataplane.dataplane import SERVER_NAME, DataPlane, ServerInfo
 from berth.dataplane.endpoint_inference import EndpointInference
 from berth.dataplane.predictor import Predictor
+from berth.dataplane.recording import Recorder
 from berth.dataplane.shadows import ShadowRunner
 from berth.dataplane.step_sources import PooledCustomSteps, RegistryEntities
 from berth.engine.batching import BatchingConfig
@@ -38,6 +39,7 @@ from berth.server.errors import install_error_handlers
 from berth.server.fast_path import FastInference
 from berth.server.grpc.server import GrpcEndpoint
 from berth.server.inference_endpoint import InferenceEndpoint
+from berth.server.ingester_process import IngesterProcess
 from berth.server.job_routes import job_router
 from berth.server.management_routes import management_router
 from berth.server.metrics.server_metrics import ServerMetrics
@@ -52,6 +54,7 @@ from berth.server.security import Security, open_security
 from berth.server.security_routes import security_router
 from berth.server.ui_routes import ui_files, ui_router
 from berth.server.v1_routes import v1_router
+from berth.storage.journal import JournalWriter, journal_lag
 from berth.storage.notifications import ChangeListener, supports_notifications
 
 log = logging.getLogger(__name__)
@@ -77,8 +80,14 @@ class Server:
     grpc: GrpcEndpoint | None = None
     listener: ChangeListener | None = None
     security: Security | None = None
+    recorder: Recorder | None = None
+    ingester: IngesterProcess | None = None
 
     async def start(self) -> None:
+        if self.ingester is not None:
+            self.ingester.start()
+        if self.recorder is not None:
+            await self.recorder.start()
         if self.security is not None:
             await self.security.start()
         await self.reconciler.start()
@@ -108,6 +117,10 @@ class Server:
             self.listener.stop()
         await self.reconciler.stop()
         await self.shadows.close()
+        if self.recorder is not None:
+            await self.recorder.close()
+        if self.ingester is not None:
+            await asyncio.get_running_loop().run_in_executor(self.io_executor, self.ingester.stop)
         if self.security is not None:
             await self.security.stop()
         await self.pool.close()
@@ -145,6 +158,11 @@ def build_server(settings: Settings) -> Server:
     traffic = TrafficStats()
     shadows = ShadowRunner(traffic, dropped=metrics.shadow_dropped)
     watch_serving(metrics.gauges, pool, shadows)
+    recorder = _recorder(settings)
+    if recorder is not None:
+        journal_dir = settings.resolved_journal_dir
+        metrics.gauges.record_queue_depth.watch(recorder.queue_depth)
+        metrics.gauges.record_writer_lag.watch(lambda: journal_lag(journal_dir).oldest_unread_s)
     table = reconciler.current_table
     predictor = Predictor(
         pool, timeout_s=settings.request_timeout_s, max_elements=settings.max_tensor_elements
@@ -156,6 +174,7 @@ def build_server(settings: Settings) -> Server:
         shadows,
         RegistryEntities(workspace.entities, io_executor),
         PooledCustomSteps(lambda m, r: table().resolve(m, r), pool, predict_executor),
+        recorder,
     )
     dataplane = DataPlane(
         reconciler,
@@ -163,6 +182,7 @@ def build_server(settings: Settings) -> Server:
         ServerInfo(SERVER_NAME, __version__, extensions=("binary_tensor_data", "model_repository")),
         predictor,
         endpoint_inference,
+        recorder,
     )
     canary = CanaryController(workspace.endpoints, traffic, table, io_executor)
     listener = None
@@ -198,6 +218,21 @@ def build_server(settings: Settings) -> Server:
         grpc,
         listener,
         security,
+        recorder,
+        IngesterProcess(settings) if recorder is not None else None,
+    )
+
+
+def _recorder(settings: Settings) -> Recorder | None:
+    if not settings.record_predictions:
+        return None
+    writer = JournalWriter(settings.resolved_journal_dir, rotate_s=settings.journal_rotate_s)
+    return Recorder(
+        writer,
+        durability=settings.record_durability,
+        sampling=settings.record_sampling,
+        endpoint_sampling=settings.record_sampling_endpoints,
+        rotate_s=settings.journal_rotate_s,
     )
 
 

@@ -64,6 +64,7 @@ MODEL_HEADER = b"berth-model"
 VERSION_HEADER = b"berth-model-version"
 ENDPOINT_HEADER = b"berth-endpoint"
 VARIANT_HEADER = b"berth-variant"
+PREDICTION_ID_HEADER = b"berth-prediction-id"
 
 
 def answered_by(response: InferenceResponse) -> RawHeaders:
@@ -72,6 +73,8 @@ def answered_by(response: InferenceResponse) -> RawHeaders:
         (MODEL_HEADER, response.model_name.encode()),
         (VERSION_HEADER, response.model_version.encode()),
     ]
+    if response.id and response.id.isascii() and response.id.isprintable():  # else in the body only
+        headers.append((PREDICTION_ID_HEADER, response.id.encode()))
     endpoint = response.parameters.get(ENDPOINT_PARAMETER)
     if endpoint is not None:
         headers.append((ENDPOINT_HEADER, str(endpoint).encode()))

@@ -256,6 +256,57 @@ entity_features = Table(
 
 # -- records (migration 0004) ----------------------------------------------------------------
 
+RECORD_ID = BigInteger().with_variant(Integer(), "sqlite")
+"""A 64-bit row id (SQLite: INTEGER, its only auto-incrementing primary key type)."""
+
+prediction_records = Table(
+    "prediction_records",
+    metadata,
+    Column("id", RECORD_ID, primary_key=True, autoincrement=True),
+    Column("prediction_id", String(320), nullable=False, index=True),
+    Column("recorded_at", UtcDateTime(), nullable=False),
+    Column("endpoint", String(128), nullable=False),
+    Column("model", String(128), nullable=False),
+    Column("version", Integer, nullable=False),
+    Column("variant", String(256), nullable=False),
+    Column("inputs", _json(), nullable=False),
+    Column("model_inputs", _json(nullable=True), nullable=True),
+    Column("outputs", _json(), nullable=False),
+    Column("latency_s", Float, nullable=False),
+    Column("entity_key", String(256), nullable=True, index=True),
+    Column("shadow_of", String(128), nullable=True, index=True),
+    Index(None, "recorded_at", "id"),
+    Index(None, "endpoint", "recorded_at", "id"),
+    Index(None, "model", "recorded_at", "id"),
+)
+
+prediction_feedback = Table(
+    "prediction_feedback",
+    metadata,
+    Column("prediction_id", String(128), primary_key=True),
+    Column("label", String(256), nullable=True),
+    Column("value", Float, nullable=True),
+    Column("observed_at", UtcDateTime(), nullable=False),
+    Column("received_at", UtcDateTime(), nullable=False),
+    Column("source", String(255), nullable=False),
+)
+
+entity_erasures = Table(
+    "entity_erasures",
+    metadata,
+    Column("entity_key", String(256), primary_key=True),
+    Column("erased_at", UtcDateTime(), nullable=False),
+)
+
+journal_positions = Table(
+    "journal_positions",
+    metadata,
+    Column("segment", String(255), primary_key=True),
+    Column("offset", BigInteger, nullable=False),
+    Column("finished", Boolean, nullable=False),
+)
+
+
 # -- monitoring (migration 0005) -------------------------------------------------------------
 
 version_profiles = Table(

@@ -1,0 +1,280 @@
+"""Recording answered predictions into the journal, off the hot path, with group commit.
+
+`Recorder.record` runs on the event loop and only appends a tuple of references (the request's
+tensors, the answer's tensors, ids, times) to a pending list. One flusher task hands the whole
+pending list to a dedicated writer thread, which encodes it (orjson), appends it to the journal
+and, with durability "journal", fsyncs it, then resolves one future shared by the batch; requests
+answered meanwhile form the next batch. Durability:
+
+- "journal": a caller awaits its batch's fsync before its response is sent: an answered
+  prediction is on disk (it survives a crash of the process and of the machine).
+- "write": a caller awaits its batch's write to the journal file (the operating system holds it:
+  it survives a crash of the process, ``kill -9`` included, not a power loss); segments are
+  fsynced when they are closed. No wait on the disk.
+- "none": nobody waits and nothing is fsynced (a crash may lose the last moments of records).
+
+Sampling is decided from the prediction id's hash, so a shadow answer is recorded exactly when its
+caller's answer is.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import math
+import os
+import zlib
+from collections.abc import Mapping
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any, Final, NamedTuple
+
+import orjson
+
+from berth.core.codecs._arrays import BASE64, CONTENT_TYPE, json_data
+from berth.core.errors import BerthError, ErrorCode
+from berth.core.records import MAX_ENTITY_KEY_LENGTH, MAX_PREDICTION_ID_LENGTH, TensorsJson
+from berth.core.tensors import InferenceRequest, Tensor
+from berth.storage.journal import JournalWriter, encode_line
+
+log = logging.getLogger(__name__)
+
+ENTITY_HEADER: Final = "berth-entity-key"
+ENTITY_PARAMETER: Final = "entity_key"
+DURABILITIES: Final = ("journal", "write", "none")
+_DUMP: Final = orjson.OPT_SERIALIZE_NUMPY
+SMALL_TENSOR: Final = 256
+"""Tensors of at most this many elements are encoded through Python lists (cheaper when small)."""
+
+
+class Pending(NamedTuple):
+    """One answered prediction waiting to be written (references only: nothing is encoded yet)."""
+
+    prediction_id: str
+    at: float
+    endpoint: str
+    model: str
+    version: int
+    variant: str
+    inputs: list[Tensor]
+    model_inputs: list[Tensor] | None
+    outputs: list[Tensor]
+    latency_s: float
+    entity_key: str | None
+    shadow_of: str | None
+
+
+def prediction_identity(request: InferenceRequest, header: Any) -> tuple[str, str | None]:
+    """The request's prediction id (its OIP ``id``, else a new 32-hex id) and entity key (header
+    ``berth-entity-key``, else the request parameter ``entity_key``); INVALID_REQUEST when too long."""
+    pid = request.id
+    if pid is None or pid == "":
+        pid = os.urandom(16).hex()
+    elif len(pid) > MAX_PREDICTION_ID_LENGTH:
+        raise BerthError(
+            ErrorCode.INVALID_REQUEST, f"the request id is longer than {MAX_PREDICTION_ID_LENGTH} characters"
+        )
+    entity = header(ENTITY_HEADER) if header is not None else None
+    if entity is None and request.parameters:
+        entity = request.parameters.get(ENTITY_PARAMETER)
+    if entity is not None:
+        if not isinstance(entity, str) or len(entity) > MAX_ENTITY_KEY_LENGTH or "\x00" in entity:
+            raise BerthError(
+                ErrorCode.INVALID_REQUEST,
+                f"the entity key must be a string of at most {MAX_ENTITY_KEY_LENGTH} characters",
+            )
+        entity = entity or None
+    return pid, entity
+
+
+def tensors_json(tensors: list[Tensor]) -> TensorsJson:
+    """Tensors in the record form: by name, datatype, shape and the flat data, as the OIP JSON
+    protocol writes them (non-finite floats as "NaN"/"Infinity" strings, BYTES as str or base64)."""
+    out: TensorsJson = {}
+    for t in tensors:
+        array = t.data
+        data: Any = None
+        if array.size <= SMALL_TENSOR and array.dtype.kind in "biuf":
+            data = array.ravel().tolist()  # for a few values, faster than numpy's checks
+            if array.dtype.kind == "f" and not math.isfinite(sum(data)):
+                data = None  # a NaN or an infinity: the general path spells them
+        if data is None:
+            data, base64 = json_data(array)
+            if base64:
+                out[t.name] = {
+                    "datatype": t.datatype,
+                    "shape": list(t.shape),
+                    "data": data,
+                    "parameters": {CONTENT_TYPE: BASE64},
+                }
+                continue
+        out[t.name] = {"datatype": t.datatype, "shape": list(t.shape), "data": data}
+    return out
+
+
+def encode_pending(item: Pending) -> bytes:
+    """The journal line of one record (read back by `berth.storage.journal.decode_record`)."""
+    doc: dict[str, Any] = {
+        "id": item.prediction_id,
+        "t": item.at,
+        "e": item.endpoint,
+        "m": item.model,
+        "v": item.version,
+        "var": item.variant,
+        "in": tensors_json(item.inputs),
+        "out": tensors_json(item.outputs),
+        "lat": item.latency_s,
+    }
+    if item.model_inputs is not None:
+        doc["min"] = tensors_json(item.model_inputs)
+    if item.entity_key is not None:
+        doc["ek"] = item.entity_key
+    if item.shadow_of is not None:
+        doc["so"] = item.shadow_of
+    return encode_line(orjson.dumps(doc, option=_DUMP))
+
+
+class Recorder:
+    """Group-committed recording into a `JournalWriter` (see the module docs)."""
+
+    def __init__(
+        self,
+        writer: JournalWriter,
+        *,
+        durability: str = "journal",
+        sampling: float = 1.0,
+        endpoint_sampling: Mapping[str, float] | None = None,
+        rotate_s: float = 2.0,
+    ) -> None:
+        if durability not in DURABILITIES:
+            raise ValueError(f"durability is one of {DURABILITIES}, got {durability!r}")
+        self._writer = writer
+        self._durable = durability != "none"
+        self._sync = durability == "journal"
+        self._sampling = sampling
+        self._endpoint_sampling = dict(endpoint_sampling or {})
+        self._rotate_s = rotate_s
+        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="berth-journal")
+        self._pending: list[Pending] = []
+        self._future: asyncio.Future[None] | None = None
+        self._wake: asyncio.Event | None = None
+        self._tasks: list[asyncio.Task[None]] = []
+        self.written = 0
+        self.failed = 0
+
+    @property
+    def durable(self) -> bool:
+        return self._durable
+
+    async def start(self) -> None:
+        self._start_tasks()
+
+    def _start_tasks(self) -> None:
+        if self._wake is not None:
+            return
+        self._wake = asyncio.Event()
+        self._tasks = [
+            asyncio.create_task(self._flush_loop(), name="berth-record-flusher"),
+            asyncio.create_task(self._rotate_loop(), name="berth-journal-rotation"),
+        ]
+
+    def queue_depth(self) -> float:
+        """Records waiting for the journal writer (a metrics reading)."""
+        return float(len(self._pending))
+
+    def sampled(self, prediction_id: str, endpoint: str) -> bool:
+        rate = self._endpoint_sampling.get(endpoint, self._sampling)
+        if rate >= 1.0:
+            return True
+        return zlib.crc32(prediction_id.encode()) < rate * 2**32
+
+    def record(self, item: Pending) -> asyncio.Future[None] | None:
+        """Queue one record; unless durability is "none", the future its caller must await (see
+        `committed`) before answering."""
+        if self._wake is None:  # a data plane used without its server's start (tests, tools)
+            self._start_tasks()
+        assert self._wake is not None
+        self._pending.append(item)
+        future = self._future
+        if future is None and self._durable:
+            future = self._future = BatchCommit()
+        self._wake.set()
+        return future
+
+    async def _flush_loop(self) -> None:
+        assert self._wake is not None
+        loop = asyncio.get_running_loop()
+        while True:
+            await self._wake.wait()
+            self._wake.clear()
+            while self._pending:
+                batch, future = self._pending, self._future
+                self._pending, self._future = [], None
+                try:
+                    await loop.run_in_executor(self._executor, self._write, batch)
+                except asyncio.CancelledError:
+                    _fail(future, "the recorder stopped")
+                    raise
+                except Exception as exc:
+                    self.failed += len(batch)
+                    log.exception("%d prediction records could not be written to the journal", len(batch))
+                    _fail(future, str(exc))
+                else:
+                    self.written += len(batch)
+                    if future is not None and not future.done():
+                        future.set_result(None)
+
+    def _write(self, batch: list[Pending]) -> None:
+        self._writer.append(b"".join([encode_pending(item) for item in batch]), sync=self._sync)
+
+    async def _rotate_loop(self) -> None:
+        loop = asyncio.get_running_loop()
+        while True:
+            await asyncio.sleep(self._rotate_s / 4)
+            try:
+                await loop.run_in_executor(self._executor, self._writer.rotate_if_due)
+            except OSError:
+                log.exception("the journal segment could not be closed")
+
+    async def flush(self) -> None:
+        """Wait until every record queued so far is written."""
+        loop = asyncio.get_running_loop()
+        while self._pending or (self._wake is not None and self._wake.is_set()):
+            await asyncio.sleep(0.001)
+        await loop.run_in_executor(self._executor, lambda: None)  # the batch in the writer's hands
+
+    async def close(self) -> None:
+        """Write what is pending, close the segment (the ingester may finish it) and stop."""
+        if self._wake is not None:
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(self.flush(), 10.0)
+        for task in self._tasks:
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        self._tasks.clear()
+        self._pending.clear()
+        _fail(self._future, "the recorder stopped")
+        await asyncio.get_running_loop().run_in_executor(self._executor, self._writer.close)
+        self._executor.shutdown(wait=True)
+
+
+class BatchCommit(asyncio.Future[None]):
+    """The future a batch's callers await: done when the batch is on disk. It is shared, so it
+    cannot be cancelled: a caller cancelled while it waits stops when the batch is committed (a
+    few milliseconds), instead of cancelling its neighbours' wait (cheaper than a shield each)."""
+
+    def cancel(self, msg: Any | None = None) -> bool:
+        return False
+
+
+async def committed(future: asyncio.Future[None] | None) -> None:
+    """Wait for a batch's commit (None: nothing to wait for)."""
+    if future is not None:
+        await future
+
+
+def _fail(future: asyncio.Future[None] | None, reason: str) -> None:
+    if future is not None and not future.done():
+        future.set_exception(
+            BerthError(ErrorCode.UNAVAILABLE, f"the prediction could not be recorded: {reason}")
+        )

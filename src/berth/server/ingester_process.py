@@ -1,0 +1,64 @@
+"""The journal ingester as a child process of a server (see `berth.storage.record_ingest`).
+
+Each server process starts one; of those sharing a journal folder only one works at a time (the
+others wait on its lock). It exits by itself when its server dies (``kill -9`` included), after
+ingesting what it can; `stop` asks it to drain and exit.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import subprocess
+import sys
+from typing import Final
+
+from berth.core.settings import Settings
+from berth.storage.record_ingest import DATABASE_URL_VARIABLE
+
+log = logging.getLogger(__name__)
+
+STOP_TIMEOUT_S: Final = 30.0
+
+
+class IngesterProcess:
+    def __init__(self, settings: Settings) -> None:
+        self._settings = settings
+        self._process: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> None:
+        settings = self._settings
+        journal = settings.resolved_journal_dir
+        journal.mkdir(parents=True, exist_ok=True)
+        argv = [
+            sys.executable,
+            "-m",
+            "berth.storage.record_ingest",
+            "--journal-dir",
+            str(journal),
+            "--parent-pid",
+            str(os.getpid()),
+            "--interval-s",
+            str(settings.ingest_interval_s),
+            "--retention-days",
+            str(settings.record_retention_days),
+            "--log-level",
+            settings.log_level,
+        ]
+        env = {**os.environ, DATABASE_URL_VARIABLE: settings.resolved_database_url}
+        self._process = subprocess.Popen(argv, env=env, stdin=subprocess.DEVNULL)
+
+    def stop(self) -> None:
+        """Ask the ingester to drain and exit; wait for it (killed after `STOP_TIMEOUT_S`)."""
+        process, self._process = self._process, None
+        if process is None or process.poll() is not None:
+            return
+        process.terminate()
+        try:
+            process.wait(STOP_TIMEOUT_S)
+        except subprocess.TimeoutExpired:
+            log.warning("the journal ingester did not stop in %.0f s; killed", STOP_TIMEOUT_S)
+            with contextlib.suppress(ProcessLookupError):
+                process.kill()
+            process.wait()

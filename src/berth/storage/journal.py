@@ -1,0 +1,279 @@
+"""The prediction journal: per-process, append-only, segmented files of records, before the database.
+
+A serving process appends its records to its own segment, ``<host>-<pid>-<start_ns>-<seq>.jrnl``,
+one line per record: ``<crc32 of the JSON, 8 hex> <JSON>\\n``. While it writes a segment it holds
+an exclusive ``flock`` on it; the kernel releases the lock when the process dies in any way
+(``kill -9`` included), so whoever can lock a segment knows its writer is gone and the segment
+will not grow. A segment is created under a temporary name, locked, then renamed, so it is never
+visible unlocked while its writer lives. The writer moves to a new segment every `rotate_s`
+seconds (when the segment holds data) or `max_bytes`; segments are opened on the first write, so
+an idle process leaves no empty files.
+
+`read_lines` yields the complete, CRC-valid lines from an offset: a line cut short by a dying
+writer (no newline yet) is left for later while the writer lives and skipped (counted) once it is
+gone; a line whose CRC does not match is skipped and counted. Nothing in a segment crashes the reader.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import os
+import socket
+import time
+import zlib
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, Final
+
+import orjson
+
+from berth.core.records import PredictionRecord
+
+SUFFIX: Final = ".jrnl"
+DEFAULT_ROTATE_S: Final = 2.0
+DEFAULT_MAX_BYTES: Final = 64 * 1024 * 1024
+LOCK_FILE: Final = "ingester.lock"
+STATUS_FILE: Final = "ingester.status"
+
+
+def _fsync_folder(folder: Path) -> None:
+    fd = os.open(folder, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def try_lock(fd: int) -> bool:
+    """Take an exclusive flock on `fd` without waiting; False when another open file holds it."""
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return False
+    return True
+
+
+def segment_start_ns(name: str) -> int | None:
+    """When a segment was opened (ns since the epoch), from its name; None for a foreign name."""
+    parts = name.removesuffix(SUFFIX).rsplit("-", 3)
+    if len(parts) != 4 or not parts[2].isdigit():
+        return None
+    return int(parts[2])
+
+
+def segments(folder: Path) -> list[Path]:
+    """The journal's segments, oldest first (by their start time, then name)."""
+    found = [p for p in folder.glob(f"*{SUFFIX}") if p.is_file()]
+    return sorted(found, key=lambda p: (segment_start_ns(p.name) or 0, p.name))
+
+
+class JournalWriter:
+    """Appends encoded lines to this process's current segment. Not thread-safe: one thread writes
+    (the recorder's writer thread)."""
+
+    def __init__(
+        self, folder: Path, *, rotate_s: float = DEFAULT_ROTATE_S, max_bytes: int = DEFAULT_MAX_BYTES
+    ) -> None:
+        self._folder = folder
+        self._rotate_s = rotate_s
+        self._max_bytes = max_bytes
+        self._host = socket.gethostname().replace("-", "_")
+        self._seq = 0
+        self._fd: int | None = None
+        self._path: Path | None = None
+        self._opened = 0.0
+        self._size = 0
+
+    @property
+    def segment(self) -> Path | None:
+        """The segment being written (None between segments)."""
+        return self._path
+
+    def append(self, data: bytes, *, sync: bool) -> None:
+        """Write `data` (whole lines) to the current segment, and fsync it when `sync`."""
+        if self._fd is not None and self._size >= self._max_bytes:
+            self.close()
+        if self._fd is None:
+            self._open()
+        assert self._fd is not None
+        view = memoryview(data)
+        while view:
+            written = os.write(self._fd, view)
+            view = view[written:]
+        self._size += len(data)
+        if sync:
+            os.fdatasync(self._fd)
+
+    def rotate_if_due(self) -> bool:
+        """Close the segment once it is `rotate_s` old (a new one opens on the next write)."""
+        if self._fd is not None and time.monotonic() - self._opened >= self._rotate_s:
+            self.close()
+            return True
+        return False
+
+    def close(self) -> None:
+        """Close (and unlock) the current segment: its lines are final, the ingester may finish it."""
+        if self._fd is None:
+            return
+        fd, self._fd, self._path = self._fd, None, None
+        with contextlib.suppress(OSError):
+            os.fsync(fd)
+        os.close(fd)  # releases the flock
+
+    def _open(self) -> None:
+        self._folder.mkdir(parents=True, exist_ok=True)
+        self._seq += 1
+        # the pid of now: a process forked after the writer was made names its own segments
+        name = f"{self._host}-{os.getpid()}-{time.time_ns()}-{self._seq}"
+        temporary = self._folder / f"{name}.open"
+        fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_APPEND, 0o600)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)  # a fresh file: nobody else holds it
+            path = self._folder / f"{name}{SUFFIX}"
+            os.rename(temporary, path)
+            _fsync_folder(self._folder)
+        except BaseException:
+            os.close(fd)
+            with contextlib.suppress(OSError):
+                temporary.unlink()
+            raise
+        self._fd, self._path, self._opened, self._size = fd, path, time.monotonic(), 0
+
+
+# -- lines -----------------------------------------------------------------------------------------
+
+
+def encode_line(payload: bytes) -> bytes:
+    """One journal line for a JSON payload (which holds no newline: JSON escapes them)."""
+    return b"%08x %s\n" % (zlib.crc32(payload), payload)
+
+
+@dataclass(slots=True)
+class ReadResult:
+    """What `read_lines` found: the payloads, the offset after the last complete line it consumed,
+    and how many lines it skipped (torn or failing their CRC)."""
+
+    payloads: list[tuple[bytes, int]]
+    """Each valid payload with the offset just after its line."""
+    offset: int
+    skipped: int = 0
+
+
+def read_lines(path: Path, offset: int, *, writer_gone: bool, limit: int | None = None) -> ReadResult:
+    """The complete lines of `path` from `offset` (at most `limit`). With `writer_gone`, an
+    unterminated last line is torn for good: it is skipped and the offset moves past it."""
+    with path.open("rb") as f:
+        f.seek(offset)
+        data = f.read()
+    result = ReadResult(payloads=[], offset=offset)
+    start = 0
+    while limit is None or len(result.payloads) < limit:
+        end = data.find(b"\n", start)
+        if end < 0:
+            if writer_gone and start < len(data):
+                result.skipped += 1
+                result.offset = offset + len(data)
+            break
+        line = data[start:end]
+        start = end + 1
+        result.offset = offset + start
+        payload = _checked(line)
+        if payload is None:
+            result.skipped += 1
+        else:
+            result.payloads.append((payload, result.offset))
+    return result
+
+
+def _checked(line: bytes) -> bytes | None:
+    if len(line) < 10 or line[8:9] != b" ":
+        return None
+    try:
+        crc = int(line[:8], 16)
+    except ValueError:
+        return None
+    payload = line[9:]
+    return payload if zlib.crc32(payload) == crc else None
+
+
+# -- records ---------------------------------------------------------------------------------------
+
+
+def decode_record(payload: bytes) -> PredictionRecord:
+    """The record a journal line holds (see `berth.dataplane.recording` for the writing side)."""
+    data: dict[str, Any] = orjson.loads(payload)
+    return PredictionRecord(
+        prediction_id=data["id"],
+        recorded_at=datetime.fromtimestamp(data["t"], UTC),
+        endpoint=data["e"],
+        model=data["m"],
+        version=int(data["v"]),
+        variant=data["var"],
+        inputs=data["in"],
+        outputs=data["out"],
+        latency_s=float(data["lat"]),
+        model_inputs=data.get("min"),
+        entity_key=data.get("ek"),
+        shadow_of=data.get("so"),
+    )
+
+
+# -- lag ---------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class JournalLag:
+    """How far the ingester is behind: the age of the oldest record not yet in the database, the
+    bytes of journal not yet read, and when the ingester last reported (None: never)."""
+
+    oldest_unread_s: float
+    bytes_behind: int
+    segments: int
+    reported_at: datetime | None
+
+
+def write_status(folder: Path, lag: JournalLag) -> None:
+    """Save the ingester's lag (atomically: readers see the old or the new status)."""
+    status = {
+        "oldest_unread_s": lag.oldest_unread_s,
+        "bytes_behind": lag.bytes_behind,
+        "segments": lag.segments,
+        "reported_at": (lag.reported_at or datetime.now(UTC)).timestamp(),
+    }
+    temporary = folder / f".{STATUS_FILE}.{os.getpid()}"
+    temporary.write_bytes(orjson.dumps(status))
+    os.replace(temporary, folder / STATUS_FILE)
+
+
+def journal_lag(journal_dir: Path) -> JournalLag:
+    """The ingester's last reported lag (zero lag, never reported, when it has not run yet)."""
+    try:
+        status = orjson.loads((journal_dir / STATUS_FILE).read_bytes())
+        return JournalLag(
+            oldest_unread_s=float(status["oldest_unread_s"]),
+            bytes_behind=int(status["bytes_behind"]),
+            segments=int(status["segments"]),
+            reported_at=datetime.fromtimestamp(float(status["reported_at"]), UTC),
+        )
+    except (OSError, ValueError, KeyError, TypeError):
+        return JournalLag(oldest_unread_s=0.0, bytes_behind=0, segments=0, reported_at=None)
+
+
+def segments_before(journal_dir: Path, at: datetime) -> list[Path]:
+    """The segments opened before `at` that are still in the journal."""
+    cutoff = int(at.timestamp() * 1e9)
+    return [p for p in segments(journal_dir) if (segment_start_ns(p.name) or 0) < cutoff]
+
+
+def wait_for_journal_before(journal_dir: Path, at: datetime, timeout_s: float) -> bool:
+    """Wait until no segment opened before `at` is left (each is rotated within the rotation period,
+    then ingested and deleted); True when none is left, False at the timeout. Blocking: call it
+    off the event loop."""
+    deadline = time.monotonic() + timeout_s
+    while segments_before(journal_dir, at):
+        if time.monotonic() >= deadline:
+            return False
+        time.sleep(0.05)
+    return True

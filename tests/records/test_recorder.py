@@ -1,0 +1,116 @@
+"""The recorder alone: group commit, durability modes, sampling, the record's encoding."""
+
+from __future__ import annotations
+
+import asyncio
+import math
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from berth.core.errors import BerthError
+from berth.core.tensors import InferenceRequest, Tensor
+from berth.dataplane.recording import Pending, Recorder, committed, prediction_identity
+from berth.storage.journal import JournalWriter, decode_record, read_lines, segments
+
+
+def pending(pid: str, endpoint: str = "churn") -> Pending:
+    x = Tensor("x", "FP64", (1, 3), np.array([[1.0, math.nan, 3.0]]))
+    y = Tensor("label", "INT64", (1,), np.array([7]))
+    return Pending(
+        pid, time.time(), endpoint, "churn", 2, "churn@production", [x], None, [y], 0.01, "c1", None
+    )
+
+
+def journal_ids(folder: Path) -> list[str]:
+    return [
+        decode_record(p).prediction_id
+        for s in segments(folder)
+        for p, _ in read_lines(s, 0, writer_gone=True).payloads
+    ]
+
+
+def test_concurrent_records_share_one_commit_and_read_back(tmp_path: Path) -> None:
+    async def scenario() -> list[asyncio.Future[None] | None]:
+        recorder = Recorder(JournalWriter(tmp_path), durability="journal")
+        await recorder.start()
+        futures = [recorder.record(pending(f"p{i}")) for i in range(50)]
+        await asyncio.gather(*(committed(f) for f in futures))
+        await recorder.close()
+        return futures
+
+    futures = asyncio.run(scenario())
+
+    assert len({id(f) for f in futures}) == 1  # one batch, one commit
+    assert journal_ids(tmp_path) == [f"p{i}" for i in range(50)]
+    record = decode_record(read_lines(segments(tmp_path)[0], 0, writer_gone=True).payloads[0][0])
+    assert record.inputs == {"x": {"datatype": "FP64", "shape": [1, 3], "data": [1.0, "NaN", 3.0]}}
+    assert record.outputs == {"label": {"datatype": "INT64", "shape": [1], "data": [7]}}
+    assert (record.variant, record.version, record.entity_key) == ("churn@production", 2, "c1")
+
+
+@pytest.mark.parametrize(("durability", "waits"), [("journal", True), ("write", True), ("none", False)])
+def test_durability_decides_whether_a_caller_waits(tmp_path: Path, durability: str, waits: bool) -> None:
+    async def scenario() -> bool:
+        recorder = Recorder(JournalWriter(tmp_path), durability=durability)
+        await recorder.start()
+        future = recorder.record(pending("p1"))
+        await recorder.close()
+        return future is not None
+
+    assert asyncio.run(scenario()) is waits
+    assert journal_ids(tmp_path) == ["p1"]  # written either way, by close at the latest
+
+
+def test_a_cancelled_caller_does_not_cancel_its_batch(tmp_path: Path) -> None:
+    async def scenario() -> None:
+        recorder = Recorder(JournalWriter(tmp_path))
+        await recorder.start()
+        shared = recorder.record(pending("a"))
+        recorder.record(pending("b"))
+        waiter = asyncio.create_task(committed(shared))
+        await asyncio.sleep(0)
+        waiter.cancel()
+        await committed(shared)  # the other caller of the batch still gets its commit
+        assert shared is not None
+        assert not shared.cancelled()
+        with pytest.raises(asyncio.CancelledError):
+            await waiter
+        await recorder.close()
+
+    asyncio.run(scenario())
+    assert journal_ids(tmp_path) == ["a", "b"]
+
+
+def test_sampling_by_id_with_a_per_endpoint_share(tmp_path: Path) -> None:
+    recorder = Recorder(JournalWriter(tmp_path), sampling=0.25, endpoint_sampling={"all": 1.0, "none": 0.0})
+    ids = [f"id-{i}" for i in range(4000)]
+
+    kept = [pid for pid in ids if recorder.sampled(pid, "churn")]
+
+    assert 800 < len(kept) < 1200
+    assert kept == [pid for pid in ids if recorder.sampled(pid, "churn")]  # the same id: the same answer
+    assert all(recorder.sampled(pid, "all") for pid in ids)
+    assert not any(recorder.sampled(pid, "none") for pid in ids)
+
+
+def test_prediction_identity() -> None:
+    given = InferenceRequest(inputs=[], id="abc", parameters={"entity_key": "k1"})
+    assert prediction_identity(given, None) == ("abc", "k1")
+    assert prediction_identity(given, lambda name: "k2" if name == "berth-entity-key" else None) == (
+        "abc",
+        "k2",
+    )
+    generated, entity = prediction_identity(InferenceRequest(inputs=[]), None)
+    assert len(generated) == 32
+    assert entity is None
+    for bad in (
+        InferenceRequest(inputs=[], id="x" * 129),
+        InferenceRequest(inputs=[], parameters={"entity_key": "k" * 257}),
+        InferenceRequest(inputs=[], parameters={"entity_key": ["k"]}),
+        InferenceRequest(inputs=[], parameters={"entity_key": "a\x00b"}),
+    ):
+        with pytest.raises(BerthError):
+            prediction_identity(bad, None)
