@@ -12,6 +12,7 @@ from berth._version import __version__
 from berth.cli.demo import demo
 from berth.cli.endpoint_commands import endpoint, entities
 from berth.cli.predict_command import predict
+from berth.cli.record_commands import feedback, records
 from berth.cli.registry_commands import alias, models, push
 from berth.cli.security_commands import audit, team, token
 from berth.core.errors import BerthError
@@ -88,6 +89,8 @@ cli.add_command(entities)
 cli.add_command(token)
 cli.add_command(team)
 cli.add_command(audit)
+cli.add_command(records)
+cli.add_command(feedback)
 
 
 def main() -> None:

@@ -36,6 +36,9 @@ class ErrorCode(StrEnum):
     OUTPUT_NOT_FOUND = "output_not_found"
     ENDPOINT_NOT_FOUND = "endpoint_not_found"
     ENTITY_NOT_FOUND = "entity_not_found"
+    RECORD_NOT_FOUND = "record_not_found"
+    EXPORT_NOT_FOUND = "export_not_found"
+    ALERT_NOT_FOUND = "alert_not_found"
     ALREADY_EXISTS = "already_exists"
     CONFLICT = "conflict"
     # who may do what (berth.core.access)

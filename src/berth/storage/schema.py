@@ -13,6 +13,7 @@ from sqlalchemy import (
     Column,
     DateTime,
     Dialect,
+    Double,
     ForeignKey,
     ForeignKeyConstraint,
     Index,
@@ -258,3 +259,35 @@ entity_features = Table(
 # -- monitoring (migration 0005) -------------------------------------------------------------
 
 # -- jobs (migration 0006) -------------------------------------------------------------------
+
+# -- alerts (migration 0007) -----------------------------------------------------------------
+
+alert_rules = Table(
+    "alert_rules",
+    metadata,
+    Column("name", String(64), primary_key=True),
+    Column("target", String(128), nullable=False, index=True),
+    Column("spec", _json(), nullable=False),
+    Column("state", String(16), nullable=False),
+    Column("last_value", Double, nullable=True),
+    Column("evaluated_at", UtcDateTime(), nullable=True),
+    Column("state_changed_at", UtcDateTime(), nullable=True),
+    Column("revision", Integer, nullable=False),
+    Column("created_at", UtcDateTime(), nullable=False),
+    Column("updated_at", UtcDateTime(), nullable=False),
+)
+
+alert_events = Table(
+    "alert_events",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("rule", String(64), nullable=False),
+    Column("target", String(128), nullable=False),
+    Column("kind", String(16), nullable=False),
+    Column("value", Double, nullable=False),
+    Column("message", Text, nullable=False),
+    Column("at", UtcDateTime(), nullable=False),
+    Column("delivery", _json(nullable=True), nullable=True),
+    Index(None, "target", "at"),
+    Index(None, "rule", "id"),
+)
