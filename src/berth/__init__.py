@@ -8,6 +8,7 @@ berth.Client("http://127.0.0.1:8080").predict("churn", df)
 from berth._version import __version__
 from berth.client.endpoints import open_endpoints as endpoints
 from berth.client.inference import Client
+from berth.client.monitor import open_monitor as monitor
 from berth.client.records import open_records as records
 from berth.client.sdk import open_registry, push
 from berth.core.errors import BerthError, ErrorCode
@@ -21,6 +22,7 @@ __all__ = [
     "TensorSpec",
     "__version__",
     "endpoints",
+    "monitor",
     "open_registry",
     "push",
     "records",

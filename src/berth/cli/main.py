@@ -11,6 +11,7 @@ import click
 from berth._version import __version__
 from berth.cli.demo import demo
 from berth.cli.endpoint_commands import endpoint, entities
+from berth.cli.monitor_commands import alert, monitor
 from berth.cli.predict_command import predict
 from berth.cli.record_commands import feedback, records
 from berth.cli.registry_commands import alias, models, push
@@ -91,6 +92,8 @@ cli.add_command(team)
 cli.add_command(audit)
 cli.add_command(records)
 cli.add_command(feedback)
+cli.add_command(monitor)
+cli.add_command(alert)
 
 
 def main() -> None:
