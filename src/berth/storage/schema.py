@@ -13,7 +13,7 @@ from sqlalchemy import (
     Column,
     DateTime,
     Dialect,
-    Double,
+    Float,
     ForeignKey,
     ForeignKeyConstraint,
     Index,
@@ -256,6 +256,57 @@ entity_features = Table(
 
 # -- records (migration 0004) ----------------------------------------------------------------
 
+RECORD_ID = BigInteger().with_variant(Integer(), "sqlite")
+"""A 64-bit row id (SQLite: INTEGER, its only auto-incrementing primary key type)."""
+
+prediction_records = Table(
+    "prediction_records",
+    metadata,
+    Column("id", RECORD_ID, primary_key=True, autoincrement=True),
+    Column("prediction_id", String(320), nullable=False, index=True),
+    Column("recorded_at", UtcDateTime(), nullable=False),
+    Column("endpoint", String(128), nullable=False),
+    Column("model", String(128), nullable=False),
+    Column("version", Integer, nullable=False),
+    Column("variant", String(256), nullable=False),
+    Column("inputs", _json(), nullable=False),
+    Column("model_inputs", _json(nullable=True), nullable=True),
+    Column("outputs", _json(), nullable=False),
+    Column("latency_s", Float, nullable=False),
+    Column("entity_key", String(256), nullable=True, index=True),
+    Column("shadow_of", String(128), nullable=True, index=True),
+    Index(None, "recorded_at", "id"),
+    Index(None, "endpoint", "recorded_at", "id"),
+    Index(None, "model", "recorded_at", "id"),
+)
+
+prediction_feedback = Table(
+    "prediction_feedback",
+    metadata,
+    Column("prediction_id", String(128), primary_key=True),
+    Column("label", String(256), nullable=True),
+    Column("value", Float, nullable=True),
+    Column("observed_at", UtcDateTime(), nullable=False),
+    Column("received_at", UtcDateTime(), nullable=False),
+    Column("source", String(255), nullable=False),
+)
+
+entity_erasures = Table(
+    "entity_erasures",
+    metadata,
+    Column("entity_key", String(256), primary_key=True),
+    Column("erased_at", UtcDateTime(), nullable=False),
+)
+
+journal_positions = Table(
+    "journal_positions",
+    metadata,
+    Column("segment", String(255), primary_key=True),
+    Column("offset", BigInteger, nullable=False),
+    Column("finished", Boolean, nullable=False),
+)
+
+
 # -- monitoring (migration 0005) -------------------------------------------------------------
 
 # -- jobs (migration 0006) -------------------------------------------------------------------
@@ -269,7 +320,7 @@ alert_rules = Table(
     Column("target", String(128), nullable=False, index=True),
     Column("spec", _json(), nullable=False),
     Column("state", String(16), nullable=False),
-    Column("last_value", Double, nullable=True),
+    Column("last_value", Float, nullable=True),
     Column("evaluated_at", UtcDateTime(), nullable=True),
     Column("state_changed_at", UtcDateTime(), nullable=True),
     Column("revision", Integer, nullable=False),
@@ -284,7 +335,7 @@ alert_events = Table(
     Column("rule", String(64), nullable=False),
     Column("target", String(128), nullable=False),
     Column("kind", String(16), nullable=False),
-    Column("value", Double, nullable=False),
+    Column("value", Float, nullable=False),
     Column("message", Text, nullable=False),
     Column("at", UtcDateTime(), nullable=False),
     Column("delivery", _json(nullable=True), nullable=True),
