@@ -37,6 +37,7 @@ from berth.storage.profile_protocols import ProfileStore
 from berth.storage.protocols import RegistryStore
 from berth.storage.record_protocols import RecordStore
 from berth.storage.sql_alerts import SqlAlertStore
+from berth.storage.sql_record_stats import SqlRecordStats
 
 DRIFT_SAMPLE: Final = 100_000
 MAX_BUCKETS: Final = 2000
@@ -83,12 +84,14 @@ class MonitorService:
     def __init__(
         self,
         records: RecordStore,
+        stats: SqlRecordStats,
         profiles: ProfileStore,
         registry: RegistryStore,
         alerts: SqlAlertStore,
         drift_config: DriftConfig | None = None,
     ) -> None:
         self._records = records
+        self._stats = stats
         self._profiles = profiles
         self._registry = registry
         self._alerts = alerts
@@ -97,8 +100,8 @@ class MonitorService:
     # -- the whole picture (API, UI) -----------------------------------------------------------
     def snapshot(self, name: str, window: Window) -> dict[str, Any]:
         edges = window.edges()
-        timings = self._records.timings(endpoint=name, start=window.start, end=window.end)
-        errors = self._records.error_counts(endpoint=name, start=window.start, end=window.end)
+        timings = self._stats.timings(endpoint=name, start=window.start, end=window.end)
+        errors = self._stats.error_counts(endpoint=name, start=window.start, end=window.end)
         labelled = list(self._records.labelled(endpoint=name, start=window.start, end=window.end))
         drift, dominant = self._drift(name, window)
         return {
@@ -130,14 +133,14 @@ class MonitorService:
             value = overall.accuracy if metric is Metric.ACCURACY else overall.mae
             return Observation(value, overall.n)
         if metric in (Metric.LATENCY_P95_S, Metric.LATENCY_P99_S):
-            latencies = np.array([t[2] for t in self._records.timings(endpoint=target, start=start, end=now)])
+            latencies = np.array([t[2] for t in self._stats.timings(endpoint=target, start=start, end=now)])
             if latencies.size == 0:
                 return Observation(None, 0)
             q = 95 if metric is Metric.LATENCY_P95_S else 99
             return Observation(float(np.percentile(latencies, q)), int(latencies.size))
         if metric is Metric.ERROR_RATE:
-            answered = self._records.count_answered(endpoint=target, start=start, end=now)
-            failed = sum(n for _, _, n in self._records.error_counts(endpoint=target, start=start, end=now))
+            answered = self._stats.count_answered(endpoint=target, start=start, end=now)
+            failed = sum(n for _, _, n in self._stats.error_counts(endpoint=target, start=start, end=now))
             total = answered + failed
             return Observation(failed / total if total else None, total)
         window = Window(start, now, window_s)
@@ -192,7 +195,7 @@ class MonitorService:
         }, dominant
 
     def _drift_report(self, name: str, window: Window) -> tuple[DriftReport | None, tuple[str, int] | None]:
-        rows = self._records.window_tensors(endpoint=name, start=window.start, end=window.end, limit=DRIFT_SAMPLE)
+        rows = self._stats.window_tensors(endpoint=name, start=window.start, end=window.end, limit=DRIFT_SAMPLE)
         if not rows:
             return None, None
         counts: dict[tuple[str, int], int] = defaultdict(int)

@@ -311,7 +311,7 @@ journal_positions = Table(
 
 # -- jobs (migration 0006) -------------------------------------------------------------------
 
-# -- alerts (migration 0007) -----------------------------------------------------------------
+# -- alerts and failed requests (migration 0007) -----------------------------------------------------------------
 
 alert_rules = Table(
     "alert_rules",
@@ -341,4 +341,18 @@ alert_events = Table(
     Column("delivery", _json(nullable=True), nullable=True),
     Index(None, "target", "at"),
     Index(None, "rule", "id"),
+)
+
+prediction_errors = Table(
+    "prediction_errors",
+    metadata,
+    Column("id", RECORD_ID, primary_key=True, autoincrement=True),
+    Column("recorded_at", UtcDateTime(), nullable=False),
+    Column("endpoint", String(128), nullable=False),
+    Column("model", String(128), nullable=False),
+    Column("version", Integer, nullable=True),
+    Column("variant", String(256), nullable=False),
+    Column("code", String(64), nullable=False),
+    Column("latency_s", Float, nullable=False),
+    Index(None, "endpoint", "recorded_at"),
 )

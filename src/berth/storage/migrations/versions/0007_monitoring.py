@@ -1,4 +1,4 @@
-"""Alert rules with their current state, and the alert log.
+"""Alert rules with their current state, the alert log, and the requests that failed (for error rates).
 
 Revision ID: 0007
 Revises: 0006
@@ -49,8 +49,22 @@ def upgrade() -> None:
     )
     op.create_index("ix_alert_events_target_at", "alert_events", ["target", "at"])
     op.create_index("ix_alert_events_rule_id", "alert_events", ["rule", "id"])
+    op.create_table(
+        "prediction_errors",
+        sa.Column("id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), primary_key=True, autoincrement=True),
+        _ts("recorded_at"),
+        sa.Column("endpoint", sa.String(128), nullable=False),
+        sa.Column("model", sa.String(128), nullable=False),
+        sa.Column("version", sa.Integer, nullable=True),
+        sa.Column("variant", sa.String(256), nullable=False),
+        sa.Column("code", sa.String(64), nullable=False),
+        sa.Column("latency_s", sa.Float, nullable=False),
+        sa.PrimaryKeyConstraint("id", name="pk_prediction_errors"),
+    )
+    op.create_index("ix_prediction_errors_endpoint_recorded_at", "prediction_errors", ["endpoint", "recorded_at"])
 
 
 def downgrade() -> None:
+    op.drop_table("prediction_errors")
     op.drop_table("alert_events")
     op.drop_table("alert_rules")
