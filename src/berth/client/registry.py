@@ -42,6 +42,8 @@ class Registry(Protocol):
     ) -> AliasEvent: ...
     def delete_alias(self, name: str, alias: str, *, actor: str = "", reason: str = "") -> AliasEvent: ...
     def alias_history(self, name: str, alias: str | None = None) -> list[AliasEvent]: ...
+    def put_profile(self, name: str, number: int, profile: Mapping[str, Any]) -> None: ...
+    def get_profile(self, name: str, number: int) -> dict[str, Any]: ...
     def close(self) -> None: ...
 
 
@@ -84,6 +86,12 @@ class LocalRegistry:
 
     def alias_history(self, name: str, alias: str | None = None) -> list[AliasEvent]:
         return self._ws.store.alias_history(name, alias)
+
+    def put_profile(self, name: str, number: int, profile: Mapping[str, Any]) -> None:
+        self._ws.profiles.put_profile(name, number, profile)
+
+    def get_profile(self, name: str, number: int) -> dict[str, Any]:
+        return self._ws.profiles.get_profile(name, number)
 
     def close(self) -> None:
         self._ws.close()
@@ -179,6 +187,13 @@ class RemoteRegistry:
     def alias_history(self, name: str, alias: str | None = None) -> list[AliasEvent]:
         path = f"/api/v1/models/{_q(name)}/" + (f"aliases/{_q(alias)}/history" if alias else "history")
         return [alias_event_from_json(e) for e in self._http.json("GET", path)]
+
+    def put_profile(self, name: str, number: int, profile: Mapping[str, Any]) -> None:
+        self._http.json("PUT", f"/api/v1/models/{_q(name)}/versions/{number}/profile", json=dict(profile))
+
+    def get_profile(self, name: str, number: int) -> dict[str, Any]:
+        body: dict[str, Any] = self._http.json("GET", f"/api/v1/models/{_q(name)}/versions/{number}/profile")
+        return body
 
     def close(self) -> None:
         self._http.close()

@@ -11,7 +11,8 @@ from typing import Any
 from berth.client.registry import LocalRegistry, Registry, RemoteRegistry
 from berth.core.entities import Version, VersionMetadata
 from berth.core.settings import Settings
-from berth.core.signature import Signature
+from berth.core.signature import InputLayout, Signature
+from berth.engine.monitoring import Profile, build_profile
 from berth.engine.publishing import PushRequest
 from berth.engine.workspace import open_workspace
 
@@ -53,6 +54,8 @@ def push(
     description: str = "",
     trust_pickle: bool = False,
     batching: Mapping[str, Any] | None = None,
+    reference: Any = None,
+    reference_outputs: Any = None,
     home: str | Path | None = None,
     url: str | None = None,
     token: str | None = None,
@@ -65,6 +68,11 @@ def push(
     (``enabled``, ``max_batch_size``, ``max_latency_ms``; default: the server's settings). The model
     goes to the server at `url` (with `token`, default ``BERTH_TOKEN``), else to the embedded
     registry in `home`.
+
+    `reference` (a sample of the training data, in any form `input_example` takes) is summarised
+    here into the version's reference profile for drift monitoring, with `reference_outputs` (the
+    model's outputs on that sample: an array, or a dict by output name) for prediction drift.
+    A bad sample is refused before anything is pushed.
     """
     request = PushRequest(
         name=name,
@@ -86,10 +94,32 @@ def push(
         source="sdk",
         batching=dict(batching) if batching is not None else None,
     )
+    given = request.signature
+    profile = _profile(reference, reference_outputs, given) if reference is not None else None
     registry = open_registry(home=home, url=url, token=token)
     try:
         if isinstance(model, str | Path):
-            return registry.push_file(Path(model), request)
-        return registry.push_object(model, request)
+            version = registry.push_file(Path(model), request)
+        else:
+            version = registry.push_object(model, request)
+        if profile is not None:
+            if _names(version.signature) != _names(given):  # an unnamed array takes the version's names
+                profile = _profile(reference, reference_outputs, version.signature)
+            registry.put_profile(version.model, version.number, profile.to_json())
+        return version
     finally:
         registry.close()
+
+
+def _names(signature: Signature | None) -> tuple[str, str]:
+    """The names an unnamed input array and an unnamed output array take under `signature`."""
+    if signature is None:
+        return "input-0", "predict"
+    single = signature.layout is InputLayout.TENSOR and len(signature.inputs) == 1
+    outputs = signature.default_outputs or tuple(s.name for s in signature.outputs) or ("predict",)
+    return (signature.inputs[0].name if single else "input-0"), outputs[0]
+
+
+def _profile(reference: Any, outputs: Any, signature: Signature | None) -> Profile:
+    input_name, output_name = _names(signature)
+    return build_profile(reference, outputs=outputs, input_name=input_name, output_name=output_name)

@@ -39,6 +39,7 @@ class ErrorCode(StrEnum):
     RECORD_NOT_FOUND = "record_not_found"
     EXPORT_NOT_FOUND = "export_not_found"
     ALERT_NOT_FOUND = "alert_not_found"
+    PROFILE_NOT_FOUND = "profile_not_found"
     ALREADY_EXISTS = "already_exists"
     CONFLICT = "conflict"
     # who may do what (berth.core.access)

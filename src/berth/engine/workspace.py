@@ -13,9 +13,11 @@ from berth.engine.endpoints import EndpointService
 from berth.engine.flavors.catalog import FlavorCatalog
 from berth.engine.publishing import Publisher
 from berth.storage.artifacts import open_artifact_store
+from berth.storage.profile_protocols import ProfileStore
 from berth.storage.protocols import ArtifactStore, EntityStore, RegistryStore
 from berth.storage.sql_endpoints import SqlEndpointStore
 from berth.storage.sql_entities import SqlEntityStore
+from berth.storage.sql_profiles import SqlProfileStore
 from berth.storage.sql_registry import SqlRegistryStore
 
 
@@ -27,6 +29,7 @@ class Workspace:
     publisher: Publisher
     endpoints: EndpointService
     entities: EntityStore
+    profiles: ProfileStore
 
     def close(self) -> None:
         self.store.close()
@@ -46,4 +49,5 @@ def open_workspace(settings: Settings) -> Workspace:
         publisher=publisher,
         endpoints=endpoints,
         entities=SqlEntityStore(store.engine),
+        profiles=SqlProfileStore(store.engine),
     )

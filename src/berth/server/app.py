@@ -40,6 +40,7 @@ from berth.server.inference_endpoint import InferenceEndpoint
 from berth.server.management_routes import management_router
 from berth.server.oip_routes import oip_router
 from berth.server.permissions import check_routes_declared
+from berth.server.profile_routes import profile_router
 from berth.server.repository_routes import repository_router
 from berth.server.security import Security, open_security
 from berth.server.security_routes import security_router
@@ -209,6 +210,7 @@ def create_app(server: Server) -> FastAPI:
     app.include_router(oip_router(server.dataplane, server.inference))
     app.include_router(repository_router(server.dataplane, max_body_bytes=settings.max_body_bytes))
     app.include_router(v1_router(server.dataplane, max_body_bytes=settings.max_body_bytes))
+    app.include_router(profile_router(server.workspace.profiles))
     app.include_router(
         management_router(
             server.workspace.store,

@@ -39,6 +39,7 @@ HTTP_STATUS: Final[dict[ErrorCode, int]] = {
     ErrorCode.VERSION_NOT_FOUND: 404,
     ErrorCode.ALIAS_NOT_FOUND: 404,
     ErrorCode.ENDPOINT_NOT_FOUND: 404,
+    ErrorCode.PROFILE_NOT_FOUND: 404,
     ErrorCode.ENTITY_NOT_FOUND: 422,
     ErrorCode.RECORD_NOT_FOUND: 404,
     ErrorCode.EXPORT_NOT_FOUND: 404,

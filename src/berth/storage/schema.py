@@ -309,6 +309,15 @@ journal_positions = Table(
 
 # -- monitoring (migration 0005) -------------------------------------------------------------
 
+version_profiles = Table(
+    "version_profiles",
+    metadata,
+    Column("model", String(128), primary_key=True),
+    Column("version", Integer, primary_key=True),
+    Column("profile", _json(), nullable=False),
+    Column("created_at", UtcDateTime(), nullable=False),
+)
+
 # -- jobs (migration 0006) -------------------------------------------------------------------
 
 # -- alerts and failed requests (migration 0007) -----------------------------------------------------------------

@@ -43,6 +43,7 @@ GRPC_STATUS: Final[dict[ErrorCode, grpc.StatusCode]] = {
     ErrorCode.METHOD_NOT_ALLOWED: grpc.StatusCode.UNIMPLEMENTED,
     ErrorCode.MODEL_NOT_FOUND: grpc.StatusCode.NOT_FOUND,
     ErrorCode.VERSION_NOT_FOUND: grpc.StatusCode.NOT_FOUND,
+    ErrorCode.PROFILE_NOT_FOUND: grpc.StatusCode.NOT_FOUND,
     ErrorCode.ALIAS_NOT_FOUND: grpc.StatusCode.NOT_FOUND,
     ErrorCode.ENDPOINT_NOT_FOUND: grpc.StatusCode.NOT_FOUND,
     ErrorCode.RECORD_NOT_FOUND: grpc.StatusCode.NOT_FOUND,
