@@ -37,6 +37,8 @@ PATH_VALUES = {
     "token_id": "1",
     "table": "customers",
     "key": "c1",
+    "prediction_id": "p1",
+    "export_id": "20261121T100000Z-0123abcd",
 }
 PUBLIC_PATHS = {"/v2/health/live", "/v2/health/ready"}
 

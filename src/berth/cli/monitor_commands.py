@@ -29,8 +29,16 @@ def monitor_client(home: Path | None, url: str | None) -> Iterator[Monitor]:
 @click.argument("name")
 @click.option("--since", default="24h", show_default=True, help="From: 15m, 2h, 7d ago, or an ISO 8601 time.")
 @click.option("--until", default=None, help="To: an ISO 8601 time (default now).")
-@click.option("--bucket", "bucket_s", type=int, default=None, help="Bucket width in seconds (default: about 48 buckets).")
-@click.option("--compare", nargs=2, default=None, metavar="A B", help="Compare two variants' accuracy (A/B test).")
+@click.option(
+    "--bucket",
+    "bucket_s",
+    type=int,
+    default=None,
+    help="Bucket width in seconds (default: about 48 buckets).",
+)
+@click.option(
+    "--compare", nargs=2, default=None, metavar="A B", help="Compare two variants' accuracy (A/B test)."
+)
 @click.option("--json", "as_json", is_flag=True, help="Print the API's JSON.")
 @target_options
 def monitor(
@@ -58,7 +66,9 @@ def monitor(
 
 def _echo_view(view: dict[str, Any]) -> None:
     window = view["window"]
-    click.echo(f"{view['name']}: {window['start'][:19]} → {window['end'][:19]} (buckets of {window['bucket_s']} s)")
+    click.echo(
+        f"{view['name']}: {window['start'][:19]} → {window['end'][:19]} (buckets of {window['bucket_s']} s)"
+    )
     traffic = {k: sum(v) for k, v in view["traffic"]["series"].items()}
     errors = {k: sum(v) for k, v in view.get("errors", {}).get("series", {}).items()}
     click.echo(f"traffic: {sum(traffic.values())} answered " + _pairs(traffic))
@@ -69,13 +79,18 @@ def _echo_view(view: dict[str, Any]) -> None:
     if accuracy["overall"]:
         click.echo(f"{accuracy['metric']} from feedback:")
         echo_table(
-            [{"variant": k, "n": v["n"], accuracy["metric"]: _num(v["value"])} for k, v in accuracy["overall"].items()],
+            [
+                {"variant": k, "n": v["n"], accuracy["metric"]: _num(v["value"])}
+                for k, v in accuracy["overall"].items()
+            ],
             ["variant", "n", accuracy["metric"]],
         )
     else:
         click.echo("accuracy: no feedback in this window")
     drift = view["drift"]
-    click.echo(f"drift: {drift['status']}" + (f" (version {drift['version']})" if drift.get("version") else ""))
+    click.echo(
+        f"drift: {drift['status']}" + (f" (version {drift['version']})" if drift.get("version") else "")
+    )
     if drift["features"]:
         echo_table(
             [
@@ -105,7 +120,8 @@ def _echo_comparison(result: dict[str, Any]) -> None:
     click.echo(f"{result['a']} vs {result['b']} ({result['metric']}): {result['verdict']}")
     if result.get("difference") is not None:
         click.echo(
-            f"  a={_num(result['value_a'])} (n={result['n_a']})  b={_num(result['value_b'])} (n={result['n_b']})  "
+            f"  a={_num(result['value_a'])} (n={result['n_a']})  "
+            f"b={_num(result['value_b'])} (n={result['n_b']})  "
             f"b-a={_num(result['difference'])}  95% CI [{_num(result['ci_low'])}, {_num(result['ci_high'])}]"
         )
 

@@ -1,11 +1,11 @@
 """Monitoring and alert rules as the CLI and the SDK see them (a server URL, or a home folder).
 
-    import berth
-    mon = berth.monitor(url="http://127.0.0.1:8080")
-    view = mon.snapshot("feedback-router", start="2026-11-20T00:00:00Z")
-    mon.add_rule({"name": "router-drift", "target": "feedback-router", "metric": "drift_share",
-                  "op": ">", "threshold": 0.5, "webhook_url": "https://hooks.example/berth",
-                  "secret": "a-shared-secret-of-16+"})
+import berth
+mon = berth.monitor(url="http://127.0.0.1:8080")
+view = mon.snapshot("feedback-router", start="2026-11-20T00:00:00Z")
+mon.add_rule({"name": "router-drift", "target": "feedback-router", "metric": "drift_share",
+              "op": ">", "threshold": 0.5, "webhook_url": "https://hooks.example/berth",
+              "secret": "a-shared-secret-of-16+"})
 """
 
 from __future__ import annotations
@@ -30,7 +30,9 @@ class Monitor(Protocol):
     def snapshot(
         self, name: str, *, start: str | None = None, end: str | None = None, bucket_s: int | None = None
     ) -> JsonDict: ...
-    def compare(self, name: str, a: str, b: str, *, start: str | None = None, end: str | None = None) -> JsonDict: ...
+    def compare(
+        self, name: str, a: str, b: str, *, start: str | None = None, end: str | None = None
+    ) -> JsonDict: ...
     def rules(self, target: str | None = None) -> list[JsonDict]: ...
     def add_rule(self, rule: Mapping[str, Any]) -> JsonDict: ...
     def delete_rule(self, name: str) -> None: ...
@@ -38,7 +40,9 @@ class Monitor(Protocol):
     def close(self) -> None: ...
 
 
-def open_monitor(*, home: str | Path | None = None, url: str | None = None, token: str | None = None) -> Monitor:
+def open_monitor(
+    *, home: str | Path | None = None, url: str | None = None, token: str | None = None
+) -> Monitor:
     url = url or (None if home is not None else os.environ.get("BERTH_URL"))
     if url:
         return RemoteMonitor(url, token=token)
@@ -57,9 +61,13 @@ class RemoteMonitor:
         body: JsonDict = self._http.json("GET", f"/api/v1/monitor/{quote(name, safe='')}", params=params)
         return body
 
-    def compare(self, name: str, a: str, b: str, *, start: str | None = None, end: str | None = None) -> JsonDict:
+    def compare(
+        self, name: str, a: str, b: str, *, start: str | None = None, end: str | None = None
+    ) -> JsonDict:
         params = _params(a=a, b=b, start=start, end=end)
-        body: JsonDict = self._http.json("GET", f"/api/v1/monitor/{quote(name, safe='')}/compare", params=params)
+        body: JsonDict = self._http.json(
+            "GET", f"/api/v1/monitor/{quote(name, safe='')}/compare", params=params
+        )
         return body
 
     def rules(self, target: str | None = None) -> list[JsonDict]:
@@ -74,7 +82,9 @@ class RemoteMonitor:
         self._http.request("DELETE", f"/api/v1/alerts/rules/{quote(name, safe='')}")
 
     def events(self, target: str | None = None, limit: int = 100) -> list[JsonDict]:
-        body: JsonDict = self._http.json("GET", "/api/v1/alerts/events", params=_params(target=target, limit=limit))
+        body: JsonDict = self._http.json(
+            "GET", "/api/v1/alerts/events", params=_params(target=target, limit=limit)
+        )
         return list(body["events"])
 
     def close(self) -> None:
@@ -94,12 +104,17 @@ class LocalMonitor:
         window = Window.of(parse_time("start", start), parse_time("end", end), bucket_s)
         return self._ws.monitor.snapshot(name, window)
 
-    def compare(self, name: str, a: str, b: str, *, start: str | None = None, end: str | None = None) -> JsonDict:
+    def compare(
+        self, name: str, a: str, b: str, *, start: str | None = None, end: str | None = None
+    ) -> JsonDict:
         window = Window.of(parse_time("start", start), parse_time("end", end), None)
         return self._ws.monitor.compare(name, a, b, window)
 
     def rules(self, target: str | None = None) -> list[JsonDict]:
-        return [AlertRule.from_json(r.spec).to_json() | {"state": r.state} for r in self._ws.alerts.list_rules(target)]
+        return [
+            AlertRule.from_json(r.spec).to_json() | {"state": r.state}
+            for r in self._ws.alerts.list_rules(target)
+        ]
 
     def add_rule(self, rule: Mapping[str, Any]) -> JsonDict:
         stored = self._ws.alerts.create_rule(AlertRule.from_json(rule).to_json(with_secret=True))
@@ -110,8 +125,15 @@ class LocalMonitor:
 
     def events(self, target: str | None = None, limit: int = 100) -> list[JsonDict]:
         return [
-            {"rule": e.rule, "target": e.target, "kind": e.kind, "value": e.value, "message": e.message,
-             "fired_at": e.at.isoformat(), "delivery": e.delivery}
+            {
+                "rule": e.rule,
+                "target": e.target,
+                "kind": e.kind,
+                "value": e.value,
+                "message": e.message,
+                "fired_at": e.at.isoformat(),
+                "delivery": e.delivery,
+            }
             for e in self._ws.alerts.events(target=target, limit=limit)
         ]
 

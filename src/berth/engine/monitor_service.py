@@ -106,7 +106,11 @@ class MonitorService:
         drift, dominant = self._drift(name, window)
         return {
             "name": name,
-            "window": {"start": window.start.isoformat(), "end": window.end.isoformat(), "bucket_s": window.bucket_s},
+            "window": {
+                "start": window.start.isoformat(),
+                "end": window.end.isoformat(),
+                "bucket_s": window.bucket_s,
+            },
             "buckets": [e.isoformat() for e in edges],
             "traffic": {"series": _traffic(timings, window, len(edges))},
             "errors": {"series": _errors(errors, window, len(edges))},
@@ -195,7 +199,9 @@ class MonitorService:
         }, dominant
 
     def _drift_report(self, name: str, window: Window) -> tuple[DriftReport | None, tuple[str, int] | None]:
-        rows = self._stats.window_tensors(endpoint=name, start=window.start, end=window.end, limit=DRIFT_SAMPLE)
+        rows = self._stats.window_tensors(
+            endpoint=name, start=window.start, end=window.end, limit=DRIFT_SAMPLE
+        )
         if not rows:
             return None, None
         counts: dict[tuple[str, int], int] = defaultdict(int)
@@ -251,7 +257,9 @@ def _errors(errors: Sequence[tuple[datetime, str, int]], window: Window, n: int)
     return dict(sorted(series.items()))
 
 
-def _latency(timings: Sequence[tuple[datetime, str, float]], window: Window, n: int) -> dict[str, list[float | None]]:
+def _latency(
+    timings: Sequence[tuple[datetime, str, float]], window: Window, n: int
+) -> dict[str, list[float | None]]:
     per_bucket: list[list[float]] = [[] for _ in range(n)]
     for at, _, latency in timings:
         i = window.index(at)

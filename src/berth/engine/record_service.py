@@ -30,7 +30,7 @@ from berth.storage.record_protocols import RecordStore
 
 MAX_PAGE = 1000
 MAX_FEEDBACK_ITEMS = 10_000
-EXPORT_PAGE = 5000
+EXPORT_PAGE = 1000
 
 T = TypeVar("T")
 

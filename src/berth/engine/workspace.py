@@ -11,13 +11,19 @@ from dataclasses import dataclass
 from berth.core.settings import Settings
 from berth.engine.endpoints import EndpointService
 from berth.engine.flavors.catalog import FlavorCatalog
+from berth.engine.monitor_service import MonitorService
 from berth.engine.publishing import Publisher
+from berth.engine.record_exports import ExportFolder
+from berth.engine.record_service import RecordService
 from berth.storage.artifacts import open_artifact_store
 from berth.storage.profile_protocols import ProfileStore
 from berth.storage.protocols import ArtifactStore, EntityStore, RegistryStore
+from berth.storage.sql_alerts import SqlAlertStore
 from berth.storage.sql_endpoints import SqlEndpointStore
 from berth.storage.sql_entities import SqlEntityStore
 from berth.storage.sql_profiles import SqlProfileStore
+from berth.storage.sql_record_stats import SqlRecordStats
+from berth.storage.sql_records import SqlRecordStore
 from berth.storage.sql_registry import SqlRegistryStore
 
 
@@ -30,6 +36,9 @@ class Workspace:
     endpoints: EndpointService
     entities: EntityStore
     profiles: ProfileStore
+    records: RecordService
+    alerts: SqlAlertStore
+    monitor: MonitorService
 
     def close(self) -> None:
         self.store.close()
@@ -42,6 +51,9 @@ def open_workspace(settings: Settings) -> Workspace:
     catalog = FlavorCatalog()
     publisher = Publisher(store, artifacts, catalog, max_artifact_bytes=settings.max_upload_bytes)
     endpoints = EndpointService(store, SqlEndpointStore(store.engine))
+    profiles = SqlProfileStore(store.engine)
+    record_store = SqlRecordStore(store.engine)
+    alerts = SqlAlertStore(store.engine)
     return Workspace(
         store=store,
         artifacts=artifacts,
@@ -49,5 +61,12 @@ def open_workspace(settings: Settings) -> Workspace:
         publisher=publisher,
         endpoints=endpoints,
         entities=SqlEntityStore(store.engine),
-        profiles=SqlProfileStore(store.engine),
+        profiles=profiles,
+        records=RecordService(
+            record_store,
+            ExportFolder(settings.home / "exports"),
+            drain_journal=lambda at: None,  # JOURNAL-DRAIN: wired to the journal when it lands
+        ),
+        alerts=alerts,
+        monitor=MonitorService(record_store, SqlRecordStats(store.engine), profiles, store, alerts),
     )

@@ -90,7 +90,11 @@ def alert_router(store: SqlAlertStore) -> APIRouter:
         guard = request_guard(request)
         events = await in_thread(
             lambda: store.events(
-                target=target, rule=rule, start=parse_time("start", start), end=parse_time("end", end), limit=limit
+                target=target,
+                rule=rule,
+                start=parse_time("start", start),
+                end=parse_time("end", end),
+                limit=limit,
             )
         )
         visible = [e for e in events if await guard.may(caller, Action.READ, e.target)]

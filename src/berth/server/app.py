@@ -32,15 +32,18 @@ from berth.engine.pool import ModelPool
 from berth.engine.reconciler import Reconciler
 from berth.engine.variant_stats import TrafficStats
 from berth.engine.workspace import Workspace, open_workspace
+from berth.server.alert_routes import alert_router
 from berth.server.endpoint_routes import endpoint_router
 from berth.server.errors import install_error_handlers
 from berth.server.fast_path import FastInference
 from berth.server.grpc.server import GrpcEndpoint
 from berth.server.inference_endpoint import InferenceEndpoint
 from berth.server.management_routes import management_router
+from berth.server.monitor_routes import monitor_router
 from berth.server.oip_routes import oip_router
 from berth.server.permissions import check_routes_declared
 from berth.server.profile_routes import profile_router
+from berth.server.record_routes import record_router
 from berth.server.repository_routes import repository_router
 from berth.server.security import Security, open_security
 from berth.server.security_routes import security_router
@@ -211,6 +214,12 @@ def create_app(server: Server) -> FastAPI:
     app.include_router(repository_router(server.dataplane, max_body_bytes=settings.max_body_bytes))
     app.include_router(v1_router(server.dataplane, max_body_bytes=settings.max_body_bytes))
     app.include_router(profile_router(server.workspace.profiles))
+    app.include_router(record_router(server.workspace.records))
+    table = server.reconciler.current_table
+    app.include_router(
+        monitor_router(server.workspace.monitor, lambda n: n in table().endpoints or n in table().models)
+    )
+    app.include_router(alert_router(server.workspace.alerts))
     app.include_router(
         management_router(
             server.workspace.store,

@@ -7,26 +7,38 @@ alerts of the window. Readers of the endpoint (or model) may read it.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query
 
 from berth.core.access import Action, Principal
+from berth.core.errors import BerthError, ErrorCode
 from berth.core.record_requests import parse_time
 from berth.engine.monitor_service import MonitorService, Window
 from berth.server.permissions import model_from_path, requires
 from berth.server.route_calls import in_thread
 
-_ERRORS: dict[int | str, dict[str, Any]] = {400: {"description": "invalid"}, 404: {"description": "not found"}}
+_ERRORS: dict[int | str, dict[str, Any]] = {
+    400: {"description": "invalid"},
+    404: {"description": "not found"},
+}
 Reader = Annotated[Principal, requires(Action.READ, model_from_path)]
 Start = Annotated[str | None, Query(description="ISO 8601 time or Unix seconds (default: end - 24 h)")]
 End = Annotated[str | None, Query(description="ISO 8601 time or Unix seconds (default: now)")]
 
 
-def monitor_router(service: MonitorService) -> APIRouter:
+def monitor_router(service: MonitorService, known: Callable[[str], bool]) -> APIRouter:
+    """`known(name)`: whether `name` is an endpoint or a model this server serves."""
     router = APIRouter(prefix="/api/v1/monitor", tags=["monitoring"], responses=_ERRORS)
 
-    @router.get("/{name}", summary="Traffic, latency, errors, accuracy, drift, staleness and alerts over a window")
+    def check(name: str) -> None:
+        if not known(name):
+            raise BerthError(ErrorCode.MODEL_NOT_FOUND, f"no endpoint or model {name!r}", model=name)
+
+    @router.get(
+        "/{name}", summary="Traffic, latency, errors, accuracy, drift, staleness and alerts over a window"
+    )
     async def monitor(
         name: str,
         caller: Reader,
@@ -34,10 +46,13 @@ def monitor_router(service: MonitorService) -> APIRouter:
         end: End = None,
         bucket_s: Annotated[int | None, Query(ge=1, le=366 * 86400)] = None,
     ) -> dict[str, Any]:
+        check(name)
         window = Window.of(parse_time("start", start), parse_time("end", end), bucket_s)
         return await in_thread(service.snapshot, name, window)
 
-    @router.get("/{name}/compare", summary="A/B comparison of two variants' accuracy (or MAE), with a 95% interval")
+    @router.get(
+        "/{name}/compare", summary="A/B comparison of two variants' accuracy (or MAE), with a 95% interval"
+    )
     async def compare(
         name: str,
         caller: Reader,
@@ -46,6 +61,7 @@ def monitor_router(service: MonitorService) -> APIRouter:
         start: Start = None,
         end: End = None,
     ) -> dict[str, Any]:
+        check(name)
         window = Window.of(parse_time("start", start), parse_time("end", end), None)
         return await in_thread(service.compare, name, a, b, window)
 

@@ -77,21 +77,6 @@ def record_router(service: RecordService) -> APIRouter:
         page = await in_thread(service.query, query)
         return {"records": [r.to_json() for r in page.records], "next_cursor": page.next_cursor}
 
-    @router.get("/records/{prediction_id}", summary="The records of one prediction id (shadows included)")
-    async def get_record(
-        request: Request,
-        prediction_id: str,
-        caller: Annotated[Principal, requires(Action.CONNECT)],
-    ) -> dict[str, Any]:
-        records = await in_thread(service.get, prediction_id)
-        guard = request_guard(request)
-        visible = [r for r in records if await guard.may(caller, Action.READ, r.record.endpoint)]
-        if not visible:
-            raise BerthError(
-                ErrorCode.RECORD_NOT_FOUND, f"no prediction {prediction_id!r}", prediction_id=prediction_id
-            )
-        return {"prediction_id": prediction_id, "records": [r.to_json() for r in visible]}
-
     @router.delete(
         "/records",
         summary="Erase an entity: its records and feedback, its journal lines, its rows in exports",
@@ -149,6 +134,22 @@ def record_router(service: RecordService) -> APIRouter:
     ) -> dict[str, Any]:
         await in_thread(service.exports.delete, export_id)
         return {"deleted": export_id}
+
+    # after /records/exports: a prediction id could be called "exports"
+    @router.get("/records/{prediction_id}", summary="The records of one prediction id (shadows included)")
+    async def get_record(
+        request: Request,
+        prediction_id: str,
+        caller: Annotated[Principal, requires(Action.CONNECT)],
+    ) -> dict[str, Any]:
+        records = await in_thread(service.get, prediction_id)
+        guard = request_guard(request)
+        visible = [r for r in records if await guard.may(caller, Action.READ, r.record.endpoint)]
+        if not visible:
+            raise BerthError(
+                ErrorCode.RECORD_NOT_FOUND, f"no prediction {prediction_id!r}", prediction_id=prediction_id
+            )
+        return {"prediction_id": prediction_id, "records": [r.to_json() for r in visible]}
 
     # -- feedback ------------------------------------------------------------------------------
     @router.post(

@@ -320,7 +320,7 @@ version_profiles = Table(
 
 # -- jobs (migration 0006) -------------------------------------------------------------------
 
-# -- alerts and failed requests (migration 0007) -----------------------------------------------------------------
+# -- alerts and failed requests (migration 0007) ------------------------------------------
 
 alert_rules = Table(
     "alert_rules",

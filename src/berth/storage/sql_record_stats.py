@@ -45,7 +45,9 @@ class SqlRecordStats:
         the variant of a model called directly is ``model:version``."""
         stmt = (
             select(_r.recorded_at, _r.model, _r.version, _r.variant, _r.latency_s)
-            .where(_r.endpoint == endpoint, _r.recorded_at >= start, _r.recorded_at < end, _r.shadow_of.is_(None))
+            .where(
+                _r.endpoint == endpoint, _r.recorded_at >= start, _r.recorded_at < end, _r.shadow_of.is_(None)
+            )
             .limit(MAX_ROWS)
         )
 
@@ -69,14 +71,21 @@ class SqlRecordStats:
         """(model, version, model inputs, outputs) of the newest `limit` caller-facing answers."""
         stmt = (
             select(_r.model, _r.version, _r.inputs, _r.model_inputs, _r.outputs)
-            .where(_r.endpoint == endpoint, _r.recorded_at >= start, _r.recorded_at < end, _r.shadow_of.is_(None))
+            .where(
+                _r.endpoint == endpoint, _r.recorded_at >= start, _r.recorded_at < end, _r.shadow_of.is_(None)
+            )
             .order_by(_r.recorded_at.desc(), _r.id.desc())
             .limit(limit)
         )
 
         def work(conn: Connection) -> list[tuple[str, int, TensorsJson, TensorsJson]]:
             return [
-                (row.model, int(row.version), row.model_inputs if row.model_inputs is not None else row.inputs, row.outputs)
+                (
+                    row.model,
+                    int(row.version),
+                    row.model_inputs if row.model_inputs is not None else row.inputs,
+                    row.outputs,
+                )
                 for row in conn.execute(stmt)
             ]
 
@@ -88,14 +97,18 @@ class SqlRecordStats:
         if errors:
             conn.execute(insert(prediction_errors), [_error_values(e) for e in errors])
 
-    def error_counts(self, *, endpoint: str, start: datetime, end: datetime) -> list[tuple[datetime, str, int]]:
+    def error_counts(
+        self, *, endpoint: str, start: datetime, end: datetime
+    ) -> list[tuple[datetime, str, int]]:
         """(time, code, 1) of every failed request of `endpoint` in [start, end)."""
         stmt = (
             select(_e.recorded_at, _e.code)
             .where(_e.endpoint == endpoint, _e.recorded_at >= start, _e.recorded_at < end)
             .limit(MAX_ROWS)
         )
-        return run_transaction(self._engine, lambda conn: [(r.recorded_at, r.code, 1) for r in conn.execute(stmt)])
+        return run_transaction(
+            self._engine, lambda conn: [(r.recorded_at, r.code, 1) for r in conn.execute(stmt)]
+        )
 
     def purge_errors_before(self, cutoff: datetime) -> int:
         def work(conn: Connection) -> int:

@@ -83,7 +83,9 @@ class AlertEvaluator:
             return None
         seen = self._metrics.observe(rule.target, rule.metric, rule.window_s, now)
         if seen.value is None or seen.samples < rule.min_samples:
-            self._store.transition(rule.name, stored.revision, _keep_or_no_data(stored.state), seen.value, now)
+            self._store.transition(
+                rule.name, stored.revision, _keep_or_no_data(stored.state), seen.value, now
+            )
             return None
         state = AlertState.FIRING if rule.holds(seen.value) else AlertState.OK
         was_firing = stored.state == AlertState.FIRING

@@ -51,7 +51,9 @@ def upgrade() -> None:
     op.create_index("ix_alert_events_rule_id", "alert_events", ["rule", "id"])
     op.create_table(
         "prediction_errors",
-        sa.Column("id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), primary_key=True, autoincrement=True),
+        sa.Column(
+            "id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), primary_key=True, autoincrement=True
+        ),
         _ts("recorded_at"),
         sa.Column("endpoint", sa.String(128), nullable=False),
         sa.Column("model", sa.String(128), nullable=False),
@@ -61,7 +63,9 @@ def upgrade() -> None:
         sa.Column("latency_s", sa.Float, nullable=False),
         sa.PrimaryKeyConstraint("id", name="pk_prediction_errors"),
     )
-    op.create_index("ix_prediction_errors_endpoint_recorded_at", "prediction_errors", ["endpoint", "recorded_at"])
+    op.create_index(
+        "ix_prediction_errors_endpoint_recorded_at", "prediction_errors", ["endpoint", "recorded_at"]
+    )
 
 
 def downgrade() -> None:
