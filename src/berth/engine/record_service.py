@@ -43,6 +43,8 @@ class RecordService:
     store: RecordStore
     exports: ExportFolder
     drain_journal: JournalDrain
+    journal_pending: Callable[[], bool]
+    """Whether this host's journal holds lines not yet in the database (ids may still arrive)."""
     ingest_delay_s: float = 1.0
 
     # -- reading -------------------------------------------------------------------------------
@@ -65,7 +67,7 @@ class RecordService:
         are looked for once more after the ingestion delay."""
         found = self._endpoints_of(prediction_ids)
         missing = [p for p in prediction_ids if p not in found]
-        if missing and self.ingest_delay_s > 0:
+        if missing and self.ingest_delay_s > 0 and self.journal_pending():
             time.sleep(self.ingest_delay_s)
             found |= self._endpoints_of(missing)
         return found
@@ -98,7 +100,7 @@ class RecordService:
         key: Callable[[T], str],
     ) -> FeedbackReport:
         unknown = set(report.unknown)
-        if not unknown or self.ingest_delay_s <= 0:
+        if not unknown or self.ingest_delay_s <= 0 or not self.journal_pending():
             return report
         time.sleep(self.ingest_delay_s)  # ids answered a moment ago may still be in the journal
         retried = dict(add([i for i in items if key(i) in unknown]).outcomes)

@@ -66,6 +66,7 @@ def open_workspace(settings: Settings) -> Workspace:
             record_store,
             ExportFolder(settings.home / "exports"),
             drain_journal=lambda at: None,  # JOURNAL-DRAIN: wired to the journal when it lands
+            journal_pending=lambda: False,  # JOURNAL-DRAIN
         ),
         alerts=alerts,
         monitor=MonitorService(record_store, SqlRecordStats(store.engine), profiles, store, alerts),
