@@ -9,6 +9,8 @@ from berth._version import __version__
 from berth.client.endpoints import open_endpoints as endpoints
 from berth.client.inference import Client
 from berth.client.jobs import open_jobs as jobs
+from berth.client.monitor import open_monitor as monitor
+from berth.client.records import open_records as records
 from berth.client.sdk import open_registry, push
 from berth.core.errors import BerthError, ErrorCode
 from berth.core.signature import Signature, TensorSpec
@@ -22,6 +24,8 @@ __all__ = [
     "__version__",
     "endpoints",
     "jobs",
+    "monitor",
     "open_registry",
     "push",
+    "records",
 ]

@@ -83,6 +83,7 @@ def _fuzz(operation: Any, mode: GenerationMode, path_parameters: dict[str, Any] 
     return None
 
 
+@pytest.mark.timeout(1500)  # every operation of the API, valid and invalid data: minutes on 2 cores
 def test_no_server_errors_and_conforming_answers(api_schema: Any) -> None:
     failures: dict[str, str] = {}
     operations = [result.ok() for result in api_schema.get_all_operations()]

@@ -12,7 +12,9 @@ from berth._version import __version__
 from berth.cli.demo import demo
 from berth.cli.endpoint_commands import endpoint, entities
 from berth.cli.job_commands import job, trigger
+from berth.cli.monitor_commands import alert, monitor
 from berth.cli.predict_command import predict
+from berth.cli.record_commands import feedback, records
 from berth.cli.registry_commands import alias, models, push
 from berth.cli.security_commands import audit, team, token
 from berth.cli.worker_command import worker
@@ -101,6 +103,10 @@ cli.add_command(audit)
 cli.add_command(worker)
 cli.add_command(job)
 cli.add_command(trigger)
+cli.add_command(records)
+cli.add_command(feedback)
+cli.add_command(monitor)
+cli.add_command(alert)
 
 
 def main() -> None:

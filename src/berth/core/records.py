@@ -95,6 +95,13 @@ class FeedbackReport:
     def unknown(self) -> list[str]:
         return [pid for pid, o in self.outcomes if o is FeedbackOutcome.UNKNOWN_PREDICTION]
 
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "stored": self.stored,
+            "unknown": self.unknown,
+            "results": [{"prediction_id": k, "status": o.value} for k, o in self.outcomes],
+        }
+
 
 @dataclass(frozen=True, slots=True)
 class StoredRecord:
@@ -102,6 +109,33 @@ class StoredRecord:
 
     record: PredictionRecord
     feedback: Feedback | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        """The API's view of a record (times in ISO 8601)."""
+        r = self.record
+        fb = self.feedback
+        return {
+            "prediction_id": r.prediction_id,
+            "recorded_at": r.recorded_at.isoformat(),
+            "endpoint": r.endpoint,
+            "model": r.model,
+            "version": r.version,
+            "variant": r.variant,
+            "inputs": r.inputs,
+            "model_inputs": r.model_inputs,
+            "outputs": r.outputs,
+            "latency_s": r.latency_s,
+            "entity_key": r.entity_key,
+            "shadow_of": r.shadow_of,
+            "feedback": None
+            if fb is None
+            else {
+                "label": fb.label,
+                "value": fb.value,
+                "observed_at": fb.observed_at.isoformat(),
+                "source": fb.source,
+            },
+        }
 
 
 @dataclass(frozen=True, slots=True)
@@ -135,8 +169,19 @@ class ErasureReport:
     entity_key: str
     records: int
     feedback: int
-    journal_lines: int = 0
     export_rows: int = 0
+    journal_drained: bool = True
+    """False when this host's journal still held lines written before the erasure at its timeout
+    (no ingester running): they are dropped, not stored, whenever one ingests them."""
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "entity_key": self.entity_key,
+            "records": self.records,
+            "feedback": self.feedback,
+            "export_rows": self.export_rows,
+            "journal_drained": self.journal_drained,
+        }
 
 
 @dataclass(frozen=True, slots=True)

@@ -192,6 +192,8 @@ def _serve(served: Served, endpoint: str, variant: Variant) -> None:
     version = variant.version
     served.endpoint, served.variant = endpoint, variant.name
     served.model, served.version = version.model, str(version.number)
+
+
 @dataclass(frozen=True, slots=True)
 class Recorded:
     """What the records of one endpoint request share (its caller's answer and its shadows')."""

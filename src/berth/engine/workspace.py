@@ -13,15 +13,25 @@ from berth.engine.endpoints import EndpointService
 from berth.engine.flavors.catalog import FlavorCatalog
 from berth.engine.jobs.kinds import installed_kinds
 from berth.engine.jobs.service import JobService
+from berth.engine.monitor_service import MonitorService
 from berth.engine.publishing import Publisher
+from berth.engine.record_exports import ExportFolder
+from berth.engine.record_service import RecordService
 from berth.storage.artifacts import open_artifact_store
+from berth.storage.journal import segments, wait_for_journal_before
 from berth.storage.profile_protocols import ProfileStore
 from berth.storage.protocols import ArtifactStore, EntityStore, RegistryStore
+from berth.storage.sql_alerts import SqlAlertStore
 from berth.storage.sql_endpoints import SqlEndpointStore
 from berth.storage.sql_entities import SqlEntityStore
 from berth.storage.sql_jobs import SqlJobStore
 from berth.storage.sql_profiles import SqlProfileStore
+from berth.storage.sql_record_stats import SqlRecordStats
+from berth.storage.sql_records import SqlRecordStore
 from berth.storage.sql_registry import SqlRegistryStore
+
+ERASURE_WAIT_S = 15.0
+"""How long erasing an entity waits for this host's journal to be ingested (rotation + ingestion)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -34,6 +44,9 @@ class Workspace:
     entities: EntityStore
     jobs: JobService
     profiles: ProfileStore
+    records: RecordService
+    alerts: SqlAlertStore
+    monitor: MonitorService
 
     def close(self) -> None:
         self.store.close()
@@ -46,6 +59,10 @@ def open_workspace(settings: Settings) -> Workspace:
     catalog = FlavorCatalog()
     publisher = Publisher(store, artifacts, catalog, max_artifact_bytes=settings.max_upload_bytes)
     endpoints = EndpointService(store, SqlEndpointStore(store.engine))
+    profiles = SqlProfileStore(store.engine)
+    record_store = SqlRecordStore(store.engine)
+    journal_dir = settings.resolved_journal_dir
+    alerts = SqlAlertStore(store.engine)
     return Workspace(
         store=store,
         artifacts=artifacts,
@@ -54,5 +71,13 @@ def open_workspace(settings: Settings) -> Workspace:
         endpoints=endpoints,
         entities=SqlEntityStore(store.engine),
         jobs=JobService(SqlJobStore(store.engine), installed_kinds()),
-        profiles=SqlProfileStore(store.engine),
+        profiles=profiles,
+        records=RecordService(
+            record_store,
+            ExportFolder(settings.home / "exports"),
+            drain_journal=lambda at: wait_for_journal_before(journal_dir, at, ERASURE_WAIT_S),
+            journal_pending=lambda: bool(segments(journal_dir)),
+        ),
+        alerts=alerts,
+        monitor=MonitorService(record_store, SqlRecordStats(store.engine), profiles, store, alerts),
     )

@@ -34,6 +34,7 @@ from berth.engine.pool import ModelPool
 from berth.engine.reconciler import Reconciler
 from berth.engine.variant_stats import TrafficStats
 from berth.engine.workspace import Workspace, open_workspace
+from berth.server.alert_routes import alert_router
 from berth.server.endpoint_routes import endpoint_router
 from berth.server.errors import install_error_handlers
 from berth.server.fast_path import FastInference
@@ -45,9 +46,11 @@ from berth.server.management_routes import management_router
 from berth.server.metrics.server_metrics import ServerMetrics
 from berth.server.metrics.sources import watch_serving
 from berth.server.metrics_routes import metrics_public, metrics_router
+from berth.server.monitor_routes import monitor_router
 from berth.server.oip_routes import oip_router
 from berth.server.permissions import check_routes_declared
 from berth.server.profile_routes import profile_router
+from berth.server.record_routes import record_router
 from berth.server.repository_routes import repository_router
 from berth.server.request_layer import RequestLayer
 from berth.server.security import Security, open_security
@@ -273,6 +276,12 @@ def create_app(server: Server) -> FastAPI:
     if metrics.enabled:
         app.include_router(metrics_router(metrics, open_to_all=metrics_public(settings)))
     app.include_router(profile_router(server.workspace.profiles))
+    app.include_router(record_router(server.workspace.records))
+    table = server.reconciler.current_table
+    app.include_router(
+        monitor_router(server.workspace.monitor, lambda n: n in table().endpoints or n in table().models)
+    )
+    app.include_router(alert_router(server.workspace.alerts))
     app.include_router(
         management_router(
             server.workspace.store,

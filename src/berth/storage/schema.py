@@ -369,3 +369,49 @@ job_triggers = Table(
     Column("last_fired_at", UtcDateTime(), nullable=True),
     Column("state", _json(), nullable=False),
 )
+
+# -- alerts and failed requests (migration 0007) ------------------------------------------
+
+alert_rules = Table(
+    "alert_rules",
+    metadata,
+    Column("name", String(64), primary_key=True),
+    Column("target", String(128), nullable=False, index=True),
+    Column("spec", _json(), nullable=False),
+    Column("state", String(16), nullable=False),
+    Column("last_value", Float, nullable=True),
+    Column("evaluated_at", UtcDateTime(), nullable=True),
+    Column("state_changed_at", UtcDateTime(), nullable=True),
+    Column("revision", Integer, nullable=False),
+    Column("created_at", UtcDateTime(), nullable=False),
+    Column("updated_at", UtcDateTime(), nullable=False),
+)
+
+alert_events = Table(
+    "alert_events",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("rule", String(64), nullable=False),
+    Column("target", String(128), nullable=False),
+    Column("kind", String(16), nullable=False),
+    Column("value", Float, nullable=False),
+    Column("message", Text, nullable=False),
+    Column("at", UtcDateTime(), nullable=False),
+    Column("delivery", _json(nullable=True), nullable=True),
+    Index(None, "target", "at"),
+    Index(None, "rule", "id"),
+)
+
+prediction_errors = Table(
+    "prediction_errors",
+    metadata,
+    Column("id", RECORD_ID, primary_key=True, autoincrement=True),
+    Column("recorded_at", UtcDateTime(), nullable=False),
+    Column("endpoint", String(128), nullable=False),
+    Column("model", String(128), nullable=False),
+    Column("version", Integer, nullable=True),
+    Column("variant", String(256), nullable=False),
+    Column("code", String(64), nullable=False),
+    Column("latency_s", Float, nullable=False),
+    Index(None, "endpoint", "recorded_at"),
+)

@@ -1,0 +1,172 @@
+"""Prediction records and feedback as the CLI and the SDK see them: remote (a server URL) or
+embedded (a home folder). Both answer with the JSON views of the REST API (``/api/v1/records``).
+
+    import berth
+    recs = berth.records(url="http://127.0.0.1:8080")
+    page = recs.list(endpoint="feedback-router", has_feedback=False, limit=50)
+    recs.feedback([{"prediction_id": page["records"][0]["prediction_id"], "label": "card_lost"}])
+    recs.export("records.parquet", endpoint="feedback-router")
+    recs.erase("customer-42")
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from collections.abc import Mapping, Sequence
+from dataclasses import replace
+from pathlib import Path
+from typing import Any, Protocol
+from urllib.parse import quote
+
+from berth.client.transport import Transport
+from berth.core.errors import BerthError, ErrorCode
+from berth.core.record_requests import ExportBody, FeedbackBody, parse_time
+from berth.core.records import FeedbackReport
+from berth.core.settings import Settings
+from berth.engine.record_service import RecordService
+from berth.engine.workspace import open_workspace
+
+JsonDict = dict[str, Any]
+FILTERS = ("endpoint", "model", "version", "variant", "entity_key", "start", "end", "has_feedback")
+
+
+class Records(Protocol):
+    def list(self, *, limit: int = 100, cursor: str | None = None, **filters: Any) -> JsonDict: ...
+    def get(self, prediction_id: str) -> JsonDict: ...
+    def feedback(
+        self, items: Sequence[Mapping[str, Any]], entity_items: Sequence[Mapping[str, Any]] = ()
+    ) -> JsonDict: ...
+    def export(self, out: str | Path, **filters: Any) -> JsonDict: ...
+    def erase(self, entity_key: str) -> JsonDict: ...
+    def close(self) -> None: ...
+
+
+def open_records(
+    *, home: str | Path | None = None, url: str | None = None, token: str | None = None
+) -> Records:
+    """The records of the server at `url` (called with `token`, default ``BERTH_TOKEN``), else of
+    the embedded registry in `home`."""
+    url = url or (None if home is not None else os.environ.get("BERTH_URL"))
+    if url:
+        return RemoteRecords(url, token=token)
+    settings = Settings() if home is None else Settings(home=Path(home))
+    workspace = open_workspace(settings)
+    return LocalRecords(workspace.records, workspace.close)
+
+
+class RemoteRecords:
+    """Records behind a running server's API."""
+
+    def __init__(self, url: str, *, timeout: float = 300.0, token: str | None = None) -> None:
+        self._http = Transport(url, timeout=timeout, token=token)
+
+    def list(self, *, limit: int = 100, cursor: str | None = None, **filters: Any) -> JsonDict:
+        params = {k: _param(v) for k, v in filters.items() if v is not None}
+        params["limit"] = str(limit)
+        if cursor:
+            params["cursor"] = cursor
+        body: JsonDict = self._http.json("GET", "/api/v1/records", params=params)
+        return body
+
+    def get(self, prediction_id: str) -> JsonDict:
+        body: JsonDict = self._http.json("GET", f"/api/v1/records/{quote(prediction_id, safe='')}")
+        return body
+
+    def feedback(
+        self, items: Sequence[Mapping[str, Any]], entity_items: Sequence[Mapping[str, Any]] = ()
+    ) -> JsonDict:
+        body = {
+            "feedback": [_jsonable(i) for i in items],
+            "entity_feedback": [_jsonable(i) for i in entity_items],
+        }
+        answer: JsonDict = self._http.json("POST", "/api/v1/feedback", json=body)
+        return answer
+
+    def export(self, out: str | Path, **filters: Any) -> JsonDict:
+        body = {k: _param(v) for k, v in filters.items() if v is not None}
+        response = self._http.request("POST", "/api/v1/records/exports", json=body)
+        Path(out).write_bytes(response.content)
+        return {
+            "id": response.headers.get("berth-export-id", ""),
+            "rows": int(response.headers.get("berth-export-rows", "0")),
+            "bytes": len(response.content),
+            "path": str(out),
+        }
+
+    def erase(self, entity_key: str) -> JsonDict:
+        body: JsonDict = self._http.json("DELETE", "/api/v1/records", params={"entity_key": entity_key})
+        return body
+
+    def close(self) -> None:
+        self._http.close()
+
+
+class LocalRecords:
+    """Records of an embedded home (what a `berth serve` on that home has ingested)."""
+
+    def __init__(self, service: RecordService, close: Any) -> None:
+        self._service = service
+        self._close = close
+
+    def list(self, *, limit: int = 100, cursor: str | None = None, **filters: Any) -> JsonDict:
+        body = ExportBody.model_validate(_filters(filters))
+        query = body.to_query()
+        page = self._service.query(replace(query, limit=limit, after=cursor))
+        return {"records": [r.to_json() for r in page.records], "next_cursor": page.next_cursor}
+
+    def get(self, prediction_id: str) -> JsonDict:
+        records = self._service.get(prediction_id)
+        return {"prediction_id": prediction_id, "records": [r.to_json() for r in records]}
+
+    def feedback(
+        self, items: Sequence[Mapping[str, Any]], entity_items: Sequence[Mapping[str, Any]] = ()
+    ) -> JsonDict:
+        body = FeedbackBody.model_validate(
+            {
+                "feedback": [_jsonable(i) for i in items],
+                "entity_feedback": [_jsonable(i) for i in entity_items],
+            }
+        )
+        outcomes: list[Any] = []
+        if body.feedback:
+            outcomes += self._service.add_feedback([i.to_feedback() for i in body.feedback]).outcomes
+        if body.entity_feedback:
+            outcomes += self._service.add_entity_feedback(
+                [i.to_feedback() for i in body.entity_feedback]
+            ).outcomes
+        return FeedbackReport(tuple(outcomes)).to_json()
+
+    def export(self, out: str | Path, **filters: Any) -> JsonDict:
+        info = self._service.export(ExportBody.model_validate(_filters(filters)).to_query())
+        shutil.copyfile(self._service.exports.path(info.id), out)
+        return info.to_json() | {"path": str(out)}
+
+    def erase(self, entity_key: str) -> JsonDict:
+        return self._service.erase_entity(entity_key).to_json()
+
+    def close(self) -> None:
+        self._close()
+
+
+def _filters(filters: Mapping[str, Any]) -> dict[str, Any]:
+    unknown = set(filters) - set(FILTERS) - {"include_shadows"}
+    if unknown:
+        raise BerthError(ErrorCode.INVALID_REQUEST, f"unknown record filters {sorted(unknown)}")
+    values = {k: v for k, v in filters.items() if v is not None}
+    for key in ("start", "end"):
+        if isinstance(values.get(key), str):
+            values[key] = parse_time(key, values[key])
+    return values
+
+
+def _param(value: Any) -> Any:
+    if isinstance(value, bool):
+        return str(value).lower()
+    if hasattr(value, "isoformat"):
+        return value.isoformat()
+    return value
+
+
+def _jsonable(item: Mapping[str, Any]) -> dict[str, Any]:
+    return {k: _param(v) if k == "observed_at" else v for k, v in item.items()}

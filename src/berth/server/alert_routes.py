@@ -1,0 +1,134 @@
+"""Alert rules and the alert log: ``/api/v1/alerts/rules``, ``/api/v1/alerts/events``.
+
+A rule belongs to its target's team: maintainers of the endpoint (or model) create, change and
+delete its rules; readers see them (never their webhook secret) and the alerts they fired.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Body, Query, Request
+
+from berth.core.access import ANONYMOUS, Action, Principal, authorize
+from berth.core.errors import BerthError, ErrorCode
+from berth.core.record_requests import parse_time
+from berth.engine.alerts.rules import AlertRule
+from berth.server.permissions import request_guard, requires
+from berth.server.route_calls import in_thread
+from berth.storage.sql_alerts import SqlAlertStore, StoredRule
+
+_ERRORS: dict[int | str, dict[str, Any]] = {
+    400: {"description": "invalid"},
+    404: {"description": "not found"},
+    409: {"description": "conflict"},
+}
+RuleBody = Annotated[dict[str, Any], Body(description="An alert rule (docs/monitoring.md)")]
+
+
+def alert_router(store: SqlAlertStore) -> APIRouter:
+    router = APIRouter(prefix="/api/v1/alerts", tags=["alerts"], responses=_ERRORS)
+
+    async def check(request: Request, caller: Principal, action: Action, target: str) -> None:
+        if caller is not ANONYMOUS:
+            authorize(caller, action, await request_guard(request).model(target))
+
+    @router.get("/rules", summary="The alert rules the caller may read, with their state")
+    async def list_rules(
+        request: Request,
+        caller: Annotated[Principal, requires(Action.CONNECT)],
+        target: Annotated[str | None, Query(max_length=128)] = None,
+    ) -> dict[str, Any]:
+        guard = request_guard(request)
+        rules = await in_thread(store.list_rules, target)
+        return {"rules": [_view(r) for r in rules if await guard.may(caller, Action.READ, r.spec["target"])]}
+
+    @router.post("/rules", status_code=201, summary="Create an alert rule")
+    async def create_rule(
+        request: Request, body: RuleBody, caller: Annotated[Principal, requires(Action.CONNECT)]
+    ) -> dict[str, Any]:
+        rule = AlertRule.from_json(body)
+        await check(request, caller, Action.ENDPOINT, rule.target)
+        return _view(await in_thread(store.create_rule, rule.to_json(with_secret=True)))
+
+    @router.get("/rules/{name}", summary="One alert rule and its state")
+    async def get_rule(
+        request: Request, name: str, caller: Annotated[Principal, requires(Action.CONNECT)]
+    ) -> dict[str, Any]:
+        stored = await _readable(request, store, caller, name)
+        return _view(stored)
+
+    @router.put("/rules/{name}", summary="Change an alert rule (fields given are replaced)")
+    async def update_rule(
+        request: Request, name: str, body: RuleBody, caller: Annotated[Principal, requires(Action.CONNECT)]
+    ) -> dict[str, Any]:
+        stored = await _readable(request, store, caller, name)
+        await check(request, caller, Action.ENDPOINT, stored.spec["target"])
+        rule = AlertRule.from_json(stored.spec).with_updates(body)
+        await check(request, caller, Action.ENDPOINT, rule.target)
+        return _view(await in_thread(store.replace_rule, rule.to_json(with_secret=True)))
+
+    @router.delete("/rules/{name}", summary="Delete an alert rule (its log stays)")
+    async def delete_rule(
+        request: Request, name: str, caller: Annotated[Principal, requires(Action.CONNECT)]
+    ) -> dict[str, Any]:
+        stored = await _readable(request, store, caller, name)
+        await check(request, caller, Action.ENDPOINT, stored.spec["target"])
+        await in_thread(store.delete_rule, name)
+        return {"deleted": name}
+
+    @router.get("/events", summary="The alert log: fired and resolved alerts, newest first")
+    async def list_events(
+        request: Request,
+        caller: Annotated[Principal, requires(Action.CONNECT)],
+        target: Annotated[str | None, Query(max_length=128)] = None,
+        rule: Annotated[str | None, Query(max_length=64)] = None,
+        start: str | None = None,
+        end: str | None = None,
+        limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+    ) -> dict[str, Any]:
+        guard = request_guard(request)
+        events = await in_thread(
+            lambda: store.events(
+                target=target,
+                rule=rule,
+                start=parse_time("start", start),
+                end=parse_time("end", end),
+                limit=limit,
+            )
+        )
+        visible = [e for e in events if await guard.may(caller, Action.READ, e.target)]
+        return {
+            "events": [
+                {
+                    "id": e.id,
+                    "rule": e.rule,
+                    "target": e.target,
+                    "kind": e.kind,
+                    "value": e.value,
+                    "message": e.message,
+                    "fired_at": e.at.isoformat(),
+                    "delivery": e.delivery,
+                }
+                for e in visible
+            ]
+        }
+
+    return router
+
+
+async def _readable(request: Request, store: SqlAlertStore, caller: Principal, name: str) -> StoredRule:
+    stored = await in_thread(store.get_rule, name)
+    if not await request_guard(request).may(caller, Action.READ, stored.spec["target"]):
+        raise BerthError(ErrorCode.ALERT_NOT_FOUND, f"no alert rule {name!r}", rule=name)
+    return stored
+
+
+def _view(stored: StoredRule) -> dict[str, Any]:
+    rule = AlertRule.from_json(stored.spec)
+    return rule.to_json() | {
+        "state": stored.state,
+        "last_value": stored.last_value,
+        "evaluated_at": None if stored.evaluated_at is None else stored.evaluated_at.isoformat(),
+        "state_changed_at": None if stored.state_changed_at is None else stored.state_changed_at.isoformat(),
+    }

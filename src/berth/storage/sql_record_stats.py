@@ -1,0 +1,130 @@
+"""What monitoring reads from the records, and the failed requests: narrow, column-wise queries.
+
+`SqlRecordStore` answers record-shaped questions (a page of records, one prediction); monitoring
+asks for a few columns of many rows (every answer's time, variant and latency over a day; the
+tensors of the newest records for drift), and for the failed requests, which are not records.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, Final
+
+from sqlalchemy import Connection, Engine, func, insert, select
+
+from berth.core.records import TensorsJson
+from berth.storage.schema import prediction_errors, prediction_records
+from berth.storage.transactions import run_transaction
+
+_r = prediction_records.c
+_e = prediction_errors.c
+MAX_ROWS: Final = 2_000_000
+
+
+@dataclass(frozen=True, slots=True)
+class FailedRequest:
+    """A request that was not answered: who it was for, the error code, when, how long it took."""
+
+    recorded_at: datetime
+    endpoint: str
+    model: str
+    version: int | None
+    variant: str
+    code: str
+    latency_s: float
+
+
+class SqlRecordStats:
+    def __init__(self, engine: Engine) -> None:
+        self._engine = engine
+
+    def timings(self, *, endpoint: str, start: datetime, end: datetime) -> list[tuple[datetime, str, float]]:
+        """(time, variant, latency) of every caller-facing answer of `endpoint` in [start, end);
+        the variant of a model called directly is ``model:version``."""
+        stmt = (
+            select(_r.recorded_at, _r.model, _r.version, _r.variant, _r.latency_s)
+            .where(
+                _r.endpoint == endpoint, _r.recorded_at >= start, _r.recorded_at < end, _r.shadow_of.is_(None)
+            )
+            .limit(MAX_ROWS)
+        )
+
+        def work(conn: Connection) -> list[tuple[datetime, str, float]]:
+            return [
+                (row.recorded_at, row.variant or f"{row.model}:{row.version}", float(row.latency_s))
+                for row in conn.execute(stmt)
+            ]
+
+        return run_transaction(self._engine, work)
+
+    def count_answered(self, *, endpoint: str, start: datetime, end: datetime) -> int:
+        stmt = select(func.count()).where(
+            _r.endpoint == endpoint, _r.recorded_at >= start, _r.recorded_at < end, _r.shadow_of.is_(None)
+        )
+        return run_transaction(self._engine, lambda conn: int(conn.execute(stmt).scalar_one()))
+
+    def window_tensors(
+        self, *, endpoint: str, start: datetime, end: datetime, limit: int
+    ) -> list[tuple[str, int, TensorsJson, TensorsJson]]:
+        """(model, version, model inputs, outputs) of the newest `limit` caller-facing answers."""
+        stmt = (
+            select(_r.model, _r.version, _r.inputs, _r.model_inputs, _r.outputs)
+            .where(
+                _r.endpoint == endpoint, _r.recorded_at >= start, _r.recorded_at < end, _r.shadow_of.is_(None)
+            )
+            .order_by(_r.recorded_at.desc(), _r.id.desc())
+            .limit(limit)
+        )
+
+        def work(conn: Connection) -> list[tuple[str, int, TensorsJson, TensorsJson]]:
+            return [
+                (
+                    row.model,
+                    int(row.version),
+                    row.model_inputs if row.model_inputs is not None else row.inputs,
+                    row.outputs,
+                )
+                for row in conn.execute(stmt)
+            ]
+
+        return run_transaction(self._engine, work)
+
+    # -- failed requests -----------------------------------------------------------------------
+    def add_errors(self, conn: Connection, errors: Sequence[FailedRequest]) -> None:
+        """Insert failed requests in the caller's transaction (the ingester's)."""
+        if errors:
+            conn.execute(insert(prediction_errors), [_error_values(e) for e in errors])
+
+    def error_counts(
+        self, *, endpoint: str, start: datetime, end: datetime
+    ) -> list[tuple[datetime, str, int]]:
+        """(time, code, 1) of every failed request of `endpoint` in [start, end)."""
+        stmt = (
+            select(_e.recorded_at, _e.code)
+            .where(_e.endpoint == endpoint, _e.recorded_at >= start, _e.recorded_at < end)
+            .limit(MAX_ROWS)
+        )
+        return run_transaction(
+            self._engine, lambda conn: [(r.recorded_at, r.code, 1) for r in conn.execute(stmt)]
+        )
+
+    def purge_errors_before(self, cutoff: datetime) -> int:
+        def work(conn: Connection) -> int:
+            result = conn.execute(prediction_errors.delete().where(_e.recorded_at < cutoff))
+            return int(result.rowcount or 0)
+
+        return run_transaction(self._engine, work, write=True)
+
+
+def _error_values(error: FailedRequest) -> dict[str, Any]:
+    return {
+        "recorded_at": error.recorded_at,
+        "endpoint": error.endpoint[:128],
+        "model": error.model[:128],
+        "version": error.version,
+        "variant": error.variant[:256],
+        "code": error.code[:64],
+        "latency_s": error.latency_s,
+    }
