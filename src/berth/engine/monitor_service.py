@@ -18,7 +18,7 @@ from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any, Final
+from typing import TYPE_CHECKING, Any, Final
 
 import numpy as np
 
@@ -26,10 +26,6 @@ from berth.core.errors import BerthError, ErrorCode
 from berth.core.records import LabelledPrediction
 from berth.engine.alerts.evaluator import Observation
 from berth.engine.alerts.rules import Metric
-from berth.engine.monitoring.comparison import compare_variants
-from berth.engine.monitoring.drift import DriftConfig, DriftReport, compute_drift
-from berth.engine.monitoring.features import current_features
-from berth.engine.monitoring.performance import performance
 from berth.engine.monitoring.profile import Profile
 from berth.engine.monitoring.staleness import staleness
 from berth.engine.record_service import check_window
@@ -38,6 +34,9 @@ from berth.storage.protocols import RegistryStore
 from berth.storage.record_protocols import RecordStore
 from berth.storage.sql_alerts import SqlAlertStore
 from berth.storage.sql_record_stats import SqlRecordStats
+
+if TYPE_CHECKING:
+    from berth.engine.monitoring.drift import DriftConfig, DriftReport
 
 DRIFT_SAMPLE: Final = 100_000
 MAX_BUCKETS: Final = 2000
@@ -95,7 +94,7 @@ class MonitorService:
         self._profiles = profiles
         self._registry = registry
         self._alerts = alerts
-        self._drift_config = drift_config or DriftConfig()
+        self._drift_config = drift_config
 
     # -- the whole picture (API, UI) -----------------------------------------------------------
     def snapshot(self, name: str, window: Window) -> dict[str, Any]:
@@ -125,11 +124,15 @@ class MonitorService:
         }
 
     def compare(self, name: str, a: str, b: str, window: Window) -> dict[str, Any]:
+        from berth.engine.monitoring.comparison import compare_variants  # scipy: loaded when used
+
         labelled = list(self._records.labelled(endpoint=name, start=window.start, end=window.end))
         return compare_variants(labelled, a, b).to_json()
 
     # -- one metric (alert rules) --------------------------------------------------------------
     def observe(self, target: str, metric: Metric, window_s: int, now: datetime) -> Observation:
+        from berth.engine.monitoring.performance import performance  # loaded when used
+
         start = now - timedelta(seconds=window_s)
         if metric in (Metric.ACCURACY, Metric.MAE):
             labelled = list(self._records.labelled(endpoint=target, start=start, end=now))
@@ -212,6 +215,9 @@ class MonitorService:
             profile = Profile.from_json(self._profiles.get_profile(*dominant))
         except BerthError:
             return None, dominant
+        from berth.engine.monitoring.drift import compute_drift  # scipy: loaded when used
+        from berth.engine.monitoring.features import current_features
+
         mine = [(inputs, outputs) for m, v, inputs, outputs in rows if (m, v) == dominant]
         report = compute_drift(
             profile,
@@ -279,6 +285,8 @@ def _latency(
 
 
 def _accuracy(labelled: list[LabelledPrediction], window: Window, n: int) -> dict[str, Any]:
+    from berth.engine.monitoring.performance import performance  # loaded when used
+
     report = performance(labelled, bucket_s=window.bucket_s)
     metric = "mae" if report.task == "regression" else "accuracy"
     series: dict[str, list[float | None]] = {}

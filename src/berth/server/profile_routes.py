@@ -1,6 +1,6 @@
 """Reference profiles over REST: ``PUT`` / ``GET /api/v1/models/{name}/versions/{number}/profile``.
 
-A profile is the JSON of `berth.engine.monitoring.Profile` (the SDK builds it client side at push
+A profile is the JSON of `berth.engine.monitoring.profile.Profile` (the SDK builds it client side at push
 time). A ``PUT`` is checked (it must read back as a profile) and size-capped, and replaces the
 version's profile; it needs the right to update the model (as metadata does), a ``GET`` to read it.
 """
