@@ -38,7 +38,7 @@ LUA = Path(__file__).with_name("post_auth.lua")
 MODES = {
     "off": {"BERTH_RECORD_PREDICTIONS": "false"},
     "journal": {"BERTH_RECORD_DURABILITY": "journal"},
-    "write": {"BERTH_RECORD_DURABILITY": "write"},
+    "fsync": {"BERTH_RECORD_DURABILITY": "fsync"},
     "none": {"BERTH_RECORD_DURABILITY": "none"},
 }
 
@@ -85,7 +85,7 @@ def run(urls: dict[str, str], pids: dict[str, int], payload: Path, args: argpars
             f"median recording {mode:<8}{rate:>8.0f} req/s  p50 {p50:.2f} ms  p99 {p99:.2f} ms  "
             f"server CPU {statistics.median(cpu[mode]):.1f} us/req"
         )
-    for mode in ("journal", "write", "none"):
+    for mode in ("journal", "fsync", "none"):
         paired = statistics.median(
             on[0] / off[0] for on, off in zip(results[mode], results["off"], strict=True)
         )
@@ -101,7 +101,7 @@ def simultaneous(urls: dict[str, str], payload: Path, args: argparse.Namespace) 
     each), so whatever else runs on the machine slows both alike: the ratio of the requests they
     answer is the ratio of their costs."""
     print(f"simultaneous: wrk on two servers at once, {args.concurrency} connections each")
-    for mode in ("journal", "write", "none"):
+    for mode in ("journal", "fsync", "none"):
         ratios = []
         for round_ in range(args.rounds):
             runs = {}

@@ -6,6 +6,7 @@ import os
 import subprocess
 import sys
 import textwrap
+import threading
 import time
 from pathlib import Path
 
@@ -153,3 +154,30 @@ def test_the_lock_is_released_when_the_writer_is_killed(tmp_path: Path) -> None:
         child.stdout.close()
     read = read_lines(path, 0, writer_gone=True)
     assert ([p for p, _ in read.payloads], read.skipped) == ([b"1"], 1)
+
+
+def test_background_sync_flushes_only_what_was_written_and_never_races_a_close(tmp_path: Path) -> None:
+    writer = JournalWriter(tmp_path)
+    assert writer.sync() is False  # no segment yet
+    writer.append(encode_line(b'{"a":1}'), sync=False)
+    assert writer.sync() is True
+    assert writer.sync() is False  # nothing new since
+    stop = threading.Event()
+
+    def syncing() -> None:
+        while not stop.is_set():
+            writer.sync()
+
+    thread = threading.Thread(target=syncing)
+    thread.start()
+    try:
+        for n in range(200):  # appends and closes (rotations) while another thread syncs
+            writer.append(encode_line(b'{"n":%d}' % n), sync=False)
+            if n % 20 == 0:
+                writer.close()
+    finally:
+        stop.set()
+        thread.join()
+        writer.close()
+    lines = sum(len(read_lines(p, 0, writer_gone=True).payloads) for p in segments(tmp_path))
+    assert lines == 201

@@ -51,7 +51,7 @@ def test_concurrent_records_share_one_commit_and_read_back(tmp_path: Path) -> No
     assert (record.variant, record.version, record.entity_key) == ("churn@production", 2, "c1")
 
 
-@pytest.mark.parametrize(("durability", "waits"), [("journal", True), ("write", True), ("none", False)])
+@pytest.mark.parametrize(("durability", "waits"), [("journal", True), ("fsync", True), ("none", False)])
 def test_durability_decides_whether_a_caller_waits(tmp_path: Path, durability: str, waits: bool) -> None:
     async def scenario() -> bool:
         recorder = Recorder(JournalWriter(tmp_path), durability=durability)

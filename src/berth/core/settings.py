@@ -110,11 +110,19 @@ class Settings(BaseSettings):
     record_predictions: bool = Field(
         True, description="Record every answered prediction (and shadow answer)."
     )
-    record_durability: Literal["journal", "write", "none"] = Field(
+    record_durability: Literal["journal", "fsync", "none"] = Field(
         "journal",
-        description="journal: a prediction is answered once its record is fsynced to the local "
-        "journal (group commit); write: once it is written to the journal file (survives kill -9, "
-        "not a power loss); none: without waiting (a crash may lose the last records).",
+        description="journal: a prediction is answered once its record is written to the local "
+        "journal (survives kill -9), fsynced in the background every journal_sync_interval_s "
+        "(group commit); fsync: once its record is fsynced (survives a power loss; every request "
+        "waits for the disk); none: without waiting (a crash may lose the last records).",
+    )
+    journal_sync_interval_s: float = Field(
+        0.1,
+        gt=0,
+        le=10,
+        description="How often the journal is fsynced in the background with durability 'journal' "
+        "(the most a machine crash can lose).",
     )
     record_sampling: float = Field(1.0, ge=0, le=1, description="Share of the predictions recorded.")
     record_sampling_endpoints: dict[str, float] = Field(

@@ -233,6 +233,7 @@ def _recorder(settings: Settings) -> Recorder | None:
     return Recorder(
         writer,
         durability=settings.record_durability,
+        sync_interval_s=settings.journal_sync_interval_s,
         sampling=settings.record_sampling,
         endpoint_sampling=settings.record_sampling_endpoints,
         rotate_s=settings.journal_rotate_s,

@@ -20,6 +20,7 @@ import contextlib
 import fcntl
 import os
 import socket
+import threading
 import time
 import zlib
 from dataclasses import dataclass
@@ -70,8 +71,8 @@ def segments(folder: Path) -> list[Path]:
 
 
 class JournalWriter:
-    """Appends encoded lines to this process's current segment. Not thread-safe: one thread writes
-    (the recorder's writer thread)."""
+    """Appends encoded lines to this process's current segment. One thread writes (the recorder's
+    writer thread); another may call `sync` at the same time (the background group fsync)."""
 
     def __init__(
         self, folder: Path, *, rotate_s: float = DEFAULT_ROTATE_S, max_bytes: int = DEFAULT_MAX_BYTES
@@ -85,6 +86,8 @@ class JournalWriter:
         self._path: Path | None = None
         self._opened = 0.0
         self._size = 0
+        self._dirty = False
+        self._fd_lock = threading.Lock()  # `sync` never fsyncs a descriptor `close` is closing
 
     @property
     def segment(self) -> Path | None:
@@ -103,8 +106,19 @@ class JournalWriter:
             written = os.write(self._fd, view)
             view = view[written:]
         self._size += len(data)
+        self._dirty = True
         if sync:
             os.fdatasync(self._fd)
+
+    def sync(self) -> bool:
+        """fdatasync what was written to the current segment since the last sync (from any thread);
+        True when there was something to sync."""
+        with self._fd_lock:
+            if self._fd is None or not self._dirty:
+                return False
+            self._dirty = False
+            os.fdatasync(self._fd)
+            return True
 
     def rotate_if_due(self) -> bool:
         """Close the segment once it is `rotate_s` old (a new one opens on the next write)."""
@@ -115,12 +129,13 @@ class JournalWriter:
 
     def close(self) -> None:
         """Close (and unlock) the current segment: its lines are final, the ingester may finish it."""
-        if self._fd is None:
-            return
-        fd, self._fd, self._path = self._fd, None, None
-        with contextlib.suppress(OSError):
-            os.fsync(fd)
-        os.close(fd)  # releases the flock
+        with self._fd_lock:
+            if self._fd is None:
+                return
+            fd, self._fd, self._path = self._fd, None, None
+            with contextlib.suppress(OSError):
+                os.fsync(fd)
+            os.close(fd)  # releases the flock
 
     def _open(self) -> None:
         self._folder.mkdir(parents=True, exist_ok=True)
