@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import socket
 import threading
+import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from http.server import BaseHTTPRequestHandler, HTTPServer
@@ -222,3 +223,38 @@ def test_malformed_rules_are_400(monitored: str, rule: dict[str, Any]) -> None:
     answer = httpx.post(f"{monitored}/api/v1/alerts/rules", json=rule)
     assert answer.status_code == 400, answer.text
     assert answer.json()["code"] == "invalid_request"
+
+
+def test_the_servers_monitor_process_evaluates_rules_by_itself(settings: Settings, lr: Trained) -> None:
+    berth.push(lr.model, name="clf", input_example=lr.x[:5], reference=lr.x, home=settings.home)
+    shifted = lr.x[:300].copy()
+    shifted[:, 0] += 3 * lr.x[:, 0].std()
+    ingest(settings.resolved_database_url, _records(shifted, lr.model.predict(shifted)))
+    receiver = Receiver()
+    rule = {
+        "name": "clf-drift",
+        "target": "clf",
+        "metric": "drift_share",
+        "op": ">",
+        "threshold": 0.01,
+        "webhook_url": receiver.url,
+        "secret": SECRET,
+    }
+    monitor = berth.monitor(home=settings.home)
+    try:
+        monitor.add_rule(rule)
+    finally:
+        monitor.close()
+    try:
+        with server_in_thread(settings.model_copy(update={"alert_interval_s": 0.5})) as url:
+            deadline = time.monotonic() + 60
+            while not receiver.calls and time.monotonic() < deadline:
+                time.sleep(0.2)
+            assert receiver.calls, "the monitor process never called the webhook"
+            headers, body = receiver.calls[0]
+            assert headers["berth-event"] == "alert.fired"
+            assert verify_signature(SECRET, body, headers[SIGNATURE_HEADER])
+            state = httpx.get(f"{url}/api/v1/alerts/rules/clf-drift").json()
+            assert state["state"] == "firing"
+    finally:
+        receiver.close()

@@ -117,6 +117,9 @@ class Settings(BaseSettings):
         "(group commit); fsync: once its record is fsynced (survives a power loss; every request "
         "waits for the disk); none: without waiting (a crash may lose the last records).",
     )
+    alert_interval_s: float = Field(
+        60.0, ge=0, description="How often alert rules are evaluated, in seconds (0: never)."
+    )
     journal_sync_interval_s: float = Field(
         0.1,
         gt=0,

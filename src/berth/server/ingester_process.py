@@ -1,4 +1,5 @@
-"""The journal ingester as a child process of a server (see `berth.storage.record_ingest`).
+"""The monitor process of a server: the journal ingester and the alert rules (see
+`berth.engine.monitor_process`).
 
 Each server process starts one; of those sharing a journal folder only one works at a time (the
 others wait on its lock). It exits by itself when its server dies (``kill -9`` included), after
@@ -15,7 +16,6 @@ import sys
 from typing import Final
 
 from berth.core.settings import Settings
-from berth.storage.record_ingest import DATABASE_URL_VARIABLE
 
 log = logging.getLogger(__name__)
 
@@ -31,22 +31,9 @@ class IngesterProcess:
         settings = self._settings
         journal = settings.resolved_journal_dir
         journal.mkdir(parents=True, exist_ok=True)
-        argv = [
-            sys.executable,
-            "-m",
-            "berth.storage.record_ingest",
-            "--journal-dir",
-            str(journal),
-            "--parent-pid",
-            str(os.getpid()),
-            "--interval-s",
-            str(settings.ingest_interval_s),
-            "--retention-days",
-            str(settings.record_retention_days),
-            "--log-level",
-            settings.log_level,
-        ]
-        env = {**os.environ, DATABASE_URL_VARIABLE: settings.resolved_database_url}
+        argv = [sys.executable, "-m", "berth.engine.monitor_process", "--parent-pid", str(os.getpid())]
+        # settings through the environment (the database URL, possibly with a password, stays out of `ps`)
+        env = {**os.environ, **settings.as_environment()}
         self._process = subprocess.Popen(argv, env=env, stdin=subprocess.DEVNULL)
 
     def stop(self) -> None:

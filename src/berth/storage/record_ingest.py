@@ -23,7 +23,7 @@ import os
 import signal
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -184,9 +184,11 @@ def run(
     interval_s: float,
     retention_days: float,
     stop: threading.Event,
+    on_lock: Callable[[], None] | None = None,
 ) -> None:
     """Wait for the ingester lock, then ingest every `interval_s` until `stop` is set or the parent
-    is gone; then drain and return."""
+    is gone; then drain and return. `on_lock` is called once the lock is held (work that one
+    process per journal does, e.g. evaluating alert rules, starts there)."""
     journal_dir.mkdir(parents=True, exist_ok=True)
     ingester = Ingester(store, journal_dir)
     lock_fd = os.open(journal_dir / LOCK_FILE, os.O_RDWR | os.O_CREAT, 0o600)
@@ -195,6 +197,8 @@ def run(
             if _should_stop(stop, parent_pid):
                 return
             stop.wait(interval_s)
+        if on_lock is not None:
+            on_lock()
         last_purge = 0.0
         while True:
             finishing = _should_stop(stop, parent_pid)
