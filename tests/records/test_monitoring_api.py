@@ -19,6 +19,7 @@ import berth
 from berth.core.records import PredictionRecord
 from berth.core.settings import Settings
 from berth.engine.alerts.evaluator import AlertEvaluator
+from berth.engine.alerts.rules import Metric
 from berth.engine.alerts.webhook import SIGNATURE_HEADER, WebhookSender, verify_signature
 from berth.engine.workspace import open_workspace
 from tests.conftest import Trained
@@ -258,3 +259,35 @@ def test_the_servers_monitor_process_evaluates_rules_by_itself(settings: Setting
             assert state["state"] == "firing"
     finally:
         receiver.close()
+
+
+def test_failed_requests_are_journaled_and_give_the_error_rate(settings: Settings, lr: Trained) -> None:
+    berth.push(lr.model, name="clf", input_example=lr.x[:5], home=settings.home)
+    with server_in_thread(settings) as url:
+        good = {
+            "inputs": [{"name": "input-0", "datatype": "FP32", "shape": [1, 20], "data": lr.x[0].tolist()}]
+        }
+        bad = {"inputs": [{"name": "input-0", "datatype": "FP32", "shape": [1, 3], "data": [1, 2, 3]}]}
+        for _ in range(6):
+            assert httpx.post(f"{url}/v2/models/clf/infer", json=good).status_code == 200
+        for _ in range(2):
+            assert httpx.post(f"{url}/v2/models/clf/infer", json=bad).status_code == 400
+        assert httpx.post(f"{url}/v2/models/nobody/infer", json=good).status_code == 404
+        start = (datetime.now(UTC) - timedelta(minutes=5)).isoformat()
+        deadline = time.monotonic() + 30
+        while True:  # the journal reaches the database within the ingestion delay
+            view = httpx.get(f"{url}/api/v1/monitor/clf", params={"start": start}).json()
+            errors = {code: sum(counts) for code, counts in view["errors"]["series"].items()}
+            answered = sum(sum(counts) for counts in view["traffic"]["series"].values())
+            if (errors, answered) == ({"signature_mismatch": 2}, 6) or time.monotonic() > deadline:
+                break
+            time.sleep(0.2)
+        assert errors == {"signature_mismatch": 2}
+        assert answered == 6
+    workspace = open_workspace(settings)
+    try:
+        seen = workspace.monitor.observe("clf", Metric.ERROR_RATE, 3600, datetime.now(UTC))
+    finally:
+        workspace.close()
+    assert seen.value == pytest.approx(2 / 8)
+    assert seen.samples == 8

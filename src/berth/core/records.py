@@ -209,12 +209,28 @@ class JournalPosition:
     finished: bool = False
 
 
+@dataclass(frozen=True, slots=True)
+class FailedRequest:
+    """A request that was not answered (for error rates): what it was for, its error code, when,
+    how long it took. Journaled like records; never holds the request's inputs."""
+
+    recorded_at: datetime
+    endpoint: str
+    model: str
+    version: int | None
+    variant: str
+    code: str
+    latency_s: float
+
+
 @dataclass(slots=True)
 class IngestBatch:
-    """Records read from one segment up to `position`, ingested in one transaction with it."""
+    """Records (and failed requests) read from one segment up to `position`, ingested in one
+    transaction with it."""
 
     records: list[PredictionRecord] = field(default_factory=list)
     position: JournalPosition | None = None
+    errors: list[FailedRequest] = field(default_factory=list)
 
 
 def tensors_by_name(tensors: Mapping[str, TensorJson] | Sequence[Mapping[str, Any]]) -> TensorsJson:

@@ -115,6 +115,32 @@ def tensors_json(tensors: list[Tensor]) -> TensorsJson:
     return out
 
 
+class FailedPending(NamedTuple):
+    """A request that failed, waiting to be written (its code, never its inputs)."""
+
+    at: float
+    endpoint: str
+    model: str
+    version: int | None
+    variant: str
+    code: str
+    latency_s: float
+
+
+def encode_failure(item: FailedPending) -> bytes:
+    """The journal line of a failed request (read back by `berth.storage.journal.decode_entry`)."""
+    doc = {
+        "t": item.at,
+        "e": item.endpoint,
+        "m": item.model,
+        "v": item.version,
+        "var": item.variant,
+        "err": item.code,
+        "lat": item.latency_s,
+    }
+    return encode_line(orjson.dumps(doc, option=_DUMP))
+
+
 def encode_pending(item: Pending) -> bytes:
     """The journal line of one record (read back by `berth.storage.journal.decode_record`)."""
     doc: dict[str, Any] = {
@@ -162,7 +188,7 @@ class Recorder:
         self._endpoint_sampling = dict(endpoint_sampling or {})
         self._rotate_s = rotate_s
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="berth-journal")
-        self._pending: list[Pending] = []
+        self._pending: list[Pending | FailedPending] = []
         self._future: asyncio.Future[None] | None = None
         self._wake: asyncio.Event | None = None
         self._tasks: list[asyncio.Task[None]] = []
@@ -233,8 +259,17 @@ class Recorder:
                     if future is not None and not future.done():
                         future.set_result(None)
 
-    def _write(self, batch: list[Pending]) -> None:
-        self._writer.append(b"".join([encode_pending(item) for item in batch]), sync=self._sync)
+    def record_failure(self, item: FailedPending) -> None:
+        """Queue a failed request (nobody waits for it: an error rate may lose its last moments)."""
+        if self._wake is None:
+            self._start_tasks()
+        assert self._wake is not None
+        self._pending.append(item)
+        self._wake.set()
+
+    def _write(self, batch: list[Pending | FailedPending]) -> None:
+        lines = [encode_failure(i) if isinstance(i, FailedPending) else encode_pending(i) for i in batch]
+        self._writer.append(b"".join(lines), sync=self._sync)
 
     async def _rotate_loop(self) -> None:
         loop = asyncio.get_running_loop()

@@ -37,12 +37,14 @@ from berth.engine.workspace import Workspace, open_workspace
 from berth.server.alert_routes import alert_router
 from berth.server.endpoint_routes import endpoint_router
 from berth.server.errors import install_error_handlers
+from berth.server.failure_recording import RecordingFailures
 from berth.server.fast_path import FastInference
 from berth.server.grpc.server import GrpcEndpoint
 from berth.server.inference_endpoint import InferenceEndpoint
 from berth.server.ingester_process import IngesterProcess
 from berth.server.job_routes import job_router
 from berth.server.management_routes import management_router
+from berth.server.metrics.requests import RequestCounter
 from berth.server.metrics.server_metrics import ServerMetrics
 from berth.server.metrics.sources import watch_serving
 from berth.server.metrics_routes import metrics_public, metrics_router
@@ -200,7 +202,7 @@ def build_server(settings: Settings) -> Server:
             max_message_bytes=settings.max_body_bytes,
             shared_port=settings.worker_count > 1,
             security=security.grpc(),
-            requests=metrics.requests("grpc"),
+            requests=request_counter(metrics, recorder, "grpc"),
             request_ids=request_ids,
         )
     inference = InferenceEndpoint(dataplane, max_body_bytes=settings.max_body_bytes)
@@ -240,11 +242,18 @@ def _recorder(settings: Settings) -> Recorder | None:
     )
 
 
+def request_counter(metrics: ServerMetrics, recorder: Recorder | None, protocol: str) -> RequestCounter:
+    """What a transport counts each inference request with: the metrics, and failed requests
+    journaled for error rates when predictions are recorded."""
+    counter = metrics.requests(protocol)
+    return counter if recorder is None else RecordingFailures(counter, recorder)
+
+
 def create_asgi(server: Server) -> ASGIApp:
     """What a server process runs: the request id (and access log), the auth layer, then the
     inference fast path, then the app."""
     app = create_app(server)
-    fast = FastInference(app, server.inference, server.metrics.requests("rest"))
+    fast = FastInference(app, server.inference, request_counter(server.metrics, server.recorder, "rest"))
     if server.security is None:
         raise RuntimeError("a server is built with its security (build_server)")
     authenticated = server.security.asgi_layer(fast, app)
@@ -269,10 +278,16 @@ def create_app(server: Server) -> FastAPI:
     )
     install_error_handlers(app)
     metrics = server.metrics
-    app.include_router(oip_router(server.dataplane, server.inference, metrics.requests("rest")))
+    app.include_router(
+        oip_router(server.dataplane, server.inference, request_counter(metrics, server.recorder, "rest"))
+    )
     app.include_router(repository_router(server.dataplane, max_body_bytes=settings.max_body_bytes))
     app.include_router(
-        v1_router(server.dataplane, max_body_bytes=settings.max_body_bytes, requests=metrics.requests("v1"))
+        v1_router(
+            server.dataplane,
+            max_body_bytes=settings.max_body_bytes,
+            requests=request_counter(metrics, server.recorder, "v1"),
+        )
     )
     if metrics.enabled:
         app.include_router(metrics_router(metrics, open_to_all=metrics_public(settings)))

@@ -30,7 +30,7 @@ from typing import Any, Final
 
 import orjson
 
-from berth.core.records import PredictionRecord
+from berth.core.records import FailedRequest, PredictionRecord
 
 SUFFIX: Final = ".jrnl"
 DEFAULT_ROTATE_S: Final = 2.0
@@ -216,9 +216,29 @@ def _checked(line: bytes) -> bytes | None:
 # -- records ---------------------------------------------------------------------------------------
 
 
+def decode_entry(payload: bytes) -> PredictionRecord | FailedRequest:
+    """What a journal line holds: a record, or a failed request (its line has an ``err`` code)."""
+    data: dict[str, Any] = orjson.loads(payload)
+    if "err" in data:
+        version = data.get("v")
+        return FailedRequest(
+            recorded_at=datetime.fromtimestamp(data["t"], UTC),
+            endpoint=str(data["e"]),
+            model=str(data["m"]),
+            version=None if version is None else int(version),
+            variant=str(data["var"]),
+            code=str(data["err"]),
+            latency_s=float(data["lat"]),
+        )
+    return _record(data)
+
+
 def decode_record(payload: bytes) -> PredictionRecord:
     """The record a journal line holds (see `berth.dataplane.recording` for the writing side)."""
-    data: dict[str, Any] = orjson.loads(payload)
+    return _record(orjson.loads(payload))
+
+
+def _record(data: dict[str, Any]) -> PredictionRecord:
     return PredictionRecord(
         prediction_id=data["id"],
         recorded_at=datetime.fromtimestamp(data["t"], UTC),

@@ -32,11 +32,11 @@ from typing import Final
 import orjson
 
 from berth.core.errors import BerthError, ErrorCode
-from berth.core.records import IngestBatch, JournalPosition, PredictionRecord
+from berth.core.records import FailedRequest, IngestBatch, JournalPosition, PredictionRecord
 from berth.storage.journal import (
     LOCK_FILE,
     JournalLag,
-    decode_record,
+    decode_entry,
     read_lines,
     segments,
     try_lock,
@@ -130,13 +130,19 @@ class Ingester:
 
     def _ingest(self, segment: str, payloads: Sequence[tuple[bytes, int]], end: int) -> int:
         records: list[PredictionRecord] = []
+        errors: list[FailedRequest] = []
         for payload, _ in payloads:
             try:
-                records.append(decode_record(payload))
+                entry = decode_entry(payload)
             except (ValueError, KeyError, TypeError) as exc:
                 log.warning("journal segment %s: a record cannot be read (%s); skipped", segment, exc)
+                continue
+            if isinstance(entry, FailedRequest):
+                errors.append(entry)
+            else:
+                records.append(entry)
         try:
-            return self._store.ingest(IngestBatch(records, JournalPosition(segment, end)))
+            return self._store.ingest(IngestBatch(records, JournalPosition(segment, end), errors))
         except BerthError as exc:
             if exc.code is ErrorCode.UNAVAILABLE:
                 raise
@@ -149,11 +155,16 @@ class Ingester:
         for payload, end in payloads:
             position = JournalPosition(segment, end)
             try:
-                record = [decode_record(payload)]
+                entry = decode_entry(payload)
             except (ValueError, KeyError, TypeError):
-                record = []
+                entry = None
+            batch = IngestBatch([], position)
+            if isinstance(entry, FailedRequest):
+                batch.errors.append(entry)
+            elif entry is not None:
+                batch.records.append(entry)
             try:
-                inserted += self._store.ingest(IngestBatch(record, position))
+                inserted += self._store.ingest(batch)
             except BerthError as exc:
                 if exc.code is ErrorCode.UNAVAILABLE:
                     raise

@@ -7,12 +7,10 @@ tensors of the newest records for drift), and for the failed requests, which are
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Final
+from typing import Final
 
-from sqlalchemy import Connection, Engine, func, insert, select
+from sqlalchemy import Connection, Engine, func, select
 
 from berth.core.records import TensorsJson
 from berth.storage.schema import prediction_errors, prediction_records
@@ -21,19 +19,6 @@ from berth.storage.transactions import run_transaction
 _r = prediction_records.c
 _e = prediction_errors.c
 MAX_ROWS: Final = 2_000_000
-
-
-@dataclass(frozen=True, slots=True)
-class FailedRequest:
-    """A request that was not answered: who it was for, the error code, when, how long it took."""
-
-    recorded_at: datetime
-    endpoint: str
-    model: str
-    version: int | None
-    variant: str
-    code: str
-    latency_s: float
 
 
 class SqlRecordStats:
@@ -91,12 +76,7 @@ class SqlRecordStats:
 
         return run_transaction(self._engine, work)
 
-    # -- failed requests -----------------------------------------------------------------------
-    def add_errors(self, conn: Connection, errors: Sequence[FailedRequest]) -> None:
-        """Insert failed requests in the caller's transaction (the ingester's)."""
-        if errors:
-            conn.execute(insert(prediction_errors), [_error_values(e) for e in errors])
-
+    # -- failed requests ---------------------------------------------------------------------
     def error_counts(
         self, *, endpoint: str, start: datetime, end: datetime
     ) -> list[tuple[datetime, str, int]]:
@@ -109,22 +89,3 @@ class SqlRecordStats:
         return run_transaction(
             self._engine, lambda conn: [(r.recorded_at, r.code, 1) for r in conn.execute(stmt)]
         )
-
-    def purge_errors_before(self, cutoff: datetime) -> int:
-        def work(conn: Connection) -> int:
-            result = conn.execute(prediction_errors.delete().where(_e.recorded_at < cutoff))
-            return int(result.rowcount or 0)
-
-        return run_transaction(self._engine, work, write=True)
-
-
-def _error_values(error: FailedRequest) -> dict[str, Any]:
-    return {
-        "recorded_at": error.recorded_at,
-        "endpoint": error.endpoint[:128],
-        "model": error.model[:128],
-        "version": error.version,
-        "variant": error.variant[:256],
-        "code": error.code[:64],
-        "latency_s": error.latency_s,
-    }

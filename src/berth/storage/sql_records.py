@@ -37,6 +37,7 @@ from berth.core.records import (
     MAX_PREDICTION_ID_LENGTH,
     EntityFeedback,
     ErasureReport,
+    FailedRequest,
     Feedback,
     FeedbackOutcome,
     FeedbackReport,
@@ -51,7 +52,13 @@ from berth.core.records import (
 from berth.storage import queries as q
 from berth.storage.db import create_database_engine
 from berth.storage.migrate import upgrade_database
-from berth.storage.schema import entity_erasures, journal_positions, prediction_feedback, prediction_records
+from berth.storage.schema import (
+    entity_erasures,
+    journal_positions,
+    prediction_errors,
+    prediction_feedback,
+    prediction_records,
+)
 from berth.storage.transactions import database_errors, run_transaction
 
 MAX_PAGE: Final = 1000
@@ -100,6 +107,8 @@ class SqlRecordStore:
                     conn.execute(insert(prediction_records), [_record_values(r) for r in records])
                 except (TypeError, ValueError) as exc:  # a value the driver cannot adapt
                     raise BerthError(ErrorCode.INVALID_REQUEST, f"a record cannot be stored: {exc}") from None
+            if batch.errors:
+                conn.execute(insert(prediction_errors), [_error_values(e) for e in batch.errors])
             if batch.position is not None:
                 _save_position(conn, batch.position)
             return len(records)
@@ -313,7 +322,10 @@ class SqlRecordStore:
             removed = run_transaction(self._engine, lambda conn: _purge_chunk(conn, cutoff), write=True)
             purged += removed
             if removed < PURGE_CHUNK:
-                return purged
+                break
+        old_errors = delete(prediction_errors).where(prediction_errors.c.recorded_at < cutoff)
+        run_transaction(self._engine, lambda conn: conn.execute(old_errors), write=True)  # kept as long
+        return purged
 
     def close(self) -> None:
         if self._owns_engine:
@@ -476,6 +488,18 @@ def _record_values(record: PredictionRecord) -> dict[str, Any]:
         "latency_s": record.latency_s,
         "entity_key": record.entity_key,
         "shadow_of": record.shadow_of,
+    }
+
+
+def _error_values(error: FailedRequest) -> dict[str, Any]:
+    return {
+        "recorded_at": error.recorded_at,
+        "endpoint": error.endpoint[:128],
+        "model": error.model[:128],
+        "version": error.version,
+        "variant": error.variant[:256],
+        "code": error.code[:64],
+        "latency_s": error.latency_s,
     }
 
 
