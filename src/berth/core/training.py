@@ -46,6 +46,10 @@ class Trainer(Protocol):
         """The rows as the fitted model's ``predict`` takes them (e.g. a DataFrame)."""
         ...
 
+    def evaluation_data(self) -> tuple[list[Any], list[str]] | None:
+        """A fixed test set the trainer owns (its versions' ``accuracy`` metric), or None."""
+        ...
+
     def describe(self) -> dict[str, Any]:
         """``params`` and ``docs`` (a model card) for the versions it trains."""
         ...

@@ -17,9 +17,9 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-import berth
 import numpy as np
 
+import berth
 from the_voice.data import fingerprint, load_split
 from the_voice.routing import CHAMPION, ENDPOINT, MODEL, TEAM, endpoint_spec
 from the_voice.trainer import VoiceTrainer, frame
@@ -81,7 +81,7 @@ def _champion(where: Where, base_rows: int | None, say: Callable[[str], None]) -
         metrics={"accuracy": accuracy, "train_rows": float(len(texts))},
         params=described["params"],
         docs=described["docs"],
-        training_data=f"banking77 train.csv ({len(texts)} texts), labels from KMeans clusters named by an analyst",
+        training_data=f"banking77 train.csv ({len(texts)} texts), labels: KMeans clusters, named",
         tags={"voice_fingerprint": wanted, "labels": "kmeans"},
         input_example=frame(texts[:5]),
         aliases=(CHAMPION,),
@@ -117,12 +117,16 @@ def _accuracy(predicted: Any, truth: Sequence[str]) -> float:
 
 
 def main(argv: Sequence[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(prog="python -m the_voice.bootstrap", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(
+        prog="python -m the_voice.bootstrap", description=__doc__.splitlines()[0]
+    )
     where = parser.add_mutually_exclusive_group()
     where.add_argument("--url", help="a running berth server")
     where.add_argument("--home", help="an embedded berth home folder (default: BERTH_HOME or ./.berth)")
     parser.add_argument("--token", help="API token for --url (default: BERTH_TOKEN)")
-    parser.add_argument("--base-rows", type=int, default=None, help="train on a seeded sample of N texts only")
+    parser.add_argument(
+        "--base-rows", type=int, default=None, help="train on a seeded sample of N texts only"
+    )
     args = parser.parse_args(argv)
     bootstrap(Where(url=args.url, home=args.home, token=args.token), base_rows=args.base_rows)
 

@@ -40,7 +40,9 @@ def cluster_texts(texts: Sequence[str], *, k: int = CLUSTERS, seed: int = SEED) 
     from sklearn.feature_extraction.text import TfidfVectorizer
     from sklearn.preprocessing import normalize
 
-    tfidf = TfidfVectorizer(ngram_range=(1, 2), min_df=2, sublinear_tf=True, stop_words="english").fit_transform(texts)
+    tfidf = TfidfVectorizer(
+        ngram_range=(1, 2), min_df=2, sublinear_tf=True, stop_words="english"
+    ).fit_transform(texts)
     reduced = normalize(TruncatedSVD(n_components=100, random_state=seed).fit_transform(tfidf))
     kmeans = KMeans(n_clusters=k, n_init=3, random_state=seed).fit(reduced)
     return [int(c) for c in kmeans.labels_]

@@ -20,8 +20,7 @@ CHAMPION: Final = "champion"
 TEAM: Final = "voice"
 
 CARD_SECURITY_RULE: Final = (
-    'if (text contains "lost" or text contains "stolen") and text contains "card" '
-    'then team = "card-security"'
+    'if (text contains "lost" or text contains "stolen") and text contains "card" then team = "card-security"'
 )
 
 
