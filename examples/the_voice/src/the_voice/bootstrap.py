@@ -7,7 +7,8 @@
 3. the endpoint ``feedback-router`` routes texts through it (`the_voice.routing`).
 
 Idempotent: a champion trained on the same data by the same code is kept, and an endpoint with the
-same spec is left alone, so a second run returns at once.
+same pipeline is left alone (its traffic is never touched: a retrained champion or a canary stays),
+so a second run returns at once.
 """
 
 from __future__ import annotations
@@ -103,11 +104,17 @@ def _endpoint(where: Where, say: Callable[[str], None]) -> None:
             endpoints.create(ENDPOINT, spec, team=TEAM, description="Routes customer feedback to a team.")
             say(f"created endpoint {ENDPOINT}")
             return
-        if current.get("targets") == spec["targets"] and current.get("pipeline") == spec["pipeline"]:
+        if current.get("pipeline") == spec["pipeline"]:
             say(f"endpoint {ENDPOINT} is up to date")
             return
-        endpoints.replace(ENDPOINT, spec, reason="the_voice.bootstrap: the routing table changed")
-        say(f"updated endpoint {ENDPOINT}")
+        # the traffic (targets, a canary) is the operators': only the routing pipeline is renewed
+        endpoints.replace(
+            ENDPOINT,
+            {**current, "pipeline": spec["pipeline"]},
+            expected_revision=current["revision"],
+            reason="the_voice.bootstrap: the routing pipeline changed",
+        )
+        say(f"updated the pipeline of endpoint {ENDPOINT}")
     finally:
         endpoints.close()
 

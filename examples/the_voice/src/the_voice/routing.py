@@ -4,7 +4,8 @@ Post-steps (berth's pipeline, see docs/pipelines.md):
 
 1. ``map``: the model's category -> the owning team (`the_voice.teams`);
 2. ``rules``: ``confidence`` is the largest class probability; then the bank's hard rule: anything
-   mentioning a lost or stolen card goes to ``card-security``, whatever the model said;
+   mentioning a lost or stolen card (the words "lost" or "stole", and "card"; case-insensitive) goes
+   to ``card-security``, whatever the model said;
 3. ``rename`` ``predict`` -> ``category`` and ``select`` the three answers.
 """
 
@@ -20,7 +21,7 @@ CHAMPION: Final = "champion"
 TEAM: Final = "voice"
 
 CARD_SECURITY_RULE: Final = (
-    'if (text contains "lost" or text contains "stolen") and text contains "card" then team = "card-security"'
+    'if (text contains "lost" or text contains "stole") and text contains "card" then team = "card-security"'
 )
 
 
