@@ -1,12 +1,13 @@
 """The ``retrain`` job: train a challenger from base data and corrections, judge it against the
 champion on a gold hold-out, push it, and promote it only when it wins by the margin.
 
-Stages (each reports progress): read the corrections -> build the training set (base data plus the
-corrections outside the hold-out) -> train the challenger (the champion keeps serving) -> push it
-under the alias ``challenger`` (before the evaluation, so servers load and warm it meanwhile and a
-promotion switches traffic at once) -> evaluate both on the hold-out (the challenger's metrics get
-both scores) -> move the alias ``champion`` to it, or not, with the reason in the alias history.
-Servers follow the alias within their reconcile poll; rollback is ``berth alias set MODEL champion OLD``.
+Stages (each reports progress): read the corrections -> build the training set (the base data less
+the rows analysts corrected, plus the corrections outside the hold-out) -> train the challenger
+(the champion keeps serving) -> push it under the alias ``challenger`` (before the evaluation, so
+servers load and warm it meanwhile and a promotion switches traffic at once) -> evaluate both on
+the hold-out (the challenger's metrics get both scores) -> move the alias ``champion`` to it, or
+not, with the reason in the alias history. Servers follow the alias within their reconcile poll;
+rollback is ``berth alias set MODEL champion OLD``.
 """
 
 from __future__ import annotations
@@ -72,7 +73,7 @@ def retrain(
     progress(0.0, f"reading corrections of endpoint {params.endpoint}")
     corrections = read_corrections(records, params.endpoint, trainer, params.holdout_percent)
     progress(0.1, f"{corrections.total} corrections ({len(corrections.holdout_rows)} in the hold-out)")
-    rows, labels = trainer.base_data()
+    rows, labels = _without_corrected(*trainer.base_data(), corrections)
     rows, labels = [*rows, *corrections.train_rows], [*labels, *corrections.train_labels]
     if not rows:
         raise BerthError(
@@ -126,6 +127,20 @@ def retrain(
         train_rows=len(rows),
         test_accuracy=test_accuracy,
     )
+
+
+def _without_corrected(
+    rows: list[Any], labels: list[str], corrections: Corrections
+) -> tuple[list[Any], list[str]]:
+    """The base rows less those an analyst corrected (their label is the correction's, and a
+    hold-out row must not be trained on under its old label either). Rows that cannot be hashed
+    are all kept."""
+    try:
+        corrected = {*corrections.train_rows, *corrections.holdout_rows}
+        kept = [i for i, row in enumerate(rows) if row not in corrected]
+    except TypeError:
+        return rows, labels
+    return [rows[i] for i in kept], [labels[i] for i in kept]
 
 
 def _champion(workspace: Workspace, params: RetrainParams) -> Version | None:
