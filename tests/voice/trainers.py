@@ -21,9 +21,12 @@ class CorruptedTrainer:
     def rows_of(self, inputs: Mapping[str, Mapping[str, Any]]) -> list[Any]:
         return self._voice.rows_of(inputs)
 
-    def train(self, rows: Sequence[Any], labels: Sequence[str]) -> Any:
+    def train(
+        self, base: tuple[Sequence[Any], Sequence[str]], corrections: tuple[Sequence[Any], Sequence[str]]
+    ) -> Any:
+        rows, labels = [*base[0], *corrections[0]], [*base[1], *corrections[1]]
         shuffled = list(np.random.default_rng(5).permutation(np.asarray(labels, dtype=object)))
-        return self._voice.train(rows, shuffled)
+        return self._voice.train((rows, shuffled), ([], []))
 
     def model_input(self, rows: Sequence[Any]) -> Any:
         return self._voice.model_input(rows)

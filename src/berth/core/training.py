@@ -26,6 +26,10 @@ DEFAULT_MIN_HOLDOUT: Final = 20
 MAX_NAME_LENGTH: Final = 256
 
 
+Labelled = tuple[Sequence[Any], Sequence[str]]
+"""Rows (as the trainer's model takes them, one per example) and their labels."""
+
+
 class Trainer(Protocol):
     """What the retrain job needs of a registered trainer."""
 
@@ -38,8 +42,10 @@ class Trainer(Protocol):
         rows, one per row of the request."""
         ...
 
-    def train(self, rows: Sequence[Any], labels: Sequence[str]) -> Any:
-        """A fitted model that `berth.push` accepts (a scikit-learn pipeline, ...)."""
+    def train(self, base: Labelled, corrections: Labelled) -> Any:
+        """A fitted model that `berth.push` accepts (a scikit-learn pipeline, ...), from the base data
+        (less the rows analysts corrected) and the analysts' corrections (gold labels, the hold-out
+        excluded): how to weigh one against the other is the trainer's call."""
         ...
 
     def model_input(self, rows: Sequence[Any]) -> Any:

@@ -9,12 +9,18 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from the_voice.data import load_split
 from the_voice.labelling import SEED, label_by_clusters
 
 TEXT = "text"
+MIN_CORRECTIONS_TO_CHOOSE = 200
+"""From this many corrections on, the trainer chooses its recipe on a part of them (below: both)."""
+VALIDATION_SHARE = 0.25
+WITH_CLUSTERS = "cluster labels + corrections"
+CORRECTIONS_ONLY = "corrections only"
 
 
 def build_pipeline(seed: int = SEED) -> Any:
@@ -40,10 +46,13 @@ def build_pipeline(seed: int = SEED) -> Any:
     return Pipeline([("features", features), ("classifier", classifier)])
 
 
-def train(texts: Sequence[str], labels: Sequence[str], *, seed: int = SEED) -> Any:
-    """A fitted `build_pipeline` on these texts and labels."""
+def train(
+    texts: Sequence[str], labels: Sequence[str], *, weights: Sequence[float] | None = None, seed: int = SEED
+) -> Any:
+    """A fitted `build_pipeline` on these texts and labels (optionally weighted per text)."""
     model = build_pipeline(seed)
-    model.fit(frame(texts), list(labels))
+    fit_params = {} if weights is None else {"classifier__sample_weight": np.asarray(weights, dtype=float)}
+    model.fit(frame(texts), list(labels), **fit_params)
     return model
 
 
@@ -77,6 +86,8 @@ class VoiceTrainer:
             raise ValueError("'seed' must be an integer")
         self._rows: int | None = rows
         self._seed: int = seed
+        self._recipe = WITH_CLUSTERS
+        self._scores: dict[str, float] = {}
 
     def base_data(self) -> tuple[list[str], list[str]]:
         return dataset(rows=self._rows)
@@ -88,8 +99,47 @@ class VoiceTrainer:
             return []
         return [str(v) for v in tensor.get("data", [])]
 
-    def train(self, rows: Sequence[Any], labels: Sequence[str]) -> Any:
-        return train([str(r) for r in rows], labels, seed=self._seed)
+    def train(
+        self, base: tuple[Sequence[Any], Sequence[str]], corrections: tuple[Sequence[Any], Sequence[str]]
+    ) -> Any:
+        """The cluster labels are rough (about a third are right) and the corrections are gold, so
+        which recipe wins depends on how many corrections there are. Below
+        `MIN_CORRECTIONS_TO_CHOOSE` both are used; from there on two recipes are compared on a
+        seeded quarter of the corrections (the retrain job's gold hold-out is never seen here):
+        cluster labels + corrections (each correction weighted so that the corrections weigh as
+        much as the base texts together), and corrections only. The winner is refitted on all."""
+        base_texts, base_labels = [str(r) for r in base[0]], list(base[1])
+        gold_texts, gold_labels = [str(r) for r in corrections[0]], list(corrections[1])
+        if len(gold_texts) < MIN_CORRECTIONS_TO_CHOOSE or not base_texts:
+            self._recipe = WITH_CLUSTERS if base_texts else CORRECTIONS_ONLY
+            return self._fit(self._recipe, base_texts, base_labels, gold_texts, gold_labels)
+        order = np.random.default_rng(self._seed).permutation(len(gold_texts))
+        cut = int(len(order) * VALIDATION_SHARE)
+        check, fit = order[:cut], order[cut:]
+        fit_texts, fit_labels = [gold_texts[i] for i in fit], [gold_labels[i] for i in fit]
+        truth = np.asarray([gold_labels[i] for i in check], dtype=object)
+        check_frame = frame([gold_texts[i] for i in check])
+        scores = {}
+        for recipe in (WITH_CLUSTERS, CORRECTIONS_ONLY):
+            model = self._fit(recipe, base_texts, base_labels, fit_texts, fit_labels)
+            scores[recipe] = float(np.mean(model.predict(check_frame) == truth))
+        self._recipe = max(scores, key=lambda r: scores[r])  # a tie keeps the cluster labels
+        self._scores = scores
+        return self._fit(self._recipe, base_texts, base_labels, gold_texts, gold_labels)
+
+    def _fit(
+        self,
+        recipe: str,
+        base_texts: list[str],
+        base_labels: list[str],
+        gold_texts: list[str],
+        gold_labels: list[str],
+    ) -> Any:
+        if recipe == CORRECTIONS_ONLY:
+            return train(gold_texts, gold_labels, seed=self._seed)
+        weight = max(1.0, len(base_texts) / max(len(gold_texts), 1))
+        weights = [1.0] * len(base_texts) + [weight] * len(gold_texts)
+        return train(base_texts + gold_texts, base_labels + gold_labels, weights=weights, seed=self._seed)
 
     def model_input(self, rows: Sequence[Any]) -> Any:
         return frame([str(r) for r in rows])
@@ -106,6 +156,8 @@ class VoiceTrainer:
                 "features": "tfidf words 1-2 + chars 2-4 (char_wb)",
                 "classifier": "SGDClassifier(modified_huber, alpha=5e-5)",
                 "seed": self._seed,
+                "recipe": self._recipe,
+                **{f"recipe_score[{name}]": score for name, score in self._scores.items()},
             },
             "docs": MODEL_CARD,
         }

@@ -73,14 +73,14 @@ def retrain(
     progress(0.0, f"reading corrections of endpoint {params.endpoint}")
     corrections = read_corrections(records, params.endpoint, trainer, params.holdout_percent)
     progress(0.1, f"{corrections.total} corrections ({len(corrections.holdout_rows)} in the hold-out)")
-    rows, labels = _without_corrected(*trainer.base_data(), corrections)
-    rows, labels = [*rows, *corrections.train_rows], [*labels, *corrections.train_labels]
+    base_rows, base_labels = _without_corrected(*trainer.base_data(), corrections)
+    rows = [*base_rows, *corrections.train_rows]
     if not rows:
         raise BerthError(
             ErrorCode.INVALID_REQUEST, "the trainer gave no base data and there are no corrections"
         )
     progress(0.15, f"training the challenger on {len(rows)} rows")
-    model = trainer.train(rows, labels)
+    model = trainer.train((base_rows, base_labels), (corrections.train_rows, corrections.train_labels))
     test_accuracy = _test_accuracy(model, trainer)
     progress(0.6, "pushing the challenger")  # now, so servers load it while both are evaluated
     metrics = _metrics(corrections, len(rows), test_accuracy)
