@@ -184,7 +184,7 @@ def main() -> None:
     test = load_split("test")
     truth = load_split("train").sample(max(steps), seed=2026)  # the texts the analyst reads, in order
 
-    rows: list[tuple[str, int, str, str, str, str]] = []
+    rows: list[tuple[str, int, str, str, str, str, str]] = []
     with tempfile.TemporaryDirectory(prefix="berth-voice-curve-") as tmp:
         home = Path(tmp) / "home"
         t0 = time.monotonic()
@@ -192,7 +192,7 @@ def main() -> None:
         print(f"bootstrap: {time.monotonic() - t0:.0f} s", flush=True)
         with served(home) as url, httpx.Client(base_url=url, timeout=60) as client:
             accuracy, version = served_accuracy(client, test)
-            rows.append(("KMeans labels only", 0, f"v{version}", "", "", f"{accuracy:.3f}"))
+            rows.append(("KMeans labels only", 0, f"v{version}", "", "", "", f"{accuracy:.3f}"))
             print(rows[-1], flush=True)
             log = FeedbackLog()
             workspace = open_workspace(Settings(home=home))
@@ -225,6 +225,10 @@ def main() -> None:
                         else result["champion"]["version"]
                     )
                     wait_for_version(client, champion)
+                    challenger = workspace.store.get_version(
+                        "voice-classifier", result["challenger"]["version"]
+                    )
+                    recipe = str(challenger.metadata.params.get("recipe", ""))
                     accuracy, version = served_accuracy(client, test)
                     rows.append(
                         (
@@ -234,6 +238,7 @@ def main() -> None:
                             f"{result['challenger']['holdout_accuracy']:.3f} vs "
                             f"{result['champion']['holdout_accuracy']:.3f}",
                             "promoted" if result["promoted"] else "kept",
+                            recipe,
                             f"{accuracy:.3f}",
                         )
                     )

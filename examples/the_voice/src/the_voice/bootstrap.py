@@ -25,7 +25,7 @@ from the_voice.data import fingerprint, load_split
 from the_voice.routing import CHAMPION, ENDPOINT, MODEL, TEAM, endpoint_spec
 from the_voice.trainer import VoiceTrainer, frame
 
-REVISION = "2"
+REVISION = "3"
 """Bumped when the training code changes, so the fingerprint (and the cached champion) changes."""
 
 

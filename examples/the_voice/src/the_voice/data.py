@@ -23,11 +23,11 @@ class Split:
         return len(self.texts)
 
     def sample(self, rows: int, *, seed: int = 7) -> Split:
-        """`rows` texts drawn without replacement (seeded), in their file order (which is sorted by
-        category, so a plain head would hold a few categories only)."""
-        if rows >= len(self.texts):
-            return self
-        picked = sorted(np.random.default_rng(seed).choice(len(self.texts), size=rows, replace=False))
+        """`rows` texts drawn without replacement (seeded), in the order drawn: the files are sorted by
+        category, so a head of them (or of a sample in file order) holds a few categories only."""
+        picked = np.random.default_rng(seed).choice(
+            len(self.texts), size=min(rows, len(self.texts)), replace=False
+        )
         return Split([self.texts[i] for i in picked], [self.categories[i] for i in picked])
 
 
