@@ -86,15 +86,7 @@ def retrain(
     metrics = _metrics(corrections, len(rows), test_accuracy)
     version = _push(model, trainer, workspace, params, actor, corrections, rows, metrics)
     progress(0.7, "evaluating the champion and the challenger on the hold-out")
-    champion = _champion(workspace, params)
-    champion_score = (
-        None
-        if champion is None
-        else version_accuracy(
-            workspace, champion, trainer, corrections.holdout_rows, corrections.holdout_labels
-        )
-    )
-    challenger_score = model_accuracy(model, trainer, corrections.holdout_rows, corrections.holdout_labels)
+    champion, champion_score, challenger_score = _judge(workspace, params, trainer, model, corrections)
     metrics["holdout_accuracy"] = challenger_score
     if champion_score is not None:
         metrics["champion_holdout_accuracy"] = champion_score
@@ -141,6 +133,17 @@ def _without_corrected(
     except TypeError:
         return rows, labels
     return [rows[i] for i in kept], [labels[i] for i in kept]
+
+
+def _judge(
+    workspace: Workspace, params: RetrainParams, trainer: Trainer, model: Any, corrections: Corrections
+) -> tuple[Version | None, float | None, float]:
+    """The champion (None when the alias does not exist yet), its hold-out accuracy and the
+    challenger's, on the same rows."""
+    rows, truth = corrections.holdout_rows, corrections.holdout_labels
+    champion = _champion(workspace, params)
+    champion_score = None if champion is None else version_accuracy(workspace, champion, trainer, rows, truth)
+    return champion, champion_score, model_accuracy(model, trainer, rows, truth)
 
 
 def _champion(workspace: Workspace, params: RetrainParams) -> Version | None:
