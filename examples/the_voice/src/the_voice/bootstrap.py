@@ -27,6 +27,11 @@ from the_voice.trainer import VoiceTrainer, frame
 
 REVISION = "3"
 """Bumped when the training code changes, so the fingerprint (and the cached champion) changes."""
+NOT_THERE = (
+    berth.ErrorCode.MODEL_NOT_FOUND,
+    berth.ErrorCode.ALIAS_NOT_FOUND,
+    berth.ErrorCode.VERSION_NOT_FOUND,
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,7 +67,7 @@ def _champion(where: Where, base_rows: int | None, say: Callable[[str], None]) -
                 say(f"{MODEL} v{current.number} is the champion, trained on this data: kept")
                 return current.number
         except berth.BerthError as exc:
-            if exc.code not in (berth.ErrorCode.MODEL_NOT_FOUND, berth.ErrorCode.ALIAS_NOT_FOUND):
+            if exc.code not in NOT_THERE:
                 raise
     finally:
         registry.close()
