@@ -251,12 +251,15 @@ def main() -> None:
 
     print("\nThe Voice: accuracy of feedback-router on the banking77 test split (3,080 texts)")
     print(
-        "| stage | hold-out rows | served | challenger vs champion on hold-out | decision | test accuracy |"
+        "| stage | hold-out rows | served | challenger vs champion on hold-out | decision "
+        "| challenger's recipe | test accuracy |"
     )
-    print("|---|---|---|---|---|---|")
-    for stage, holdout, version, scores, decision, accuracy_text in rows:
-        print(f"| {stage} | {holdout or ''} | {version} | {scores} | {decision} | {accuracy_text} |")
-    print(f"| ceiling: all {len(base)} true labels | | | | | {ceiling:.3f} |")
+    print("|---|---|---|---|---|---|---|")
+    for stage, holdout, version, scores, decision, recipe, accuracy_text in rows:
+        print(
+            f"| {stage} | {holdout or ''} | {version} | {scores} | {decision} | {recipe} | {accuracy_text} |"
+        )
+    print(f"| ceiling: all {len(base)} true labels | | | | | | {ceiling:.3f} |")
 
 
 if __name__ == "__main__":
