@@ -1,4 +1,4 @@
-# berth: two commands. `make run` starts the platform with demo models; `make test` runs every check.
+# berth: two commands. `make run` starts the platform with The Voice (and demo models); `make test` runs every check.
 # Both create the virtual environment when it is missing and (re)install only when the pins changed.
 PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV   := .venv
@@ -7,9 +7,10 @@ STAMP  := $(VENV)/.berth-installed
 
 .PHONY: run test lint typecheck layers unit install clean bench grpc
 
-$(STAMP): pyproject.toml constraints.txt
+$(STAMP): pyproject.toml constraints.txt examples/the_voice/pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --disable-pip-version-check -c constraints.txt -e '.[dev]'
+	$(BIN)/python -m pip install -q --disable-pip-version-check --no-deps -e examples/the_voice
 	@touch $(STAMP)
 
 install: $(STAMP)
@@ -18,8 +19,8 @@ run: $(STAMP)
 	$(BIN)/berth demo
 
 lint: $(STAMP)
-	$(BIN)/ruff check src tests bench
-	$(BIN)/ruff format --check src tests bench
+	$(BIN)/ruff check src tests bench examples
+	$(BIN)/ruff format --check src tests bench examples
 
 typecheck: $(STAMP)
 	$(BIN)/mypy

@@ -7,6 +7,11 @@
 - ``bike-demand``: hourly rentals, a LightGBM regressor on the UCI Bike Sharing data (CC BY 4.0,
   Fanaee-T & Gama; see demo_data/bike-sharing-SOURCE.md), in LightGBM's native format.
 
+- installed demo packages (entry points ``berth.demos``: a module with ``prepare(home, say)`` and
+  ``try_it(url) -> lines``): The Voice (``examples/the_voice``, installed by ``make``) trains its
+  feedback classifier, pushes it as ``voice-classifier@champion`` and creates the endpoint
+  ``feedback-router``.
+
 Training is skipped when the home already holds versions trained on the same data by the same
 demo code, so a second ``make run`` starts at once.
 """
@@ -15,8 +20,10 @@ from __future__ import annotations
 
 import hashlib
 import io
+import logging
 import socket
 from importlib import resources
+from importlib.metadata import entry_points
 from pathlib import Path
 from typing import Any
 
@@ -35,6 +42,7 @@ from berth.engine.workspace import open_workspace
 DEMO_REVISION = "2"
 BANK_FILE = "bank-additional-full.csv.gz"
 BIKE_FILE = "bike-sharing-hour.csv.gz"
+DEMOS_GROUP = "berth.demos"
 BANK_ROWS_2008_2009 = 39_130
 BANK_CATEGORICAL = [
     "job", "marital", "education", "default", "housing", "loan", "contact", "month", "day_of_week",
@@ -169,6 +177,17 @@ def train_bike_demand(registry: LocalRegistry) -> Version | None:
     )
 
 
+def installed_demos(group: str = DEMOS_GROUP) -> list[Any]:
+    """The demo modules installed packages register (one that fails to import is logged and skipped)."""
+    found = []
+    for entry in entry_points(group=group):
+        try:
+            found.append(entry.load())
+        except Exception:
+            logging.getLogger(__name__).exception("demo %r (%s) failed to load", entry.name, entry.value)
+    return found
+
+
 def _port_free(host: str, port: int) -> bool:
     with socket.socket() as sock:
         try:
@@ -212,6 +231,9 @@ def demo(home: Path | None, host: str, port: int) -> None:
         bank = registry.get_version("bank-marketing", "production")
     finally:
         registry.close()
+    demos = installed_demos()
+    for module in demos:
+        module.prepare(settings.home, click.echo)
     if not _port_free(host, port):
         with socket.socket() as sock:
             sock.bind((host, 0))
@@ -219,12 +241,15 @@ def demo(home: Path | None, host: str, port: int) -> None:
         click.echo(f"port 8080 is taken; using {port}")
     url = f"http://{host}:{port}"
     body = orjson.dumps(_first_row_request(bank)).decode()
+    try_it = [line for module in demos for line in module.try_it(url)]
     click.echo(
-        f"\nberth serves bank-marketing and bike-demand at {url}  (home: {settings.home.resolve()})\n"
+        f"\nberth serves the demo models at {url}  (home: {settings.home.resolve()})\n"
+        f"  web app:     {url}/ui/\n"
         f"  API docs:    {url}/docs\n"
         f"  models:      curl -s {url}/api/v1/models\n"
         f"  predict:     curl -s -X POST {url}/v2/models/bank-marketing/infer "
         f"-H 'content-type: application/json' -d '{body}'\n"
-        "Ctrl-C stops it.\n"
+        + "".join(f"{line}\n" for line in try_it)
+        + "Ctrl-C stops it.\n"
     )
     serve(settings.model_copy(update={"host": host, "port": port}))

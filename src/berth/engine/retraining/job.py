@@ -1,0 +1,48 @@
+"""``retrain`` as a job kind: ``run(params, ctx)`` for the job runner (``berth worker``).
+
+Parameters (JSON; every trigger — on demand, schedule, N corrections, drift alert — only passes
+these)::
+
+    {"model": "voice-classifier",        # the model whose alias is at stake
+     "trainer": "voice",                 # an installed entry point of berth.trainers
+     "endpoint": "feedback-router",      # whose corrected records are read
+     "alias": "champion",                # default
+     "challenger_alias": "challenger",   # default
+     "margin": 0.01,                     # hold-out accuracy the challenger must gain (default 0.01)
+     "holdout_percent": 20,              # share of corrections kept as the gold hold-out (default 20)
+     "min_holdout": 20,                  # fewer hold-out corrections: no promotion (default 20)
+     "trainer_options": {}}              # given to the trainer's factory
+"""
+
+from __future__ import annotations
+
+from typing import Any, Protocol
+
+from berth.core.training import RetrainParams
+from berth.engine.retraining.corrections import RecordReader
+from berth.engine.retraining.retrain import retrain
+from berth.engine.retraining.trainers import load_trainer
+from berth.engine.workspace import Workspace
+
+
+class RetrainContext(Protocol):
+    """What the job needs of a running job's context."""
+
+    workspace: Workspace
+
+    def progress(self, fraction: float, message: str = "") -> None: ...
+
+
+def check_retrain_params(params: dict[str, Any]) -> dict[str, Any]:
+    """The parameters checked, defaults filled in (INVALID_REQUEST otherwise)."""
+    return RetrainParams.parse(params).to_json()
+
+
+def run_retrain_job(
+    params: dict[str, Any], ctx: RetrainContext, records: RecordReader, *, actor: str
+) -> dict[str, Any]:
+    """One champion/challenger round; the result (JSON) says who won and why."""
+    parsed = RetrainParams.parse(params)
+    trainer = load_trainer(parsed.trainer, parsed.trainer_options)
+    outcome = retrain(parsed, trainer, ctx.workspace, records, ctx.progress, actor=actor)
+    return outcome.to_json()
