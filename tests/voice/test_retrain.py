@@ -159,7 +159,7 @@ def test_the_hold_out_is_a_stable_fifth_of_the_prediction_ids() -> None:
 def test_bad_parameters_are_refused_with_a_clear_message(params: dict[str, Any], message: str) -> None:
     with pytest.raises(BerthError) as refused:
         check_retrain_params(params)
-    assert refused.value.code is ErrorCode.INVALID_REQUEST
+    assert refused.value.code is ErrorCode.INVALID_JOB_PARAMS
     assert message in refused.value.message
 
 

@@ -81,7 +81,7 @@ def worker(
             grace_s=grace_s,
         )
         store = workspace.jobs.store
-        triggers = TriggerEvaluator(store, None, now)  # no record store here: see docs/jobs.md
+        triggers = TriggerEvaluator(store, workspace.record_stats.corrections_since, now)
         runner = Worker(store, workspace.jobs.kinds, workspace, settings.home, config, triggers)
         stop = threading.Event()
         for sig in (signal.SIGTERM, signal.SIGINT):

@@ -133,4 +133,4 @@ def _integer(params: Mapping[str, Any], key: str, default: int, low: int, high: 
 
 
 def _bad(message: str) -> BerthError:
-    return BerthError(ErrorCode.INVALID_REQUEST, message)
+    return BerthError(ErrorCode.INVALID_JOB_PARAMS, message)

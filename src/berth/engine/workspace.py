@@ -47,6 +47,7 @@ class Workspace:
     records: RecordService
     alerts: SqlAlertStore
     monitor: MonitorService
+    record_stats: SqlRecordStats
 
     def close(self) -> None:
         self.store.close()
@@ -63,6 +64,7 @@ def open_workspace(settings: Settings) -> Workspace:
     record_store = SqlRecordStore(store.engine)
     journal_dir = settings.resolved_journal_dir
     alerts = SqlAlertStore(store.engine)
+    record_stats = SqlRecordStats(store.engine)
     return Workspace(
         store=store,
         artifacts=artifacts,
@@ -79,5 +81,6 @@ def open_workspace(settings: Settings) -> Workspace:
             journal_pending=lambda: bool(segments(journal_dir)),
         ),
         alerts=alerts,
-        monitor=MonitorService(record_store, SqlRecordStats(store.engine), profiles, store, alerts),
+        monitor=MonitorService(record_store, record_stats, profiles, store, alerts),
+        record_stats=record_stats,
     )

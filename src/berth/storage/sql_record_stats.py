@@ -13,7 +13,7 @@ from typing import Final
 from sqlalchemy import Connection, Engine, func, select
 
 from berth.core.records import TensorsJson
-from berth.storage.schema import prediction_errors, prediction_records
+from berth.storage.schema import prediction_errors, prediction_feedback, prediction_records
 from berth.storage.transactions import run_transaction
 
 _r = prediction_records.c
@@ -75,6 +75,17 @@ class SqlRecordStats:
             ]
 
         return run_transaction(self._engine, work)
+
+    def corrections_since(self, endpoint: str, since: datetime) -> int:
+        """Feedback items received after `since` for caller-facing records of `endpoint` (what a
+        "retrain after N corrections" trigger counts)."""
+        _f = prediction_feedback.c
+        stmt = (
+            select(func.count(func.distinct(_f.prediction_id)))
+            .select_from(prediction_feedback.join(prediction_records, _r.prediction_id == _f.prediction_id))
+            .where(_r.endpoint == endpoint, _r.shadow_of.is_(None), _f.received_at > since)
+        )
+        return run_transaction(self._engine, lambda conn: int(conn.execute(stmt).scalar_one()))
 
     # -- failed requests ---------------------------------------------------------------------
     def error_counts(

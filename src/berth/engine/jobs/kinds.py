@@ -82,7 +82,9 @@ def discover_kinds(group: str = ENTRY_POINT_GROUP) -> list[JobKind]:
 
 
 def builtin_kinds() -> list[JobKind]:
-    return [BATCH_SCORE]
+    from berth.engine.jobs.retrain import RETRAIN  # retraining imports the flavors: loaded when used
+
+    return [BATCH_SCORE, RETRAIN]
 
 
 def installed_kinds() -> JobKinds:

@@ -22,16 +22,16 @@ def trainer_names(group: str = ENTRY_POINT_GROUP) -> list[str]:
 
 
 def load_trainer(name: str, options: Mapping[str, Any], group: str = ENTRY_POINT_GROUP) -> Trainer:
-    """The trainer registered as `name`, built with `options` (INVALID_REQUEST when there is no such
+    """The trainer registered as `name`, built with `options` (INVALID_JOB_PARAMS when there is no such
     trainer or it refuses the options)."""
     found = [entry for entry in entry_points(group=group) if entry.name == name]
     if not found:
         known = ", ".join(trainer_names(group)) or "none"
-        raise BerthError(
-            ErrorCode.INVALID_REQUEST, f"no trainer {name[:80]!r} is installed; installed trainers: {known}"
-        )
+        message = f"no trainer {name[:80]!r} is installed; installed trainers: {known}"
+        raise BerthError(ErrorCode.INVALID_JOB_PARAMS, message)
     factory = found[0].load()
     try:
         return cast(Trainer, factory(dict(options)))
     except (TypeError, ValueError) as exc:
-        raise BerthError(ErrorCode.INVALID_REQUEST, f"trainer {name!r} refused its options: {exc}") from exc
+        message = f"trainer {name!r} refused its options: {exc}"
+        raise BerthError(ErrorCode.INVALID_JOB_PARAMS, message) from exc

@@ -1,0 +1,31 @@
+"""What monitoring and triggers count from the records: corrections received since a time."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+from berth.core.records import Feedback
+from berth.storage.sql_record_stats import SqlRecordStats
+from berth.storage.sql_records import SqlRecordStore
+from tests.records.builders import ingest, record
+
+
+def test_corrections_since_counts_feedback_received_for_the_endpoint(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'berth.db'}"
+    ingest(url, [record(n) for n in range(5)] + [record(10 + n, endpoint="other") for n in range(3)])
+    store = SqlRecordStore(url)
+    stats = SqlRecordStats(store.engine)
+    try:
+        before = datetime.now(UTC) - timedelta(seconds=1)
+        assert stats.corrections_since("router", before) == 0
+        now = datetime.now(UTC)
+        store.add_feedback([Feedback(f"p{n}", now, label="b") for n in (0, 1, 2)])
+        store.add_feedback([Feedback("p10", now, label="b")])
+        assert stats.corrections_since("router", before) == 3
+        assert stats.corrections_since("other", before) == 1
+        assert stats.corrections_since("router", datetime.now(UTC) + timedelta(seconds=1)) == 0
+        store.add_feedback([Feedback("p0", now, label="c")])  # a correction corrected: one prediction
+        assert stats.corrections_since("router", before) == 3
+    finally:
+        store.close()
