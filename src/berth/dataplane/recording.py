@@ -26,7 +26,7 @@ import asyncio
 import contextlib
 import logging
 import math
-import os
+import random
 import zlib
 from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
@@ -72,7 +72,7 @@ def prediction_identity(request: InferenceRequest, header: Any) -> tuple[str, st
     ``berth-entity-key``, else the request parameter ``entity_key``); INVALID_REQUEST when too long."""
     pid = request.id
     if pid is None or pid == "":
-        pid = os.urandom(16).hex()
+        pid = f"{random.getrandbits(128):032x}"  # no system call per request (reseeded on fork)
     elif len(pid) > MAX_PREDICTION_ID_LENGTH:
         raise BerthError(
             ErrorCode.INVALID_REQUEST, f"the request id is longer than {MAX_PREDICTION_ID_LENGTH} characters"

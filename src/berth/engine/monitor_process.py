@@ -27,6 +27,11 @@ from berth.storage.record_ingest import run as run_ingester
 
 log = logging.getLogger(__name__)
 
+MONITOR_NICENESS = 10
+"""The monitor runs at a lower CPU priority than its server: under sustained saturation its lag
+(``berth_record_writer_lag_seconds``) grows, and recovers when the load drops; the journal holds
+the records meanwhile."""
+
 
 class AlertLoop:
     """Evaluates every rule each `interval_s` on a thread of its own, until stopped."""
@@ -67,6 +72,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="python -m berth.engine.monitor_process")
     parser.add_argument("--parent-pid", type=int, default=None)
     args = parser.parse_args(argv)
+    os.nice(MONITOR_NICENESS)  # serving wins the CPU; ingestion catches up when load drops
     settings = Settings()
     logging.basicConfig(
         level=settings.log_level.upper(), format="%(asctime)s %(name)s %(levelname)s %(message)s"
