@@ -124,18 +124,7 @@ class LocalMonitor:
         self._ws.alerts.delete_rule(name)
 
     def events(self, target: str | None = None, limit: int = 100) -> list[JsonDict]:
-        return [
-            {
-                "rule": e.rule,
-                "target": e.target,
-                "kind": e.kind,
-                "value": e.value,
-                "message": e.message,
-                "fired_at": e.at.isoformat(),
-                "delivery": e.delivery,
-            }
-            for e in self._ws.alerts.events(target=target, limit=limit)
-        ]
+        return [e.to_json() for e in self._ws.alerts.events(target=target, limit=limit)]
 
     def _check_exists(self, name: str) -> None:
         """MODEL_NOT_FOUND unless `name` is an endpoint or a model."""

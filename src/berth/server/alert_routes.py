@@ -98,21 +98,7 @@ def alert_router(store: SqlAlertStore) -> APIRouter:
             )
         )
         visible = [e for e in events if await guard.may(caller, Action.READ, e.target)]
-        return {
-            "events": [
-                {
-                    "id": e.id,
-                    "rule": e.rule,
-                    "target": e.target,
-                    "kind": e.kind,
-                    "value": e.value,
-                    "message": e.message,
-                    "fired_at": e.at.isoformat(),
-                    "delivery": e.delivery,
-                }
-                for e in visible
-            ]
-        }
+        return {"events": [e.to_json() for e in visible]}
 
     return router
 

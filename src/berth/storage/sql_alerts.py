@@ -45,6 +45,19 @@ class StoredEvent:
     at: datetime
     delivery: dict[str, Any] | None
 
+    def to_json(self) -> dict[str, Any]:
+        """The API's view of an alert log entry."""
+        return {
+            "id": self.id,
+            "rule": self.rule,
+            "target": self.target,
+            "kind": self.kind,
+            "value": self.value,
+            "message": self.message,
+            "fired_at": self.at.isoformat(),
+            "delivery": self.delivery,
+        }
+
 
 class SqlAlertStore:
     def __init__(self, engine: Engine) -> None:
