@@ -96,14 +96,34 @@ def push_catalog(home: Path, lr: Trained, text_pipeline: Trained) -> None:
         params={"loss": "log_loss", "alpha": 0.0001},
         docs=DOCS,
         aliases=["production"],
+        reference=[str(t) for t in text_pipeline.x],  # the reference profile drift is measured against
     )
     for aliases in (["production"], ["staging"], ["production"]):
         berth.push(lr.model, name="lr", home=home, input_example=lr.x[:3], aliases=aliases)
 
 
+# The Voice's routing (examples/the_voice, routing.py) over the small text model: its category
+# mapped to a team, its confidence, the three answers under their names.
+VOICE_PIPELINE = {
+    "post": [
+        {
+            "type": "map",
+            "column": "predict",
+            "into": "team",
+            "mapping": {"card_lost": "card-security", "balance": "accounts"},
+            "default": "customer-care",
+        },
+        {"type": "rules", "rules": ["if true then confidence = round(max(predict_proba), 4)"]},
+        {"type": "rename", "columns": {"predict": "category"}},
+        {"type": "select", "columns": ["category", "team", "confidence"]},
+    ]
+}
+
+
 @dataclass(frozen=True)
 class Site:
     url: str
+    home: Path
     x: list[list[float]]
 
     def infer(self, name: str, body: dict[str, object]) -> httpx.Response:
@@ -115,21 +135,27 @@ class Site:
 
 @pytest.fixture(scope="module")
 def site(tmp_path_factory: pytest.TempPathFactory, lr: Trained, text_pipeline: Trained) -> Iterator[Site]:
-    """`berth serve` with the catalog, and endpoints `feedback-router` (the text model),
-    `split` (two versions of lr, half and half) and `quiet` (never called)."""
+    """`berth serve` with the catalog, and endpoints `feedback-router` (the text model with the
+    Voice's routing), `split` (two versions of lr, half and half) and `quiet` (never called).
+    One server per test module: what a module's tests record stays in that module."""
     home = tmp_path_factory.mktemp("ui") / "home"
     push_catalog(home, lr, text_pipeline)
-    with server_process(home) as url:
-        for name, targets in (
-            ("feedback-router", [{"target": "router@production"}]),
-            ("split", [{"target": "lr:1", "weight": 50}, {"target": "lr:2", "weight": 50}]),
-            ("quiet", [{"target": "lr:3"}]),
+    with server_process(home, env={"BERTH_ALERT_INTERVAL_S": "1"}) as url:  # alerts fire in tests
+        for spec in (
+            {
+                "name": "feedback-router",
+                "targets": [{"target": "router@production"}],
+                "pipeline": VOICE_PIPELINE,
+            },
+            {
+                "name": "split",
+                "targets": [{"target": "lr:1", "weight": 50}, {"target": "lr:2", "weight": 50}],
+            },
+            {"name": "quiet", "targets": [{"target": "lr:3"}]},
         ):
-            answer = httpx.post(
-                f"{url}/api/v1/endpoints", json={"name": name, "targets": targets}, timeout=30
-            )
+            answer = httpx.post(f"{url}/api/v1/endpoints", json=spec, timeout=30)
             assert answer.status_code == 201, answer.text
-        yield Site(url, lr.x[:3].tolist())
+        yield Site(url, home, lr.x[:3].tolist())
 
 
 @dataclass(frozen=True)

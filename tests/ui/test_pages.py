@@ -1,5 +1,5 @@
-"""The pages against a real server: catalog, version metadata, endpoints with figures, the Voice,
-and the pages whose APIs this server does not provide yet (they say so instead of breaking)."""
+"""The pages against a real server: catalog, version metadata, endpoints with figures, and the
+empty states of the analyst and jobs pages (the pages on recorded data: test_real_data.py)."""
 
 from __future__ import annotations
 
@@ -112,16 +112,6 @@ def test_an_endpoint_without_requests_says_so(page: Page, site: Site) -> None:
     expect(page.get_by_text("No requests yet on this server.")).to_be_visible()
 
 
-def test_the_voice_page_shows_where_feedback_was_routed(page: Page, site: Site) -> None:
-    page.goto(f"{site.url}/ui/#/voice")
-    page.get_by_label("Tell us about your experience").fill("somebody stole my card, please block it")
-    page.get_by_role("button", name="Send").click()
-    outputs = page.locator("#voice-outputs")
-    expect(outputs).to_contain_text("predict")
-    expect(outputs).to_contain_text("card_lost")
-    expect(page.locator("#voice-answer")).to_contain_text("Answered by router version 2")
-
-
 def test_the_voice_page_refuses_an_empty_message(page: Page, site: Site) -> None:
     page.goto(f"{site.url}/ui/#/voice")
     page.get_by_label("Tell us about your experience").fill("   ")
@@ -129,20 +119,14 @@ def test_the_voice_page_refuses_an_empty_message(page: Page, site: Site) -> None
     expect(page.get_by_role("alert")).to_contain_text("Write a few words first.")
 
 
-def test_the_analyst_page_degrades_without_records(page: Page, site: Site) -> None:
+def test_the_analyst_page_says_when_nothing_matches(page: Page, site: Site) -> None:
     page.goto(f"{site.url}/ui/#/records")
-    expect(page.locator("#records-status")).to_contain_text("No prediction")
+    page.get_by_label("Endpoint").fill("quiet")
+    page.get_by_role("button", name="Show").click()
+    expect(page.locator("#records-status")).to_contain_text("No predictions match these filters.")
     expect(page.locator("#records")).to_be_hidden()
 
 
-def test_the_monitoring_page_degrades_without_data(page: Page, site: Site) -> None:
-    page.goto(f"{site.url}/ui/#/monitor/quiet")
-    expect(page.get_by_role("heading", name="Monitoring: quiet")).to_be_visible()
-    status = page.locator("#monitor")
-    expect(status).to_contain_text(re.compile(r"No monitoring data for quiet|No traffic in this window"))
-    expect(page.locator("#monitor svg")).to_have_count(0)
-
-
-def test_the_jobs_page_degrades_without_jobs(page: Page, site: Site) -> None:
+def test_the_jobs_page_says_when_there_are_no_jobs(page: Page, site: Site) -> None:
     page.goto(f"{site.url}/ui/#/jobs")
-    expect(page.locator("#jobs")).to_contain_text("No jobs")
+    expect(page.locator("#jobs")).to_have_text("No jobs yet.")

@@ -3,8 +3,8 @@
 import { api } from "./api.js";
 import { append, badge, fill, h, note, when } from "./dom.js";
 
-const ACTIVE = new Set(["queued", "pending", "claimed", "running"]);
-const KINDS = { succeeded: "good", done: "good", failed: "bad", error: "bad", cancelled: "warn", running: "warn" };
+const ACTIVE = new Set(["queued", "running"]);
+const KINDS = { succeeded: "good", failed: "bad", cancelled: "warn", running: "warn" };
 
 export async function jobsPage(view) {
   const body = h("div", { id: "jobs" });
@@ -15,11 +15,10 @@ export async function jobsPage(view) {
     timer = null;
     let jobs;
     try {
-      jobs = (await api("/api/v1/jobs")).jobs || [];
+      const answer = await api("/api/v1/jobs");
+      jobs = Array.isArray(answer) ? answer : []; // a list, newest first
     } catch (error) {
-      fill(body, error.missing
-        ? note(`No jobs to show: the server answered ${error.describe()}. Jobs appear here once a job runner is set up.`)
-        : note(error.describe ? error.describe() : String(error), "error"));
+      fill(body, note(error.describe ? error.describe() : String(error), "error"));
       return;
     }
     fill(body, jobs.length ? jobTable(jobs) : note("No jobs yet."));
@@ -39,8 +38,10 @@ function jobTable(jobs) {
       const progress = typeof j.progress === "number" ? Math.max(0, Math.min(1, j.progress)) : 0;
       return h("tr", { "data-job-id": j.id },
         h("td", {}, String(j.id)),
-        h("td", {}, j.kind),
-        h("td", {}, badge(j.status, KINDS[j.status] || ""), j.error ? h("div", { class: "muted" }, j.error) : null),
+        h("td", {}, j.kind, j.reason ? h("div", { class: "muted" }, j.reason) : null),
+        h("td", {}, badge(j.status, KINDS[j.status] || ""),
+          j.max_attempts > 1 && j.attempts > 1 ? h("div", { class: "muted" }, `attempt ${j.attempts} of ${j.max_attempts}`) : null,
+          j.error ? h("div", { class: "muted" }, j.error) : null),
         h("td", {},
           h("progress", { max: 1, value: progress, "aria-label": `Progress of job ${j.id}` }, `${Math.round(progress * 100)} %`),
           ` ${Math.round(progress * 100)} %`,

@@ -5,9 +5,10 @@ import { barChart, columnChart, lineChart } from "./charts.js";
 import { append, badge, duration, facts, fill, h, link, note, number, percent, section, table, when } from "./dom.js";
 
 const WINDOWS = [[3600, "last hour", 300], [86400, "last day", 3600], [7 * 86400, "last week", 6 * 3600], [30 * 86400, "last 30 days", 86400]];
+// the drift verdicts of the API (dataset, prediction and per feature)
 const VERDICTS = {
   ok: ["no drift", "good"],
-  drift: ["drift", "bad"],
+  drifted: ["drift", "bad"],
   insufficient_data: ["not enough data yet", "warn"],
   no_data: ["no traffic in this window", ""],
   no_profile: ["no reference profile pushed with this version", "warn"],
@@ -16,11 +17,13 @@ const VERDICTS = {
 export async function monitorPage(view, name) {
   const windowSelect = h("select", { id: "monitor-window" }, WINDOWS.map(([s, text], i) => h("option", { value: i, selected: i === 1 }, text)));
   const body = h("div", { id: "monitor" });
+  let latest = 0; // the newest load: an older answer arriving later is dropped
   const load = () => {
     const [span, , bucket] = WINDOWS[Number(windowSelect.value)];
     const end = new Date();
     const start = new Date(end.getTime() - span * 1000);
-    return render(body, name, { start: start.toISOString(), end: end.toISOString(), bucket_s: bucket });
+    const mine = ++latest;
+    return render(body, name, { start: start.toISOString(), end: end.toISOString(), bucket_s: bucket }, () => mine === latest);
   };
   windowSelect.addEventListener("change", load);
   append(view, 
@@ -33,17 +36,16 @@ export async function monitorPage(view, name) {
   await load();
 }
 
-async function render(body, name, params) {
+async function render(body, name, params, current) {
   let data;
   try {
     data = await api(`/api/v1/monitor/${quote(name)}`, { params });
   } catch (error) {
-    const text = error.missing
-      ? `No monitoring data for ${name}: the server answered ${error.describe()}. Monitoring needs prediction records (and a server that provides the monitoring API).`
-      : error.describe ? error.describe() : String(error);
-    fill(body, note(text, error.missing ? "empty" : "error"));
+    if (!current()) return;
+    fill(body, note(error.describe ? error.describe() : String(error), "error"));
     return;
   }
+  if (!current()) return;
   const buckets = data.buckets || [];
   const label = bucketLabel(data.window && data.window.bucket_s);
   fill(body, 
@@ -54,6 +56,7 @@ async function render(body, name, params) {
       section("Drift", drift(data.drift)),
       section("Latency", latency(data.latency, buckets, label)),
       section("Traffic per variant", traffic(data.traffic, buckets, label)),
+      section("Failed requests", failures(data.errors, buckets, label)),
     ),
     section("Staleness", staleness(data.staleness)),
   );
@@ -87,7 +90,7 @@ function accuracy(acc, buckets, label) {
       buckets.length && hasValues(acc.series) ? lineChart({ label: `${metric} over time per variant`, x: buckets, series, xFormat: label }) : null,
       `No ${metric} in this window: it needs feedback (ground truth) for the predictions.`),
     overall.length
-      ? table(`${metric} over the window`, ["Variant", "Predictions with feedback", metric], overall.map(([variant, o]) => [variant, number(o.n), number(o.value, 4)]))
+      ? table(`${metric} over the window`, ["Variant", "Predictions with feedback", metric], overall.map(([variant, o]) => [variant, number(o.n), number(o.value, 4)]), { id: "accuracy-table" })
       : null,
   ];
 }
@@ -96,20 +99,40 @@ function drift(d) {
   if (!d) return note("No drift figures.");
   const [text, kind] = VERDICTS[d.status] || [d.status, ""];
   const features = d.features || [];
+  // A distance (large samples) is drifted above its threshold; a test (KS, chi-square: small
+  // samples) when its p-value is below alpha, plotted as -log10 p against -log10 alpha so that,
+  // in both charts, a longer bar is more drift and a bar past its tick is drifted.
+  const scored = features.filter((f) => typeof f.statistic === "number" && typeof f.threshold === "number");
+  const distances = scored.filter((f) => f.p_value === null || f.p_value === undefined);
+  const tests = scored.filter((f) => typeof f.p_value === "number");
+  const log = (p) => -Math.log10(Math.max(p, 1e-300));
   return [
     h("p", {}, "Verdict: ", badge(text, kind), d.drifted_share !== null && d.drifted_share !== undefined ? ` · ${percent(d.drifted_share)} of the features drifted` : ""),
+    d.version && features.length ? h("p", { class: "muted" }, `Inputs of ${d.version} (the version that answered most)`, d.records ? `, ${number(d.records)} records,` : "", " against its reference profile.") : null,
+    d.prediction && d.prediction.status !== "no_data" ? h("p", {}, "Predictions: ", verdict(d.prediction.status)) : null,
     features.length
       ? [
-          chartOr("drift-chart", barChart({
-            label: "Drift statistic per feature (tick: threshold)",
-            items: features.map((f) => ({ label: f.feature, value: f.statistic, marker: f.threshold, highlight: f.drifted })),
-          })),
-          table(null, ["Feature", "Kind", "Test", "Statistic", "Threshold", "p-value", "Drifted", "Reference n", "Current n"],
-            features.map((f) => [f.feature, f.kind, f.test, number(f.statistic, 4), number(f.threshold, 4), number(f.p_value, 4),
-              f.drifted ? badge("drifted", "bad") : badge("ok", "good"), number(f.n_reference), number(f.n_current)]), { id: "drift-table" }),
+          distances.length ? chartOr("drift-chart", barChart({
+            label: "Drift distance per feature (tick: threshold)",
+            items: distances.map((f) => ({ label: f.feature, value: f.statistic, marker: f.threshold, highlight: f.drifted === true })),
+          })) : null,
+          tests.length ? chartOr("drift-test-chart", barChart({
+            label: "Drift test per feature: −log10 p-value (tick: −log10 alpha)",
+            markerName: "−log10 alpha",
+            items: tests.map((f) => ({ label: f.feature, value: log(f.p_value), marker: log(f.threshold), highlight: f.drifted === true })),
+          })) : null,
+          table(null, ["Feature", "Kind", "Test", "Statistic", "p-value", "Threshold", "Verdict", "Reference n", "Current n"],
+            features.map((f) => [f.feature, f.kind, f.test, number(f.statistic, 4), number(f.p_value, 4),
+              typeof f.p_value === "number" ? `p < ${number(f.threshold, 4)}` : number(f.threshold, 4),
+              verdict(f.status || (f.drifted ? "drifted" : "ok")), number(f.n_reference), number(f.n_current)]), { id: "drift-table" }),
         ]
       : note("No per-feature drift in this window."),
   ];
+}
+
+function verdict(status) {
+  const [text, kind] = VERDICTS[status] || [status, ""];
+  return badge(text, kind);
 }
 
 function latency(lat, buckets, label) {
@@ -127,6 +150,14 @@ function traffic(t, buckets, label) {
     "No traffic in this window.");
 }
 
+function failures(e, buckets, label) {
+  const series = Object.entries((e && e.series) || {}).map(([code, values]) => ({ name: code, values }));
+  const total = series.reduce((sum, s) => sum + s.values.reduce((a, v) => a + (Number(v) || 0), 0), 0);
+  return chartOr("errors-chart",
+    buckets.length && total > 0 ? columnChart({ label: "Failed requests per error code over time", categories: buckets, series, stacked: true, xFormat: label }) : null,
+    "No failed requests in this window.");
+}
+
 function staleness(s) {
   if (!s) return note("No staleness figures.");
   return facts([
@@ -137,5 +168,6 @@ function staleness(s) {
 
 function alerts(list) {
   if (!list.length) return null;
-  return section("Alerts", table(null, ["When", "Rule", "Message"], list.map((a) => [when(a.fired_at), a.rule, a.message]), { id: "alerts" }));
+  return section("Alerts", table(null, ["When", "Rule", "Event", "Message"],
+    list.map((a) => [when(a.fired_at), a.rule, a.kind ? badge(a.kind, a.kind === "resolved" ? "good" : "bad") : "—", a.message]), { id: "alerts" }));
 }

@@ -48,6 +48,7 @@ export async function recordsPage(view) {
   let classes = [];
   let cursor = null;
   let query = {};
+  let latest = 0; // the newest load: an older answer arriving later is dropped
 
   const params = () => {
     const found = {};
@@ -60,6 +61,7 @@ export async function recordsPage(view) {
   };
 
   const load = async (append) => {
+    const mine = ++latest;
     if (!append) {
       query = params();
       cursor = null;
@@ -70,20 +72,22 @@ export async function recordsPage(view) {
     try {
       page = await api("/api/v1/records", { params: { ...query, limit: PAGE, cursor } });
     } catch (error) {
+      if (mine !== latest) return;
       list.hidden = true;
       more.hidden = true;
-      fill(status, error.missing
-        ? note(`No prediction records to show: the server answered ${error.describe()}. Records appear here once the server records predictions.`)
-        : note(error.describe ? error.describe() : String(error), "error"));
+      fill(status, note(error.describe ? error.describe() : String(error), "error"));
       return;
     }
+    if (mine !== latest) return;
     const records = page.records || [];
     for (const r of records) {
       const out = r.outputs && r.outputs[categoryOutput(r.outputs)];
       if (first(out) !== null) seen.add(String(first(out)));
       if (r.feedback && r.feedback.label) seen.add(r.feedback.label);
     }
-    classes = await classList(query, records, seen, versionClasses);
+    const offered = await classList(query, records, seen, versionClasses);
+    if (mine !== latest) return;
+    classes = offered;
     for (const r of records) rows.append(recordRow(r, () => classes));
     cursor = page.next_cursor || null;
     more.hidden = !cursor;
