@@ -7,9 +7,9 @@
    The champion's accuracy on the test split (3,080 texts) is read **through the endpoint** (REST,
    batches of 100 texts): "KMeans labels only".
 2. The analyst (simulated with the true labels) reads the answers of train texts sent through
-   ``feedback-router`` (one request per text, each answer recorded under its
-   ``berth-prediction-id``, the request's ``id``: ``analyst-N``) and gives each one's true category through ``POST /api/v1/feedback``,
-   until 500, 1,000 and 2,000 corrections exist (cumulative).
+   ``feedback-router`` (one request per text, request ``id`` ``analyst-N``: each answer is recorded
+   under that ``berth-prediction-id``) and gives each one's true category through
+   ``POST /api/v1/feedback``, until 500, 1,000 and 2,000 corrections exist (cumulative).
 3. After each batch a ``retrain`` job is enqueued through ``POST /api/v1/jobs`` and run by the
    worker (its progress is printed): it reads the corrections from the record store, trains a
    challenger on base data + corrections (a 20% gold hold-out, by hash of prediction id, is never
