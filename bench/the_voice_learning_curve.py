@@ -1,23 +1,22 @@
-"""The Voice's learning curve, through the platform: a real ``berth serve`` on a temporary home.
+"""The Voice's learning curve, through the platform itself: ``berth serve`` and ``berth worker``.
 
 1. ``the_voice.bootstrap`` labels the 10,003 train texts by clusters (TF-IDF + KMeans, k = 77, an
-   analyst naming each cluster after 5 of its texts), trains the champion and creates
-   ``feedback-router``; its accuracy on the test split (3,080 texts) is read **through the endpoint**
-   (REST, batches of 100 texts): "KMeans labels only".
-2. The analyst (simulated with the true labels) reads predictions of train texts sent through
-   ``feedback-router`` (one request per text, the request ``id`` being the prediction id) and
-   gives the true category of each as feedback, until 500, 1,000 and 2,000 corrections exist.
-3. After each batch the ``retrain`` job (berth.engine.retraining, the job kind's function) trains a
-   challenger on base data + corrections (a 20% gold hold-out by hash of prediction id is never
-   trained on), judges both on that hold-out and promotes the challenger only when it gains at least
-   the margin (0.01). The endpoint's test accuracy is read again once the server serves the champion.
+   analyst naming each cluster after 5 of its texts), trains the champion, pushes it with a
+   reference profile of its texts, and creates ``feedback-router`` on a temporary home. A real
+   ``berth serve`` and a real ``berth worker`` (subprocesses, same home and database) start on it.
+   The champion's accuracy on the test split (3,080 texts) is read **through the endpoint** (REST,
+   batches of 100 texts): "KMeans labels only".
+2. The analyst (simulated with the true labels) reads the answers of train texts sent through
+   ``feedback-router`` (one request per text, request ``id`` ``analyst-N``: each answer is recorded
+   under that ``berth-prediction-id``) and gives each one's true category through
+   ``POST /api/v1/feedback``, until 500, 1,000 and 2,000 corrections exist (cumulative).
+3. After each batch a ``retrain`` job is enqueued through ``POST /api/v1/jobs`` and run by the
+   worker (its progress is printed): it reads the corrections from the record store, trains a
+   challenger on base data + corrections (a 20% gold hold-out, by hash of prediction id, is never
+   trained on), judges both on that hold-out and promotes the challenger only when it gains at
+   least the margin (0.01). Once the server serves the champion the job left, the endpoint's test
+   accuracy is read again.
 4. The ceiling: the same TF-IDF + linear model trained on all 10,003 true labels (in process).
-
-Where the feedback goes: the records work (record store, ``POST /api/v1/feedback``) is not on this
-branch yet, so the corrections the job reads are built here from the REST answers (the text sent,
-the answer, the prediction id) with the analyst's label, and handed to the job as its record reader.
-Once records land, the feedback is posted to the API and the job reads the record store instead
-(`FeedbackLog` is the one place to change).
 
     .venv/bin/python bench/the_voice_learning_curve.py [--steps 500,1000,2000] [--base-rows N]
 """
@@ -34,8 +33,7 @@ import tempfile
 import time
 from collections.abc import Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -45,23 +43,40 @@ from the_voice.bootstrap import Where, bootstrap
 from the_voice.data import Split, load_split
 from the_voice.trainer import frame, train
 
-from berth.core.records import Feedback, PredictionRecord, RecordPage, RecordQuery, StoredRecord
-from berth.core.settings import Settings
-from berth.engine.retraining.job import run_retrain_job
-from berth.engine.workspace import Workspace, open_workspace
-
 ENDPOINT = "feedback-router"
+MODEL = "voice-classifier"
 BATCH = 100
+FEEDBACK_CHUNK = 500
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
 
 
 @contextlib.contextmanager
-def served(home: Path) -> Iterator[str]:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
+def processes(home: Path) -> Iterator[str]:
+    """``berth serve`` and ``berth worker`` on `home`; yields the server's URL."""
+    port = free_port()
     berth = str(Path(sys.executable).with_name("berth"))
-    env = {**os.environ, "BERTH_POLL_INTERVAL_S": "0.2", "BERTH_LOG_LEVEL": "warning"}
-    process = subprocess.Popen([berth, "serve", "--home", str(home), "--port", str(port)], env=env)
+    env = {**os.environ, "BERTH_POLL_INTERVAL_S": "0.2", "BERTH_LOG_LEVEL": "warning", "BERTH_URL": ""}
+    server = subprocess.Popen([berth, "serve", "--home", str(home), "--port", str(port)], env=env)
+    worker = subprocess.Popen(
+        [
+            berth,
+            "worker",
+            "--home",
+            str(home),
+            "--kinds",
+            "retrain",
+            "--poll",
+            "0.2",
+            "--log-level",
+            "warning",
+        ],
+        env=env,
+    )
     url = f"http://127.0.0.1:{port}"
     try:
         deadline = time.monotonic() + 180
@@ -69,102 +84,120 @@ def served(home: Path) -> Iterator[str]:
             with contextlib.suppress(httpx.TransportError):
                 if httpx.get(f"{url}/v2/health/ready", timeout=2).status_code == 200:
                     break
-            if process.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError("berth serve did not start")
+            if server.poll() is not None or worker.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError("berth serve or berth worker did not start")
             time.sleep(0.2)
         yield url
     finally:
-        process.terminate()
-        process.wait(timeout=30)
+        for process in (worker, server):
+            process.terminate()
+        for process in (worker, server):
+            process.wait(timeout=60)
 
 
-def texts_body(texts: Sequence[str], request_id: str | None = None) -> dict[str, Any]:
-    body: dict[str, Any] = {
-        "inputs": [{"name": "text", "datatype": "BYTES", "shape": [len(texts)], "data": list(texts)}]
-    }
-    if request_id is not None:
-        body["id"] = request_id
-    return body
+def texts_body(texts: Sequence[str]) -> dict[str, Any]:
+    return {"inputs": [{"name": "text", "datatype": "BYTES", "shape": [len(texts)], "data": list(texts)}]}
 
 
-def outputs(answer: httpx.Response) -> dict[str, list[Any]]:
-    answer.raise_for_status()
-    return {o["name"]: o["data"] for o in answer.json()["outputs"]}
+def ok(answer: httpx.Response) -> Any:
+    if answer.status_code >= 400:
+        raise RuntimeError(
+            f"{answer.request.method} {answer.request.url}: {answer.status_code} {answer.text}"
+        )
+    return answer.json()
+
+
+def categories_of(answer: httpx.Response) -> list[str]:
+    outputs = {o["name"]: o["data"] for o in ok(answer)["outputs"]}
+    return [str(c) for c in outputs["category"]]
 
 
 def served_accuracy(client: httpx.Client, test: Split) -> tuple[float, str]:
-    """Accuracy of feedback-router's categories on the test split, and the version that answered."""
+    """Accuracy of feedback-router's categories on the test split, and the versions that answered."""
     predicted: list[str] = []
     versions = set()
     for start in range(0, len(test), BATCH):
         answer = client.post(
             f"/v2/models/{ENDPOINT}/infer", json=texts_body(test.texts[start : start + BATCH])
         )
-        predicted += outputs(answer)["category"]
+        predicted += categories_of(answer)
         versions.add(answer.headers["berth-model-version"])
     accuracy = float(np.mean(np.asarray(predicted) == np.asarray(test.categories)))
-    return accuracy, ",".join(sorted(versions))
+    return accuracy, ",".join(f"v{v}" for v in sorted(versions))
 
 
-@dataclass
-class FeedbackLog:
-    """The analyst's feedback on served predictions, as the retrain job reads records."""
+def route(url: str, texts: Sequence[str], first: int) -> list[tuple[str, str]]:
+    """Each text through the endpoint, one request each (4 at a time), the request ``id`` being
+    ``analyst-N`` (so the job's hash-chosen hold-out, and the whole run, are reproducible):
+    (prediction id, category)."""
 
-    records: list[StoredRecord] = field(default_factory=list)
-
-    def add(self, prediction_id: str, text: str, answer: httpx.Response, label: str) -> None:
-        now = datetime.now(UTC)
-        record = PredictionRecord(
-            prediction_id=prediction_id,
-            recorded_at=now,
-            endpoint=ENDPOINT,
-            model=answer.headers["berth-model"],
-            version=int(answer.headers["berth-model-version"]),
-            variant=answer.headers["berth-variant"],
-            inputs={"text": {"datatype": "BYTES", "shape": [1], "data": [text]}},
-            outputs={},
-            latency_s=0.0,
-        )
-        self.records.append(StoredRecord(record, Feedback(prediction_id, now, label=label, source="analyst")))
-
-    def query(self, query: RecordQuery) -> RecordPage:
-        newest_first = [r for r in reversed(self.records) if query.endpoint in (None, r.record.endpoint)]
-        start = int(query.after or 0)
-        more = start + query.limit < len(newest_first)
-        return RecordPage(
-            newest_first[start : start + query.limit], str(start + query.limit) if more else None
-        )
-
-
-def analyst_round(url: str, log: FeedbackLog, truth: Split, start: int, stop: int) -> int:
-    """Send texts [start, stop) through the endpoint; the analyst labels each answer. Returns how many
-    answers were wrong (the corrections proper; the rest confirm the model)."""
-
-    def one(i: int) -> tuple[int, httpx.Response]:
+    def one(i: int) -> tuple[str, str]:
         with httpx.Client(base_url=url, timeout=60) as client:
-            return i, client.post(
-                f"/v2/models/{ENDPOINT}/infer", json=texts_body([truth.texts[i]], f"analyst-{i}")
-            )
+            body = {**texts_body([texts[i]]), "id": f"analyst-{first + i}"}
+            answer = client.post(f"/v2/models/{ENDPOINT}/infer", json=body)
+            return answer.headers["berth-prediction-id"], categories_of(answer)[0]
 
-    wrong = 0
     with ThreadPoolExecutor(4) as pool:
-        for i, answer in pool.map(one, range(start, stop)):
-            category = outputs(answer)["category"][0]
-            wrong += category != truth.categories[i]
-            log.add(f"analyst-{i}", truth.texts[i], answer, truth.categories[i])
-    return wrong
+        return list(pool.map(one, range(len(texts))))
 
 
-@dataclass
-class Progress:
-    workspace: Workspace
+def send_feedback(client: httpx.Client, items: list[dict[str, str]], timeout_s: float = 60) -> None:
+    """Post the feedback; ids the server does not know yet (a record is ingested ~0.2 s after its
+    answer) are sent again until stored."""
+    deadline = time.monotonic() + timeout_s
+    pending = items
+    while pending:
+        unknown: set[str] = set()
+        for start in range(0, len(pending), FEEDBACK_CHUNK):
+            report = ok(
+                client.post("/api/v1/feedback", json={"feedback": pending[start : start + FEEDBACK_CHUNK]})
+            )
+            unknown |= set(report["unknown"])
+        pending = [i for i in pending if i["prediction_id"] in unknown]
+        if pending and time.monotonic() > deadline:
+            raise RuntimeError(f"{len(pending)} predictions were never recorded")
+        if pending:
+            time.sleep(0.2)
 
-    def progress(self, fraction: float, message: str = "") -> None:
-        print(f"    [{fraction:4.0%}] {message}", flush=True)
+
+def analyst_round(url: str, client: httpx.Client, truth: Split, start: int, stop: int) -> int:
+    """Texts [start, stop) through the endpoint; the analyst sends every one's true category as
+    feedback. Returns how many answers were wrong (the rest confirm the model)."""
+    texts, labels = truth.texts[start:stop], truth.categories[start:stop]
+    answers = route(url, texts, start)
+    send_feedback(
+        client,
+        [
+            {"prediction_id": pid, "label": label, "source": "analyst"}
+            for (pid, _), label in zip(answers, labels, strict=True)
+        ],
+    )
+    return sum(category != label for (_, category), label in zip(answers, labels, strict=True))
 
 
-def wait_for_version(client: httpx.Client, version: int, timeout: float = 120) -> None:
-    deadline = time.monotonic() + timeout
+def run_job(client: httpx.Client, params: dict[str, Any], timeout_s: float = 1800) -> dict[str, Any]:
+    """Enqueue a retrain job through the job API and follow its progress until it ends."""
+    job = ok(client.post("/api/v1/jobs", json={"kind": "retrain", "params": params}))
+    print(f"  job {job['id']} queued", flush=True)
+    deadline = time.monotonic() + timeout_s
+    shown: tuple[Any, ...] = ()
+    while time.monotonic() < deadline:
+        job = ok(client.get(f"/api/v1/jobs/{job['id']}"))
+        now = (job["status"], job.get("progress"), job.get("progress_message"))
+        if now != shown:
+            progress = f"{job['progress']:4.0%}" if job.get("progress") is not None else "  - "
+            print(f"    [{progress}] {job['status']}: {job.get('progress_message') or ''}", flush=True)
+            shown = now
+        if job["status"] in ("succeeded", "failed", "cancelled"):
+            if job["status"] != "succeeded":
+                raise RuntimeError(f"job {job['id']} {job['status']}: {job.get('error')}")
+            return dict(job["result"])
+        time.sleep(0.5)
+    raise RuntimeError(f"job {job['id']} did not end within {timeout_s} s")
+
+
+def wait_for_version(client: httpx.Client, version: int, timeout_s: float = 120) -> None:
+    deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
         answer = client.post(f"/v2/models/{ENDPOINT}/infer", json=texts_body(["hello"]))
         if answer.status_code == 200 and answer.headers["berth-model-version"] == str(version):
@@ -173,8 +206,38 @@ def wait_for_version(client: httpx.Client, version: int, timeout: float = 120) -
     raise RuntimeError(f"{ENDPOINT} did not switch to v{version}")
 
 
+@dataclass(frozen=True, slots=True)
+class Row:
+    stage: str
+    served: str
+    accuracy: float
+    holdout_rows: int | None = None
+    scores: str = ""
+    decision: str = ""
+    recipe: str = ""
+    job_s: float | None = None
+
+    def markdown(self) -> str:
+        cells = [
+            self.stage,
+            "" if self.holdout_rows is None else str(self.holdout_rows),
+            self.served,
+            self.scores,
+            self.decision,
+            self.recipe,
+            "" if self.job_s is None else f"{self.job_s:.0f}",
+            f"{self.accuracy:.3f}",
+        ]
+        return "| " + " | ".join(cells) + " |"
+
+
+def profile_rows(client: httpx.Client, version: int) -> str:
+    answer = client.get(f"/api/v1/models/{MODEL}/versions/{version}/profile")
+    return f"{answer.json()['rows']} rows" if answer.status_code == 200 else "none"
+
+
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     parser.add_argument("--steps", default="500,1000,2000", help="cumulative corrections after each round")
     parser.add_argument("--base-rows", type=int, default=None, help="base texts (default: all 10,003)")
     parser.add_argument("--margin", type=float, default=0.01)
@@ -183,83 +246,82 @@ def main() -> None:
     options = {} if args.base_rows is None else {"base_rows": args.base_rows}
     test = load_split("test")
     truth = load_split("train").sample(max(steps), seed=2026)  # the texts the analyst reads, in order
+    started = time.monotonic()
 
-    rows: list[tuple[str, int, str, str, str, str, str]] = []
+    rows: list[Row] = []
     with tempfile.TemporaryDirectory(prefix="berth-voice-curve-") as tmp:
         home = Path(tmp) / "home"
         t0 = time.monotonic()
         bootstrap(Where(home=str(home)), base_rows=args.base_rows)
         print(f"bootstrap: {time.monotonic() - t0:.0f} s", flush=True)
-        with served(home) as url, httpx.Client(base_url=url, timeout=60) as client:
-            accuracy, version = served_accuracy(client, test)
-            rows.append(("KMeans labels only", 0, f"v{version}", "", "", "", f"{accuracy:.3f}"))
-            print(rows[-1], flush=True)
-            log = FeedbackLog()
-            workspace = open_workspace(Settings(home=home))
-            try:
-                done = 0
-                for step in steps:
-                    wrong = analyst_round(url, log, truth, done, step)
-                    print(
-                        f"{step} corrections ({wrong} of the {step - done} new answers were wrong)",
-                        flush=True,
+        with processes(home) as url, httpx.Client(base_url=url, timeout=120) as client:
+            accuracy, served = served_accuracy(client, test)
+            rows.append(Row("KMeans labels only", served, accuracy))
+            print(f"{rows[-1].markdown()}  (reference profile: {profile_rows(client, 1)})", flush=True)
+            done = 0
+            for step in steps:
+                t0 = time.monotonic()
+                wrong = analyst_round(url, client, truth, done, step)
+                print(
+                    f"{step} corrections sent through the feedback API ({wrong} of the {step - done} new "
+                    f"answers were wrong; {time.monotonic() - t0:.0f} s)",
+                    flush=True,
+                )
+                done = step
+                t0 = time.monotonic()
+                result = run_job(
+                    client,
+                    {
+                        "model": MODEL,
+                        "trainer": "voice",
+                        "endpoint": ENDPOINT,
+                        "margin": args.margin,
+                        "trainer_options": options,
+                    },
+                )
+                job_s = time.monotonic() - t0
+                if result["corrections"] != step:
+                    raise RuntimeError(f"the job read {result['corrections']} corrections, not {step}")
+                champion = (
+                    result["challenger"]["version"] if result["promoted"] else result["champion"]["version"]
+                )
+                wait_for_version(client, champion)
+                challenger = ok(
+                    client.get(f"/api/v1/models/{MODEL}/versions/{result['challenger']['version']}")
+                )
+                accuracy, served = served_accuracy(client, test)
+                rows.append(
+                    Row(
+                        f"+{step} corrections",
+                        served,
+                        accuracy,
+                        holdout_rows=result["holdout_rows"],
+                        scores=f"{result['challenger']['holdout_accuracy']:.3f} vs "
+                        f"{result['champion']['holdout_accuracy']:.3f}",
+                        decision="promoted" if result["promoted"] else "kept",
+                        recipe=str(challenger["params"].get("recipe", "")),
+                        job_s=job_s,
                     )
-                    done = step
-                    t0 = time.monotonic()
-                    result = run_retrain_job(
-                        {
-                            "model": "voice-classifier",
-                            "trainer": "voice",
-                            "endpoint": ENDPOINT,
-                            "margin": args.margin,
-                            "trainer_options": options,
-                        },
-                        Progress(workspace),
-                        log,
-                        actor=f"learning-curve round {step}",
-                    )
-                    print(f"  retrain: {time.monotonic() - t0:.0f} s", flush=True)
-                    champion = (
-                        result["challenger"]["version"]
-                        if result["promoted"]
-                        else result["champion"]["version"]
-                    )
-                    wait_for_version(client, champion)
-                    challenger = workspace.store.get_version(
-                        "voice-classifier", result["challenger"]["version"]
-                    )
-                    recipe = str(challenger.metadata.params.get("recipe", ""))
-                    accuracy, version = served_accuracy(client, test)
-                    rows.append(
-                        (
-                            f"+{step} corrections",
-                            result["holdout_rows"],
-                            f"v{version}",
-                            f"{result['challenger']['holdout_accuracy']:.3f} vs "
-                            f"{result['champion']['holdout_accuracy']:.3f}",
-                            "promoted" if result["promoted"] else "kept",
-                            recipe,
-                            f"{accuracy:.3f}",
-                        )
-                    )
-                    print(rows[-1], flush=True)
-            finally:
-                workspace.close()
+                )
+                print(
+                    f"{rows[-1].markdown()}  (champion v{champion}'s reference profile: "
+                    f"{profile_rows(client, champion)})",
+                    flush=True,
+                )
     base = load_split("train")
     ceiling_model = train(base.texts, base.categories)
     ceiling = float(np.mean(ceiling_model.predict(frame(test.texts)) == np.asarray(test.categories)))
 
-    print("\nThe Voice: accuracy of feedback-router on the banking77 test split (3,080 texts)")
+    print(f"\nThe Voice: accuracy of feedback-router on the banking77 test split ({len(test):,} texts)")
+    print(f"(whole run {time.monotonic() - started:.0f} s)")
     print(
         "| stage | hold-out rows | served | challenger vs champion on hold-out | decision "
-        "| challenger's recipe | test accuracy |"
+        "| challenger's recipe | job (s) | test accuracy |"
     )
-    print("|---|---|---|---|---|---|---|")
-    for stage, holdout, version, scores, decision, recipe, accuracy_text in rows:
-        print(
-            f"| {stage} | {holdout or ''} | {version} | {scores} | {decision} | {recipe} | {accuracy_text} |"
-        )
-    print(f"| ceiling: all {len(base)} true labels | | | | | | {ceiling:.3f} |")
+    print("|---|---|---|---|---|---|---|---|")
+    for row in rows:
+        print(row.markdown())
+    print(f"| ceiling: all {len(base):,} true labels (in process) | | | | | | | {ceiling:.3f} |")
 
 
 if __name__ == "__main__":

@@ -35,6 +35,7 @@ def test_bootstrap_pushes_the_champion_with_metrics_docs_and_data_and_creates_th
     registry = berth.open_registry(home=voice_home)
     try:
         champion = registry.get_version(MODEL, CHAMPION)
+        profile = registry.get_profile(MODEL, champion.number)  # the text input's drift is monitored
     finally:
         registry.close()
     assert champion.number == 1
@@ -44,6 +45,8 @@ def test_bootstrap_pushes_the_champion_with_metrics_docs_and_data_and_creates_th
     assert "KMeans" in metadata.docs
     assert "banking77" in metadata.training_data
     assert [s.name for s in champion.signature.inputs] == ["text"]
+    assert profile["rows"] == BASE_ROWS
+    assert profile["inputs"]["text"]["kind"] == "text"
     endpoints = berth.endpoints(home=voice_home)
     try:
         endpoint = endpoints.get(ENDPOINT)

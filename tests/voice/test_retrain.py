@@ -18,7 +18,7 @@ from berth.core.errors import BerthError, ErrorCode
 from berth.core.training import RetrainParams
 from berth.engine.retraining.corrections import in_holdout
 from berth.engine.retraining.job import check_retrain_params, run_retrain_job
-from berth.engine.retraining.retrain import retrain
+from berth.engine.retraining.retrain import REFERENCE_ROWS, retrain
 from berth.engine.retraining.trainers import load_trainer
 from berth.engine.workspace import Workspace
 from tests.voice.conftest import BASE_ROWS
@@ -79,6 +79,11 @@ def test_a_better_challenger_is_promoted_with_the_job_and_both_scores_in_the_ali
     assert pushed.metrics["champion_holdout_accuracy"] == result["champion"]["holdout_accuracy"]
     assert 0.0 < pushed.metrics["accuracy"] <= 1.0  # the trainer's test split
     assert "corrections of endpoint 'feedback-router'" in pushed.training_data
+    profile = workspace.profiles.get_profile("voice-classifier", 2)  # drift is watched for the new champion
+    assert profile["rows"] == min(REFERENCE_ROWS, result["train_rows"])
+    assert result["reference_profile"] == f"{profile['rows']} rows"
+    assert profile["inputs"]["text"]["kind"] == "text"
+    assert set(profile["inputs"]) == {"text"}
     assert [q.after for q in records.queries] == [None, "500"]  # read page by page
     assert {(q.endpoint, q.with_feedback) for q in records.queries} == {("feedback-router", True)}
     fractions = [f for f, _ in ctx.reports]

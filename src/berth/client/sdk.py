@@ -11,9 +11,9 @@ from typing import Any
 from berth.client.registry import LocalRegistry, Registry, RemoteRegistry
 from berth.core.entities import Version, VersionMetadata
 from berth.core.settings import Settings
-from berth.core.signature import InputLayout, Signature
+from berth.core.signature import Signature
 from berth.engine.monitoring.profile import Profile
-from berth.engine.monitoring.profiling import build_profile
+from berth.engine.monitoring.profiling import build_version_profile, signature_names
 from berth.engine.publishing import PushRequest
 from berth.engine.workspace import open_workspace
 
@@ -104,7 +104,9 @@ def push(
         else:
             version = registry.push_object(model, request)
         if profile is not None:
-            if _names(version.signature) != _names(given):  # an unnamed array takes the version's names
+            if signature_names(version.signature) != signature_names(
+                given
+            ):  # an unnamed array takes the version's names
                 profile = _profile(reference, reference_outputs, version.signature)
             registry.put_profile(version.model, version.number, profile.to_json())
         return version
@@ -112,15 +114,5 @@ def push(
         registry.close()
 
 
-def _names(signature: Signature | None) -> tuple[str, str]:
-    """The names an unnamed input array and an unnamed output array take under `signature`."""
-    if signature is None:
-        return "input-0", "predict"
-    single = signature.layout is InputLayout.TENSOR and len(signature.inputs) == 1
-    outputs = signature.default_outputs or tuple(s.name for s in signature.outputs) or ("predict",)
-    return (signature.inputs[0].name if single else "input-0"), outputs[0]
-
-
 def _profile(reference: Any, outputs: Any, signature: Signature | None) -> Profile:
-    input_name, output_name = _names(signature)
-    return build_profile(reference, outputs=outputs, input_name=input_name, output_name=output_name)
+    return build_version_profile(reference, signature, outputs=outputs)

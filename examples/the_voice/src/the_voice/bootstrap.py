@@ -3,7 +3,9 @@
 1. the train texts are labelled by clusters (`the_voice.labelling`) and a first model is trained on
    them (`the_voice.trainer`);
 2. it is pushed as ``voice-classifier`` with its accuracy on the test split, its model card, its
-   parameters and its training-data reference, under the alias ``champion``;
+   parameters, its training-data reference and a reference profile of the texts it was trained on
+   (a seeded sample of `REFERENCE_ROWS`: drift of the ``text`` input is monitored against it), under
+   the alias ``champion``;
 3. the endpoint ``feedback-router`` routes texts through it (`the_voice.routing`).
 
 Idempotent: a champion trained on the same data by the same code is kept, and an endpoint with the
@@ -25,8 +27,10 @@ from the_voice.data import fingerprint, load_split
 from the_voice.routing import CHAMPION, ENDPOINT, MODEL, TEAM, endpoint_spec
 from the_voice.trainer import VoiceTrainer, frame
 
-REVISION = "3"
+REVISION = "4"
 """Bumped when the training code changes, so the fingerprint (and the cached champion) changes."""
+REFERENCE_ROWS = 2_000
+"""Training texts summarised into the champion's reference profile (the retrain job takes as many)."""
 NOT_THERE = (
     berth.ErrorCode.MODEL_NOT_FOUND,
     berth.ErrorCode.ALIAS_NOT_FOUND,
@@ -90,6 +94,7 @@ def _champion(where: Where, base_rows: int | None, say: Callable[[str], None]) -
         training_data=f"banking77 train.csv ({len(texts)} texts), labels: KMeans clusters, named",
         tags={"voice_fingerprint": wanted, "labels": "kmeans"},
         input_example=frame(texts[:5]),
+        reference=frame(_sample(texts, REFERENCE_ROWS)),
         aliases=(CHAMPION,),
         **where.kwargs(),
     )
@@ -122,6 +127,14 @@ def _endpoint(where: Where, say: Callable[[str], None]) -> None:
         say(f"updated the pipeline of endpoint {ENDPOINT}")
     finally:
         endpoints.close()
+
+
+def _sample(texts: Sequence[str], rows: int) -> list[str]:
+    """A seeded sample of `rows` texts (all of them when there are fewer), in their order."""
+    if len(texts) <= rows:
+        return list(texts)
+    chosen = np.sort(np.random.default_rng(0).choice(len(texts), size=rows, replace=False))
+    return [texts[i] for i in chosen]
 
 
 def _accuracy(predicted: Any, truth: Sequence[str]) -> float:

@@ -14,6 +14,7 @@ from typing import Any
 import numpy as np
 
 from berth.core.errors import BerthError, ErrorCode
+from berth.core.signature import InputLayout, Signature
 from berth.engine.monitoring.profile import (
     OTHER,
     QUANTILES,
@@ -60,6 +61,22 @@ def build_profile(
             raise BerthError(ErrorCode.INVALID_REQUEST, "the outputs must have one row per sample row")
         out = _profile_columns(output_columns, forced, config)
     return Profile(inputs=profiled, outputs=out, rows=rows)
+
+
+def signature_names(signature: Signature | None) -> tuple[str, str]:
+    """The names an unnamed input array and an unnamed output array take under `signature` (its one
+    tensor input's name, its first default output), as `build_profile`'s `input_name` / `output_name`."""
+    if signature is None:
+        return DEFAULT_INPUT_NAME, "predict"
+    single = signature.layout is InputLayout.TENSOR and len(signature.inputs) == 1
+    outputs = signature.default_outputs or tuple(s.name for s in signature.outputs) or ("predict",)
+    return (signature.inputs[0].name if single else DEFAULT_INPUT_NAME), outputs[0]
+
+
+def build_version_profile(sample: Any, signature: Signature | None, *, outputs: Any = None) -> Profile:
+    """The profile of a reference sample for a version with this signature (see `signature_names`)."""
+    input_name, output_name = signature_names(signature)
+    return build_profile(sample, outputs=outputs, input_name=input_name, output_name=output_name)
 
 
 def _profile_columns(

@@ -4,7 +4,9 @@ champion on a gold hold-out, push it, and promote it only when it wins by the ma
 Stages (each reports progress): read the corrections -> build the training set (the base data less
 the rows analysts corrected, plus the corrections outside the hold-out) -> train the challenger
 (the champion keeps serving) -> push it under the alias ``challenger`` (before the evaluation, so
-servers load and warm it meanwhile and a promotion switches traffic at once) -> evaluate both on
+servers load and warm it meanwhile and a promotion switches traffic at once), with a reference
+profile of a seeded sample of its training rows (`REFERENCE_ROWS`), so drift is monitored against
+what every champion was trained on -> evaluate both on
 the hold-out (the challenger's metrics get both scores) -> move the alias ``champion`` to it, or
 not, with the reason in the alias history. Servers follow the alias within their reconcile poll;
 rollback is ``berth alias set MODEL champion OLD``.
@@ -16,14 +18,21 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
+
 from berth.core.entities import Version, VersionMetadata
 from berth.core.errors import BerthError, ErrorCode
 from berth.core.training import RetrainParams, Trainer
+from berth.engine.monitoring.profiling import build_version_profile
 from berth.engine.publishing import PushRequest
 from berth.engine.retraining.corrections import Corrections, RecordReader, read_corrections
 from berth.engine.retraining.decision import Decision, decide
 from berth.engine.retraining.evaluation import model_accuracy, version_accuracy
 from berth.engine.workspace import Workspace
+
+REFERENCE_ROWS = 2_000
+"""Training rows (a seeded sample) summarised into the challenger's reference profile."""
+REFERENCE_SEED = 0
 
 Progress = Callable[[float, str], None]
 """``progress(fraction, message)``: a job context's ``progress`` (it raises when the job must stop)."""
@@ -41,6 +50,8 @@ class RetrainOutcome:
     holdout_rows: int
     train_rows: int
     test_accuracy: float | None
+    profile: str
+    """``"N rows"`` when the challenger got its reference profile, else why not."""
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -56,6 +67,7 @@ class RetrainOutcome:
             "corrections": self.corrections,
             "holdout_rows": self.holdout_rows,
             "train_rows": self.train_rows,
+            "reference_profile": self.profile,
         }
 
 
@@ -85,6 +97,8 @@ def retrain(
     progress(0.6, "pushing the challenger")  # now, so servers load it while both are evaluated
     metrics = _metrics(corrections, len(rows), test_accuracy)
     version = _push(model, trainer, workspace, params, actor, corrections, rows, metrics)
+    profile = _put_profile(workspace, trainer, version, rows)
+    progress(0.65, f"reference profile: {profile}")
     progress(0.7, "evaluating the champion and the challenger on the hold-out")
     champion, champion_score, challenger_score = _judge(workspace, params, trainer, model, corrections)
     metrics["holdout_accuracy"] = challenger_score
@@ -118,6 +132,7 @@ def retrain(
         holdout_rows=len(corrections.holdout_rows),
         train_rows=len(rows),
         test_accuracy=test_accuracy,
+        profile=profile,
     )
 
 
@@ -171,6 +186,23 @@ def _metrics(corrections: Corrections, train_rows: int, test_accuracy: float | N
     if test_accuracy is not None:
         metrics["accuracy"] = test_accuracy
     return metrics
+
+
+def _put_profile(workspace: Workspace, trainer: Trainer, version: Version, rows: list[Any]) -> str:
+    """Store `version`'s reference profile, built from a seeded sample of its training rows; a sample
+    that cannot be profiled (e.g. more features than a profile holds) leaves the version without
+    one, and says why, rather than failing the round."""
+    if len(rows) > REFERENCE_ROWS:
+        chosen = np.sort(
+            np.random.default_rng(REFERENCE_SEED).choice(len(rows), REFERENCE_ROWS, replace=False)
+        )
+        rows = [rows[i] for i in chosen]
+    try:
+        profile = build_version_profile(trainer.model_input(rows), version.signature)
+    except BerthError as exc:
+        return f"none ({exc.message})"
+    workspace.profiles.put_profile(version.model, version.number, profile.to_json())
+    return f"{profile.rows} rows"
 
 
 def _push(
