@@ -26,6 +26,13 @@ def drive(url: str, endpoint: str, body: dict[str, Any], until: Any, timeout_s: 
     raise AssertionError(f"{endpoint}: condition not reached in {timeout_s}s")
 
 
+def serves_its_revision(endpoint: dict[str, Any]) -> bool:
+    """Whether this server routes by the endpoint's stored revision (a change is served a moment
+    after it is stored: the reconciler's next step)."""
+    serving = endpoint.get("serving")
+    return serving is not None and serving["revision"] == endpoint["revision"]
+
+
 def kinds(url: str, endpoint: str) -> list[tuple[str, str]]:
     history = httpx.get(f"{url}/api/v1/endpoints/{endpoint}/history").json()
     return [(e["kind"], e["actor"]) for e in history]
@@ -71,7 +78,7 @@ def test_a_failing_canary_is_rolled_back_automatically(served: str, lr: Trained)
         json={"target": "broken:1", "steps": [30, 60], "interval_s": 60, "min_requests": 10},
     ).raise_for_status()
 
-    drive(served, "failing", rows(lr.x[:1]), lambda e: "canary" not in e)
+    drive(served, "failing", rows(lr.x[:1]), lambda e: "canary" not in e and serves_its_revision(e))
 
     history = httpx.get(f"{served}/api/v1/endpoints/failing/history").json()
     after = [httpx.post(f"{served}/v2/models/failing/infer", json=rows(lr.x[:1])) for _ in range(30)]
