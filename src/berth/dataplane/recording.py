@@ -1,9 +1,13 @@
 """Recording answered predictions into the journal, off the hot path, with group commit.
 
 `Recorder.record` runs on the event loop and only appends a tuple of references (the request's
-tensors, the answer's tensors, ids, times) to a pending list. One flusher task hands the whole
-pending list to a dedicated writer thread, which encodes it (orjson), appends it to the journal
-and resolves one future shared by the batch; requests answered meanwhile form the next batch.
+tensors, the answer's tensors, ids, times) to a pending list. One flusher task takes the whole
+pending list, encodes it (orjson, about 6 µs a record), appends it to the journal and resolves one
+future shared by the batch; requests answered meanwhile form the next batch. With "journal" and
+"none" that happens on the event loop itself: a write to the page cache takes microseconds, less
+than handing the batch to a thread and the GIL ping-pong that brings (measured: a writer thread
+cost 0.75-0.81 of the throughput, the loop 0.90). "fsync" writes on a writer thread, since it
+waits for the disk. Segments left behind are fsynced and closed on the sync thread.
 Durability:
 
 - "journal" (default): a caller awaits its batch's write to the journal file before its response
@@ -28,7 +32,7 @@ import logging
 import math
 import random
 import zlib
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Final, NamedTuple
 
@@ -38,7 +42,7 @@ from berth.core.codecs._arrays import BASE64, CONTENT_TYPE, json_data
 from berth.core.errors import BerthError, ErrorCode
 from berth.core.records import MAX_ENTITY_KEY_LENGTH, MAX_PREDICTION_ID_LENGTH, TensorsJson
 from berth.core.tensors import InferenceRequest, Tensor
-from berth.storage.journal import JournalWriter, encode_line
+from berth.storage.journal import JournalWriter, close_segment, encode_line
 
 log = logging.getLogger(__name__)
 
@@ -184,6 +188,8 @@ class Recorder:
         self._background_sync = durability == "journal"
         self._sync_interval_s = sync_interval_s
         self._syncer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="berth-journal-sync")
+        # segments left behind are fsynced and closed on the sync thread, after any sync of them
+        writer.hand_segments_to(self._retire_segment)
         self._sampling = sampling
         self._endpoint_sampling = dict(endpoint_sampling or {})
         self._rotate_s = rotate_s
@@ -213,6 +219,9 @@ class Recorder:
         if self._background_sync:
             self._tasks.append(asyncio.create_task(self._sync_loop(), name="berth-journal-sync"))
 
+    def _retire_segment(self, fd: int) -> None:
+        self._syncer.submit(close_segment, fd)
+
     def queue_depth(self) -> float:
         """Records waiting for the journal writer (a metrics reading)."""
         return float(len(self._pending))
@@ -238,7 +247,6 @@ class Recorder:
 
     async def _flush_loop(self) -> None:
         assert self._wake is not None
-        loop = asyncio.get_running_loop()
         while True:
             await self._wake.wait()
             self._wake.clear()
@@ -246,7 +254,7 @@ class Recorder:
                 batch, future = self._pending, self._future
                 self._pending, self._future = [], None
                 try:
-                    await loop.run_in_executor(self._executor, self._write, batch)
+                    await self._in_writer(self._write, batch)
                 except asyncio.CancelledError:
                     _fail(future, "the recorder stopped")
                     raise
@@ -271,12 +279,19 @@ class Recorder:
         lines = [encode_failure(i) if isinstance(i, FailedPending) else encode_pending(i) for i in batch]
         self._writer.append(b"".join(lines), sync=self._sync)
 
+    async def _in_writer(self, fn: Callable[..., Any], *args: Any) -> Any:
+        """Run a journal writer call where writes happen: on the event loop (durability "journal"
+        or "none": a write to the page cache takes microseconds, less than a hand-off to a thread
+        and the GIL ping-pong it brings), or on the writer thread ("fsync", which waits for the disk)."""
+        if self._sync:
+            return await asyncio.get_running_loop().run_in_executor(self._executor, fn, *args)
+        return fn(*args)
+
     async def _rotate_loop(self) -> None:
-        loop = asyncio.get_running_loop()
         while True:
             await asyncio.sleep(self._rotate_s / 4)
             try:
-                await loop.run_in_executor(self._executor, self._writer.rotate_if_due)
+                await self._in_writer(self._writer.rotate_if_due)
             except OSError:
                 log.exception("the journal segment could not be closed")
 
@@ -292,10 +307,9 @@ class Recorder:
 
     async def flush(self) -> None:
         """Wait until every record queued so far is written."""
-        loop = asyncio.get_running_loop()
         while self._pending or (self._wake is not None and self._wake.is_set()):
             await asyncio.sleep(0.001)
-        await loop.run_in_executor(self._executor, lambda: None)  # the batch in the writer's hands
+        await self._in_writer(lambda: None)  # the batch in the writer's hands
 
     async def close(self) -> None:
         """Write what is pending, close the segment (the ingester may finish it) and stop."""
@@ -308,7 +322,7 @@ class Recorder:
         self._tasks.clear()
         self._pending.clear()
         _fail(self._future, "the recorder stopped")
-        await asyncio.get_running_loop().run_in_executor(self._executor, self._writer.close)
+        await self._in_writer(self._writer.close)
         self._executor.shutdown(wait=True)
         self._syncer.shutdown(wait=True)
 

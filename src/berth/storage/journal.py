@@ -23,6 +23,7 @@ import socket
 import threading
 import time
 import zlib
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -70,14 +71,30 @@ def segments(folder: Path) -> list[Path]:
     return sorted(found, key=lambda p: (segment_start_ns(p.name) or 0, p.name))
 
 
+def close_segment(fd: int) -> None:
+    """fsync a segment's descriptor and close it, which releases its flock: its lines are final."""
+    with contextlib.suppress(OSError):
+        os.fsync(fd)
+    os.close(fd)
+
+
 class JournalWriter:
     """Appends encoded lines to this process's current segment. One thread writes (the recorder's
-    writer thread); another may call `sync` at the same time (the background group fsync)."""
+    event loop, or its writer thread); another may call `sync` at the same time (the background
+    group fsync). A segment it leaves (rotation, size limit, close) is handed to `retire`, which
+    fsyncs and closes it: inline by default, on the sync thread for the recorder (so the writing
+    thread never waits for the disk)."""
 
     def __init__(
-        self, folder: Path, *, rotate_s: float = DEFAULT_ROTATE_S, max_bytes: int = DEFAULT_MAX_BYTES
+        self,
+        folder: Path,
+        *,
+        rotate_s: float = DEFAULT_ROTATE_S,
+        max_bytes: int = DEFAULT_MAX_BYTES,
+        retire: Callable[[int], None] | None = None,
     ) -> None:
         self._folder = folder
+        self._retire = retire
         self._rotate_s = rotate_s
         self._max_bytes = max_bytes
         self._host = socket.gethostname().replace("-", "_")
@@ -88,6 +105,10 @@ class JournalWriter:
         self._size = 0
         self._dirty = False
         self._fd_lock = threading.Lock()  # `sync` never fsyncs a descriptor `close` is closing
+
+    def hand_segments_to(self, retire: Callable[[int], None]) -> None:
+        """Give every segment this writer leaves to `retire` (which must fsync and close it)."""
+        self._retire = retire
 
     @property
     def segment(self) -> Path | None:
@@ -129,13 +150,17 @@ class JournalWriter:
 
     def close(self) -> None:
         """Close (and unlock) the current segment: its lines are final, the ingester may finish it."""
+        if self._retire is not None:
+            with self._fd_lock:
+                fd, self._fd, self._path = self._fd, None, None
+            if fd is not None:
+                self._retire(fd)  # fsynced and closed by the sync thread, after any sync of it
+            return
         with self._fd_lock:
             if self._fd is None:
                 return
             fd, self._fd, self._path = self._fd, None, None
-            with contextlib.suppress(OSError):
-                os.fsync(fd)
-            os.close(fd)  # releases the flock
+            close_segment(fd)
 
     def _open(self) -> None:
         self._folder.mkdir(parents=True, exist_ok=True)
