@@ -10,7 +10,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Final
 
-from sqlalchemy import Connection, Engine, func, select
+from sqlalchemy import ColumnElement, Connection, Engine, func, select
 
 from berth.core.records import TensorsJson
 from berth.storage.schema import prediction_errors, prediction_feedback, prediction_records
@@ -30,9 +30,7 @@ class SqlRecordStats:
         the variant of a model called directly is ``model:version``."""
         stmt = (
             select(_r.recorded_at, _r.model, _r.version, _r.variant, _r.latency_s)
-            .where(
-                _r.endpoint == endpoint, _r.recorded_at >= start, _r.recorded_at < end, _r.shadow_of.is_(None)
-            )
+            .where(*_answered(endpoint, start, end))
             .limit(MAX_ROWS)
         )
 
@@ -45,9 +43,7 @@ class SqlRecordStats:
         return run_transaction(self._engine, work)
 
     def count_answered(self, *, endpoint: str, start: datetime, end: datetime) -> int:
-        stmt = select(func.count()).where(
-            _r.endpoint == endpoint, _r.recorded_at >= start, _r.recorded_at < end, _r.shadow_of.is_(None)
-        )
+        stmt = select(func.count()).where(*_answered(endpoint, start, end))
         return run_transaction(self._engine, lambda conn: int(conn.execute(stmt).scalar_one()))
 
     def window_tensors(
@@ -56,9 +52,7 @@ class SqlRecordStats:
         """(model, version, model inputs, outputs) of the newest `limit` caller-facing answers."""
         stmt = (
             select(_r.model, _r.version, _r.inputs, _r.model_inputs, _r.outputs)
-            .where(
-                _r.endpoint == endpoint, _r.recorded_at >= start, _r.recorded_at < end, _r.shadow_of.is_(None)
-            )
+            .where(*_answered(endpoint, start, end))
             .order_by(_r.recorded_at.desc(), _r.id.desc())
             .limit(limit)
         )
@@ -100,3 +94,8 @@ class SqlRecordStats:
         return run_transaction(
             self._engine, lambda conn: [(r.recorded_at, r.code, 1) for r in conn.execute(stmt)]
         )
+
+
+def _answered(endpoint: str, start: datetime, end: datetime) -> tuple[ColumnElement[bool], ...]:
+    """Caller-facing answers of `endpoint` in [start, end) (shadow answers are not traffic)."""
+    return (_r.endpoint == endpoint, _r.recorded_at >= start, _r.recorded_at < end, _r.shadow_of.is_(None))
