@@ -8,7 +8,7 @@ from pathlib import Path
 from berth.core.records import Feedback
 from berth.storage.sql_record_stats import SqlRecordStats
 from berth.storage.sql_records import SqlRecordStore
-from tests.records.builders import ingest, record
+from tests.records.builders import T0, ingest, record
 
 
 def test_corrections_since_counts_feedback_received_for_the_endpoint(tmp_path: Path) -> None:
@@ -27,5 +27,18 @@ def test_corrections_since_counts_feedback_received_for_the_endpoint(tmp_path: P
         assert stats.corrections_since("router", datetime.now(UTC) + timedelta(seconds=1)) == 0
         store.add_feedback([Feedback("p0", now, label="c")])  # a correction corrected: one prediction
         assert stats.corrections_since("router", before) == 3
+    finally:
+        store.close()
+
+
+def test_the_busiest_version_of_a_window(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'berth.db'}"
+    ingest(url, [record(n, version=1) for n in range(2)] + [record(10 + n, version=2) for n in range(3)])
+    store = SqlRecordStore(url)
+    stats = SqlRecordStats(store.engine)
+    try:
+        start, end = T0 - timedelta(seconds=1), T0 + timedelta(hours=1)
+        assert stats.busiest_version(endpoint="router", start=start, end=end) == ("clf", 2)
+        assert stats.busiest_version(endpoint="nobody", start=start, end=end) is None
     finally:
         store.close()

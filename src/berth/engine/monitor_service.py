@@ -158,8 +158,7 @@ class MonitorService:
             if metric is Metric.DRIFT_SHARE:
                 return Observation(report.dataset.share if report.dataset.tested else None, report.records)
             return Observation(1.0 if report.prediction.drifted else 0.0, report.records)
-        _, dominant = self._drift(target, window)
-        stale = self._staleness(dominant)
+        stale = self._staleness(self._stats.busiest_version(endpoint=target, start=start, end=now))
         key = "version_age_s" if metric is Metric.VERSION_AGE_DAYS else "data_age_s"
         seconds = stale.get(key)
         return Observation(None if seconds is None else seconds / 86400, 1)

@@ -42,6 +42,22 @@ class SqlRecordStats:
 
         return run_transaction(self._engine, work)
 
+    def busiest_version(self, *, endpoint: str, start: datetime, end: datetime) -> tuple[str, int] | None:
+        """The (model, version) that answered most in the window (None: no answer)."""
+        stmt = (
+            select(_r.model, _r.version)
+            .where(*_answered(endpoint, start, end))
+            .group_by(_r.model, _r.version)
+            .order_by(func.count().desc(), _r.version.desc())
+            .limit(1)
+        )
+
+        def work(conn: Connection) -> tuple[str, int] | None:
+            row = conn.execute(stmt).first()
+            return None if row is None else (row.model, int(row.version))
+
+        return run_transaction(self._engine, work)
+
     def count_answered(self, *, endpoint: str, start: datetime, end: datetime) -> int:
         stmt = select(func.count()).where(*_answered(endpoint, start, end))
         return run_transaction(self._engine, lambda conn: int(conn.execute(stmt).scalar_one()))
