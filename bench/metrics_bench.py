@@ -14,11 +14,8 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
-import os
 import shutil
 import statistics
-import subprocess
 import tempfile
 import time
 from contextlib import ExitStack
@@ -26,11 +23,12 @@ from pathlib import Path
 
 import numpy as np
 import orjson
-from auth_bench import LUA, aiohttp_round, cpu_seconds, wrk_round
+from auth_bench import aiohttp_round, cpu_seconds, wrk_round
 from grpc_bench import FEATURES, berth_serve, free_port
 from sklearn.datasets import make_classification
 from sklearn.linear_model import LogisticRegression
 from starlette.types import Message, Receive, Scope, Send
+from wrk_load import simultaneous_rates
 
 import berth
 from berth.core.request_ids import RequestIds
@@ -84,22 +82,9 @@ def simultaneous(urls: dict[str, str], payload: Path, args: argparse.Namespace) 
     ratio of their costs, whatever else the machine runs meanwhile."""
     ratios = []
     for round_ in range(args.rounds):
-        runs = {}
-        env = {**os.environ, "PAYLOAD": str(payload), "AUTHORIZATION": ""}
-        for mode in MODES:
-            argv = ["wrk", "-t1", f"-c{args.concurrency // 2}", f"-d{args.seconds}s", "-s", str(LUA)]
-            runs[mode] = subprocess.Popen(
-                [*argv, f"{urls[mode]}/v2/models/lr/infer"], stdout=subprocess.PIPE, text=True, env=env
-            )
-        answered = {}
-        for mode, process in runs.items():
-            out = process.communicate()[0]
-            result = json.loads(
-                next(x for x in out.splitlines() if x.startswith("WRKJSON ")).removeprefix("WRKJSON ")
-            )
-            if result["errors"]:
-                raise RuntimeError(f"{result['errors']} failed requests")
-            answered[mode] = result["requests"] / (result["duration_us"] / 1e6)
+        answered = simultaneous_rates(
+            {m: urls[m] for m in MODES}, payload, args.concurrency // 2, args.seconds
+        )
         ratios.append(answered["on"] / answered["off"])
         print(
             f"round {round_}: off {answered['off']:.0f}, on {answered['on']:.0f} req/s, "

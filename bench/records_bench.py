@@ -27,6 +27,7 @@ import orjson
 from grpc_bench import FEATURES, berth_serve, free_port
 from sklearn.datasets import make_classification
 from sklearn.linear_model import LogisticRegression
+from wrk_load import simultaneous_rates
 
 import berth
 from berth.core.records import RecordQuery
@@ -104,22 +105,8 @@ def simultaneous(urls: dict[str, str], payload: Path, args: argparse.Namespace) 
     for mode in ("journal", "fsync", "none"):
         ratios = []
         for round_ in range(args.rounds):
-            runs = {}
-            for which in ("off", mode):
-                argv = ["wrk", "-t1", f"-c{args.concurrency}", f"-d{args.seconds}s", "-s", str(LUA)]
-                env = {**os.environ, "PAYLOAD": str(payload), "AUTHORIZATION": ""}
-                runs[which] = subprocess.Popen(
-                    [*argv, f"{urls[which]}/v2/models/lr/infer"], stdout=subprocess.PIPE, text=True, env=env
-                )
-            answered = {}
-            for which, process in runs.items():
-                out = process.communicate()[0]
-                result = json.loads(
-                    next(x for x in out.splitlines() if x.startswith("WRKJSON ")).removeprefix("WRKJSON ")
-                )
-                if result["errors"]:
-                    raise RuntimeError(f"{result['errors']} failed requests")
-                answered[which] = result["requests"] / (result["duration_us"] / 1e6)
+            pair = {"off": urls["off"], mode: urls[mode]}
+            answered = simultaneous_rates(pair, payload, args.concurrency, args.seconds)
             ratios.append(answered[mode] / answered["off"])
             print(f"round {round_}: off {answered['off']:.0f}, {mode} {answered[mode]:.0f}, {ratios[-1]:.3f}")
         print(f"simultaneous: median {mode}/off throughput {statistics.median(ratios):.3f}", flush=True)
