@@ -5,7 +5,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.berth-installed
 
-.PHONY: run test lint typecheck layers unit install clean bench grpc
+.PHONY: run test lint typecheck layers unit install system-packages clean bench grpc
 
 $(STAMP): pyproject.toml constraints.txt examples/the_voice/pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -28,7 +28,10 @@ typecheck: $(STAMP)
 layers: $(STAMP)
 	$(BIN)/lint-imports
 
-unit: $(STAMP)
+system-packages:
+	@bash .ci/system-packages
+
+unit: $(STAMP) system-packages
 	$(BIN)/pytest
 
 test: lint typecheck layers unit

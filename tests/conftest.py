@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -9,6 +10,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import pytest
+from hypothesis import settings as hypothesis_settings
 from sklearn.compose import ColumnTransformer
 from sklearn.datasets import make_classification
 from sklearn.feature_extraction.text import TfidfVectorizer
@@ -17,6 +19,12 @@ from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import OneHotEncoder, StandardScaler
 
 from berth.core.settings import Settings
+
+# CI runs every property test with the same examples (a red that comes at random is no signal);
+# locally hypothesis keeps exploring new ones. A test's own @settings still wins where it sets these.
+hypothesis_settings.register_profile("ci", derandomize=True, database=None, print_blob=True)
+if os.environ.get("CI") == "true":
+    hypothesis_settings.load_profile("ci")
 
 
 @dataclass(frozen=True)

@@ -24,9 +24,18 @@ FloatArray = np.ndarray[Any, np.dtype[np.float64]]
 
 
 def ks_test(reference: FloatArray, current: FloatArray) -> tuple[float, float]:
-    """Two-sample Kolmogorov-Smirnov: (statistic D in [0, 1], p-value)."""
-    result = stats.ks_2samp(reference, current)
+    """Two-sample Kolmogorov-Smirnov: (statistic D in [0, 1], p-value).
+
+    The exact p-value assumes continuous data; on tied samples (zero-inflated features, counts)
+    scipy's exact computation may not converge and only warns. Ties make the asymptotic
+    distribution the honest choice, so it is used whenever either side has a repeated value."""
+    method = "asymp" if _has_ties(reference) or _has_ties(current) else "auto"
+    result = stats.ks_2samp(reference, current, method=method)
     return float(result.statistic), float(result.pvalue)
+
+
+def _has_ties(values: FloatArray) -> bool:
+    return bool(np.unique(values).size < np.asarray(values).size)
 
 
 def chi_square_test(reference: Sequence[float], current: Sequence[float]) -> tuple[float, float]:
