@@ -120,6 +120,14 @@ class Settings(BaseSettings):
     alert_interval_s: float = Field(
         60.0, ge=0, description="How often alert rules are evaluated, in seconds (0: never)."
     )
+    webhook_allow: str = Field(
+        "",
+        description="Internal webhook receivers operators open (comma-separated CIDRs, addresses and "
+        "host names; '.corp' allows every name under corp). Webhooks reach only public addresses "
+        "otherwise: loopback, link-local, private, unique-local, multicast, reserved and "
+        "carrier-grade NAT addresses are refused, judged on the addresses a name resolves to when "
+        "the call is made (docs/alerts.md).",
+    )
     journal_sync_interval_s: float = Field(
         0.1,
         gt=0,

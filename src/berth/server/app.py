@@ -27,6 +27,7 @@ from berth.dataplane.predictor import Predictor
 from berth.dataplane.recording import Recorder
 from berth.dataplane.shadows import ShadowRunner
 from berth.dataplane.step_sources import PooledCustomSteps, RegistryEntities
+from berth.engine.alerts.destinations import DestinationPolicy, WebhookAllowList
 from berth.engine.batching import BatchingConfig
 from berth.engine.canary import CanaryController
 from berth.engine.loader import VersionLoader
@@ -297,7 +298,8 @@ def create_app(server: Server) -> FastAPI:
     app.include_router(
         monitor_router(server.workspace.monitor, lambda n: n in table().endpoints or n in table().models)
     )
-    app.include_router(alert_router(server.workspace.alerts))
+    destinations = DestinationPolicy(WebhookAllowList.parse(settings.webhook_allow))
+    app.include_router(alert_router(server.workspace.alerts, destinations))
     app.include_router(
         management_router(
             server.workspace.store,
