@@ -31,6 +31,7 @@ from berth.engine.alerts.destinations import (
     literal_address,
 )
 from berth.engine.alerts.rules import AlertRule
+from berth.engine.alerts.webhook import WebhookSender, new_secret
 from berth.engine.workspace import open_workspace
 from tests.conftest import Trained
 from tests.records.builders import ingest
@@ -342,3 +343,40 @@ def test_the_allow_list_opens_networks_and_names() -> None:
     assert DestinationPolicy(allow).pin("http://10.20.1.2:8080/h").url == "http://10.20.1.2:8080/h"
     with pytest.raises(ValueError, match="neither a CIDR nor a host name"):
         WebhookAllowList.parse("not a host!")
+
+
+def test_a_call_connects_to_the_vetted_address_and_sends_the_original_host() -> None:
+    receiver = Receiver()
+    resolved: list[str] = []
+
+    def resolve(host: str, port: int) -> list[str]:
+        resolved.append(host)
+        return ["127.0.0.1"]
+
+    policy = DestinationPolicy(WebhookAllowList.parse("hooks.test"), resolve=resolve)
+    sender = WebhookSender(attempts=1, policy=policy)
+    try:
+        delivery = sender.send(
+            f"http://hooks.test:{receiver.port}/hook", new_secret(), "alert.fired", {"x": 1}, message_id="m-1"
+        )
+    finally:
+        receiver.close()
+    assert delivery.delivered
+    assert resolved == ["hooks.test"]
+    [(path, headers, _)] = receiver.calls
+    assert path == "/hook"
+    assert headers["host"] == f"hooks.test:{receiver.port}"
+    assert headers["webhook-id"] == "m-1"
+
+
+def test_a_refused_destination_is_not_retried_and_not_connected_to() -> None:
+    receiver = Receiver()
+    waits: list[float] = []
+    sender = WebhookSender(attempts=3, sleep=waits.append)  # the default policy
+    try:
+        delivery = sender.send(receiver.url, new_secret(), "alert.fired", {"x": 1}, message_id="m-2")
+    finally:
+        receiver.close()
+    assert delivery.to_json() == {"delivered": False, "attempts": 1, "status_class": None}
+    assert receiver.calls == []
+    assert waits == []
