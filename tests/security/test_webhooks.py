@@ -19,6 +19,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
+import orjson
 import pytest
 
 from berth.core.records import PredictionRecord
@@ -191,6 +192,13 @@ def test_the_api_refuses_internal_and_credential_urls_and_caller_secrets(hooks: 
         headers=hooks.auth("alice"),
     )
     assert with_secret.status_code == 400
+    assert _create(hooks, "moved", hooks.outside.url).status_code == 201
+    moved = httpx.put(
+        f"{hooks.url}/api/v1/alerts/rules/moved",
+        json={"webhook_url": f"http://[::1]:{port}/hook"},
+        headers=hooks.auth("alice"),
+    )
+    assert moved.status_code == 400, moved.text
     assert hooks.internal.calls == []
 
 
@@ -216,26 +224,33 @@ def test_deliveries_are_signed_and_internal_addresses_are_never_connected_to(hoo
     assert [path for path, _, _ in hooks.redirector.calls] == ["/hook"]  # asked once, never followed
     for rule in [*hooks.legacy, *(["named-loopback"] if name else [])]:
         assert seen[rule] == {"delivered": False, "attempts": 1, "status_class": None}, rule
-    signed = [(h, b) for _, h, b in hooks.outside.calls]
-    assert len(signed) == 1
-    headers, body = signed[0]
+    [(headers, body)] = _calls_of(hooks.outside, "signed")
     assert verify_standard_webhook(secret, body, headers)
     assert headers["webhook-id"].startswith("berth-alert-")
     assert not verify_standard_webhook(secret, body + b" ", headers)
 
 
+def _calls_of(receiver: Receiver, rule: str) -> list[tuple[dict[str, str], bytes]]:
+    return [(h, b) for _, h, b in receiver.calls if orjson.loads(b)["rule"] == rule]
+
+
 def test_a_standard_webhooks_library_verifies_the_signature(hooks: Hooks) -> None:
     standardwebhooks = pytest.importorskip("standardwebhooks")
-    if not hooks.outside.calls:
-        _deliveries(hooks, ["signed"], "root")
-    rule = httpx.post(
-        f"{hooks.url}/api/v1/alerts/rules/signed/rotate-secret", headers=hooks.auth("alice")
-    )  # a rotation answers a new secret: the old one no longer verifies new deliveries
-    assert rule.status_code == 200, rule.text
-    assert rule.json()["secret"].startswith("whsec_")
-    _, headers, body = hooks.outside.calls[0]
-    with pytest.raises(standardwebhooks.WebhookVerificationError):
-        standardwebhooks.Webhook(rule.json()["secret"]).verify(body, headers)
+    created = _create(hooks, "library", hooks.outside.url)
+    assert created.status_code == 201, created.text
+    secret = created.json()["secret"]
+    _deliveries(hooks, ["library"], "alice")
+    [(headers, body)] = _calls_of(hooks.outside, "library")
+    payload = standardwebhooks.Webhook(secret).verify(body, headers)
+    assert payload["rule"] == "library"
+    assert payload["event"] == "alert.fired"
+    rotated = httpx.post(
+        f"{hooks.url}/api/v1/alerts/rules/library/rotate-secret", headers=hooks.auth("alice")
+    )
+    assert rotated.status_code == 200, rotated.text
+    assert rotated.json()["secret"] != secret
+    with pytest.raises(standardwebhooks.WebhookVerificationError):  # the old delivery, the new secret
+        standardwebhooks.Webhook(rotated.json()["secret"]).verify(body, headers)
 
 
 def test_readers_see_neither_secrets_nor_credentials_nor_error_texts(hooks: Hooks) -> None:
