@@ -101,7 +101,9 @@ class RecordExports:
         folder: ExportFolder,
         quotas: ExportQuotas,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+        on_enqueued: Callable[[], None] = lambda: None,
     ) -> None:
+        self._on_enqueued = on_enqueued
         self._jobs = jobs
         self._folder = folder
         self._quotas = quotas

@@ -307,7 +307,8 @@ def create_app(server: Server) -> FastAPI:
         max_bytes=settings.export_max_bytes,
         retention=timedelta(hours=settings.export_retention_h),
     )
-    exports = RecordExports(server.workspace.jobs, server.workspace.records.exports, quotas)
+    wake = server.exports.wake if server.exports is not None else (lambda: None)
+    exports = RecordExports(server.workspace.jobs, server.workspace.records.exports, quotas, on_enqueued=wake)
     app.include_router(record_router(server.workspace.records, exports))
     table = server.reconciler.current_table
     app.include_router(
