@@ -95,6 +95,8 @@ def _server(home_root: Path, lr: Trained, database: str, **settings: Any) -> Ite
     with _database(database) as database_url, pytest.MonkeyPatch.context() as env:
         if database_url:
             env.setenv("BERTH_DATABASE_URL", database_url)
+        else:  # not another (module-scoped) server's database
+            env.delenv("BERTH_DATABASE_URL", raising=False)
         home = home_root / "home"
         resolved_url, tokens = populate(home, lr)
         ingest(resolved_url, _records("alpha-model", 30) + _records("beta-model", 20))

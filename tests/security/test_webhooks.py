@@ -93,6 +93,8 @@ def hooks(
     with _database(request.param) as database_url, pytest.MonkeyPatch.context() as env:
         if database_url:
             env.setenv("BERTH_DATABASE_URL", database_url)
+        else:  # not another (module-scoped) server's database
+            env.delenv("BERTH_DATABASE_URL", raising=False)
         home = tmp_path_factory.mktemp("hooks") / "home"
         resolved_url, tokens = populate(home, lr)
         ingest(resolved_url, _records(5))
