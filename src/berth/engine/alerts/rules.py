@@ -21,6 +21,7 @@ from urllib.parse import urlsplit
 from berth.core.errors import BerthError, ErrorCode
 from berth.engine.alerts.destinations import redact_url
 from berth.engine.alerts.webhook import new_secret
+from berth.storage.sql_alerts import public_delivery
 
 
 class Metric(StrEnum):
@@ -208,7 +209,7 @@ class AlertEvent:
             "value": self.value,
             "message": self.message,
             "fired_at": self.at.isoformat(),
-            "delivery": self.delivery,
+            "delivery": public_delivery(self.delivery),
         }
 
 
