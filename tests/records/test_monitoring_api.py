@@ -18,15 +18,17 @@ import pytest
 import berth
 from berth.core.records import PredictionRecord
 from berth.core.settings import Settings
+from berth.engine.alerts.destinations import DestinationPolicy, WebhookAllowList
 from berth.engine.alerts.evaluator import AlertEvaluator
 from berth.engine.alerts.rules import Metric
-from berth.engine.alerts.webhook import SIGNATURE_HEADER, WebhookSender, verify_signature
+from berth.engine.alerts.webhook import WebhookSender
 from berth.engine.workspace import open_workspace
 from tests.conftest import Trained
 from tests.records.builders import ingest
 from tests.support.servers import server_in_thread
+from tests.support.webhooks import verify_standard_webhook
 
-SECRET = "a-secret-of-at-least-16"
+LOOPBACK = DestinationPolicy(WebhookAllowList.parse("127.0.0.1"))
 NOW = datetime.now(UTC).replace(microsecond=0)
 
 
@@ -47,6 +49,12 @@ def _records(x: np.ndarray[Any, Any], predicted: np.ndarray[Any, Any]) -> list[P
         )
         for i, row in enumerate(x)
     ]
+
+
+@pytest.fixture
+def settings(settings: Settings) -> Settings:
+    """The test receivers listen on loopback, which webhooks reach only when an operator allows it."""
+    return settings.model_copy(update={"webhook_allow": "127.0.0.1"})
 
 
 @pytest.fixture
@@ -159,14 +167,16 @@ def test_a_drift_rule_fires_once_with_a_signed_webhook_retried_until_delivered(
             "window_s": 3600,
             "min_samples": 30,
             "webhook_url": receiver.url,
-            "secret": SECRET,
         }
         created = httpx.post(f"{monitored}/api/v1/alerts/rules", json=rule)
         assert created.status_code == 201, created.text
-        assert "secret" not in created.json()
+        secret = created.json()["secret"]
+        assert "secret" not in httpx.get(f"{monitored}/api/v1/alerts/rules/clf-drift").json()
         workspace = open_workspace(settings)
         evaluator = AlertEvaluator(
-            workspace.alerts, workspace.monitor, WebhookSender(first_backoff_s=0.01, sleep=waits.append)
+            workspace.alerts,
+            workspace.monitor,
+            WebhookSender(first_backoff_s=0.01, sleep=waits.append, policy=LOOPBACK),
         )
         try:
             fired = evaluator.evaluate_all(datetime.now(UTC))
@@ -179,8 +189,9 @@ def test_a_drift_rule_fires_once_with_a_signed_webhook_retried_until_delivered(
         assert len(receiver.calls) == 3
         assert waits == [0.01, 0.02]  # exponential back-off between the attempts
         headers, body = receiver.calls[-1]
-        assert verify_signature(SECRET, body, headers[SIGNATURE_HEADER])
-        assert not verify_signature("another-secret-16chars", body, headers[SIGNATURE_HEADER])
+        assert verify_standard_webhook(secret, body, headers)
+        assert len({h["webhook-id"] for h, _ in receiver.calls}) == 1  # one id for every retry
+        assert not verify_standard_webhook("whsec_" + "A" * 44, body, headers)
         events = httpx.get(f"{monitored}/api/v1/alerts/events", params={"target": "clf"}).json()["events"]
         assert events[0]["kind"] == "fired"
         assert events[0]["delivery"]["delivered"] is True
@@ -197,13 +208,15 @@ def test_a_webhook_that_times_out_is_given_up_after_its_attempts() -> None:
     silent.bind(("127.0.0.1", 0))
     silent.listen(8)
     try:
-        sender = WebhookSender(timeout_s=0.2, attempts=3, first_backoff_s=0.5, sleep=waits.append)
+        sender = WebhookSender(
+            timeout_s=0.2, attempts=3, first_backoff_s=0.5, sleep=waits.append, policy=LOOPBACK
+        )
         url = f"http://127.0.0.1:{silent.getsockname()[1]}/hook"
-        delivery = sender.send(url, SECRET, "alert.fired", {"x": 1})
+        delivery = sender.send(url, "whsec_" + "A" * 44, "alert.fired", {"x": 1}, message_id="m1")
     finally:
         silent.close()
     assert not delivery.delivered
-    assert "Timeout" in delivery.error
+    assert delivery.status is None
     assert delivery.attempts == 3
     assert waits == [0.5, 1.0]
 
@@ -216,7 +229,21 @@ def test_a_webhook_that_times_out_is_given_up_after_its_attempts() -> None:
         {"name": "r", "target": "clf", "metric": "accuracy", "threshold": 0.5, "op": "!="},
         {"name": "R!", "target": "clf", "metric": "accuracy", "threshold": 0.5},
         {"name": "r", "target": "clf", "metric": "accuracy", "threshold": 0.5, "webhook_url": "ftp://x"},
-        {"name": "r", "target": "clf", "metric": "accuracy", "threshold": 0.5, "webhook_url": "http://x/h"},
+        {
+            "name": "r",
+            "target": "clf",
+            "metric": "accuracy",
+            "threshold": 0.5,
+            "webhook_url": "http://x/h",
+            "secret": "s" * 20,
+        },
+        {
+            "name": "r",
+            "target": "clf",
+            "metric": "accuracy",
+            "threshold": 0.5,
+            "webhook_url": "http://u:p@x/h",
+        },
         {"name": "r", "target": "clf", "metric": "accuracy", "threshold": 0.5, "window_s": 1},
     ],
 )
@@ -239,11 +266,10 @@ def test_the_servers_monitor_process_evaluates_rules_by_itself(settings: Setting
         "op": ">",
         "threshold": 0.01,
         "webhook_url": receiver.url,
-        "secret": SECRET,
     }
     monitor = berth.monitor(home=settings.home)
     try:
-        monitor.add_rule(rule)
+        secret = monitor.add_rule(rule)["secret"]
     finally:
         monitor.close()
     try:
@@ -254,7 +280,7 @@ def test_the_servers_monitor_process_evaluates_rules_by_itself(settings: Setting
             assert receiver.calls, "the monitor process never called the webhook"
             headers, body = receiver.calls[0]
             assert headers["berth-event"] == "alert.fired"
-            assert verify_signature(SECRET, body, headers[SIGNATURE_HEADER])
+            assert verify_standard_webhook(secret, body, headers)
             state = httpx.get(f"{url}/api/v1/alerts/rules/clf-drift").json()
             assert state["state"] == "firing"
     finally:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import time
 from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
@@ -137,11 +138,21 @@ def test_an_unknown_prediction_id_is_404(server: str) -> None:
 
 def test_export_is_parquet_kept_on_the_server_and_erasure_scrubs_it(server: str, tmp_path: Path) -> None:
     answer = httpx.post(f"{server}/api/v1/records/exports", json={"endpoint": "router"}, timeout=60)
-    assert answer.status_code == 200, answer.text
-    table = pq.read_table(io.BytesIO(answer.content))
+    assert answer.status_code == 202, answer.text
+    export_id = answer.json()["id"]
+    assert answer.headers["location"] == f"/api/v1/records/exports/{export_id}"
+    deadline = time.monotonic() + 60
+    view = answer.json()
+    while view["status"] in ("queued", "running") and time.monotonic() < deadline:
+        time.sleep(0.1)
+        view = httpx.get(f"{server}/api/v1/records/exports/{export_id}").json()
+    assert view["status"] == "succeeded", view
+    assert view["rows"] == 10
+    assert view["progress"] == 1.0
+    download = httpx.get(f"{server}/api/v1/records/exports/{export_id}/file")
+    table = pq.read_table(io.BytesIO(download.content))
     assert table.num_rows == 10
     assert set(table.column("entity_key").to_pylist()) == {"cust-1", "cust-2"}
-    export_id = answer.headers["berth-export-id"]
     listed = httpx.get(f"{server}/api/v1/records/exports").json()["exports"]
     assert [e["id"] for e in listed] == [export_id]
 
@@ -156,12 +167,14 @@ def test_export_is_parquet_kept_on_the_server_and_erasure_scrubs_it(server: str,
     }
     remaining = httpx.get(f"{server}/api/v1/records", params={"entity_key": "cust-1"}).json()["records"]
     assert remaining == []
-    download = httpx.get(f"{server}/api/v1/records/exports/{export_id}")
+    download = httpx.get(f"{server}/api/v1/records/exports/{export_id}/file")
     kept = pq.read_table(io.BytesIO(download.content))
     assert set(kept.column("entity_key").to_pylist()) == {"cust-2"}
 
 
-@pytest.mark.parametrize("export_id", ["../../etc/passwd", "x", "20261121T100000Z-zzzzzzzz"])
+@pytest.mark.parametrize(
+    "export_id", ["../../etc/passwd", "x", "20261121T100000Z-zzzzzzzz", "1/file", "0", "99999999"]
+)
 def test_export_ids_never_reach_the_file_system_unchecked(server: str, export_id: str) -> None:
     answer = httpx.get(f"{server}/api/v1/records/exports/{export_id}")
     assert answer.status_code in (400, 404)

@@ -41,7 +41,7 @@ PATH_VALUES = {
     "job_id": "1",
     "trigger": "nightly",
     "prediction_id": "p1",
-    "export_id": "20261121T100000Z-0123abcd",
+    "export_id": "1",
 }
 PUBLIC_PATHS = {"/v2/health/live", "/v2/health/ready", *ui_paths(ui_files())}
 """The probes, and the web app's static files (its data comes from the API, which checks permissions)."""

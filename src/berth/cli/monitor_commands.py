@@ -151,7 +151,7 @@ def alert() -> None:
 @target_options
 def add(rule_json: str, home: Path | None, url: str | None) -> None:
     """Add a rule, given as JSON (inline or @file): name, target, metric, op, threshold, window_s,
-    min_samples, webhook_url, secret."""
+    min_samples, webhook_url. The answer holds the webhook's signing secret (whsec_...), shown once."""
     with monitor_client(home, url) as client:
         echo_json(client.add_rule(read_json_arg(rule_json)))
 

@@ -5,7 +5,7 @@ mon = berth.monitor(url="http://127.0.0.1:8080")
 view = mon.snapshot("feedback-router", start="2026-11-20T00:00:00Z")
 mon.add_rule({"name": "router-drift", "target": "feedback-router", "metric": "drift_share",
               "op": ">", "threshold": 0.5, "webhook_url": "https://hooks.example/berth",
-              "secret": "a-shared-secret-of-16+"})
+              })  # the answer holds the webhook's signing secret ("whsec_..."), shown once
 """
 
 from __future__ import annotations
@@ -117,8 +117,10 @@ class LocalMonitor:
         ]
 
     def add_rule(self, rule: Mapping[str, Any]) -> JsonDict:
-        stored = self._ws.alerts.create_rule(AlertRule.from_json(rule).to_json(with_secret=True))
-        return AlertRule.from_json(stored.spec).to_json() | {"state": stored.state}
+        new = AlertRule.from_request(rule)
+        stored = self._ws.alerts.create_rule(new.to_json(with_secret=True))
+        secret = {"secret": new.secret} if new.secret else {}  # shown once, like the server's answer
+        return AlertRule.from_json(stored.spec).to_json() | {"state": stored.state} | secret
 
     def delete_rule(self, name: str) -> None:
         self._ws.alerts.delete_rule(name)

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import time
 from collections.abc import Mapping, Sequence
 from dataclasses import replace
 from pathlib import Path
@@ -83,16 +84,25 @@ class RemoteRecords:
         answer: JsonDict = self._http.json("POST", "/api/v1/feedback", json=body)
         return answer
 
-    def export(self, out: str | Path, **filters: Any) -> JsonDict:
+    def export(self, out: str | Path, *, wait_s: float = 3600.0, **filters: Any) -> JsonDict:
+        """Ask the server for an export (a job), wait until it is written, download it to `out`."""
         body = {k: _param(v) for k, v in filters.items() if v is not None}
-        response = self._http.request("POST", "/api/v1/records/exports", json=body)
+        job: JsonDict = self._http.json("POST", "/api/v1/records/exports", json=body)
+        path = f"/api/v1/records/exports/{int(job['id'])}"
+        deadline = time.monotonic() + wait_s
+        pause = 0.1
+        while job["status"] in ("queued", "running"):
+            if time.monotonic() > deadline:
+                raise BerthError(ErrorCode.REQUEST_TIMEOUT, f"export {job['id']} is still {job['status']}")
+            time.sleep(pause)
+            pause = min(pause * 2, 2.0)
+            job = self._http.json("GET", path)
+        if job["status"] != "succeeded":
+            code = ErrorCode(job["error"]) if job.get("error") in set(ErrorCode) else ErrorCode.INTERNAL
+            raise BerthError(code, f"export {job['id']} {job['status']} ({job.get('error')})")
+        response = self._http.request("GET", f"{path}/file")
         Path(out).write_bytes(response.content)
-        return {
-            "id": response.headers.get("berth-export-id", ""),
-            "rows": int(response.headers.get("berth-export-rows", "0")),
-            "bytes": len(response.content),
-            "path": str(out),
-        }
+        return {"id": job["id"], "rows": job["rows"], "bytes": len(response.content), "path": str(out)}
 
     def erase(self, entity_key: str) -> JsonDict:
         body: JsonDict = self._http.json("DELETE", "/api/v1/records", params={"entity_key": entity_key})

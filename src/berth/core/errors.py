@@ -48,6 +48,8 @@ class ErrorCode(StrEnum):
     UNAUTHENTICATED = "unauthenticated"
     FORBIDDEN = "forbidden"
     RATE_LIMITED = "rate_limited"
+    EXPORT_QUOTA_EXCEEDED = "export_quota_exceeded"
+    """A principal's record exports: too many running, or too many bytes kept."""
     REQUEST_TIMEOUT = "request_timeout"
     # artifacts and models
     UNSUPPORTED_FLAVOR = "unsupported_flavor"

@@ -128,6 +128,7 @@ class JobQuery:
     trigger: str | None = None
     limit: int = 50
     before: int | None = None
+    created_by: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

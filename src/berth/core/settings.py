@@ -120,6 +120,33 @@ class Settings(BaseSettings):
     alert_interval_s: float = Field(
         60.0, ge=0, description="How often alert rules are evaluated, in seconds (0: never)."
     )
+    webhook_allow: str = Field(
+        "",
+        description="Internal webhook receivers operators open (comma-separated CIDRs, addresses and "
+        "host names; '.corp' allows every name under corp). Webhooks reach only public addresses "
+        "otherwise: loopback, link-local, private, unique-local, multicast, reserved and "
+        "carrier-grade NAT addresses are refused, judged on the addresses a name resolves to when "
+        "the call is made (docs/alerts.md).",
+    )
+    export_worker: bool = Field(
+        True,
+        description="Run record exports in this server's own worker thread (off: only 'berth worker' "
+        "processes sharing the berth home run them).",
+    )
+    export_max_running: int = Field(
+        2, ge=1, description="Record exports one principal may have queued or running at once."
+    )
+    export_max_bytes: int = Field(
+        1 << 30,
+        ge=0,
+        description="Bytes of finished record exports one principal may keep on the server; a new "
+        "export is refused (quota_exceeded) while the principal's exports hold this much.",
+    )
+    export_retention_h: float = Field(
+        168.0,
+        gt=0,
+        description="Hours a record export is kept on the server; older export files are deleted.",
+    )
     journal_sync_interval_s: float = Field(
         0.1,
         gt=0,

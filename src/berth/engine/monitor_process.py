@@ -21,7 +21,9 @@ from datetime import UTC, datetime
 
 from berth.core.errors import BerthError
 from berth.core.settings import Settings
+from berth.engine.alerts.destinations import DestinationPolicy, WebhookAllowList
 from berth.engine.alerts.evaluator import AlertEvaluator, Transition
+from berth.engine.alerts.webhook import WebhookSender
 from berth.engine.workspace import Workspace, open_workspace
 from berth.storage.record_ingest import run as run_ingester
 
@@ -36,11 +38,13 @@ the records meanwhile."""
 class AlertLoop:
     """Evaluates every rule each `interval_s` on a thread of its own, until stopped."""
 
-    def __init__(self, workspace: Workspace, interval_s: float) -> None:
+    def __init__(self, workspace: Workspace, interval_s: float, sender: WebhookSender | None = None) -> None:
         self._workspace = workspace
         self._interval_s = interval_s
         self._stop = threading.Event()
-        self._evaluator = AlertEvaluator(workspace.alerts, workspace.monitor, on_fired=[self._fire_jobs])
+        self._evaluator = AlertEvaluator(
+            workspace.alerts, workspace.monitor, sender, on_fired=[self._fire_jobs]
+        )
         self._thread = threading.Thread(target=self._loop, name="berth-alerts", daemon=True)
 
     def start(self) -> None:
@@ -81,7 +85,8 @@ def main(argv: Sequence[str] | None = None) -> None:
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     signal.signal(signal.SIGINT, lambda *_: stop.set())
     workspace = open_workspace(settings)
-    alerts = AlertLoop(workspace, settings.alert_interval_s)
+    policy = DestinationPolicy(WebhookAllowList.parse(settings.webhook_allow))
+    alerts = AlertLoop(workspace, settings.alert_interval_s, WebhookSender(policy=policy))
     try:
         run_ingester(
             workspace.records.store,

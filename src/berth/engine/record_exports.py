@@ -5,8 +5,9 @@ inputs, outputs) are JSON text in the record form (``{name: {datatype, shape, da
 DuckDB's ``json_extract`` and pandas' ``json.loads`` read without a schema per model. Feedback is
 joined in (``feedback_label``, ``feedback_value``, ``feedback_observed_at``).
 
-Exports made through a server live in its exports folder, so that erasing an entity can rewrite
-them (`scrub_exports`): a customer's right to be forgotten reaches the copies berth made.
+Exports made through a server live in its exports folder, under names berth chooses, so that
+erasing an entity can rewrite them (`scrub_exports`): a customer's right to be forgotten reaches the
+copies berth made. Who owns an export, and the quotas, are `berth.engine.record_export_jobs`'.
 """
 
 from __future__ import annotations
@@ -67,27 +68,49 @@ class ExportInfo:
         }
 
 
-def write_parquet(records: Iterable[StoredRecord], path: Path, progress: Progress | None = None) -> int:
-    """Write `records` to `path` (atomically: a temporary file renamed); returns the row count."""
+def write_parquet(
+    records: Iterable[StoredRecord],
+    path: Path,
+    progress: Progress | None = None,
+    *,
+    max_bytes: int | None = None,
+) -> int:
+    """Write `records` to `path` (atomically: a temporary file renamed); returns the row count.
+    With `max_bytes`, a file growing past it is deleted and EXPORT_QUOTA_EXCEEDED raised."""
     tmp = path.with_name(path.name + ".tmp")
     rows = 0
-    with pq.ParquetWriter(tmp, SCHEMA, compression="zstd") as writer:
-        chunk: list[StoredRecord] = []
-        for stored in records:
-            chunk.append(stored)
-            if len(chunk) >= ROWS_PER_GROUP:
+    try:
+        with pq.ParquetWriter(tmp, SCHEMA, compression="zstd") as writer:
+            chunk: list[StoredRecord] = []
+            for stored in records:
+                chunk.append(stored)
+                if len(chunk) >= ROWS_PER_GROUP:
+                    writer.write_table(_table(chunk))
+                    rows += len(chunk)
+                    chunk = []
+                    _check_size(tmp, max_bytes)
+                    if progress is not None:
+                        progress(rows)
+            if chunk or rows == 0:
                 writer.write_table(_table(chunk))
                 rows += len(chunk)
-                chunk = []
-                if progress is not None:
-                    progress(rows)
-        if chunk or rows == 0:
-            writer.write_table(_table(chunk))
-            rows += len(chunk)
-    os.replace(tmp, path)
+        _check_size(tmp, max_bytes)
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
     if progress is not None:
         progress(rows)
     return rows
+
+
+def _check_size(path: Path, max_bytes: int | None) -> None:
+    if max_bytes is not None and path.stat().st_size > max_bytes:
+        raise BerthError(
+            ErrorCode.EXPORT_QUOTA_EXCEEDED,
+            f"the export grew past the {max_bytes} bytes left of the exports quota; narrow it, or "
+            "delete older exports",
+        )
 
 
 def _table(chunk: list[StoredRecord]) -> pa.Table:
@@ -120,6 +143,29 @@ class ExportFolder:
 
     def __init__(self, folder: Path) -> None:
         self.folder = folder
+
+    def size(self, export_id: str) -> int:
+        """The bytes of export `export_id` (0 when it is gone or the id is not one)."""
+        if not EXPORT_ID.match(export_id):
+            return 0
+        try:
+            return (self.folder / f"{export_id}.parquet").stat().st_size
+        except OSError:
+            return 0
+
+    def delete_older_than(self, cutoff: datetime) -> list[str]:
+        """Delete every export file last written before `cutoff` (the retention); the ids gone."""
+        if not self.folder.is_dir():
+            return []
+        gone = []
+        for path in self.folder.glob("*.parquet"):
+            try:
+                if datetime.fromtimestamp(path.stat().st_mtime, UTC) < cutoff:
+                    path.unlink()
+                    gone.append(path.stem)
+            except FileNotFoundError:
+                continue
+        return gone
 
     def new_path(self) -> tuple[str, Path]:
         self.folder.mkdir(parents=True, exist_ok=True)

@@ -113,11 +113,13 @@ class RecordService:
         )
 
     # -- export --------------------------------------------------------------------------------
-    def export(self, query: RecordQuery, progress: Progress | None = None) -> ExportInfo:
-        """Every record `query` selects (all pages) into a new Parquet export."""
+    def export(
+        self, query: RecordQuery, progress: Progress | None = None, *, max_bytes: int | None = None
+    ) -> ExportInfo:
+        """Every record `query` selects (all pages) into a new Parquet export (at most `max_bytes`)."""
         check_window(query.start, query.end)
         export_id, path = self.exports.new_path()
-        write_parquet(self._all(query), path, progress)
+        write_parquet(self._all(query), path, progress, max_bytes=max_bytes)
         return self.exports.info(export_id)
 
     def _all(self, query: RecordQuery) -> Iterator[StoredRecord]:

@@ -1,7 +1,11 @@
 """Alert rules and the alert log: ``/api/v1/alerts/rules``, ``/api/v1/alerts/events``.
 
 A rule belongs to its target's team: maintainers of the endpoint (or model) create, change and
-delete its rules; readers see them (never their webhook secret) and the alerts they fired.
+delete its rules; readers see them (never their webhook secret, and the webhook URL without
+credentials) and the alerts they fired, with a generic delivery status (never the error).
+A webhook's signing secret is chosen by berth and answered once: to the maintainer who gives the
+rule its webhook, and to one who rotates it. Webhook URLs naming an internal host are refused here
+(`DestinationPolicy.check_url`); every call is checked again on the addresses it resolves to.
 """
 
 from __future__ import annotations
@@ -13,6 +17,7 @@ from fastapi import APIRouter, Body, Query, Request
 from berth.core.access import ANONYMOUS, Action, Principal, authorize
 from berth.core.errors import BerthError, ErrorCode
 from berth.core.record_requests import parse_time
+from berth.engine.alerts.destinations import DestinationPolicy, DestinationRefused
 from berth.engine.alerts.rules import AlertRule
 from berth.server.permissions import request_guard, requires
 from berth.server.route_calls import in_thread
@@ -26,8 +31,19 @@ _ERRORS: dict[int | str, dict[str, Any]] = {
 RuleBody = Annotated[dict[str, Any], Body(description="An alert rule (docs/monitoring.md)")]
 
 
-def alert_router(store: SqlAlertStore) -> APIRouter:
+def alert_router(store: SqlAlertStore, destinations: DestinationPolicy) -> APIRouter:
     router = APIRouter(prefix="/api/v1/alerts", tags=["alerts"], responses=_ERRORS)
+
+    def check_destination(rule: AlertRule) -> None:
+        if rule.webhook_url:
+            try:
+                destinations.check_url(rule.webhook_url)
+            except DestinationRefused as refused:
+                raise BerthError(
+                    ErrorCode.INVALID_REQUEST,
+                    f"invalid alert rule: webhook_url: {refused}; webhooks reach public addresses "
+                    "(an operator opens internal receivers with BERTH_WEBHOOK_ALLOW)",
+                ) from None
 
     async def check(request: Request, caller: Principal, action: Action, target: str) -> None:
         if caller is not ANONYMOUS:
@@ -47,9 +63,11 @@ def alert_router(store: SqlAlertStore) -> APIRouter:
     async def create_rule(
         request: Request, body: RuleBody, caller: Annotated[Principal, requires(Action.CONNECT)]
     ) -> dict[str, Any]:
-        rule = AlertRule.from_json(body)
+        rule = AlertRule.from_request(body)
         await check(request, caller, Action.ENDPOINT, rule.target)
-        return _view(await in_thread(store.create_rule, rule.to_json(with_secret=True)))
+        check_destination(rule)
+        stored = await in_thread(store.create_rule, rule.to_json(with_secret=True))
+        return _view(stored) | _once(rule.secret)
 
     @router.get("/rules/{name}", summary="One alert rule and its state")
     async def get_rule(
@@ -64,9 +82,25 @@ def alert_router(store: SqlAlertStore) -> APIRouter:
     ) -> dict[str, Any]:
         stored = await _readable(request, store, caller, name)
         await check(request, caller, Action.ENDPOINT, stored.spec["target"])
-        rule = AlertRule.from_json(stored.spec).with_updates(body)
+        before = AlertRule.from_json(stored.spec)
+        rule = before.with_updates(body)
         await check(request, caller, Action.ENDPOINT, rule.target)
-        return _view(await in_thread(store.replace_rule, rule.to_json(with_secret=True)))
+        check_destination(rule)
+        replaced = await in_thread(store.replace_rule, rule.to_json(with_secret=True))
+        return _view(replaced) | (_once(rule.secret) if rule.secret != before.secret else {})
+
+    @router.post(
+        "/rules/{name}/rotate-secret",
+        summary="Give the rule's webhook a new signing secret (answered once; the old one stops signing)",
+    )
+    async def rotate_secret(
+        request: Request, name: str, caller: Annotated[Principal, requires(Action.CONNECT)]
+    ) -> dict[str, Any]:
+        stored = await _readable(request, store, caller, name)
+        await check(request, caller, Action.ENDPOINT, stored.spec["target"])
+        rule = AlertRule.from_json(stored.spec).with_rotated_secret()
+        replaced = await in_thread(store.replace_rule, rule.to_json(with_secret=True))
+        return _view(replaced) | _once(rule.secret)
 
     @router.delete("/rules/{name}", summary="Delete an alert rule (its log stays)")
     async def delete_rule(
@@ -108,6 +142,11 @@ async def _readable(request: Request, store: SqlAlertStore, caller: Principal, n
     if not await request_guard(request).may(caller, Action.READ, stored.spec["target"]):
         raise BerthError(ErrorCode.ALERT_NOT_FOUND, f"no alert rule {name!r}", rule=name)
     return stored
+
+
+def _once(secret: str) -> dict[str, str]:
+    """The signing secret, in the one answer that creates or rotates it."""
+    return {"secret": secret} if secret else {}
 
 
 def _view(stored: StoredRule) -> dict[str, Any]:

@@ -14,6 +14,7 @@ import logging
 from collections.abc import AsyncIterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from datetime import timedelta
 
 from fastapi import FastAPI
 from starlette.types import ASGIApp
@@ -27,16 +28,19 @@ from berth.dataplane.predictor import Predictor
 from berth.dataplane.recording import Recorder
 from berth.dataplane.shadows import ShadowRunner
 from berth.dataplane.step_sources import PooledCustomSteps, RegistryEntities
+from berth.engine.alerts.destinations import DestinationPolicy, WebhookAllowList
 from berth.engine.batching import BatchingConfig
 from berth.engine.canary import CanaryController
 from berth.engine.loader import VersionLoader
 from berth.engine.pool import ModelPool
 from berth.engine.reconciler import Reconciler
+from berth.engine.record_export_jobs import ExportQuotas, RecordExports
 from berth.engine.variant_stats import TrafficStats
 from berth.engine.workspace import Workspace, open_workspace
 from berth.server.alert_routes import alert_router
 from berth.server.endpoint_routes import endpoint_router
 from berth.server.errors import install_error_handlers
+from berth.server.export_worker import ExportWorker
 from berth.server.failure_recording import RecordingFailures
 from berth.server.fast_path import FastInference
 from berth.server.grpc.server import GrpcEndpoint
@@ -87,10 +91,13 @@ class Server:
     security: Security | None = None
     recorder: Recorder | None = None
     ingester: IngesterProcess | None = None
+    exports: ExportWorker | None = None
 
     async def start(self) -> None:
         if self.ingester is not None:
             self.ingester.start()
+        if self.exports is not None:
+            self.exports.start()
         if self.recorder is not None:
             await self.recorder.start()
         if self.security is not None:
@@ -126,6 +133,8 @@ class Server:
             await self.recorder.close()
         if self.ingester is not None:
             await asyncio.get_running_loop().run_in_executor(self.io_executor, self.ingester.stop)
+        if self.exports is not None:
+            await asyncio.get_running_loop().run_in_executor(self.io_executor, self.exports.stop)
         if self.security is not None:
             await self.security.stop()
         await self.pool.close()
@@ -225,6 +234,7 @@ def build_server(settings: Settings) -> Server:
         security,
         recorder,
         IngesterProcess(settings) if recorder is not None else None,
+        ExportWorker(workspace, settings.home) if settings.export_worker else None,
     )
 
 
@@ -292,12 +302,20 @@ def create_app(server: Server) -> FastAPI:
     if metrics.enabled:
         app.include_router(metrics_router(metrics, open_to_all=metrics_public(settings)))
     app.include_router(profile_router(server.workspace.profiles))
-    app.include_router(record_router(server.workspace.records))
+    quotas = ExportQuotas(
+        max_running=settings.export_max_running,
+        max_bytes=settings.export_max_bytes,
+        retention=timedelta(hours=settings.export_retention_h),
+    )
+    wake = server.exports.wake if server.exports is not None else (lambda: None)
+    exports = RecordExports(server.workspace.jobs, server.workspace.records.exports, quotas, on_enqueued=wake)
+    app.include_router(record_router(server.workspace.records, exports))
     table = server.reconciler.current_table
     app.include_router(
         monitor_router(server.workspace.monitor, lambda n: n in table().endpoints or n in table().models)
     )
-    app.include_router(alert_router(server.workspace.alerts))
+    destinations = DestinationPolicy(WebhookAllowList.parse(settings.webhook_allow))
+    app.include_router(alert_router(server.workspace.alerts, destinations))
     app.include_router(
         management_router(
             server.workspace.store,

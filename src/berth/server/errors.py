@@ -53,6 +53,7 @@ HTTP_STATUS: Final[dict[ErrorCode, int]] = {
     ErrorCode.UNAUTHENTICATED: 401,
     ErrorCode.FORBIDDEN: 403,
     ErrorCode.RATE_LIMITED: 429,
+    ErrorCode.EXPORT_QUOTA_EXCEEDED: 429,
     ErrorCode.REQUEST_TIMEOUT: 504,
     ErrorCode.UNSUPPORTED_FLAVOR: 422,
     ErrorCode.ARTIFACT_INVALID: 422,

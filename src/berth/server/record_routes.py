@@ -3,19 +3,22 @@
 Who may do what: reading records needs the reader role on the endpoint (or model) they belong to;
 a query must name one, unless the caller is a platform administrator. Feedback needs the feedback
 right (maintainer) on each prediction's endpoint: ids the caller may not touch are reported as
-unknown, exactly like ids that do not exist, so nothing leaks. Erasing an entity and managing the
-stored exports are for platform administrators.
+unknown, exactly like ids that do not exist, so nothing leaks. Erasing an entity is for platform
+administrators. An export is a job owned by whoever asked for it (reading the records it selects is
+checked when it is asked for): its owner and platform administrators see, download and delete it,
+within per-principal quotas (`berth.engine.record_export_jobs`).
 """
 
 from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Path, Query, Request, Response
 from fastapi.responses import FileResponse
 
 from berth.core.access import ANONYMOUS, SERVER, Action, Principal, Resource, authorize
 from berth.core.errors import BerthError, ErrorCode
+from berth.core.jobs import MAX_COUNT
 from berth.core.record_requests import ExportBody, FeedbackBody, parse_time
 from berth.core.records import (
     MAX_ENTITY_KEY_LENGTH,
@@ -23,11 +26,13 @@ from berth.core.records import (
     FeedbackReport,
     RecordQuery,
 )
+from berth.engine.record_export_jobs import RecordExports, Requester
 from berth.engine.record_service import RecordService
 from berth.server.permissions import Guard, request_guard, requires
 from berth.server.route_calls import in_thread
 
 PARQUET_TYPE = "application/vnd.apache.parquet"
+ExportId = Annotated[int, Path(ge=1, le=MAX_COUNT, description="the export's job id")]
 _ERRORS: dict[int | str, dict[str, Any]] = {
     400: {"description": "invalid"},
     403: {"description": "forbidden"},
@@ -43,7 +48,11 @@ async def record_scope(guard: Guard, request: Request) -> Resource:
     return SERVER
 
 
-def record_router(service: RecordService) -> APIRouter:
+def _requester(caller: Principal) -> Requester:
+    return Requester(caller.name, caller.admin)
+
+
+def record_router(service: RecordService, exports: RecordExports) -> APIRouter:
     router = APIRouter(prefix="/api/v1", tags=["records"], responses=_ERRORS)
 
     @router.get("/records", summary="Prediction records, newest first, with their feedback")
@@ -88,51 +97,60 @@ def record_router(service: RecordService) -> APIRouter:
         report = await in_thread(service.erase_entity, entity_key)
         return report.to_json()
 
-    # -- exports -------------------------------------------------------------------------------
+    # -- exports (jobs, owned by their creator: berth.engine.record_export_jobs) ----------------
     @router.post(
         "/records/exports",
-        summary="Export the selected records to Parquet (kept on the server; the file is the answer)",
-        response_class=FileResponse,
-        responses={200: {"content": {PARQUET_TYPE: {}}}},
+        status_code=202,
+        summary="Export the selected records to Parquet: a job; poll it, then download its file",
     )
     async def create_export(
-        request: Request, body: ExportBody, caller: Annotated[Principal, requires(Action.CONNECT)]
-    ) -> FileResponse:
+        request: Request,
+        response: Response,
+        body: ExportBody,
+        caller: Annotated[Principal, requires(Action.CONNECT)],
+    ) -> dict[str, Any]:
         name = body.endpoint or body.model
         guard = request_guard(request)
         if name is None:
             authorize(caller, Action.ADMIN, SERVER)
         elif caller is not ANONYMOUS:
             authorize(caller, Action.READ, await guard.model(name))
-        info = await in_thread(service.export, body.to_query())
-        return FileResponse(
-            service.exports.path(info.id),
-            media_type=PARQUET_TYPE,
-            filename=f"records-{info.id}.parquet",
-            headers={"berth-export-id": info.id, "berth-export-rows": str(info.rows)},
-        )
+        view = await in_thread(exports.create, _requester(caller), body)
+        response.headers["location"] = f"/api/v1/records/exports/{view['id']}"
+        return view
 
-    @router.get("/records/exports", summary="The exports kept on this server")
-    async def list_exports(caller: Annotated[Principal, requires(Action.ADMIN)]) -> dict[str, Any]:
-        return {"exports": [e.to_json() for e in await in_thread(service.exports.list_all)]}
+    @router.get("/records/exports", summary="The caller's exports (every export for administrators)")
+    async def list_exports(caller: Annotated[Principal, requires(Action.CONNECT)]) -> dict[str, Any]:
+        return {"exports": await in_thread(exports.list_for, _requester(caller))}
+
+    @router.get("/records/exports/{export_id}", summary="One export: its status, progress and size")
+    async def get_export(
+        export_id: ExportId, caller: Annotated[Principal, requires(Action.CONNECT)]
+    ) -> dict[str, Any]:
+        return await in_thread(exports.get, _requester(caller), export_id)
 
     @router.get(
-        "/records/exports/{export_id}",
-        summary="Download an export",
+        "/records/exports/{export_id}/file",
+        summary="Download a finished export",
         response_class=FileResponse,
         responses={200: {"content": {PARQUET_TYPE: {}}}},
     )
     async def download_export(
-        export_id: str, caller: Annotated[Principal, requires(Action.ADMIN)]
+        export_id: ExportId, caller: Annotated[Principal, requires(Action.CONNECT)]
     ) -> FileResponse:
-        path = await in_thread(service.exports.path, export_id)
-        return FileResponse(path, media_type=PARQUET_TYPE, filename=f"records-{export_id}.parquet")
+        path, view = await in_thread(exports.file, _requester(caller), export_id)
+        return FileResponse(
+            path,
+            media_type=PARQUET_TYPE,
+            filename=f"records-{export_id}.parquet",
+            headers={"berth-export-id": str(export_id), "berth-export-rows": str(view["rows"])},
+        )
 
-    @router.delete("/records/exports/{export_id}", summary="Delete an export")
+    @router.delete("/records/exports/{export_id}", summary="Delete an export (a running one is stopped)")
     async def delete_export(
-        export_id: str, caller: Annotated[Principal, requires(Action.ADMIN)]
+        export_id: ExportId, caller: Annotated[Principal, requires(Action.CONNECT)]
     ) -> dict[str, Any]:
-        await in_thread(service.exports.delete, export_id)
+        await in_thread(exports.delete, _requester(caller), export_id)
         return {"deleted": export_id}
 
     # after /records/exports: a prediction id could be called "exports"

@@ -55,8 +55,28 @@ class StoredEvent:
             "value": self.value,
             "message": self.message,
             "fired_at": self.at.isoformat(),
-            "delivery": self.delivery,
+            "delivery": public_delivery(self.delivery),
         }
+
+
+def public_delivery(delivery: Mapping[str, Any] | None) -> dict[str, Any] | None:
+    """What anyone may see of a webhook delivery: delivered or not, attempts, the HTTP status
+    class. Never the error text (an internal network's answers are not for readers), whatever an
+    older version of berth stored."""
+    if delivery is None:
+        return None
+    status = delivery.get("status")
+    status_class = delivery.get("status_class")
+    if isinstance(status, int) and not isinstance(status, bool):
+        status_class = f"{status // 100}xx"
+    return {
+        "delivered": bool(delivery.get("delivered")),
+        "attempts": int(delivery.get("attempts") or 0),
+        "status_class": status_class if status_class in _STATUS_CLASSES else None,
+    }
+
+
+_STATUS_CLASSES = frozenset(f"{n}xx" for n in range(1, 6))
 
 
 class SqlAlertStore:

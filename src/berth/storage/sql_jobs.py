@@ -204,6 +204,8 @@ class SqlJobStore:
             stmt = stmt.where(jobs.c.kind == query.kind)
         if query.trigger is not None:
             stmt = stmt.where(jobs.c.trigger == query.trigger)
+        if query.created_by is not None:
+            stmt = stmt.where(jobs.c.created_by == query.created_by)
         if query.before is not None:
             stmt = stmt.where(jobs.c.id < min(query.before, MAX_COUNT))
         return run_transaction(self._engine, lambda conn: [job_from_row(r) for r in conn.execute(stmt)])

@@ -121,7 +121,9 @@ class AlertEvaluator:
             "at": at.isoformat(),
             "alert_id": transition.event_id,
         }
-        delivery = self._sender.send(url, rule.secret, f"alert.{transition.kind}", payload)
+        delivery = self._sender.send(
+            url, rule.secret, f"alert.{transition.kind}", payload, message_id=delivery_id(transition.event_id)
+        )
         try:
             self._store.set_delivery(transition.event_id, delivery.to_json())
         except BerthError:
@@ -129,6 +131,11 @@ class AlertEvaluator:
 
     def close(self) -> None:
         self._pool.shutdown(wait=True, cancel_futures=False)
+
+
+def delivery_id(event_id: int) -> str:
+    """The ``webhook-id`` of an alert's delivery: one per alert log entry, the same on every retry."""
+    return f"berth-alert-{event_id}"
 
 
 def _keep_or_no_data(state: str) -> str:

@@ -12,13 +12,16 @@ import math
 import operator
 import re
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from enum import StrEnum
 from typing import Any, Final
 from urllib.parse import urlsplit
 
 from berth.core.errors import BerthError, ErrorCode
+from berth.engine.alerts.destinations import redact_url
+from berth.engine.alerts.webhook import new_secret
+from berth.storage.sql_alerts import public_delivery
 
 
 class Metric(StrEnum):
@@ -79,6 +82,8 @@ class AlertRule:
         return f"{self.metric.value} of {self.target} is {value:.4g} ({condition})"
 
     def to_json(self, *, with_secret: bool = False) -> dict[str, Any]:
+        """The rule as stored (`with_secret`), or as callers see it: no secret, and the webhook URL
+        without credentials (user, password, query values)."""
         out = {
             "name": self.name,
             "target": self.target,
@@ -87,7 +92,7 @@ class AlertRule:
             "threshold": self.threshold,
             "window_s": self.window_s,
             "min_samples": self.min_samples,
-            "webhook_url": self.webhook_url,
+            "webhook_url": self.webhook_url if with_secret else redact_url(self.webhook_url),
             "has_secret": bool(self.secret),
             "enabled": self.enabled,
             "description": self.description,
@@ -128,8 +133,6 @@ class AlertRule:
         if url is not None:
             url = _webhook_url(url)
         secret = _text(data, "secret")
-        if url and len(secret) < 16:
-            raise _invalid("secret: a webhook needs a shared secret of at least 16 characters (for its HMAC)")
         enabled = data.get("enabled", True)
         if not isinstance(enabled, bool):
             raise _invalid("enabled: true or false")
@@ -147,11 +150,40 @@ class AlertRule:
             description=_text(data, "description")[:1000],
         )
 
+    @classmethod
+    def from_request(cls, data: Mapping[str, Any]) -> AlertRule:
+        """A new rule from a caller's JSON: berth chooses its webhook's signing secret
+        (`with_new_secret_if_needed`), a caller never sends one."""
+        _no_secret(data)
+        return cls.from_json(data)._checked_for_callers().with_new_secret_if_needed()
+
     def with_updates(self, data: Mapping[str, Any]) -> AlertRule:
-        """This rule with the fields of `data` replaced (a rule keeps its name)."""
-        merged = self.to_json(with_secret=True) | dict(data) | {"name": self.name}
+        """This rule with the fields of a caller's `data` replaced (a rule keeps its name and its
+        secret; a rule that gets its first webhook gets a secret)."""
+        _no_secret(data)
+        merged = self.to_json(with_secret=True) | dict(data) | {"name": self.name, "secret": self.secret}
         merged.pop("has_secret", None)
-        return AlertRule.from_json(merged)
+        return AlertRule.from_json(merged)._checked_for_callers().with_new_secret_if_needed()
+
+    def _checked_for_callers(self) -> AlertRule:
+        """What a caller may no longer set (rules stored before still load): credentials in the URL."""
+        if self.webhook_url and "@" in urlsplit(self.webhook_url).netloc:
+            raise _invalid(
+                "webhook_url: no user or password in the URL (deliveries are signed with the rule's secret)"
+            )
+        return self
+
+    def with_new_secret_if_needed(self) -> AlertRule:
+        """This rule, with a fresh signing secret when it has a webhook and no secret yet."""
+        if self.webhook_url and not self.secret:
+            return replace(self, secret=new_secret())
+        return self
+
+    def with_rotated_secret(self) -> AlertRule:
+        """This rule with a fresh signing secret (INVALID_REQUEST when it has no webhook)."""
+        if not self.webhook_url:
+            raise _invalid("the rule has no webhook_url, so no secret to rotate")
+        return replace(self, secret=new_secret())
 
 
 @dataclass(frozen=True, slots=True)
@@ -177,7 +209,7 @@ class AlertEvent:
             "value": self.value,
             "message": self.message,
             "fired_at": self.at.isoformat(),
-            "delivery": self.delivery,
+            "delivery": public_delivery(self.delivery),
         }
 
 
@@ -196,6 +228,14 @@ def _text(data: Mapping[str, Any], key: str, *, required: bool = False) -> str:
     return value
 
 
+def _no_secret(data: Mapping[str, Any]) -> None:
+    if isinstance(data, Mapping) and data.get("secret") not in (None, ""):
+        raise _invalid(
+            "secret: berth chooses a webhook's signing secret (a Standard Webhooks 'whsec_' key): it is "
+            "in the answer that creates the webhook, and rotating it (POST .../rotate-secret) makes a new one"
+        )
+
+
 def _int(data: Mapping[str, Any], key: str, default: int, low: int, high: int) -> int:
     value = data.get(key, default)
     if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
@@ -204,9 +244,15 @@ def _int(data: Mapping[str, Any], key: str, default: int, low: int, high: int) -
 
 
 def _webhook_url(value: Any) -> str:
-    if not isinstance(value, str) or len(value) > 2000:
+    if not isinstance(value, str) or len(value) > 2000 or not value.isascii() or not value.isprintable():
         raise _invalid("webhook_url: an http(s) URL")
-    parts = urlsplit(value)
-    if parts.scheme not in {"http", "https"} or not parts.netloc:
+    try:
+        parts = urlsplit(value)
+        parts.port  # noqa: B018 - a port out of range raises here
+    except ValueError:
+        raise _invalid("webhook_url: an http(s) URL") from None
+    if parts.scheme not in {"http", "https"} or not parts.hostname:
         raise _invalid("webhook_url: an http(s) URL")
+    if parts.fragment:
+        raise _invalid("webhook_url: no #fragment")
     return value

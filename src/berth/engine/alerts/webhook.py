@@ -1,68 +1,89 @@
-"""Alert webhooks: a JSON POST signed with HMAC-SHA256, retried with exponential back-off.
+"""Alert webhooks: a JSON POST signed the Standard Webhooks way, retried with exponential back-off.
 
-The signature lets the receiver check that the call comes from berth and was not replayed:
+Every call carries the three headers of https://www.standardwebhooks.com, so a receiver in any
+language verifies it with an existing library (Python: ``standardwebhooks.Webhook(secret).verify(
+body, headers)``)::
 
-    berth-signature: t=<unix seconds>,v1=<hex HMAC-SHA256(secret, "<t>.<body>")>
+    webhook-id: <the delivery's id: the same on every retry, so a receiver drops duplicates by it>
+    webhook-timestamp: <unix seconds of this attempt>
+    webhook-signature: v1,<base64 HMAC-SHA256(key, "<id>.<timestamp>.<raw body>")>
 
-(the scheme Stripe and GitHub use). A receiver recomputes the HMAC over the timestamp, a dot and
-the raw body, compares in constant time (`verify_signature`), and refuses timestamps older than a
-few minutes. Deliveries run in the monitor's own process, never on a serving path; a receiver that
-times out or answers 5xx/429 is retried (1 s, 2 s, 4 s, … up to `attempts`), other 4xx are final.
+The key is the rule's secret, ``whsec_<base64 of 32 random bytes>``, chosen by berth when the rule
+gets a webhook, shown once to its creator and rotatable (docs/alerts.md). A secret of a rule made
+before Standard Webhooks (free text) signs with its UTF-8 bytes as the key.
+
+A call goes only where `DestinationPolicy` lets it (public addresses unless allowed), to the address
+vetted when it is made; redirects are refused, not followed. Deliveries run in the monitor's own
+process, never on a serving path; a receiver that times out or answers 5xx/429 is retried (1 s, 2 s,
+4 s, … up to `attempts`), other answers are final. What the monitor keeps, and readers see, is a
+generic `Delivery`: delivered or not, attempts, the HTTP status class: never the error itself,
+which is logged (with the URL's credentials redacted) for the operator.
 """
 
 from __future__ import annotations
 
+import base64
+import binascii
 import hashlib
 import hmac
+import logging
+import secrets
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
-from typing import Any
+from dataclasses import dataclass, field
+from typing import Any, Final
 
 import httpx
 import orjson
 
-SIGNATURE_HEADER = "berth-signature"
-EVENT_HEADER = "berth-event"
+from berth.engine.alerts.destinations import DestinationPolicy, DestinationRefused, redact_url
+
+log = logging.getLogger(__name__)
+
+ID_HEADER: Final = "webhook-id"
+TIMESTAMP_HEADER: Final = "webhook-timestamp"
+SIGNATURE_HEADER: Final = "webhook-signature"
+EVENT_HEADER: Final = "berth-event"
+SECRET_PREFIX: Final = "whsec_"
+
+
+def new_secret() -> str:
+    """A fresh signing secret in the Standard Webhooks form."""
+    return SECRET_PREFIX + base64.b64encode(secrets.token_bytes(32)).decode()
+
+
+def secret_key(secret: str) -> bytes:
+    """The HMAC key of `secret`: the bytes a ``whsec_`` secret encodes, else the secret's own bytes."""
+    if secret.startswith(SECRET_PREFIX):
+        try:
+            return base64.b64decode(secret[len(SECRET_PREFIX) :], validate=True)
+        except (binascii.Error, ValueError):
+            pass
+    return secret.encode()
+
+
+def sign(secret: str, message_id: str, timestamp: int, body: bytes) -> str:
+    """The ``webhook-signature`` value of `body` sent as `message_id` at `timestamp`."""
+    signed = f"{message_id}.{timestamp}.".encode() + body
+    mac = hmac.new(secret_key(secret), signed, hashlib.sha256).digest()
+    return "v1," + base64.b64encode(mac).decode()
 
 
 @dataclass(frozen=True, slots=True)
 class Delivery:
-    """How a webhook call ended."""
+    """How a webhook call ended, as readers may see it."""
 
     delivered: bool
     attempts: int
     status: int | None
-    error: str
+    """The receiver's last HTTP status (None: no answer); only its class is shown."""
 
     def to_json(self) -> dict[str, Any]:
         return {
             "delivered": self.delivered,
             "attempts": self.attempts,
-            "status": self.status,
-            "error": self.error,
+            "status_class": None if self.status is None else f"{self.status // 100}xx",
         }
-
-
-def sign(secret: str, body: bytes, timestamp: int) -> str:
-    mac = hmac.new(secret.encode(), f"{timestamp}.".encode() + body, hashlib.sha256).hexdigest()
-    return f"t={timestamp},v1={mac}"
-
-
-def verify_signature(
-    secret: str, body: bytes, header: str, *, tolerance_s: float = 300.0, now: float | None = None
-) -> bool:
-    """Whether `header` is a valid signature of `body` made within `tolerance_s` of now."""
-    parts = dict(p.split("=", 1) for p in header.split(",") if "=" in p)
-    try:
-        timestamp = int(parts["t"])
-    except (KeyError, ValueError):
-        return False
-    current = time.time() if now is None else now
-    if abs(current - timestamp) > tolerance_s:
-        return False
-    expected = sign(secret, body, timestamp).split("v1=", 1)[1]
-    return hmac.compare_digest(expected, parts.get("v1", ""))
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,31 +94,44 @@ class WebhookSender:
     attempts: int = 5
     first_backoff_s: float = 1.0
     sleep: Callable[[float], None] = time.sleep
+    policy: DestinationPolicy = field(default_factory=DestinationPolicy)
 
-    def send(self, url: str, secret: str, event: str, payload: dict[str, Any]) -> Delivery:
+    def send(
+        self, url: str, secret: str, event: str, payload: dict[str, Any], *, message_id: str
+    ) -> Delivery:
         body = orjson.dumps(payload)
         status: int | None = None
-        error = ""
         backoff = self.first_backoff_s
-        with httpx.Client(timeout=self.timeout_s, follow_redirects=False) as client:
+        shown = redact_url(url)
+        with httpx.Client(timeout=self.timeout_s, follow_redirects=False, trust_env=False) as client:
             for attempt in range(1, self.attempts + 1):
+                try:
+                    target = self.policy.pin(url)  # resolved and vetted for every attempt
+                except DestinationRefused as refused:
+                    log.warning("webhook %s (%s) refused: %s", message_id, shown, refused)
+                    return Delivery(False, attempt, None)
+                timestamp = int(time.time())
                 headers = {
                     "content-type": "application/json",
                     EVENT_HEADER: event,
-                    SIGNATURE_HEADER: sign(secret, body, int(time.time())),
+                    ID_HEADER: message_id,
+                    TIMESTAMP_HEADER: str(timestamp),
+                    SIGNATURE_HEADER: sign(secret, message_id, timestamp, body),
                 }
                 try:
-                    response = client.post(url, content=body, headers=headers)
+                    response = target.request(client, body, headers)
                 except httpx.HTTPError as exc:
-                    status, error = None, f"{type(exc).__name__}: {exc}"[:500]
+                    status = None
+                    log.info("webhook %s (%s) attempt %d: %s", message_id, shown, attempt, type(exc).__name__)
                 else:
                     status = response.status_code
                     if response.is_success:
-                        return Delivery(True, attempt, status, "")
-                    error = f"HTTP {status}"
-                    if status < 500 and status != 429:
-                        return Delivery(False, attempt, status, error)  # the receiver refuses it
+                        return Delivery(True, attempt, status)
+                    log.info("webhook %s (%s) attempt %d: HTTP %d", message_id, shown, attempt, status)
+                    if status < 500 and status != 429:  # refused, or a redirect (never followed)
+                        return Delivery(False, attempt, status)
                 if attempt < self.attempts:
                     self.sleep(backoff)
                     backoff *= 2
-        return Delivery(False, self.attempts, status, error)
+        log.warning("webhook %s (%s) not delivered after %d attempts", message_id, shown, self.attempts)
+        return Delivery(False, self.attempts, status)

@@ -83,8 +83,9 @@ def discover_kinds(group: str = ENTRY_POINT_GROUP) -> list[JobKind]:
 
 def builtin_kinds() -> list[JobKind]:
     from berth.engine.jobs.retrain import RETRAIN  # retraining imports the flavors: loaded when used
+    from berth.engine.record_export_jobs import RECORDS_EXPORT  # it imports the job service
 
-    return [BATCH_SCORE, RETRAIN]
+    return [BATCH_SCORE, RETRAIN, RECORDS_EXPORT]
 
 
 def installed_kinds() -> JobKinds:

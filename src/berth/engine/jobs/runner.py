@@ -97,6 +97,10 @@ class Worker:
             self._wake.clear()
         self._stop_gracefully()
 
+    def wake(self) -> None:
+        """Look for jobs now rather than at the next poll (e.g. one was just enqueued here)."""
+        self._wake.set()
+
     def running(self) -> list[int]:
         with self._lock:
             return sorted(self._running)

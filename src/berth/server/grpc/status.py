@@ -60,6 +60,7 @@ GRPC_STATUS: Final[dict[ErrorCode, grpc.StatusCode]] = {
     ErrorCode.UNAUTHENTICATED: grpc.StatusCode.UNAUTHENTICATED,
     ErrorCode.FORBIDDEN: grpc.StatusCode.PERMISSION_DENIED,
     ErrorCode.RATE_LIMITED: grpc.StatusCode.RESOURCE_EXHAUSTED,
+    ErrorCode.EXPORT_QUOTA_EXCEEDED: grpc.StatusCode.RESOURCE_EXHAUSTED,
     ErrorCode.REQUEST_TIMEOUT: grpc.StatusCode.DEADLINE_EXCEEDED,
     ErrorCode.UNSUPPORTED_FLAVOR: grpc.StatusCode.FAILED_PRECONDITION,
     ErrorCode.ARTIFACT_INVALID: grpc.StatusCode.FAILED_PRECONDITION,
