@@ -25,6 +25,12 @@ ENDPOINTS = "/api/v1/endpoints"
 
 
 @pytest.fixture
+def world(any_world: World) -> World:
+    """Each test runs on SQLite and on PostgreSQL (owners are read from the database)."""
+    return any_world
+
+
+@pytest.fixture
 def http(world: World) -> Iterator[httpx.Client]:
     with httpx.Client(base_url=world.url, timeout=30) as client:
         yield client

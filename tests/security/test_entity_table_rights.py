@@ -17,6 +17,12 @@ ROWS = {"entities": {"c1": {"age": 41}}}
 
 
 @pytest.fixture
+def world(any_world: World) -> World:
+    """Each test runs on SQLite and on PostgreSQL."""
+    return any_world
+
+
+@pytest.fixture
 def http(world: World) -> Iterator[httpx.Client]:
     with httpx.Client(base_url=world.url, timeout=30) as client:
         yield client

@@ -14,6 +14,12 @@ SPEC = {"targets": [{"target": "beta-model@production"}]}
 
 
 @pytest.fixture
+def world(any_world: World) -> World:
+    """Each test runs on SQLite and on PostgreSQL."""
+    return any_world
+
+
+@pytest.fixture
 def http(world: World) -> Iterator[httpx.Client]:
     with httpx.Client(base_url=world.url, timeout=30) as client:
         yield client
