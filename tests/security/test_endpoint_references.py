@@ -120,25 +120,24 @@ def test_every_kind_of_reference_is_checked_as_the_caller(http: httpx.Client, wo
         _delete(http, world, "b-refs")
 
 
-def test_a_platform_admin_and_a_grant_may_reference_another_teams_model(
+def test_a_grant_lets_a_team_call_a_model_not_put_it_behind_its_own_endpoint(
     http: httpx.Client, world: World
 ) -> None:
-    """What the caller may call itself, it may put behind an endpoint: a platform administrator
-    everything, a grantee team's maintainer the granted model (the endpoint's callers then reach it
-    through the endpoint: a grant to an endpoint is a grant to what it references)."""
+    """A platform administrator may reference anything; a team granted a model calls it but may
+    not re-expose it behind an endpoint of its own (which its grantees could call in turn)."""
     by_root = _create(http, world, "root", "b-root", targets=[{"target": "alpha-model:1"}])
     assert by_root.status_code == 201, by_root.text
     _delete(http, world, "b-root")
+    missing = _create(http, world, "bob", "b-granted", targets=[{"target": "no-such-model:1"}])
     assert http.put("/api/v1/grants/alpha-model/beta", headers=world.auth("root")).status_code == 200
     try:
+        direct = http.post("/v2/models/alpha-model/infer", headers=world.auth("bob"), json=world.infer_body())
+        assert direct.status_code == 200, direct.text
         by_bob = _create(http, world, "bob", "b-granted", targets=[{"target": "alpha-model:1"}])
-        assert by_bob.status_code == 201, by_bob.text
-        answer = http.post("/v2/models/b-granted/infer", headers=world.auth("carol"), json=world.infer_body())
-        assert answer.status_code == 200, answer.text
+        assert _answer(by_bob, "alpha-model") == _answer(missing, "no-such-model"), by_bob.text
     finally:
-        _delete(http, world, "b-granted")
         http.delete("/api/v1/grants/alpha-model/beta", headers=world.auth("root"))
-    # without the grant, the next change of an endpoint in front of alpha's model is refused
+    # an endpoint an administrator put in front of alpha's model: bob's next change is refused
     by_root = _create(http, world, "root", "b-later", targets=[{"target": "alpha-model:1"}])
     assert by_root.status_code == 201, by_root.text
     try:

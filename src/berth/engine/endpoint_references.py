@@ -6,12 +6,19 @@ hold `Action.PREDICT` on every model and entity table its spec names, decided by
 `berth.core.access.authorize`, *as that principal*, at every change (a grant to the endpoint is
 then a grant to what it references, as its creator chose).
 
+That right must come from a role in the owning team (or platform administration), never from an
+endpoint grant: a grant lets a team call a model, not re-expose it behind an endpoint of its own,
+which its whole team, and every team it grants that endpoint to, could then call (a grant would
+become transitive without the owner's consent).
+
 A reference the principal may not use and a reference to nothing get the same answer (same code,
 same message): an endpoint spec is no oracle for other teams' names. Only once a model is usable
 are its versions and aliases resolved, so their errors tell nothing about hidden models either.
 """
 
 from __future__ import annotations
+
+from dataclasses import replace
 
 from berth.core.access import Action, Principal, Resource, authorize
 from berth.core.endpoints import TargetRef
@@ -105,7 +112,7 @@ class References:
         if caller is PLATFORM_CALLER:
             return
         try:
-            authorize(caller, Action.PREDICT, resource)
+            authorize(replace(caller, granted=frozenset()), Action.PREDICT, resource)
         except BerthError as exc:
             if exc.code in _HIDDEN:
                 raise unusable from None
@@ -116,6 +123,6 @@ def _unusable_model(ref: TargetRef, what: str, code: ErrorCode) -> BerthError:
     return BerthError(
         code,
         f"{what} {ref}: model {ref.model!r} not found, or the caller may not predict with it "
-        "(needs the predictor role in the team that owns it, or a grant)",
+        "(needs the predictor role in the team that owns it)",
         model=ref.model,
     )
