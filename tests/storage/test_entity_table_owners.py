@@ -113,3 +113,16 @@ def test_a_team_made_by_creating_in_it_is_audited(store: SqlRegistryStore, datab
     audit = SqlAuditStore(store.engine)
     created = audit.query(AuditQuery(action="team.create"))
     assert [e.resource_name for e in created] == ["newteam"]
+
+
+def test_no_team_can_take_the_platforms_name(store: SqlRegistryStore, security: SqlSecurityStore) -> None:
+    """Entity tables without a team are owned by `PLATFORM`: no way of making a team gives a
+    principal a membership, and so rights, in it."""
+    for make in (
+        lambda: security.create_team(PLATFORM),
+        lambda: store.create_version("churn", new_version(), team=PLATFORM),
+    ):
+        with pytest.raises(BerthError) as refused:
+            make()
+        assert refused.value.code is ErrorCode.INVALID_NAME
+    assert PLATFORM not in _teams(security)

@@ -55,7 +55,9 @@ MAX_TOKEN_DAYS: Final = 3650
 def ensure_team(conn: Connection, name: str) -> None:
     """Create team `name` (no members) in the caller's transaction unless it exists: the team a
     model or endpoint is *created* in without authentication (a server with authentication refuses
-    a missing team before). Audited as ``team.create``, like `SqlSecurityStore.create_team`."""
+    a missing team before). Audited as ``team.create``, like `SqlSecurityStore.create_team`, and
+    held to the same name rules (so no team can take a reserved owner's name, such as `PLATFORM`)."""
+    check_team_name(name)
     values = {"name": name, "description": "", "created_at": q.now()}
     dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
     stmt = dialect.insert(teams).values(**values).on_conflict_do_nothing(index_elements=["name"])
