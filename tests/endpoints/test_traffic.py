@@ -13,6 +13,7 @@ import httpx
 import numpy as np
 
 import berth
+from berth.core.access import ANONYMOUS
 from berth.core.settings import Settings
 from berth.core.tensors import InferenceRequest, Tensor
 from berth.engine.traffic import sticky_fraction
@@ -40,7 +41,9 @@ def test_a_90_10_split_holds_over_10000_requests(tmp_path: Path, lr: Trained) ->
         berth.push(lr.model, name="lr", home=home, input_example=lr.x[:3])
     server = build_server(Settings(home=home))
     server.workspace.endpoints.create(
-        "ab", {"targets": [{"target": "lr:1", "weight": 90}, {"target": "lr:2", "weight": 10}]}
+        "ab",
+        {"targets": [{"target": "lr:1", "weight": 90}, {"target": "lr:2", "weight": 10}]},
+        caller=ANONYMOUS,
     )
     request = InferenceRequest([Tensor("input-0", "FP32", (1, 20), lr.x[:1])])
 

@@ -21,6 +21,7 @@ from berth.core.access import Role
 from berth.core.settings import Settings
 from berth.storage.security_store import SqlSecurityStore
 from tests.conftest import Trained
+from tests.support.postgres import fresh_postgres_database
 from tests.support.servers import free_port, server_in_thread
 
 PRINCIPALS = ("root", "alice", "dave", "bob", "carol", "erin")
@@ -42,12 +43,12 @@ class World:
         return {"inputs": [{"name": "input-0", "shape": [1, 20], "datatype": "FP32", "data": self.x[0]}]}
 
 
-def populate(home: Path, lr: Trained) -> tuple[str, dict[str, str]]:
+def populate(home: Path, lr: Trained, database_url: str | None = None) -> tuple[str, dict[str, str]]:
     berth.push(lr.model, name="alpha-model", home=home, input_example=lr.x[:3], team="alpha")
     berth.push(
         lr.model, name="beta-model", home=home, input_example=lr.x[:3], team="beta", aliases=["production"]
     )
-    database_url = Settings(home=home).resolved_database_url
+    database_url = Settings(home=home, database_url=database_url).resolved_database_url
     store = SqlSecurityStore(database_url)
     try:
         store.set_member("alpha", "alice", Role.MAINTAINER)
@@ -68,3 +69,26 @@ def world(tmp_path_factory: pytest.TempPathFactory, lr: Trained) -> Iterator[Wor
     settings = Settings(home=home, poll_interval_s=0.1, auth="tokens", grpc_port=grpc_port)
     with server_in_thread(settings) as url:
         yield World(url, f"127.0.0.1:{grpc_port}", home, database_url, tokens, lr.x[:3].tolist())
+
+
+@pytest.fixture(scope="package")
+def postgres_world(tmp_path_factory: pytest.TempPathFactory, lr: Trained) -> Iterator[World]:
+    """The same world with its registry and security tables on a fresh PostgreSQL database."""
+    with fresh_postgres_database() as pg_url, pytest.MonkeyPatch.context() as env:
+        env.setenv("BERTH_DATABASE_URL", pg_url)  # for the pushes, which read the settings
+        home = tmp_path_factory.mktemp("secure-pg") / "home"
+        database_url, tokens = populate(home, lr, pg_url)
+        grpc_port = free_port()
+        settings = Settings(
+            home=home, database_url=pg_url, poll_interval_s=0.1, auth="tokens", grpc_port=grpc_port
+        )
+        with server_in_thread(settings) as url:
+            yield World(url, f"127.0.0.1:{grpc_port}", home, database_url, tokens, lr.x[:3].tolist())
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
+def any_world(request: pytest.FixtureRequest) -> World:
+    """`world`, then `postgres_world`: for tests whose rules live in storage."""
+    name = "world" if request.param == "sqlite" else "postgres_world"
+    found: World = request.getfixturevalue(name)
+    return found

@@ -67,6 +67,7 @@ def test_get_missing_model_is_model_not_found(store: SqlRegistryStore) -> None:
 
 def test_update_model_changes_only_given_fields(store: SqlRegistryStore) -> None:
     created = store.create_model("churn", team="growth", description="old", tags={"a": "1"})
+    store.create_model("other", team="risk")  # a model moves only to a team that exists
 
     updated = store.update_model("churn", description="new")
     retagged = store.update_model("churn", tags={"b": "2"}, team="risk")

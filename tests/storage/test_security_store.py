@@ -124,6 +124,7 @@ def test_registry_changes_are_audited_in_their_transaction(
         store.delete_alias("churn", "production")
     events = audit.query(AuditQuery())
     assert [(e.actor, e.action, e.resource_name, e.request_id) for e in events] == [
+        ("ann", "team.create", "risk", "req-1"),  # made by creating a model in it: audited too
         ("ann", "model.create", "churn", "req-1"),
         ("ann", "version.push", "churn:1", "req-1"),
         ("ann", "alias.set", "churn@production", "req-1"),
@@ -131,10 +132,10 @@ def test_registry_changes_are_audited_in_their_transaction(
         ("ann", "model.update", "churn", "req-1"),
         ("ann", "alias.delete", "churn@production", "req-1"),
     ]
-    assert events[2].before is None
-    assert events[2].after == {"version": 1, "reason": "release"}
-    assert events[4].before["description"] == ""
-    assert events[4].after["description"] == "who leaves"
+    assert events[3].before is None
+    assert events[3].after == {"version": 1, "reason": "release"}
+    assert events[5].before["description"] == ""
+    assert events[5].after["description"] == "who leaves"
     # a change that fails leaves no event behind, and an event never outlives a rolled-back change
     count = len(events)
     with pytest.raises(BerthError):

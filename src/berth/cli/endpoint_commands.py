@@ -293,12 +293,19 @@ def entities() -> None:
 @click.argument("table")
 @click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @click.option("--key", "key_column", required=True, help="The column holding each entity's key.")
+@click.option(
+    "--team",
+    default=None,
+    help="The team that owns TABLE when it is new (default: the platform, administrators only).",
+)
 @target_options
-def put_entities(table: str, file: Path, key_column: str, home: Path | None, url: str | None) -> None:
+def put_entities(
+    table: str, file: Path, key_column: str, team: str | None, home: Path | None, url: str | None
+) -> None:
     """Load entities' features from a CSV file (one row an entity) into TABLE."""
     rows = _read_entities(file, key_column)
     with endpoints(home, url) as client:
-        written = sum(client.put_entities(table, chunk) for chunk in _chunks(rows, 5000))
+        written = sum(client.put_entities(table, chunk, team=team) for chunk in _chunks(rows, 5000))
     click.echo(f"wrote {written} entities to {table}")
 
 

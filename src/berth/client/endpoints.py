@@ -20,6 +20,7 @@ from typing import Any, Protocol
 from urllib.parse import quote
 
 from berth.client.transport import Transport
+from berth.core.access import ANONYMOUS
 from berth.core.endpoints import Endpoint
 from berth.core.errors import BerthError, ErrorCode
 from berth.core.settings import Settings
@@ -62,7 +63,9 @@ class Endpoints(Protocol):
     def delete(self, name: str, *, actor: str = "", reason: str = "") -> JsonDict: ...
     def history(self, name: str) -> list[JsonDict]: ...
     def stats(self, name: str, window_s: float = 60.0) -> JsonDict: ...
-    def put_entities(self, table: str, entities: Mapping[str, Mapping[str, Any]]) -> int: ...
+    def put_entities(
+        self, table: str, entities: Mapping[str, Mapping[str, Any]], *, team: str | None = None
+    ) -> int: ...
     def close(self) -> None: ...
 
 
@@ -84,6 +87,8 @@ class LocalEndpoints:
     def __init__(self, workspace: Workspace) -> None:
         self._ws = workspace
         self._service = workspace.endpoints
+        self._caller = ANONYMOUS
+        """Who holds the database holds every right, as on a server without authentication."""
 
     def list_all(self) -> list[JsonDict]:
         return [e.to_json() for e in self._service.list_all()]
@@ -102,7 +107,15 @@ class LocalEndpoints:
         reason: str = "",
     ) -> JsonDict:
         return _json(
-            self._service.create(name, spec, team=team, description=description, actor=actor, reason=reason)
+            self._service.create(
+                name,
+                spec,
+                team=team,
+                description=description,
+                actor=actor,
+                reason=reason,
+                caller=self._caller,
+            )
         )
 
     def replace(
@@ -116,28 +129,37 @@ class LocalEndpoints:
     ) -> JsonDict:
         return _json(
             self._service.replace(
-                name, _spec_only(spec), expected_revision=expected_revision, actor=actor, reason=reason
+                name,
+                _spec_only(spec),
+                expected_revision=expected_revision,
+                actor=actor,
+                reason=reason,
+                caller=self._caller,
             )
         )
 
     def set_weights(
         self, name: str, weights: Mapping[str, float], *, actor: str = "", reason: str = ""
     ) -> JsonDict:
-        return _json(self._service.set_weights(name, weights, actor=actor, reason=reason))
+        return _json(
+            self._service.set_weights(name, weights, actor=actor, reason=reason, caller=self._caller)
+        )
 
     def start_canary(
         self, name: str, canary: Mapping[str, Any], *, actor: str = "", reason: str = ""
     ) -> JsonDict:
-        return _json(self._service.start_canary(name, canary, actor=actor, reason=reason))
+        return _json(
+            self._service.start_canary(name, canary, actor=actor, reason=reason, caller=self._caller)
+        )
 
     def abort_canary(self, name: str, *, actor: str = "", reason: str = "") -> JsonDict:
         return _json(self._service.abort_canary(name, actor=actor, reason=reason))
 
     def promote(self, name: str, *, actor: str = "", reason: str = "") -> JsonDict:
-        return _json(self._service.promote(name, actor=actor, reason=reason))
+        return _json(self._service.promote(name, actor=actor, reason=reason, caller=self._caller))
 
     def rollback(self, name: str, *, actor: str = "", reason: str = "") -> JsonDict:
-        return _json(self._service.rollback(name, actor=actor, reason=reason))
+        return _json(self._service.rollback(name, actor=actor, reason=reason, caller=self._caller))
 
     def delete(self, name: str, *, actor: str = "", reason: str = "") -> JsonDict:
         return self._service.delete(name, actor=actor, reason=reason).to_json()
@@ -151,8 +173,10 @@ class LocalEndpoints:
             "statistics are kept by each server: ask one with --url (or BERTH_URL)",
         )
 
-    def put_entities(self, table: str, entities: Mapping[str, Mapping[str, Any]]) -> int:
-        return self._ws.entities.put_entities(table, entities)
+    def put_entities(
+        self, table: str, entities: Mapping[str, Mapping[str, Any]], *, team: str | None = None
+    ) -> int:
+        return self._ws.entities.put_entities(table, entities, team=team)
 
     def close(self) -> None:
         self._ws.close()
@@ -243,8 +267,11 @@ class RemoteEndpoints:
     def stats(self, name: str, window_s: float = 60.0) -> JsonDict:
         return self._call("GET", name, "/stats", params={"window_s": window_s})
 
-    def put_entities(self, table: str, entities: Mapping[str, Mapping[str, Any]]) -> int:
-        body = self._http.json("PUT", f"/api/v1/entities/{_q(table)}", json={"entities": dict(entities)})
+    def put_entities(
+        self, table: str, entities: Mapping[str, Mapping[str, Any]], *, team: str | None = None
+    ) -> int:
+        sent: dict[str, Any] = {"entities": dict(entities)} | ({} if team is None else {"team": team})
+        body = self._http.json("PUT", f"/api/v1/entities/{_q(table)}", json=sent)
         return int(body["written"])
 
     def close(self) -> None:

@@ -103,6 +103,19 @@ class ResourceKind(StrEnum):
     ENDPOINT = "endpoint"
     TEAM = "team"
     SERVER = "server"
+    ENTITY_TABLE = "entity_table"
+    """Data a pipeline step reads by key (an entity table; the feature views of a feature store
+    are resources of this kind too): READ to see it, UPDATE to write it, PREDICT to reference it
+    from an endpoint (whose callers then read through it)."""
+
+
+_GRANTABLE: Final = frozenset({ResourceKind.MODEL, ResourceKind.ENDPOINT})
+"""The kinds an endpoint grant can name (grants never reach teams or data tables)."""
+
+PLATFORM: Final = "*platform*"
+"""The owner of what belongs to no team (entity tables from before they had owners): no principal
+is a member of it (a team name cannot take this form), so only platform administrators hold
+rights on it."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -120,6 +133,11 @@ class Resource:
     @classmethod
     def of_team(cls, name: str, *, exists: bool = True) -> Resource:
         return cls(ResourceKind.TEAM, name, name if exists else None)
+
+    @classmethod
+    def entity_table(cls, name: str, team: str | None) -> Resource:
+        """Entity table `name` owned by `team` (`PLATFORM`: by no team; None: no such table)."""
+        return cls(ResourceKind.ENTITY_TABLE, name, team)
 
 
 SERVER: Final = Resource(ResourceKind.SERVER)
@@ -152,6 +170,12 @@ def not_found(resource: Resource) -> BerthError:
     if resource.kind is ResourceKind.TEAM:
         return BerthError(
             ErrorCode.INVALID_REQUEST, f"team {resource.name!r} does not exist", team=resource.name
+        )
+    if resource.kind is ResourceKind.ENTITY_TABLE:
+        return BerthError(
+            ErrorCode.ENTITY_TABLE_NOT_FOUND,
+            f"entity table {resource.name!r} not found",
+            table=resource.name,
         )
     # endpoints share the model error until endpoints have a code of their own (a model is an endpoint)
     return BerthError(ErrorCode.MODEL_NOT_FOUND, f"model {resource.name!r} not found", model=resource.name)
@@ -187,7 +211,7 @@ def authorize(principal: Principal, action: Action, resource: Resource) -> None:
     role = principal.role_in(team)
     if role is not None and role >= REQUIRED_ROLE[action]:
         return
-    granted = resource.kind is not ResourceKind.TEAM and resource.name in principal.granted
+    granted = resource.kind in _GRANTABLE and resource.name in principal.granted
     if granted and action in _GRANTED:
         return
     if role is None and not granted and resource.kind is not ResourceKind.TEAM:

@@ -36,6 +36,7 @@ class ErrorCode(StrEnum):
     OUTPUT_NOT_FOUND = "output_not_found"
     ENDPOINT_NOT_FOUND = "endpoint_not_found"
     ENTITY_NOT_FOUND = "entity_not_found"
+    ENTITY_TABLE_NOT_FOUND = "entity_table_not_found"
     JOB_NOT_FOUND = "job_not_found"
     TRIGGER_NOT_FOUND = "trigger_not_found"
     RECORD_NOT_FOUND = "record_not_found"

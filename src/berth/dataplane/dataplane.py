@@ -79,9 +79,11 @@ class DataPlane:
             return all(self._pool.state(v.version) is LoadState.READY for v in route.split.variants())
         return self._pool.state(self.resolve(model, ref)) is LoadState.READY
 
-    def model_metadata(self, model: str, ref: str | None) -> dict[str, Any]:
+    def model_metadata(self, model: str, ref: str | None, *, internals: bool = True) -> dict[str, Any]:
         """OIP model metadata: name, versions, platform (the flavor), inputs and outputs. An
-        endpoint answers with the metadata of the version its first stable target serves."""
+        endpoint answers with the signature of the version its first stable target serves; what
+        the endpoint is made of (its spec, that version, its aliases and state) only with
+        `internals` (for a caller who may read the endpoint, not one who may only call it)."""
         route = self._reconciler.table.endpoints.get(model)
         if route is not None:
             if ref is not None:
@@ -91,7 +93,10 @@ class DataPlane:
             metadata = self.model_metadata(first.model, str(first.number))
             metadata["name"] = model
             metadata["versions"] = []
-            metadata["parameters"]["endpoint"] = route.endpoint.to_json()
+            if internals:
+                metadata["parameters"]["endpoint"] = route.endpoint.to_json()
+            else:
+                metadata["parameters"] = {k: metadata["parameters"][k] for k in ("layout", "default_outputs")}
             return metadata
         version = self.resolve(model, ref)
         routes = self._reconciler.table.model(model)

@@ -2,8 +2,12 @@
 
 An invalid change never reaches serving: targets must name existing models, versions and aliases
 (not other endpoints: no cycles), the pipeline must parse, custom steps must be pushed pyfunc
-versions. The REST API, the CLI's embedded mode and the canary controller all change endpoints
-through `EndpointService`, so they share these checks and the history they leave.
+versions. And every change is made *by* someone (`caller`): every model and entity table the new
+spec references must be one that principal may predict with (`berth.engine.endpoint_references`),
+checked at every change, whoever made the endpoint; moving an endpoint to another team needs the
+maintainer role there too (the route that calls the service checks the role in the source team).
+The REST API, the CLI's embedded mode and the canary controller all change endpoints through
+`EndpointService`, so they share these checks and the history they leave.
 
 Rollback (``berth endpoint rollback NAME``): with a canary running, the canary is removed; else
 the spec before the newest change of the stable traffic (anything but starting, raising or
@@ -18,6 +22,7 @@ from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
 
+from berth.core.access import Action, Principal, Resource, authorize
 from berth.core.endpoints import (
     CanaryPolicy,
     Endpoint,
@@ -28,21 +33,22 @@ from berth.core.endpoints import (
     WeightedTarget,
 )
 from berth.core.errors import BerthError, ErrorCode
+from berth.engine.endpoint_references import PLATFORM_CALLER, References
 from berth.engine.pipeline import parse_pipeline
-from berth.storage.protocols import EndpointStore, RegistryStore
+from berth.storage.protocols import EndpointStore, EntityStore, RegistryStore
 
 PYFUNC = "pyfunc"
 _CANARY_ONLY = frozenset(
     {EndpointChange.CANARY_START, EndpointChange.CANARY_STEP, EndpointChange.CANARY_ROLLBACK}
 )
 """Changes that leave the stable traffic as it was: a rollback looks past them."""
-_NOT_FOUND = (ErrorCode.MODEL_NOT_FOUND, ErrorCode.VERSION_NOT_FOUND, ErrorCode.ALIAS_NOT_FOUND)
 
 
 class EndpointService:
-    def __init__(self, registry: RegistryStore, store: EndpointStore) -> None:
+    def __init__(self, registry: RegistryStore, store: EndpointStore, entities: EntityStore) -> None:
         self._registry = registry
         self._store = store
+        self._references = References(registry, store, entities)
 
     # -- reading ------------------------------------------------------------------------------
     def get(self, name: str) -> Endpoint:
@@ -60,12 +66,13 @@ class EndpointService:
         name: str,
         spec_json: Mapping[str, Any],
         *,
+        caller: Principal,
         team: str = "default",
         description: str = "",
         actor: str = "",
         reason: str = "",
     ) -> Endpoint:
-        spec = self.validate(_started(EndpointSpec.from_json(dict(spec_json)), None))
+        spec = self.validate(_started(EndpointSpec.from_json(dict(spec_json)), None), caller=caller)
         return self._store.create_endpoint(
             name, spec, team=team, description=description, actor=actor, reason=reason
         )
@@ -75,15 +82,19 @@ class EndpointService:
         name: str,
         spec_json: Mapping[str, Any],
         *,
+        caller: Principal,
         expected_revision: int | None = None,
         description: str | None = None,
         team: str | None = None,
         actor: str = "",
         reason: str = "",
     ) -> Endpoint:
-        """Store a whole new spec (targets, weights, sticky key, canary, shadows, pipeline)."""
+        """Store a whole new spec (targets, weights, sticky key, canary, shadows, pipeline); with
+        `team`, move the endpoint there (the maintainer role in that team, which must exist)."""
         current = self._store.get_endpoint(name)
-        spec = self.validate(_started(EndpointSpec.from_json(dict(spec_json)), current.spec))
+        if team is not None and team != current.team:
+            authorize(caller, Action.ENDPOINT, Resource.of_team(team))
+        spec = self.validate(_started(EndpointSpec.from_json(dict(spec_json)), current.spec), caller=caller)
         return self._store.update_endpoint(
             name,
             spec,
@@ -95,7 +106,13 @@ class EndpointService:
         )
 
     def set_weights(
-        self, name: str, weights: Mapping[str, float], *, actor: str = "", reason: str = ""
+        self,
+        name: str,
+        weights: Mapping[str, float],
+        *,
+        caller: Principal,
+        actor: str = "",
+        reason: str = "",
     ) -> Endpoint:
         """Change the weights of existing targets, add targets (a new name) or remove them (weight
         None is not allowed: use `replace` to drop one)."""
@@ -107,10 +124,18 @@ class EndpointService:
         body = current.spec.to_json() | {
             "targets": [{"target": str(t.target), "weight": t.weight} for t in targets.values()]
         }
-        return self.replace(name, body, expected_revision=current.revision, actor=actor, reason=reason)
+        return self.replace(
+            name, body, caller=caller, expected_revision=current.revision, actor=actor, reason=reason
+        )
 
     def start_canary(
-        self, name: str, canary_json: Mapping[str, Any], *, actor: str = "", reason: str = ""
+        self,
+        name: str,
+        canary_json: Mapping[str, Any],
+        *,
+        caller: Principal,
+        actor: str = "",
+        reason: str = "",
     ) -> Endpoint:
         current = self._store.get_endpoint(name)
         if current.spec.canary is not None:
@@ -121,7 +146,7 @@ class EndpointService:
                 endpoint=name,
             )
         body = current.spec.to_json() | {"canary": {**dict(canary_json), "step": 0, "step_started_at": None}}
-        spec = self.validate(_started(EndpointSpec.from_json(body), current.spec))
+        spec = self.validate(_started(EndpointSpec.from_json(body), current.spec), caller=caller)
         return self._store.update_endpoint(
             name,
             spec,
@@ -136,7 +161,9 @@ class EndpointService:
         target). CONFLICT when `endpoint` is stale (another replica moved it first)."""
         canary = _canary_of(endpoint)
         if canary.last_step:
-            return self.promote(endpoint.name, expected=endpoint, actor=actor, reason=reason)
+            return self.promote(
+                endpoint.name, caller=PLATFORM_CALLER, expected=endpoint, actor=actor, reason=reason
+            )
         spec = replace(
             endpoint.spec, canary=replace(canary, step=canary.step + 1, step_started_at=datetime.now(UTC))
         )
@@ -150,13 +177,20 @@ class EndpointService:
         )
 
     def promote(
-        self, name: str, *, expected: Endpoint | None = None, actor: str = "", reason: str = ""
+        self,
+        name: str,
+        *,
+        caller: Principal | None,
+        expected: Endpoint | None = None,
+        actor: str = "",
+        reason: str = "",
     ) -> Endpoint:
-        """Make the canary the endpoint's only target (weight 100)."""
+        """Make the canary the endpoint's only target (weight 100). `caller` None: the canary
+        controller, finishing a canary that a principal started (and was checked for)."""
         current = expected or self._store.get_endpoint(name)
         canary = _canary_of(current)
         spec = replace(current.spec, targets=(WeightedTarget(canary.target, 100.0),), canary=None)
-        self.validate(spec)
+        self.validate(spec, caller=caller)
         return self._store.update_endpoint(
             current.name,
             spec,
@@ -181,7 +215,7 @@ class EndpointService:
             reason=reason,
         )
 
-    def rollback(self, name: str, *, actor: str = "", reason: str = "") -> Endpoint:
+    def rollback(self, name: str, *, caller: Principal, actor: str = "", reason: str = "") -> Endpoint:
         """Undo the newest change: remove a running canary, else put the previous spec back."""
         current = self._store.get_endpoint(name)
         if current.spec.canary is not None:
@@ -194,7 +228,7 @@ class EndpointService:
                 f"endpoint {name!r} has no earlier state to roll back to",
                 endpoint=name,
             )
-        spec = self.validate(last.spec_before.without_canary())
+        spec = self.validate(last.spec_before.without_canary(), caller=caller)
         return self._store.update_endpoint(
             name,
             spec,
@@ -208,41 +242,25 @@ class EndpointService:
         return self._store.delete_endpoint(name, actor=actor, reason=reason)
 
     # -- checking -----------------------------------------------------------------------------
-    def validate(self, spec: EndpointSpec) -> EndpointSpec:
-        """`spec`, once every target exists and the pipeline parses (INVALID_ENDPOINT /
-        INVALID_PIPELINE otherwise)."""
-        endpoint_names = {e.name for e in self._store.list_endpoints()}
+    def validate(self, spec: EndpointSpec, *, caller: Principal | None) -> EndpointSpec:
+        """`spec`, once every target exists and `caller` may predict with it, the pipeline parses,
+        its custom steps are pyfunc versions `caller` may predict with and its lookup tables are
+        ones `caller` may read (INVALID_ENDPOINT / INVALID_PIPELINE otherwise; `caller` None: the
+        platform itself, existence only)."""
         for ref in spec.referenced():
-            if ref.model in endpoint_names:
-                raise BerthError(
-                    ErrorCode.INVALID_ENDPOINT,
-                    f"target {ref}: {ref.model!r} is an endpoint; targets must be models "
-                    "(an endpoint cannot call an endpoint, so there are no cycles)",
-                )
-            self._check_exists(ref)
+            self._references.model(caller, ref, what="target", code=ErrorCode.INVALID_ENDPOINT)
         pipeline = parse_pipeline(spec.pipeline)
         for custom in pipeline.custom_refs():
             ref = TargetRef.parse(custom)
-            version = self._check_exists(ref, what="custom step")
+            version = self._references.model(caller, ref, what="custom step", code=ErrorCode.INVALID_PIPELINE)
             if version.flavor != PYFUNC:
                 raise BerthError(
                     ErrorCode.INVALID_PIPELINE,
                     f"custom step {custom!r} is a {version.flavor} model; custom steps are pyfunc packages",
                 )
+        for table in pipeline.lookup_tables():
+            self._references.entity_table(caller, table)
         return spec
-
-    def _check_exists(self, ref: TargetRef, *, what: str = "target") -> Any:
-        try:
-            return self._registry.resolve(ref.model, ref.reference)
-        except BerthError as exc:
-            if exc.code in (
-                ErrorCode.MODEL_NOT_FOUND,
-                ErrorCode.VERSION_NOT_FOUND,
-                ErrorCode.ALIAS_NOT_FOUND,
-            ):
-                code = ErrorCode.INVALID_PIPELINE if what == "custom step" else ErrorCode.INVALID_ENDPOINT
-                raise BerthError(code, f"{what} {ref}: {exc.message}") from None
-            raise
 
 
 def _canary_of(endpoint: Endpoint) -> CanaryPolicy:

@@ -59,7 +59,8 @@ def open_workspace(settings: Settings) -> Workspace:
     artifacts = open_artifact_store(settings.resolved_artifact_uri)
     catalog = FlavorCatalog()
     publisher = Publisher(store, artifacts, catalog, max_artifact_bytes=settings.max_upload_bytes)
-    endpoints = EndpointService(store, SqlEndpointStore(store.engine))
+    entities = SqlEntityStore(store.engine)
+    endpoints = EndpointService(store, SqlEndpointStore(store.engine), entities)
     profiles = SqlProfileStore(store.engine)
     record_store = SqlRecordStore(store.engine)
     journal_dir = settings.resolved_journal_dir
@@ -71,7 +72,7 @@ def open_workspace(settings: Settings) -> Workspace:
         catalog=catalog,
         publisher=publisher,
         endpoints=endpoints,
-        entities=SqlEntityStore(store.engine),
+        entities=entities,
         jobs=JobService(SqlJobStore(store.engine), installed_kinds()),
         profiles=profiles,
         records=RecordService(

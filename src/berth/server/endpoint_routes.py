@@ -11,7 +11,7 @@ from typing import Annotated, Any, TypeVar
 
 from fastapi import APIRouter, Query, Request
 
-from berth.core.access import Action, Principal
+from berth.core.access import SERVER, Action, Principal, Resource, allowed, authorize
 from berth.core.endpoints import Endpoint
 from berth.core.errors import BerthError, ErrorCode
 from berth.engine.endpoint_routes import EndpointRoute
@@ -27,7 +27,14 @@ from berth.server.endpoint_schemas import (
     EntitiesPut,
     WeightsBody,
 )
-from berth.server.permissions import model_from_path, request_guard, requires, team_in_body
+from berth.server.permissions import (
+    Guard,
+    ResourceOf,
+    model_from_path,
+    request_guard,
+    requires,
+    team_in_body,
+)
 from berth.server.route_calls import in_thread, serve_change
 from berth.storage.protocols import EntityStore
 
@@ -35,8 +42,6 @@ T = TypeVar("T")
 Caller = Annotated[Principal, requires(Action.ENDPOINT, model_from_path)]
 """A maintainer of the endpoint's team (endpoints and models share names: ``{name}`` is either)."""
 _READ = [requires(Action.READ, model_from_path)]
-_ENTITIES = [requires(Action.ADMIN)]
-"""Entity tables belong to no team yet: the platform's administrators manage them."""
 _ERRORS: dict[int | str, dict[str, Any]] = {
     400: {"description": "invalid"},
     404: {"description": "not found"},
@@ -79,6 +84,7 @@ def endpoint_router(
             service.create,
             body.name,
             body.spec_json(),
+            caller=caller,
             team=body.team,
             description=body.description,
             actor=_actor(caller, body.actor),
@@ -98,10 +104,13 @@ def endpoint_router(
     async def replace_endpoint(
         request: Request, name: str, body: EndpointReplace, caller: Caller
     ) -> dict[str, Any]:
+        if body.team is not None:  # a move: a missing team is refused here (400), never created
+            authorize(caller, Action.ENDPOINT, request_guard(request).team(body.team))
         endpoint = await call(
             service.replace,
             name,
             body.spec_json(),
+            caller=caller,
             expected_revision=body.expected_revision,
             description=body.description,
             team=body.team,
@@ -113,7 +122,9 @@ def endpoint_router(
     @router.patch("/endpoints/{name}/weights", summary="Change target weights (a new target is added)")
     async def set_weights(request: Request, name: str, body: WeightsBody, caller: Caller) -> dict[str, Any]:
         actor = _actor(caller, body.actor)
-        endpoint = await call(service.set_weights, name, body.weights, actor=actor, reason=body.reason)
+        endpoint = await call(
+            service.set_weights, name, body.weights, caller=caller, actor=actor, reason=body.reason
+        )
         return await changed(endpoint, request)
 
     @router.post(
@@ -124,6 +135,7 @@ def endpoint_router(
             service.start_canary,
             name,
             body.canary_json(),
+            caller=caller,
             actor=_actor(caller, body.actor),
             reason=body.reason,
         )
@@ -143,12 +155,14 @@ def endpoint_router(
     @router.post("/endpoints/{name}/promote", summary="Make the canary the only target now")
     async def promote(request: Request, name: str, body: Change, caller: Caller) -> dict[str, Any]:
         actor = _actor(caller, body.actor)
-        return await changed(await call(service.promote, name, actor=actor, reason=body.reason), request)
+        promoted = await call(service.promote, name, caller=caller, actor=actor, reason=body.reason)
+        return await changed(promoted, request)
 
     @router.post("/endpoints/{name}/rollback", summary="Undo the newest change (a running canary first)")
     async def rollback(request: Request, name: str, body: Change, caller: Caller) -> dict[str, Any]:
         actor = _actor(caller, body.actor)
-        return await changed(await call(service.rollback, name, actor=actor, reason=body.reason), request)
+        rolled_back = await call(service.rollback, name, caller=caller, actor=actor, reason=body.reason)
+        return await changed(rolled_back, request)
 
     @router.delete("/endpoints/{name}", summary="Delete an endpoint (its history stays)")
     async def delete_endpoint(
@@ -189,30 +203,68 @@ def endpoint_router(
         }
 
     # -- entity features ----------------------------------------------------------------------
-    @router.get("/entities", summary="Entity tables with their number of keys", dependencies=_ENTITIES)
-    async def entity_tables() -> dict[str, int]:
-        return await call(entities.entity_tables)
+    table_from_path, table_to_write = _entity_resources(entities)
+
+    @router.get("/entities", summary="The entity tables the caller may read, with their number of keys")
+    async def entity_tables(caller: Annotated[Principal, requires(Action.CONNECT)]) -> dict[str, int]:
+        owners = await call(entities.entity_table_owners)
+        counts = await call(entities.entity_tables)
+        return {
+            table: counts.get(table, 0)
+            for table, owner in sorted(owners.items())
+            if caller.admin or allowed(caller, Action.READ, Resource.entity_table(table, owner))
+        }
 
     @router.put(
         "/entities/{table}",
-        summary="Insert or replace entities' features (at most 10,000 a call)",
-        dependencies=_ENTITIES,
+        summary="Insert or replace entities' features (at most 10,000 a call; a new table: the body's team)",
+        dependencies=[requires(Action.UPDATE, table_to_write)],
     )
     async def put_entities(table: str, body: EntitiesPut) -> dict[str, int]:
-        return {"written": await call(entities.put_entities, table, body.entities)}
+        return {"written": await call(entities.put_entities, table, body.entities, team=body.team)}
 
-    @router.get("/entities/{table}/{key}", summary="One entity's features", dependencies=_ENTITIES)
+    @router.get(
+        "/entities/{table}/{key}",
+        summary="One entity's features",
+        dependencies=[requires(Action.READ, table_from_path)],
+    )
     async def get_entity(table: str, key: str) -> dict[str, Any]:
         found = await call(entities.get_entities, table, [key])
         if key not in found:
             raise BerthError(ErrorCode.ENTITY_NOT_FOUND, f"no entity {key!r} in {table!r}", table=table)
         return {"table": table, "key": key, "features": found[key]}
 
-    @router.delete("/entities/{table}/{key}", summary="Remove one entity's features", dependencies=_ENTITIES)
+    @router.delete(
+        "/entities/{table}/{key}",
+        summary="Remove one entity's features",
+        dependencies=[requires(Action.UPDATE, table_from_path)],
+    )
     async def delete_entity(table: str, key: str) -> dict[str, bool]:
         return {"deleted": await call(entities.delete_entity, table, key)}
 
     return router
+
+
+def _entity_resources(entities: EntityStore) -> tuple[ResourceOf, ResourceOf]:
+    """The entity table named by the ``{table}`` path parameter; and what writing it needs: the
+    table when it exists, else the team the body names (a new table), else the platform."""
+
+    async def table_from_path(guard: Guard, request: Request) -> Resource:
+        table = str(request.path_params["table"])
+        return Resource.entity_table(table, await in_thread(entities.entity_table_owner, table))
+
+    async def table_to_write(guard: Guard, request: Request) -> Resource:
+        resource = await table_from_path(guard, request)
+        if resource.team is not None:
+            return resource
+        try:
+            body = await request.json()
+        except ValueError:
+            body = {}
+        team = body.get("team") if isinstance(body, dict) else None
+        return guard.team(team) if isinstance(team, str) and team else SERVER
+
+    return table_from_path, table_to_write
 
 
 def _actor(caller: Principal, said: str) -> str:

@@ -100,3 +100,10 @@ class EntitiesPut(_Body):
     entities: dict[str, dict[str, str | int | float | bool | None]] = Field(
         description="entity key -> features (feature name -> value)"
     )
+    team: str | None = Field(
+        None,
+        min_length=1,
+        max_length=128,
+        description="the team that owns the table when it is new (a maintainer of it may write it); "
+        "none: the platform's (administrators only). An existing table keeps its owner.",
+    )

@@ -41,6 +41,7 @@ HTTP_STATUS: Final[dict[ErrorCode, int]] = {
     ErrorCode.ENDPOINT_NOT_FOUND: 404,
     ErrorCode.PROFILE_NOT_FOUND: 404,
     ErrorCode.ENTITY_NOT_FOUND: 422,
+    ErrorCode.ENTITY_TABLE_NOT_FOUND: 404,
     ErrorCode.JOB_NOT_FOUND: 404,
     ErrorCode.TRIGGER_NOT_FOUND: 404,
     ErrorCode.UNKNOWN_JOB_KIND: 422,

@@ -12,20 +12,24 @@ may be gzip or deflate (``Content-Encoding``); binary answers honour ``Accept-En
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
 import orjson
 from fastapi import APIRouter, Request
 from starlette.responses import Response
 
-from berth.core.access import Action
+from berth.core.access import Action, Principal
 from berth.dataplane.dataplane import DataPlane
 from berth.server.inference_endpoint import InferenceEndpoint
 from berth.server.metrics.requests import OK, NoRequestMetrics, RequestCounter, outcome
 from berth.server.openapi_schemas import INFER_REQUEST, INFER_RESPONSE, json_body, json_responses
-from berth.server.permissions import model_from_path, public, requires
+from berth.server.permissions import model_from_path, public, request_guard, requires
 
 JSON = "application/json"
+
+
+Describer = Annotated[Principal, requires(Action.DESCRIBE, model_from_path)]
+"""A caller who may describe the model or endpoint ``{name}`` (read it, call it, or a grantee)."""
 
 
 def _json(body: Any, status: int = 200) -> Response:
@@ -58,9 +62,11 @@ def oip_router(
 
     describe = [requires(Action.DESCRIBE, model_from_path)]
 
-    @router.get("/v2/models/{name}", summary="Model metadata (default version)", dependencies=describe)
-    async def model_metadata(name: str) -> Response:
-        return _json(dataplane.model_metadata(name, None))
+    @router.get("/v2/models/{name}", summary="Model metadata (default version)")
+    async def model_metadata(name: str, request: Request, caller: Describer) -> Response:
+        # an endpoint's spec (targets, steps, tables) only for those who may read the endpoint
+        internals = await request_guard(request).may(caller, Action.READ, name)
+        return _json(dataplane.model_metadata(name, None, internals=internals))
 
     @router.get(
         "/v2/models/{name}/versions/{ref}",

@@ -254,6 +254,15 @@ entity_features = Table(
     Column("updated_at", UtcDateTime(), nullable=False),
 )
 
+entity_tables = Table(
+    "entity_tables",
+    metadata,
+    Column("name", String(128), primary_key=True),
+    Column("team", String(128), nullable=True),  # NULL: the platform's (administrators only)
+    Column("created_at", UtcDateTime(), nullable=False),
+)
+"""Who owns each entity table (migration 0009; tables from before it are the platform's)."""
+
 # -- records (migration 0004) ----------------------------------------------------------------
 
 RECORD_ID = BigInteger().with_variant(Integer(), "sqlite")

@@ -53,10 +53,23 @@ MAX_TOKEN_DAYS: Final = 3650
 
 
 def ensure_team(conn: Connection, name: str) -> None:
-    """Create team `name` (no members) in the caller's transaction unless it exists (a model's team)."""
+    """Create team `name` (no members) in the caller's transaction unless it exists: the team a
+    model or endpoint is *created* in without authentication (a server with authentication refuses
+    a missing team before). Audited as ``team.create``, like `SqlSecurityStore.create_team`, and
+    held to the same name rules (so no team can take a reserved owner's name, such as `PLATFORM`)."""
+    check_team_name(name)
     values = {"name": name, "description": "", "created_at": q.now()}
     dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
-    conn.execute(dialect.insert(teams).values(**values).on_conflict_do_nothing(index_elements=["name"]))
+    stmt = dialect.insert(teams).values(**values).on_conflict_do_nothing(index_elements=["name"])
+    if conn.execute(stmt.returning(teams.c.name)).first() is not None:  # made now
+        record_event(conn, "team.create", "team", name, after={"description": ""})
+        _bump(conn)
+
+
+def require_team(conn: Connection, name: str) -> None:
+    """INVALID_REQUEST (400) unless team `name` exists: where something *moves* to (a model's or
+    an endpoint's new team). Teams are never created by a move."""
+    _team_row(conn, name)
 
 
 def _bump(conn: Connection) -> None:

@@ -25,7 +25,7 @@ from berth.storage import queries as q
 from berth.storage.audit_store import record_event
 from berth.storage.rows import checked_team, checked_text
 from berth.storage.schema import endpoint_events, endpoints
-from berth.storage.security_store import ensure_team
+from berth.storage.security_store import ensure_team, require_team
 from berth.storage.transactions import run_transaction
 
 
@@ -114,7 +114,7 @@ class SqlEndpointStore:
                 )
             revision = int(row.revision) + 1
             if "team" in extra:
-                ensure_team(conn, extra["team"])
+                require_team(conn, extra["team"])
             conn.execute(
                 update(endpoints)
                 .where(endpoints.c.id == row.id)

@@ -1,5 +1,10 @@
 """Entity features: a key -> features table per entity kind (e.g. customers), read by look-up steps.
 
+Each table has an owner (`entity_tables`): the team it was created in, or the platform (its
+administrators) for tables from before owners existed and tables created without a team. Who
+may read, write or reference a table is decided above (`berth.core.access`); here a write checks,
+in its own transaction, that the table is still owned by the team the caller was authorized for.
+
 This is the simple online store of the registry database (SQLite or PostgreSQL); a feature store
 with point-in-time history replaces it behind the same `EntityStore` protocol later.
 """
@@ -13,11 +18,13 @@ from typing import Any, Final
 from sqlalchemy import Connection, Engine, delete, func, select
 from sqlalchemy.dialects import postgresql, sqlite
 
+from berth.core.access import PLATFORM
 from berth.core.entities import check_model_name
 from berth.core.errors import BerthError, ErrorCode
 from berth.storage import queries as q
 from berth.storage.audit_store import record_event
-from berth.storage.schema import entity_features
+from berth.storage.schema import entity_features, entity_tables
+from berth.storage.security_store import require_team
 from berth.storage.transactions import run_transaction
 
 MAX_KEY_LENGTH: Final = 256
@@ -64,8 +71,26 @@ class SqlEntityStore:
     def __init__(self, engine: Engine) -> None:
         self._engine = engine
 
-    def put_entities(self, table: str, rows: Mapping[str, Mapping[str, Any]]) -> int:
-        """Insert or replace the features of every key; returns how many were written."""
+    def entity_table_owner(self, table: str) -> str | None:
+        """The team that owns `table` (`PLATFORM`: no team), None when there is no such table."""
+        check_entity_table(table)
+        return run_transaction(self._engine, lambda conn: _owner(conn, table))
+
+    def entity_table_owners(self) -> dict[str, str]:
+        """Every entity table with its owner (`PLATFORM`: no team)."""
+
+        def work(conn: Connection) -> dict[str, str]:
+            rows = conn.execute(select(entity_tables.c.name, entity_tables.c.team))
+            return {str(name): PLATFORM if team is None else str(team) for name, team in rows}
+
+        return run_transaction(self._engine, work)
+
+    def put_entities(
+        self, table: str, rows: Mapping[str, Mapping[str, Any]], *, team: str | None = None
+    ) -> int:
+        """Insert or replace the features of every key; returns how many were written. A new table
+        is created owned by `team` (which must exist; None: by the platform); an existing one must
+        be owned by `team` when it is given (INVALID_REQUEST otherwise: tables do not move)."""
         check_entity_table(table)
         if len(rows) > MAX_ROWS_PER_PUT:
             raise BerthError(
@@ -76,6 +101,7 @@ class SqlEntityStore:
         def work(conn: Connection) -> int:
             at = q.now()
             dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
+            _claim(conn, table, team, at)
             values = [
                 {"entity_table": table, "entity_key": k, "features": v, "updated_at": at}
                 for k, v in checked.items()
@@ -140,3 +166,31 @@ class SqlEntityStore:
             return {str(t): int(n) for t, n in conn.execute(stmt)}
 
         return run_transaction(self._engine, work)
+
+
+def _owner(conn: Connection, table: str) -> str | None:
+    row = conn.execute(select(entity_tables.c.team).where(entity_tables.c.name == table)).first()
+    if row is None:
+        return None
+    return PLATFORM if row.team is None else str(row.team)
+
+
+def _claim(conn: Connection, table: str, team: str | None, at: Any) -> None:
+    """Create `table` owned by `team` when it is new; refuse a write that names another owner."""
+    owner = _owner(conn, table)
+    if owner is None:
+        if team is not None:
+            require_team(conn, team)
+        dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
+        stmt = dialect.insert(entity_tables).values(name=table, team=team, created_at=at)
+        made = stmt.on_conflict_do_nothing(index_elements=["name"]).returning(entity_tables.c.name)
+        if conn.execute(made).first() is not None:
+            record_event(conn, "entity_table.create", "entity_table", table, after={"team": team})
+            return
+        owner = _owner(conn, table)  # created by a concurrent write a moment ago
+    if team is not None and owner != team:
+        raise BerthError(
+            ErrorCode.INVALID_REQUEST,
+            f"entity table {table!r} belongs to another owner; entity tables do not move between teams",
+            table=table,
+        )

@@ -50,7 +50,7 @@ from berth.storage.rows import (
     version_from_row,
 )
 from berth.storage.schema import alias_events, aliases, models, versions
-from berth.storage.security_store import ensure_team
+from berth.storage.security_store import ensure_team, require_team
 from berth.storage.sql_endpoints import refuse_alias_in_use
 from berth.storage.transactions import database_errors, run_transaction
 
@@ -134,7 +134,7 @@ class SqlRegistryStore:
             row = q.model_row(conn, name, lock=True)
             conn.execute(update(models).where(models.c.id == row.id).values(**values, updated_at=q.now()))
             if "team" in values:
-                ensure_team(conn, values["team"])
+                require_team(conn, values["team"])
             before = _model_state(dict(row._mapping))
             record_event(conn, "model.update", "model", name, before=before, after={**before, **values})
             q.bump_generation(conn)

@@ -48,6 +48,7 @@ GRPC_STATUS: Final[dict[ErrorCode, grpc.StatusCode]] = {
     ErrorCode.PROFILE_NOT_FOUND: grpc.StatusCode.NOT_FOUND,
     ErrorCode.ALIAS_NOT_FOUND: grpc.StatusCode.NOT_FOUND,
     ErrorCode.ENDPOINT_NOT_FOUND: grpc.StatusCode.NOT_FOUND,
+    ErrorCode.ENTITY_TABLE_NOT_FOUND: grpc.StatusCode.NOT_FOUND,
     ErrorCode.JOB_NOT_FOUND: grpc.StatusCode.NOT_FOUND,
     ErrorCode.TRIGGER_NOT_FOUND: grpc.StatusCode.NOT_FOUND,
     ErrorCode.UNKNOWN_JOB_KIND: grpc.StatusCode.INVALID_ARGUMENT,
