@@ -13,6 +13,7 @@ from typing import Final
 from sqlalchemy import ColumnElement, Connection, Engine, func, select
 
 from berth.core.records import TensorsJson
+from berth.storage.incarnations import of_current_holder
 from berth.storage.schema import prediction_errors, prediction_feedback, prediction_records
 from berth.storage.transactions import run_transaction
 
@@ -93,7 +94,12 @@ class SqlRecordStats:
         stmt = (
             select(func.count(func.distinct(_f.prediction_id)))
             .select_from(prediction_feedback.join(prediction_records, _r.prediction_id == _f.prediction_id))
-            .where(_r.endpoint == endpoint, _r.shadow_of.is_(None), _f.received_at > since)
+            .where(
+                _r.endpoint == endpoint,
+                of_current_holder(endpoint, _r.recorded_at),
+                _r.shadow_of.is_(None),
+                _f.received_at > since,
+            )
         )
         return run_transaction(self._engine, lambda conn: int(conn.execute(stmt).scalar_one()))
 
@@ -104,7 +110,12 @@ class SqlRecordStats:
         """(time, code, 1) of every failed request of `endpoint` in [start, end)."""
         stmt = (
             select(_e.recorded_at, _e.code)
-            .where(_e.endpoint == endpoint, _e.recorded_at >= start, _e.recorded_at < end)
+            .where(
+                _e.endpoint == endpoint,
+                of_current_holder(endpoint, _e.recorded_at),
+                _e.recorded_at >= start,
+                _e.recorded_at < end,
+            )
             .limit(MAX_ROWS)
         )
         return run_transaction(
@@ -114,4 +125,10 @@ class SqlRecordStats:
 
 def _answered(endpoint: str, start: datetime, end: datetime) -> tuple[ColumnElement[bool], ...]:
     """Caller-facing answers of `endpoint` in [start, end) (shadow answers are not traffic)."""
-    return (_r.endpoint == endpoint, _r.recorded_at >= start, _r.recorded_at < end, _r.shadow_of.is_(None))
+    return (
+        _r.endpoint == endpoint,
+        of_current_holder(endpoint, _r.recorded_at),
+        _r.recorded_at >= start,
+        _r.recorded_at < end,
+        _r.shadow_of.is_(None),
+    )
