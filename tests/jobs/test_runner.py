@@ -152,7 +152,7 @@ def test_a_corrections_trigger_fires_when_enough_new_feedback_arrived(world: Wor
     )
     feedback: list[datetime] = []  # when each correction arrived
 
-    def corrections_since(endpoint: str, since: datetime) -> int:
+    def corrections_since(endpoint: str, since: datetime, *, held_since: datetime | None = None) -> int:
         return sum(1 for at in feedback if at > since) if endpoint == "router" else 0
 
     evaluator = TriggerEvaluator(world.service.store, corrections_since, now)

@@ -30,7 +30,9 @@ from berth.engine.packaging import package_object
 from berth.engine.publishing import PushRequest
 from berth.server.grpc.codec import encode_infer_request
 from berth.server.grpc.proto import berth_inference_pb2_grpc as pb_grpc
+from berth.storage.db import create_database_engine
 from berth.storage.security_store import SqlSecurityStore
+from berth.storage.sql_alerts import SqlAlertStore
 from tests.conftest import Trained
 from tests.records.builders import ingest, record
 from tests.support.postgres import fresh_postgres_database
@@ -124,6 +126,15 @@ def _rule(name: str, target: str) -> dict[str, Any]:
     return {"name": name, "target": target, "metric": "error_rate", "op": ">", "threshold": 0.5}
 
 
+def _log_alert(site: Site, rule: str, target: str) -> None:
+    """An alert fired on `target` now, in the alert log (as a monitor writes it)."""
+    engine = create_database_engine(site.database_url)
+    try:
+        SqlAlertStore(engine).append_event(rule, target, "fired", 0.9, "error_rate is 0.9", datetime.now(UTC))
+    finally:
+        engine.dispose()
+
+
 # -- item 4: a name's next holder inherits nothing -------------------------------------------------
 
 
@@ -142,6 +153,9 @@ def test_a_recreated_endpoint_inherits_no_grant_rule_record_or_history(
         == 200
     )
     ingest(site.database_url, [record(1, endpoint=name, model="beta-model", at=datetime.now(UTC))])
+    _log_alert(site, "beta-watch", name)
+    logged = http.get("/api/v1/alerts/events", headers=site.auth("bob"), params={"target": name})
+    assert len(logged.json()["events"]) == 1
     assert http.get("/api/v1/records/p1", headers=site.auth("bob")).status_code == 200
 
     deleted = http.delete(f"/api/v1/endpoints/{name}", headers=site.auth("bob"))
@@ -167,6 +181,8 @@ def test_a_recreated_endpoint_inherits_no_grant_rule_record_or_history(
     assert page.status_code == 200, page.text
     assert page.json()["records"] == []
     assert http.get("/api/v1/records/p1", headers=site.auth("dave")).status_code == 404
+    alerts = http.get("/api/v1/alerts/events", headers=site.auth("dave"), params={"target": name})
+    assert alerts.json()["events"] == []
     history = http.get(f"/api/v1/endpoints/{name}/history", headers=site.auth("dave"))
     assert [(e["kind"], e["actor"]) for e in history.json()] == [("create", "alice")]
     # and a rule of the old name's holder does not come back: alpha's rules list is empty

@@ -17,6 +17,7 @@ from sqlalchemy import Connection, Engine, delete, insert, select, update
 from berth.core.errors import BerthError, ErrorCode
 from berth.storage import queries as q
 from berth.storage.audit_store import record_event
+from berth.storage.incarnations import of_current_holder
 from berth.storage.schema import alert_events, alert_rules
 from berth.storage.transactions import run_transaction
 
@@ -194,7 +195,14 @@ class SqlAlertStore:
         end: datetime | None = None,
         limit: int = 100,
     ) -> list[StoredEvent]:
-        stmt = select(alert_events).order_by(alert_events.c.id.desc()).limit(max(1, min(limit, MAX_EVENTS)))
+        stmt = (
+            select(alert_events)
+            .where(
+                of_current_holder(target or alert_events.c.target, alert_events.c.at)
+            )  # not earlier holders'
+            .order_by(alert_events.c.id.desc())
+            .limit(max(1, min(limit, MAX_EVENTS)))
+        )
         if target is not None:
             stmt = stmt.where(alert_events.c.target == target)
         if rule is not None:
