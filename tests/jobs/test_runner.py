@@ -87,11 +87,33 @@ def test_a_schedule_trigger_fires_in_the_worker(world: World) -> None:
     assert job.reason == "schedule: every 1 s"
 
 
+def _rule(world: World, name: str) -> str:
+    spec = {"name": name, "target": "feedback-router", "metric": "error_rate", "op": ">", "threshold": 0.1}
+    return world.workspace.alerts.create_rule(spec).uid
+
+
 def test_an_alert_fires_the_triggers_listening_to_it(world: World) -> None:
+    drift, latency = _rule(world, "drift"), _rule(world, "latency")
     world.service.add_trigger(TriggerSpec("on-drift", "test-steps", alert_rule="drift"))
     world.service.add_trigger(TriggerSpec("on-other", "test-steps", alert_rule="latency"))
-    fired = world.service.fire_alert("drift", "drift of 0.4 on feedback-router")
+    assert world.service.get_trigger("on-drift").spec.alert_rule_uid == drift
+    fired = world.service.fire_alert(drift, "drift of 0.4 on feedback-router")
     assert [(j.trigger, j.reason) for j in fired] == [("on-drift", "drift of 0.4 on feedback-router")]
+    assert [j.trigger for j in world.service.fire_alert(latency, "slow")] == ["on-other"]
+
+
+def test_a_trigger_listens_to_a_rule_not_to_its_name(world: World) -> None:
+    """A rule deleted and created again under its name is another rule: the old rule's triggers
+    do not fire for it (nor can a trigger name a rule that does not exist)."""
+    first = _rule(world, "drift")
+    world.service.add_trigger(TriggerSpec("on-drift", "test-steps", alert_rule="drift"))
+    world.workspace.alerts.delete_rule("drift")
+    second = _rule(world, "drift")
+    assert second != first
+    assert world.service.fire_alert(second, "planted") == []
+    with pytest.raises(BerthError) as missing:
+        world.service.add_trigger(TriggerSpec("on-ghost", "test-steps", alert_rule="ghost"))
+    assert missing.value.code is ErrorCode.ALERT_NOT_FOUND
 
 
 def test_enqueue_checks_the_kind_and_its_parameters(world: World) -> None:
@@ -130,7 +152,7 @@ def test_a_corrections_trigger_fires_when_enough_new_feedback_arrived(world: Wor
     )
     feedback: list[datetime] = []  # when each correction arrived
 
-    def corrections_since(endpoint: str, since: datetime) -> int:
+    def corrections_since(endpoint: str, since: datetime, *, held_since: datetime | None = None) -> int:
         return sum(1 for at in feedback if at > since) if endpoint == "router" else 0
 
     evaluator = TriggerEvaluator(world.service.store, corrections_since, now)

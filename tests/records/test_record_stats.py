@@ -5,7 +5,9 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+from berth.core.endpoints import EndpointSpec
 from berth.core.records import Feedback
+from berth.storage.sql_endpoints import SqlEndpointStore
 from berth.storage.sql_record_stats import SqlRecordStats
 from berth.storage.sql_records import SqlRecordStore
 from tests.records.builders import T0, ingest, record
@@ -40,5 +42,29 @@ def test_the_busiest_version_of_a_window(tmp_path: Path) -> None:
         start, end = T0 - timedelta(seconds=1), T0 + timedelta(hours=1)
         assert stats.busiest_version(endpoint="router", start=start, end=end) == ("clf", 2)
         assert stats.busiest_version(endpoint="nobody", start=start, end=end) is None
+    finally:
+        store.close()
+
+
+def test_corrections_count_only_for_the_endpoint_a_trigger_was_made_for(tmp_path: Path) -> None:
+    """A trigger made for an endpoint since deleted counts none of the corrections of the endpoint
+    that has its name now."""
+    url = f"sqlite:///{tmp_path / 'berth.db'}"
+    store = SqlRecordStore(url)
+    stats = SqlRecordStats(store.engine)
+    try:
+        spec = EndpointSpec.from_json({"targets": [{"target": "clf"}]})
+        endpoints = SqlEndpointStore(store.engine)
+        endpoints.create_endpoint("router", spec, team="alpha")
+        trigger_made = datetime.now(UTC)  # for alpha's router
+        endpoints.delete_endpoint("router")
+        endpoints.create_endpoint("router", spec, team="beta")
+        now = datetime.now(UTC)
+        ingest(url, [record(n, at=now) for n in range(3)])
+        store.add_feedback([Feedback(f"p{n}", now, label="b") for n in range(3)])
+        before = now - timedelta(seconds=1)
+        assert stats.corrections_since("router", before) == 3
+        assert stats.corrections_since("router", before, held_since=datetime.now(UTC)) == 3
+        assert stats.corrections_since("router", before, held_since=trigger_made) == 0
     finally:
         store.close()

@@ -292,3 +292,42 @@ def test_resolve_alias_not_found_message(pushed: SqlRegistryStore) -> None:
 
     assert "'champion'" in caught.value.message
     assert "'churn'" in caught.value.message
+
+
+def test_a_version_lands_only_in_a_model_of_the_expected_team(store: SqlRegistryStore) -> None:
+    """The team a push was authorized for is checked where the version is appended: a model of
+    another team is not found (no version, no alias), whoever created it and whenever."""
+    store.create_model("taken", team="alpha")
+    refused = _code(
+        lambda: store.create_version(
+            "taken", new_version(), team="beta", expected_team="beta", aliases=("prod",)
+        )
+    )
+    assert refused is ErrorCode.MODEL_NOT_FOUND
+    assert store.list_versions("taken") == []
+    assert store.alias_history("taken") == []
+    made = store.create_version("fresh", new_version(), team="beta", expected_team="beta", aliases=("prod",))
+    assert (made.number, store.get_model("fresh").team) == (1, "beta")
+    assert store.resolve("fresh", "prod").number == 1
+
+
+def test_concurrent_pushes_of_two_teams_to_one_new_name_land_in_one_team(store: SqlRegistryStore) -> None:
+    """Two teams push a new model of the same name at once: one creates it; the other's version is
+    refused, never appended to the winner's model."""
+    barrier = threading.Barrier(2)
+
+    def push(team: str) -> str:
+        barrier.wait()
+        try:
+            store.create_version("contested", new_version(), team=team, expected_team=team, aliases=(team,))
+        except BerthError as exc:
+            return exc.code.value
+        return "created"
+
+    with ThreadPoolExecutor(2) as pool:
+        outcomes = dict(zip(("alpha", "beta"), pool.map(push, ["alpha", "beta"]), strict=True))
+    winner = store.get_model("contested").team
+    loser = "beta" if winner == "alpha" else "alpha"
+    assert (outcomes[winner], outcomes[loser]) == ("created", "model_not_found")
+    assert [v.number for v in store.list_versions("contested")] == [1]
+    assert [e.alias for e in store.alias_history("contested")] == [winner]

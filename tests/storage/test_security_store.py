@@ -56,8 +56,9 @@ def test_teams_members_and_roles(security: SqlSecurityStore) -> None:
     assert [m.principal for m in security.list_members("risk")] == ["ann"]
 
 
-def test_grants_need_an_existing_team(security: SqlSecurityStore) -> None:
+def test_grants_need_an_existing_team(security: SqlSecurityStore, store: SqlRegistryStore) -> None:
     security.create_team("fraud")
+    store.create_version("churn", new_version())
     granted = security.grant_endpoint("churn", "fraud")
     assert security.grant_endpoint("churn", "fraud") == granted  # idempotent
     with pytest.raises(BerthError, match="team 'ghost' does not exist") as caught:
@@ -106,7 +107,7 @@ def test_the_access_snapshot_and_change_counters(store: SqlRegistryStore, securi
     assert snapshot.model_teams == {"churn": "risk"}
     assert snapshot.memberships == {"ann": {"risk": Role.ADMIN}}
     assert snapshot.admins == {"root"}
-    assert snapshot.grants == {"ops": frozenset({"churn"})}
+    assert snapshot.grants == {"ops": frozenset({snapshot.identities["churn"]})}
     assert snapshot.teams == {"default", "risk", "ops"}
     security.set_admin("root", False)
     assert security.access_snapshot().admins == frozenset()

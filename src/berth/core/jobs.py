@@ -147,6 +147,9 @@ class TriggerSpec:
     alert_rule: str | None = None
     enabled: bool = True
     created_by: str = ""
+    alert_rule_uid: str | None = None
+    """The identity of the rule `alert_rule` named when the trigger was made (set by the store, never
+    taken from a request): the trigger fires for that rule only."""
 
     @classmethod
     def from_json(cls, body: Any, *, created_by: str = "") -> TriggerSpec:
@@ -204,6 +207,7 @@ class Trigger:
             "corrections_endpoint": spec.corrections_endpoint,
             "corrections_count": spec.corrections_count,
             "alert_rule": spec.alert_rule,
+            "alert_rule_id": spec.alert_rule_uid,
             "enabled": spec.enabled,
             "created_by": spec.created_by,
             "created_at": self.created_at.isoformat(),

@@ -123,7 +123,10 @@ class AccessSnapshot:
     memberships: dict[str, dict[str, Role]]
     """principal -> team -> role."""
     grants: dict[str, frozenset[str]]
-    """team -> endpoints it was granted."""
+    """team -> the identities (uids) of the endpoints and models it was granted."""
     model_teams: dict[str, str]
     """model -> owning team."""
+    identities: dict[str, str]
+    """model or endpoint name -> its identity (uid) now: a grant counts for a name only while the
+    name holds the identity the grant was made on."""
     teams: frozenset[str]

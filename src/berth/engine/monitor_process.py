@@ -67,7 +67,7 @@ class AlertLoop:
                 log.exception("alert evaluation failed")
 
     def _fire_jobs(self, transition: Transition) -> None:
-        jobs = self._workspace.jobs.fire_alert(transition.rule, transition.message)
+        jobs = self._workspace.jobs.fire_alert(transition.rule_uid, transition.message)
         for job in jobs:
             log.info("alert %s started job %s (%s)", transition.rule, job.id, job.kind)
 

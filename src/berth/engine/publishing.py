@@ -41,6 +41,9 @@ class PushRequest:
     source: str = ""
     batching: dict[str, Any] | None = None
     """This version's own batching settings (`BatchingConfig` fields); None: the server's defaults."""
+    expected_team: str | None = None
+    """The team the push was authorized for (a server's push): the version is appended only to a
+    model of that team, checked in the transaction that appends it. None: no check (a local push)."""
 
 
 class Publisher:
@@ -106,9 +109,13 @@ class Publisher:
             source=request.source,
         )
         self._ensure_model(request)
-        version = self._store.create_version(request.name, new, team=request.team)
-        for alias in request.aliases:
-            self._store.set_alias(request.name, alias, version.number, actor=request.pushed_by, reason="push")
+        version = self._store.create_version(
+            request.name,
+            new,
+            team=request.team,
+            expected_team=request.expected_team,
+            aliases=request.aliases,
+        )
         return self._store.get_version(request.name, version.number) if request.aliases else version
 
     def _ensure_model(self, request: PushRequest) -> None:

@@ -40,6 +40,8 @@ class AccessCache:
         """The table in use (replaced whole on every reload)."""
         self._principals: dict[str, Principal] = {}
         self._allowed: dict[tuple[str, Action], frozenset[str]] = {}
+        self._names: dict[str, str] = {}
+        """identity (uid) -> the model or endpoint name it holds now."""
         self._task: asyncio.Task[None] | None = None
         self._lock = asyncio.Lock()
         self._last_load = 0.0
@@ -69,6 +71,7 @@ class AccessCache:
         self.current = snapshot
         self._principals = {}
         self._allowed = {}
+        self._names = {uid: name for name, uid in snapshot.identities.items()}
         self._last_load = time.monotonic()
 
     async def _poll_forever(self) -> None:
@@ -97,11 +100,14 @@ class AccessCache:
             return cached
         snapshot = self.snapshot
         roles = snapshot.memberships.get(name, {})
+        # grants are held on identities: one made on an endpoint since deleted names nothing, even
+        # when another endpoint or model has taken its name
         granted = frozenset(
-            endpoint
+            self._names[uid]
             for team, role in roles.items()
             if role >= Role.PREDICTOR
-            for endpoint in snapshot.grants.get(team, ())
+            for uid in snapshot.grants.get(team, ())
+            if uid in self._names
         )
         principal = Principal(name, roles=dict(roles), granted=granted, admin=name in snapshot.admins)
         self._principals[name] = principal

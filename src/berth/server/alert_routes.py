@@ -73,14 +73,14 @@ def alert_router(store: SqlAlertStore, destinations: DestinationPolicy) -> APIRo
     async def get_rule(
         request: Request, name: str, caller: Annotated[Principal, requires(Action.CONNECT)]
     ) -> dict[str, Any]:
-        stored = await _readable(request, store, caller, name)
+        stored = await readable_rule(request, store, caller, name)
         return _view(stored)
 
     @router.put("/rules/{name}", summary="Change an alert rule (fields given are replaced)")
     async def update_rule(
         request: Request, name: str, body: RuleBody, caller: Annotated[Principal, requires(Action.CONNECT)]
     ) -> dict[str, Any]:
-        stored = await _readable(request, store, caller, name)
+        stored = await readable_rule(request, store, caller, name)
         await check(request, caller, Action.ENDPOINT, stored.spec["target"])
         before = AlertRule.from_json(stored.spec)
         rule = before.with_updates(body)
@@ -106,7 +106,7 @@ def alert_router(store: SqlAlertStore, destinations: DestinationPolicy) -> APIRo
     async def delete_rule(
         request: Request, name: str, caller: Annotated[Principal, requires(Action.CONNECT)]
     ) -> dict[str, Any]:
-        stored = await _readable(request, store, caller, name)
+        stored = await readable_rule(request, store, caller, name)
         await check(request, caller, Action.ENDPOINT, stored.spec["target"])
         await in_thread(store.delete_rule, name)
         return {"deleted": name}
@@ -137,7 +137,9 @@ def alert_router(store: SqlAlertStore, destinations: DestinationPolicy) -> APIRo
     return router
 
 
-async def _readable(request: Request, store: SqlAlertStore, caller: Principal, name: str) -> StoredRule:
+async def readable_rule(request: Request, store: SqlAlertStore, caller: Principal, name: str) -> StoredRule:
+    """The rule `name` when `caller` may read it (`authorize`: READ on its target); ALERT_NOT_FOUND
+    when it does not exist or the caller may not see it (the same answer)."""
     stored = await in_thread(store.get_rule, name)
     if not await request_guard(request).may(caller, Action.READ, stored.spec["target"]):
         raise BerthError(ErrorCode.ALERT_NOT_FOUND, f"no alert rule {name!r}", rule=name)
@@ -152,6 +154,7 @@ def _once(secret: str) -> dict[str, str]:
 def _view(stored: StoredRule) -> dict[str, Any]:
     rule = AlertRule.from_json(stored.spec)
     return rule.to_json() | {
+        "id": stored.uid,
         "state": stored.state,
         "last_value": stored.last_value,
         "evaluated_at": None if stored.evaluated_at is None else stored.evaluated_at.isoformat(),

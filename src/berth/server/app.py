@@ -331,7 +331,7 @@ def create_app(server: Server) -> FastAPI:
             server.workspace.endpoints, server.workspace.entities, server.reconciler, server.traffic
         )
     )
-    app.include_router(job_router(server.workspace.jobs))
+    app.include_router(job_router(server.workspace.jobs, server.workspace.alerts))
     app.include_router(ui_router(ui_files()))
     if server.security is not None:
         app.include_router(security_router(server.security.store, server.security.audit))

@@ -7,16 +7,19 @@ Workers claim jobs from the database: a server only enqueues and reports.
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Annotated, Any, Final
 
-from fastapi import APIRouter, Path, Query
+from fastapi import APIRouter, Path, Query, Request
 
 from berth.core.access import Action, Principal
 from berth.core.jobs import MAX_COUNT, JobQuery, JobStatus
 from berth.engine.jobs.service import JobService
+from berth.server.alert_routes import readable_rule
 from berth.server.job_schemas import Fire, JobCreate, TriggerCreate, TriggerPatch
 from berth.server.permissions import requires
 from berth.server.route_calls import in_thread
+from berth.storage.sql_alerts import SqlAlertStore
 
 Admin = Annotated[Principal, requires(Action.ADMIN)]
 _ADMIN: Final = [requires(Action.ADMIN)]
@@ -30,7 +33,7 @@ JobId = Annotated[int, Path(ge=1, le=MAX_COUNT)]
 TriggerName = Annotated[str, Path(min_length=1, max_length=64)]
 
 
-def job_router(service: JobService) -> APIRouter:
+def job_router(service: JobService, rules: SqlAlertStore) -> APIRouter:
     router = APIRouter(prefix="/api/v1/jobs", tags=["jobs"], responses=_ERRORS)
     call = in_thread
 
@@ -59,8 +62,13 @@ def job_router(service: JobService) -> APIRouter:
         return [t.to_json() for t in await call(service.list_triggers)]
 
     @router.post("/triggers", status_code=201, summary="Add a trigger")
-    async def add_trigger(body: TriggerCreate, caller: Admin) -> dict[str, Any]:
-        return (await call(service.add_trigger, body.spec(caller.name))).to_json()
+    async def add_trigger(body: TriggerCreate, request: Request, caller: Admin) -> dict[str, Any]:
+        spec = body.spec(caller.name)
+        if spec.alert_rule is not None:
+            # the trigger listens to this rule (its identity), one its creator may read
+            rule = await readable_rule(request, rules, caller, spec.alert_rule)
+            spec = replace(spec, alert_rule_uid=rule.uid)
+        return (await call(service.add_trigger, spec)).to_json()
 
     @router.get("/triggers/{trigger}", summary="One trigger", dependencies=_ADMIN)
     async def get_trigger(trigger: TriggerName) -> dict[str, Any]:

@@ -17,7 +17,7 @@ from fastapi import APIRouter, File, Form, Query, Request, UploadFile
 from fastapi.responses import FileResponse
 from pydantic import ValidationError
 
-from berth.core.access import Action, Principal, authorize
+from berth.core.access import ANONYMOUS, Action, Principal, authorize
 from berth.core.entities import VersionMetadata
 from berth.core.errors import BerthError, ErrorCode
 from berth.core.signature import Signature
@@ -179,11 +179,18 @@ def management_router(
         if declared.isascii() and declared.isdigit() and int(declared) > max_upload_bytes:
             raise too_large(max_upload_bytes)
         meta = _push_metadata(metadata)
+        # the team this push is authorized for: the store appends the version only to a model of
+        # that team, checked in the transaction that appends it (a model created or moved meanwhile
+        # by another team is not found)
+        target = await push_target(request_guard(request), request)
+        if caller is not ANONYMOUS:
+            authorize(caller, Action.PUSH, target)
         if meta.trust_pickle:  # the trust that lets a pickle or code run: a maintainer's, and audited
-            authorize(caller, Action.TRUST, await push_target(request_guard(request), request))
+            authorize(caller, Action.TRUST, target)
         push = PushRequest(
             name=name,
             team=meta.team,
+            expected_team=None if caller is ANONYMOUS else target.team,  # auth off: no team boundary
             description=meta.description,
             metadata=VersionMetadata().merged(
                 meta.model_dump(include=set(VersionMetadataUpdate.model_fields), exclude_none=True)

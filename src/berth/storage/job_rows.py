@@ -69,5 +69,6 @@ def trigger_from_row(row: Row[Any]) -> Trigger:
         alert_rule=row.alert_rule,
         enabled=bool(row.enabled),
         created_by=row.created_by,
+        alert_rule_uid=row.alert_rule_uid,
     )
     return Trigger(spec, row.created_at, row.last_fired_at, dict(row.state))

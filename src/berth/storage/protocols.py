@@ -68,10 +68,19 @@ class RegistryStore(Protocol):
         ...
 
     def create_version(
-        self, name: str, new: NewVersion, *, create_model: bool = True, team: str = "default"
+        self,
+        name: str,
+        new: NewVersion,
+        *,
+        create_model: bool = True,
+        team: str = "default",
+        expected_team: str | None = None,
+        aliases: Sequence[str] = (),
     ) -> Version:
         """Append a version numbered one past the model's highest (1 for the first), atomically even
-        under concurrent pushes. Creates the model (owned by `team`) when missing and `create_model`."""
+        under concurrent pushes. Creates the model (owned by `team`) when missing and `create_model`.
+        MODEL_NOT_FOUND when `expected_team` is given and the model belongs to another team, checked
+        in the transaction that appends the version; `aliases` move to it in that transaction."""
         ...
 
     def get_version(self, name: str, number: int) -> Version: ...

@@ -61,6 +61,16 @@ def find_model_row(conn: Connection, name: str, *, lock: bool = False) -> Row[An
     return conn.execute(stmt).one_or_none()
 
 
+def identity_of(conn: Connection, name: str) -> str | None:
+    """The uid of the model or endpoint called `name` now (they share one namespace), or None.
+    A name deleted and taken again names another identity: what hangs off the old one stays there."""
+    for table in (models, endpoints):
+        uid = conn.execute(select(table.c.uid).where(table.c.name == name)).scalar_one_or_none()
+        if uid is not None:
+            return str(uid)
+    return None
+
+
 def refuse_endpoint_name(conn: Connection, name: str) -> None:
     """ALREADY_EXISTS when an endpoint has this name (models and endpoints share ``/v2/models/{name}``)."""
     if conn.execute(select(endpoints.c.id).where(endpoints.c.name == name)).first() is not None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from datetime import UTC, datetime
 from typing import Any, Final
 
@@ -62,6 +63,16 @@ def _json(*, nullable: bool = False) -> JSON:
     return JSON(none_as_null=nullable)
 
 
+def new_uid() -> str:
+    """A fresh identity for a model, endpoint or alert rule: a name re-created later gets another one,
+    so nothing that hangs off the identity (grants, history, triggers) passes to the new holder."""
+    return uuid.uuid4().hex
+
+
+def _uid() -> Column[str]:
+    return Column("uid", String(32), nullable=False, unique=True, default=new_uid)
+
+
 metadata = MetaData(naming_convention=NAMING_CONVENTION)
 
 models = Table(
@@ -69,6 +80,7 @@ models = Table(
     metadata,
     Column("id", Integer, primary_key=True, autoincrement=True),
     Column("name", String(128), nullable=False, unique=True),
+    _uid(),
     Column("team", String(255), nullable=False),
     Column("description", Text, nullable=False),
     Column("tags", _json(), nullable=False),
@@ -173,6 +185,7 @@ endpoint_grants = Table(
     metadata,
     Column("id", Integer, primary_key=True, autoincrement=True),
     Column("endpoint", String(128), nullable=False),
+    Column("target_uid", String(32), nullable=False, index=True),
     Column("team_id", Integer, ForeignKey("teams.id", ondelete="CASCADE"), nullable=False),
     Column("granted_by", Text, nullable=False),
     Column("at", UtcDateTime(), nullable=False),
@@ -221,6 +234,7 @@ endpoints = Table(
     metadata,
     Column("id", Integer, primary_key=True, autoincrement=True),
     Column("name", String(128), nullable=False, unique=True),
+    _uid(),
     Column("team", String(255), nullable=False),
     Column("description", Text, nullable=False),
     Column("spec", _json(), nullable=False),
@@ -235,6 +249,7 @@ endpoint_events = Table(
     metadata,
     Column("id", Integer, primary_key=True, autoincrement=True),
     Column("endpoint", String(128), nullable=False),
+    Column("endpoint_uid", String(32), nullable=True, index=True),
     Column("revision", Integer, nullable=False),
     Column("kind", String(32), nullable=False),
     Column("spec_before", _json(nullable=True), nullable=True),
@@ -372,6 +387,7 @@ job_triggers = Table(
     Column("corrections_endpoint", String(128), nullable=True),
     Column("corrections_count", Integer, nullable=True),
     Column("alert_rule", String(128), nullable=True),
+    Column("alert_rule_uid", String(32), nullable=True, index=True),
     Column("enabled", Boolean, nullable=False),
     Column("created_at", UtcDateTime(), nullable=False),
     Column("created_by", Text, nullable=False),
@@ -385,6 +401,7 @@ alert_rules = Table(
     "alert_rules",
     metadata,
     Column("name", String(64), primary_key=True),
+    _uid(),
     Column("target", String(128), nullable=False, index=True),
     Column("spec", _json(), nullable=False),
     Column("state", String(16), nullable=False),

@@ -76,6 +76,37 @@ def _bump(conn: Connection) -> None:
     conn.execute(update(security_state).values(generation=security_state.c.generation + 1))
 
 
+def _granted_identity(conn: Connection, name: str) -> str:
+    """The identity a grant on `name` is held on; MODEL_NOT_FOUND when nothing has that name."""
+    uid = q.identity_of(conn, name)
+    if uid is None:
+        raise BerthError(ErrorCode.MODEL_NOT_FOUND, f"model {name!r} not found", model=name)
+    return uid
+
+
+def revoke_grants_of(conn: Connection, name: str, uid: str, reason: str) -> None:
+    """Delete every grant on the identity `uid` (called `name`), each one audited: in the transaction
+    that deletes what it names, so no grant outlives it."""
+    held = conn.execute(
+        select(endpoint_grants.c.id, teams.c.name.label("team"))
+        .join(teams, teams.c.id == endpoint_grants.c.team_id)
+        .where(endpoint_grants.c.target_uid == uid)
+    ).all()
+    if not held:
+        return
+    conn.execute(delete(endpoint_grants).where(endpoint_grants.c.target_uid == uid))
+    for grant in held:
+        record_event(
+            conn,
+            "grant.revoke",
+            "endpoint",
+            name,
+            before={"team": grant.team, "role": "predictor"},
+            after={"reason": reason},
+        )
+    _bump(conn)
+
+
 def _team_row(conn: Connection, name: str) -> Row[Any]:
     row = conn.execute(select(teams).where(teams.c.name == name)).first()
     if row is None:
@@ -225,20 +256,25 @@ class SqlSecurityStore:
     # endpoint grants
 
     def grant_endpoint(self, endpoint: str, team: str) -> EndpointGrant:
-        """Let the members of `team` call `endpoint` as predictors (INVALID_REQUEST: no such team)."""
+        """Let the members of `team` call `endpoint` as predictors (INVALID_REQUEST: no such team;
+        MODEL_NOT_FOUND: no model or endpoint of that name). The grant is on the endpoint's identity:
+        it is deleted with the endpoint and never passes to a later holder of the name."""
         check_team_name(team)
         check_team_name(endpoint)  # endpoint and model names follow the same rule
 
         def work(conn: Connection) -> EndpointGrant:
             row = _team_row(conn, team)
-            where = (endpoint_grants.c.endpoint == endpoint) & (endpoint_grants.c.team_id == row.id)
+            target = _granted_identity(conn, endpoint)
+            where = (endpoint_grants.c.target_uid == target) & (endpoint_grants.c.team_id == row.id)
             existing = conn.execute(select(endpoint_grants).where(where)).first()
             if existing is not None:
                 return EndpointGrant(endpoint, team, existing.granted_by, existing.at)
             at = q.now()
             by = _actor(conn)
             conn.execute(
-                insert(endpoint_grants).values(endpoint=endpoint, team_id=row.id, granted_by=by, at=at)
+                insert(endpoint_grants).values(
+                    endpoint=endpoint, target_uid=target, team_id=row.id, granted_by=by, at=at
+                )
             )
             record_event(
                 conn, "grant.create", "endpoint", endpoint, after={"team": team, "role": "predictor"}
@@ -253,7 +289,8 @@ class SqlSecurityStore:
 
         def work(conn: Connection) -> None:
             row = _team_row(conn, team)
-            where = (endpoint_grants.c.endpoint == endpoint) & (endpoint_grants.c.team_id == row.id)
+            target = _granted_identity(conn, endpoint)
+            where = (endpoint_grants.c.target_uid == target) & (endpoint_grants.c.team_id == row.id)
             if conn.execute(delete(endpoint_grants).where(where)).rowcount == 0:
                 raise BerthError(
                     ErrorCode.INVALID_REQUEST, f"team {team!r} holds no grant on {endpoint!r}", team=team
@@ -266,6 +303,8 @@ class SqlSecurityStore:
         run_transaction(self._engine, work, write=True)
 
     def list_grants(self, endpoint: str | None = None) -> list[EndpointGrant]:
+        """The grants on what `endpoint` names now (every grant when None)."""
+
         def work(conn: Connection) -> list[EndpointGrant]:
             stmt = (
                 select(endpoint_grants, teams.c.name.label("team"))
@@ -273,7 +312,7 @@ class SqlSecurityStore:
                 .order_by(endpoint_grants.c.endpoint, teams.c.name)
             )
             if endpoint is not None:
-                stmt = stmt.where(endpoint_grants.c.endpoint == endpoint)
+                stmt = stmt.where(endpoint_grants.c.target_uid == q.identity_of(conn, endpoint))
             return [EndpointGrant(r.endpoint, r.team, r.granted_by, r.at) for r in conn.execute(stmt)]
 
         return run_transaction(self._engine, work)
@@ -419,11 +458,15 @@ def _load_access(conn: Connection) -> AccessSnapshot:
     for r in conn.execute(select(team_members.c.team_id, team_members.c.principal, team_members.c.role)):
         memberships.setdefault(r.principal, {})[team_names[int(r.team_id)]] = Role.parse(r.role)
     grants: dict[str, set[str]] = {}
-    for g in conn.execute(select(endpoint_grants.c.endpoint, endpoint_grants.c.team_id)):
-        grants.setdefault(team_names[int(g.team_id)], set()).add(g.endpoint)
-    model_teams = {r.name: r.team for r in conn.execute(select(models.c.name, models.c.team))}
+    for g in conn.execute(select(endpoint_grants.c.target_uid, endpoint_grants.c.team_id)):
+        grants.setdefault(team_names[int(g.team_id)], set()).add(g.target_uid)
+    model_teams: dict[str, str] = {}
+    identities: dict[str, str] = {}
     # models and endpoints share one namespace: an endpoint is authorized like a model of its team
-    model_teams.update({r.name: r.team for r in conn.execute(select(endpoints.c.name, endpoints.c.team))})
+    for table in (models, endpoints):
+        for r in conn.execute(select(table.c.name, table.c.team, table.c.uid)):
+            model_teams[r.name] = r.team
+            identities[r.name] = r.uid
     return AccessSnapshot(
         registry_generation=registry,
         security_generation=security,
@@ -432,6 +475,7 @@ def _load_access(conn: Connection) -> AccessSnapshot:
         memberships=memberships,
         grants={team: frozenset(e) for team, e in grants.items()},
         model_teams=model_teams,
+        identities=identities,
         teams=frozenset(team_names.values()),
     )
 

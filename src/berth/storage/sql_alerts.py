@@ -16,6 +16,8 @@ from sqlalchemy import Connection, Engine, delete, insert, select, update
 
 from berth.core.errors import BerthError, ErrorCode
 from berth.storage import queries as q
+from berth.storage.audit_store import record_event
+from berth.storage.incarnations import of_current_holder
 from berth.storage.schema import alert_events, alert_rules
 from berth.storage.transactions import run_transaction
 
@@ -27,6 +29,8 @@ class StoredRule:
     """A rule's JSON (secret included) with its state."""
 
     spec: dict[str, Any]
+    uid: str
+    """The rule's identity: a rule deleted and created again under its name is another rule."""
     state: str
     last_value: float | None
     evaluated_at: datetime | None
@@ -88,8 +92,7 @@ class SqlAlertStore:
         name = str(spec["name"])
 
         def work(conn: Connection) -> StoredRule:
-            if conn.execute(select(alert_rules.c.name).where(alert_rules.c.name == name)).first():
-                raise BerthError(ErrorCode.ALREADY_EXISTS, f"alert rule {name!r} already exists", rule=name)
+            refuse_taken_rule_name(conn, name)
             at = q.now()
             conn.execute(
                 insert(alert_rules).values(
@@ -145,16 +148,16 @@ class SqlAlertStore:
         run_transaction(self._engine, work, write=True)
 
     def transition(
-        self, name: str, expected_revision: int, state: str, value: float | None, at: datetime
+        self, uid: str, expected_revision: int, state: str, value: float | None, at: datetime
     ) -> bool:
-        """Save an evaluation: the new state and value, if the rule is still at `expected_revision`
-        (False when another monitor got there first, or the rule changed)."""
+        """Save an evaluation of the rule `uid`: the new state and value, if the rule is still at
+        `expected_revision` (False when another monitor got there first, or the rule changed or
+        was deleted, even if another rule has its name now)."""
+        which = alert_rules.c.uid == uid
 
         def work(conn: Connection) -> bool:
             current = conn.execute(
-                select(alert_rules.c.state).where(
-                    alert_rules.c.name == name, alert_rules.c.revision == expected_revision
-                )
+                select(alert_rules.c.state).where(which, alert_rules.c.revision == expected_revision)
             ).first()
             if current is None:
                 return False
@@ -167,9 +170,7 @@ class SqlAlertStore:
             if current.state != state:
                 values["state_changed_at"] = at
             result = conn.execute(
-                update(alert_rules)
-                .where(alert_rules.c.name == name, alert_rules.c.revision == expected_revision)
-                .values(**values)
+                update(alert_rules).where(which, alert_rules.c.revision == expected_revision).values(**values)
             )
             return bool(result.rowcount == 1)
 
@@ -214,7 +215,14 @@ class SqlAlertStore:
         end: datetime | None = None,
         limit: int = 100,
     ) -> list[StoredEvent]:
-        stmt = select(alert_events).order_by(alert_events.c.id.desc()).limit(max(1, min(limit, MAX_EVENTS)))
+        stmt = (
+            select(alert_events)
+            .where(
+                of_current_holder(target or alert_events.c.target, alert_events.c.at)
+            )  # not earlier holders'
+            .order_by(alert_events.c.id.desc())
+            .limit(max(1, min(limit, MAX_EVENTS)))
+        )
         if target is not None:
             stmt = stmt.where(alert_events.c.target == target)
         if rule is not None:
@@ -226,9 +234,32 @@ class SqlAlertStore:
         return run_transaction(self._engine, lambda conn: [_event(r) for r in conn.execute(stmt)])
 
 
+def refuse_taken_rule_name(conn: Connection, name: str) -> None:
+    """ALREADY_EXISTS when an alert rule is called `name`. Rule names are one platform-wide
+    namespace (a rule is addressed as ``/api/v1/alerts/rules/{name}``); what refers to a rule holds
+    its uid, never its name. The one place that decides what taking a used name answers."""
+    if conn.execute(select(alert_rules.c.name).where(alert_rules.c.name == name)).first():
+        raise BerthError(ErrorCode.ALREADY_EXISTS, f"alert rule {name!r} already exists", rule=name)
+
+
+def delete_rules_of(conn: Connection, target: str, reason: str) -> None:
+    """Delete every alert rule on `target`, each one audited: in the transaction that deletes the
+    target, so no rule (nor its webhook) outlives it and watches a later holder of the name. Their
+    alert log stays."""
+    names = conn.execute(select(alert_rules.c.name).where(alert_rules.c.target == target)).scalars().all()
+    if not names:
+        return
+    conn.execute(delete(alert_rules).where(alert_rules.c.target == target))
+    for name in names:
+        record_event(
+            conn, "alert_rule.delete", "alert_rule", name, after={"target": target, "reason": reason}
+        )
+
+
 def _rule(row: Any) -> StoredRule:
     return StoredRule(
         spec=dict(row.spec),
+        uid=row.uid,
         state=row.state,
         last_value=row.last_value,
         evaluated_at=row.evaluated_at,

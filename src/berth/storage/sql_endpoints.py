@@ -25,7 +25,8 @@ from berth.storage import queries as q
 from berth.storage.audit_store import record_event
 from berth.storage.rows import checked_team, checked_text
 from berth.storage.schema import endpoint_events, endpoints
-from berth.storage.security_store import ensure_team, require_team
+from berth.storage.security_store import ensure_team, require_team, revoke_grants_of
+from berth.storage.sql_alerts import delete_rules_of
 from berth.storage.transactions import run_transaction
 
 
@@ -67,9 +68,10 @@ class SqlEndpointStore:
                 raise BerthError(
                     ErrorCode.ALREADY_EXISTS, f"endpoint {name!r} already exists", endpoint=name
                 ) from None
-            _append_event(conn, name, 1, EndpointChange.CREATE, None, spec, actor, reason)
+            created = _row(conn, name)
+            _append_event(conn, created, 1, EndpointChange.CREATE, None, spec, actor, reason)
             q.bump_generation(conn)
-            return endpoint_from_row(_row(conn, name))
+            return endpoint_from_row(created)
 
         return run_transaction(self._engine, work, write=True)
 
@@ -121,7 +123,7 @@ class SqlEndpointStore:
                 .values(spec=spec.to_json(), revision=revision, updated_at=q.now(), updated_by=actor, **extra)
             )
             before = EndpointSpec.from_json(row.spec)
-            _append_event(conn, name, revision, kind, before, spec, actor, reason)
+            _append_event(conn, row, revision, kind, before, spec, actor, reason)
             q.bump_generation(conn)
             return endpoint_from_row(_row(conn, name))
 
@@ -133,9 +135,13 @@ class SqlEndpointStore:
         def work(conn: Connection) -> EndpointEvent:
             row = _row(conn, name, lock=True)
             conn.execute(delete(endpoints).where(endpoints.c.id == row.id))
+            # what hangs off the endpoint goes with it, in this transaction, audited: nothing of it
+            # passes to the next holder of the name (its records and history stay, tied to it)
+            revoke_grants_of(conn, name, row.uid, "endpoint deleted")
+            delete_rules_of(conn, name, "endpoint deleted")
             before = EndpointSpec.from_json(row.spec)
             event = _append_event(
-                conn, name, int(row.revision) + 1, EndpointChange.DELETE, before, None, actor, reason
+                conn, row, int(row.revision) + 1, EndpointChange.DELETE, before, None, actor, reason
             )
             q.bump_generation(conn)
             return event
@@ -147,11 +153,14 @@ class SqlEndpointStore:
         check_endpoint_name(name)
 
         def work(conn: Connection) -> list[EndpointEvent]:
-            rows = conn.execute(
-                select(endpoint_events)
-                .where(endpoint_events.c.endpoint == name)
-                .order_by(endpoint_events.c.id)
-            ).all()
+            current = conn.execute(select(endpoints.c.uid).where(endpoints.c.name == name)).scalar()
+            # the endpoint that has the name now: its own history, not that of earlier holders
+            which = (
+                endpoint_events.c.endpoint == name
+                if current is None
+                else endpoint_events.c.endpoint_uid == current
+            )
+            rows = conn.execute(select(endpoint_events).where(which).order_by(endpoint_events.c.id)).all()
             if not rows:
                 _row(conn, name)  # ENDPOINT_NOT_FOUND
             return [_event_from_row(r) for r in rows]
@@ -224,7 +233,7 @@ def _row(conn: Connection, name: str, *, lock: bool = False) -> Row[Any]:
 
 def _append_event(
     conn: Connection,
-    name: str,
+    endpoint: Row[Any],
     revision: int,
     kind: str,
     before: EndpointSpec | None,
@@ -232,6 +241,7 @@ def _append_event(
     actor: str,
     reason: str,
 ) -> EndpointEvent:
+    name = str(endpoint.name)
     event = EndpointEvent(name, revision, kind, before, after, actor, reason, q.now())
     record_event(
         conn,
@@ -245,6 +255,7 @@ def _append_event(
     conn.execute(
         insert(endpoint_events).values(
             endpoint=name,
+            endpoint_uid=endpoint.uid,
             revision=revision,
             kind=kind,
             spec_before=before.to_json() if before else None,

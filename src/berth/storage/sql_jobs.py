@@ -35,7 +35,7 @@ from berth.storage import queries as q
 from berth.storage.db import create_database_engine
 from berth.storage.job_rows import insert_job, job_from_row, trigger_from_row
 from berth.storage.migrate import upgrade_database
-from berth.storage.schema import UtcDateTime, job_triggers, jobs
+from berth.storage.schema import UtcDateTime, alert_rules, job_triggers, jobs
 from berth.storage.transactions import database_errors, run_transaction
 
 _RUNNING: Final = JobStatus.RUNNING.value
@@ -219,6 +219,11 @@ class SqlJobStore:
                 raise BerthError(
                     ErrorCode.ALREADY_EXISTS, f"trigger {spec.name!r} already exists", trigger=spec.name
                 )
+            rule_uid = (
+                None
+                if spec.alert_rule is None
+                else _rule_identity(conn, spec.alert_rule, spec.alert_rule_uid)
+            )
             try:
                 conn.execute(
                     job_triggers.insert().values(
@@ -229,6 +234,7 @@ class SqlJobStore:
                         corrections_endpoint=spec.corrections_endpoint,
                         corrections_count=spec.corrections_count,
                         alert_rule=spec.alert_rule,
+                        alert_rule_uid=rule_uid,
                         enabled=spec.enabled,
                         created_at=q.now(),
                         created_by=spec.created_by[:255],
@@ -359,3 +365,15 @@ def _trigger_row(conn: Connection, name: str, *, lock: bool = False) -> Row[Any]
     if row is None:
         raise BerthError(ErrorCode.TRIGGER_NOT_FOUND, f"trigger {name!r} not found", trigger=name)
     return row
+
+
+def _rule_identity(conn: Connection, name: str, uid: str | None) -> str:
+    """The identity of the alert rule `name` a trigger listens to: the rule `uid` (the one its
+    creator was authorized to read), which must still have that name; ALERT_NOT_FOUND otherwise."""
+    stmt = select(alert_rules.c.uid).where(alert_rules.c.name == name)
+    if uid is not None:
+        stmt = stmt.where(alert_rules.c.uid == uid)
+    found = conn.execute(stmt).scalar_one_or_none()
+    if found is None:
+        raise BerthError(ErrorCode.ALERT_NOT_FOUND, f"no alert rule {name!r}", rule=name)
+    return str(found)

@@ -10,9 +10,10 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Final
 
-from sqlalchemy import ColumnElement, Connection, Engine, func, select
+from sqlalchemy import ColumnElement, Connection, Engine, func, or_, select, true
 
 from berth.core.records import TensorsJson
+from berth.storage.incarnations import holder_created_at, of_current_holder
 from berth.storage.schema import prediction_errors, prediction_feedback, prediction_records
 from berth.storage.transactions import run_transaction
 
@@ -86,14 +87,23 @@ class SqlRecordStats:
 
         return run_transaction(self._engine, work)
 
-    def corrections_since(self, endpoint: str, since: datetime) -> int:
+    def corrections_since(self, endpoint: str, since: datetime, *, held_since: datetime | None = None) -> int:
         """Feedback items received after `since` for caller-facing records of `endpoint` (what a
-        "retrain after N corrections" trigger counts)."""
+        "retrain after N corrections" trigger counts). With `held_since` (when the trigger was
+        made), none when the endpoint that has the name now was created after that: a trigger counts
+        for the endpoint it was made for, not for a later holder of its name."""
         _f = prediction_feedback.c
+        started = holder_created_at(endpoint)
         stmt = (
             select(func.count(func.distinct(_f.prediction_id)))
             .select_from(prediction_feedback.join(prediction_records, _r.prediction_id == _f.prediction_id))
-            .where(_r.endpoint == endpoint, _r.shadow_of.is_(None), _f.received_at > since)
+            .where(
+                _r.endpoint == endpoint,
+                of_current_holder(endpoint, _r.recorded_at),
+                _r.shadow_of.is_(None),
+                _f.received_at > since,
+                true() if held_since is None else or_(started.is_(None), started <= held_since),
+            )
         )
         return run_transaction(self._engine, lambda conn: int(conn.execute(stmt).scalar_one()))
 
@@ -104,7 +114,12 @@ class SqlRecordStats:
         """(time, code, 1) of every failed request of `endpoint` in [start, end)."""
         stmt = (
             select(_e.recorded_at, _e.code)
-            .where(_e.endpoint == endpoint, _e.recorded_at >= start, _e.recorded_at < end)
+            .where(
+                _e.endpoint == endpoint,
+                of_current_holder(endpoint, _e.recorded_at),
+                _e.recorded_at >= start,
+                _e.recorded_at < end,
+            )
             .limit(MAX_ROWS)
         )
         return run_transaction(
@@ -114,4 +129,10 @@ class SqlRecordStats:
 
 def _answered(endpoint: str, start: datetime, end: datetime) -> tuple[ColumnElement[bool], ...]:
     """Caller-facing answers of `endpoint` in [start, end) (shadow answers are not traffic)."""
-    return (_r.endpoint == endpoint, _r.recorded_at >= start, _r.recorded_at < end, _r.shadow_of.is_(None))
+    return (
+        _r.endpoint == endpoint,
+        of_current_holder(endpoint, _r.recorded_at),
+        _r.recorded_at >= start,
+        _r.recorded_at < end,
+        _r.shadow_of.is_(None),
+    )

@@ -51,6 +51,7 @@ from berth.core.records import (
 )
 from berth.storage import queries as q
 from berth.storage.db import create_database_engine
+from berth.storage.incarnations import of_current_holder
 from berth.storage.migrate import upgrade_database
 from berth.storage.schema import (
     entity_erasures,
@@ -165,7 +166,10 @@ class SqlRecordStore:
     def get(self, prediction_id: str) -> list[StoredRecord]:
         stmt = (
             _records_with_feedback()
-            .where(or_(_r.prediction_id == prediction_id, _r.shadow_of == prediction_id))
+            .where(
+                or_(_r.prediction_id == prediction_id, _r.shadow_of == prediction_id),
+                of_current_holder(_r.endpoint, _r.recorded_at),
+            )
             .order_by(_r.recorded_at, _r.id)
         )
         return run_transaction(self._engine, lambda conn: [_stored(r) for r in conn.execute(stmt)])
@@ -197,7 +201,7 @@ class SqlRecordStore:
                 _f.value,
             )
             .join(prediction_feedback, _f.prediction_id == _r.prediction_id)
-            .where(_r.shadow_of.is_(None))
+            .where(_r.shadow_of.is_(None), of_current_holder(endpoint or _r.endpoint, _r.recorded_at))
             .order_by(_r.recorded_at, _r.id)
         )
         if endpoint is not None:
@@ -272,6 +276,7 @@ class SqlRecordStore:
                     .where(
                         _r.entity_key == item.entity_key,
                         _r.endpoint == item.endpoint,
+                        of_current_holder(item.endpoint, _r.recorded_at),
                         _r.shadow_of.is_(None),
                         _r.recorded_at <= item.observed_at,
                     )
@@ -350,7 +355,9 @@ def _records_with_feedback() -> Select[Any]:
 
 def _conditions(query: RecordQuery) -> list[ColumnElement[bool]]:
     _check_range(query.start, query.end)
-    conditions: list[ColumnElement[bool]] = []
+    # only the records of the current holder of an endpoint's name (an earlier, deleted endpoint
+    # of that name keeps its own)
+    conditions: list[ColumnElement[bool]] = [of_current_holder(query.endpoint or _r.endpoint, _r.recorded_at)]
     if query.endpoint is not None:
         conditions.append(_r.endpoint == query.endpoint)
     if query.model is not None:
@@ -437,7 +444,11 @@ def _known_ids(conn: Connection, ids: Sequence[str]) -> set[str]:
     for start in range(0, len(wanted), _IN_CHUNK):
         stmt = (
             select(_r.prediction_id)
-            .where(_r.prediction_id.in_(wanted[start : start + _IN_CHUNK]), _r.shadow_of.is_(None))
+            .where(
+                _r.prediction_id.in_(wanted[start : start + _IN_CHUNK]),
+                _r.shadow_of.is_(None),
+                of_current_holder(_r.endpoint, _r.recorded_at),
+            )
             .distinct()
         )
         known.update(conn.execute(stmt).scalars())

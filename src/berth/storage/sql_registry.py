@@ -7,7 +7,7 @@ version numbers are gap-free under concurrent pushes and servers see every chang
 
 from __future__ import annotations
 
-from collections.abc import Collection, Mapping
+from collections.abc import Collection, Mapping, Sequence
 from typing import Any
 
 from sqlalchemy import Connection, Engine, Row, delete, exists, insert, or_, select, update
@@ -189,13 +189,28 @@ class SqlRegistryStore:
     # versions
 
     def create_version(
-        self, name: str, new: NewVersion, *, create_model: bool = True, team: str = "default"
+        self,
+        name: str,
+        new: NewVersion,
+        *,
+        create_model: bool = True,
+        team: str = "default",
+        expected_team: str | None = None,
+        aliases: Sequence[str] = (),
     ) -> Version:
         """Append a version numbered one past the model's highest (1 for the first), atomically even
-        under concurrent pushes. Creates the model (owned by `team`) when missing and `create_model`."""
+        under concurrent pushes. Creates the model (owned by `team`) when missing and `create_model`.
+
+        `expected_team`: the team the push was authorized for. The model's team is checked in the
+        transaction that appends the version: when the model belongs to another team by then (it was
+        created or moved meanwhile), the answer is MODEL_NOT_FOUND, as for a model the caller may not
+        see. `aliases` are pointed at the new version in the same transaction."""
         check_model_name(name)
+        for alias in aliases:
+            check_alias_name(alias)
         values = new_version_values(new)
         owner = checked_team(team)
+        who = checked_text("actor", new.pushed_by)
 
         def work(conn: Connection) -> Version:
             at = q.now()
@@ -208,12 +223,14 @@ class SqlRegistryStore:
                 )
                 ensure_team(conn, owner)
                 row = q.find_model_row(conn, name, lock=True)
-            if row is None:
+            if row is None or (expected_team is not None and row.team != expected_team):
                 raise BerthError(ErrorCode.MODEL_NOT_FOUND, f"model {name!r} not found", model=name)
             number = (q.latest_number(conn, row.id) or 0) + 1
             conn.execute(insert(versions).values(**values, model_id=row.id, number=number, created_at=at))
             conn.execute(update(models).where(models.c.id == row.id).values(updated_at=at))
             _record_push(conn, name, number, new)
+            for alias in aliases:
+                _point_alias(conn, row, alias, number, who, "push")
             q.bump_generation(conn)
             return version_from_row(q.version_row(conn, row, number), model=name)
 
@@ -300,22 +317,7 @@ class SqlRegistryStore:
         def work(conn: Connection) -> AliasEvent:
             row = q.model_row(conn, name, lock=True)
             q.version_row(conn, row, number)
-            current = q.alias_row(conn, row.id, alias)
-            at = q.now()
-            if current is not None and current.version_number == number:
-                return AliasEvent(name, alias, number, number, who, at, why)
-            if current is None:
-                conn.execute(
-                    insert(aliases).values(model_id=row.id, alias=alias, version_number=number, updated_at=at)
-                )
-            else:
-                conn.execute(
-                    update(aliases)
-                    .where(aliases.c.id == current.id)
-                    .values(version_number=number, updated_at=at)
-                )
-            previous = None if current is None else int(current.version_number)
-            return _record_move(conn, row, alias, previous, number, who, why)
+            return _point_alias(conn, row, alias, number, who, why)
 
         return run_transaction(self._engine, work, write=True)
 
@@ -375,6 +377,27 @@ class SqlRegistryStore:
         """Release the database connections (of an engine this store made)."""
         if self._owns_engine:
             self._engine.dispose()
+
+
+def _point_alias(
+    conn: Connection, row: Row[Any], alias: str, number: int, actor: str, reason: str
+) -> AliasEvent:
+    """Point `alias` of the model `row` at its version `number` (which exists) and record the move;
+    nothing changes and nothing is recorded when it already points there."""
+    current = q.alias_row(conn, row.id, alias)
+    at = q.now()
+    if current is not None and current.version_number == number:
+        return AliasEvent(row.name, alias, number, number, actor, at, reason)
+    if current is None:
+        conn.execute(
+            insert(aliases).values(model_id=row.id, alias=alias, version_number=number, updated_at=at)
+        )
+    else:
+        conn.execute(
+            update(aliases).where(aliases.c.id == current.id).values(version_number=number, updated_at=at)
+        )
+    previous = None if current is None else int(current.version_number)
+    return _record_move(conn, row, alias, previous, number, actor, reason)
 
 
 def _record_move(

@@ -37,6 +37,8 @@ class MetricSource(Protocol):
 @dataclass(frozen=True, slots=True)
 class Transition:
     rule: str
+    rule_uid: str
+    """The rule's identity (what job triggers listen to; its name may be another rule's later)."""
     target: str
     kind: str
     """'fired' or 'resolved'."""
@@ -84,19 +86,19 @@ class AlertEvaluator:
         seen = self._metrics.observe(rule.target, rule.metric, rule.window_s, now)
         if seen.value is None or seen.samples < rule.min_samples:
             self._store.transition(
-                rule.name, stored.revision, _keep_or_no_data(stored.state), seen.value, now
+                stored.uid, stored.revision, _keep_or_no_data(stored.state), seen.value, now
             )
             return None
         state = AlertState.FIRING if rule.holds(seen.value) else AlertState.OK
         was_firing = stored.state == AlertState.FIRING
-        if not self._store.transition(rule.name, stored.revision, state.value, seen.value, now):
+        if not self._store.transition(stored.uid, stored.revision, state.value, seen.value, now):
             return None  # another monitor evaluated it first, or the rule changed meanwhile
         if (state is AlertState.FIRING) == was_firing:
             return None
         kind = "fired" if state is AlertState.FIRING else "resolved"
         message = rule.describe(seen.value)
         event_id = self._store.append_event(rule.name, rule.target, kind, seen.value, message, now)
-        transition = Transition(rule.name, rule.target, kind, seen.value, message, event_id)
+        transition = Transition(rule.name, stored.uid, rule.target, kind, seen.value, message, event_id)
         if rule.webhook_url:
             self._pool.submit(self._deliver, rule.webhook_url, rule, transition, now)
         if kind == "fired":

@@ -54,12 +54,15 @@ class JobService:
         """Enqueue the trigger's job now (on demand, or from an alert: the alerting code calls this)."""
         return self.store.fire(name, reason=reason, actor=actor)
 
-    def fire_alert(self, rule: str, reason: str) -> list[Job]:
-        """Fire every enabled trigger listening to the alert rule `rule`; the jobs enqueued."""
+    def fire_alert(self, rule_uid: str, reason: str) -> list[Job]:
+        """Fire every enabled trigger listening to the alert rule whose identity is `rule_uid`; the
+        jobs enqueued. A trigger listens to one rule, not to a name: a rule created later under the
+        name of a deleted one fires none of the old rule's triggers."""
         fired = []
         for trigger in self.store.list_triggers():
-            if trigger.spec.enabled and trigger.spec.alert_rule == rule:
-                fired.append(self.store.fire(trigger.name, reason=reason, actor=f"alert:{rule}"))
+            spec = trigger.spec
+            if spec.enabled and spec.alert_rule is not None and spec.alert_rule_uid == rule_uid:
+                fired.append(self.store.fire(trigger.name, reason=reason, actor=f"alert:{spec.alert_rule}"))
         return fired
 
     def describe_kinds(self) -> list[dict[str, Any]]:

@@ -24,9 +24,10 @@ SINCE_KEY = "corrections_since"
 
 
 class CorrectionsSince(Protocol):
-    """How many feedback items (corrections) arrived for `endpoint` after `since`."""
+    """How many feedback items (corrections) arrived for `endpoint` after `since`; with `held_since`,
+    none when the endpoint that has the name now was created after that moment (another holder)."""
 
-    def __call__(self, endpoint: str, since: datetime) -> int: ...
+    def __call__(self, endpoint: str, since: datetime, *, held_since: datetime | None = None) -> int: ...
 
 
 class TriggerEvaluator:
@@ -70,7 +71,8 @@ class TriggerEvaluator:
                 )
         if spec.corrections_endpoint is not None and spec.corrections_count and self._corrections:
             since = _since(trigger)
-            count = self._corrections(spec.corrections_endpoint, since)
+            # the endpoint of that name when the trigger was made, not a later holder of the name
+            count = self._corrections(spec.corrections_endpoint, since, held_since=trigger.created_at)
             if count >= spec.corrections_count:
                 reason = f"{count} new corrections for {spec.corrections_endpoint}"
                 state = trigger.state | {SINCE_KEY: now.isoformat()}
