@@ -96,7 +96,7 @@ def alert_router(store: SqlAlertStore, destinations: DestinationPolicy) -> APIRo
     async def rotate_secret(
         request: Request, name: str, caller: Annotated[Principal, requires(Action.CONNECT)]
     ) -> dict[str, Any]:
-        stored = await _readable(request, store, caller, name)
+        stored = await readable_rule(request, store, caller, name)
         await check(request, caller, Action.ENDPOINT, stored.spec["target"])
         rule = AlertRule.from_json(stored.spec).with_rotated_secret()
         replaced = await in_thread(store.replace_rule, rule.to_json(with_secret=True))
