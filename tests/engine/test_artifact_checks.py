@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from berth.core.errors import BerthError, ErrorCode
-from berth.engine.flavors.fitted_trees import check_fitted_trees
+from berth.engine.flavors.fitted_state import check_fitted_state
 from berth.engine.flavors.lightgbm_text import check_model_text
 from berth.engine.flavors.xgboost_checks import checked_json, decode_ubjson
 
@@ -33,7 +33,7 @@ def _edit_first_tree(model: Any, field: str, value: int) -> None:
 
 
 def test_a_real_forest_passes_and_its_trees_are_checked() -> None:
-    check_fitted_trees(_forest())
+    check_fitted_state(_forest())
 
 
 @pytest.mark.parametrize(("field", "value"), [("left_child", 10_000_000), ("left_child", 0), ("feature", 4)])
@@ -41,13 +41,13 @@ def test_a_forest_tree_pointing_outside_or_back_is_refused(field: str, value: in
     model = _forest()
     _edit_first_tree(model, field, value)
     with pytest.raises(BerthError) as refused:
-        check_fitted_trees(model)
+        check_fitted_state(model)
     assert refused.value.code is ErrorCode.ARTIFACT_INVALID
 
 
 def test_a_tree_no_estimator_checks_the_input_of_is_refused() -> None:
     with pytest.raises(BerthError):
-        check_fitted_trees({"loose": _forest().estimators_[0].tree_})
+        check_fitted_state({"loose": _forest().estimators_[0].tree_})
 
 
 def _xgboost() -> tuple[Any, bytes]:
@@ -122,3 +122,15 @@ def test_lightgbm_header_counts_out_of_range_are_refused(old: str, new: str) -> 
     check_model_text(text)
     with pytest.raises(ValueError, match=r"num_class|num_tree_per_iteration|max_feature_idx"):
         check_model_text(text.replace(old, new))
+
+
+def test_a_sparse_matrix_with_indices_outside_its_shape_is_refused() -> None:
+    from scipy.sparse import csr_matrix
+
+    good = csr_matrix(np.eye(3))
+    check_fitted_state({"coef": good})
+    bad = csr_matrix(np.eye(3))
+    bad.indices[0] = 1_000_000
+    with pytest.raises(BerthError) as refused:
+        check_fitted_state({"coef": bad})
+    assert refused.value.code is ErrorCode.ARTIFACT_INVALID

@@ -4,7 +4,7 @@
 - files: a ``.skops`` file is read as data and checked type by type against an explicit allow-list
   before anything in it is built (`berth.engine.flavors.skops_trust`), at push and at every load;
   the trees of a file loaded without trust are checked before they serve
-  (`berth.engine.flavors.fitted_trees`); a pickle
+  (`berth.engine.flavors.fitted_state`); a pickle
   (``.pkl``/``.pickle``/``.joblib`` or the pickle opcode 0x80) runs code when loaded, so it is only
   accepted with ``trusted=True`` and is never opened to find out what it is.
 
@@ -21,7 +21,7 @@ from typing import Any, ClassVar
 from berth.core.errors import BerthError, ErrorCode
 from berth.engine.flavors.base import Packaged
 from berth.engine.flavors.failures import artifact_invalid
-from berth.engine.flavors.fitted_trees import check_fitted_trees
+from berth.engine.flavors.fitted_state import check_fitted_state
 from berth.engine.flavors.labels import labels_to_json
 from berth.engine.flavors.sklearn_runtime import EstimatorRuntime
 from berth.engine.flavors.skops_trust import Audit, check_trust, skops_trusted
@@ -130,7 +130,7 @@ class SklearnFlavor:
         with artifact_invalid(f"cannot load {path.name} as a skops file"):
             estimator = skops.io.load(path, trusted=skops_trusted(found, trusted=trusted))
             if not trusted:
-                check_fitted_trees(estimator)
+                check_fitted_state(estimator)
             return estimator
 
     @staticmethod

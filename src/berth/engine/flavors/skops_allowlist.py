@@ -12,7 +12,7 @@ kernels that open no file and run no code of the caller's; ``FunctionTransformer
 What is on the list:
 - every estimator scikit-learn lists (`sklearn.utils.all_estimators`), and the internal types
   fitted pipelines hold (loss and link objects, the histogram binner, the fitted trees of random
-  forests and gradient boosting, whose node arrays `berth.engine.flavors.fitted_trees` checks);
+  forests and gradient boosting, whose node arrays `berth.engine.flavors.fitted_state` checks);
 - numpy arrays, dtypes, scalar types, ``RandomState``/``Generator`` and bit generators;
 - scipy.sparse matrix and array classes;
 - builtin containers and scalars.

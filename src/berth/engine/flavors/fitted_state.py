@@ -1,4 +1,4 @@
-"""Check the node arrays of fitted trees that came from a file, before any prediction walks them.
+"""Check the index arrays of a model that came from a file, before native code walks them.
 
 scikit-learn's trees (``sklearn.tree._tree.Tree``: decision trees, random forests, extra trees,
 gradient boosting) and histogram-gradient-boosting predictors (``TreePredictor``) walk their
@@ -8,7 +8,8 @@ reads outside it. A file's trees pass only when every split node's children come
 inside the array (so every walk ends at a leaf) and every split reads a feature the estimator
 validates inputs against (``n_features_in_``). Histogram trees with categorical splits (indices
 into bitsets) are refused: they need a maintainer's trust. Trees held anywhere but by the
-estimator that validates their input are refused too.
+estimator that validates their input are refused too. scipy.sparse matrices get scipy's full
+format check (indices inside the shape, sorted ``indptr``), which their constructors skip.
 """
 
 from __future__ import annotations
@@ -88,11 +89,22 @@ def _narrowest(*widths: int | None) -> int | None:
     return min(known) if known else None
 
 
-def check_fitted_trees(root: Any) -> None:
-    """Check every tree inside the object graph of a model loaded from a file (ARTIFACT_INVALID).
+def _check_sparse(matrix: Any) -> None:
+    try:
+        matrix.check_format(full_check=True)
+    except (ValueError, TypeError) as exc:
+        raise BerthError(
+            ErrorCode.ARTIFACT_INVALID, f"a sparse matrix in the model is malformed: {exc}"
+        ) from exc
+
+
+def check_fitted_state(root: Any) -> None:
+    """Check every tree and sparse matrix in the object graph of a model loaded from a file
+    (ARTIFACT_INVALID).
 
     A tree is checked against the input width of the estimator holding it and of every ensemble
     above it (a forest or a boosting model checks the input once, then hands it to its trees)."""
+    import scipy.sparse as sp
     from sklearn.ensemble._hist_gradient_boosting.predictor import TreePredictor
     from sklearn.tree._tree import Tree
 
@@ -106,6 +118,10 @@ def check_fitted_trees(root: Any) -> None:
         seen.add(id(obj))
         if len(seen) > _MAX_OBJECTS:
             raise _invalid("the model holds too many objects to check")
+        if sp.issparse(obj):
+            if hasattr(obj, "check_format"):
+                _check_sparse(obj)
+            continue
         if isinstance(obj, Tree | TreePredictor):
             if id(obj) not in checked:
                 raise _invalid(f"a {type(obj).__name__} outside an estimator that checks its input")
