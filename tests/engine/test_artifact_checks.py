@@ -134,3 +134,16 @@ def test_a_sparse_matrix_with_indices_outside_its_shape_is_refused() -> None:
     with pytest.raises(BerthError) as refused:
         check_fitted_state({"coef": bad})
     assert refused.value.code is ErrorCode.ARTIFACT_INVALID
+
+
+def test_a_lightgbm_categorical_split_outside_its_categories_is_refused() -> None:
+    import lightgbm
+
+    rng = np.random.default_rng(0)
+    x = np.c_[rng.integers(0, 6, 300), rng.random(300)]
+    params = {"objective": "binary", "verbose": -1, "num_leaves": 4, "min_data_per_group": 5, "cat_smooth": 1}
+    data = lightgbm.Dataset(x, (x[:, 0] % 2 == 0).astype(int), categorical_feature=[0])
+    text = str(lightgbm.train(params, data, 3).model_to_string())
+    check_model_text(text)
+    with pytest.raises(ValueError, match="categorical split"):
+        check_model_text(text.replace("threshold=0 ", "threshold=1000000 ", 1))

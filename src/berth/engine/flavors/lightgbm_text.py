@@ -10,6 +10,8 @@ header counts LightGBM divides by or allocates from (``num_class``, ``num_tree_p
 
 from __future__ import annotations
 
+import itertools
+
 HEADER = "tree"
 END_OF_TREES = "end of trees"
 _NODE_ARRAYS = ("split_feature", "threshold", "decision_type", "left_child", "right_child")
@@ -70,7 +72,24 @@ def _check_tree(block: str, index: int, n_features: int) -> None:
         raise ValueError(f"tree {index} splits on features that do not exist")
     if num_cat > 0:
         boundaries = _ints(fields, "cat_boundaries", num_cat + 1)
+        if boundaries[0] != 0 or any(a > b for a, b in itertools.pairwise(boundaries)):
+            raise ValueError(f"tree {index}'s cat_boundaries are not increasing from 0")
         _values(fields, "cat_threshold", boundaries[-1])
+    _check_categorical_splits(fields, nodes, num_cat, index)
+
+
+def _check_categorical_splits(fields: dict[str, str], nodes: int, num_cat: int, index: int) -> None:
+    """A categorical split's threshold indexes ``cat_boundaries``: it must be one of the tree's."""
+    kinds = _ints(fields, "decision_type", nodes)
+    thresholds = _values(fields, "threshold", nodes)
+    for kind, threshold in zip(kinds, thresholds, strict=True):
+        if kind & 1:  # LightGBM's categorical-split bit
+            try:
+                position = int(float(threshold))
+            except ValueError:
+                raise ValueError(f"tree {index} has a categorical split without an index") from None
+            if not 0 <= position < num_cat:
+                raise ValueError(f"tree {index} has a categorical split outside its categories")
 
 
 def _check_reachable(left: list[int], right: list[int], index: int) -> None:
