@@ -147,7 +147,7 @@ def skops_tree(folder: Path, name: str, edit: Callable[[dict[str, Any]], None]) 
     from sklearn.tree import DecisionTreeClassifier
 
     rng = np.random.default_rng(0)
-    x = rng.random((60, 4))
+    x = rng.random((60, 2))
     model = DecisionTreeClassifier(random_state=0).fit(x, (x[:, 0] > 0.5).astype(int))
     state = model.tree_.__getstate__()
     nodes = state["nodes"].copy()
@@ -160,14 +160,21 @@ def skops_tree(folder: Path, name: str, edit: Callable[[dict[str, Any]], None]) 
     return path
 
 
+def _root_children(node: int) -> Callable[[dict[str, Any]], None]:
+    def edit(fields: dict[str, Any]) -> None:
+        fields["left_child"][0] = fields["right_child"][0] = node
+
+    return edit
+
+
 def skops_tree_child_outside(folder: Path, marker: Path) -> Path:
-    """A decision tree whose root's left child is node 10,000,000 (a segfault when predicting)."""
-    return skops_tree(folder, "tree-outside", lambda f: f["left_child"].__setitem__(0, 10_000_000))
+    """A decision tree whose root's children are node 10,000,000 (a segfault when predicting)."""
+    return skops_tree(folder, "tree-outside", _root_children(10_000_000))
 
 
 def skops_tree_cycle(folder: Path, marker: Path) -> Path:
     """A decision tree whose root is its own child (a prediction that never ends)."""
-    return skops_tree(folder, "tree-cycle", lambda f: f["left_child"].__setitem__(0, 0))
+    return skops_tree(folder, "tree-cycle", _root_children(0))
 
 
 def _onnx_add(folder: Path, name: str, edit: Callable[[Any, Any], None]) -> Path:
