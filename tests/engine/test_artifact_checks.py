@@ -4,7 +4,9 @@ ARTIFACT_INVALID and lets real models through unchanged."""
 
 from __future__ import annotations
 
+import io
 import json
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -147,3 +149,43 @@ def test_a_lightgbm_categorical_split_outside_its_categories_is_refused() -> Non
     check_model_text(text)
     with pytest.raises(ValueError, match="categorical split"):
         check_model_text(text.replace("threshold=0 ", "threshold=1000000 ", 1))
+
+
+def _sparse_model(tmp_path: Path) -> Path:
+    import skops.io
+    from sklearn.linear_model import SGDClassifier
+
+    x = np.random.default_rng(0).random((60, 3))
+    model = SGDClassifier(random_state=0).fit(x, (x[:, 0] > 0.5).astype(int)).sparsify()
+    path = tmp_path / "sparse.skops"
+    skops.io.dump(model, path)
+    return path
+
+
+def test_a_sparse_model_loads_untrusted(tmp_path: Path) -> None:
+    from berth.engine.flavors.sklearn import SklearnFlavor
+
+    path = _sparse_model(tmp_path)
+    packaged = SklearnFlavor().inspect_file(path, trusted=False)
+    assert packaged.trusted is False
+
+
+def test_a_zip_bomb_inside_a_sparse_matrix_is_refused(tmp_path: Path) -> None:
+    import zipfile
+
+    from berth.engine.flavors.skops_trust import audit
+
+    path = _sparse_model(tmp_path)
+    bomb = tmp_path / "bomb.skops"
+    with zipfile.ZipFile(path) as source, zipfile.ZipFile(bomb, "w") as target:
+        for info in source.infolist():
+            data = source.read(info)
+            if info.filename.endswith(".npz"):
+                inner = io.BytesIO()
+                with zipfile.ZipFile(inner, "w", compression=zipfile.ZIP_BZIP2) as npz:
+                    npz.writestr("data.npy", bytes(64 * 1024 * 1024))
+                data = inner.getvalue()
+            target.writestr(info, data)
+    with pytest.raises(BerthError) as refused:
+        audit(bomb)
+    assert refused.value.code is ErrorCode.ARTIFACT_INVALID

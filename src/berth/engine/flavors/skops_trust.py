@@ -14,6 +14,7 @@ under an older allow-list is re-checked against today's.
 
 from __future__ import annotations
 
+import io
 import json
 import zipfile
 from collections.abc import Iterator
@@ -55,18 +56,36 @@ def _invalid(path: Path, reason: str) -> BerthError:
     return BerthError(ErrorCode.ARTIFACT_INVALID, f"{path.name} is not a valid skops file: {reason}")
 
 
+def _check_sizes(path: Path, archive: zipfile.ZipFile, limits: SkopsLimits) -> None:
+    """Refuse a zip whose directory declares too many members, too many bytes or a zip bomb."""
+    infos = archive.infolist()
+    if len(infos) > limits.max_members:
+        raise _invalid(path, f"{len(infos)} members")
+    if sum(i.file_size for i in infos) > limits.max_total_bytes:
+        raise _invalid(path, "it unpacks to more than the limit")
+    for info in infos:
+        ratio = info.file_size / max(info.compress_size, 1)
+        if info.file_size > limits.ratio_floor_bytes and ratio > limits.max_ratio:
+            raise _invalid(path, f"member {info.filename!r} is compressed {ratio:.0f}:1")
+
+
+def _check_inner_archives(path: Path, members: set[str], limits: SkopsLimits) -> None:
+    """Sparse matrices are stored as ``.npz`` files, zips inside the zip: held to the same limits."""
+    try:
+        with zipfile.ZipFile(path) as archive:
+            for member in sorted(members):
+                with zipfile.ZipFile(io.BytesIO(archive.read(member))) as inner:
+                    _check_sizes(path, inner, limits)
+    except BerthError:
+        raise
+    except (KeyError, zipfile.BadZipFile, zipfile.LargeZipFile, OSError, ValueError, EOFError) as exc:
+        raise _invalid(path, f"unreadable sparse matrix ({exc})") from exc
+
+
 def _read_schema(path: Path, limits: SkopsLimits) -> Any:
     try:
         with zipfile.ZipFile(path) as archive:
-            infos = archive.infolist()
-            if len(infos) > limits.max_members:
-                raise _invalid(path, f"{len(infos)} members")
-            if sum(i.file_size for i in infos) > limits.max_total_bytes:
-                raise _invalid(path, "it unpacks to more than the limit")
-            for info in infos:
-                ratio = info.file_size / max(info.compress_size, 1)
-                if info.file_size > limits.ratio_floor_bytes and ratio > limits.max_ratio:
-                    raise _invalid(path, f"member {info.filename!r} is compressed {ratio:.0f}:1")
+            _check_sizes(path, archive, limits)
             schema = archive.getinfo(SCHEMA)
             if schema.file_size > limits.max_schema_bytes:
                 raise _invalid(path, f"{SCHEMA} is {schema.file_size} bytes")
@@ -127,10 +146,14 @@ def audit(path: Path, limits: SkopsLimits | None = None) -> Audit:
         raise _invalid(path, f"{SCHEMA} holds no object")
     types: set[str] = set()
     refused: set[str] = set()
+    npz_members: set[str] = set()
     for node in _nodes(path, schema, limits.max_depth):
         name, bad = _node_types(node)
         types.add(name)
         refused.update(bad)
+        if node.get("__loader__") == "SparseMatrixNode" and isinstance(node.get("file"), str):
+            npz_members.add(node["file"])
+    _check_inner_archives(path, npz_members, limits)
     needs = _skops_view(path)  # parses, builds nothing; only once the walk above is done
     refused.update(t for t in needs if t not in every_allowed_type())
     return Audit(tuple(sorted(types)), tuple(sorted(refused)), tuple(sorted(needs)))
