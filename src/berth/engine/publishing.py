@@ -4,6 +4,12 @@ The Python SDK (a fitted object), the CLI (a file) and the management API (an up
 `Publisher`: the artifact is packaged in its flavor's safe format, loaded once here to prove it
 loads and to infer its signature from the input example, hashed and stored, and only then
 recorded as a new version (so a version that exists always has a loadable artifact behind it).
+
+A version's ``trusted`` says whether loading it relies on a maintainer's word (a pickle, pyfunc
+code, skops types outside berth's allow-list): it is what the flavor found the artifact needs, not
+what the pusher asked for, and a push whose artifact needs trust the pusher did not give is
+refused (UNTRUSTED_ARTIFACT) before anything is stored. A trusted version is recorded with a
+``version.trust`` audit event; an untrusted one is re-checked against the allow-list at every load.
 """
 
 from __future__ import annotations
@@ -82,8 +88,14 @@ class Publisher:
             check_alias_name(alias)
 
     def _publish(self, packaged: Packaged, request: PushRequest) -> Version:
+        if packaged.trusted and not request.trusted:
+            raise BerthError(
+                ErrorCode.UNTRUSTED_ARTIFACT,
+                f"loading this {packaged.flavor} model runs code or types berth does not allow by "
+                "itself; a maintainer may push it with trust_pickle=True (audited)",
+            )
         flavor = self._catalog.get(packaged.flavor)
-        runtime = flavor.load(packaged.path, dict(packaged.runtime_config), trusted=request.trusted)
+        runtime = flavor.load(packaged.path, dict(packaged.runtime_config), trusted=packaged.trusted)
         try:
             signature = build_signature(runtime, example=request.input_example, given=request.signature)
         finally:
@@ -104,7 +116,7 @@ class Publisher:
             runtime_config=_with_batching(packaged.runtime_config, request.batching),
             input_example=example,
             metadata=request.metadata,
-            trusted=request.trusted,
+            trusted=packaged.trusted,
             pushed_by=request.pushed_by,
             source=request.source,
         )

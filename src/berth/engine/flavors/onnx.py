@@ -4,6 +4,10 @@ Inputs come from the graph inputs (one input: layout ``tensor``, several: ``tens
 are the graph outputs by name, all returned by default. A classifier converted by skl2onnx with a
 ZipMap gives its probabilities as a float array [N, n_classes]. ``runtime_config``: ``format``
 ("onnx"), ``inputs`` and ``outputs`` (the graph's names).
+
+Every push and every load parses the file and checks it (`berth.engine.flavors.onnx_checks`: no
+external data, no custom-op domains) before onnxruntime is handed its bytes (never its path, so
+onnxruntime resolves nothing relative to the artifact's folder).
 """
 
 from __future__ import annotations
@@ -14,6 +18,7 @@ from typing import Any, ClassVar
 from berth.core.errors import BerthError, ErrorCode
 from berth.engine.flavors.base import Packaged
 from berth.engine.flavors.failures import artifact_invalid
+from berth.engine.flavors.onnx_checks import parse_and_check
 from berth.engine.flavors.onnx_runtime import OnnxRuntime, session_options
 from berth.engine.flavors.sniff import head
 
@@ -58,7 +63,8 @@ class OnnxFlavor:
 
         if not path.is_file():
             raise BerthError(ErrorCode.ARTIFACT_INVALID, f"{path} is not a file")
+        data = parse_and_check(path)
         with artifact_invalid(f"{path.name} is not a valid ONNX model"):
             return onnxruntime.InferenceSession(
-                str(path), sess_options=session_options(), providers=["CPUExecutionProvider"]
+                data, sess_options=session_options(), providers=["CPUExecutionProvider"]
             )

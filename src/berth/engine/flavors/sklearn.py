@@ -1,7 +1,10 @@
 """The scikit-learn flavor: fitted estimators and pipelines, stored in skops format (never pickle).
 
 - objects: any fitted scikit-learn estimator or Pipeline is saved with ``skops.io.dump``;
-- files: a ``.skops`` file is checked type by type (`berth.engine.flavors.skops_trust`); a pickle
+- files: a ``.skops`` file is read as data and checked type by type against an explicit allow-list
+  before anything in it is built (`berth.engine.flavors.skops_trust`), at push and at every load;
+  the trees of a file loaded without trust are checked before they serve
+  (`berth.engine.flavors.fitted_state`); a pickle
   (``.pkl``/``.pickle``/``.joblib`` or the pickle opcode 0x80) runs code when loaded, so it is only
   accepted with ``trusted=True`` and is never opened to find out what it is.
 
@@ -18,9 +21,10 @@ from typing import Any, ClassVar
 from berth.core.errors import BerthError, ErrorCode
 from berth.engine.flavors.base import Packaged
 from berth.engine.flavors.failures import artifact_invalid
+from berth.engine.flavors.fitted_state import check_fitted_state
 from berth.engine.flavors.labels import labels_to_json
 from berth.engine.flavors.sklearn_runtime import EstimatorRuntime
-from berth.engine.flavors.skops_trust import check_trust
+from berth.engine.flavors.skops_trust import Audit, check_trust, skops_trusted
 from berth.engine.flavors.sniff import is_pickle, zip_members
 
 SKOPS = "skops"
@@ -77,7 +81,7 @@ class SklearnFlavor:
         path = folder / f"model{SKOPS_SUFFIX}"
         with artifact_invalid(f"cannot save {type(obj).__name__} in skops format"):
             skops.io.dump(obj, path)
-        _, extra = check_trust(path, trusted=True)
+        extra = list(check_trust(path, trusted=True).unapproved)
         return Packaged(path, self.name, _runtime_config(obj, SKOPS, extra), trusted=bool(extra))
 
     def matches_file(self, path: Path) -> bool:
@@ -96,10 +100,12 @@ class SklearnFlavor:
             estimator = self._load_pickle(path)
             _check_estimator(estimator, path)
             return Packaged(path, self.name, _runtime_config(estimator, PICKLE, []), trusted=True)
-        needed, extra = check_trust(path, trusted=trusted)
-        estimator = self._load_skops(path, needed)
+        found = check_trust(path, trusted=trusted)
+        needs_trust = bool(found.unapproved)
+        estimator = self._load_skops(path, found, trusted=needs_trust)
         _check_estimator(estimator, path)
-        return Packaged(path, self.name, _runtime_config(estimator, SKOPS, extra), trusted=bool(extra))
+        config = _runtime_config(estimator, SKOPS, list(found.unapproved))
+        return Packaged(path, self.name, config, trusted=needs_trust)
 
     def load(self, path: Path, runtime_config: dict[str, Any], *, trusted: bool) -> EstimatorRuntime:
         fmt = runtime_config.get("format") or (SKOPS if zip_members(path) else PICKLE)
@@ -110,18 +116,22 @@ class SklearnFlavor:
                 )
             estimator = self._load_pickle(path)
         else:
-            needed, _ = check_trust(path, trusted=trusted)
-            estimator = self._load_skops(path, needed)
+            found = check_trust(path, trusted=trusted)  # today's allow-list, at every load
+            estimator = self._load_skops(path, found, trusted=trusted)
         _check_estimator(estimator, path)
         return EstimatorRuntime(estimator, self.name)
 
     @staticmethod
-    def _load_skops(path: Path, approved: list[str]) -> Any:
-        """Load a skops file trusting `approved`, the types `check_trust` let through."""
+    def _load_skops(path: Path, found: Audit, *, trusted: bool) -> Any:
+        """Build a skops file `check_trust` let through. Without a maintainer's trust, skops is told
+        to trust only the file's allow-listed types and the fitted trees are checked."""
         import skops.io
 
         with artifact_invalid(f"cannot load {path.name} as a skops file"):
-            return skops.io.load(path, trusted=approved)
+            estimator = skops.io.load(path, trusted=skops_trusted(found, trusted=trusted))
+            if not trusted:
+                check_fitted_state(estimator)
+            return estimator
 
     @staticmethod
     def _load_pickle(path: Path) -> Any:

@@ -6,6 +6,9 @@ Outputs: classifiers (objectives ``binary:*``, ``multi:*``) ``predict`` (labels 
 parallelises requests) and treat NaN as missing. ``runtime_config``: ``format`` ("ubj" or
 "json"), ``objective``, ``classes`` (classifiers: recorded from the estimator at save time,
 0..K-1 for a raw booster file).
+
+XGBoost never parses the file itself: `berth.engine.flavors.xgboost_checks` decodes and checks it
+and hands XGBoost the checked model as JSON, at push and at every load.
 """
 
 from __future__ import annotations
@@ -18,6 +21,7 @@ from berth.engine.flavors.base import Packaged
 from berth.engine.flavors.failures import artifact_invalid
 from berth.engine.flavors.labels import labels_to_json
 from berth.engine.flavors.sniff import head
+from berth.engine.flavors.xgboost_checks import checked_json
 from berth.engine.flavors.xgboost_runtime import XGBoostRuntime, is_classifier_objective
 
 SUFFIXES = {".ubj": "ubj", ".json": "json"}
@@ -41,12 +45,18 @@ def _classes(booster: Any, recorded: Any) -> list[Any] | None:
     return list(range(max(n_classes, 2)))
 
 
+def _format(start: bytes) -> str:
+    """ "json" or "ubj", from a model file's first bytes (UBJSON follows "{" with a type marker)."""
+    return "json" if start[:1] == b"{" and start[1:2] in _JSON_SECOND_BYTES else "ubj"
+
+
 def _load_booster(path: Path) -> Any:
     import xgboost
 
     with artifact_invalid(f"{path.name} is not a valid XGBoost model"):
+        data = path.read_bytes()
         booster = xgboost.Booster()
-        booster.load_model(bytearray(path.read_bytes()))
+        booster.load_model(bytearray(checked_json(data, _format(data))))
         booster.set_param({"nthread": 1})
         return booster
 
@@ -86,7 +96,7 @@ class XGBoostFlavor:
     def inspect_file(self, path: Path, *, trusted: bool) -> Packaged:
         booster = _load_booster(path)
         objective, _ = _objective(booster)
-        fmt = "json" if head(path, 2)[1:2] in _JSON_SECOND_BYTES else "ubj"
+        fmt = _format(head(path, 2))
         config: dict[str, Any] = {"format": fmt, "objective": objective}
         classes = _classes(booster, None)
         if classes is not None:
