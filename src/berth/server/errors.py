@@ -32,6 +32,7 @@ HTTP_STATUS: Final[dict[ErrorCode, int]] = {
     ErrorCode.INVALID_PIPELINE: 400,
     ErrorCode.OUTPUT_NOT_FOUND: 400,
     ErrorCode.PAYLOAD_TOO_LARGE: 413,
+    ErrorCode.TOO_MANY_TENSORS: 400,
     ErrorCode.UNSUPPORTED_MEDIA_TYPE: 415,
     ErrorCode.ROUTE_NOT_FOUND: 404,
     ErrorCode.METHOD_NOT_ALLOWED: 405,
