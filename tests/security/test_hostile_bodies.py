@@ -293,13 +293,13 @@ def test_hostile_bodies_are_refused_while_liveness_answers_fast(hostile: Hostile
                     stub.ModelInfer(message, metadata=tuple(hostile.root.items()), timeout=60)
                     problems.append(f"{what}: answered")
                 except grpc.RpcError as error:
-                    trailing = dict(error.trailing_metadata() or ())  # type: ignore[attr-defined]
-                    details = error.details() or ""  # type: ignore[attr-defined]
+                    trailing = dict(error.trailing_metadata() or ())
+                    details = error.details() or ""
                     if (
                         error.code() != grpc.StatusCode.INVALID_ARGUMENT
                         or trailing.get("berth-error-code") != code
-                    ):  # type: ignore[attr-defined]
-                        problems.append(f"{what}: {error.code()} {details[:200]}")  # type: ignore[attr-defined]
+                    ):
+                        problems.append(f"{what}: {error.code()} {details[:200]}")
                     if len(details.encode()) > 4096:
                         problems.append(f"{what}: {len(details.encode())} bytes of details")
         time.sleep(0.2)

@@ -52,6 +52,7 @@ class ErrorCode(StrEnum):
     FORBIDDEN = "forbidden"
     RATE_LIMITED = "rate_limited"
     REQUEST_TIMEOUT = "request_timeout"
+    CLIENT_TOO_SLOW = "client_too_slow"
     # artifacts and models
     UNSUPPORTED_FLAVOR = "unsupported_flavor"
     ARTIFACT_INVALID = "artifact_invalid"

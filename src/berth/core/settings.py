@@ -54,7 +54,8 @@ class Settings(BaseSettings):
         10.0,
         gt=0,
         description="Longest a client may take to send a request's headers (from the connection, or the"
-        " end of its previous request) before it is answered 408 and disconnected (slowloris).",
+        " end of its previous request) before it is answered 408 client_too_slow and disconnected"
+        " (slowloris).",
     )
     body_timeout_s: float = Field(
         60.0,

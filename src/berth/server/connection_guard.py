@@ -9,7 +9,7 @@ uvicorn's httptools protocol and adds, per connection:
 
 - a header timeout (``BERTH_HEADER_TIMEOUT_S``): from the connection (or the end of the previous
   response on a kept-alive connection) to the end of the next request's headers; past it the client
-  gets berth's JSON 408 ``request_timeout`` and is disconnected;
+  gets berth's JSON 408 ``client_too_slow`` and is disconnected;
 - a body timeout (``BERTH_BODY_TIMEOUT_S``; artifact uploads ``BERTH_UPLOAD_TIMEOUT_S``): from the
   end of the headers to the end of the body; past it the connection is closed (the app sees the
   client gone);
@@ -28,13 +28,14 @@ import asyncio
 import resource
 from collections import OrderedDict
 from dataclasses import dataclass
+from http import HTTPStatus
 from typing import Any, ClassVar, Final
 
-import orjson
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
-from berth.core.errors import ErrorCode
+from berth.core.errors import BerthError, ErrorCode
 from berth.server.body_limit import UPLOAD_PATH
+from berth.server.errors import error_body, error_status
 
 _FD_MARGIN: Final = 64
 """File descriptors kept free for the database, artifacts, logs and gRPC when capping connections."""
@@ -131,7 +132,7 @@ class GuardedProtocol(HttpToolsProtocol):
     def send_400_response(self, msg: str) -> None:
         """Malformed HTTP: berth's JSON error shape, then close (uvicorn writes plain text)."""
         self._disarm()
-        self._write_error(400, "Bad Request", ErrorCode.INVALID_REQUEST, f"malformed HTTP request: {msg}")
+        self._write_error(BerthError(ErrorCode.INVALID_REQUEST, f"malformed HTTP request: {msg}"))
 
     # -- timeouts
     def _headers_too_slow(self) -> None:
@@ -139,7 +140,7 @@ class GuardedProtocol(HttpToolsProtocol):
         if self.transport.is_closing() or (self.cycle is not None and not self.cycle.response_complete):
             return
         message = f"the request headers took longer than {self.limits.header_timeout_s:g} s"
-        self._write_error(408, "Request Timeout", ErrorCode.REQUEST_TIMEOUT, message)
+        self._write_error(BerthError(ErrorCode.CLIENT_TOO_SLOW, message))
 
     def _body_too_slow(self) -> None:
         self._timer = None
@@ -155,10 +156,12 @@ class GuardedProtocol(HttpToolsProtocol):
             self._timer.cancel()
             self._timer = None
 
-    def _write_error(self, status: int, reason: str, code: ErrorCode, message: str) -> None:
-        body = orjson.dumps({"error": message, "code": code.value})
+    def _write_error(self, error: BerthError) -> None:
+        """Answer `error` with berth's JSON shape and close (no request cycle is running)."""
+        body = error_body(error)
+        status = error_status(error)
         head = (
-            f"HTTP/1.1 {status} {reason}\r\ncontent-type: application/json\r\n"
+            f"HTTP/1.1 {status} {HTTPStatus(status).phrase}\r\ncontent-type: application/json\r\n"
             f"content-length: {len(body)}\r\nconnection: close\r\n\r\n"
         ).encode("ascii")
         if not self.transport.is_closing():

@@ -55,6 +55,7 @@ HTTP_STATUS: Final[dict[ErrorCode, int]] = {
     ErrorCode.FORBIDDEN: 403,
     ErrorCode.RATE_LIMITED: 429,
     ErrorCode.REQUEST_TIMEOUT: 504,
+    ErrorCode.CLIENT_TOO_SLOW: 408,
     ErrorCode.UNSUPPORTED_FLAVOR: 422,
     ErrorCode.ARTIFACT_INVALID: 422,
     ErrorCode.ARTIFACT_INTEGRITY: 422,

@@ -66,6 +66,7 @@ GRPC_STATUS: Final[dict[ErrorCode, grpc.StatusCode]] = {
     ErrorCode.FORBIDDEN: grpc.StatusCode.PERMISSION_DENIED,
     ErrorCode.RATE_LIMITED: grpc.StatusCode.RESOURCE_EXHAUSTED,
     ErrorCode.REQUEST_TIMEOUT: grpc.StatusCode.DEADLINE_EXCEEDED,
+    ErrorCode.CLIENT_TOO_SLOW: grpc.StatusCode.DEADLINE_EXCEEDED,
     ErrorCode.UNSUPPORTED_FLAVOR: grpc.StatusCode.FAILED_PRECONDITION,
     ErrorCode.ARTIFACT_INVALID: grpc.StatusCode.FAILED_PRECONDITION,
     ErrorCode.ARTIFACT_INTEGRITY: grpc.StatusCode.FAILED_PRECONDITION,
