@@ -10,6 +10,8 @@ from __future__ import annotations
 from enum import StrEnum
 from typing import Any
 
+from berth.core.bounded import clip
+
 
 class ErrorCode(StrEnum):
     """Stable error codes. Values are part of the public API: never rename one."""
@@ -23,6 +25,7 @@ class ErrorCode(StrEnum):
     NAN_NOT_ALLOWED = "nan_not_allowed"
     EMPTY_BATCH = "empty_batch"
     PAYLOAD_TOO_LARGE = "payload_too_large"
+    TOO_MANY_TENSORS = "too_many_tensors"
     UNSUPPORTED_MEDIA_TYPE = "unsupported_media_type"
     INVALID_NAME = "invalid_name"
     INVALID_ENDPOINT = "invalid_endpoint"
@@ -52,6 +55,7 @@ class ErrorCode(StrEnum):
     EXPORT_QUOTA_EXCEEDED = "export_quota_exceeded"
     """A principal's record exports: too many running, or too many bytes kept."""
     REQUEST_TIMEOUT = "request_timeout"
+    CLIENT_TOO_SLOW = "client_too_slow"
     # artifacts and models
     UNSUPPORTED_FLAVOR = "unsupported_flavor"
     ARTIFACT_INVALID = "artifact_invalid"
@@ -73,10 +77,11 @@ class BerthError(Exception):
     """An error with a stable `code`, a human `message` and optional structured `details`."""
 
     def __init__(self, code: ErrorCode, message: str, **details: Any) -> None:
+        message = clip(message)  # never megabytes of a caller's names or values (berth.core.bounded)
         super().__init__(message)
         self.code = code
         self.message = message
-        self.details = details
+        self.details = {k: clip(v, 200) if isinstance(v, str) else v for k, v in details.items()}
 
     def to_dict(self) -> dict[str, Any]:
         body: dict[str, Any] = {"error": self.message, "code": self.code.value}
@@ -96,5 +101,13 @@ class BerthError(Exception):
             code, str(body.get("error", "unknown error")), **(details if isinstance(details, dict) else {})
         )
 
+    def __reduce__(self) -> tuple[Any, ...]:
+        """Pickled with its code and details (errors cross process boundaries: decoding pools)."""
+        return (_rebuild, (self.code, self.message, self.details))
+
     def __repr__(self) -> str:
         return f"BerthError({self.code.value!r}, {self.message!r})"
+
+
+def _rebuild(code: ErrorCode, message: str, details: dict[str, Any]) -> BerthError:
+    return BerthError(code, message, **details)

@@ -32,6 +32,46 @@ class Settings(BaseSettings):
     max_upload_bytes: int = Field(
         2 * 1024 * 1024 * 1024, gt=0, description="Largest artifact upload accepted, in bytes."
     )
+    max_request_tensors: int = Field(
+        1024,
+        gt=0,
+        description="Most inputs (and, separately, requested outputs) one inference request may name;"
+        " more is refused with too_many_tensors before any tensor is decoded.",
+    )
+    decode_process_bytes: int = Field(
+        128 * 1024,
+        ge=0,
+        description="Inference bodies larger than this are decoded in a worker process, off the event"
+        " loop and its GIL (0: every body).",
+    )
+    max_connections: int = Field(
+        1000,
+        gt=0,
+        description="Most open HTTP connections per server process (capped below the open-file limit);"
+        " past it a new connection replaces the oldest one that has no request in progress, or is closed.",
+    )
+    header_timeout_s: float = Field(
+        10.0,
+        gt=0,
+        description="Longest a client may take to send a request's headers (from the connection, or the"
+        " end of its previous request) before it is answered 408 client_too_slow and disconnected"
+        " (slowloris).",
+    )
+    body_timeout_s: float = Field(
+        60.0,
+        gt=0,
+        description="Longest a client may take to send a whole request body (artifact uploads: the"
+        " upload timeout) before it is disconnected.",
+    )
+    upload_timeout_s: float = Field(
+        900.0, gt=0, description="Longest a client may take to send a whole artifact upload."
+    )
+    grpc_max_concurrent_streams: int = Field(
+        100, gt=0, description="Most gRPC calls in flight on one connection (HTTP/2 concurrent streams)."
+    )
+    grpc_idle_timeout_s: float = Field(
+        300.0, gt=0, description="A gRPC connection without calls for this long is closed."
+    )
     poll_interval_s: float = Field(
         0.5, gt=0, description="How often a server checks the registry for changes, in seconds."
     )

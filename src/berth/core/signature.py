@@ -20,6 +20,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from berth.core.bounded import preview
 from berth.core.datatypes import DATATYPES, FLOAT_DATATYPES, oip_datatype
 from berth.core.errors import BerthError, ErrorCode
 
@@ -216,11 +217,12 @@ def input_example_rows(example: Any) -> int:
 def describe_signature_mismatch(expected: Sequence[TensorSpec], got: Sequence[str]) -> str:
     """A message naming the inputs a request lacks and the ones the model does not know."""
     want = [s.name for s in expected]
-    missing = [n for n in want if n not in got]
-    extra = [n for n in got if n not in want]
+    wanted, sent = set(want), set(got)  # one pass each: `got` may hold a caller's 100,000 names
+    missing = [n for n in want if n not in sent]
+    extra = [n for n in got if n not in wanted]
     parts = []
     if missing:
-        parts.append(f"missing inputs {missing}")
+        parts.append(f"missing inputs {preview(missing)}")
     if extra:
-        parts.append(f"unknown inputs {extra}")
-    return "; ".join(parts) + f" (the model takes {want})"
+        parts.append(f"unknown inputs {preview(extra)}")
+    return "; ".join(parts) + f" (the model takes {preview(want)})"

@@ -38,12 +38,13 @@ from berth.engine.record_export_jobs import ExportQuotas, RecordExports
 from berth.engine.variant_stats import TrafficStats
 from berth.engine.workspace import Workspace, open_workspace
 from berth.server.alert_routes import alert_router
+from berth.server.body_limit import BodyLimit
 from berth.server.endpoint_routes import endpoint_router
 from berth.server.errors import install_error_handlers
 from berth.server.export_worker import ExportWorker
 from berth.server.failure_recording import RecordingFailures
 from berth.server.fast_path import FastInference
-from berth.server.grpc.server import GrpcEndpoint
+from berth.server.grpc.server import GrpcEndpoint, GrpcLimits
 from berth.server.inference_endpoint import InferenceEndpoint
 from berth.server.ingester_process import IngesterProcess
 from berth.server.job_routes import job_router
@@ -53,6 +54,7 @@ from berth.server.metrics.server_metrics import ServerMetrics
 from berth.server.metrics.sources import watch_serving
 from berth.server.metrics_routes import metrics_public, metrics_router
 from berth.server.monitor_routes import monitor_router
+from berth.server.offload import INLINE, Offload
 from berth.server.oip_routes import oip_router
 from berth.server.permissions import check_routes_declared
 from berth.server.profile_routes import profile_router
@@ -92,6 +94,8 @@ class Server:
     recorder: Recorder | None = None
     ingester: IngesterProcess | None = None
     exports: ExportWorker | None = None
+    offload: Offload = INLINE
+    """Where large request bodies are decoded, off the event loop (`berth.server.offload`)."""
 
     async def start(self) -> None:
         if self.ingester is not None:
@@ -140,6 +144,7 @@ class Server:
         await self.pool.close()
         self.predict_executor.shutdown(wait=True)
         self.io_executor.shutdown(wait=True)
+        self.offload.close()
         if self.security is not None:
             self.security.close()
         self.workspace.close()
@@ -157,6 +162,7 @@ def build_server(settings: Settings) -> Server:
     metrics = ServerMetrics.from_environment(enabled=settings.metrics)
     request_ids = RequestIds()
     predict_executor = ThreadPoolExecutor(max_workers=4, thread_name_prefix="berth-predict")
+    offload = Offload(settings.decode_process_bytes)
     batching = BatchingConfig(
         enabled=settings.batching,
         max_batch_size=settings.max_batch_size,
@@ -213,8 +219,21 @@ def build_server(settings: Settings) -> Server:
             security=security.grpc(),
             requests=request_counter(metrics, recorder, "grpc"),
             request_ids=request_ids,
+            limits=GrpcLimits(
+                max_tensors=settings.max_request_tensors,
+                offload=offload,
+                max_connections=settings.max_connections,
+                max_concurrent_streams=settings.grpc_max_concurrent_streams,
+                handshake_timeout_s=settings.header_timeout_s,
+                idle_timeout_s=settings.grpc_idle_timeout_s,
+            ),
         )
-    inference = InferenceEndpoint(dataplane, max_body_bytes=settings.max_body_bytes)
+    inference = InferenceEndpoint(
+        dataplane,
+        max_body_bytes=settings.max_body_bytes,
+        max_tensors=settings.max_request_tensors,
+        offload=offload,
+    )
     return Server(
         settings,
         workspace,
@@ -235,6 +254,7 @@ def build_server(settings: Settings) -> Server:
         recorder,
         IngesterProcess(settings) if recorder is not None else None,
         ExportWorker(workspace, settings.home) if settings.export_worker else None,
+        offload,
     )
 
 
@@ -260,14 +280,20 @@ def request_counter(metrics: ServerMetrics, recorder: Recorder | None, protocol:
 
 
 def create_asgi(server: Server) -> ASGIApp:
-    """What a server process runs: the request id (and access log), the auth layer, then the
-    inference fast path, then the app."""
+    """What a server process runs: the request id (and access log), the body limit (counted as
+    bytes arrive, `berth.server.body_limit`), the auth layer, then the inference fast path, then
+    the app."""
     app = create_app(server)
     fast = FastInference(app, server.inference, request_counter(server.metrics, server.recorder, "rest"))
     if server.security is None:
         raise RuntimeError("a server is built with its security (build_server)")
     authenticated = server.security.asgi_layer(fast, app)
-    return RequestLayer(authenticated, server.request_ids, log_access=server.settings.access_log)
+    limited = BodyLimit(
+        authenticated,
+        max_body_bytes=server.settings.max_body_bytes,
+        max_upload_bytes=server.settings.max_upload_bytes,
+    )
+    return RequestLayer(limited, server.request_ids, log_access=server.settings.access_log)
 
 
 def create_app(server: Server) -> FastAPI:
@@ -297,6 +323,8 @@ def create_app(server: Server) -> FastAPI:
             server.dataplane,
             max_body_bytes=settings.max_body_bytes,
             requests=request_counter(metrics, server.recorder, "v1"),
+            max_tensors=settings.max_request_tensors,
+            offload=server.offload,
         )
     )
     if metrics.enabled:

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 
 from starlette.types import Receive
 
+from berth.core.codecs.limits import DEFAULT_MAX_TENSORS
 from berth.core.codecs.oip_binary import (
     HEADER_LENGTH,
     binary_outputs,
@@ -20,12 +21,13 @@ from berth.core.codecs.oip_binary import (
     parse_header_length,
 )
 from berth.core.codecs.oip_json import decode_infer_request, encode_infer_response
-from berth.core.tensors import InferenceResponse
+from berth.core.tensors import InferenceRequest, InferenceResponse
 from berth.dataplane.dataplane import DataPlane
 from berth.dataplane.endpoint_inference import ENDPOINT_PARAMETER, VARIANT_PARAMETER, HeaderLookup
 from berth.dataplane.served import Served
 from berth.server.body import read_asgi_body
 from berth.server.content_encoding import accepted_coding, decode_content, encode_content
+from berth.server.offload import INLINE, Offload
 
 RawHeaders = list[tuple[bytes, bytes]]
 JSON_TYPE = (b"content-type", b"application/json")
@@ -96,9 +98,18 @@ def header_lookup(raw: RawHeaders) -> HeaderLookup:
 
 
 class InferenceEndpoint:
-    def __init__(self, dataplane: DataPlane, *, max_body_bytes: int) -> None:
+    def __init__(
+        self,
+        dataplane: DataPlane,
+        *,
+        max_body_bytes: int,
+        max_tensors: int = DEFAULT_MAX_TENSORS,
+        offload: Offload = INLINE,
+    ) -> None:
         self._dataplane = dataplane
         self._max_body_bytes = max_body_bytes
+        self._max_tensors = max_tensors
+        self._offload = offload
 
     async def answer(
         self,
@@ -114,12 +125,14 @@ class InferenceEndpoint:
         raw = raw_headers if isinstance(raw_headers, list) else list(raw_headers)
         wire = WireHeaders(raw)
         body = await read_asgi_body(receive, wire.content_length, self._max_body_bytes)
-        if wire.content_encoding is not None:
-            body = decode_content(body, wire.content_encoding, self._max_body_bytes)
-        request = (
-            decode_infer_request(body)
-            if wire.header_length is None
-            else decode_binary_infer_request(body, parse_header_length(wire.header_length))
+        request = await self._offload.run(
+            len(body),
+            decode_rest_request,
+            body,
+            wire.content_encoding,
+            wire.header_length,
+            self._max_body_bytes,
+            self._max_tensors,
         )
         binary = binary_outputs(request)
         response = await self._dataplane.infer(name, ref, request, header_lookup(raw), served)
@@ -136,3 +149,19 @@ class InferenceEndpoint:
             content = encode_content(content, coding)
             headers.append((b"content-encoding", coding.encode()))
         return Answer(content, headers)
+
+
+def decode_rest_request(
+    body: bytes,
+    content_encoding: str | None,
+    header_length: str | None,
+    max_body_bytes: int,
+    max_tensors: int,
+) -> InferenceRequest:
+    """An inference request from its body and headers (JSON, or binary tensor data when the header
+    length is given); module-level so that a worker process can run it (`berth.server.offload`)."""
+    if content_encoding is not None:
+        body = decode_content(body, content_encoding, max_body_bytes)
+    if header_length is None:
+        return decode_infer_request(body, max_tensors=max_tensors)
+    return decode_binary_infer_request(body, parse_header_length(header_length), max_tensors=max_tensors)

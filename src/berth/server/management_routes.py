@@ -9,13 +9,15 @@ from __future__ import annotations
 
 import re
 import tempfile
+from collections.abc import AsyncIterator
 from pathlib import Path
-from typing import Annotated, Any, TypeVar
+from typing import Annotated, Any, Final, TypeVar
 
 import orjson
-from fastapi import APIRouter, File, Form, Query, Request, UploadFile
+from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import FileResponse
 from pydantic import ValidationError
+from starlette.datastructures import UploadFile
 
 from berth.core.access import ANONYMOUS, Action, Principal, authorize
 from berth.core.entities import VersionMetadata
@@ -165,19 +167,16 @@ def management_router(
         "/models/{name}/versions",
         status_code=201,
         summary="Push a new version: the artifact file and a JSON metadata field",
+        openapi_extra=_PUSH_BODY,
+        dependencies=[Depends(_closing_form)],  # first: its exit runs whatever the others do
     )
     async def push_version(
-        name: str,
-        request: Request,
-        caller: Annotated[Principal, requires(Action.PUSH, push_target)],
-        artifact: Annotated[
-            UploadFile, File(description="the model file (.skops, .onnx, .ubj, .txt, .zip …)")
-        ],
-        metadata: Annotated[str, Form(description="JSON: see PushMetadata")] = "{}",
+        name: str, request: Request, caller: Annotated[Principal, requires(Action.PUSH, push_target)]
     ) -> VersionView:
-        declared = request.headers.get("content-length", "")
-        if declared.isascii() and declared.isdigit() and int(declared) > max_upload_bytes:
-            raise too_large(max_upload_bytes)
+        # The form is read here, once the caller is authorized (a File/Form parameter would make
+        # FastAPI spool the whole upload before any dependency runs); its size is capped while it
+        # streams in (berth.server.body_limit).
+        artifact, metadata = await _push_form(request)
         meta = _push_metadata(metadata)
         # the team this push is authorized for: the store appends the version only to a model of
         # that team, checked in the transaction that appends it (a model created or moved meanwhile
@@ -312,6 +311,52 @@ def management_router(
         }
 
     return router
+
+
+_PUSH_BODY: Final[dict[str, Any]] = {
+    "requestBody": {
+        "required": True,
+        "content": {
+            "multipart/form-data": {
+                "schema": {
+                    "type": "object",
+                    "required": ["artifact"],
+                    "properties": {
+                        "artifact": {
+                            "type": "string",
+                            "format": "binary",
+                            "description": "the model file (.skops, .onnx, .ubj, .txt, .zip …)",
+                        },
+                        "metadata": {"type": "string", "description": "JSON: see PushMetadata"},
+                    },
+                }
+            }
+        },
+    }
+}
+
+
+async def _closing_form(request: Request) -> AsyncIterator[None]:
+    """Close the request's multipart form (its spooled files) when the request ends, however it
+    ends: the form is parsed by hand, so FastAPI does not close it."""
+    try:
+        yield
+    finally:
+        await request.close()
+
+
+async def _push_form(request: Request) -> tuple[UploadFile, str]:
+    """The push's artifact file and its metadata text (``"{}"`` when absent)."""
+    form = await request.form(max_files=1, max_fields=8)
+    artifact = form.get("artifact")
+    if not isinstance(artifact, UploadFile):
+        raise BerthError(
+            ErrorCode.INVALID_REQUEST, "the multipart field 'artifact' (the model file) is missing"
+        )
+    metadata = form.get("metadata", "{}")
+    if not isinstance(metadata, str):
+        raise BerthError(ErrorCode.INVALID_REQUEST, "the multipart field 'metadata' must be text (JSON)")
+    return artifact, metadata
 
 
 def _push_metadata(raw: str) -> PushMetadata:

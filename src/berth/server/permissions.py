@@ -116,11 +116,20 @@ async def team_in_body(guard: Guard, request: Request) -> Resource:
 
 
 async def push_target(guard: Guard, request: Request) -> Resource:
-    """A push's model when it exists; else the team the upload's metadata names (a new model)."""
+    """A push's model when it exists; else the team the upload's metadata names (a new model).
+
+    The upload is read only when it may be accepted: an existing model is authorized from the path
+    alone, and a caller who may push to no team is refused (as for the default team) unread."""
     resource = await guard.model(str(request.path_params["name"]))
     if resource.team is not None:
         return resource
-    form = await request.form()
+    principal = request.scope.get(PRINCIPAL_KEY)
+    may_push = isinstance(principal, Principal) and (
+        principal.admin or any(allowed(principal, Action.PUSH, guard.team(t)) for t in principal.roles)
+    )
+    if isinstance(principal, Principal) and not may_push:
+        return guard.team("default")
+    form = await request.form(max_files=1, max_fields=8)
     raw = form.get("metadata")
     try:
         metadata = json.loads(raw) if isinstance(raw, str) else {}

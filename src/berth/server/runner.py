@@ -15,6 +15,7 @@ from starlette.types import ASGIApp
 from berth.core.logs import configure_logging
 from berth.core.settings import Settings
 from berth.server.app import build_server, create_asgi
+from berth.server.connection_guard import ConnectionLimits, GuardedProtocol
 from berth.server.metrics.exposition import MULTIPROCESS_ENV
 from berth.server.security import check_bind
 
@@ -23,6 +24,7 @@ def worker_app() -> ASGIApp:
     """The app of one worker process: settings from the ``BERTH_*`` environment the parent set."""
     settings = Settings()
     configure_logging(settings.log_level, settings.log_format)
+    GuardedProtocol.configure(connection_limits(settings))  # this worker's connections
     return create_asgi(build_server(settings))
 
 
@@ -65,6 +67,15 @@ def shared_metrics_dir() -> Iterator[None]:
         shutil.rmtree(folder, ignore_errors=True)
 
 
+def connection_limits(settings: Settings) -> ConnectionLimits:
+    return ConnectionLimits(
+        max_connections=settings.max_connections,
+        header_timeout_s=settings.header_timeout_s,
+        body_timeout_s=settings.body_timeout_s,
+        upload_timeout_s=settings.upload_timeout_s,
+    )
+
+
 def _uvicorn_options(settings: Settings) -> dict[str, Any]:
     tls: dict[str, Any] = {}
     if settings.tls_cert is not None and settings.tls_key is not None:
@@ -74,7 +85,8 @@ def _uvicorn_options(settings: Settings) -> dict[str, Any]:
         "host": settings.host,
         "port": settings.port,
         "loop": "uvloop",
-        "http": "httptools",
+        # httptools, with read timeouts, a connection cap and JSON 400s (berth.server.connection_guard)
+        "http": GuardedProtocol.configure(connection_limits(settings)),
         "access_log": False,  # berth's own access log (BERTH_ACCESS_LOG) is in its request layer
         "log_config": None,  # uvicorn's lines go through berth's handler (text or JSON)
         "log_level": settings.log_level,

@@ -7,18 +7,21 @@ take the same validated path as an OIP request; the answer is ``{"predictions": 
 
 from __future__ import annotations
 
+import functools
 from typing import Any
 
 from fastapi import APIRouter, Request
 from starlette.responses import Response
 
 from berth.core.access import Action
+from berth.core.codecs.limits import DEFAULT_MAX_TENSORS
 from berth.core.codecs.v1_json import decode_v1_request, encode_v1_response
 from berth.core.entities import Version
 from berth.dataplane.dataplane import DataPlane
 from berth.dataplane.served import Served
 from berth.server.body import read_body
 from berth.server.metrics.requests import OK, NoRequestMetrics, RequestCounter, outcome
+from berth.server.offload import INLINE, Offload
 from berth.server.openapi_schemas import V1_REQUEST, json_body, json_responses
 from berth.server.permissions import model_from_path, requires
 
@@ -26,7 +29,12 @@ MODEL_HEADER = "berth-model-version"
 
 
 def v1_router(
-    dataplane: DataPlane, *, max_body_bytes: int, requests: RequestCounter | None = None
+    dataplane: DataPlane,
+    *,
+    max_body_bytes: int,
+    requests: RequestCounter | None = None,
+    max_tensors: int = DEFAULT_MAX_TENSORS,
+    offload: Offload = INLINE,
 ) -> APIRouter:
     counter = requests or NoRequestMetrics()
     router = APIRouter(tags=["inference (TF-Serving and MLflow JSON)"])
@@ -54,7 +62,12 @@ def v1_router(
             body = await read_body(request, max_body_bytes)
             version = dataplane.resolve(name, ref)  # again: the version live once the body is in
             _served_by(observation, name, version)
-            decoded = decode_v1_request(body, version.signature)
+            decoded = await offload.run(
+                len(body),
+                functools.partial(decode_v1_request, max_tensors=max_tensors),
+                body,
+                version.signature,
+            )
             outputs = await dataplane.predict_tensors(version, decoded.inputs, None)
         except BaseException as exc:
             counter.finish(observation, outcome(exc))

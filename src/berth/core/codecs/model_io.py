@@ -24,6 +24,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from berth.core.bounded import duplicates, preview
 from berth.core.codecs._arrays import Array, is_text, objects_as_numbers
 from berth.core.datatypes import FLOAT_DATATYPES, numpy_dtype, oip_datatype
 from berth.core.errors import BerthError, ErrorCode
@@ -88,7 +89,7 @@ def to_output_tensors(raw: ModelOutput, names: Sequence[str], signature: Signatu
         if name not in raw:
             raise BerthError(
                 ErrorCode.OUTPUT_NOT_FOUND,
-                f"the model has no output {name!r}; available outputs: {sorted(raw)}",
+                f"the model has no output {name!r}; available outputs: {preview(sorted(raw))}",
                 output=name,
             )
         array = _output_array(name, raw[name])
@@ -105,9 +106,9 @@ def batch_size(inputs: list[Tensor]) -> int:
 
 
 def _names_problem(specs: Sequence[TensorSpec], got: list[str]) -> str:
-    duplicates = sorted({n for n in got if got.count(n) > 1})
-    if duplicates:
-        return f"duplicate inputs {duplicates} (the model takes {[s.name for s in specs]})"
+    repeated = duplicates(got)
+    if repeated:
+        return f"duplicate inputs {preview(repeated)} (the model takes {preview(s.name for s in specs)})"
     return describe_signature_mismatch(specs, got)
 
 
@@ -123,7 +124,7 @@ def _conform(tensor: Tensor, spec: TensorSpec, columns: bool) -> Array:
     ):
         raise BerthError(
             ErrorCode.SIGNATURE_MISMATCH,
-            f"input {spec.name!r} has shape {list(array.shape)}; the model takes {list(spec.shape)}"
+            f"input {spec.name!r} has shape {preview(array.shape)}; the model takes {list(spec.shape)}"
             " (-1: any size)",
             input=spec.name,
         )

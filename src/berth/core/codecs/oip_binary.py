@@ -35,6 +35,7 @@ from typing import Any, Final, Literal
 import numpy as np
 
 from berth.core.codecs._arrays import Array, invalid
+from berth.core.codecs.limits import DEFAULT_MAX_TENSORS
 from berth.core.codecs.oip_json import (
     BINARY_DATA_SIZE,
     check_shape,
@@ -65,15 +66,17 @@ _LENGTH: Final = struct.Struct("<I")
 def parse_header_length(value: str) -> int:
     """The value of the ``Inference-Header-Content-Length`` header as an int (INVALID_REQUEST if not one)."""
     text = value.strip()
-    if not text.isdecimal() or not text.isascii():
+    if not text.isdecimal() or not text.isascii() or len(text) > 19:  # 19 digits: any int64
         raise _bad(f"{HEADER_LENGTH} must be a non-negative integer, got {value[:20]!r}")
     return int(text)
 
 
-def decode_binary_infer_request(body: bytes, header_length: int) -> InferenceRequest:
+def decode_binary_infer_request(
+    body: bytes, header_length: int, *, max_tensors: int = DEFAULT_MAX_TENSORS
+) -> InferenceRequest:
     """Parse a request body of `header_length` bytes of JSON followed by binary tensor data."""
     doc, parts = _split(body, header_length)
-    request = request_from_doc(doc, parts.read)
+    request = request_from_doc(doc, parts.read, max_tensors=max_tensors)
     parts.finish()
     return request
 

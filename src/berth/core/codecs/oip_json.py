@@ -23,6 +23,7 @@ from typing import Any, Final
 
 import orjson
 
+from berth.core.bounded import duplicates, preview
 from berth.core.codecs._arrays import (
     BASE64,
     CONTENT_TYPE,
@@ -32,6 +33,7 @@ from berth.core.codecs._arrays import (
     invalid,
     json_data,
 )
+from berth.core.codecs.limits import DEFAULT_MAX_TENSORS, check_shape_size, check_tensor_count
 from berth.core.datatypes import DATATYPES
 from berth.core.errors import BerthError, ErrorCode
 from berth.core.tensors import InferenceRequest, InferenceResponse, RequestedOutput, Tensor
@@ -46,9 +48,9 @@ TensorData = Callable[
 already of `shape`, and the parameters to keep on the `Tensor` (wire-only ones removed)."""
 
 
-def decode_infer_request(body: bytes) -> InferenceRequest:
-    """Parse an OIP inference request body."""
-    return request_from_doc(load_object(body))
+def decode_infer_request(body: bytes, *, max_tensors: int = DEFAULT_MAX_TENSORS) -> InferenceRequest:
+    """Parse an OIP inference request body (at most `max_tensors` inputs and requested outputs)."""
+    return request_from_doc(load_object(body), max_tensors=max_tensors)
 
 
 def decode_infer_response(body: bytes) -> InferenceResponse:
@@ -56,11 +58,17 @@ def decode_infer_response(body: bytes) -> InferenceResponse:
     return response_from_doc(load_object(body))
 
 
-def request_from_doc(doc: dict[str, Any], read_data: TensorData | None = None) -> InferenceRequest:
-    """An inference request from its parsed JSON object; `read_data` fills tensors (JSON ``data``)."""
+def request_from_doc(
+    doc: dict[str, Any], read_data: TensorData | None = None, *, max_tensors: int = DEFAULT_MAX_TENSORS
+) -> InferenceRequest:
+    """An inference request from its parsed JSON object; `read_data` fills tensors (JSON ``data``).
+    More than `max_tensors` inputs (or requested outputs) is TOO_MANY_TENSORS, before any is read."""
     inputs = doc.get("inputs")
     if type(inputs) is not list or not inputs:
         raise _bad("'inputs' must be a non-empty list of tensors")
+    check_tensor_count(len(inputs), "input", max_tensors)
+    if type(doc.get("outputs")) is list:
+        check_tensor_count(len(doc["outputs"]), "requested output", max_tensors)
     read = read_data or json_tensor_data
     tensors = [_tensor(item, "input", index, read) for index, item in enumerate(inputs)]
     _check_unique([t.name for t in tensors], "input")
@@ -210,7 +218,9 @@ def _tensor(item: Any, role: str, index: int, read_data: TensorData) -> Tensor:
 def _shape(value: Any, label: str) -> tuple[int, ...]:
     if type(value) is not list or not all(type(d) is int and d >= 0 for d in value):
         raise _bad(f"{label}: 'shape' must be a list of non-negative integers")
-    return tuple(value)
+    shape = tuple(value)
+    check_shape_size(label, shape)
+    return shape
 
 
 def _shaped(label: str, array: Array, shape: tuple[int, ...]) -> Array:
@@ -258,8 +268,7 @@ def _optional_str(doc: dict[str, Any], key: str) -> str | None:
 
 def _check_unique(names: list[str], role: str) -> None:
     if len(set(names)) != len(names):
-        duplicates = sorted({n for n in names if names.count(n) > 1})
-        raise _bad(f"duplicate {role} names {duplicates}")
+        raise _bad(f"duplicate {role} names {preview(duplicates(names))}")
 
 
 def _bad(message: str) -> BerthError:

@@ -34,7 +34,9 @@ from typing import Any, Literal
 
 import numpy as np
 
+from berth.core.bounded import duplicates, preview
 from berth.core.codecs._arrays import Array, array_from_json, json_rows
+from berth.core.codecs.limits import DEFAULT_MAX_TENSORS, check_tensor_count
 from berth.core.codecs.oip_json import dump, load_object
 from berth.core.datatypes import oip_datatype
 from berth.core.errors import BerthError, ErrorCode
@@ -54,25 +56,31 @@ class V1Request:
     style: V1Style
 
 
-def decode_v1_request(body: bytes, signature: Signature) -> V1Request:
-    """Tensors from a TF-Serving or MLflow JSON body, named and typed by `signature`."""
+def decode_v1_request(
+    body: bytes, signature: Signature, *, max_tensors: int = DEFAULT_MAX_TENSORS
+) -> V1Request:
+    """Tensors from a TF-Serving or MLflow JSON body, named and typed by `signature`; more than
+    `max_tensors` names (inputs, columns) is TOO_MANY_TENSORS, before any value is read."""
     doc = load_object(body)
     present = [k for k in FORMAT_KEYS if k in doc]
-    unknown = sorted(set(doc) - set(FORMAT_KEYS) - _IGNORED_KEYS)
+    unknown = set(doc) - set(FORMAT_KEYS) - _IGNORED_KEYS
     if len(present) != 1 or unknown:
         raise BerthError(
             ErrorCode.INVALID_REQUEST,
-            f"the body must hold exactly one of {list(FORMAT_KEYS)}; got keys {sorted(doc)}",
+            f"the body must hold exactly one of {list(FORMAT_KEYS)}; got keys {preview(doc)}",
         )
     key = present[0]
     value = doc[key]
     if key == "instances":
-        return V1Request(_rows(value, signature, key), "tf")
+        return V1Request(_rows(value, signature, key, max_tensors), "tf")
     if key == "inputs":
         if isinstance(value, dict):
+            check_tensor_count(len(value), "input", max_tensors)
             return V1Request([_tensor(n, v, signature) for n, v in value.items()], "tf-columnar")
-        return V1Request(_rows(value, signature, key), "tf-columnar")
-    columns, table = _split(value) if key == "dataframe_split" else _records(value, key)
+        return V1Request(_rows(value, signature, key, max_tensors), "tf-columnar")
+    columns, table = _split(value) if key == "dataframe_split" else _records(value, key, max_tensors)
+    if columns is not None:
+        check_tensor_count(len(columns), "column", max_tensors)
     return V1Request(_table(columns, table, signature), "mlflow")
 
 
@@ -115,11 +123,11 @@ def _inferred(label: str, data: Any) -> Array:
     return array_from_json(label, "BYTES", data)
 
 
-def _rows(rows: Any, signature: Signature, key: str) -> list[Tensor]:
+def _rows(rows: Any, signature: Signature, key: str, max_tensors: int) -> list[Tensor]:
     if not isinstance(rows, list):
         raise BerthError(ErrorCode.INVALID_REQUEST, f"'{key}' must be a list of rows")
     if rows and all(isinstance(r, dict) for r in rows):
-        return _named(*_records(rows, key), signature)
+        return _named(*_records(rows, key, max_tensors), signature)
     if any(isinstance(r, dict) for r in rows):
         raise BerthError(ErrorCode.INVALID_REQUEST, f"'{key}' mixes objects and plain rows")
     if len(signature.inputs) == 1:
@@ -148,15 +156,18 @@ def _split(value: Any) -> tuple[list[str] | None, list[Any]]:
     return columns, value["data"]
 
 
-def _records(value: Any, key: str) -> tuple[list[str], list[Any]]:
+def _records(value: Any, key: str, max_tensors: int) -> tuple[list[str], list[Any]]:
     if not isinstance(value, list) or not value or not all(isinstance(r, dict) for r in value):
         raise BerthError(ErrorCode.INVALID_REQUEST, f"'{key}' must be a non-empty list of objects")
     names = list(value[0])
+    check_tensor_count(len(names), "input", max_tensors)
+    first = value[0].keys()
     rows = []
     for index, record in enumerate(value):
-        if record.keys() != set(names):
+        if record.keys() != first:
             raise BerthError(
-                ErrorCode.INVALID_REQUEST, f"row {index} has keys {sorted(record)}; row 0 has {sorted(names)}"
+                ErrorCode.INVALID_REQUEST,
+                f"row {index} has keys {preview(sorted(record))}; row 0 has {preview(sorted(names))}",
             )
         rows.append([record[n] for n in names])
     return names, rows
@@ -176,7 +187,7 @@ def _table(columns: list[str] | None, rows: list[Any], signature: Signature) -> 
 def _named(names: list[str], rows: list[list[Any]], signature: Signature) -> list[Tensor]:
     """One tensor per name, stacking that name's value over the rows."""
     if len(set(names)) != len(names):
-        raise BerthError(ErrorCode.INVALID_REQUEST, f"duplicate columns {names}")
+        raise BerthError(ErrorCode.INVALID_REQUEST, f"duplicate columns {preview(duplicates(names))}")
     return [_tensor(name, [row[i] for row in rows], signature) for i, name in enumerate(names)]
 
 

@@ -8,6 +8,7 @@ from typing import Any
 
 import numpy as np
 
+from berth.core.bounded import duplicates
 from berth.core.codecs._arrays import Array
 from berth.engine.pipeline.context import StepContext
 from berth.engine.pipeline.frame import Frame
@@ -59,7 +60,7 @@ class RenameStep:
         mapping = spec.mapping("columns")
         renames = {old: check_name(f"the new name of {old!r}", new) for old, new in mapping.items()}
         targets = list(renames.values())
-        clashes = sorted({t for t in targets if targets.count(t) > 1})
+        clashes = sorted(duplicates(targets))
         if clashes:
             raise invalid_spec(f"two columns would be renamed to {clashes[0]!r}")
         return cls(renames)

@@ -6,6 +6,7 @@ import math
 from collections.abc import Mapping
 from typing import Any, Final
 
+from berth.core.bounded import duplicates, preview
 from berth.core.errors import BerthError, ErrorCode
 
 MAX_NAME_LENGTH: Final = 256
@@ -63,9 +64,9 @@ class SpecReader:
         if not isinstance(value, list) or not value:
             raise invalid_spec(f"{key!r} must be a non-empty list of names, got {_show(value)}")
         names = tuple(check_name(f"'{key}[{i}]'", item) for i, item in enumerate(value))
-        repeated = sorted({n for n in names if names.count(n) > 1})
+        repeated = duplicates(names)
         if repeated:
-            raise invalid_spec(f"{key!r} names {repeated} more than once")
+            raise invalid_spec(f"{key!r} names {preview(sorted(repeated))} more than once")
         return names
 
     def mapping(self, key: str, *, names: bool = True) -> dict[str, Any]:

@@ -27,6 +27,8 @@ from typing import Any, Final
 import numpy as np
 import orjson
 
+from berth.core.bounded import duplicates, preview
+from berth.core.codecs.limits import DEFAULT_MAX_TENSORS, check_shape_size, check_tensor_count
 from berth.core.codecs.oip_binary import array_from_binary, binary_bytes
 from berth.core.datatypes import DATATYPES, numpy_dtype
 from berth.core.errors import BerthError, ErrorCode
@@ -67,10 +69,15 @@ TensorMessage = pb.ModelInferRequest.InferInputTensor | pb.ModelInferResponse.In
 
 
 # -- server side ------------------------------------------------------------------------------------
-def decode_infer_request(message: pb.ModelInferRequest) -> InferenceRequest:
-    """A berth request from a ``ModelInferRequest`` (raw or typed contents)."""
+def decode_infer_request(
+    message: pb.ModelInferRequest, *, max_tensors: int = DEFAULT_MAX_TENSORS
+) -> InferenceRequest:
+    """A berth request from a ``ModelInferRequest`` (raw or typed contents); more than
+    `max_tensors` inputs (or requested outputs) is TOO_MANY_TENSORS, before any is read."""
     if not message.inputs:
         raise _bad("the request has no inputs")
+    check_tensor_count(len(message.inputs), "input", max_tensors)
+    check_tensor_count(len(message.outputs), "requested output", max_tensors)
     tensors = _tensors(message.inputs, message.raw_input_contents, "input")
     outputs = [
         RequestedOutput(o.name, decode_parameters(o.parameters, f"requested output {o.name!r}"))
@@ -151,7 +158,8 @@ def _tensor(item: TensorMessage, raw: bytes | None, role: str) -> Tensor:
         )
     shape = tuple(item.shape)
     if any(d < 0 for d in shape):
-        raise _bad(f"{label}: shape {list(shape)} has a negative dimension")
+        raise _bad(f"{label}: shape {preview(shape)} has a negative dimension")
+    check_shape_size(label, shape)
     typed = item.HasField("contents") and bool(item.contents.ListFields())
     if raw is None:
         array = array_from_contents(label, datatype, item.contents, shape)
@@ -252,8 +260,7 @@ def encode_parameters(values: Mapping[str, Any], target: MutableMapping[str, pb.
 
 def _check_unique(names: list[str], role: str) -> None:
     if len(set(names)) != len(names):
-        duplicates = sorted({n for n in names if names.count(n) > 1})
-        raise _bad(f"duplicate {role} names {duplicates}")
+        raise _bad(f"duplicate {role} names {preview(duplicates(names))}")
 
 
 def _bad(message: str) -> BerthError:

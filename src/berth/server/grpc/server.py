@@ -8,6 +8,7 @@ from typing import Final
 
 import grpc
 
+from berth.core.codecs.limits import DEFAULT_MAX_TENSORS
 from berth.core.errors import BerthError, ErrorCode
 from berth.core.request_ids import RequestIds
 from berth.dataplane.dataplane import DataPlane
@@ -17,6 +18,7 @@ from berth.server.grpc.proto import berth_inference_pb2_grpc as pb_grpc
 from berth.server.grpc.request_ids import RequestIdInterceptor
 from berth.server.grpc.service import RPC_ACTIONS, InferenceServicer
 from berth.server.metrics.requests import RequestCounter
+from berth.server.offload import INLINE, Offload
 from berth.server.permissions import Guard
 from berth.server.rate_limit import RateLimiter
 
@@ -24,6 +26,36 @@ log = logging.getLogger(__name__)
 
 STOP_GRACE_S: Final = 5.0
 """How long calls in flight may finish when the server stops."""
+
+
+@dataclass(frozen=True, slots=True)
+class GrpcLimits:
+    """What one caller may hold of the gRPC server: tensors per request, connections, streams, time."""
+
+    max_tensors: int = DEFAULT_MAX_TENSORS
+    offload: Offload = INLINE
+    max_connections: int = 1000
+    """``grpc.max_allowed_incoming_connections``: connections past it are refused by gRPC core."""
+    max_concurrent_streams: int = 100
+    """Calls in flight on one connection (HTTP/2 SETTINGS_MAX_CONCURRENT_STREAMS)."""
+    handshake_timeout_s: float = 10.0
+    """From accepting a connection to the end of its HTTP/2 (and TLS) handshake (slowloris)."""
+    idle_timeout_s: float = 300.0
+    """A connection without calls for this long is closed (GOAWAY)."""
+
+    def options(self) -> list[tuple[str, int]]:
+        return [
+            ("grpc.max_allowed_incoming_connections", self.max_connections),
+            ("grpc.max_concurrent_streams", self.max_concurrent_streams),
+            ("grpc.server_handshake_timeout_ms", int(self.handshake_timeout_s * 1000)),
+            ("grpc.max_connection_idle_ms", int(self.idle_timeout_s * 1000)),
+            # keepalive: the server pings quiet connections to find dead peers, and refuses clients
+            # that ping it more often than every 10 s without calls (a cheap flood otherwise)
+            ("grpc.keepalive_time_ms", 60_000),
+            ("grpc.keepalive_timeout_ms", 20_000),
+            ("grpc.http2.min_ping_interval_without_data_ms", 10_000),
+            ("grpc.http2.max_ping_strikes", 2),
+        ]
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,6 +79,7 @@ async def start_grpc_server(
     security: GrpcSecurity | None = None,
     requests: RequestCounter | None = None,
     request_ids: RequestIds | None = None,
+    limits: GrpcLimits | None = None,
 ) -> grpc.aio.Server:
     """Serve `dataplane` over gRPC on ``host:port`` (port 0: any free port) until stopped.
 
@@ -55,6 +88,7 @@ async def start_grpc_server(
     processes of one server then share it with SO_REUSEPORT.
     """
     security = security or GrpcSecurity(Authenticator(None, tokens=False, jwt=None), Guard(None))
+    limits = limits or GrpcLimits()
     server = grpc.aio.server(
         interceptors=[
             RequestIdInterceptor(request_ids or RequestIds()),
@@ -64,10 +98,14 @@ async def start_grpc_server(
             ("grpc.max_receive_message_length", max_message_bytes),
             ("grpc.max_send_message_length", max_message_bytes),
             ("grpc.so_reuseport", 1 if shared_port else 0),
+            *limits.options(),
         ],
     )
     pb_grpc.add_GRPCInferenceServiceServicer_to_server(  # type: ignore[no-untyped-call]  # generated code
-        InferenceServicer(dataplane, security.guard, requests), server
+        InferenceServicer(
+            dataplane, security.guard, requests, max_tensors=limits.max_tensors, offload=limits.offload
+        ),
+        server,
     )
     address = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
     try:
@@ -96,7 +134,9 @@ class GrpcEndpoint:
         security: GrpcSecurity | None = None,
         requests: RequestCounter | None = None,
         request_ids: RequestIds | None = None,
+        limits: GrpcLimits | None = None,
     ) -> None:
+        self._limits = limits
         self._security = security
         self._requests = requests
         self._request_ids = request_ids
@@ -117,6 +157,7 @@ class GrpcEndpoint:
             security=self._security,
             requests=self._requests,
             request_ids=self._request_ids,
+            limits=self._limits,
         )
 
     async def stop(self) -> None:

@@ -7,12 +7,14 @@ loop (the data plane hands them to its executor); everything else here is in-mem
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 from typing import Any, Final, TypeAlias
 
 import grpc
 
 from berth.core.access import Action, Principal
+from berth.core.codecs.limits import DEFAULT_MAX_TENSORS
 from berth.core.errors import BerthError, ErrorCode
 from berth.dataplane.dataplane import DataPlane
 from berth.dataplane.endpoint_inference import HeaderLookup
@@ -23,6 +25,7 @@ from berth.server.grpc.proto import berth_inference_pb2 as pb
 from berth.server.grpc.status import reporting_errors
 from berth.server.inference_endpoint import answered_by
 from berth.server.metrics.requests import OK, NoRequestMetrics, RequestCounter, outcome
+from berth.server.offload import INLINE, Offload
 from berth.server.permissions import CURRENT_PRINCIPAL, Guard
 
 Context: TypeAlias = grpc.aio.ServicerContext
@@ -50,8 +53,16 @@ class InferenceServicer:
     """The OIP V2 gRPC service over a `DataPlane`."""
 
     def __init__(
-        self, dataplane: DataPlane, guard: Guard | None = None, requests: RequestCounter | None = None
+        self,
+        dataplane: DataPlane,
+        guard: Guard | None = None,
+        requests: RequestCounter | None = None,
+        *,
+        max_tensors: int = DEFAULT_MAX_TENSORS,
+        offload: Offload = INLINE,
     ) -> None:
+        self._max_tensors = max_tensors
+        self._offload = offload
         self._dataplane = dataplane
         self._guard = guard or Guard(None)
         self._requests = requests or NoRequestMetrics()
@@ -113,9 +124,12 @@ class InferenceServicer:
             await self._check("ModelInfer", name)
             self._dataplane.check_callable(name, ref)  # unknown: NOT_FOUND before the tensors are read
             metadata = context.invocation_metadata() or ()
-            answer = await self._dataplane.infer(
-                name, ref, decode_infer_request(request), _metadata_lookup(metadata), observation
+            decoded = await self._offload.run(
+                request.ByteSize(),
+                functools.partial(decode_infer_request, max_tensors=self._max_tensors),
+                request,
             )
+            answer = await self._dataplane.infer(name, ref, decoded, _metadata_lookup(metadata), observation)
             context.set_trailing_metadata([(k.decode(), v.decode()) for k, v in answered_by(answer)])
             response = encode_infer_response(answer)
         except BaseException as exc:

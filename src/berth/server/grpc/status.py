@@ -4,6 +4,10 @@ A call that fails ends with the status below, the error's message as its details
 code in the trailing metadata (``berth-error-code``), so a client can rebuild the `BerthError`. An
 unexpected exception is logged with its traceback and answered INTERNAL, without details. Messages
 too large for the server are refused by gRPC itself with RESOURCE_EXHAUSTED.
+
+The details travel in the ``grpc-message`` trailer, percent-encoded, and a trailer block larger
+than the peer's metadata limit (8 KiB by default) turns the whole status into an INTERNAL error on
+the client: `status_details` cuts them to `MAX_STATUS_DETAILS_BYTES` once encoded, always.
 """
 
 from __future__ import annotations
@@ -41,6 +45,7 @@ GRPC_STATUS: Final[dict[ErrorCode, grpc.StatusCode]] = {
     ErrorCode.UNSUPPORTED_MEDIA_TYPE: grpc.StatusCode.INVALID_ARGUMENT,
     ErrorCode.PREDICTION_FAILED: grpc.StatusCode.INVALID_ARGUMENT,  # REST 422: the model refused this input
     ErrorCode.PAYLOAD_TOO_LARGE: grpc.StatusCode.RESOURCE_EXHAUSTED,
+    ErrorCode.TOO_MANY_TENSORS: grpc.StatusCode.INVALID_ARGUMENT,
     ErrorCode.ROUTE_NOT_FOUND: grpc.StatusCode.UNIMPLEMENTED,
     ErrorCode.METHOD_NOT_ALLOWED: grpc.StatusCode.UNIMPLEMENTED,
     ErrorCode.MODEL_NOT_FOUND: grpc.StatusCode.NOT_FOUND,
@@ -63,6 +68,7 @@ GRPC_STATUS: Final[dict[ErrorCode, grpc.StatusCode]] = {
     ErrorCode.RATE_LIMITED: grpc.StatusCode.RESOURCE_EXHAUSTED,
     ErrorCode.EXPORT_QUOTA_EXCEEDED: grpc.StatusCode.RESOURCE_EXHAUSTED,
     ErrorCode.REQUEST_TIMEOUT: grpc.StatusCode.DEADLINE_EXCEEDED,
+    ErrorCode.CLIENT_TOO_SLOW: grpc.StatusCode.DEADLINE_EXCEEDED,
     ErrorCode.UNSUPPORTED_FLAVOR: grpc.StatusCode.FAILED_PRECONDITION,
     ErrorCode.ARTIFACT_INVALID: grpc.StatusCode.FAILED_PRECONDITION,
     ErrorCode.ARTIFACT_INTEGRITY: grpc.StatusCode.FAILED_PRECONDITION,
@@ -72,6 +78,10 @@ GRPC_STATUS: Final[dict[ErrorCode, grpc.StatusCode]] = {
     ErrorCode.UNAVAILABLE: grpc.StatusCode.UNAVAILABLE,
     ErrorCode.INTERNAL: grpc.StatusCode.INTERNAL,
 }
+
+MAX_STATUS_DETAILS_BYTES: Final = 4096
+"""The most bytes a status message takes in the ``grpc-message`` trailer (percent-encoded)."""
+_CUT: Final = " ..."
 
 S = TypeVar("S")
 Req = TypeVar("Req")
@@ -87,9 +97,22 @@ async def abort(context: grpc.aio.ServicerContext, error: BerthError) -> NoRetur
     if request_id:
         trailing += ((REQUEST_ID_HEADER, request_id),)
     await context.abort(
-        GRPC_STATUS.get(error.code, grpc.StatusCode.INTERNAL), error.message, trailing_metadata=trailing
+        GRPC_STATUS.get(error.code, grpc.StatusCode.INTERNAL),
+        status_details(error.message),
+        trailing_metadata=trailing,
     )
     raise RuntimeError("context.abort returned")  # pragma: no cover - abort always raises
+
+
+def status_details(message: str, limit: int = MAX_STATUS_DETAILS_BYTES) -> str:
+    """`message` cut so that its percent-encoded UTF-8 (gRPC's ``grpc-message``) takes at most
+    `limit` bytes."""
+    used = 0
+    for index, char in enumerate(message):
+        used += sum(1 if 0x20 <= b <= 0x7E and b != 0x25 else 3 for b in char.encode("utf-8", "replace"))
+        if used > limit - len(_CUT):
+            return message[:index] + _CUT
+    return message
 
 
 def reporting_errors(
