@@ -12,6 +12,7 @@ the route or protocol: there is no other public way to a prediction (the predict
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -44,20 +45,30 @@ class DataPlane:
         predictor: Predictor,
         endpoints: EndpointInference | None = None,
         recorder: Recorder | None = None,
+        health: Callable[[], list[str]] | None = None,
     ) -> None:
+        """`health`: why the server is not ready besides the registry (e.g. a stalled journal)."""
         self._reconciler = reconciler
         self._pool = pool
         self._predictor = predictor
         self.info = info
         self._endpoints = endpoints
         self._recorder = recorder
+        self._health = health
 
     # -- health and metadata ------------------------------------------------------------------
     def live(self) -> bool:
         return True
 
     def ready(self) -> bool:
-        return self._reconciler.synced
+        return not self.unready_reasons()
+
+    def unready_reasons(self) -> list[str]:
+        """Why the server is not ready (empty: it is)."""
+        reasons = [] if self._reconciler.synced else ["the registry has not been read yet"]
+        if self._health is not None:
+            reasons += self._health()
+        return reasons
 
     def resolve(self, model: str, ref: str | None) -> Version:
         return self._reconciler.table.resolve(model, ref)

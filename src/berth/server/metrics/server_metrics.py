@@ -62,6 +62,10 @@ class ServerMetrics:
         if self.enabled:
             self.families.shadow_dropped.labels(endpoint, variant).inc()
 
+    def monitor_restarted(self) -> None:
+        if self.enabled:
+            self.families.monitor_restarts.inc()
+
     def scrape(self) -> bytes:
         """The Prometheus text format of this server (every worker's, with several)."""
         self.gauges.sample()
