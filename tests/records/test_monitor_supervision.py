@@ -309,4 +309,5 @@ def test_a_full_journal_disk_answers_503_once_logged_and_turns_readiness_off(hom
         log = server.log.read_text(errors="replace")
         assert log.count("the journal's disk is full") == 1, log
         assert "Traceback" not in log, log
+        assert "torn or corrupt" not in log, "a refused write is cut back to its last whole line"
         assert "the journal is writable again" in log
