@@ -196,7 +196,7 @@ def _kill9_monitor(server: Running, x: np.ndarray[Any, Any]) -> None:
     assert restarted is not None
     assert restarted != monitor
     assert eventually(lambda: _recorded(server.store, meanwhile), lambda missing: not missing) == []
-    assert value(scrape(server.url), "berth_monitor_restarts_total") == 1
+    assert value(scrape(server.url), "berth_monitor_restarts_total", ended_by="signal") == 1
     log = server.log.read_text(errors="replace")
     assert f"the monitor process {monitor} exited (signal 9)" in log
     assert "monitor process restarted" in log

@@ -36,7 +36,8 @@ STABLE_S: Final = 60.0
 
 
 class IngesterProcess:
-    def __init__(self, settings: Settings, on_restart: Callable[[], None] | None = None) -> None:
+    def __init__(self, settings: Settings, on_restart: Callable[[str], None] | None = None) -> None:
+        """`on_restart` is called with how the dead process ended: "signal" or "exit"."""
         self._settings = settings
         self._process: subprocess.Popen[bytes] | None = None
         self._on_restart = on_restart
@@ -101,7 +102,7 @@ class IngesterProcess:
                 continue
             self.restarts += 1
             if self._on_restart is not None:
-                self._on_restart()
+                self._on_restart("signal" if process.returncode < 0 else "exit")
             log.warning("monitor process restarted: pid %s (restart %d)", self.pid, self.restarts)
 
     def stop_watching(self) -> None:

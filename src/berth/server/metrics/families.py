@@ -107,6 +107,8 @@ class MetricFamilies:
         )
         self.monitor_restarts = Counter(
             "berth_monitor_restarts",
-            "Restarts of a monitor process (journal ingester and alert rules) that died.",
+            "Restarts of a monitor process (journal ingester and alert rules) that died, by how it "
+            "ended: signal (killed) or exit (it exited by itself).",
+            ["ended_by"],
             registry=r,
         )

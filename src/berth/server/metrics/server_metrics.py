@@ -62,9 +62,10 @@ class ServerMetrics:
         if self.enabled:
             self.families.shadow_dropped.labels(endpoint, variant).inc()
 
-    def monitor_restarted(self) -> None:
+    def monitor_restarted(self, ended_by: str) -> None:
+        """Count a restart of a monitor process that died; `ended_by`: "signal" or "exit"."""
         if self.enabled:
-            self.families.monitor_restarts.inc()
+            self.families.monitor_restarts.labels(ended_by).inc()
 
     def scrape(self) -> bytes:
         """The Prometheus text format of this server (every worker's, with several)."""
