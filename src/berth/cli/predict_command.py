@@ -16,6 +16,7 @@ from berth.client.transport import Transport
 from berth.core.codecs.oip_json import decode_infer_request, encode_infer_response
 from berth.core.codecs.v1_json import decode_v1_request, encode_v1_response
 from berth.core.settings import Settings
+from berth.core.tensors import InferenceRequest
 from berth.server.app import build_server
 
 
@@ -51,8 +52,8 @@ async def _predict_local(settings: Settings, name: str, ref: str | None, body: A
         # TF-Serving / MLflow JSON is answered in its own shape, as the server's /v1 route does
         version = server.dataplane.resolve(name, ref)
         decoded = decode_v1_request(raw, version.signature)
-        outputs = await server.dataplane.predict_tensors(version, decoded.inputs, None)
-        return orjson.loads(encode_v1_response(outputs, decoded.style))
+        answer = await server.dataplane.infer_version(name, version, InferenceRequest(decoded.inputs))
+        return orjson.loads(encode_v1_response(answer.outputs, decoded.style))
     finally:
         await server.stop()
 

@@ -70,6 +70,9 @@ class ErrorCode(StrEnum):
     INVALID_JOB_PARAMS = "invalid_job_params"
     # the server itself
     UNAVAILABLE = "unavailable"
+    RECORDING_UNAVAILABLE = "recording_unavailable"
+    """The prediction was made but its record could not be written (the journal's disk is full or
+    failing): the answer is withheld, since every answered prediction is recorded."""
     INTERNAL = "internal"
 
 

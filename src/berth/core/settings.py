@@ -215,6 +215,25 @@ class Settings(BaseSettings):
     ingest_interval_s: float = Field(
         0.2, gt=0, le=60, description="How often the ingester moves journal records into the database."
     )
+    journal_stall_s: float = Field(
+        300.0,
+        gt=0,
+        description="Readiness turns off while the oldest journal record not yet in the database is "
+        "older than this (measured from the journal itself: a dead or stuck ingester shows).",
+    )
+    monitor_down_grace_s: float = Field(
+        30.0,
+        ge=0,
+        description="Readiness turns off while the monitor process (ingester and alert rules) has "
+        "been down longer than this (it is restarted meanwhile).",
+    )
+    monitor_restart_backoff_s: float = Field(
+        1.0,
+        ge=0,
+        le=60,
+        description="Wait before the first restart of a monitor process that died; doubled for each "
+        "death in a row, up to 60 s.",
+    )
 
     @field_validator("record_sampling_endpoints")
     @classmethod

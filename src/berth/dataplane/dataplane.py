@@ -1,20 +1,24 @@
 """The data plane: one transport-neutral place where a request becomes an answer.
 
 resolve the model reference in the in-memory routing table -> check the inputs against the
-version's signature -> predict (off the event loop) -> pick the requested outputs. REST and gRPC
-both call it; neither knows about models, and it knows nothing about HTTP.
+version's signature -> predict (off the event loop) -> pick the requested outputs -> record. REST
+(OIP JSON and binary, the fast path, TF-Serving/MLflow JSON) and gRPC all call `infer` or
+`infer_version`; neither knows about models, and it knows nothing about HTTP.
+
+Every answer is made here, so every answer gets its prediction id and its record here, whatever
+the route or protocol: there is no other public way to a prediction (the predictor is private).
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 from berth.core.entities import Version
 from berth.core.errors import BerthError, ErrorCode
-from berth.core.tensors import InferenceRequest, InferenceResponse, Tensor
+from berth.core.tensors import InferenceRequest, InferenceResponse
 from berth.dataplane.endpoint_inference import EndpointInference, HeaderLookup
 from berth.dataplane.predictor import Predictor
 from berth.dataplane.recording import Pending, Recorder, committed, prediction_identity
@@ -41,20 +45,30 @@ class DataPlane:
         predictor: Predictor,
         endpoints: EndpointInference | None = None,
         recorder: Recorder | None = None,
+        health: Callable[[], list[str]] | None = None,
     ) -> None:
+        """`health`: why the server is not ready besides the registry (e.g. a stalled journal)."""
         self._reconciler = reconciler
         self._pool = pool
         self._predictor = predictor
         self.info = info
         self._endpoints = endpoints
         self._recorder = recorder
+        self._health = health
 
     # -- health and metadata ------------------------------------------------------------------
     def live(self) -> bool:
         return True
 
     def ready(self) -> bool:
-        return self._reconciler.synced
+        return not self.unready_reasons()
+
+    def unready_reasons(self) -> list[str]:
+        """Why the server is not ready (empty: it is)."""
+        reasons = [] if self._reconciler.synced else ["the registry has not been read yet"]
+        if self._health is not None:
+            reasons += self._health()
+        return reasons
 
     def resolve(self, model: str, ref: str | None) -> Version:
         return self._reconciler.table.resolve(model, ref)
@@ -167,29 +181,46 @@ class DataPlane:
 
         Transports resolve once on arrival, to answer an unknown name before reading the body; the
         version is resolved again here, in the same step of the event loop as the pool lookup in
-        `predict_tensors`, so a request never lands on a version the reconciler has just retired
+        `_answer`, so a request never lands on a version the reconciler has just retired
         (it would load it again, and nothing would unload it)."""
-        recorder = self._recorder
         route = self._reconciler.table.endpoints.get(model)
         if route is not None and self._endpoints is not None:
             if ref is not None:
                 raise _endpoint_has_no_versions(model)
             return await self._endpoints.infer(route, request, headers, served)
-        if recorder is None:
-            version = self.resolve(model, ref)
-            if served is not None:
-                served.endpoint, served.model, served.version = model, version.model, str(version.number)
-            outputs = await self.predict_tensors(version, request.inputs, _requested_names(request))
-            return InferenceResponse(
-                model_name=version.model, model_version=str(version.number), outputs=outputs, id=request.id
-            )
         pid, entity = prediction_identity(request, headers)
         start = time.perf_counter()
-        version = self.resolve(model, ref)
+        return await self._answer(model, self.resolve(model, ref), request, pid, entity, start, served)
+
+    async def infer_version(
+        self,
+        name: str,
+        version: Version,
+        request: InferenceRequest,
+        headers: HeaderLookup | None = None,
+        served: Served | None = None,
+    ) -> InferenceResponse:
+        """Answer `request` with `version`, resolved by the caller from `name` (a transport whose
+        body is decoded against the version's signature); recorded under `name` as `infer` does."""
+        pid, entity = prediction_identity(request, headers)
+        return await self._answer(name, version, request, pid, entity, time.perf_counter(), served)
+
+    async def _answer(
+        self,
+        model: str,
+        version: Version,
+        request: InferenceRequest,
+        pid: str,
+        entity: str | None,
+        start: float,
+        served: Served | None,
+    ) -> InferenceResponse:
+        """Predict with `version`, record the answer (unless sampled out) and give it its id."""
+        recorder = self._recorder
         if served is not None:
             served.endpoint, served.model, served.version = model, version.model, str(version.number)
-        outputs = await self.predict_tensors(version, request.inputs, _requested_names(request))
-        if recorder.sampled(pid, model):
+        outputs = await self._predictor.predict(version, request.inputs, _requested_names(request))
+        if recorder is not None and recorder.sampled(pid, model):
             item = Pending(
                 pid,
                 time.time(),
@@ -208,12 +239,6 @@ class DataPlane:
         return InferenceResponse(
             model_name=version.model, model_version=str(version.number), outputs=outputs, id=pid
         )
-
-    async def predict_tensors(
-        self, version: Version, inputs: list[Tensor], output_names: Sequence[str] | None
-    ) -> list[Tensor]:
-        """Validate `inputs` against the version's signature, predict, return the named outputs."""
-        return await self._predictor.predict(version, inputs, output_names)
 
 
 def _endpoint_has_no_versions(name: str) -> BerthError:

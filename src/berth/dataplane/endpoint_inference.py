@@ -67,7 +67,7 @@ class EndpointInference:
         served: Served | None = None,
     ) -> InferenceResponse:
         recorder = self._recorder
-        identity = prediction_identity(request, headers) if recorder is not None else None
+        pid, entity = prediction_identity(request, headers)  # every answer has an id, recorded or not
         split, pipeline = route.serving()
         u = self._point(route, request, headers)
         variant = split.choose(u)
@@ -95,8 +95,8 @@ class EndpointInference:
             self._stats.record(route.name, variant.label, time.perf_counter() - start, ok)
         version = variant.version
         recorded: Recorded | None = None
-        if recorder is not None and identity is not None and recorder.sampled(identity[0], route.name):
-            recorded = Recorded(recorder, identity[0], identity[1], request.inputs, frame is not None)
+        if recorder is not None and recorder.sampled(pid, route.name):
+            recorded = Recorded(recorder, pid, entity, request.inputs, frame is not None)
         for shadow, fraction in split.shadows:
             if fraction >= 1.0 or random.random() < fraction:
                 self._shadow(route.name, shadow, pipeline, inputs, frame, ctx, request, outputs, recorded)
@@ -109,7 +109,7 @@ class EndpointInference:
             model_name=version.model,
             model_version=str(version.number),
             outputs=outputs,
-            id=identity[0] if identity is not None else request.id,
+            id=pid,
             parameters={ENDPOINT_PARAMETER: route.name, VARIANT_PARAMETER: variant.name},
         )
 

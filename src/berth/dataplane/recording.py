@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import errno
 import logging
 import math
 import random
@@ -42,7 +43,7 @@ from berth.core.codecs._arrays import BASE64, CONTENT_TYPE, json_data
 from berth.core.errors import BerthError, ErrorCode
 from berth.core.records import MAX_ENTITY_KEY_LENGTH, MAX_PREDICTION_ID_LENGTH, TensorsJson
 from berth.core.tensors import InferenceRequest, Tensor
-from berth.storage.journal import JournalWriter, close_segment, encode_line
+from berth.storage.journal import JournalWriter, close_segment, encode_line, probe_space
 
 log = logging.getLogger(__name__)
 
@@ -50,6 +51,10 @@ ENTITY_HEADER: Final = "berth-entity-key"
 ENTITY_PARAMETER: Final = "entity_key"
 DURABILITIES: Final = ("journal", "fsync", "none")
 _DUMP: Final = orjson.OPT_SERIALIZE_NUMPY
+PROBE_BYTES: Final = 64 * 1024
+MAX_PROBE_BYTES: Final = 64 * 1024 * 1024
+"""A journal that refused writes is writable again once this much (or the largest batch it refused,
+up to `MAX_PROBE_BYTES`) can be written and fsynced beside it."""
 SMALL_TENSOR: Final = 256
 """Tensors of at most this many elements are encoded through Python lists (cheaper when small)."""
 
@@ -200,6 +205,13 @@ class Recorder:
         self._tasks: list[asyncio.Task[None]] = []
         self.written = 0
         self.failed = 0
+        self.write_failure: str | None = None
+        """Why the journal refuses writes (a full disk), None while it takes them: readiness is off
+        meanwhile. Set by a failed write; cleared by `check_space` only (a small batch that still
+        fits on an almost full disk says nothing about the next one)."""
+        self._batch_bytes = 0
+        self._refused_bytes = 0
+        """The largest batch refused since the journal failed: `check_space` probes for that much."""
 
     @property
     def durable(self) -> bool:
@@ -260,12 +272,44 @@ class Recorder:
                     raise
                 except Exception as exc:
                     self.failed += len(batch)
-                    log.exception("%d prediction records could not be written to the journal", len(batch))
-                    _fail(future, str(exc))
+                    self._failing(exc, len(batch))
+                    _fail(future, self.write_failure or str(exc))
                 else:
                     self.written += len(batch)
                     if future is not None and not future.done():
                         future.set_result(None)
+
+    def _failing(self, exc: Exception, records: int) -> None:
+        """Note a write that failed: logged once per episode (a full disk fails every batch until
+        there is room; one line says so, not a traceback per request)."""
+        self._refused_bytes = max(self._refused_bytes, self._batch_bytes)
+        if self.write_failure is not None:
+            return
+        if isinstance(exc, OSError):
+            reason = f"the journal cannot be written: {exc.strerror or exc}"
+            if exc.errno in (errno.ENOSPC, errno.EDQUOT):
+                reason = "the journal's disk is full"
+            log.error("%s (%d records refused); predictions answer 503 until it is writable", reason, records)
+        else:
+            reason = "the journal cannot be written"
+            log.exception("%d prediction records could not be written to the journal", records)
+        self.write_failure = reason
+
+    def check_space(self) -> bool:
+        """While writes fail, try one probe write in the journal's folder (blocking: off the event
+        loop) as large as the largest batch refused; True (and the failure cleared) when it is
+        writable again, so readiness comes back without waiting for traffic a not-ready server
+        does not get."""
+        if self.write_failure is None:
+            return True
+        try:
+            probe_space(self._writer.folder, max(PROBE_BYTES, min(self._refused_bytes, MAX_PROBE_BYTES)))
+        except OSError:
+            return False
+        log.warning("the journal is writable again: predictions are answered and recorded")
+        self.write_failure = None
+        self._refused_bytes = 0
+        return True
 
     def record_failure(self, item: FailedPending) -> None:
         """Queue a failed request (nobody waits for it: an error rate may lose its last moments)."""
@@ -277,7 +321,9 @@ class Recorder:
 
     def _write(self, batch: list[Pending | FailedPending]) -> None:
         lines = [encode_failure(i) if isinstance(i, FailedPending) else encode_pending(i) for i in batch]
-        self._writer.append(b"".join(lines), sync=self._sync)
+        data = b"".join(lines)
+        self._batch_bytes = len(data)
+        self._writer.append(data, sync=self._sync)
 
     async def _in_writer(self, fn: Callable[..., Any], *args: Any) -> Any:
         """Run a journal writer call where writes happen: on the event loop (durability "journal"
@@ -302,8 +348,8 @@ class Recorder:
             await asyncio.sleep(self._sync_interval_s)
             try:
                 await loop.run_in_executor(self._syncer, self._writer.sync)
-            except OSError:
-                log.exception("the journal could not be fsynced")
+            except OSError as exc:  # a disk that fills up may say so at the fsync
+                self._failing(exc, 0)
 
     async def flush(self) -> None:
         """Wait until every record queued so far is written."""
@@ -345,5 +391,5 @@ async def committed(future: asyncio.Future[None] | None) -> None:
 def _fail(future: asyncio.Future[None] | None, reason: str) -> None:
     if future is not None and not future.done():
         future.set_exception(
-            BerthError(ErrorCode.UNAVAILABLE, f"the prediction could not be recorded: {reason}")
+            BerthError(ErrorCode.RECORDING_UNAVAILABLE, f"the prediction could not be recorded: {reason}")
         )

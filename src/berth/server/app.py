@@ -48,6 +48,7 @@ from berth.server.grpc.server import GrpcEndpoint, GrpcLimits
 from berth.server.inference_endpoint import InferenceEndpoint
 from berth.server.ingester_process import IngesterProcess
 from berth.server.job_routes import job_router
+from berth.server.journal_health import JournalHealth
 from berth.server.management_routes import management_router
 from berth.server.metrics.requests import RequestCounter
 from berth.server.metrics.server_metrics import ServerMetrics
@@ -65,7 +66,7 @@ from berth.server.security import Security, open_security
 from berth.server.security_routes import security_router
 from berth.server.ui_routes import ui_files, ui_router
 from berth.server.v1_routes import v1_router
-from berth.storage.journal import JournalWriter, journal_lag
+from berth.storage.journal import JournalWriter
 from berth.storage.notifications import ChangeListener, supports_notifications
 
 log = logging.getLogger(__name__)
@@ -96,6 +97,7 @@ class Server:
     exports: ExportWorker | None = None
     offload: Offload = INLINE
     """Where large request bodies are decoded, off the event loop (`berth.server.offload`)."""
+    journal_health: JournalHealth | None = None
 
     async def start(self) -> None:
         if self.ingester is not None:
@@ -104,6 +106,8 @@ class Server:
             self.exports.start()
         if self.recorder is not None:
             await self.recorder.start()
+        if self.journal_health is not None:
+            await self.journal_health.start()
         if self.security is not None:
             await self.security.start()
         await self.reconciler.start()
@@ -133,9 +137,12 @@ class Server:
             self.listener.stop()
         await self.reconciler.stop()
         await self.shadows.close()
+        if self.journal_health is not None:
+            await self.journal_health.stop()
         if self.recorder is not None:
             await self.recorder.close()
         if self.ingester is not None:
+            self.ingester.stop_watching()
             await asyncio.get_running_loop().run_in_executor(self.io_executor, self.ingester.stop)
         if self.exports is not None:
             await asyncio.get_running_loop().run_in_executor(self.io_executor, self.exports.stop)
@@ -179,10 +186,15 @@ def build_server(settings: Settings) -> Server:
     shadows = ShadowRunner(traffic, dropped=metrics.shadow_dropped)
     watch_serving(metrics.gauges, pool, shadows)
     recorder = _recorder(settings)
+    ingester: IngesterProcess | None = None
+    journal_health: JournalHealth | None = None
     if recorder is not None:
-        journal_dir = settings.resolved_journal_dir
+        ingester = IngesterProcess(settings, on_restart=metrics.monitor_restarted)
+        journal_health = _journal_health(settings, recorder, ingester, workspace, io_executor)
         metrics.gauges.record_queue_depth.watch(recorder.queue_depth)
-        metrics.gauges.record_writer_lag.watch(lambda: journal_lag(journal_dir).oldest_unread_s)
+        health = journal_health
+        metrics.gauges.record_writer_lag.watch(lambda: health.backlog.oldest_unread_s)
+        metrics.gauges.record_journal_bytes.watch(lambda: health.backlog.bytes_behind)
     table = reconciler.current_table
     predictor = Predictor(
         pool, timeout_s=settings.request_timeout_s, max_elements=settings.max_tensor_elements
@@ -203,6 +215,7 @@ def build_server(settings: Settings) -> Server:
         predictor,
         endpoint_inference,
         recorder,
+        journal_health.problems if journal_health is not None else None,
     )
     canary = CanaryController(workspace.endpoints, traffic, table, io_executor)
     listener = None
@@ -252,10 +265,26 @@ def build_server(settings: Settings) -> Server:
         listener,
         security,
         recorder,
-        IngesterProcess(settings) if recorder is not None else None,
+        ingester,
         ExportWorker(workspace, settings.home) if settings.export_worker else None,
         offload,
+        journal_health,
     )
+
+
+def _journal_health(
+    settings: Settings,
+    recorder: Recorder,
+    ingester: IngesterProcess,
+    workspace: Workspace,
+    io_executor: ThreadPoolExecutor,
+) -> JournalHealth:
+    store = workspace.records.store
+
+    def ingested() -> dict[str, int]:
+        return {name: position.offset for name, position in store.journal_positions().items()}
+
+    return JournalHealth(settings, recorder, ingester, ingested, io_executor)
 
 
 def _recorder(settings: Settings) -> Recorder | None:

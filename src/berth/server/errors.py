@@ -67,6 +67,7 @@ HTTP_STATUS: Final[dict[ErrorCode, int]] = {
     ErrorCode.PIPELINE_STEP_FAILED: 422,
     ErrorCode.MODEL_NOT_READY: 409,
     ErrorCode.UNAVAILABLE: 503,
+    ErrorCode.RECORDING_UNAVAILABLE: 503,
     ErrorCode.INTERNAL: 500,
 }
 

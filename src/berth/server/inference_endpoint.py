@@ -74,14 +74,21 @@ def answered_by(response: InferenceResponse) -> RawHeaders:
     headers = [
         (MODEL_HEADER, response.model_name.encode()),
         (VERSION_HEADER, response.model_version.encode()),
+        *prediction_id_header(response),
     ]
-    if response.id and response.id.isascii() and response.id.isprintable():  # else in the body only
-        headers.append((PREDICTION_ID_HEADER, response.id.encode()))
     endpoint = response.parameters.get(ENDPOINT_PARAMETER)
     if endpoint is not None:
         headers.append((ENDPOINT_HEADER, str(endpoint).encode()))
         headers.append((VARIANT_HEADER, str(response.parameters.get(VARIANT_PARAMETER, "")).encode()))
     return headers
+
+
+def prediction_id_header(response: InferenceResponse) -> RawHeaders:
+    """The ``berth-prediction-id`` header of an answer (none for an id a header cannot carry: a
+    caller's own id with other than printable ASCII is in the body only)."""
+    if response.id and response.id.isascii() and response.id.isprintable():
+        return [(PREDICTION_ID_HEADER, response.id.encode())]
+    return []
 
 
 def header_lookup(raw: RawHeaders) -> HeaderLookup:

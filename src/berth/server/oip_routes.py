@@ -57,8 +57,10 @@ def oip_router(
         dependencies=[public()],
     )
     async def ready() -> Response:
-        is_ready = dataplane.ready()
-        return _json({"ready": is_ready}, 200 if is_ready else 400)
+        reasons = dataplane.unready_reasons()
+        if reasons:
+            return _json({"ready": False, "reasons": reasons}, 400)
+        return _json({"ready": True}, 200)
 
     describe = [requires(Action.DESCRIBE, model_from_path)]
 

@@ -2,7 +2,9 @@
 
 Bodies: ``{"instances": [...]}`` or ``{"inputs": ...}`` (TF-Serving), ``{"dataframe_split": {...}}``
 or ``{"dataframe_records": [...]}`` (MLflow). They are mapped onto the version's signature and
-take the same validated path as an OIP request; the answer is ``{"predictions": [...]}``.
+take the same validated path as an OIP request, through the data plane, which records the
+answer and gives it a prediction id (header ``berth-prediction-id``: these JSON shapes have no
+place for one in the body); the answer is ``{"predictions": [...]}``.
 """
 
 from __future__ import annotations
@@ -17,9 +19,11 @@ from berth.core.access import Action
 from berth.core.codecs.limits import DEFAULT_MAX_TENSORS
 from berth.core.codecs.v1_json import decode_v1_request, encode_v1_response
 from berth.core.entities import Version
+from berth.core.tensors import InferenceRequest
 from berth.dataplane.dataplane import DataPlane
 from berth.dataplane.served import Served
 from berth.server.body import read_body
+from berth.server.inference_endpoint import prediction_id_header
 from berth.server.metrics.requests import OK, NoRequestMetrics, RequestCounter, outcome
 from berth.server.offload import INLINE, Offload
 from berth.server.openapi_schemas import V1_REQUEST, json_body, json_responses
@@ -68,15 +72,19 @@ def v1_router(
                 body,
                 version.signature,
             )
-            outputs = await dataplane.predict_tensors(version, decoded.inputs, None)
+            answer = await dataplane.infer_version(
+                name, version, InferenceRequest(decoded.inputs), request.headers.get, None
+            )
         except BaseException as exc:
             counter.finish(observation, outcome(exc))
             raise
         counter.finish(observation, OK)
+        headers = {MODEL_HEADER: f"{name}:{version.number}"}
+        headers.update((k.decode(), v.decode()) for k, v in prediction_id_header(answer))
         return Response(
-            content=encode_v1_response(outputs, decoded.style),
+            content=encode_v1_response(answer.outputs, decoded.style),
             media_type="application/json",
-            headers={MODEL_HEADER: f"{name}:{version.number}"},
+            headers=headers,
         )
 
     return router

@@ -23,7 +23,7 @@ import socket
 import threading
 import time
 import zlib
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -111,6 +111,10 @@ class JournalWriter:
         self._retire = retire
 
     @property
+    def folder(self) -> Path:
+        return self._folder
+
+    @property
     def segment(self) -> Path | None:
         """The segment being written (None between segments)."""
         return self._path
@@ -123,9 +127,16 @@ class JournalWriter:
             self._open()
         assert self._fd is not None
         view = memoryview(data)
-        while view:
-            written = os.write(self._fd, view)
-            view = view[written:]
+        try:
+            while view:
+                written = os.write(self._fd, view)
+                view = view[written:]
+        except OSError:
+            # a full disk may take part of the batch: cut the segment back to its last whole line,
+            # so the next batch (once there is room) never lands behind a torn line
+            with contextlib.suppress(OSError):
+                os.ftruncate(self._fd, self._size)
+            raise
         self._size += len(data)
         self._dirty = True
         if sync:
@@ -294,6 +305,78 @@ class JournalLag:
     reported_at: datetime | None
 
 
+def measure_backlog(journal_dir: Path, ingested: Mapping[str, int], now: float | None = None) -> JournalLag:
+    """The backlog read from the journal itself: every segment still in the folder past the offset
+    the database holds for it (`ingested`: segment name -> offset), its bytes, and the age of the
+    oldest line not yet ingested. It does not ask the ingester, so a dead or stalled ingester shows
+    as a growing backlog. Blocking (reads the folder): call it off the event loop."""
+    now = time.time() if now is None else now
+    behind = 0
+    remaining = 0
+    oldest: float | None = None
+    for path in segments(journal_dir):
+        try:
+            size = path.stat().st_size
+        except FileNotFoundError:
+            continue  # ingested and deleted meanwhile
+        offset = ingested.get(path.name, 0)
+        if size <= offset:
+            continue
+        remaining += 1
+        behind += size - offset
+        first = _first_line_time(path, offset)
+        if first is None:  # a line being written: the segment's start bounds its age
+            started = segment_start_ns(path.name)
+            first = started / 1e9 if started is not None else now
+        oldest = first if oldest is None else min(oldest, first)
+    return JournalLag(
+        oldest_unread_s=max(0.0, now - oldest) if oldest is not None else 0.0,
+        bytes_behind=behind,
+        segments=remaining,
+        reported_at=datetime.fromtimestamp(now, UTC),
+    )
+
+
+FIRST_LINE_READ: Final = 256 * 1024
+"""`measure_backlog` reads at most this much of a segment to date its first unread line (a longer
+line is dated by its segment's start)."""
+
+
+def _first_line_time(path: Path, offset: int) -> float | None:
+    """When the first complete line at `offset` was written (None: no complete line within
+    `FIRST_LINE_READ` bytes)."""
+    try:
+        with path.open("rb") as f:
+            f.seek(offset)
+            chunk = f.read(FIRST_LINE_READ)
+    except FileNotFoundError:
+        return None
+    end = chunk.find(b"\n")
+    payload = _checked(chunk[:end]) if end >= 0 else None
+    if payload is None:
+        return None
+    with contextlib.suppress(ValueError, KeyError, TypeError):
+        return float(orjson.loads(payload)["t"])
+    return None
+
+
+def probe_space(journal_dir: Path, size: int) -> None:
+    """Write and fsync `size` bytes in the journal's folder, then remove them: OSError (ENOSPC when
+    the disk is full) when the journal could not take a batch of that size now."""
+    path = journal_dir / f".space-probe-{os.getpid()}"
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    try:
+        block = memoryview(bytes(min(size, 1024 * 1024)))
+        left = size
+        while left > 0:
+            left -= os.write(fd, block[: min(left, len(block))])
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+        with contextlib.suppress(OSError):
+            path.unlink()
+
+
 def write_status(folder: Path, lag: JournalLag) -> None:
     """Save the ingester's lag (atomically: readers see the old or the new status)."""
     status = {
@@ -303,8 +386,12 @@ def write_status(folder: Path, lag: JournalLag) -> None:
         "reported_at": (lag.reported_at or datetime.now(UTC)).timestamp(),
     }
     temporary = folder / f".{STATUS_FILE}.{os.getpid()}"
-    temporary.write_bytes(orjson.dumps(status))
-    os.replace(temporary, folder / STATUS_FILE)
+    try:
+        temporary.write_bytes(orjson.dumps(status))
+        os.replace(temporary, folder / STATUS_FILE)
+    except OSError:  # a full disk: the report is advisory (readiness measures the journal itself)
+        with contextlib.suppress(OSError):
+            temporary.unlink()
 
 
 def journal_lag(journal_dir: Path) -> JournalLag:

@@ -76,6 +76,7 @@ GRPC_STATUS: Final[dict[ErrorCode, grpc.StatusCode]] = {
     ErrorCode.MODEL_LOAD_FAILED: grpc.StatusCode.FAILED_PRECONDITION,
     ErrorCode.MODEL_NOT_READY: grpc.StatusCode.UNAVAILABLE,
     ErrorCode.UNAVAILABLE: grpc.StatusCode.UNAVAILABLE,
+    ErrorCode.RECORDING_UNAVAILABLE: grpc.StatusCode.UNAVAILABLE,
     ErrorCode.INTERNAL: grpc.StatusCode.INTERNAL,
 }
 

@@ -95,7 +95,20 @@ class MetricFamilies:
         )
         self.record_writer_lag = Gauge(
             "berth_record_writer_lag_seconds",
-            "Age of the oldest prediction record not yet written to the database.",
+            "Age of the oldest prediction record not yet written to the database (read from the journal).",
             multiprocess_mode="livemax",
+            registry=r,
+        )
+        self.record_journal_bytes = Gauge(
+            "berth_record_journal_bytes_behind",
+            "Bytes of the prediction journal not yet written to the database (read from the journal).",
+            multiprocess_mode="livemax",
+            registry=r,
+        )
+        self.monitor_restarts = Counter(
+            "berth_monitor_restarts",
+            "Restarts of a monitor process (journal ingester and alert rules) that died, by how it "
+            "ended: signal (killed) or exit (it exited by itself).",
+            ["ended_by"],
             registry=r,
         )

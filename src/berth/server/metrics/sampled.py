@@ -84,7 +84,9 @@ class Gauges:
         self.record_queue_depth = SampledGauge(families.record_queue_depth)
         """Wired by the record writer: ``gauges.record_queue_depth.watch(writer.queue_depth)``."""
         self.record_writer_lag = SampledGauge(families.record_writer_lag)
-        """Wired by the record writer: ``gauges.record_writer_lag.watch(lambda: journal_lag(dir))``."""
+        """Wired by the journal's health check (`berth.server.journal_health`)."""
+        self.record_journal_bytes = SampledGauge(families.record_journal_bytes)
+        """Wired by the journal's health check (`berth.server.journal_health`)."""
         self._all: tuple[SampledGauge | SampledLabelledGauge, ...] = (
             self.inflight,
             self.models_loaded,
@@ -93,6 +95,7 @@ class Gauges:
             self.shadow_queue_depth,
             self.record_queue_depth,
             self.record_writer_lag,
+            self.record_journal_bytes,
         )
 
     def sample(self) -> None:

@@ -62,6 +62,11 @@ class ServerMetrics:
         if self.enabled:
             self.families.shadow_dropped.labels(endpoint, variant).inc()
 
+    def monitor_restarted(self, ended_by: str) -> None:
+        """Count a restart of a monitor process that died; `ended_by`: "signal" or "exit"."""
+        if self.enabled:
+            self.families.monitor_restarts.labels(ended_by).inc()
+
     def scrape(self) -> bytes:
         """The Prometheus text format of this server (every worker's, with several)."""
         self.gauges.sample()
