@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import re
 import time
 from collections.abc import Iterator
 from datetime import timedelta
@@ -179,3 +180,34 @@ def test_export_ids_never_reach_the_file_system_unchecked(server: str, export_id
     answer = httpx.get(f"{server}/api/v1/records/exports/{export_id}")
     assert answer.status_code in (400, 404)
     assert answer.json()["code"] in ("invalid_request", "route_not_found", "export_not_found")
+
+
+def test_cursors_are_url_safe_opaque_and_bound_to_their_query(server: str) -> None:
+    first = httpx.get(f"{server}/api/v1/records", params={"endpoint": "router", "limit": 3}).json()
+    cursor = first["next_cursor"]
+    assert re.fullmatch(r"[A-Za-z0-9_-]+", cursor)  # base64url without padding
+    # pasted into a URL as it is, unescaped
+    second = httpx.get(f"{server}/api/v1/records?endpoint=router&limit=3&cursor={cursor}").json()
+    assert [r["prediction_id"] for r in second["records"]] == ["p6", "p5", "p4"]
+    tampered = [
+        cursor[:-2],
+        cursor[::-1],
+        cursor + "A",
+        "A" + cursor[1:],
+        "2026-01-01T00:00:00+00:00_5",  # the old shape
+        "%00",
+        "e30",  # {}
+        "W10",  # []
+        "bnVsbA",  # null
+    ]
+    for bad in tampered:
+        answer = httpx.get(
+            f"{server}/api/v1/records", params={"endpoint": "router", "limit": 3, "cursor": bad}
+        )
+        assert answer.status_code == 400, (bad, answer.text)
+        assert answer.json()["code"] in {"invalid_cursor", "invalid_request"}, bad
+    other_query = httpx.get(
+        f"{server}/api/v1/records", params={"entity_key": "cust-2", "limit": 3, "cursor": cursor}
+    )
+    assert other_query.status_code == 400
+    assert other_query.json()["code"] == "invalid_cursor"

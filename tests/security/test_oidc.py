@@ -6,6 +6,7 @@ import json
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -143,3 +144,17 @@ def test_a_rotated_signing_key_is_fetched_in_the_background(
         except BerthError:
             assert time.monotonic() < deadline, "the new key was never fetched"
             time.sleep(0.05)
+
+
+def test_a_token_minted_with_a_jwt_expires_with_it(sso: Sso) -> None:
+    """A JWT cannot be revoked here, so its tokens get no parent; their expiry is capped at its exp."""
+    exp = int(time.time()) + 120
+    answer = httpx.post(
+        f"{sso.url}/api/v1/tokens",
+        headers={"authorization": f"Bearer {sso.token(exp=exp)}"},
+        json={"expires_days": 3650},
+    )
+    assert answer.status_code == 201, answer.text
+    minted = answer.json()
+    assert minted["parent_id"] is None
+    assert datetime.fromisoformat(minted["expires_at"]).timestamp() <= exp

@@ -178,15 +178,20 @@ def test_query_filters(records: SqlRecordStore) -> None:
     [
         RecordQuery(limit=0),
         RecordQuery(limit=100_000),
-        RecordQuery(after="not a cursor"),
-        RecordQuery(after="2026-01-01T00:00:00_x"),
-        RecordQuery(after="2026-01-01T00:00:00_5"),  # naive time
         RecordQuery(start=T0, end=T0 - timedelta(seconds=1)),
         RecordQuery(start=datetime(2026, 1, 1)),  # naive
     ],
 )
 def test_bad_queries_are_refused(records: SqlRecordStore, query: RecordQuery) -> None:
     assert _code(lambda: records.query(query)) is ErrorCode.INVALID_REQUEST
+
+
+@pytest.mark.parametrize(
+    "cursor",
+    ["not a cursor", "2026-01-01T00:00:00_x", "2026-01-01T00:00:00+00:00_5", "", "e30", "W10", "eyJrIjoxfQ"],
+)
+def test_bad_cursors_are_invalid_cursor(records: SqlRecordStore, cursor: str) -> None:
+    assert _code(lambda: records.query(RecordQuery(after=cursor))) is ErrorCode.INVALID_CURSOR
 
 
 def test_an_empty_store_answers_empty(records: SqlRecordStore) -> None:

@@ -87,7 +87,7 @@ def test_tokens_are_stored_as_hashes_and_revocable(security: SqlSecurityStore) -
     revoked = security.revoke_token(issued.token.id)
     assert revoked.revoked_at is not None
     assert security.access_snapshot().tokens[token_hash(issued.secret)].revoked
-    assert _code(lambda: security.revoke_token(999)) is ErrorCode.INVALID_REQUEST
+    assert _code(lambda: security.revoke_token(999)) is ErrorCode.TOKEN_NOT_FOUND
     assert _code(lambda: security.create_token("ann", expires_days=0)) is ErrorCode.INVALID_REQUEST
     assert _code(lambda: security.create_token("a b")) is ErrorCode.INVALID_NAME
     assert [t.id for t in security.list_tokens("ann")] == [issued.token.id]

@@ -156,6 +156,10 @@ class Principal:
     """A platform administrator: every right on every team."""
     authenticated: bool = True
     """False only for the principal of a server running without authentication."""
+    token_id: int | None = None
+    """The id of the API token this request presented (None: a JWT, or no authentication)."""
+    credential_expires_at: float | None = None
+    """When the presented credential (API token or JWT) expires, unix time (None: never)."""
 
     def role_in(self, team: str) -> Role | None:
         return self.roles.get(team)

@@ -30,6 +30,7 @@ class ErrorCode(StrEnum):
     INVALID_NAME = "invalid_name"
     INVALID_ENDPOINT = "invalid_endpoint"
     INVALID_PIPELINE = "invalid_pipeline"
+    INVALID_CURSOR = "invalid_cursor"
     # lookup
     ROUTE_NOT_FOUND = "route_not_found"
     METHOD_NOT_ALLOWED = "method_not_allowed"
@@ -46,6 +47,7 @@ class ErrorCode(StrEnum):
     EXPORT_NOT_FOUND = "export_not_found"
     ALERT_NOT_FOUND = "alert_not_found"
     PROFILE_NOT_FOUND = "profile_not_found"
+    TOKEN_NOT_FOUND = "token_not_found"
     ALREADY_EXISTS = "already_exists"
     CONFLICT = "conflict"
     # who may do what (berth.core.access)

@@ -8,7 +8,7 @@ from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from berth.core.errors import BerthError, ErrorCode
+from berth.core.moments import Moment, parse_moment
 from berth.core.records import (
     MAX_ENTITY_KEY_LENGTH,
     MAX_PREDICTION_ID_LENGTH,
@@ -25,7 +25,7 @@ class _Truth(BaseModel):
 
     label: Label | None = None
     value: float | None = None
-    observed_at: datetime | None = Field(None, description="When the truth was observed (default: now).")
+    observed_at: Moment | None = Field(None, description="When the truth was observed (default: now).")
     source: str = Field("", max_length=128, description="Who or what gave it (an analyst, a system).")
 
     @field_validator("value")
@@ -81,8 +81,8 @@ class ExportBody(BaseModel):
     version: int | None = Field(None, ge=1)
     variant: str | None = Field(None, max_length=256)
     entity_key: str | None = Field(None, max_length=MAX_ENTITY_KEY_LENGTH)
-    start: datetime | None = None
-    end: datetime | None = None
+    start: Moment | None = None
+    end: Moment | None = None
     has_feedback: bool | None = None
     include_shadows: bool = False
 
@@ -106,18 +106,6 @@ def as_utc(moment: datetime) -> datetime:
 
 
 def parse_time(name: str, text: str | None) -> datetime | None:
-    """An ISO 8601 query parameter (``2026-11-21T10:00:00Z``) or a Unix time in seconds."""
-    if text is None or text == "":
-        return None
-    try:
-        moment = datetime.fromtimestamp(float(text), UTC)
-    except (ValueError, OverflowError, OSError):
-        try:
-            moment = datetime.fromisoformat(text.replace("Z", "+00:00").replace("z", "+00:00"))
-        except ValueError:
-            raise BerthError(
-                ErrorCode.INVALID_REQUEST,
-                f"{name}: {text[:64]!r} is not an ISO 8601 time (2026-11-21T10:00:00Z) or Unix seconds",
-                parameter=name,
-            ) from None
-    return as_utc(moment)
+    """An ISO 8601 query parameter (``2026-11-21T10:00:00Z``) or a Unix time in seconds, in range
+    (`berth.core.moments`); INVALID_REQUEST naming `name` when it is not one."""
+    return parse_moment(name, text)

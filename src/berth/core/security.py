@@ -55,6 +55,11 @@ def display_prefix(token: str) -> str:
     return token[:DISPLAY_PREFIX_CHARS]
 
 
+def token_not_found(token_id: int) -> BerthError:
+    """The answer for a token that does not exist, and for one the caller may not see: the same."""
+    return BerthError(ErrorCode.TOKEN_NOT_FOUND, f"token {token_id} not found", token=token_id)
+
+
 @dataclass(frozen=True, slots=True)
 class Team:
     name: str
@@ -91,6 +96,9 @@ class ApiToken:
     expires_at: datetime
     revoked_at: datetime | None
     created_by: str
+    parent_id: int | None = None
+    """The token this one was created with: it never outlives it and dies with it (None: made
+    locally with ``--home``, by a JWT-authenticated caller, or before parents were recorded)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -103,12 +111,14 @@ class IssuedToken:
 
 @dataclass(frozen=True, slots=True)
 class TokenRecord:
-    """What the server's token cache holds per token hash."""
+    """What the server's token cache holds per token hash: effective values, its ancestors'
+    included (a token expires with its parent and is revoked with it)."""
 
     principal: str
     expires_at: float
     """Unix time."""
     revoked: bool
+    id: int = 0
 
 
 @dataclass(frozen=True, slots=True)

@@ -36,7 +36,10 @@ class Reconciler:
         *,
         poll_interval_s: float = 0.5,
         preload: bool = True,
+        names_served: Callable[[frozenset[str]], None] | None = None,
     ) -> None:
+        """`names_served`: told the model and endpoint names of every new table (the metrics
+        drop the series of names that went away)."""
         self._store = store
         self._pool = pool
         self._io = io_executor
@@ -48,6 +51,7 @@ class Reconciler:
         self._synced_once = False
         self._dirty = False
         self._wake = asyncio.Event()
+        self._names_served = names_served
 
     @property
     def table(self) -> RoutingTable:
@@ -147,6 +151,8 @@ class Reconciler:
         served = _served_keys(table)
         self._pool.pin(served)
         self._table = table  # the atomic switch: requests resolve against one table or the other
+        if self._names_served is not None:
+            self._names_served(frozenset(table.models) | frozenset(table.endpoints))
         for key in _served_keys(old) - served:
             await self._pool.unload(key)
 

@@ -15,6 +15,7 @@ import contextlib
 import logging
 import time
 from concurrent.futures import Executor
+from dataclasses import replace
 from typing import Final
 
 from berth.core.access import Action, Principal, Resource, Role, allowed
@@ -114,8 +115,9 @@ class AccessCache:
         return principal
 
     def token_principal(self, token: str) -> tuple[Principal, float]:
-        """The owner of API token `token` and when the token expires (unix time); UNAUTHENTICATED
-        when it is unknown, revoked or expired."""
+        """The owner of API token `token` (carrying the token's id and expiry, which tokens it
+        mints inherit) and when the token expires (unix time); UNAUTHENTICATED when it is unknown,
+        revoked or expired, itself or through the token it was created with."""
         record = self.snapshot.tokens.get(token_hash(token))
         if record is None:
             raise unauthenticated("invalid token")
@@ -123,7 +125,10 @@ class AccessCache:
             raise unauthenticated("token revoked")
         if record.expires_at <= time.time():
             raise unauthenticated("token expired")
-        return self.principal(record.principal), record.expires_at
+        principal = replace(
+            self.principal(record.principal), token_id=record.id, credential_expires_at=record.expires_at
+        )
+        return principal, record.expires_at
 
     def allowed_models(self, principal: Principal, action: Action) -> frozenset[str]:
         """Every model `principal` may do `action` on, as `authorize` decides, worked out once per

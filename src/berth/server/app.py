@@ -180,7 +180,12 @@ def build_server(settings: Settings) -> Server:
     )
     pool = ModelPool(loader, io_executor, max_loaded=settings.max_loaded_versions)
     reconciler = Reconciler(
-        workspace.store, pool, io_executor, poll_interval_s=settings.poll_interval_s, preload=settings.preload
+        workspace.store,
+        pool,
+        io_executor,
+        poll_interval_s=settings.poll_interval_s,
+        preload=settings.preload,
+        names_served=metrics.names_served,
     )
     traffic = TrafficStats()
     shadows = ShadowRunner(traffic, dropped=metrics.shadow_dropped)

@@ -11,6 +11,7 @@ from __future__ import annotations
 import math
 import re
 import time
+from dataclasses import replace
 from typing import Final
 
 from berth.core.access import ANONYMOUS, Principal
@@ -68,5 +69,6 @@ class Authenticator:
             return self.cache.token_principal(credential)
         if self._jwt is not None and credential.count(".") == 2:
             name, expires_at = self._jwt.verify(credential)
-            return self.cache.principal(name), expires_at
+            principal = replace(self.cache.principal(name), credential_expires_at=expires_at)
+            return principal, expires_at
         raise unauthenticated("invalid token")

@@ -21,7 +21,8 @@ from starlette.concurrency import iterate_in_threadpool
 from berth.core.access import SERVER, Action, Principal, Role, authorize
 from berth.core.audit import AuditEvent, AuditQuery
 from berth.core.errors import BerthError, ErrorCode
-from berth.core.security import ApiToken, EndpointGrant, Membership, Team
+from berth.core.moments import Moment
+from berth.core.security import ApiToken, EndpointGrant, Membership, Team, token_not_found
 from berth.server.permissions import (
     model_from_path,
     request_guard,
@@ -32,6 +33,8 @@ from berth.server.route_calls import in_thread
 from berth.storage.security_protocols import AuditStore, SecurityStore
 
 T = TypeVar("T")
+MAX_UNIX = 253402300799.0
+"""9999-12-31T23:59:59Z: the last moment a datetime holds."""
 MAX_ID = 2**62
 """Ids are database integers: a larger one cannot exist (and would not fit a query)."""
 AuditFilters = Annotated[str | None, Query(max_length=255)]
@@ -93,6 +96,9 @@ class TokenView(BaseModel):
     expires_at: datetime
     revoked_at: datetime | None
     created_by: str
+    parent_id: int | None = Field(
+        None, description="the token this one was created with: it expires and is revoked with it"
+    )
     token: str | None = Field(None, description="the token itself: in the answer to its creation only")
 
     @classmethod
@@ -106,6 +112,7 @@ class TokenView(BaseModel):
             expires_at=token.expires_at,
             revoked_at=token.revoked_at,
             created_by=token.created_by,
+            parent_id=token.parent_id,
             token=secret,
         )
 
@@ -124,17 +131,25 @@ def _audit_query(
     after_id: int,
     limit: int,
 ) -> AuditQuery:
-    moments: list[datetime | None] = []
-    for moment in (since, until):
-        if moment is not None and moment.tzinfo is None:
-            raise BerthError(
-                ErrorCode.INVALID_REQUEST, "since and until need a timezone (e.g. 2026-01-01T00:00Z)"
-            )
-        try:
-            moments.append(None if moment is None else moment.astimezone(UTC))
-        except (OverflowError, ValueError):
-            raise BerthError(ErrorCode.INVALID_REQUEST, f"time out of range: {moment}") from None
-    return AuditQuery(actor, action, resource_type, resource_name, moments[0], moments[1], after_id, limit)
+    return AuditQuery(actor, action, resource_type, resource_name, since, until, after_id, limit)
+
+
+def minted_by(caller: Principal) -> dict[str, Any]:
+    """What a token created by `caller` inherits from the credential `caller` presented: an API
+    token is its parent (the new token never outlives it and is revoked with it); a JWT caps the
+    new token's expiry at the JWT's ``exp`` (a JWT cannot be revoked here, so nothing more)."""
+    expires = caller.credential_expires_at
+    not_after = None if expires is None else datetime.fromtimestamp(min(expires, MAX_UNIX), UTC)
+    return {"parent_id": caller.token_id, "not_after": not_after}
+
+
+def visible_token(store: SecurityStore, caller: Principal, token_id: int) -> ApiToken:
+    """Token `token_id` when `caller` may see it (its own; an admin: any); TOKEN_NOT_FOUND, the
+    same answer as for a missing id, when not."""
+    token = store.get_token(token_id)
+    if token.principal != caller.name and not caller.admin:
+        raise token_not_found(token_id)
+    return token
 
 
 def _event_json(event: AuditEvent) -> dict[str, Any]:
@@ -243,6 +258,7 @@ def security_router(store: SecurityStore, audit: AuditStore) -> APIRouter:
             expires_days=body.expires_days,
             description=body.description,
             admin=body.admin,
+            **minted_by(caller),
         )
         await changed(request)
         return TokenView.of(issued.token, issued.secret)
@@ -264,9 +280,7 @@ def security_router(store: SecurityStore, audit: AuditStore) -> APIRouter:
         request: Request,
         caller: Annotated[Principal, requires(Action.CONNECT)],
     ) -> TokenView:
-        token = await call(store.get_token, token_id)
-        if token.principal != caller.name:
-            authorize(caller, Action.ADMIN, SERVER)
+        await call(visible_token, store, caller, token_id)
         revoked = await call(store.revoke_token, token_id)
         await changed(request)
         return TokenView.of(revoked)
@@ -279,8 +293,8 @@ def security_router(store: SecurityStore, audit: AuditStore) -> APIRouter:
         action: AuditFilters = None,
         resource_type: AuditFilters = None,
         resource_name: AuditFilters = None,
-        since: datetime | None = None,
-        until: datetime | None = None,
+        since: Moment | None = None,
+        until: Moment | None = None,
         after_id: Annotated[int, Query(ge=0, le=MAX_ID)] = 0,
         limit: Annotated[int, Query(ge=1, le=10_000)] = 1000,
     ) -> list[dict[str, Any]]:
@@ -299,8 +313,8 @@ def security_router(store: SecurityStore, audit: AuditStore) -> APIRouter:
         action: AuditFilters = None,
         resource_type: AuditFilters = None,
         resource_name: AuditFilters = None,
-        since: datetime | None = None,
-        until: datetime | None = None,
+        since: Moment | None = None,
+        until: Moment | None = None,
     ) -> StreamingResponse:
         query = _audit_query(actor, action, resource_type, resource_name, since, until, 0, 10_000)
         chunks: Iterator[bytes] = audit.export(query, format)

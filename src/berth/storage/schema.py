@@ -204,6 +204,8 @@ api_tokens = Table(
     Column("expires_at", UtcDateTime(), nullable=False),
     Column("revoked_at", UtcDateTime(), nullable=True),
     Column("created_by", Text, nullable=False),
+    # migration 0010: the token this one was created with (NULL: created locally, or before 0010)
+    Column("parent_id", Integer, nullable=True, index=True),
 )
 
 audit_events = Table(

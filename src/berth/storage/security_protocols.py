@@ -8,6 +8,7 @@ databases (``tests/storage/test_security_store.py``).
 from __future__ import annotations
 
 from collections.abc import Iterator
+from datetime import datetime
 from typing import Protocol
 
 from berth.core.access import Role
@@ -32,7 +33,14 @@ class SecurityStore(Protocol):
     def revoke_grant(self, endpoint: str, team: str) -> None: ...
     def list_grants(self, endpoint: str | None = None) -> list[EndpointGrant]: ...
     def create_token(
-        self, principal: str, *, expires_days: float = 90, description: str = "", admin: bool = False
+        self,
+        principal: str,
+        *,
+        expires_days: float = 90,
+        description: str = "",
+        admin: bool = False,
+        parent_id: int | None = None,
+        not_after: datetime | None = None,
     ) -> IssuedToken: ...
     def get_token(self, token_id: int) -> ApiToken: ...
     def list_tokens(self, principal: str | None = None) -> list[ApiToken]: ...

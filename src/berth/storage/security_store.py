@@ -7,6 +7,8 @@ interval (`berth.server.access_cache`), and a change is never committed without 
 
 from __future__ import annotations
 
+import math
+from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any, Final
 
@@ -30,6 +32,7 @@ from berth.core.security import (
     display_prefix,
     new_token,
     token_hash,
+    token_not_found,
 )
 from berth.storage import queries as q
 from berth.storage.audit_store import record_event
@@ -124,6 +127,7 @@ def _token(row: Row[Any]) -> ApiToken:
         expires_at=row.expires_at,
         revoked_at=row.revoked_at,
         created_by=row.created_by,
+        parent_id=None if row.parent_id is None else int(row.parent_id),
     )
 
 
@@ -320,10 +324,22 @@ class SqlSecurityStore:
     # tokens
 
     def create_token(
-        self, principal: str, *, expires_days: float = 90, description: str = "", admin: bool = False
+        self,
+        principal: str,
+        *,
+        expires_days: float = 90,
+        description: str = "",
+        admin: bool = False,
+        parent_id: int | None = None,
+        not_after: datetime | None = None,
     ) -> IssuedToken:
         """A new token for `principal` (created as a principal when new; made a platform admin when
-        `admin`), valid `expires_days` days. The returned secret is never stored: only its sha256."""
+        `admin`), valid `expires_days` days. The returned secret is never stored: only its sha256.
+
+        `parent_id`: the token the caller authenticated with. The new token never outlives it
+        (its expiry is capped at the parent's) and is revoked with it; a parent that is revoked
+        or expired by now mints nothing (UNAUTHENTICATED). `not_after`: a further cap (the
+        expiry of the JWT a caller authenticated with). Neither: a root token (``--home``)."""
         check_principal_name(principal)
         if not 0 < expires_days <= MAX_TOKEN_DAYS:
             raise BerthError(ErrorCode.INVALID_REQUEST, f"a token expires in 0 to {MAX_TOKEN_DAYS} days")
@@ -332,6 +348,13 @@ class SqlSecurityStore:
 
         def work(conn: Connection) -> IssuedToken:
             at = q.now()
+            expires_at = at + timedelta(days=expires_days)
+            if not_after is not None:
+                expires_at = min(expires_at, not_after)
+            if parent_id is not None:
+                expires_at = min(expires_at, _live_parent_expiry(conn, parent_id, at))
+            if expires_at <= at:
+                raise BerthError(ErrorCode.UNAUTHENTICATED, "the credential minting this token has expired")
             before = _principal_admin(conn, principal)
             if admin and not before:
                 conn.execute(update(principals).where(principals.c.name == principal).values(admin=True))
@@ -350,9 +373,10 @@ class SqlSecurityStore:
                 "prefix": display_prefix(secret),
                 "description": text,
                 "created_at": at,
-                "expires_at": at + timedelta(days=expires_days),
+                "expires_at": expires_at,
                 "revoked_at": None,
                 "created_by": by,
+                "parent_id": parent_id,
             }
             token_id = conn.execute(
                 insert(api_tokens).values(**values).returning(api_tokens.c.id)
@@ -363,7 +387,12 @@ class SqlSecurityStore:
                 "token.create",
                 "token",
                 str(token.id),
-                after={"principal": principal, "prefix": token.prefix, "expires_at": token.expires_at},
+                after={
+                    "principal": principal,
+                    "prefix": token.prefix,
+                    "expires_at": token.expires_at,
+                    "parent_id": parent_id,
+                },
             )
             _bump(conn)
             return IssuedToken(token, secret)
@@ -374,7 +403,7 @@ class SqlSecurityStore:
         def work(conn: Connection) -> ApiToken:
             row = conn.execute(select(api_tokens).where(api_tokens.c.id == token_id)).first()
             if row is None:
-                raise BerthError(ErrorCode.INVALID_REQUEST, f"no token {token_id}", token=token_id)
+                raise token_not_found(token_id)
             return _token(row)
 
         return run_transaction(self._engine, work)
@@ -389,15 +418,29 @@ class SqlSecurityStore:
         return run_transaction(self._engine, work)
 
     def revoke_token(self, token_id: int) -> ApiToken:
-        """Revoke a token (at once in this process; within a refresh interval on every server)."""
+        """Revoke a token and every token minted with it, transitively (at once in this process;
+        within a refresh interval on every server), one audit event each."""
 
         def work(conn: Connection) -> ApiToken:
             row = conn.execute(select(api_tokens).where(api_tokens.c.id == token_id)).first()
             if row is None:
-                raise BerthError(ErrorCode.INVALID_REQUEST, f"no token {token_id}", token=token_id)
-            if row.revoked_at is None:
-                conn.execute(update(api_tokens).where(api_tokens.c.id == token_id).values(revoked_at=q.now()))
-                record_event(conn, "token.revoke", "token", str(token_id), after={"principal": row.principal})
+                raise token_not_found(token_id)
+            at = q.now()
+            revoked = 0
+            for token, parent in _with_descendants(conn, token_id):
+                done = conn.execute(
+                    update(api_tokens)
+                    .where((api_tokens.c.id == token) & api_tokens.c.revoked_at.is_(None))
+                    .values(revoked_at=at)
+                    .returning(api_tokens.c.principal)
+                ).first()
+                if done is not None:
+                    after: dict[str, Any] = {"principal": done.principal}
+                    if parent is not None:
+                        after["with_parent"] = parent
+                    record_event(conn, "token.revoke", "token", str(token), after=after)
+                    revoked += 1
+            if revoked:
                 _bump(conn)
             return _token(conn.execute(select(api_tokens).where(api_tokens.c.id == token_id)).one())
 
@@ -429,6 +472,42 @@ def _actor(conn: Connection) -> str:
     return context.actor if context is not None else ""
 
 
+def _live_parent_expiry(conn: Connection, parent_id: int, at: datetime) -> datetime:
+    """When token `parent_id` expires, read in the minting transaction (its stored expiry is
+    already capped by its own parent's); UNAUTHENTICATED when it, or any ancestor, is revoked."""
+    seen: set[int] = set()
+    current: int | None = parent_id
+    expires_at: datetime | None = None
+    while current is not None and current not in seen:
+        seen.add(current)
+        row = conn.execute(
+            select(api_tokens.c.expires_at, api_tokens.c.revoked_at, api_tokens.c.parent_id).where(
+                api_tokens.c.id == current
+            )
+        ).first()
+        if row is None or row.revoked_at is not None:
+            raise BerthError(ErrorCode.UNAUTHENTICATED, "token revoked")
+        expires_at = row.expires_at if expires_at is None else min(expires_at, row.expires_at)
+        current = row.parent_id
+    assert expires_at is not None
+    return expires_at
+
+
+def _with_descendants(conn: Connection, token_id: int) -> list[tuple[int, int | None]]:
+    """(token, its parent) for `token_id` and every token minted with it, transitively."""
+    found: list[tuple[int, int | None]] = [(token_id, None)]
+    seen = {token_id}
+    level = [token_id]
+    while level:
+        children = conn.execute(
+            select(api_tokens.c.id, api_tokens.c.parent_id).where(api_tokens.c.parent_id.in_(level))
+        ).all()
+        level = [int(c.id) for c in children if int(c.id) not in seen]
+        seen.update(level)
+        found.extend((int(c.id), int(c.parent_id)) for c in children if int(c.id) in level)
+    return found
+
+
 def _principal_admin(conn: Connection, name: str) -> bool:
     """Whether `name` is a platform admin; creates the principal (not admin) when it is new."""
     admin = conn.execute(select(principals.c.admin).where(principals.c.name == name)).scalar_one_or_none()
@@ -441,17 +520,18 @@ def _principal_admin(conn: Connection, name: str) -> bool:
 def _load_access(conn: Connection) -> AccessSnapshot:
     registry = int(conn.execute(select(registry_state.c.generation)).scalar_one())
     security = int(conn.execute(select(security_state.c.generation)).scalar_one())
-    tokens = {
-        r.token_hash: TokenRecord(r.principal, _unix(r.expires_at), r.revoked_at is not None)
-        for r in conn.execute(
+    tokens = _effective_tokens(
+        conn.execute(
             select(
+                api_tokens.c.id,
+                api_tokens.c.parent_id,
                 api_tokens.c.token_hash,
                 api_tokens.c.principal,
                 api_tokens.c.expires_at,
                 api_tokens.c.revoked_at,
             )
-        )
-    }
+        ).all()
+    )
     admins = frozenset(conn.execute(select(principals.c.name).where(principals.c.admin.is_(True))).scalars())
     team_names = {int(r.id): r.name for r in conn.execute(select(teams.c.id, teams.c.name))}
     memberships: dict[str, dict[str, Role]] = {}
@@ -478,6 +558,35 @@ def _load_access(conn: Connection) -> AccessSnapshot:
         identities=identities,
         teams=frozenset(team_names.values()),
     )
+
+
+def _effective_tokens(rows: Sequence[Any]) -> dict[str, TokenRecord]:
+    """token hash -> the token as authentication must see it: expired when any ancestor is,
+    revoked when any ancestor is (whatever a racing revocation left in its own row)."""
+    by_id = {int(r.id): r for r in rows}
+    resolved: dict[int, tuple[float, bool]] = {}
+
+    def effective(token_id: int) -> tuple[float, bool]:
+        chain: list[Any] = []
+        current: int | None = token_id
+        while current is not None and current not in resolved:
+            row = by_id.get(current)
+            if row is None or row in chain:
+                break
+            chain.append(row)
+            current = None if row.parent_id is None else int(row.parent_id)
+        # past the root: nothing inherited; stopped at a missing parent or a cycle: fail closed
+        inherited = (math.inf, False) if current is None else resolved.get(current, (0.0, True))
+        for row in reversed(chain):
+            inherited = (min(inherited[0], _unix(row.expires_at)), inherited[1] or row.revoked_at is not None)
+            resolved[int(row.id)] = inherited
+        return resolved[token_id]
+
+    tokens = {}
+    for r in rows:
+        expires_at, revoked = effective(int(r.id))
+        tokens[r.token_hash] = TokenRecord(r.principal, expires_at, revoked, int(r.id))
+    return tokens
 
 
 def _unix(at: datetime) -> float:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterator, Sequence
+from dataclasses import replace
 from datetime import datetime
 from typing import Any, Final
 
@@ -31,6 +32,7 @@ from sqlalchemy import (
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import URL
 
+from berth.core.cursors import decode_cursor, encode_cursor, invalid_cursor, query_binding
 from berth.core.errors import BerthError, ErrorCode
 from berth.core.records import (
     MAX_ENTITY_KEY_LENGTH,
@@ -145,7 +147,7 @@ class SqlRecordStore:
             raise BerthError(ErrorCode.INVALID_REQUEST, f"limit must be 1 to {MAX_PAGE}, got {query.limit}")
         conditions = _conditions(query)
         if query.after is not None:
-            at, row_id = _parse_cursor(query.after)
+            at, row_id = _parse_cursor(query.after, query)
             conditions.append(or_(_r.recorded_at < at, and_(_r.recorded_at == at, _r.id < row_id)))
         stmt = (
             _records_with_feedback()
@@ -158,7 +160,7 @@ class SqlRecordStore:
             rows = conn.execute(stmt).all()
             more = len(rows) > query.limit
             rows = rows[: query.limit]
-            cursor = _cursor(rows[-1].recorded_at, int(rows[-1].id)) if more else None
+            cursor = _cursor(rows[-1].recorded_at, int(rows[-1].id), query) if more else None
             return RecordPage(records=[_stored(r) for r in rows], next_cursor=cursor)
 
         return run_transaction(self._engine, work)
@@ -552,19 +554,26 @@ def _stored(row: Row[Any]) -> StoredRecord:
     return StoredRecord(record=record, feedback=feedback)
 
 
-def _cursor(at: datetime, row_id: int) -> str:
-    return f"{at.isoformat()}_{row_id}"
+def _binding(query: RecordQuery) -> str:
+    """What a records cursor is bound to: the query's filters (not its page size or position)."""
+    return query_binding(replace(query, limit=0, after=None))
 
 
-def _parse_cursor(cursor: str) -> tuple[datetime, int]:
+def _cursor(at: datetime, row_id: int, query: RecordQuery) -> str:
+    return encode_cursor("records", _binding(query), [at.isoformat(), row_id])
+
+
+def _parse_cursor(cursor: str, query: RecordQuery) -> tuple[datetime, int]:
+    position = decode_cursor(cursor, "records", _binding(query))
+    if len(position) != 2 or not isinstance(position[0], str) or not isinstance(position[1], int):
+        raise invalid_cursor("malformed cursor")
     try:
-        at_text, _, id_text = cursor.rpartition("_")
-        at, row_id = datetime.fromisoformat(at_text), int(id_text)
+        at = datetime.fromisoformat(position[0])
     except ValueError:
-        raise BerthError(ErrorCode.INVALID_REQUEST, f"invalid cursor {cursor[:100]!r}") from None
-    if at.tzinfo is None or not 0 <= row_id < 2**63:
-        raise BerthError(ErrorCode.INVALID_REQUEST, f"invalid cursor {cursor[:100]!r}")
-    return at, row_id
+        raise invalid_cursor("malformed cursor") from None
+    if at.tzinfo is None or not 0 <= position[1] < 2**63:
+        raise invalid_cursor("malformed cursor")
+    return at, position[1]
 
 
 # -- checks ----------------------------------------------------------------------------------------

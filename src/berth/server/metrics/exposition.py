@@ -11,9 +11,12 @@ live workers (the record writer's lag: their maximum).
 from __future__ import annotations
 
 import os
+from collections.abc import Iterable
 from typing import Final
 
 from prometheus_client import CollectorRegistry, generate_latest, multiprocess
+from prometheus_client.metrics_core import Metric
+from prometheus_client.registry import Collector
 
 MULTIPROCESS_ENV: Final = "PROMETHEUS_MULTIPROC_DIR"
 
@@ -23,13 +26,36 @@ def multiprocess_dir() -> str | None:
     return os.environ.get(MULTIPROCESS_ENV) or os.environ.get(MULTIPROCESS_ENV.lower()) or None
 
 
-def exposition(registry: CollectorRegistry, shared_dir: str | None) -> bytes:
-    """The Prometheus text format of `registry` (one worker), or of every worker's files."""
+def exposition(
+    registry: CollectorRegistry, shared_dir: str | None, *, hidden: frozenset[str] = frozenset()
+) -> bytes:
+    """The Prometheus text format of `registry` (one worker), or of every worker's files,
+    without any series whose endpoint or model label is one of `hidden` (deleted names: an
+    exited worker's files, which nobody rewrites, may still hold them)."""
     if shared_dir is None:
         return generate_latest(registry)
     combined = CollectorRegistry()
-    multiprocess.MultiProcessCollector(combined, path=shared_dir)  # type: ignore[no-untyped-call]
+    collector = multiprocess.MultiProcessCollector(None, path=shared_dir)  # type: ignore[no-untyped-call]
+    combined.register(_Without(collector, hidden))
     return generate_latest(combined)
+
+
+class _Without(Collector):
+    """`inner`'s metrics without the samples labelled with a hidden endpoint or model name."""
+
+    def __init__(self, inner: Collector, hidden: frozenset[str]) -> None:
+        self._inner = inner
+        self._hidden = hidden
+
+    def collect(self) -> Iterable[Metric]:
+        for metric in self._inner.collect():
+            if self._hidden:
+                metric.samples = [s for s in metric.samples if not _hidden(s.labels, self._hidden)]
+            yield metric
+
+
+def _hidden(labels: dict[str, str], hidden: frozenset[str]) -> bool:
+    return labels.get("endpoint") in hidden or labels.get("model") in hidden
 
 
 def worker_exited(shared_dir: str | None) -> None:

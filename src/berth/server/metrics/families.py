@@ -8,11 +8,15 @@ that any worker's scrape adds up; gauges then sum over the live workers.
 
 from __future__ import annotations
 
-from typing import Final
+from collections.abc import Iterator
+from typing import Any, Final
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+from prometheus_client.metrics import MetricWrapperBase
 
 REQUEST_LABELS: Final = ("endpoint", "model", "version", "variant", "protocol")
+NAME_LABELS: Final = frozenset({"endpoint", "model"})
+"""The labels that hold a name of the registry (an endpoint or a model): their series go with it."""
 LATENCY_BUCKETS: Final = (
     0.0002, 0.0005, 0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
 )  # fmt: skip
@@ -112,3 +116,47 @@ class MetricFamilies:
             ["ended_by"],
             registry=r,
         )
+        self.named: tuple[tuple[MetricWrapperBase, tuple[str, ...]], ...] = (
+            (self.requests, (*REQUEST_LABELS, "code")),
+            (self.request_duration, REQUEST_LABELS),
+            (self.batch_size, ("model", "version")),
+            (self.batch_queue_depth, ("model", "version")),
+            (self.shadow_queue_depth, ("endpoint", "variant")),
+            (self.shadow_dropped, ("endpoint", "variant")),
+        )
+        """Every family with a name label, with its label names in order."""
+
+    def forget(self, names: frozenset[str], *, shared: bool) -> int:
+        """Remove every series labelled with one of `names` (deleted endpoints and models) from
+        every family; with `shared` (multiprocess) files, zero this worker's values first, since
+        its files keep what `remove` drops. The number of series removed."""
+        removed = 0
+        for family, labels in self.named:
+            for values in set(_labelled(family, labels, names)):
+                if shared:
+                    _zero(family.labels(*values))
+                family.remove(*values)
+                removed += 1
+        return removed
+
+
+def _labelled(
+    family: MetricWrapperBase, labels: tuple[str, ...], names: frozenset[str]
+) -> Iterator[tuple[str, ...]]:
+    """The label values of `family`'s series that name one of `names` in a name label."""
+    keys = [i for i, label in enumerate(labels) if label in NAME_LABELS]
+    for metric in family.collect():
+        for sample in metric.samples:
+            values = tuple(sample.labels.get(label, "") for label in labels)
+            if any(values[i] in names for i in keys):
+                yield values
+
+
+def _zero(child: Any) -> None:
+    """Set a series' values (in this worker's multiprocess files) to 0: counters, gauges, histograms."""
+    for attribute in ("_value", "_sum"):
+        value = getattr(child, attribute, None)
+        if value is not None:
+            value.set(0)
+    for bucket in getattr(child, "_buckets", ()):
+        bucket.set(0)

@@ -110,6 +110,11 @@ class RequestMetrics:
             child = series.errors[code] = series.counter.labels(*series.labels, code)
         child.inc()
 
+    def forget(self, names: frozenset[str]) -> None:
+        """Drop the cached series of deleted endpoints and models (their families remove them)."""
+        for key in [k for k in self._series if k[0] in names or k[1] in names]:
+            del self._series[key]
+
     def _add(self, key: Key) -> _Series:
         if len(self._series) >= MAX_SERIES:
             self._series.clear()

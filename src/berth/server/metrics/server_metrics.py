@@ -41,7 +41,12 @@ class ServerMetrics:
             p: counting.get(p) or NoRequestMetrics() for p in PROTOCOLS
         }
         self.gauges.inflight.watch(lambda: {(p,): c.inflight for p, c in counting.items()})
+        self._counting = counting
         self._sampler: asyncio.Task[None] | None = None
+        self._served: frozenset[str] | None = None
+        self._retired: frozenset[str] = frozenset()
+        """Names deleted while this server ran: no scrape shows a series labelled with one, even
+        one still in another worker's files, until the name serves again."""
 
     @classmethod
     def from_environment(cls, *, enabled: bool) -> ServerMetrics:
@@ -67,10 +72,25 @@ class ServerMetrics:
         if self.enabled:
             self.families.monitor_restarts.labels(ended_by).inc()
 
+    def names_served(self, names: frozenset[str]) -> None:
+        """The endpoints and models this worker serves now (the reconciler calls it after every
+        change): every series of a name that went away is removed, in every family."""
+        before, self._served = self._served, names
+        if not self.enabled or before is None:
+            return
+        gone = before - names
+        self._retired = (self._retired | gone) - names
+        if not gone:
+            return
+        for counter in self._counting.values():
+            counter.forget(gone)
+        removed = self.families.forget(gone, shared=self.shared_dir is not None)
+        log.info("metrics: removed %d series of %d deleted names", removed, len(gone))
+
     def scrape(self) -> bytes:
         """The Prometheus text format of this server (every worker's, with several)."""
         self.gauges.sample()
-        return exposition(self.families.registry, self.shared_dir)
+        return exposition(self.families.registry, self.shared_dir, hidden=self._retired)
 
     async def start(self) -> None:
         if self.shared_dir is not None and self._sampler is None:
