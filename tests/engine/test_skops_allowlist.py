@@ -58,3 +58,40 @@ def test_a_function_skops_trusts_by_default_is_not_trusted_by_berth(tmp_path: Pa
     with pytest.raises(BerthError) as refused:
         check_trust(path, trusted=False)
     assert refused.value.code is ErrorCode.UNTRUSTED_ARTIFACT
+
+
+MAKE_ON_EIGHT_THREADS = """
+import threading
+from berth.engine.flavors.skops_allowlist import every_allowed_type
+
+start = threading.Barrier(8)
+made, failed = [], []
+
+def make():
+    start.wait()
+    try:
+        made.append(every_allowed_type())
+    except BaseException as exc:
+        failed.append(repr(exc))
+
+threads = [threading.Thread(target=make) for _ in range(8)]
+for thread in threads:
+    thread.start()
+for thread in threads:
+    thread.join()
+assert not failed, failed
+assert len(made) == 8 and all(m is made[0] for m in made), len(made)
+"""
+
+
+def test_models_loading_on_many_threads_make_the_list_once() -> None:
+    """The list is first made when models load, on several threads at once; making it imports
+    every scikit-learn module, and two threads importing one that fails to import raced in the
+    import system (a KeyError that failed a model's load). In a fresh interpreter: one list."""
+    import subprocess
+    import sys
+
+    done = subprocess.run(
+        [sys.executable, "-c", MAKE_ON_EIGHT_THREADS], capture_output=True, text=True, timeout=300
+    )
+    assert done.returncode == 0, done.stderr

@@ -197,7 +197,7 @@ def test_the_monitoring_page_stacks_the_traffic_of_each_variant(page: Page, site
     answered_by: set[str] = set()
     for _ in range(200):  # a weighted random split: call until both variants answered
         answer = site.infer("split", site.lr_body())
-        assert answer.status_code == 200
+        assert answer.status_code == 200, answer.text
         answered_by.add(answer.headers["berth-variant"])
         if len(answered_by) == 2:
             break

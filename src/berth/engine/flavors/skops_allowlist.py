@@ -25,11 +25,36 @@ indices (KD/Ball trees, distance metrics).
 
 from __future__ import annotations
 
+import functools
 import importlib
 import logging
-from functools import cache
+import threading
+from collections.abc import Callable
+from typing import TypeVar
 
 _log = logging.getLogger(__name__)
+_making = threading.RLock()
+"""Held while a list is made: making one imports every scikit-learn module
+(`sklearn.utils.all_estimators`), and two threads importing the same module that fails to import
+(``sklearn.externals.array_api_compat.torch`` without torch) race inside the import system (one
+drops it from ``sys.modules`` while the other reads it: a KeyError). Models load on several
+threads; the lists are made once, by one of them."""
+
+
+T = TypeVar("T")
+
+
+def cache(make: Callable[[], T]) -> Callable[[], T]:
+    """`functools.cache` for a list with no arguments, made by one thread at a time."""
+    cached = functools.cache(make)
+
+    @functools.wraps(make)
+    def once() -> T:
+        with _making:
+            return cached()
+
+    return once
+
 
 BUILTIN_SCALARS = frozenset(f"builtins.{n}" for n in ("str", "int", "float", "bool", "complex", "NoneType"))
 
