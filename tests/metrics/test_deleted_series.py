@@ -43,8 +43,14 @@ def _create(url: str, name: str) -> None:
     assert answer.status_code == 201, answer.text
 
 
+def _known_everywhere(url: str, name: str) -> bool:
+    """Readiness on fresh connections, which either worker may accept; probes count no inference."""
+    return all(httpx.get(f"{url}/v2/models/{name}/ready").status_code == 200 for _ in range(12))
+
+
 def _call(url: str, name: str, body: dict[str, Any], times: int) -> None:
-    _until(lambda: httpx.post(f"{url}/v2/models/{name}/infer", json=body).status_code == 200)
+    _until(lambda: _known_everywhere(url, name))
+    assert httpx.post(f"{url}/v2/models/{name}/infer", json=body).status_code == 200
     for _ in range(times - 1):
         with httpx.Client(base_url=url, timeout=30) as fresh:  # either worker may answer
             assert fresh.post(f"/v2/models/{name}/infer", json=body).status_code == 200

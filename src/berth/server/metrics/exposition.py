@@ -27,35 +27,35 @@ def multiprocess_dir() -> str | None:
 
 
 def exposition(
-    registry: CollectorRegistry, shared_dir: str | None, *, hidden: frozenset[str] = frozenset()
+    registry: CollectorRegistry, shared_dir: str | None, *, served: frozenset[str] | None = None
 ) -> bytes:
-    """The Prometheus text format of `registry` (one worker), or of every worker's files,
-    without any series whose endpoint or model label is one of `hidden` (deleted names: an
-    exited worker's files, which nobody rewrites, may still hold them)."""
+    """The Prometheus text format of `registry` (one worker), or of every worker's files with only
+    the series whose endpoint and model labels name something in `served` (or are empty): a deleted
+    name's series may live on in the files of another worker, or of one that exited or was
+    restarted, which nobody rewrites. `served` None (nothing reconciled yet) keeps every series."""
     if shared_dir is None:
         return generate_latest(registry)
     combined = CollectorRegistry()
     collector = multiprocess.MultiProcessCollector(None, path=shared_dir)  # type: ignore[no-untyped-call]
-    combined.register(_Without(collector, hidden))
+    combined.register(collector if served is None else _Served(collector, served))
     return generate_latest(combined)
 
 
-class _Without(Collector):
-    """`inner`'s metrics without the samples labelled with a hidden endpoint or model name."""
+class _Served(Collector):
+    """`inner`'s metrics without the samples labelled with an endpoint or model not served now."""
 
-    def __init__(self, inner: Collector, hidden: frozenset[str]) -> None:
+    def __init__(self, inner: Collector, served: frozenset[str]) -> None:
         self._inner = inner
-        self._hidden = hidden
+        self._served = served
 
     def collect(self) -> Iterable[Metric]:
         for metric in self._inner.collect():
-            if self._hidden:
-                metric.samples = [s for s in metric.samples if not _hidden(s.labels, self._hidden)]
+            metric.samples = [s for s in metric.samples if _served(s.labels, self._served)]
             yield metric
 
 
-def _hidden(labels: dict[str, str], hidden: frozenset[str]) -> bool:
-    return labels.get("endpoint") in hidden or labels.get("model") in hidden
+def _served(labels: dict[str, str], served: frozenset[str]) -> bool:
+    return all(labels.get(name, "") in served or not labels.get(name) for name in ("endpoint", "model"))
 
 
 def worker_exited(shared_dir: str | None) -> None:

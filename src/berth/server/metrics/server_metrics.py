@@ -44,9 +44,8 @@ class ServerMetrics:
         self._counting = counting
         self._sampler: asyncio.Task[None] | None = None
         self._served: frozenset[str] | None = None
-        self._retired: frozenset[str] = frozenset()
-        """Names deleted while this server ran: no scrape shows a series labelled with one, even
-        one still in another worker's files, until the name serves again."""
+        """What this worker serves (None until its first routing table): with several workers, a
+        scrape shows only series of these names, whatever other workers' files still hold."""
 
     @classmethod
     def from_environment(cls, *, enabled: bool) -> ServerMetrics:
@@ -79,7 +78,6 @@ class ServerMetrics:
         if not self.enabled or before is None:
             return
         gone = before - names
-        self._retired = (self._retired | gone) - names
         if not gone:
             return
         for counter in self._counting.values():
@@ -90,7 +88,7 @@ class ServerMetrics:
     def scrape(self) -> bytes:
         """The Prometheus text format of this server (every worker's, with several)."""
         self.gauges.sample()
-        return exposition(self.families.registry, self.shared_dir, hidden=self._retired)
+        return exposition(self.families.registry, self.shared_dir, served=self._served)
 
     async def start(self) -> None:
         if self.shared_dir is not None and self._sampler is None:
