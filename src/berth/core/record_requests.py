@@ -78,7 +78,7 @@ class ExportBody(BaseModel):
 
     endpoint: str | None = Field(None, max_length=128)
     model: str | None = Field(None, max_length=128)
-    version: int | None = Field(None, ge=1)
+    version: int | None = Field(None, ge=1, le=2**31 - 1)
     variant: str | None = Field(None, max_length=256)
     entity_key: str | None = Field(None, max_length=MAX_ENTITY_KEY_LENGTH)
     start: Moment | None = None
