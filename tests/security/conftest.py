@@ -48,7 +48,9 @@ def populate(home: Path, lr: Trained, database_url: str | None = None) -> tuple[
     berth.push(
         lr.model, name="beta-model", home=home, input_example=lr.x[:3], team="beta", aliases=["production"]
     )
-    database_url = Settings(home=home, database_url=database_url).resolved_database_url
+    # without a URL, the settings' own (BERTH_DATABASE_URL, where a test set it, else the home's SQLite)
+    settings = Settings(home=home) if database_url is None else Settings(home=home, database_url=database_url)
+    database_url = settings.resolved_database_url
     store = SqlSecurityStore(database_url)
     try:
         store.set_member("alpha", "alice", Role.MAINTAINER)
