@@ -16,15 +16,24 @@ from __future__ import annotations
 
 import itertools
 import uuid
+from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
 from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
-from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule
+from hypothesis.stateful import (
+    Bundle,
+    RuleBasedStateMachine,
+    initialize,
+    multiple,
+    precondition,
+    rule,
+)
 
 import berth
 from berth.core.access import Role
@@ -104,6 +113,8 @@ class World:
     predictions: dict[str, tuple[str, int, str]] = field(default_factory=dict)
     """prediction id -> (endpoint, incarnation, owning team then)."""
     incarnations: itertools.count[int] = field(default_factory=itertools.count)
+    held_before: set[str] = field(default_factory=set)
+    """Names some endpoint has held in this example (taking one again is a re-creation)."""
 
     def owner(self, name: str) -> str | None:
         tracked = self.endpoints.get(name)
@@ -119,15 +130,21 @@ class World:
 teams = st.sampled_from(TEAMS)
 endpoint_names = st.sampled_from(("ep-0", "ep-1", "ep-2"))
 """Three names each example takes, deletes and re-takes (suffixed per example: examples share a server)."""
-models = st.sampled_from([*(model_of(t) for t in TEAMS), MISSING_MODEL])
+model_choices = st.sampled_from(("own", "own", "own", "foreign", "missing"))
+"""What a new endpoint is put in front of: the team's own model mostly, else another's or none."""
 
 
 class TenantMachine(RuleBasedStateMachine):
     platform: Platform
+    created = Bundle("created")
+    """Names some endpoint took in this example: later steps mostly act on those."""
+    some_name = st.one_of(created, endpoint_names)
+    seen: Counter[str] = Counter()
+    """What the examples exercised (across examples): the test checks the runs were not vacuous."""
 
     def __init__(self) -> None:
         super().__init__()
-        self.http = httpx.Client(base_url=self.platform.url, timeout=60)
+        self.http = httpx.Client(base_url=self.platform.url, timeout=30)
         self.world = World()
         self.rules: dict[str, tuple[str, int]] = {}
         """alert rule -> (endpoint, incarnation) it watches: readable by the team owning that one."""
@@ -147,11 +164,42 @@ class TenantMachine(RuleBasedStateMachine):
     ) -> None:
         assert response.status_code < 500, response.text
         assert shape(response, name) == shape(again, never), (response.text, again.text)
+        self.seen["hidden"] += 1
+
+    def hidden_from(
+        self, team: str, role: str, endpoint: str, response: httpx.Response, name: str, again: httpx.Response
+    ) -> None:
+        """What `team`'s `role` may not do on `endpoint`: a grantee's predictors, maintainers and
+        admins know the endpoint (403 forbidden, the role they lack); its readers, whom a grant
+        does not reach, and anyone else get what a name that never existed gets."""
+        tracked = self.world.endpoints.get(endpoint)
+        grantee = tracked is not None and (endpoint, tracked.incarnation, team) in self.world.grants
+        if grantee and role != "reader":
+            assert response.status_code == 403, response.text
+            assert response.json()["code"] == "forbidden", response.text
+            self.seen["forbidden to a grantee"] += 1
+            return
+        self.same_as_never(response, name, again)
+
+    @initialize(target=created)
+    def each_team_has_an_endpoint(self) -> Any:
+        """Every example starts with one endpoint per team, in front of the team's own model."""
+        names = []
+        for team, name in zip(TEAMS, ("ep-0", "ep-1", "ep-2"), strict=True):
+            body = {"name": self.named(name), "team": team, "targets": [{"target": model_of(team)}]}
+            created = self.http.post("/api/v1/endpoints", headers=self.auth(team, "maint"), json=body)
+            assert created.status_code == 201, created.text
+            self.world.endpoints[self.named(name)] = Tracked(team, next(self.world.incarnations))
+            self.world.held_before.add(self.named(name))
+            self.seen["created"] += 1
+            names.append(name)
+        return multiple(*names)
 
     # -- endpoints --------------------------------------------------------------------------------
-    @rule(team=teams, name=endpoint_names, model=models)
-    def create_endpoint(self, team: str, name: str, model: str) -> None:
-        name = self.named(name)
+    @rule(target=created, team=teams, name=endpoint_names, other=teams, choice=model_choices)
+    def create_endpoint(self, team: str, name: str, other: str, choice: str) -> Any:
+        short, name = name, self.named(name)
+        model = {"own": model_of(team), "foreign": model_of(other), "missing": MISSING_MODEL}[choice]
 
         def create(endpoint: str, target: str) -> httpx.Response:
             body = {"name": endpoint, "team": team, "targets": [{"target": target}]}
@@ -165,14 +213,17 @@ class TenantMachine(RuleBasedStateMachine):
             if name not in self.world.endpoints:
                 missing = create(name, MISSING_MODEL)
                 assert shape(response, model) == shape(missing, MISSING_MODEL), (response.text, missing.text)
-            return
+            return multiple()
         if name in self.world.endpoints:
             assert response.status_code != 201, response.text
-            return
+            return multiple()
         assert response.status_code == 201, response.text
+        self.seen["retaken" if name in self.world.held_before else "created"] += 1
+        self.world.held_before.add(name)
         self.world.endpoints[name] = Tracked(team, next(self.world.incarnations))
+        return short
 
-    @rule(team=teams, name=endpoint_names)
+    @rule(team=teams, name=some_name)
     def delete_endpoint(self, team: str, name: str) -> None:
         name = self.named(name)
         response = self.http.delete(f"/api/v1/endpoints/{name}", headers=self.auth(team, "maint"))
@@ -182,9 +233,9 @@ class TenantMachine(RuleBasedStateMachine):
             self.world.grants = {g for g in self.world.grants if g[:2] != (name, tracked.incarnation)}
             return
         never = self.http.delete(f"/api/v1/endpoints/{NEVER}", headers=self.auth(team, "maint"))
-        self.same_as_never(response, name, never)
+        self.hidden_from(team, "maint", name, response, name, never)
 
-    @rule(team=teams, grantee=teams, name=endpoint_names)
+    @rule(team=teams, grantee=teams, name=some_name)
     def grant(self, team: str, grantee: str, name: str) -> None:
         name = self.named(name)
         response = self.http.put(f"/api/v1/grants/{name}/{grantee}", headers=self.auth(team, "admin"))
@@ -194,9 +245,9 @@ class TenantMachine(RuleBasedStateMachine):
             self.world.grants.add((name, tracked.incarnation, grantee))
             return
         never = self.http.put(f"/api/v1/grants/{NEVER}/{grantee}", headers=self.auth(team, "admin"))
-        self.same_as_never(response, name, never)
+        self.hidden_from(team, "admin", name, response, name, never)
 
-    @rule(team=teams, grantee=teams, name=endpoint_names)
+    @rule(team=teams, grantee=teams, name=some_name)
     def withdraw_grant(self, team: str, grantee: str, name: str) -> None:
         name = self.named(name)
         response = self.http.delete(f"/api/v1/grants/{name}/{grantee}", headers=self.auth(team, "admin"))
@@ -207,10 +258,20 @@ class TenantMachine(RuleBasedStateMachine):
             self.world.grants.discard((name, tracked.incarnation, grantee))
             return
         never = self.http.delete(f"/api/v1/grants/{NEVER}/{grantee}", headers=self.auth(team, "admin"))
-        self.same_as_never(response, name, never)
+        self.hidden_from(team, "admin", name, response, name, never)
+
+    @rule(grantee=teams, name=some_name)
+    def grant_then_call(self, grantee: str, name: str) -> None:
+        """The owner grants an endpoint to a team, whose predictor then calls it."""
+        full = self.named(name)
+        owner = self.world.owner(full)
+        if owner is None or owner == grantee:
+            return
+        self.grant(owner, grantee, name)
+        self.predict(grantee, name)
 
     # -- calls and reads --------------------------------------------------------------------------
-    @rule(team=teams, name=endpoint_names)
+    @rule(team=teams, name=some_name)
     def predict(self, team: str, name: str) -> None:
         name = self.named(name)
         prediction_id = uuid.uuid4().hex
@@ -224,6 +285,7 @@ class TenantMachine(RuleBasedStateMachine):
             assert response.status_code == 200, response.text
             tracked = self.world.endpoints[name]
             self.world.predictions[prediction_id] = (name, tracked.incarnation, tracked.team)
+            self.seen["granted call" if tracked.team != team else "own call"] += 1
             return
         never = self.http.post(f"/v2/models/{NEVER}/infer", headers=headers, json=body)
         self.same_as_never(response, name, never)
@@ -231,7 +293,7 @@ class TenantMachine(RuleBasedStateMachine):
             hidden = self.http.get(path, headers=headers)
             self.same_as_never(hidden, name, self.http.get(path.replace(name, NEVER), headers=headers))
 
-    @rule(team=teams, name=endpoint_names)
+    @rule(team=teams, name=some_name)
     def read_endpoint(self, team: str, name: str) -> None:
         name = self.named(name)
         headers = self.auth(team, "reader")
@@ -240,31 +302,31 @@ class TenantMachine(RuleBasedStateMachine):
             assert response.status_code == 200, response.text
         else:
             never = self.http.get(f"/api/v1/endpoints/{NEVER}", headers=headers)
-            self.same_as_never(response, name, never)
+            self.hidden_from(team, "reader", name, response, name, never)
         listed = self.http.get("/api/v1/endpoints", headers=headers)
         assert listed.status_code == 200, listed.text
         for endpoint in listed.json():
             owner = self.world.owner(endpoint["name"])
             assert owner in (None, team), (team, endpoint)
 
-    @rule(team=teams, name=endpoint_names)
+    @rule(team=teams, name=some_name)
     def read_records(self, team: str, name: str) -> None:
         name = self.named(name)
         headers = self.auth(team, "reader")
         response = self.http.get("/api/v1/records", params={"endpoint": name, "limit": 1000}, headers=headers)
         if self.world.owner(name) != team:
             never = self.http.get("/api/v1/records", params={"endpoint": NEVER}, headers=headers)
-            self.same_as_never(response, name, never)
+            self.hidden_from(team, "reader", name, response, name, never)
             return
         assert response.status_code == 200, response.text
         for record in response.json()["records"]:
-            made = self.world.predictions.get(record["id"])
+            made = self.world.predictions.get(record["prediction_id"])
             if made is not None:  # made through an incarnation this team owned, never another's
                 assert made[2] == team, (team, made)
                 assert made[1] == self.world.endpoints[name].incarnation, (team, made)
 
     # -- alert rules and triggers -------------------------------------------------------------------
-    @rule(team=teams, name=endpoint_names)
+    @rule(team=teams, name=some_name)
     def create_rule(self, team: str, name: str) -> None:
         name = self.named(name)
         rule_name = f"rule-{uuid.uuid4().hex[:8]}"
@@ -278,7 +340,7 @@ class TenantMachine(RuleBasedStateMachine):
             assert response.status_code == 201, response.text
             self.rules[rule_name] = (name, self.world.endpoints[name].incarnation)
             return
-        self.same_as_never(response, name, create(NEVER))
+        self.hidden_from(team, "maint", name, response, name, create(NEVER))
 
     @precondition(lambda self: bool(self.rules))
     @rule(team=teams, data=st.data())
@@ -291,20 +353,62 @@ class TenantMachine(RuleBasedStateMachine):
         if tracked is not None and tracked.incarnation == incarnation and tracked.team == team:
             assert response.status_code == 200, response.text
             return
-        # another team's rule, or one deleted with its endpoint: as if it never was
+        # another team's rule (a grant is to call the endpoint, not to read its owner's rules), or
+        # one deleted with its endpoint: as if it never was
         never = self.http.get("/api/v1/alerts/rules/rule-never", headers=headers)
         self.same_as_never(response, rule_name, never, "rule-never")
 
+    # -- exports and tokens: owned by whoever made them -----------------------------------------------
+    @rule(team=teams, other=teams, name=some_name)
+    def export_records(self, team: str, other: str, name: str) -> None:
+        name = self.named(name)
+        headers = self.auth(team, "reader")
+
+        def create(endpoint: str) -> httpx.Response:
+            return self.http.post("/api/v1/records/exports", headers=headers, json={"endpoint": endpoint})
+
+        response = create(name)
+        if self.world.owner(name) != team:
+            self.hidden_from(team, "reader", name, response, name, create(NEVER))
+            return
+        assert response.status_code in (202, 429), response.text  # 429: this reader's quota
+        if response.status_code == 429 or other == team:
+            return
+        export_id = response.json()["id"]
+        stranger = self.auth(other, "reader")
+        for suffix in ("", "/file"):
+            seen = self.http.get(f"/api/v1/records/exports/{export_id}{suffix}", headers=stranger)
+            never = self.http.get(f"/api/v1/records/exports/999999999{suffix}", headers=stranger)
+            self.same_as_never(seen, str(export_id), never, "999999999")
+        deleted = self.http.delete(f"/api/v1/records/exports/{export_id}", headers=stranger)
+        never = self.http.delete("/api/v1/records/exports/999999999", headers=stranger)
+        self.same_as_never(deleted, str(export_id), never, "999999999")
+
+    @rule(team=teams, other=teams)
+    def mint_token(self, team: str, other: str) -> None:
+        minted = self.http.post("/api/v1/tokens", headers=self.auth(team, "pred"), json={"expires_days": 1})
+        assert minted.status_code == 201, minted.text
+        token_id = minted.json()["id"]
+        if other == team:
+            return
+        stranger = self.auth(other, "admin")  # a team admin is no platform admin
+        listed = self.http.get("/api/v1/tokens", headers=stranger)
+        assert listed.status_code == 200, listed.text
+        assert token_id not in [t["id"] for t in listed.json()]
+        revoked = self.http.delete(f"/api/v1/tokens/{token_id}", headers=stranger)
+        never = self.http.delete("/api/v1/tokens/999999999", headers=stranger)
+        self.same_as_never(revoked, str(token_id), never, "999999999")
+
     # -- what no principal of a team may ever see --------------------------------------------------
-    @invariant()
-    def catalogs_hold_only_what_a_team_may_read(self) -> None:
-        for team in TEAMS:
-            listed = self.http.get("/api/v1/models", headers=self.auth(team, "reader"))
-            assert listed.status_code == 200, listed.text
-            for model in (
-                listed.json().get("models", listed.json()) if isinstance(listed.json(), dict) else []
-            ):
-                assert model["team"] == team, (team, model)
+    @rule(team=teams)
+    def read_catalog(self, team: str) -> None:
+        listed = self.http.get("/api/v1/models", headers=self.auth(team, "reader"))
+        assert listed.status_code == 200, listed.text
+        models = listed.json()
+        assert model_of(team) in [m["name"] for m in models], (team, models)
+        for model in models:
+            assert model["team"] == team, (team, model)
+        self.seen["catalog"] += 1
 
 
 @pytest.mark.slow
@@ -312,11 +416,23 @@ def test_no_principal_reaches_across_the_team_boundary(platform: Platform) -> No
     TenantMachine.platform = platform
     machine = TenantMachine.TestCase
     machine.settings = settings(
-        max_examples=10,
-        stateful_step_count=12,
+        max_examples=80,
+        stateful_step_count=30,
         derandomize=True,
         database=None,
         deadline=None,
         suppress_health_check=list(HealthCheck),
     )
+    TenantMachine.seen.clear()
     machine().runTest()
+    seen = TenantMachine.seen
+    for what in (
+        "created",
+        "retaken",
+        "own call",
+        "granted call",
+        "hidden",
+        "forbidden to a grantee",
+        "catalog",
+    ):
+        assert seen[what] > 0, f"no example exercised {what!r}: {dict(seen)}"
