@@ -5,7 +5,8 @@ whether such a thing exists.
 A real server with authentication on; three teams (alpha, beta, gamma), each with an admin, a
 maintainer, a predictor and a reader, and one model. Hypothesis drives the state machine: endpoints
 in front of any team's model (or a missing one) are created, deleted and re-created under the same
-names by other teams; grants are given and withdrawn; predictions are made with ids the test
+names by other teams, with shadows, entity-table lookups and custom steps that reference their own
+or other teams' models and tables; grants are given and withdrawn; predictions are made with ids the test
 remembers; records, endpoints, alert rules, triggers, exports and tokens are read across teams. A
 model of what each team may reach says what every answer must be. Whatever a principal may not
 reach must answer exactly as a name that never existed does (status, code and message, with the
@@ -47,6 +48,8 @@ ROLES = {"admin": Role.ADMIN, "maint": Role.MAINTAINER, "pred": Role.PREDICTOR, 
 NEVER = "ep-never"
 """A name nothing ever takes: what a hidden thing answers must equal what this one answers."""
 MISSING_MODEL = "no-such-model"
+MISSING_SECOND = "no-such-second"
+"""A missing shadow or step model, apart from a missing target (one model may not be both)."""
 
 
 def principal(team: str, role: str) -> str:
@@ -55,6 +58,18 @@ def principal(team: str, role: str) -> str:
 
 def model_of(team: str) -> str:
     return f"{team}-model"
+
+
+def second_model_of(team: str) -> str:
+    """What a team's endpoints shadow, or run as a custom step (a shadow is another model)."""
+    return f"{team}-second"
+
+
+def table_of(team: str) -> str:
+    return f"{team}-customers"
+
+
+MISSING_TABLE = "no-such-table"
 
 
 @dataclass(frozen=True)
@@ -71,7 +86,8 @@ class Platform:
 def platform(tmp_path_factory: pytest.TempPathFactory, lr: Trained) -> Iterator[Platform]:
     home: Path = tmp_path_factory.mktemp("tenants") / "home"
     for team in TEAMS:
-        berth.push(lr.model, name=model_of(team), home=home, input_example=lr.x[:3], team=team)
+        for model in (model_of(team), second_model_of(team)):
+            berth.push(lr.model, name=model, home=home, input_example=lr.x[:3], team=team)
     store = SqlSecurityStore(Settings(home=home).resolved_database_url)
     try:
         for team, (role_name, role) in itertools.product(TEAMS, ROLES.items()):
@@ -83,7 +99,13 @@ def platform(tmp_path_factory: pytest.TempPathFactory, lr: Trained) -> Iterator[
         store.close()
     settings_ = Settings(home=home, poll_interval_s=0.1, auth="tokens")
     with server_in_thread(settings_) as url:
-        yield Platform(url, tokens, lr.x[:1].tolist())
+        platform = Platform(url, tokens, lr.x[:1].tolist())
+        for team in TEAMS:  # each team owns an entity table its endpoints may look up
+            rows = {"entities": {"c1": {"age": 41}}, "team": team}
+            headers = platform.auth(principal(team, "maint"))
+            made = httpx.put(f"{url}/api/v1/entities/{table_of(team)}", headers=headers, json=rows)
+            assert made.status_code == 200, made.text
+        yield platform
 
 
 def shape(response: httpx.Response, name: str) -> tuple[int, str, str]:
@@ -102,6 +124,8 @@ def shape(response: httpx.Response, name: str) -> tuple[int, str, str]:
 class Tracked:
     team: str
     incarnation: int
+    looks_up: bool = False
+    """Its pipeline looks a key up that the test's requests lack: a call fails in the step (422)."""
 
 
 @dataclass
@@ -132,6 +156,10 @@ endpoint_names = st.sampled_from(("ep-0", "ep-1", "ep-2"))
 """Three names each example takes, deletes and re-takes (suffixed per example: examples share a server)."""
 model_choices = st.sampled_from(("own", "own", "own", "foreign", "missing"))
 """What a new endpoint is put in front of: the team's own model mostly, else another's or none."""
+extras = st.sampled_from(("lookup", "shadow", "custom step", "none"))
+"""What else a new endpoint references: a shadow model, an entity table looked up, a custom step."""
+extra_owners = st.sampled_from(("foreign", "own", "missing"))
+"""Whose that other reference is (a strategy of its own: hypothesis often repeats a strategy's value)."""
 
 
 class TenantMachine(RuleBasedStateMachine):
@@ -146,7 +174,7 @@ class TenantMachine(RuleBasedStateMachine):
         super().__init__()
         self.http = httpx.Client(base_url=self.platform.url, timeout=30)
         self.world = World()
-        self.rules: dict[str, tuple[str, int]] = {}
+        self.alert_rules: dict[str, tuple[str, int]] = {}
         """alert rule -> (endpoint, incarnation) it watches: readable by the team owning that one."""
         self.suffix = uuid.uuid4().hex[:8]
 
@@ -196,31 +224,73 @@ class TenantMachine(RuleBasedStateMachine):
         return multiple(*names)
 
     # -- endpoints --------------------------------------------------------------------------------
-    @rule(target=created, team=teams, name=endpoint_names, other=teams, choice=model_choices)
-    def create_endpoint(self, team: str, name: str, other: str, choice: str) -> Any:
+    @rule(
+        target=created,
+        team=teams,
+        name=endpoint_names,
+        other=teams,
+        choice=model_choices,
+        extra=extras,
+        extra_choice=extra_owners,
+        retake=st.booleans(),
+    )
+    def create_endpoint(
+        self, team: str, name: str, other: str, choice: str, extra: str, extra_choice: str, retake: bool
+    ) -> Any:
+        """`team` creates an endpoint; with `retake`, whoever holds the name deletes it first."""
         short, name = name, self.named(name)
-        model = {"own": model_of(team), "foreign": model_of(other), "missing": MISSING_MODEL}[choice]
+        owner = self.world.owner(name)
+        if retake and owner is not None:
+            self.delete_endpoint(owner, short)
+        other = other if other != team else TEAMS[(TEAMS.index(team) + 1) % len(TEAMS)]
+        pick = {"own": team, "foreign": other}
+        model = model_of(pick[choice]) if choice in pick else MISSING_MODEL
+        shadow = second_model_of(pick[extra_choice]) if extra_choice in pick else MISSING_SECOND
+        table = table_of(pick[extra_choice]) if extra_choice in pick else MISSING_TABLE
 
-        def create(endpoint: str, target: str) -> httpx.Response:
-            body = {"name": endpoint, "team": team, "targets": [{"target": target}]}
+        def create(endpoint: str, target: str, shadow: str, table: str) -> httpx.Response:
+            body: dict[str, Any] = {"name": endpoint, "team": team, "targets": [{"target": target}]}
+            if extra == "shadow":
+                body["shadows"] = [{"target": shadow, "fraction": 1.0}]
+            elif extra == "lookup":
+                step = {"type": "lookup", "table": table, "key": "id", "features": ["age"]}
+                body["pipeline"] = {"pre": [step]}
+            elif extra == "custom step":
+                body["pipeline"] = {"pre": [{"type": "python", "ref": f"{shadow}:1"}]}
             return self.http.post("/api/v1/endpoints", headers=self.auth(team, "maint"), json=body)
 
-        response = create(name, model)
+        response = create(name, model, shadow, table)
         assert response.status_code < 500, response.text
         if model != model_of(team):
-            # another team's model or a missing one: the same answer, whatever the name's state
+            referenced, absent, missing = model, MISSING_MODEL, (MISSING_MODEL, shadow, table)
+            self.seen["hidden target"] += 1
+        elif extra != "none" and extra_choice != "own":
+            lookup = extra == "lookup"
+            referenced, absent = (table, MISSING_TABLE) if lookup else (shadow, MISSING_SECOND)
+            missing = (model, MISSING_SECOND, MISSING_TABLE)
+            self.seen[f"hidden {extra}"] += 1
+        else:
+            referenced = ""
+        if referenced:
+            # another team's model or table, or a missing one: refused, with the same answer as a
+            # missing one (compared under a name nothing holds, so nothing else tells them apart)
             assert response.status_code != 201, response.text
-            if name not in self.world.endpoints:
-                missing = create(name, MISSING_MODEL)
-                assert shape(response, model) == shape(missing, MISSING_MODEL), (response.text, missing.text)
+            probe = f"{name}-probe"
+            hidden, never = create(probe, model, shadow, table), create(probe, *missing)
+            assert hidden.status_code == 400, hidden.text
+            assert shape(hidden, referenced) == shape(never, absent), (hidden.text, never.text)
+            return multiple()
+        if extra == "custom step":  # a custom step runs a python model: a scikit-learn one is refused
+            assert response.status_code == 400, response.text
             return multiple()
         if name in self.world.endpoints:
             assert response.status_code != 201, response.text
             return multiple()
         assert response.status_code == 201, response.text
         self.seen["retaken" if name in self.world.held_before else "created"] += 1
+        self.seen[f"created with {extra}"] += 1
         self.world.held_before.add(name)
-        self.world.endpoints[name] = Tracked(team, next(self.world.incarnations))
+        self.world.endpoints[name] = Tracked(team, next(self.world.incarnations), looks_up=extra == "lookup")
         return short
 
     @rule(team=teams, name=some_name)
@@ -282,8 +352,11 @@ class TenantMachine(RuleBasedStateMachine):
         headers = self.auth(team, "pred")
         response = self.http.post(f"/v2/models/{name}/infer", headers=headers, json=body)
         if self.world.may_predict(team, name):
-            assert response.status_code == 200, response.text
             tracked = self.world.endpoints[name]
+            if tracked.looks_up:  # let through, then failed in the step: no prediction to track
+                assert (response.status_code, response.json()["code"]) == (422, "pipeline_step_failed")
+                return
+            assert response.status_code == 200, response.text
             self.world.predictions[prediction_id] = (name, tracked.incarnation, tracked.team)
             self.seen["granted call" if tracked.team != team else "own call"] += 1
             return
@@ -338,17 +411,17 @@ class TenantMachine(RuleBasedStateMachine):
         response = create(name)
         if self.world.owner(name) == team:
             assert response.status_code == 201, response.text
-            self.rules[rule_name] = (name, self.world.endpoints[name].incarnation)
+            self.alert_rules[rule_name] = (name, self.world.endpoints[name].incarnation)
             return
         self.hidden_from(team, "maint", name, response, name, create(NEVER))
 
-    @precondition(lambda self: bool(self.rules))
+    @precondition(lambda self: bool(self.alert_rules))
     @rule(team=teams, data=st.data())
     def read_rule(self, team: str, data: st.DataObject) -> None:
-        rule_name = data.draw(st.sampled_from(sorted(self.rules)))
+        rule_name = data.draw(st.sampled_from(sorted(self.alert_rules)))
         headers = self.auth(team, "reader")
         response = self.http.get(f"/api/v1/alerts/rules/{rule_name}", headers=headers)
-        endpoint, incarnation = self.rules[rule_name]
+        endpoint, incarnation = self.alert_rules[rule_name]
         tracked = self.world.endpoints.get(endpoint)
         if tracked is not None and tracked.incarnation == incarnation and tracked.team == team:
             assert response.status_code == 200, response.text
@@ -357,6 +430,22 @@ class TenantMachine(RuleBasedStateMachine):
         # one deleted with its endpoint: as if it never was
         never = self.http.get("/api/v1/alerts/rules/rule-never", headers=headers)
         self.same_as_never(response, rule_name, never, "rule-never")
+
+    @rule(team=teams, role=st.sampled_from(tuple(ROLES)), data=st.data())
+    def touch_trigger(self, team: str, role: str, data: st.DataObject) -> None:
+        """Job triggers run with the worker's rights: no team principal makes, lists or reads one,
+        whichever rule it names (its team's, another's, none)."""
+        rule_name = data.draw(st.sampled_from([*sorted(self.alert_rules), "rule-never"]))
+        headers = self.auth(team, role)
+        job = {"kind": "batch-score", "params": {"model": model_of(team), "input": "in.csv"}}
+        trigger = {"name": f"t-{self.suffix}", **job, "alert_rule": rule_name}
+        for response in (
+            self.http.post("/api/v1/jobs/triggers", headers=headers, json=trigger),
+            self.http.get("/api/v1/jobs/triggers", headers=headers),
+            self.http.get(f"/api/v1/jobs/triggers/t-{self.suffix}", headers=headers),
+        ):
+            assert (response.status_code, response.json()["code"]) == (403, "forbidden"), response.text
+        self.seen["trigger refused"] += 1
 
     # -- exports and tokens: owned by whoever made them -----------------------------------------------
     @rule(team=teams, other=teams, name=some_name)
@@ -434,5 +523,12 @@ def test_no_principal_reaches_across_the_team_boundary(platform: Platform) -> No
         "hidden",
         "forbidden to a grantee",
         "catalog",
+        "hidden shadow",
+        "hidden lookup",
+        "hidden custom step",
+        "hidden target",
+        "created with shadow",
+        "created with lookup",
+        "trigger refused",
     ):
         assert seen[what] > 0, f"no example exercised {what!r}: {dict(seen)}"
