@@ -68,7 +68,7 @@ class PushMetadata(VersionMetadataUpdate):
 
 
 class AliasSet(_Body):
-    version: int = Field(ge=1, le=2**31 - 1)
+    version: int = Field(ge=1)
     actor: str = Field("", max_length=256)
     reason: str = Field("", max_length=1024)
 
