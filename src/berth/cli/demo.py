@@ -33,10 +33,9 @@ import pandas as pd
 
 from berth.client.registry import LocalRegistry
 from berth.client.sdk import current_user
-from berth.core.entities import Version, VersionMetadata
+from berth.core.entities import PushRequest, Version, VersionMetadata
 from berth.core.errors import BerthError, ErrorCode
 from berth.core.settings import Settings
-from berth.engine.publishing import PushRequest
 from berth.engine.workspace import open_workspace
 
 DEMO_REVISION = "2"

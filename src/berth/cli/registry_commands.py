@@ -18,11 +18,10 @@ from berth.cli.options import (
     target_options,
 )
 from berth.client.sdk import current_user
-from berth.core.entities import AliasEvent, Version, VersionMetadata
+from berth.core.entities import AliasEvent, PushRequest, Version, VersionMetadata
 from berth.core.errors import BerthError, ErrorCode
 from berth.core.signature import Signature
 from berth.engine.examples import request_as_example
-from berth.engine.publishing import PushRequest
 
 
 def _load_example(path: Path) -> Any:

@@ -17,13 +17,12 @@ import orjson
 
 from berth.client.transport import Transport
 from berth.client.views import alias_event_from_json, model_from_json, version_from_json
-from berth.core.entities import AliasEvent, Model, Version
+from berth.core.entities import AliasEvent, Model, PushRequest, Version
 from berth.core.errors import BerthError, ErrorCode
 from berth.engine.examples import example_as_request
 from berth.engine.flavors.archive import write_zip
 from berth.engine.flavors.catalog import FlavorCatalog
 from berth.engine.packaging import package_object
-from berth.engine.publishing import PushRequest
 from berth.engine.workspace import Workspace
 
 

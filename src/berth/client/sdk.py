@@ -9,12 +9,11 @@ from pathlib import Path
 from typing import Any
 
 from berth.client.registry import LocalRegistry, Registry, RemoteRegistry
-from berth.core.entities import Version, VersionMetadata
+from berth.core.entities import PushRequest, Version, VersionMetadata
 from berth.core.settings import Settings
 from berth.core.signature import Signature
 from berth.engine.monitoring.profile import Profile
 from berth.engine.monitoring.profiling import build_version_profile, signature_names
-from berth.engine.publishing import PushRequest
 from berth.engine.workspace import open_workspace
 
 
