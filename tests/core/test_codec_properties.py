@@ -20,8 +20,9 @@ from berth.core.codecs.oip_json import (
     encode_infer_response,
 )
 from berth.core.codecs.v1_json import decode_v1_request
-from berth.core.datatypes import DATATYPES, OIP_TO_NUMPY
+from berth.core.datatypes import DATATYPES
 from berth.core.errors import BerthError
+from berth.core.numpy_types import OIP_TO_NUMPY
 from berth.core.signature import InputLayout, Signature, TensorSpec
 from berth.core.tensors import InferenceRequest, InferenceResponse, RequestedOutput, Tensor
 

@@ -11,7 +11,8 @@ from berth.core.codecs.frames import EXAMPLE_ROWS, example_to_request, outputs_t
 from berth.core.codecs.model_io import to_model_input
 from berth.core.codecs.oip_json import decode_infer_request
 from berth.core.errors import BerthError, ErrorCode
-from berth.core.signature import Signature, infer_input_specs
+from berth.core.signature import Signature
+from berth.core.signature_inference import infer_input_specs
 from berth.core.tensors import Tensor
 
 

@@ -9,8 +9,8 @@ import pandas as pd
 import pytest
 
 from berth.core.codecs.model_io import batch_size, to_model_input, to_output_tensors
-from berth.core.datatypes import numpy_dtype
 from berth.core.errors import BerthError, ErrorCode
+from berth.core.numpy_types import numpy_dtype
 from berth.core.signature import InputLayout, Signature, TensorSpec
 from berth.core.tensors import Tensor
 

@@ -23,8 +23,9 @@ from berth.core.codecs.oip_binary import (
     encode_binary_infer_response,
     parse_header_length,
 )
-from berth.core.datatypes import DATATYPES, OIP_TO_NUMPY
+from berth.core.datatypes import DATATYPES
 from berth.core.errors import BerthError
+from berth.core.numpy_types import OIP_TO_NUMPY
 from berth.core.tensors import InferenceRequest, InferenceResponse, RequestedOutput, Tensor
 
 SLOW = settings(deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])

@@ -12,9 +12,9 @@ import numpy as np
 import pytest
 
 from berth.core.audit import AuditQuery
+from berth.core.entities import PushRequest
 from berth.core.errors import BerthError, ErrorCode
 from berth.core.settings import Settings
-from berth.engine.publishing import PushRequest
 from berth.engine.workspace import Workspace, open_workspace
 from berth.storage.audit_store import SqlAuditStore
 from tests.security import hostile_artifacts as corpus

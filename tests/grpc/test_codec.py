@@ -11,8 +11,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
-from berth.core.datatypes import OIP_TO_NUMPY
 from berth.core.errors import BerthError, ErrorCode
+from berth.core.numpy_types import OIP_TO_NUMPY
 from berth.core.tensors import InferenceRequest, InferenceResponse, RequestedOutput, Tensor
 from berth.server.grpc.codec import (
     CONTENTS_FIELD,

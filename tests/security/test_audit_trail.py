@@ -11,7 +11,7 @@ import httpx
 import joblib
 
 from berth.client.registry import RemoteRegistry
-from berth.engine.publishing import PushRequest
+from berth.core.entities import PushRequest
 from tests.conftest import Trained
 from tests.security.conftest import World
 

@@ -15,7 +15,7 @@ import orjson
 import pytest
 
 from berth.client.registry import RemoteRegistry
-from berth.engine.publishing import PushRequest
+from berth.core.entities import PushRequest
 from tests.conftest import Trained
 from tests.security.conftest import World
 

@@ -12,9 +12,9 @@ import numpy as np
 import pytest
 
 from berth.client.registry import RemoteRegistry
+from berth.core.entities import PushRequest
 from berth.core.errors import BerthError, ErrorCode
 from berth.core.tensors import InferenceRequest, Tensor
-from berth.engine.publishing import PushRequest
 from berth.server.grpc.codec import encode_infer_request
 from berth.server.grpc.proto import berth_inference_pb2_grpc as pb_grpc
 from tests.conftest import Trained

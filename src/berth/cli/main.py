@@ -1,4 +1,11 @@
-"""The ``berth`` command. Errors are printed as ``error [code]: message`` with exit status 1."""
+"""The ``berth`` command. Errors are printed as ``error [code]: message`` with exit status 1.
+
+Building the command tree imports every command module, so each keeps to click and the thin
+clients at import time; what runs a command in this process (the server, the engine, pandas, the
+embedded registry behind ``--home``) is imported inside the command that needs it. That keeps
+``berth --help`` and every ``--url`` command from paying for the platform
+(``tests/client/test_import_cost.py``).
+"""
 
 from __future__ import annotations
 
@@ -19,7 +26,6 @@ from berth.cli.registry_commands import alias, models, push
 from berth.cli.security_commands import audit, team, token
 from berth.cli.worker_command import worker
 from berth.core.errors import BerthError
-from berth.core.settings import Settings
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -74,6 +80,7 @@ def serve(
 ) -> None:
     """Serve every model in the registry over REST (Open Inference Protocol V2 and /api/v1), and over
     gRPC (Open Inference Protocol V2) with --grpc-port."""
+    from berth.core.settings import Settings
     from berth.server.runner import serve as run_server
 
     overrides: dict[str, Any] = {

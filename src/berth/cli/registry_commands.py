@@ -6,7 +6,6 @@ from pathlib import Path
 from typing import Any
 
 import click
-import pandas as pd
 
 from berth.cli.options import (
     echo_json,
@@ -18,15 +17,17 @@ from berth.cli.options import (
     target_options,
 )
 from berth.client.sdk import current_user
-from berth.core.entities import AliasEvent, Version, VersionMetadata
+from berth.core.entities import AliasEvent, PushRequest, Version, VersionMetadata
 from berth.core.errors import BerthError, ErrorCode
 from berth.core.signature import Signature
-from berth.engine.examples import request_as_example
-from berth.engine.publishing import PushRequest
 
 
 def _load_example(path: Path) -> Any:
     """An input example from a CSV (a DataFrame) or a JSON file (an OIP request, or records)."""
+    import pandas as pd
+
+    from berth.engine.examples import request_as_example
+
     if path.suffix.lower() == ".csv":
         return pd.read_csv(path)
     body = read_json_arg(f"@{path}")

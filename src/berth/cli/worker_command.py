@@ -18,12 +18,6 @@ from typing import Any
 
 import click
 
-from berth.core.settings import Settings
-from berth.engine.jobs.runner import Worker, WorkerConfig
-from berth.engine.jobs.triggers import TriggerEvaluator
-from berth.engine.workspace import open_workspace
-from berth.storage.queries import now
-
 
 @click.command()
 @click.option(
@@ -67,6 +61,12 @@ def worker(
     log_level: str,
 ) -> None:
     """Run background jobs from the registry database until stopped (SIGTERM or SIGINT)."""
+    from berth.core.settings import Settings
+    from berth.engine.jobs.runner import Worker, WorkerConfig
+    from berth.engine.jobs.triggers import TriggerEvaluator
+    from berth.engine.workspace import open_workspace
+    from berth.storage.queries import now
+
     logging.basicConfig(level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     overrides: dict[str, Any] = {"home": home, "database_url": database_url}
     settings = Settings(**{k: v for k, v in overrides.items() if v is not None})

@@ -2,6 +2,7 @@
 
 Both answer with the JSON views of the REST API (``/api/v1/endpoints``), so a script gets the
 same dicts whichever it talks to. Statistics are per server: only a remote client has them.
+The embedded one (`berth.client.embedded.endpoints`) is imported only when a home is opened.
 
     import berth
     eps = berth.endpoints(url="http://127.0.0.1:8080")
@@ -20,11 +21,6 @@ from typing import Any, Protocol
 from urllib.parse import quote
 
 from berth.client.transport import Transport
-from berth.core.access import ANONYMOUS
-from berth.core.endpoints import Endpoint
-from berth.core.errors import BerthError, ErrorCode
-from berth.core.settings import Settings
-from berth.engine.workspace import Workspace, open_workspace
 
 JsonDict = dict[str, Any]
 
@@ -77,109 +73,9 @@ def open_endpoints(
     url = url or (None if home is not None else os.environ.get("BERTH_URL"))
     if url:
         return RemoteEndpoints(url, token=token)
-    settings = Settings() if home is None else Settings(home=Path(home))
-    return LocalEndpoints(open_workspace(settings))
+    from berth.client.embedded.endpoints import open_local_endpoints
 
-
-class LocalEndpoints:
-    """Endpoints of a workspace opened in this process (servers on it follow within their poll)."""
-
-    def __init__(self, workspace: Workspace) -> None:
-        self._ws = workspace
-        self._service = workspace.endpoints
-        self._caller = ANONYMOUS
-        """Who holds the database holds every right, as on a server without authentication."""
-
-    def list_all(self) -> list[JsonDict]:
-        return [e.to_json() for e in self._service.list_all()]
-
-    def get(self, name: str) -> JsonDict:
-        return self._service.get(name).to_json()
-
-    def create(
-        self,
-        name: str,
-        spec: Mapping[str, Any],
-        *,
-        team: str = "default",
-        description: str = "",
-        actor: str = "",
-        reason: str = "",
-    ) -> JsonDict:
-        return _json(
-            self._service.create(
-                name,
-                spec,
-                team=team,
-                description=description,
-                actor=actor,
-                reason=reason,
-                caller=self._caller,
-            )
-        )
-
-    def replace(
-        self,
-        name: str,
-        spec: Mapping[str, Any],
-        *,
-        expected_revision: int | None = None,
-        actor: str = "",
-        reason: str = "",
-    ) -> JsonDict:
-        return _json(
-            self._service.replace(
-                name,
-                _spec_only(spec),
-                expected_revision=expected_revision,
-                actor=actor,
-                reason=reason,
-                caller=self._caller,
-            )
-        )
-
-    def set_weights(
-        self, name: str, weights: Mapping[str, float], *, actor: str = "", reason: str = ""
-    ) -> JsonDict:
-        return _json(
-            self._service.set_weights(name, weights, actor=actor, reason=reason, caller=self._caller)
-        )
-
-    def start_canary(
-        self, name: str, canary: Mapping[str, Any], *, actor: str = "", reason: str = ""
-    ) -> JsonDict:
-        return _json(
-            self._service.start_canary(name, canary, actor=actor, reason=reason, caller=self._caller)
-        )
-
-    def abort_canary(self, name: str, *, actor: str = "", reason: str = "") -> JsonDict:
-        return _json(self._service.abort_canary(name, actor=actor, reason=reason))
-
-    def promote(self, name: str, *, actor: str = "", reason: str = "") -> JsonDict:
-        return _json(self._service.promote(name, actor=actor, reason=reason, caller=self._caller))
-
-    def rollback(self, name: str, *, actor: str = "", reason: str = "") -> JsonDict:
-        return _json(self._service.rollback(name, actor=actor, reason=reason, caller=self._caller))
-
-    def delete(self, name: str, *, actor: str = "", reason: str = "") -> JsonDict:
-        return self._service.delete(name, actor=actor, reason=reason).to_json()
-
-    def history(self, name: str) -> list[JsonDict]:
-        return [e.to_json() for e in self._service.history(name)]
-
-    def stats(self, name: str, window_s: float = 60.0) -> JsonDict:
-        raise BerthError(
-            ErrorCode.INVALID_REQUEST,
-            "statistics are kept by each server: ask one with --url (or BERTH_URL)",
-        )
-
-    def put_entities(
-        self, table: str, entities: Mapping[str, Mapping[str, Any]], *, team: str | None = None
-    ) -> int:
-        return self._ws.entities.put_entities(table, entities, team=team)
-
-    def close(self) -> None:
-        self._ws.close()
+    return open_local_endpoints(home)
 
 
 class RemoteEndpoints:
@@ -232,7 +128,7 @@ class RemoteEndpoints:
         actor: str = "",
         reason: str = "",
     ) -> JsonDict:
-        body = {**_spec_only(spec), "actor": actor, "reason": reason}
+        body = {**spec_only(spec), "actor": actor, "reason": reason}
         if expected_revision is not None:
             body["expected_revision"] = expected_revision
         return self._call("PUT", name, json=body)
@@ -285,17 +181,13 @@ class RemoteEndpoints:
 _SPEC_KEYS = ("targets", "sticky", "canary", "shadows", "pipeline")
 
 
-def _spec_only(spec: Mapping[str, Any]) -> dict[str, Any]:
+def spec_only(spec: Mapping[str, Any]) -> dict[str, Any]:
     """The spec fields of a spec or of an endpoint's JSON view (so `get` -> edit -> `replace` works)."""
     canary = spec.get("canary")
     body = {k: spec[k] for k in _SPEC_KEYS if spec.get(k) is not None}
     if isinstance(canary, Mapping):  # the server keeps the step state; a client sends the policy
         body["canary"] = {k: v for k, v in canary.items() if k not in ("step", "weight", "step_started_at")}
     return body
-
-
-def _json(endpoint: Endpoint) -> JsonDict:
-    return endpoint.to_json()
 
 
 def _q(part: str) -> str:

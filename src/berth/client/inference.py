@@ -1,19 +1,23 @@
-"""Calling models on a running server: ``Client(url).predict("churn", df)`` returns a DataFrame."""
+"""Calling models on a running server: ``Client(url).predict("churn", df)`` returns a DataFrame.
+
+The tensor codecs load with the first call that sends tensors: `infer` needs numpy, `predict`
+numpy and pandas (it answers a DataFrame). Making a client, `metadata` and `ready` need neither.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import replace
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
-import pandas as pd
-
 from berth.client.transport import Transport
-from berth.core.codecs.frames import outputs_to_frame, to_tensors
-from berth.core.codecs.oip_json import decode_infer_response, encode_infer_request
 from berth.core.errors import BerthError
-from berth.core.tensors import InferenceRequest, InferenceResponse, RequestedOutput
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from berth.core.tensors import InferenceRequest, InferenceResponse
 
 
 def model_path(model: str, version: str | int | None) -> str:
@@ -46,6 +50,8 @@ class Client:
     def infer(
         self, model: str, request: InferenceRequest, *, version: str | int | None = None
     ) -> InferenceResponse:
+        from berth.core.codecs.oip_json import decode_infer_response, encode_infer_request
+
         response = self._transport.request(
             "POST",
             f"{model_path(model, version)}/infer",
@@ -69,6 +75,11 @@ class Client:
         `outputs` names the outputs wanted (default: the model's default outputs). The answer is a
         DataFrame with a column per output (2-D outputs are spread over ``name_0 … name_k``).
         """
+        import pandas as pd
+
+        from berth.core.codecs.frames import outputs_to_frame, to_tensors
+        from berth.core.tensors import InferenceRequest, RequestedOutput
+
         inputs = to_tensors(data)
         if len(inputs) == 1 and not isinstance(data, pd.DataFrame | dict):
             inputs = [replace(inputs[0], name=self._single_input_name(model, version))]

@@ -1,6 +1,7 @@
 """Jobs and triggers as the CLI and the SDK see them: embedded (a home folder) or remote (a server URL).
 
-Both answer with the JSON views of the REST API (``/api/v1/jobs``)::
+Both answer with the JSON views of the REST API (``/api/v1/jobs``); the embedded one
+(`berth.client.embedded.jobs`) is imported only when a home is opened::
 
     import berth
     jobs = berth.jobs(url="http://127.0.0.1:8080")
@@ -17,9 +18,6 @@ from typing import Any, Protocol
 from urllib.parse import quote
 
 from berth.client.transport import Transport
-from berth.core.jobs import JobQuery, JobStatus, NewJob, TriggerSpec
-from berth.core.settings import Settings
-from berth.engine.workspace import Workspace, open_workspace
 
 JsonDict = dict[str, Any]
 
@@ -59,67 +57,9 @@ def open_jobs(*, home: str | Path | None = None, url: str | None = None, token: 
     url = url or (None if home is not None else os.environ.get("BERTH_URL"))
     if url:
         return RemoteJobs(url, token=token)
-    settings = Settings() if home is None else Settings(home=Path(home))
-    return LocalJobs(open_workspace(settings))
+    from berth.client.embedded.jobs import open_local_jobs
 
-
-class LocalJobs:
-    """Jobs in the database of a workspace opened in this process (``berth worker`` runs them)."""
-
-    def __init__(self, workspace: Workspace) -> None:
-        self._ws = workspace
-        self._service = workspace.jobs
-
-    def enqueue(
-        self,
-        kind: str,
-        params: Mapping[str, Any],
-        *,
-        priority: int = 0,
-        max_attempts: int = 3,
-        actor: str = "",
-        reason: str = "",
-    ) -> JsonDict:
-        job = NewJob(
-            kind, dict(params), priority=priority, max_attempts=max_attempts, created_by=actor, reason=reason
-        )
-        return self._service.enqueue(job).to_json()
-
-    def list_jobs(
-        self,
-        *,
-        status: str | None = None,
-        kind: str | None = None,
-        trigger: str | None = None,
-        limit: int = 50,
-    ) -> list[JsonDict]:
-        query = JobQuery(JobStatus(status) if status else None, kind, trigger, limit)
-        return [j.to_json() for j in self._service.list_jobs(query)]
-
-    def get(self, job_id: int) -> JsonDict:
-        return self._service.get_job(job_id).to_json()
-
-    def cancel(self, job_id: int) -> JsonDict:
-        return self._service.cancel(job_id).to_json()
-
-    def add_trigger(self, trigger: Mapping[str, Any], *, actor: str = "") -> JsonDict:
-        spec = TriggerSpec.from_json(dict(trigger), created_by=actor)
-        return self._service.add_trigger(spec).to_json()
-
-    def list_triggers(self) -> list[JsonDict]:
-        return [t.to_json() for t in self._service.list_triggers()]
-
-    def set_trigger_enabled(self, name: str, enabled: bool) -> JsonDict:
-        return self._service.set_trigger_enabled(name, enabled).to_json()
-
-    def delete_trigger(self, name: str) -> None:
-        self._service.delete_trigger(name)
-
-    def fire_trigger(self, name: str, reason: str = "", *, actor: str = "") -> JsonDict:
-        return self._service.fire_trigger(name, reason, actor=actor).to_json()
-
-    def close(self) -> None:
-        self._ws.close()
+    return open_local_jobs(home)
 
 
 class RemoteJobs:

@@ -1,5 +1,7 @@
 """Monitoring and alert rules as the CLI and the SDK see them (a server URL, or a home folder).
 
+The embedded implementation (`berth.client.embedded.monitor`) is imported only when a home is opened.
+
 import berth
 mon = berth.monitor(url="http://127.0.0.1:8080")
 view = mon.snapshot("feedback-router", start="2026-11-20T00:00:00Z")
@@ -17,11 +19,6 @@ from typing import Any, Protocol
 from urllib.parse import quote
 
 from berth.client.transport import Transport
-from berth.core.record_requests import parse_time
-from berth.core.settings import Settings
-from berth.engine.alerts.rules import AlertRule
-from berth.engine.monitor_service import Window
-from berth.engine.workspace import Workspace, open_workspace
 
 JsonDict = dict[str, Any]
 
@@ -46,8 +43,9 @@ def open_monitor(
     url = url or (None if home is not None else os.environ.get("BERTH_URL"))
     if url:
         return RemoteMonitor(url, token=token)
-    settings = Settings() if home is None else Settings(home=Path(home))
-    return LocalMonitor(open_workspace(settings))
+    from berth.client.embedded.monitor import open_local_monitor
+
+    return open_local_monitor(home)
 
 
 class RemoteMonitor:
@@ -89,52 +87,6 @@ class RemoteMonitor:
 
     def close(self) -> None:
         self._http.close()
-
-
-class LocalMonitor:
-    """Monitoring read straight from an embedded home's database."""
-
-    def __init__(self, workspace: Workspace) -> None:
-        self._ws = workspace
-
-    def snapshot(
-        self, name: str, *, start: str | None = None, end: str | None = None, bucket_s: int | None = None
-    ) -> JsonDict:
-        self._check_exists(name)
-        window = Window.of(parse_time("start", start), parse_time("end", end), bucket_s)
-        return self._ws.monitor.snapshot(name, window)
-
-    def compare(
-        self, name: str, a: str, b: str, *, start: str | None = None, end: str | None = None
-    ) -> JsonDict:
-        window = Window.of(parse_time("start", start), parse_time("end", end), None)
-        return self._ws.monitor.compare(name, a, b, window)
-
-    def rules(self, target: str | None = None) -> list[JsonDict]:
-        return [
-            AlertRule.from_json(r.spec).to_json() | {"state": r.state}
-            for r in self._ws.alerts.list_rules(target)
-        ]
-
-    def add_rule(self, rule: Mapping[str, Any]) -> JsonDict:
-        new = AlertRule.from_request(rule)
-        stored = self._ws.alerts.create_rule(new.to_json(with_secret=True))
-        secret = {"secret": new.secret} if new.secret else {}  # shown once, like the server's answer
-        return AlertRule.from_json(stored.spec).to_json() | {"state": stored.state} | secret
-
-    def delete_rule(self, name: str) -> None:
-        self._ws.alerts.delete_rule(name)
-
-    def events(self, target: str | None = None, limit: int = 100) -> list[JsonDict]:
-        return [e.to_json() for e in self._ws.alerts.events(target=target, limit=limit)]
-
-    def _check_exists(self, name: str) -> None:
-        """MODEL_NOT_FOUND unless `name` is an endpoint or a model."""
-        if name not in {e.name for e in self._ws.endpoints.list_all()}:
-            self._ws.store.get_model(name)
-
-    def close(self) -> None:
-        self._ws.close()
 
 
 def _params(**values: Any) -> dict[str, str]:

@@ -1,5 +1,6 @@
 """Prediction records and feedback as the CLI and the SDK see them: remote (a server URL) or
-embedded (a home folder). Both answer with the JSON views of the REST API (``/api/v1/records``).
+embedded (a home folder). Both answer with the JSON views of the REST API (``/api/v1/records``);
+the embedded one (`berth.client.embedded.records`) is imported only when a home is opened.
 
     import berth
     recs = berth.records(url="http://127.0.0.1:8080")
@@ -12,24 +13,16 @@ embedded (a home folder). Both answer with the JSON views of the REST API (``/ap
 from __future__ import annotations
 
 import os
-import shutil
 import time
 from collections.abc import Mapping, Sequence
-from dataclasses import replace
 from pathlib import Path
 from typing import Any, Protocol
 from urllib.parse import quote
 
 from berth.client.transport import Transport
 from berth.core.errors import BerthError, ErrorCode
-from berth.core.record_requests import ExportBody, FeedbackBody, parse_time
-from berth.core.records import FeedbackReport
-from berth.core.settings import Settings
-from berth.engine.record_service import RecordService
-from berth.engine.workspace import open_workspace
 
 JsonDict = dict[str, Any]
-FILTERS = ("endpoint", "model", "version", "variant", "entity_key", "start", "end", "has_feedback")
 
 
 class Records(Protocol):
@@ -51,9 +44,9 @@ def open_records(
     url = url or (None if home is not None else os.environ.get("BERTH_URL"))
     if url:
         return RemoteRecords(url, token=token)
-    settings = Settings() if home is None else Settings(home=Path(home))
-    workspace = open_workspace(settings)
-    return LocalRecords(workspace.records, workspace.close)
+    from berth.client.embedded.records import open_local_records
+
+    return open_local_records(home)
 
 
 class RemoteRecords:
@@ -78,8 +71,8 @@ class RemoteRecords:
         self, items: Sequence[Mapping[str, Any]], entity_items: Sequence[Mapping[str, Any]] = ()
     ) -> JsonDict:
         body = {
-            "feedback": [_jsonable(i) for i in items],
-            "entity_feedback": [_jsonable(i) for i in entity_items],
+            "feedback": [jsonable(i) for i in items],
+            "entity_feedback": [jsonable(i) for i in entity_items],
         }
         answer: JsonDict = self._http.json("POST", "/api/v1/feedback", json=body)
         return answer
@@ -112,64 +105,6 @@ class RemoteRecords:
         self._http.close()
 
 
-class LocalRecords:
-    """Records of an embedded home (what a `berth serve` on that home has ingested)."""
-
-    def __init__(self, service: RecordService, close: Any) -> None:
-        self._service = service
-        self._close = close
-
-    def list(self, *, limit: int = 100, cursor: str | None = None, **filters: Any) -> JsonDict:
-        body = ExportBody.model_validate(_filters(filters))
-        query = body.to_query()
-        page = self._service.query(replace(query, limit=limit, after=cursor))
-        return {"records": [r.to_json() for r in page.records], "next_cursor": page.next_cursor}
-
-    def get(self, prediction_id: str) -> JsonDict:
-        records = self._service.get(prediction_id)
-        return {"prediction_id": prediction_id, "records": [r.to_json() for r in records]}
-
-    def feedback(
-        self, items: Sequence[Mapping[str, Any]], entity_items: Sequence[Mapping[str, Any]] = ()
-    ) -> JsonDict:
-        body = FeedbackBody.model_validate(
-            {
-                "feedback": [_jsonable(i) for i in items],
-                "entity_feedback": [_jsonable(i) for i in entity_items],
-            }
-        )
-        outcomes: list[Any] = []
-        if body.feedback:
-            outcomes += self._service.add_feedback([i.to_feedback() for i in body.feedback]).outcomes
-        if body.entity_feedback:
-            outcomes += self._service.add_entity_feedback(
-                [i.to_feedback() for i in body.entity_feedback]
-            ).outcomes
-        return FeedbackReport(tuple(outcomes)).to_json()
-
-    def export(self, out: str | Path, **filters: Any) -> JsonDict:
-        info = self._service.export(ExportBody.model_validate(_filters(filters)).to_query())
-        shutil.copyfile(self._service.exports.path(info.id), out)
-        return info.to_json() | {"path": str(out)}
-
-    def erase(self, entity_key: str) -> JsonDict:
-        return self._service.erase_entity(entity_key).to_json()
-
-    def close(self) -> None:
-        self._close()
-
-
-def _filters(filters: Mapping[str, Any]) -> dict[str, Any]:
-    unknown = set(filters) - set(FILTERS) - {"include_shadows"}
-    if unknown:
-        raise BerthError(ErrorCode.INVALID_REQUEST, f"unknown record filters {sorted(unknown)}")
-    values = {k: v for k, v in filters.items() if v is not None}
-    for key in ("start", "end"):
-        if isinstance(values.get(key), str):
-            values[key] = parse_time(key, values[key])
-    return values
-
-
 def _param(value: Any) -> Any:
     if isinstance(value, bool):
         return str(value).lower()
@@ -178,5 +113,5 @@ def _param(value: Any) -> Any:
     return value
 
 
-def _jsonable(item: Mapping[str, Any]) -> dict[str, Any]:
+def jsonable(item: Mapping[str, Any]) -> dict[str, Any]:
     return {k: _param(v) if k == "observed_at" else v for k, v in item.items()}

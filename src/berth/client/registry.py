@@ -1,8 +1,10 @@
 """The registry as the CLI and the SDK see it: embedded (a home folder) or remote (a server URL).
 
-`LocalRegistry` works on a workspace directly (SQLite + local folder, or any configured database);
-`RemoteRegistry` talks to a running server's management API. Both take the same calls and give
-back the same core entities, so every command works with ``--home`` or ``--url`` alike.
+`LocalRegistry` (`berth.client.embedded.registry`) works on a workspace directly (SQLite + local
+folder, or any configured database); `RemoteRegistry` talks to a running server's management API.
+Both take the same calls and give back the same core entities, so every command works with
+``--home`` or ``--url`` alike. This module loads neither the engine nor the database: a push of a
+model object loads the flavors to package it, on the first such push.
 """
 
 from __future__ import annotations
@@ -10,21 +12,18 @@ from __future__ import annotations
 import tempfile
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 from urllib.parse import quote
 
 import orjson
 
 from berth.client.transport import Transport
 from berth.client.views import alias_event_from_json, model_from_json, version_from_json
-from berth.core.entities import AliasEvent, Model, Version
+from berth.core.entities import AliasEvent, Model, PushRequest, Version
 from berth.core.errors import BerthError, ErrorCode
-from berth.engine.examples import example_as_request
-from berth.engine.flavors.archive import write_zip
-from berth.engine.flavors.catalog import FlavorCatalog
-from berth.engine.packaging import package_object
-from berth.engine.publishing import PushRequest
-from berth.engine.workspace import Workspace
+
+if TYPE_CHECKING:
+    from berth.engine.flavors.catalog import FlavorCatalog
 
 
 class Registry(Protocol):
@@ -47,56 +46,6 @@ class Registry(Protocol):
     def close(self) -> None: ...
 
 
-class LocalRegistry:
-    """The registry of a workspace opened in this process."""
-
-    def __init__(self, workspace: Workspace) -> None:
-        self._ws = workspace
-
-    def push_object(self, obj: Any, request: PushRequest) -> Version:
-        return self._ws.publisher.push_object(obj, request)
-
-    def push_file(self, path: Path, request: PushRequest) -> Version:
-        return self._ws.publisher.push_file(path, request)
-
-    def list_models(
-        self, *, text: str | None = None, team: str | None = None, tags: Mapping[str, str] | None = None
-    ) -> list[Model]:
-        return self._ws.store.list_models(text=text, team=team, tags=tags)
-
-    def get_model(self, name: str) -> Model:
-        return self._ws.store.get_model(name)
-
-    def list_versions(self, name: str) -> list[Version]:
-        return self._ws.store.list_versions(name)
-
-    def get_version(self, name: str, ref: str | None) -> Version:
-        return self._ws.store.resolve(name, ref)
-
-    def update_metadata(self, name: str, number: int, update: Mapping[str, Any]) -> Version:
-        return self._ws.store.update_version_metadata(name, number, update)
-
-    def set_alias(
-        self, name: str, alias: str, number: int, *, actor: str = "", reason: str = ""
-    ) -> AliasEvent:
-        return self._ws.store.set_alias(name, alias, number, actor=actor, reason=reason)
-
-    def delete_alias(self, name: str, alias: str, *, actor: str = "", reason: str = "") -> AliasEvent:
-        return self._ws.store.delete_alias(name, alias, actor=actor, reason=reason)
-
-    def alias_history(self, name: str, alias: str | None = None) -> list[AliasEvent]:
-        return self._ws.store.alias_history(name, alias)
-
-    def put_profile(self, name: str, number: int, profile: Mapping[str, Any]) -> None:
-        self._ws.profiles.put_profile(name, number, profile)
-
-    def get_profile(self, name: str, number: int) -> dict[str, Any]:
-        return self._ws.profiles.get_profile(name, number)
-
-    def close(self) -> None:
-        self._ws.close()
-
-
 class RemoteRegistry:
     """The registry behind a running server's management API (``/api/v1``)."""
 
@@ -109,10 +58,16 @@ class RemoteRegistry:
         token: str | None = None,
     ) -> None:
         self._http = transport or Transport(url, timeout=timeout, token=token)
-        self._catalog = FlavorCatalog()
+        self._catalog: FlavorCatalog | None = None
 
     def push_object(self, obj: Any, request: PushRequest) -> Version:
-        """Package the object here in its safe format, then upload it like a file."""
+        """Package the object here in its safe format (with the flavors, loaded by the first such
+        push), then upload it like a file."""
+        from berth.engine.flavors.catalog import FlavorCatalog
+        from berth.engine.packaging import package_object
+
+        if self._catalog is None:
+            self._catalog = FlavorCatalog()
         with tempfile.TemporaryDirectory(prefix="berth-push-") as folder:
             packaged = package_object(self._catalog, obj, Path(folder))
             return self.push_file(packaged.path, request)
@@ -122,6 +77,8 @@ class RemoteRegistry:
         if not path.exists():
             raise BerthError(ErrorCode.ARTIFACT_INVALID, f"no such file: {path}")
         if path.is_dir():
+            from berth.engine.flavors.archive import write_zip
+
             with tempfile.TemporaryDirectory(prefix="berth-push-") as folder:
                 return self._upload(write_zip(path, Path(folder) / f"{path.name}.zip"), request)
         return self._upload(path, request)
@@ -205,15 +162,18 @@ def _q(part: str) -> str:
 
 def _push_metadata(request: PushRequest) -> dict[str, Any]:
     meta = request.metadata
+    example = None
+    if request.input_example is not None:
+        from berth.engine.examples import example_as_request  # numpy and pandas, for an example only
+
+        example = example_as_request(request.input_example)
     return {
         "team": request.team,
         "description": request.description,
         "aliases": list(request.aliases),
         "trust_pickle": request.trusted,
         "signature": request.signature.to_dict() if request.signature else None,
-        "input_example": example_as_request(request.input_example)
-        if request.input_example is not None
-        else None,
+        "input_example": example,
         "pushed_by": request.pushed_by,
         "source": request.source,
         "batching": request.batching,

@@ -1,4 +1,8 @@
-"""The Python SDK: ``berth.push(model, name="churn", metrics=..., input_example=df)``."""
+"""The Python SDK: ``berth.push(model, name="churn", metrics=..., input_example=df)``.
+
+Light to import: the embedded registry (``home``) and the profiling of a ``reference`` sample load
+when a call first needs them.
+"""
 
 from __future__ import annotations
 
@@ -6,16 +10,14 @@ import getpass
 import os
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from berth.client.registry import LocalRegistry, Registry, RemoteRegistry
-from berth.core.entities import Version, VersionMetadata
-from berth.core.settings import Settings
+from berth.client.registry import Registry, RemoteRegistry
+from berth.core.entities import PushRequest, Version, VersionMetadata
 from berth.core.signature import Signature
-from berth.engine.monitoring.profile import Profile
-from berth.engine.monitoring.profiling import build_version_profile, signature_names
-from berth.engine.publishing import PushRequest
-from berth.engine.workspace import open_workspace
+
+if TYPE_CHECKING:
+    from berth.engine.monitoring.profile import Profile
 
 
 def open_registry(
@@ -27,8 +29,9 @@ def open_registry(
     url = url or (None if home is not None else os.environ.get("BERTH_URL"))
     if url:
         return RemoteRegistry(url, token=token)
-    settings = Settings() if home is None else Settings(home=Path(home))
-    return LocalRegistry(open_workspace(settings))
+    from berth.client.embedded.registry import open_local_registry
+
+    return open_local_registry(home)
 
 
 def current_user() -> str:
@@ -104,6 +107,8 @@ def push(
         else:
             version = registry.push_object(model, request)
         if profile is not None:
+            from berth.engine.monitoring.profiling import signature_names
+
             if signature_names(version.signature) != signature_names(
                 given
             ):  # an unnamed array takes the version's names
@@ -115,4 +120,6 @@ def push(
 
 
 def _profile(reference: Any, outputs: Any, signature: Signature | None) -> Profile:
+    from berth.engine.monitoring.profiling import build_version_profile  # numpy: a reference only
+
     return build_version_profile(reference, signature, outputs=outputs)

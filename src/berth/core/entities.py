@@ -1,4 +1,4 @@
-"""The registry's nouns: models, versions and aliases, as plain immutable values."""
+"""The registry's nouns: models, versions, aliases and push requests, as plain immutable values."""
 
 from __future__ import annotations
 
@@ -112,6 +112,27 @@ class NewVersion:
     trusted: bool = False
     pushed_by: str = ""
     source: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class PushRequest:
+    """Everything a push says besides the model itself (`berth.engine.publishing` carries it out)."""
+
+    name: str
+    team: str = "default"
+    description: str = ""
+    metadata: VersionMetadata = field(default_factory=VersionMetadata)
+    signature: Signature | None = None
+    input_example: Any = None
+    aliases: tuple[str, ...] = ()
+    trusted: bool = False
+    pushed_by: str = ""
+    source: str = ""
+    batching: dict[str, Any] | None = None
+    """This version's own batching settings (`BatchingConfig` fields); None: the server's defaults."""
+    expected_team: str | None = None
+    """The team the push was authorized for (a server's push): the version is appended only to a
+    model of that team, checked in the transaction that appends it. None: no check (a local push)."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,13 +1,16 @@
 """Model signatures: the named inputs and outputs of a model version, with datatypes and shapes.
 
 A signature is stored with every version. It is given by the owner or inferred from an input
-example (`infer_signature`), and the data plane checks requests against it before a model sees
-them. `layout` says what the model receives:
+example, and the data plane checks requests against it before a model sees them. `layout` says
+what the model receives:
 
 - ``tensor``: one input; the model gets a numpy array (e.g. ``input-0`` of shape ``[-1, 20]``, or
   a 1-D BYTES tensor of strings for a text pipeline);
 - ``columns``: every input is a column; the model gets a pandas DataFrame with those columns, in order;
 - ``tensors``: several named inputs; the model gets a ``dict[str, numpy array]`` (e.g. ONNX graphs).
+
+This module needs neither numpy nor pandas (a client reads signatures); the specs inferred from
+data are in `berth.core.signature_inference`.
 """
 
 from __future__ import annotations
@@ -17,11 +20,8 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
-import numpy as np
-import pandas as pd
-
 from berth.core.bounded import preview
-from berth.core.datatypes import DATATYPES, FLOAT_DATATYPES, oip_datatype
+from berth.core.datatypes import DATATYPES, FLOAT_DATATYPES
 from berth.core.errors import BerthError, ErrorCode
 
 BATCH = -1
@@ -129,89 +129,6 @@ class Signature:
         except (KeyError, TypeError, ValueError) as exc:
             raise BerthError(ErrorCode.SIGNATURE_MISMATCH, f"invalid signature: {exc}") from None
         return cls(inputs=inputs, outputs=outputs, layout=layout, default_outputs=defaults)
-
-
-def _has_nan(values: np.ndarray[Any, Any]) -> bool:
-    return values.dtype.kind == "f" and bool(np.isnan(values).any())
-
-
-def _spec_for_array(name: str, values: np.ndarray[Any, Any], *, allow_nan: bool) -> TensorSpec:
-    shape = (BATCH, *values.shape[1:]) if values.ndim >= 1 else (BATCH,)
-    return TensorSpec(name, oip_datatype(values.dtype), tuple(shape), allow_nan=allow_nan or _has_nan(values))
-
-
-def _column_values(series: pd.Series[Any]) -> np.ndarray[Any, Any]:
-    """A column as numpy; pandas' nullable and categorical dtypes become their numpy equivalents."""
-    if isinstance(series.dtype, pd.CategoricalDtype):
-        return series.astype(object).to_numpy()
-    if pd.api.types.is_bool_dtype(series.dtype):
-        return series.to_numpy(dtype=np.bool_)
-    if pd.api.types.is_string_dtype(series.dtype):
-        return series.to_numpy(dtype=object)
-    values = series.to_numpy()
-    if values.dtype.kind in ("M", "m"):
-        raise BerthError(
-            ErrorCode.UNSUPPORTED_DATATYPE,
-            f"column {series.name!r} holds dates/times; send them as numbers or strings",
-        )
-    return values
-
-
-def infer_input_specs(example: Any, *, allow_nan: bool = False) -> tuple[InputLayout, tuple[TensorSpec, ...]]:
-    """The input layout and specs of an input example (DataFrame, array, list of strings, dict of arrays).
-
-    `allow_nan` marks float inputs as accepting NaN (models that handle missing values natively);
-    float inputs whose example holds a NaN accept NaN in any case.
-    """
-    if isinstance(example, pd.DataFrame):
-        if example.shape[1] == 0:
-            raise BerthError(ErrorCode.SIGNATURE_MISMATCH, "the input example has no columns")
-        specs = tuple(
-            TensorSpec(str(col), oip_datatype(vals.dtype), (BATCH,), allow_nan=allow_nan or _has_nan(vals))
-            for col in example.columns
-            for vals in [_column_values(example[col])]
-        )
-        return InputLayout.COLUMNS, specs
-    if isinstance(example, Mapping):
-        if not example:
-            raise BerthError(ErrorCode.SIGNATURE_MISMATCH, "the input example has no inputs")
-        specs = tuple(
-            _spec_for_array(str(name), as_array(values), allow_nan=allow_nan)
-            for name, values in example.items()
-        )
-        return InputLayout.TENSORS, specs
-    return InputLayout.TENSOR, (_spec_for_array("input-0", as_array(example), allow_nan=allow_nan),)
-
-
-def infer_output_specs(outputs: Mapping[str, Any]) -> tuple[TensorSpec, ...]:
-    """Output specs from a model's answer to its input example (output name -> array)."""
-    return tuple(_spec_for_array(name, as_array(values), allow_nan=True) for name, values in outputs.items())
-
-
-def as_array(values: Any) -> np.ndarray[Any, Any]:
-    """An array from a model input or output: arrays as they are, lists and series converted.
-
-    Strings become object arrays (OIP BYTES), never numpy's fixed-width unicode.
-    """
-    if isinstance(values, pd.Series | pd.Index):
-        values = _column_values(pd.Series(values))
-    elif hasattr(values, "toarray") and not isinstance(values, np.ndarray):  # scipy sparse
-        values = values.toarray()
-    array = np.asarray(values)
-    if array.dtype.kind in ("U", "S", "T"):
-        array = array.astype(object)
-    return array
-
-
-def input_example_rows(example: Any) -> int:
-    """How many rows an input example has (the batch size it stands for)."""
-    if isinstance(example, pd.DataFrame):
-        return int(example.shape[0])
-    if isinstance(example, Mapping):
-        first = next(iter(example.values()))
-        return int(as_array(first).shape[0])
-    array = as_array(example)
-    return int(array.shape[0]) if array.ndim else 1
 
 
 def describe_signature_mismatch(expected: Sequence[TensorSpec], got: Sequence[str]) -> str:

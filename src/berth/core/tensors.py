@@ -7,10 +7,12 @@ later binary tensors and gRPC) into these types and back; the data plane only se
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any, TypeAlias
 
 import numpy as np
-import pandas as pd
+
+if TYPE_CHECKING:  # a client sends and reads tensors without pandas
+    import pandas as pd
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,7 +55,7 @@ class InferenceResponse:
     parameters: dict[str, Any] = field(default_factory=dict)
 
 
-ModelInput = np.ndarray[Any, Any] | pd.DataFrame | dict[str, np.ndarray[Any, Any]]
+ModelInput: TypeAlias = "np.ndarray[Any, Any] | pd.DataFrame | dict[str, np.ndarray[Any, Any]]"
 """What a runtime's `predict` receives, by signature layout: an array (``tensor``), a DataFrame
 (``columns``) or a dict of arrays (``tensors``)."""
 

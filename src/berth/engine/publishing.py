@@ -15,13 +15,11 @@ refused (UNTRUSTED_ARTIFACT) before anything is stored. A trusted version is rec
 from __future__ import annotations
 
 import tempfile
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from berth.core.entities import NewVersion, Version, VersionMetadata, check_alias_name, check_model_name
+from berth.core.entities import NewVersion, PushRequest, Version, check_alias_name, check_model_name
 from berth.core.errors import BerthError, ErrorCode
-from berth.core.signature import Signature
 from berth.engine.batching import BatchingConfig
 from berth.engine.examples import example_as_request
 from berth.engine.flavors.base import Packaged
@@ -29,27 +27,6 @@ from berth.engine.flavors.catalog import FlavorCatalog
 from berth.engine.packaging import package_file, package_object
 from berth.engine.signatures import build_signature
 from berth.storage.protocols import ArtifactStore, RegistryStore
-
-
-@dataclass(frozen=True, slots=True)
-class PushRequest:
-    """Everything a push says besides the model itself."""
-
-    name: str
-    team: str = "default"
-    description: str = ""
-    metadata: VersionMetadata = field(default_factory=VersionMetadata)
-    signature: Signature | None = None
-    input_example: Any = None
-    aliases: tuple[str, ...] = ()
-    trusted: bool = False
-    pushed_by: str = ""
-    source: str = ""
-    batching: dict[str, Any] | None = None
-    """This version's own batching settings (`BatchingConfig` fields); None: the server's defaults."""
-    expected_team: str | None = None
-    """The team the push was authorized for (a server's push): the version is appended only to a
-    model of that team, checked in the transaction that appends it. None: no check (a local push)."""
 
 
 class Publisher:

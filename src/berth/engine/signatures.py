@@ -9,16 +9,11 @@ from typing import Any, Protocol, runtime_checkable
 import numpy as np
 import pandas as pd
 
-from berth.core.datatypes import FLOAT_DATATYPES, numpy_dtype
+from berth.core.datatypes import FLOAT_DATATYPES
 from berth.core.errors import BerthError, ErrorCode
-from berth.core.signature import (
-    InputLayout,
-    Signature,
-    TensorSpec,
-    as_array,
-    infer_input_specs,
-    infer_output_specs,
-)
+from berth.core.numpy_types import numpy_dtype
+from berth.core.signature import InputLayout, Signature, TensorSpec
+from berth.core.signature_inference import as_array, infer_input_specs, infer_output_specs
 from berth.core.tensors import ModelInput
 from berth.engine.flavors.base import Runtime
 

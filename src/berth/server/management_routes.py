@@ -20,12 +20,12 @@ from pydantic import ValidationError
 from starlette.datastructures import UploadFile
 
 from berth.core.access import ANONYMOUS, Action, Principal, authorize
-from berth.core.entities import VersionMetadata
+from berth.core.entities import PushRequest, VersionMetadata
 from berth.core.errors import BerthError, ErrorCode
 from berth.core.signature import Signature
 from berth.engine.examples import request_as_example
 from berth.engine.pool import ModelPool
-from berth.engine.publishing import Publisher, PushRequest
+from berth.engine.publishing import Publisher
 from berth.engine.reconciler import Reconciler
 from berth.server.body import too_large
 from berth.server.permissions import model_from_path, push_target, request_guard, requires, team_in_body

@@ -28,8 +28,9 @@ from typing import Any, Final
 
 import numpy as np
 
-from berth.core.datatypes import FLOAT_DATATYPES, numpy_dtype
+from berth.core.datatypes import FLOAT_DATATYPES
 from berth.core.errors import BerthError, ErrorCode
+from berth.core.numpy_types import numpy_dtype
 
 NONFINITE_TOKENS: Final[dict[str, float]] = {"NaN": math.nan, "Infinity": math.inf, "-Infinity": -math.inf}
 _FLOAT_MAX: Final[dict[int, float]] = {2: float(np.finfo(np.float16).max), 4: float(np.finfo(np.float32).max)}

@@ -1,6 +1,6 @@
 """pandas and numpy data <-> tensors, for clients, the SDK and stored input examples.
 
-Tensor names follow `berth.core.signature.infer_input_specs`, so data shaped like a version's
+Tensor names follow `berth.core.signature_inference.infer_input_specs`, so data shaped like a version's
 input example matches its signature: a DataFrame gives one 1-D tensor per column (named by the
 column), a dict one tensor per key, anything else (an array, a list of strings) one tensor
 ``input-0``. String columns (object, ``str`` or categorical) are BYTES.
@@ -16,9 +16,9 @@ import pandas as pd
 
 from berth.core.codecs._arrays import Array, is_text, objects_as_numbers
 from berth.core.codecs.oip_json import dump, tensor_json
-from berth.core.datatypes import oip_datatype
 from berth.core.errors import BerthError, ErrorCode
-from berth.core.signature import as_array
+from berth.core.numpy_types import oip_datatype
+from berth.core.signature_inference import as_array
 from berth.core.tensors import Tensor
 
 EXAMPLE_ROWS: Final = 5

@@ -26,16 +26,17 @@ import pandas as pd
 
 from berth.core.bounded import duplicates, preview
 from berth.core.codecs._arrays import Array, is_text, objects_as_numbers
-from berth.core.datatypes import FLOAT_DATATYPES, numpy_dtype, oip_datatype
+from berth.core.datatypes import FLOAT_DATATYPES
 from berth.core.errors import BerthError, ErrorCode
+from berth.core.numpy_types import numpy_dtype, oip_datatype
 from berth.core.signature import (
     BATCH,
     InputLayout,
     Signature,
     TensorSpec,
-    as_array,
     describe_signature_mismatch,
 )
+from berth.core.signature_inference import as_array
 from berth.core.tensors import ModelInput, ModelOutput, Tensor
 
 _CASTABLE_FROM = {"f": "biuf", "i": "biu", "u": "biu"}

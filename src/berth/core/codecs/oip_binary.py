@@ -48,8 +48,8 @@ from berth.core.codecs.oip_json import (
     response_from_doc,
     tensor_json,
 )
-from berth.core.datatypes import numpy_dtype
 from berth.core.errors import BerthError, ErrorCode
+from berth.core.numpy_types import numpy_dtype
 from berth.core.tensors import InferenceRequest, InferenceResponse, Tensor
 
 HEADER_LENGTH: Final = "Inference-Header-Content-Length"

@@ -38,8 +38,8 @@ from berth.core.bounded import duplicates, preview
 from berth.core.codecs._arrays import Array, array_from_json, json_rows
 from berth.core.codecs.limits import DEFAULT_MAX_TENSORS, check_tensor_count
 from berth.core.codecs.oip_json import dump, load_object
-from berth.core.datatypes import oip_datatype
 from berth.core.errors import BerthError, ErrorCode
+from berth.core.numpy_types import oip_datatype
 from berth.core.signature import InputLayout, Signature
 from berth.core.tensors import Tensor
 

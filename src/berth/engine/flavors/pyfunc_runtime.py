@@ -9,7 +9,8 @@ from pathlib import Path
 from typing import Any
 
 from berth.core.errors import BerthError, ErrorCode
-from berth.core.signature import InputLayout, TensorSpec, as_array
+from berth.core.signature import InputLayout, TensorSpec
+from berth.core.signature_inference import as_array
 from berth.core.tensors import ModelInput, ModelOutput
 from berth.engine.flavors.code_import import forget
 from berth.engine.flavors.failures import prediction_failed

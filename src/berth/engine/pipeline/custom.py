@@ -19,7 +19,7 @@ import pandas as pd
 from berth.core.codecs._arrays import Array
 from berth.core.entities import check_alias_name, check_model_name
 from berth.core.errors import BerthError
-from berth.core.signature import as_array
+from berth.core.signature_inference import as_array
 from berth.engine.pipeline.context import StepContext
 from berth.engine.pipeline.frame import Frame
 from berth.engine.pipeline.spec import SpecReader, invalid_spec

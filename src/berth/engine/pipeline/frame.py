@@ -12,8 +12,8 @@ from collections.abc import Iterable, Iterator, Mapping
 import numpy as np
 
 from berth.core.codecs._arrays import Array, is_text, objects_as_numbers
-from berth.core.datatypes import oip_datatype
 from berth.core.errors import BerthError, ErrorCode
+from berth.core.numpy_types import oip_datatype
 from berth.core.tensors import Tensor
 
 

@@ -20,11 +20,10 @@ from typing import Any
 
 import numpy as np
 
-from berth.core.entities import Version, VersionMetadata
+from berth.core.entities import PushRequest, Version, VersionMetadata
 from berth.core.errors import BerthError, ErrorCode
 from berth.core.training import RetrainParams, Trainer
 from berth.engine.monitoring.profiling import build_version_profile
-from berth.engine.publishing import PushRequest
 from berth.engine.retraining.corrections import Corrections, RecordReader, read_corrections
 from berth.engine.retraining.decision import Decision, decide
 from berth.engine.retraining.evaluation import model_accuracy, version_accuracy

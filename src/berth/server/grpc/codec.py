@@ -30,8 +30,9 @@ import orjson
 from berth.core.bounded import duplicates, preview
 from berth.core.codecs.limits import DEFAULT_MAX_TENSORS, check_shape_size, check_tensor_count
 from berth.core.codecs.oip_binary import array_from_binary, binary_bytes
-from berth.core.datatypes import DATATYPES, numpy_dtype
+from berth.core.datatypes import DATATYPES
 from berth.core.errors import BerthError, ErrorCode
+from berth.core.numpy_types import numpy_dtype
 from berth.core.tensors import InferenceRequest, InferenceResponse, RequestedOutput, Tensor
 from berth.server.grpc.proto import berth_inference_pb2 as pb
 

@@ -1,0 +1,81 @@
+"""Prediction records of a home folder opened in this process (``--home``): `LocalRecords`."""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import Mapping, Sequence
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+from berth.client.embedded.home import open_home
+from berth.client.records import JsonDict, jsonable
+from berth.core.errors import BerthError, ErrorCode
+from berth.core.record_requests import ExportBody, FeedbackBody, parse_time
+from berth.core.records import FeedbackReport
+from berth.engine.record_service import RecordService
+
+FILTERS = ("endpoint", "model", "version", "variant", "entity_key", "start", "end", "has_feedback")
+
+
+def open_local_records(home: str | Path | None) -> LocalRecords:
+    workspace = open_home(home)
+    return LocalRecords(workspace.records, workspace.close)
+
+
+class LocalRecords:
+    """Records of an embedded home (what a `berth serve` on that home has ingested)."""
+
+    def __init__(self, service: RecordService, close: Any) -> None:
+        self._service = service
+        self._close = close
+
+    def list(self, *, limit: int = 100, cursor: str | None = None, **filters: Any) -> JsonDict:
+        body = ExportBody.model_validate(_filters(filters))
+        query = body.to_query()
+        page = self._service.query(replace(query, limit=limit, after=cursor))
+        return {"records": [r.to_json() for r in page.records], "next_cursor": page.next_cursor}
+
+    def get(self, prediction_id: str) -> JsonDict:
+        records = self._service.get(prediction_id)
+        return {"prediction_id": prediction_id, "records": [r.to_json() for r in records]}
+
+    def feedback(
+        self, items: Sequence[Mapping[str, Any]], entity_items: Sequence[Mapping[str, Any]] = ()
+    ) -> JsonDict:
+        body = FeedbackBody.model_validate(
+            {
+                "feedback": [jsonable(i) for i in items],
+                "entity_feedback": [jsonable(i) for i in entity_items],
+            }
+        )
+        outcomes: list[Any] = []
+        if body.feedback:
+            outcomes += self._service.add_feedback([i.to_feedback() for i in body.feedback]).outcomes
+        if body.entity_feedback:
+            outcomes += self._service.add_entity_feedback(
+                [i.to_feedback() for i in body.entity_feedback]
+            ).outcomes
+        return FeedbackReport(tuple(outcomes)).to_json()
+
+    def export(self, out: str | Path, **filters: Any) -> JsonDict:
+        info = self._service.export(ExportBody.model_validate(_filters(filters)).to_query())
+        shutil.copyfile(self._service.exports.path(info.id), out)
+        return info.to_json() | {"path": str(out)}
+
+    def erase(self, entity_key: str) -> JsonDict:
+        return self._service.erase_entity(entity_key).to_json()
+
+    def close(self) -> None:
+        self._close()
+
+
+def _filters(filters: Mapping[str, Any]) -> dict[str, Any]:
+    unknown = set(filters) - set(FILTERS) - {"include_shadows"}
+    if unknown:
+        raise BerthError(ErrorCode.INVALID_REQUEST, f"unknown record filters {sorted(unknown)}")
+    values = {k: v for k, v in filters.items() if v is not None}
+    for key in ("start", "end"):
+        if isinstance(values.get(key), str):
+            values[key] = parse_time(key, values[key])
+    return values
