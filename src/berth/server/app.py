@@ -386,6 +386,7 @@ def create_app(server: Server) -> FastAPI:
             server.reconciler,
             server.pool,
             max_upload_bytes=settings.max_upload_bytes,
+            upload_suffixes=server.workspace.catalog.file_suffixes(),
         )
     )
     app.include_router(
