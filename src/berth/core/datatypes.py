@@ -42,9 +42,6 @@ _NUMPY_KIND_TO_OIP: Final[dict[tuple[str, int], str]] = {
 
 DATATYPES: Final[frozenset[str]] = frozenset(OIP_TO_NUMPY)
 FLOAT_DATATYPES: Final[frozenset[str]] = frozenset({"FP16", "FP32", "FP64"})
-INTEGER_DATATYPES: Final[frozenset[str]] = frozenset(
-    {"UINT8", "UINT16", "UINT32", "UINT64", "INT8", "INT16", "INT32", "INT64"}
-)
 
 
 def numpy_dtype(datatype: str) -> np.dtype[np.generic]:

@@ -203,17 +203,6 @@ def as_array(values: Any) -> np.ndarray[Any, Any]:
     return array
 
 
-def input_example_rows(example: Any) -> int:
-    """How many rows an input example has (the batch size it stands for)."""
-    if isinstance(example, pd.DataFrame):
-        return int(example.shape[0])
-    if isinstance(example, Mapping):
-        first = next(iter(example.values()))
-        return int(as_array(first).shape[0])
-    array = as_array(example)
-    return int(array.shape[0]) if array.ndim else 1
-
-
 def describe_signature_mismatch(expected: Sequence[TensorSpec], got: Sequence[str]) -> str:
     """A message naming the inputs a request lacks and the ones the model does not know."""
     want = [s.name for s in expected]

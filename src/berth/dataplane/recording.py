@@ -213,10 +213,6 @@ class Recorder:
         self._refused_bytes = 0
         """The largest batch refused since the journal failed: `check_space` probes for that much."""
 
-    @property
-    def durable(self) -> bool:
-        return self._durable
-
     async def start(self) -> None:
         self._start_tasks()
 
