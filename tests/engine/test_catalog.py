@@ -88,7 +88,9 @@ class _Suffixes(SklearnFlavor):
         self.file_suffixes = suffixes
 
 
-@pytest.mark.parametrize("suffixes", [("onnx",), (".ONNX",), [".onnx"], (".a/b",), ("",), None])
+@pytest.mark.parametrize(
+    "suffixes", [("onnx",), (".ONNX",), [".onnx"], (".a/b",), (".onnx\n",), ("",), (".a.b.c",), None]
+)
 def test_a_flavor_must_declare_lower_case_suffixes(suffixes: Any) -> None:
     with pytest.raises(ValueError, match="file_suffixes"):
         check_flavor(_Suffixes(suffixes))

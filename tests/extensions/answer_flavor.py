@@ -71,13 +71,21 @@ def _value(path: Path) -> float:
         raise BerthError(ErrorCode.ARTIFACT_INVALID, f"{path.name}: not an answer file ({exc})") from None
 
 
-def install_answer_flavor(folder: Path) -> Path:
-    """A folder with the metadata of a distribution registering `AnswerFlavor` under
-    ``berth.flavors`` (put it on ``sys.path``)."""
+class ShoutingFlavor(AnswerFlavor):
+    """Declares an upper-case suffix, which berth refuses: discovery leaves it out."""
+
+    name: ClassVar[str] = "shouting"
+    file_suffixes: ClassVar[tuple[str, ...]] = (".ANSWER",)
+
+
+def install_answer_flavor(folder: Path, *, with_shouting: bool = False) -> Path:
+    """A folder with the metadata of a distribution registering `AnswerFlavor` (and `ShoutingFlavor`)
+    under ``berth.flavors`` (put it on ``sys.path``)."""
     dist = folder / "berth_answer_flavor-0.0.0.dist-info"
     dist.mkdir(parents=True, exist_ok=True)
     (dist / "METADATA").write_text("Metadata-Version: 2.1\nName: berth-answer-flavor\nVersion: 0.0.0\n")
-    (dist / "entry_points.txt").write_text(
-        "[berth.flavors]\nanswer = tests.extensions.answer_flavor:AnswerFlavor\n"
-    )
+    entries = ["answer = tests.extensions.answer_flavor:AnswerFlavor"]
+    if with_shouting:
+        entries.append("shouting = tests.extensions.answer_flavor:ShoutingFlavor")
+    (dist / "entry_points.txt").write_text("[berth.flavors]\n" + "\n".join(entries) + "\n")
     return folder

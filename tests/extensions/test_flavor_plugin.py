@@ -36,6 +36,19 @@ def test_the_catalog_finds_it_and_its_suffix(answer_file: Path) -> None:
     assert catalog.for_file(answer_file).name == "answer"
 
 
+def test_a_flavor_with_malformed_suffixes_is_left_out(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    monkeypatch.syspath_prepend(str(install_answer_flavor(tmp_path / "site", with_shouting=True)))
+
+    names = FlavorCatalog().names()
+
+    assert "answer" in names
+    assert "shouting" not in names
+    assert "'shouting'" in caplog.text
+    assert "file_suffixes" in caplog.text
+
+
 @pytest.mark.usefixtures("installed")
 def test_the_server_accepts_and_serves_its_files(settings: Settings, answer_file: Path) -> None:
     with server_in_thread(settings) as url, httpx.Client(base_url=url, timeout=60) as api:

@@ -17,14 +17,14 @@ from berth.core.errors import BerthError, ErrorCode
 from berth.engine.flavors.base import Flavor
 
 ENTRY_POINT_GROUP = "berth.flavors"
-_SUFFIX = re.compile(r"^\.[a-z0-9][a-z0-9_-]{0,31}(\.[a-z0-9][a-z0-9_-]{0,31})?$")
+_SUFFIX = re.compile(r"\.[a-z0-9][a-z0-9_-]{0,31}(\.[a-z0-9][a-z0-9_-]{0,31})?")
 
 _log = logging.getLogger(__name__)
 
 
 def discover_flavors(group: str = ENTRY_POINT_GROUP) -> list[Flavor]:
     """One instance of every flavor declared in the entry-point `group`, by name; a flavor that
-    fails to import is logged and left out."""
+    fails to import or declares malformed file suffixes is logged and left out."""
     flavors: list[Flavor] = []
     for point in sorted(entry_points(group=group), key=lambda p: p.name):
         try:
@@ -38,7 +38,10 @@ def check_flavor(flavor: Flavor) -> Flavor:
     """`flavor`, once its `file_suffixes` are checked (ValueError: not a tuple of lower-case suffixes
     such as ``".onnx"`` or ``".tar.gz"``)."""
     suffixes = getattr(flavor, "file_suffixes", None)
-    if not isinstance(suffixes, tuple) or not all(isinstance(s, str) and _SUFFIX.match(s) for s in suffixes):
+    well_formed = isinstance(suffixes, tuple) and all(
+        isinstance(s, str) and _SUFFIX.fullmatch(s) for s in suffixes
+    )
+    if not well_formed:
         raise ValueError(
             f"flavor {getattr(flavor, 'name', flavor)!r}: file_suffixes must be a tuple of lower-case "
             f"suffixes with their dot, such as ('.onnx',); got {suffixes!r}"
