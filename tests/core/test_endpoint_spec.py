@@ -101,6 +101,14 @@ def test_a_full_spec_round_trips() -> None:
         ({"targets": [{"target": "a"}], "shadows": [{"target": "b", "fraction": 2}]}, "between 0 and 1"),
         ({"targets": [{"target": "a"}], "pipeline": []}, "'pipeline' must be an object"),
         ({"targets": [{"target": f"m{i}"} for i in range(17)]}, "at most 16"),
+        ({"targets": [{"target": "a"}], "shadows": [{"target": f"s{i}"} for i in range(5)]}, "at most 4"),
+        (
+            {"targets": [{"target": "a"}], "canary": {"target": "b", "steps": list(range(1, 22))}},
+            "at most 20 steps",
+        ),
+        ({"targets": [{"target": "a" * 261}]}, "at most 260 characters"),
+        ({"targets": [{"target": "a"}], "sticky": {"field": "f" * 129}}, "not a valid field name"),
+        ({"targets": [{"target": "a"}], "canary": {"target": "b", "interval_s": 86401}}, "and 86400"),
     ],
 )
 def test_structural_mistakes_are_refused_with_a_clear_message(body: dict[str, Any], fragment: str) -> None:

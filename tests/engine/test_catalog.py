@@ -13,7 +13,7 @@ from skl2onnx import to_onnx
 from sklearn.linear_model import LogisticRegression
 
 from berth.core.errors import BerthError, ErrorCode
-from berth.engine.flavors.catalog import FlavorCatalog
+from berth.engine.flavors.catalog import FlavorCatalog, check_flavor
 from berth.engine.flavors.pyfunc import PyfuncFlavor
 from berth.engine.flavors.sklearn import SklearnFlavor
 from berth.engine.packaging import package_object
@@ -64,6 +64,38 @@ def test_explicit_flavors_and_duplicates() -> None:
     with pytest.raises(BerthError) as duplicate:
         FlavorCatalog([SklearnFlavor(), SklearnFlavor()])
     assert duplicate.value.code is ErrorCode.CONFLICT
+
+
+@pytest.mark.parametrize("name", FLAVORS)
+def test_each_flavor_declares_the_suffix_of_its_files(
+    catalog: FlavorCatalog, artifacts: dict[str, Path], name: str
+) -> None:
+    assert artifacts[name].suffix in catalog.get(name).file_suffixes
+
+
+def test_file_suffixes_are_every_flavors_longest_first(catalog: FlavorCatalog) -> None:
+    suffixes = catalog.file_suffixes()
+
+    assert set(suffixes) == {s for name in FLAVORS for s in catalog.get(name).file_suffixes}
+    assert [len(s) for s in suffixes] == sorted((len(s) for s in suffixes), reverse=True)
+    assert {".skops", ".joblib", ".pkl", ".onnx", ".ubj", ".json", ".txt", ".zip"} <= set(suffixes)
+
+
+class _Suffixes(SklearnFlavor):
+    """The sklearn flavor, declaring other suffixes."""
+
+    def __init__(self, suffixes: Any) -> None:
+        self.file_suffixes = suffixes
+
+
+@pytest.mark.parametrize(
+    "suffixes", [("onnx",), (".ONNX",), [".onnx"], (".a/b",), (".onnx\n",), ("",), (".a.b.c",), None]
+)
+def test_a_flavor_must_declare_lower_case_suffixes(suffixes: Any) -> None:
+    with pytest.raises(ValueError, match="file_suffixes"):
+        check_flavor(_Suffixes(suffixes))
+    with pytest.raises(ValueError, match="file_suffixes"):
+        FlavorCatalog([_Suffixes(suffixes)])
 
 
 def test_unknown_object(catalog: FlavorCatalog) -> None:

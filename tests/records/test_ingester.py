@@ -39,7 +39,20 @@ def store(database_url: str) -> Iterator[SqlRecordStore]:
 def pending(pid: str, entity: str | None = None, at: float | None = None) -> Pending:
     x = Tensor("x", "FP32", (1, 3), np.array([[1.0, 2.0, 3.0]], dtype=np.float32))
     y = Tensor("label", "BYTES", (1,), np.array([b"yes"], dtype=object))
-    return Pending(pid, at or time.time(), "churn", "churn", 1, "", [x], None, [y], 0.001, entity, None)
+    return Pending(
+        prediction_id=pid,
+        at=at or time.time(),
+        endpoint="churn",
+        model="churn",
+        version=1,
+        variant="",
+        inputs=[x],
+        model_inputs=None,
+        outputs=[y],
+        latency_s=0.001,
+        entity_key=entity,
+        shadow_of=None,
+    )
 
 
 def write(writer: JournalWriter, pids: list[str], entity: str | None = None) -> None:

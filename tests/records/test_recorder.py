@@ -20,7 +20,18 @@ def pending(pid: str, endpoint: str = "churn") -> Pending:
     x = Tensor("x", "FP64", (1, 3), np.array([[1.0, math.nan, 3.0]]))
     y = Tensor("label", "INT64", (1,), np.array([7]))
     return Pending(
-        pid, time.time(), endpoint, "churn", 2, "churn@production", [x], None, [y], 0.01, "c1", None
+        prediction_id=pid,
+        at=time.time(),
+        endpoint=endpoint,
+        model="churn",
+        version=2,
+        variant="churn@production",
+        inputs=[x],
+        model_inputs=None,
+        outputs=[y],
+        latency_s=0.01,
+        entity_key="c1",
+        shadow_of=None,
     )
 
 

@@ -45,12 +45,6 @@ def acting_as(actor: str, request_id: str = "") -> Iterator[None]:
         _CONTEXT.reset(token)
 
 
-def actor_or(given: str) -> str:
-    """The acting principal of the current context, else `given` (what a caller said it was)."""
-    context = _CONTEXT.get()
-    return context.actor if context is not None and context.actor else given
-
-
 @dataclass(frozen=True, slots=True)
 class AuditEvent:
     """One recorded change: who did what to which resource, with its state before and after."""

@@ -28,10 +28,19 @@ from typing import Any, Final
 from berth.core.entities import check_alias_name, check_model_name
 from berth.core.errors import BerthError, ErrorCode
 
-_HEADER_NAME: Final = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,127}$")
-_FIELD_NAME: Final = re.compile(r"^[A-Za-z_][A-Za-z0-9_.-]{0,127}$")
+# The spec's limits, defined here once: the API's request bodies (berth.server.endpoint_schemas)
+# state the same ones for its documentation and its first check.
 MAX_TARGETS: Final = 16
+"""The most weighted targets (and the most weights one change sets)."""
 MAX_SHADOWS: Final = 4
+MAX_CANARY_STEPS: Final = 20
+MAX_CANARY_INTERVAL_S: Final = 86_400.0
+MAX_TARGET_LENGTH: Final = 260
+"""The longest target text: a model name, '@' or ':', and an alias or a version number fit in it."""
+MAX_STICKY_NAME_LENGTH: Final = 128
+"""The longest sticky header or field name."""
+_HEADER_NAME: Final = re.compile(rf"^[A-Za-z0-9][A-Za-z0-9_-]{{0,{MAX_STICKY_NAME_LENGTH - 1}}}$")
+_FIELD_NAME: Final = re.compile(rf"^[A-Za-z_][A-Za-z0-9_.-]{{0,{MAX_STICKY_NAME_LENGTH - 1}}}$")
 
 
 def _invalid(message: str, **details: Any) -> BerthError:
@@ -58,6 +67,8 @@ class TargetRef:
     def parse(cls, text: object) -> TargetRef:
         if not isinstance(text, str) or not text:
             raise _invalid(f"a target must be a string like 'model@alias' or 'model:3', got {text!r}")
+        if len(text) > MAX_TARGET_LENGTH:
+            raise _invalid(f"a target has at most {MAX_TARGET_LENGTH} characters, got {len(text)}")
         if "@" in text:
             model, alias = text.split("@", 1)
             return cls(_model(model, text), alias=_alias(alias, text))
@@ -266,10 +277,11 @@ def _canary(item: object) -> CanaryPolicy:
     data = _mapping(item, "canary")
     _known(data, _CANARY_KEYS, "canary")
     defaults = CanaryPolicy(TargetRef("x"))
-    steps_raw = data.get("steps", list(defaults.steps))
+    steps_raw = _list(data.get("steps", list(defaults.steps)), "canary.steps")
+    if len(steps_raw) > MAX_CANARY_STEPS:
+        raise _invalid(f"canary.steps has at most {MAX_CANARY_STEPS} steps")
     steps = tuple(
-        _number(s, f"canary.steps[{i}]", minimum=0.0, maximum=100.0)
-        for i, s in enumerate(_list(steps_raw, "canary.steps"))
+        _number(s, f"canary.steps[{i}]", minimum=0.0, maximum=100.0) for i, s in enumerate(steps_raw)
     )
     if any(s <= 0 for s in steps) or any(b <= a for a, b in itertools.pairwise(steps)):
         raise _invalid("canary.steps must be increasing percentages above 0 and at most 100")
@@ -281,7 +293,10 @@ def _canary(item: object) -> CanaryPolicy:
         target=TargetRef.parse(data.get("target")),
         steps=steps,
         interval_s=_number(
-            data.get("interval_s", defaults.interval_s), "canary.interval_s", minimum=0.0, maximum=86400.0
+            data.get("interval_s", defaults.interval_s),
+            "canary.interval_s",
+            minimum=0.0,
+            maximum=MAX_CANARY_INTERVAL_S,
         ),
         min_requests=int(
             _number(data.get("min_requests", defaults.min_requests), "canary.min_requests", minimum=0.0)

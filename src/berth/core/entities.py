@@ -14,8 +14,12 @@ if TYPE_CHECKING:
     from berth.core.endpoints import Endpoint
 from berth.core.signature import Signature
 
-_MODEL_NAME: Final = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
-_ALIAS_NAME: Final = re.compile(r"^[A-Za-z][A-Za-z0-9._-]{0,63}$")
+MAX_NAME_LENGTH: Final = 128
+"""The longest model (and endpoint) name."""
+MAX_ALIAS_LENGTH: Final = 64
+"""The longest alias."""
+_MODEL_NAME: Final = re.compile(rf"^[A-Za-z0-9][A-Za-z0-9._-]{{0,{MAX_NAME_LENGTH - 1}}}$")
+_ALIAS_NAME: Final = re.compile(rf"^[A-Za-z][A-Za-z0-9._-]{{0,{MAX_ALIAS_LENGTH - 1}}}$")
 _SHA256: Final = re.compile(r"^[0-9a-f]{64}$")
 
 LATEST: Final = "latest"
@@ -29,8 +33,8 @@ def check_model_name(name: str) -> str:
     if not isinstance(name, str) or not _MODEL_NAME.match(name) or ".." in name:
         raise BerthError(
             ErrorCode.INVALID_NAME,
-            f"invalid model name {name!r}: use letters, digits, '.', '_' and '-' (at most 128), "
-            "starting with a letter or digit",
+            f"invalid model name {name!r}: use letters, digits, '.', '_' and '-' (at most "
+            f"{MAX_NAME_LENGTH}), starting with a letter or digit",
         )
     return name
 
@@ -40,8 +44,8 @@ def check_alias_name(alias: str) -> str:
     if not isinstance(alias, str) or not _ALIAS_NAME.match(alias):
         raise BerthError(
             ErrorCode.INVALID_NAME,
-            f"invalid alias {alias!r}: use letters, digits, '.', '_' and '-' (at most 64), "
-            "starting with a letter",
+            f"invalid alias {alias!r}: use letters, digits, '.', '_' and '-' (at most "
+            f"{MAX_ALIAS_LENGTH}), starting with a letter",
         )
     if alias == LATEST:
         raise BerthError(ErrorCode.INVALID_NAME, "'latest' is reserved: it always means the newest version")

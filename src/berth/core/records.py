@@ -12,7 +12,6 @@ same shape the OIP JSON protocol uses, so a record reads like the request that p
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
@@ -46,11 +45,6 @@ class PredictionRecord:
     model_inputs: TensorsJson | None = None
     entity_key: str | None = None
     shadow_of: str | None = None
-
-
-class FeedbackKind(StrEnum):
-    LABEL = "label"
-    VALUE = "value"
 
 
 @dataclass(frozen=True, slots=True)
@@ -231,13 +225,3 @@ class IngestBatch:
     records: list[PredictionRecord] = field(default_factory=list)
     position: JournalPosition | None = None
     errors: list[FailedRequest] = field(default_factory=list)
-
-
-def tensors_by_name(tensors: Mapping[str, TensorJson] | Sequence[Mapping[str, Any]]) -> TensorsJson:
-    """`TensorsJson` from either the record form (by name) or the OIP list form (``[{"name": ...}]``)."""
-    if isinstance(tensors, Mapping):
-        return {str(k): dict(v) for k, v in tensors.items()}
-    return {
-        str(t["name"]): {"datatype": t["datatype"], "shape": list(t["shape"]), "data": t["data"]}
-        for t in tensors
-    }

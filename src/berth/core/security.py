@@ -17,7 +17,8 @@ from berth.core.access import Role
 from berth.core.errors import BerthError, ErrorCode
 
 TOKEN_PREFIX: Final = "berth_"
-_TEAM_NAME: Final = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
+MAX_TEAM_NAME_LENGTH: Final = 128
+_TEAM_NAME: Final = re.compile(rf"^[A-Za-z0-9][A-Za-z0-9._-]{{0,{MAX_TEAM_NAME_LENGTH - 1}}}$")
 _PRINCIPAL_NAME: Final = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._@+:|-]{0,254}$")
 DISPLAY_PREFIX_CHARS: Final = 12
 
@@ -26,7 +27,8 @@ def check_team_name(name: str) -> str:
     if not isinstance(name, str) or not _TEAM_NAME.match(name):
         raise BerthError(
             ErrorCode.INVALID_NAME,
-            f"invalid team name {name!r}: use letters, digits, '.', '_' and '-' (at most 128)",
+            f"invalid team name {name!r}: use letters, digits, '.', '_' and '-' "
+            f"(at most {MAX_TEAM_NAME_LENGTH})",
         )
     return name
 

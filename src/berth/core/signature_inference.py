@@ -88,14 +88,3 @@ def as_array(values: Any) -> np.ndarray[Any, Any]:
     if array.dtype.kind in ("U", "S", "T"):
         array = array.astype(object)
     return array
-
-
-def input_example_rows(example: Any) -> int:
-    """How many rows an input example has (the batch size it stands for)."""
-    if isinstance(example, pd.DataFrame):
-        return int(example.shape[0])
-    if isinstance(example, Mapping):
-        first = next(iter(example.values()))
-        return int(as_array(first).shape[0])
-    array = as_array(example)
-    return int(array.shape[0]) if array.ndim else 1

@@ -1,7 +1,8 @@
 """Retraining's vocabulary: a trainer (data in, fitted model out) and the retrain job's parameters.
 
 A **trainer** is a Python object a package registers under the entry-point group
-``berth.trainers`` (a factory taking the job's ``trainer_options``)::
+``berth.trainers`` (a factory taking the job's ``trainer_options``; the package imports the
+`Trainer` contract from `berth.extensions`)::
 
     [project.entry-points."berth.trainers"]
     voice = "the_voice.trainer:VoiceTrainer"

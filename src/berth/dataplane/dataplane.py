@@ -222,18 +222,18 @@ class DataPlane:
         outputs = await self._predictor.predict(version, request.inputs, _requested_names(request))
         if recorder is not None and recorder.sampled(pid, model):
             item = Pending(
-                pid,
-                time.time(),
-                model,
-                version.model,
-                version.number,
-                "",
-                request.inputs,
-                None,
-                outputs,
-                time.perf_counter() - start,
-                entity,
-                None,
+                prediction_id=pid,
+                at=time.time(),
+                endpoint=model,
+                model=version.model,
+                version=version.number,
+                variant="",
+                inputs=request.inputs,
+                model_inputs=None,
+                outputs=outputs,
+                latency_s=time.perf_counter() - start,
+                entity_key=entity,
+                shadow_of=None,
             )
             await committed(recorder.record(item))
         return InferenceResponse(

@@ -217,18 +217,18 @@ class Recorded:
         version = variant.version
         pid = self.prediction_id if shadow_of is None else f"{shadow_of}~{version.model}:{version.number}"
         return Pending(
-            pid,
-            time.time(),
-            endpoint,
-            version.model,
-            version.number,
-            variant.name,
-            self.received,
-            model_inputs if self.pre_steps_ran else None,
-            outputs,
-            latency_s,
-            self.entity_key,
-            shadow_of,
+            prediction_id=pid,
+            at=time.time(),
+            endpoint=endpoint,
+            model=version.model,
+            version=version.number,
+            variant=variant.name,
+            inputs=self.received,
+            model_inputs=model_inputs if self.pre_steps_ran else None,
+            outputs=outputs,
+            latency_s=latency_s,
+            entity_key=self.entity_key,
+            shadow_of=shadow_of,
         )
 
 

@@ -35,6 +35,7 @@ import random
 import zlib
 from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from typing import Any, Final, NamedTuple
 
 import orjson
@@ -59,8 +60,12 @@ SMALL_TENSOR: Final = 256
 """Tensors of at most this many elements are encoded through Python lists (cheaper when small)."""
 
 
-class Pending(NamedTuple):
-    """One answered prediction waiting to be written (references only: nothing is encoded yet)."""
+@dataclass(slots=True, kw_only=True)
+class Pending:
+    """One answered prediction waiting to be written (references only: nothing is encoded yet).
+
+    Not frozen: one is built per answered prediction, and a frozen dataclass's constructor costs
+    about four times as much; nothing changes one once it is built."""
 
     prediction_id: str
     at: float
@@ -212,10 +217,6 @@ class Recorder:
         self._batch_bytes = 0
         self._refused_bytes = 0
         """The largest batch refused since the journal failed: `check_space` probes for that much."""
-
-    @property
-    def durable(self) -> bool:
-        return self._durable
 
     async def start(self) -> None:
         self._start_tasks()

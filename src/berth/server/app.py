@@ -72,7 +72,7 @@ from berth.storage.notifications import ChangeListener, supports_notifications
 log = logging.getLogger(__name__)
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, kw_only=True)
 class Server:
     """What a running server is made of."""
 
@@ -253,27 +253,27 @@ def build_server(settings: Settings) -> Server:
         offload=offload,
     )
     return Server(
-        settings,
-        workspace,
-        pool,
-        reconciler,
-        dataplane,
-        predict_executor,
-        io_executor,
-        inference,
-        traffic,
-        shadows,
-        canary,
-        metrics,
-        request_ids,
-        grpc,
-        listener,
-        security,
-        recorder,
-        ingester,
-        ExportWorker(workspace, settings.home) if settings.export_worker else None,
-        offload,
-        journal_health,
+        settings=settings,
+        workspace=workspace,
+        pool=pool,
+        reconciler=reconciler,
+        dataplane=dataplane,
+        predict_executor=predict_executor,
+        io_executor=io_executor,
+        inference=inference,
+        traffic=traffic,
+        shadows=shadows,
+        canary=canary,
+        metrics=metrics,
+        request_ids=request_ids,
+        grpc=grpc,
+        listener=listener,
+        security=security,
+        recorder=recorder,
+        ingester=ingester,
+        exports=ExportWorker(workspace, settings.home) if settings.export_worker else None,
+        offload=offload,
+        journal_health=journal_health,
     )
 
 
@@ -386,6 +386,7 @@ def create_app(server: Server) -> FastAPI:
             server.reconciler,
             server.pool,
             max_upload_bytes=settings.max_upload_bytes,
+            upload_suffixes=server.workspace.catalog.file_suffixes(),
         )
     )
     app.include_router(

@@ -1,5 +1,10 @@
 """Bodies of the endpoint and entity API (pydantic for the documentation and the first check;
-`berth.core.endpoints` checks the meaning and `EndpointService` checks against the registry)."""
+`berth.core.endpoints` checks the meaning and `EndpointService` checks against the registry).
+
+The spec's limits are core's (`berth.core.endpoints`, `berth.core.entities`): stated here too, so
+the OpenAPI schema shows them. The bodies do not hand the spec to core's parser themselves: a
+body refused here is ``invalid_request``, one core refuses ``invalid_endpoint``, and clients see
+(and tests pin) which is which."""
 
 from __future__ import annotations
 
@@ -7,9 +12,21 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-_NAME = Field(min_length=1, max_length=128, pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
+from berth.core.endpoints import (
+    MAX_CANARY_STEPS,
+    MAX_SHADOWS,
+    MAX_STICKY_NAME_LENGTH,
+    MAX_TARGET_LENGTH,
+    MAX_TARGETS,
+)
+from berth.core.entities import MAX_NAME_LENGTH
+from berth.core.security import MAX_TEAM_NAME_LENGTH
+
+_NAME = Field(min_length=1, max_length=MAX_NAME_LENGTH, pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
 _TARGET = Field(
-    min_length=1, max_length=260, description="'model@alias', 'model:version' or 'model' (its default)"
+    min_length=1,
+    max_length=MAX_TARGET_LENGTH,
+    description="'model@alias', 'model:version' or 'model' (its default)",
 )
 
 
@@ -35,13 +52,19 @@ class ShadowBody(_Body):
 
 
 class StickyBody(_Body):
-    header: str | None = Field(None, max_length=128, description="request header holding the key")
-    field: str | None = Field(None, max_length=128, description="request parameter or one-row input")
+    header: str | None = Field(
+        None, max_length=MAX_STICKY_NAME_LENGTH, description="request header holding the key"
+    )
+    field: str | None = Field(
+        None, max_length=MAX_STICKY_NAME_LENGTH, description="request parameter or one-row input"
+    )
 
 
 class CanaryBody(_Body):
     target: str = _TARGET
-    steps: list[float] | None = Field(None, max_length=20, description="percentages, increasing")
+    steps: list[float] | None = Field(
+        None, max_length=MAX_CANARY_STEPS, description="percentages, increasing"
+    )
     interval_s: float | None = Field(None, ge=0, description="seconds at each step before the next")
     min_requests: int | None = Field(None, ge=0, description="answers needed to judge a step")
     max_error_rate_increase: float | None = Field(None, ge=0, le=1)
@@ -49,10 +72,10 @@ class CanaryBody(_Body):
 
 
 class SpecBody(_Body):
-    targets: list[TargetWeight] = Field(min_length=1, max_length=16)
+    targets: list[TargetWeight] = Field(min_length=1, max_length=MAX_TARGETS)
     sticky: StickyBody | None = None
     canary: CanaryBody | None = None
-    shadows: list[ShadowBody] = Field(default_factory=list, max_length=4)
+    shadows: list[ShadowBody] = Field(default_factory=list, max_length=MAX_SHADOWS)
     pipeline: dict[str, Any] = Field(
         default_factory=dict, description="{'pre': [steps], 'post': [steps]}; see docs/pipelines.md"
     )
@@ -66,7 +89,7 @@ class SpecBody(_Body):
 
 class EndpointCreate(SpecBody):
     name: str = _NAME
-    team: str = Field("default", min_length=1, max_length=128)
+    team: str = Field("default", min_length=1, max_length=MAX_TEAM_NAME_LENGTH)
     description: str = Field("", max_length=10_000)
     actor: str = Field("", max_length=256)
     reason: str = Field("", max_length=1024)
@@ -76,7 +99,7 @@ class EndpointReplace(SpecBody):
     expected_revision: int | None = Field(
         None, ge=1, description="refuse (409) unless the endpoint is still at this revision"
     )
-    team: str | None = Field(None, min_length=1, max_length=128)
+    team: str | None = Field(None, min_length=1, max_length=MAX_TEAM_NAME_LENGTH)
     description: str | None = Field(None, max_length=10_000)
     actor: str = Field("", max_length=256)
     reason: str = Field("", max_length=1024)
@@ -84,7 +107,7 @@ class EndpointReplace(SpecBody):
 
 class WeightsBody(Change):
     weights: dict[str, float] = Field(
-        min_length=1, max_length=16, description="target -> weight; a new target is added"
+        min_length=1, max_length=MAX_TARGETS, description="target -> weight; a new target is added"
     )
 
 

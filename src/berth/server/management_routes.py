@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 import tempfile
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from pathlib import Path
 from typing import Annotated, Any, Final, TypeVar
 
@@ -44,20 +44,6 @@ from berth.storage.protocols import ArtifactStore, RegistryStore
 
 T = TypeVar("T")
 _TAG = re.compile(r"^([^=]+)=(.*)$")
-#: The only file suffixes an upload keeps (what flavors recognise); the rest of its name is dropped.
-_SUFFIXES = (
-    ".skops",
-    ".joblib",
-    ".pkl",
-    ".pickle",
-    ".onnx",
-    ".ubj",
-    ".json",
-    ".txt",
-    ".zip",
-    ".model",
-    ".bin",
-)
 _ERRORS: dict[int | str, dict[str, Any]] = {
     400: {"description": "invalid"},
     404: {"description": "not found"},
@@ -74,9 +60,10 @@ def _parse_tags(tags: list[str]) -> dict[str, str]:
     return parsed
 
 
-def _safe_suffix(filename: str | None) -> str:
+def _safe_suffix(filename: str | None, suffixes: Sequence[str]) -> str:
+    """The first of `suffixes` the upload's file name ends with (the only part of the name kept)."""
     name = (filename or "").lower()
-    return next((s for s in _SUFFIXES if name.endswith(s)), "")
+    return next((s for s in suffixes if name.endswith(s)), "")
 
 
 def management_router(
@@ -87,7 +74,10 @@ def management_router(
     pool: ModelPool,
     *,
     max_upload_bytes: int,
+    upload_suffixes: Sequence[str],
 ) -> APIRouter:
+    """`upload_suffixes`: the file suffixes an upload keeps, longest first (the installed flavors'
+    own, `FlavorCatalog.file_suffixes`)."""
     router = APIRouter(prefix="/api/v1", tags=["management"], responses=_ERRORS)
 
     call = in_thread
@@ -203,7 +193,7 @@ def management_router(
             batching=meta.batching,
         )
         with tempfile.TemporaryDirectory(prefix="berth-upload-") as folder:
-            path = Path(folder) / f"artifact{_safe_suffix(artifact.filename)}"
+            path = Path(folder) / f"artifact{_safe_suffix(artifact.filename, upload_suffixes)}"
             await call(_copy_upload, artifact, path, max_upload_bytes)
             version = await call(publisher.push_file, path, push)
         await changed(request)

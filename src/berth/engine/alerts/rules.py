@@ -13,7 +13,6 @@ import operator
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
-from datetime import datetime
 from enum import StrEnum
 from typing import Any, Final
 from urllib.parse import urlsplit
@@ -21,7 +20,6 @@ from urllib.parse import urlsplit
 from berth.core.errors import BerthError, ErrorCode
 from berth.engine.alerts.destinations import redact_url
 from berth.engine.alerts.webhook import new_secret
-from berth.storage.sql_alerts import public_delivery
 
 
 class Metric(StrEnum):
@@ -184,33 +182,6 @@ class AlertRule:
         if not self.webhook_url:
             raise _invalid("the rule has no webhook_url, so no secret to rotate")
         return replace(self, secret=new_secret())
-
-
-@dataclass(frozen=True, slots=True)
-class AlertEvent:
-    """One line of the alert log: a rule fired or resolved, and how its webhook call went."""
-
-    id: int
-    rule: str
-    target: str
-    kind: str
-    """'fired' or 'resolved'."""
-    value: float
-    message: str
-    at: datetime
-    delivery: dict[str, Any] | None = None
-
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "id": self.id,
-            "rule": self.rule,
-            "target": self.target,
-            "kind": self.kind,
-            "value": self.value,
-            "message": self.message,
-            "fired_at": self.at.isoformat(),
-            "delivery": public_delivery(self.delivery),
-        }
 
 
 def _invalid(message: str) -> BerthError:

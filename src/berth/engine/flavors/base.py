@@ -1,8 +1,8 @@
 """The runtime contract: how berth packages, inspects and loads one kind of model (a flavor).
 
 A flavor is found by name through the ``berth.flavors`` entry-point group, so a third party adds
-one with a package that declares an entry point; berth ships sklearn, onnx, xgboost, lightgbm and
-pyfunc (``berth.engine.flavors.catalog``).
+one with a package that declares an entry point (importing the contract from `berth.extensions`);
+berth ships sklearn, onnx, xgboost, lightgbm and pyfunc (``berth.engine.flavors.catalog``).
 
 Life of a version:
 1. push: `matches_object` + `save_object` (Python SDK), or `matches_file` + `inspect_file` (a file
@@ -66,6 +66,11 @@ class Flavor(Protocol):
     """One kind of model: how to recognise it, package it and load it."""
 
     name: ClassVar[str]
+    file_suffixes: ClassVar[tuple[str, ...]]
+    """The suffixes of this flavor's artifact files, lower case with their dot (``(".onnx",)``). An
+    upload keeps the one its file name ends with (the rest of the name is dropped), so
+    `matches_file` sees it; an upload ending in none of the installed flavors' suffixes is stored
+    without one."""
 
     def matches_object(self, obj: Any) -> bool:
         """True when `obj` is a fitted model of this flavor (checked without importing frameworks

@@ -40,6 +40,7 @@ class LightGBMFlavor:
     """LightGBM models in LightGBM's native text format."""
 
     name: ClassVar[str] = "lightgbm"
+    file_suffixes: ClassVar[tuple[str, ...]] = (SUFFIX,)
 
     def matches_object(self, obj: Any) -> bool:
         if not type(obj).__module__.startswith("lightgbm") or isinstance(obj, type):

@@ -30,6 +30,7 @@ class OnnxFlavor:
     """ONNX graphs (protobuf files) run by onnxruntime on CPU."""
 
     name: ClassVar[str] = "onnx"
+    file_suffixes: ClassVar[tuple[str, ...]] = (ONNX_SUFFIX,)
 
     def matches_object(self, obj: Any) -> bool:
         cls = type(obj)

@@ -51,7 +51,8 @@ from berth.engine.flavors.pyfunc_runtime import PyfuncRuntime
 from berth.engine.flavors.sniff import zip_members
 
 MANIFEST = "berth_pyfunc.json"
-ARCHIVE_NAME = "model.zip"
+ARCHIVE_SUFFIX = ".zip"
+ARCHIVE_NAME = f"model{ARCHIVE_SUFFIX}"
 
 
 def _refuse_untrusted(path: Path) -> None:
@@ -117,6 +118,7 @@ class PyfuncFlavor:
     """Plain Python classes with ``load``/``predict``, shipped with their code (needs trust)."""
 
     name: ClassVar[str] = "pyfunc"
+    file_suffixes: ClassVar[tuple[str, ...]] = (ARCHIVE_SUFFIX,)
 
     def matches_object(self, obj: Any) -> bool:
         if isinstance(obj, type):
@@ -145,7 +147,7 @@ class PyfuncFlavor:
     def matches_file(self, path: Path) -> bool:
         if path.is_dir():
             return (path / MANIFEST).is_file()
-        return path.suffix.lower() == ".zip" and MANIFEST in zip_members(path)
+        return path.suffix.lower() == ARCHIVE_SUFFIX and MANIFEST in zip_members(path)
 
     def inspect_file(self, path: Path, *, trusted: bool) -> Packaged:
         if not trusted:

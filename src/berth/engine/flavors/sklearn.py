@@ -25,7 +25,7 @@ from berth.engine.flavors.fitted_state import check_fitted_state
 from berth.engine.flavors.labels import labels_to_json
 from berth.engine.flavors.sklearn_runtime import EstimatorRuntime
 from berth.engine.flavors.skops_trust import Audit, check_trust, skops_trusted
-from berth.engine.flavors.sniff import is_pickle, zip_members
+from berth.engine.flavors.sniff import PICKLE_SUFFIXES, is_pickle, zip_members
 
 SKOPS = "skops"
 PICKLE = "pickle"
@@ -63,6 +63,9 @@ class SklearnFlavor:
     """scikit-learn estimators and pipelines (skops files; pickles only when trusted)."""
 
     name: ClassVar[str] = "sklearn"
+    # a pickle is recognised by its first bytes whatever its name: .bin and .model are names
+    # pickled models often carry
+    file_suffixes: ClassVar[tuple[str, ...]] = (SKOPS_SUFFIX, *sorted(PICKLE_SUFFIXES), ".bin", ".model")
 
     def matches_object(self, obj: Any) -> bool:
         module = type(obj).__module__

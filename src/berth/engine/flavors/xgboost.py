@@ -65,6 +65,7 @@ class XGBoostFlavor:
     """XGBoost models in XGBoost's native format."""
 
     name: ClassVar[str] = "xgboost"
+    file_suffixes: ClassVar[tuple[str, ...]] = tuple(SUFFIXES)
 
     def matches_object(self, obj: Any) -> bool:
         if not type(obj).__module__.startswith("xgboost") or isinstance(obj, type):

@@ -9,10 +9,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from berth.core.jobs import Job, check_fraction
-from berth.storage.job_protocols import JobStore
 
-if TYPE_CHECKING:
+if TYPE_CHECKING:  # annotations only: a job kind's module imports this without the storage layer
     from berth.engine.workspace import Workspace
+    from berth.storage.job_protocols import JobStore
 
 log = logging.getLogger(__name__)
 

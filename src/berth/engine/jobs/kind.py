@@ -1,4 +1,6 @@
-"""A job kind: a name, the function that runs a job of it, and the check of its parameters."""
+"""A job kind: a name, the function that runs a job of it, and the check of its parameters.
+
+Packages import it from `berth.extensions`."""
 
 from __future__ import annotations
 

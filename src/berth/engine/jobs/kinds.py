@@ -1,7 +1,7 @@
 """The job kinds a process knows: berth's built-ins and those installed packages register.
 
-A package registers a kind (a `JobKind`, or a plain ``run(params, ctx)`` function) under the
-entry-point group ``berth.jobs`` in its ``pyproject.toml``::
+A package registers a kind (a `JobKind` from `berth.extensions`, or a plain ``run(params, ctx)``
+function) under the entry-point group ``berth.jobs`` in its ``pyproject.toml``::
 
     [project.entry-points."berth.jobs"]
     retrain-voice = "the_voice.jobs:RETRAIN"

@@ -30,21 +30,22 @@ NO_DIFFERENCE = "no significant difference"
 NOT_ENOUGH = "not enough data"
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, kw_only=True)
 class Comparison:
     a: str
     b: str
     metric: str | None
     """``accuracy`` or ``mae`` (None when no labelled prediction was usable)."""
-    method: str | None
+    method: str | None = None
+    """How the interval was computed (None: not enough data for one)."""
     n_a: int
     n_b: int
     value_a: float | None
     value_b: float | None
-    difference: float | None
+    difference: float | None = None
     """b - a."""
-    ci_low: float | None
-    ci_high: float | None
+    ci_low: float | None = None
+    ci_high: float | None = None
     confidence: float
     verdict: str
 
@@ -79,35 +80,31 @@ def compare_variants(
     value_b = hits_b / len(rows_b) if rows_b else None
     if metric is None or len(rows_a) < min_n or len(rows_b) < min_n or value_a is None or value_b is None:
         return Comparison(
-            a,
-            b,
-            metric,
-            None,
-            len(rows_a),
-            len(rows_b),
-            value_a,
-            value_b,
-            None,
-            None,
-            None,
-            confidence,
-            NOT_ENOUGH,
+            a=a,
+            b=b,
+            metric=metric,
+            n_a=len(rows_a),
+            n_b=len(rows_b),
+            value_a=value_a,
+            value_b=value_b,
+            confidence=confidence,
+            verdict=NOT_ENOUGH,
         )
     low, high = newcombe_interval(hits_a, len(rows_a), hits_b, len(rows_b), z)
     return Comparison(
-        a,
-        b,
-        metric,
-        "newcombe_wilson",
-        len(rows_a),
-        len(rows_b),
-        value_a,
-        value_b,
-        value_b - value_a,
-        low,
-        high,
-        confidence,
-        _verdict(low, high, higher_is_better=True),
+        a=a,
+        b=b,
+        metric=metric,
+        method="newcombe_wilson",
+        n_a=len(rows_a),
+        n_b=len(rows_b),
+        value_a=value_a,
+        value_b=value_b,
+        difference=value_b - value_a,
+        ci_low=low,
+        ci_high=high,
+        confidence=confidence,
+        verdict=_verdict(low, high, higher_is_better=True),
     )
 
 
@@ -153,51 +150,43 @@ def _means(
     mae_b = _finite_mean(errors_b)
     if len(errors_a) < max(2, min_n) or len(errors_b) < max(2, min_n) or mae_a is None or mae_b is None:
         return Comparison(
-            a,
-            b,
-            "mae",
-            None,
-            len(errors_a),
-            len(errors_b),
-            mae_a,
-            mae_b,
-            None,
-            None,
-            None,
-            confidence,
-            NOT_ENOUGH,
+            a=a,
+            b=b,
+            metric="mae",
+            n_a=len(errors_a),
+            n_b=len(errors_b),
+            value_a=mae_a,
+            value_b=mae_b,
+            confidence=confidence,
+            verdict=NOT_ENOUGH,
         )
     low, high = welch_interval(errors_a, errors_b, confidence)
     if not (math.isfinite(low) and math.isfinite(high)):
         return Comparison(
-            a,
-            b,
-            "mae",
-            None,
-            len(errors_a),
-            len(errors_b),
-            mae_a,
-            mae_b,
-            None,
-            None,
-            None,
-            confidence,
-            NOT_ENOUGH,
+            a=a,
+            b=b,
+            metric="mae",
+            n_a=len(errors_a),
+            n_b=len(errors_b),
+            value_a=mae_a,
+            value_b=mae_b,
+            confidence=confidence,
+            verdict=NOT_ENOUGH,
         )
     return Comparison(
-        a,
-        b,
-        "mae",
-        "welch",
-        len(errors_a),
-        len(errors_b),
-        mae_a,
-        mae_b,
-        mae_b - mae_a,
-        low,
-        high,
-        confidence,
-        _verdict(low, high, higher_is_better=False),
+        a=a,
+        b=b,
+        metric="mae",
+        method="welch",
+        n_a=len(errors_a),
+        n_b=len(errors_b),
+        value_a=mae_a,
+        value_b=mae_b,
+        difference=mae_b - mae_a,
+        ci_low=low,
+        ci_high=high,
+        confidence=confidence,
+        verdict=_verdict(low, high, higher_is_better=False),
     )
 
 

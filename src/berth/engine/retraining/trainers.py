@@ -1,8 +1,8 @@
 """Registered trainers: entry points of the ``berth.trainers`` group, by name.
 
 An entry point names a factory (usually a class) taking the job's ``trainer_options`` (a dict) and
-returning a `berth.core.training.Trainer`. Only installed entry points can be named: a job's
-parameters never name arbitrary code.
+returning a `Trainer` (a package imports the contract from `berth.extensions`). Only installed
+entry points can be named: a job's parameters never name arbitrary code.
 """
 
 from __future__ import annotations
