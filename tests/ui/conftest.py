@@ -38,8 +38,11 @@ berth push router
 """
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser() -> Iterator[Browser]:
+    """Chromium for one test file: Playwright's sync API keeps an event loop running in the main
+    thread while it is open, so it must not outlive the file (the same pytest-xdist worker then runs
+    other files, whose `asyncio.run` would find that loop running)."""
     if not CHROMIUM.exists():
         if os.environ.get("CI") == "true":
             pytest.fail(f"{CHROMIUM} is missing: the browser tests must run under CI")
