@@ -20,17 +20,14 @@ from __future__ import annotations
 import argparse
 import contextlib
 import os
-import signal
-import socket
 import statistics
 import subprocess
 import sys
 import tempfile
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
-import httpx
+from grpc_bench import berth_serve, free_port
 from sklearn.datasets import make_classification
 from sklearn.linear_model import LogisticRegression
 
@@ -41,13 +38,6 @@ ROW = '{"instances": [[' + ", ".join(["0.5"] * 20) + "]]}"
 """One row of the model's 20 features, as TF-Serving JSON."""
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
 @contextlib.contextmanager
 def served_home(folder: Path) -> Iterator[str]:
     """`berth serve` over a new home in `folder` holding one model, ``lr``; yields its URL."""
@@ -55,22 +45,8 @@ def served_home(folder: Path) -> Iterator[str]:
     x, y = make_classification(n_samples=200, n_features=20, random_state=0)
     berth.push(LogisticRegression(max_iter=500).fit(x, y), name="lr", input_example=x[:2], home=home)
     port = free_port()
-    argv = [BERTH, "serve", "--home", str(home), "--port", str(port), "--log-level", "error"]
-    process = subprocess.Popen(argv, start_new_session=True)
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            with contextlib.suppress(httpx.TransportError):
-                if httpx.get(f"{url}/v2/health/ready").status_code == 200:
-                    break
-            time.sleep(0.1)
-        else:
-            raise TimeoutError("berth serve did not become ready")
-        yield url
-    finally:
-        os.killpg(process.pid, signal.SIGTERM)
-        process.wait(30)
+    with berth_serve(home, port, free_port()):
+        yield f"http://127.0.0.1:{port}"
 
 
 def cpu_seconds(argv: list[str], src: str | None) -> float:
