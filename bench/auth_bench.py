@@ -36,10 +36,10 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 import berth
 from berth.core.access import Action, Role
 from berth.core.settings import Settings
-from berth.server.access_cache import AccessCache
-from berth.server.auth_layer import AuthLayer
-from berth.server.authentication import Authenticator
-from berth.server.permissions import PRINCIPAL_KEY, Guard
+from berth.server.auth.access_cache import AccessCache
+from berth.server.auth.asgi_layer import AuthLayer
+from berth.server.auth.authentication import Authenticator
+from berth.server.auth.permissions import PRINCIPAL_KEY, Guard
 from berth.storage.security_store import SqlSecurityStore
 
 LUA = Path(__file__).with_name("post_auth.lua")

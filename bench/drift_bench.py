@@ -18,9 +18,9 @@ from typing import Any
 
 import numpy as np
 
-from berth.engine.monitoring.drift import DriftStatus, compute_drift
-from berth.engine.monitoring.features import current_features
-from berth.engine.monitoring.profiling import build_profile
+from berth.control.monitoring.drift import DriftStatus, compute_drift
+from berth.control.monitoring.features import current_features
+from berth.control.monitoring.profiling import build_profile
 
 SEGMENTS = np.array(["gold", "silver", "bronze", "none"], dtype=object)
 CHANNELS = np.array(["web", "app", "phone"], dtype=object)

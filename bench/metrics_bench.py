@@ -33,7 +33,7 @@ from wrk_load import simultaneous_rates
 import berth
 from berth.core.request_ids import RequestIds
 from berth.server.metrics.server_metrics import ServerMetrics
-from berth.server.request_layer import RequestLayer
+from berth.server.rest.request_layer import RequestLayer
 
 MODES = ("off", "on")
 

@@ -22,15 +22,15 @@ Import extension contracts from this module only: every other berth module is an
 detail that may change. Importing it loads neither the server nor a database driver.
 """
 
+from berth.control.jobs.context import JobContext, JobStopped
+from berth.control.jobs.kind import JobKind
 from berth.core.errors import BerthError, ErrorCode
 from berth.core.jobs import JsonObject
 from berth.core.signature import InputLayout, TensorSpec
 from berth.core.tensors import ModelInput, ModelOutput
 from berth.core.training import Labelled, Trainer
-from berth.engine.flavors.base import Flavor, Packaged, Runtime
-from berth.engine.jobs.context import JobContext, JobStopped
-from berth.engine.jobs.kind import JobKind
-from berth.engine.pipeline.context import CustomFunction
+from berth.runtime.flavors.base import Flavor, Packaged, Runtime
+from berth.runtime.pipeline.context import CustomFunction
 
 __all__ = [
     "BerthError",

@@ -8,8 +8,8 @@ from pathlib import Path
 import joblib
 import pytest
 
-from berth.engine.flavors.catalog import FlavorCatalog
-from berth.engine.packaging import package_object
+from berth.control.packaging import package_object
+from berth.runtime.flavors.catalog import FlavorCatalog
 from tests.conftest import Trained
 
 

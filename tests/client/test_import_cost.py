@@ -23,9 +23,9 @@ from pathlib import Path
 import pytest
 
 import berth
+from berth.control.packaging import package_object
 from berth.core.settings import Settings
-from berth.engine.flavors.catalog import FlavorCatalog
-from berth.engine.packaging import package_object
+from berth.runtime.flavors.catalog import FlavorCatalog
 from tests.conftest import Trained
 from tests.support.servers import server_in_thread
 
@@ -41,7 +41,9 @@ PLATFORM = (
     "starlette",
     "uvicorn",
     "grpc",
-    "berth.engine",
+    "berth.runtime",
+    "berth.control",
+    "berth.wiring",
     "berth.storage",
     "berth.server",
     "berth.client.embedded",
@@ -153,4 +155,4 @@ def test_a_client_loads_numpy_for_tensors_and_pandas_for_dataframes(url: str, tm
     assert "numpy" in inferred
     assert [m for m in platform_in(inferred) if m.split(".")[0] != "numpy"] == []
     assert {"numpy", "pandas"} <= predicted  # predict answers a DataFrame
-    assert not {"sqlalchemy", "berth.engine", "berth.storage", "berth.server"} & predicted
+    assert not {"sqlalchemy", "berth.runtime", "berth.control", "berth.storage", "berth.server"} & predicted

@@ -14,10 +14,10 @@ from sklearn.linear_model import LogisticRegression
 
 import berth
 from berth.client.sdk import open_registry
+from berth.control.monitoring.profile import FeatureKind, Profile
+from berth.control.monitoring.profiling import build_profile
 from berth.core.errors import BerthError, ErrorCode
 from berth.core.settings import Settings
-from berth.engine.monitoring.profile import FeatureKind, Profile
-from berth.engine.monitoring.profiling import build_profile
 from tests.support.servers import server_in_thread
 
 RNG = np.random.default_rng(7)

@@ -29,7 +29,7 @@ from schemathesis.specs.openapi.checks import content_type_conformance, response
 
 import berth
 from berth.core.settings import Settings
-from berth.server.app import build_server, create_asgi
+from berth.wiring.server import build_server, create_asgi
 from tests.conftest import Trained
 from tests.e2e.helpers import tensor_request
 from tests.support.servers import server_in_thread

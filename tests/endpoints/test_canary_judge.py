@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
+from berth.control.canary import judge
 from berth.core.endpoints import CanaryPolicy, TargetRef
-from berth.engine.canary import judge
-from berth.engine.variant_stats import StatsSummary
+from berth.runtime.variant_stats import StatsSummary
 
 POLICY = CanaryPolicy(
     TargetRef("m", version=2),

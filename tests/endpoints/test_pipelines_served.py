@@ -16,7 +16,7 @@ from tritonclient.grpc import InferenceServerClient, InferInput
 
 import berth
 from berth.core.settings import Settings
-from berth.engine.traffic import sticky_fraction
+from berth.runtime.traffic import sticky_fraction
 from tests.conftest import Trained
 from tests.endpoints.conftest import create, delete
 from tests.support.servers import free_port, server_in_thread

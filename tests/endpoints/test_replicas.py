@@ -16,7 +16,7 @@ import httpx
 import pytest
 
 import berth
-from berth.engine.traffic import sticky_fraction
+from berth.runtime.traffic import sticky_fraction
 from tests.conftest import Trained
 from tests.endpoints.conftest import rows
 from tests.support.postgres import fresh_postgres_database

@@ -16,9 +16,9 @@ import berth
 from berth.core.access import ANONYMOUS
 from berth.core.settings import Settings
 from berth.core.tensors import InferenceRequest, Tensor
-from berth.engine.traffic import sticky_fraction
-from berth.engine.variant_stats import WINDOW_S, TrafficStats
-from berth.server.app import build_server
+from berth.runtime.traffic import sticky_fraction
+from berth.runtime.variant_stats import WINDOW_S, TrafficStats
+from berth.wiring.server import build_server
 from tests.conftest import Trained
 from tests.endpoints.conftest import create, delete, rows
 

@@ -10,7 +10,7 @@ import httpx
 import pytest
 
 from berth.core.settings import Settings
-from berth.engine.flavors.catalog import FlavorCatalog
+from berth.runtime.flavors.catalog import FlavorCatalog
 from tests.extensions.answer_flavor import SUFFIX, install_answer_flavor
 from tests.support.servers import server_in_thread
 

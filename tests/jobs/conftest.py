@@ -11,16 +11,16 @@ from pathlib import Path
 
 import pytest
 
+from berth.control.jobs.batch_score import BATCH_SCORE
+from berth.control.jobs.runner import Worker, WorkerConfig
+from berth.control.jobs.service import JobService
+from berth.control.jobs.triggers import TriggerEvaluator
 from berth.core.jobs import Job
 from berth.core.settings import Settings
-from berth.engine.jobs.batch_score import BATCH_SCORE
-from berth.engine.jobs.kinds import JobKinds
-from berth.engine.jobs.runner import Worker, WorkerConfig
-from berth.engine.jobs.service import JobService
-from berth.engine.jobs.triggers import TriggerEvaluator
-from berth.engine.workspace import Workspace, open_workspace
 from berth.storage.queries import now
 from berth.storage.sql_jobs import SqlJobStore
+from berth.wiring.job_kinds import JobKinds
+from berth.wiring.workspace import Workspace, open_workspace
 from tests.jobs.kinds import STEPS
 
 

@@ -9,10 +9,10 @@ import uuid
 from pathlib import Path
 from typing import Any
 
+from berth.control.jobs.context import JobContext
+from berth.control.jobs.kind import JobKind
 from berth.core.errors import BerthError, ErrorCode
 from berth.core.jobs import JsonObject
-from berth.engine.jobs.context import JobContext
-from berth.engine.jobs.kind import JobKind
 
 
 def _check_steps(params: JsonObject) -> JsonObject:

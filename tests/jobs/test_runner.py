@@ -7,12 +7,12 @@ from datetime import datetime
 
 import pytest
 
+from berth.control.jobs.kind import JobKind
+from berth.control.jobs.triggers import SINCE_KEY, TriggerEvaluator
 from berth.core.errors import BerthError, ErrorCode
 from berth.core.jobs import JobQuery, JobStatus, NewJob, TriggerSpec
-from berth.engine.jobs.kind import JobKind
-from berth.engine.jobs.kinds import JobKinds, discover_kinds, installed_kinds
-from berth.engine.jobs.triggers import SINCE_KEY, TriggerEvaluator
 from berth.storage.queries import now
+from berth.wiring.job_kinds import JobKinds, discover_kinds, installed_kinds
 from tests.jobs.conftest import World
 from tests.jobs.kinds import runs_of
 

@@ -13,11 +13,11 @@ import httpx
 import pytest
 
 import berth
+from berth.control.jobs.service import JobService
 from berth.core.jobs import JobQuery, JobStatus, NewJob
 from berth.core.settings import Settings
-from berth.engine.jobs.kinds import JobKinds
-from berth.engine.jobs.service import JobService
 from berth.storage.sql_jobs import SqlJobStore
+from berth.wiring.job_kinds import JobKinds
 from tests.conftest import Trained
 from tests.jobs.kinds import STEPS, install_test_kinds, runs_of
 from tests.jobs.processes import worker_process

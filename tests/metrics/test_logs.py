@@ -17,7 +17,7 @@ from starlette.types import Receive, Scope, Send
 import berth
 from berth.core.logs import JsonFormatter, log_handler
 from berth.core.request_ids import RequestIds
-from berth.server.request_layer import RequestLayer
+from berth.server.rest.request_layer import RequestLayer
 from tests.conftest import Trained
 from tests.support.servers import server_process
 

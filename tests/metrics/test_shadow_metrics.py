@@ -9,7 +9,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from berth.core.tensors import Tensor
 from berth.dataplane.shadows import ShadowCall, ShadowRunner
-from berth.engine.variant_stats import TrafficStats
+from berth.runtime.variant_stats import TrafficStats
 from berth.server.metrics.server_metrics import ServerMetrics
 
 

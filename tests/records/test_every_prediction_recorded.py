@@ -28,12 +28,12 @@ from berth.core.access import Action
 from berth.core.codecs.oip_binary import HEADER_LENGTH, encode_binary_infer_request
 from berth.core.settings import Settings
 from berth.core.tensors import InferenceRequest, Tensor
-from berth.server.app import build_server, create_app
+from berth.server.auth.permissions import api_routes, route_declaration
 from berth.server.grpc.proto import berth_inference_pb2 as pb
 from berth.server.grpc.proto import berth_inference_pb2_grpc as pb_grpc
 from berth.server.grpc.service import RPC_ACTIONS
-from berth.server.permissions import api_routes, route_declaration
 from berth.storage.sql_records import SqlRecordStore
+from berth.wiring.server import build_server, create_app
 from tests.conftest import Trained
 from tests.records.helpers import eventually
 from tests.support.servers import free_port, server_process

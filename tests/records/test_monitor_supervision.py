@@ -42,7 +42,7 @@ from tests.records.helpers import eventually
 from tests.support.postgres import fresh_postgres_database
 from tests.support.servers import berth_executable, free_port, wait_ready
 
-MONITOR_MODULE = "berth.engine.monitor_process"
+MONITOR_MODULE = "berth.wiring.monitor_process"
 FAST_ENV = {
     "BERTH_JOURNAL_ROTATE_S": "0.3",
     "BERTH_INGEST_INTERVAL_S": "0.05",

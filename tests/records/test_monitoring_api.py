@@ -16,13 +16,13 @@ import numpy as np
 import pytest
 
 import berth
+from berth.control.alerts.destinations import DestinationPolicy, WebhookAllowList
+from berth.control.alerts.evaluator import AlertEvaluator
+from berth.control.alerts.rules import Metric
+from berth.control.alerts.webhook import WebhookSender
 from berth.core.records import PredictionRecord
 from berth.core.settings import Settings
-from berth.engine.alerts.destinations import DestinationPolicy, WebhookAllowList
-from berth.engine.alerts.evaluator import AlertEvaluator
-from berth.engine.alerts.rules import Metric
-from berth.engine.alerts.webhook import WebhookSender
-from berth.engine.workspace import open_workspace
+from berth.wiring.workspace import open_workspace
 from tests.conftest import Trained
 from tests.records.builders import ingest
 from tests.support.servers import server_in_thread

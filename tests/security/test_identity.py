@@ -21,13 +21,13 @@ import numpy as np
 import pytest
 
 from berth.client.registry import RemoteRegistry
+from berth.control.packaging import package_object
 from berth.core.access import Role
 from berth.core.entities import PushRequest
 from berth.core.errors import BerthError, ErrorCode
 from berth.core.settings import Settings
 from berth.core.tensors import InferenceRequest, Tensor
-from berth.engine.flavors.catalog import FlavorCatalog
-from berth.engine.packaging import package_object
+from berth.runtime.flavors.catalog import FlavorCatalog
 from berth.server.grpc.codec import encode_infer_request
 from berth.server.grpc.proto import berth_inference_pb2_grpc as pb_grpc
 from berth.storage.db import create_database_engine

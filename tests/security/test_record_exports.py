@@ -21,11 +21,11 @@ import httpx
 import pyarrow.parquet as pq
 import pytest
 
+from berth.control.jobs.runner import Worker, WorkerConfig
+from berth.control.record_export_jobs import EXPORT_KIND
 from berth.core.records import PredictionRecord
 from berth.core.settings import Settings
-from berth.engine.jobs.runner import Worker, WorkerConfig
-from berth.engine.record_export_jobs import EXPORT_KIND
-from berth.engine.workspace import open_workspace
+from berth.wiring.workspace import open_workspace
 from tests.conftest import Trained
 from tests.records.builders import ingest
 from tests.security.conftest import populate

@@ -18,14 +18,14 @@ import pytest
 from fastapi import APIRouter, FastAPI
 
 from berth.core.settings import Settings
-from berth.server.app import build_server, create_app
+from berth.server.auth.permissions import api_routes, check_routes_declared, public_paths, route_declaration
 from berth.server.grpc.auth import PUBLIC
 from berth.server.grpc.proto import berth_inference_pb2 as pb
 from berth.server.grpc.proto import berth_inference_pb2_grpc as pb_grpc
 from berth.server.grpc.service import RPC_ACTIONS
-from berth.server.permissions import api_routes, check_routes_declared, public_paths, route_declaration
-from berth.server.ui_routes import ui_files, ui_paths
+from berth.server.rest.ui_routes import ui_files, ui_paths
 from berth.storage.security_store import SqlSecurityStore
+from berth.wiring.server import build_server, create_app
 from tests.security.conftest import World
 
 PATH_VALUES = {

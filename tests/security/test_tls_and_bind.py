@@ -23,9 +23,9 @@ from cryptography.x509.oid import NameOID
 import berth
 from berth.core.errors import BerthError
 from berth.core.settings import Settings
+from berth.server.auth.security import check_bind
 from berth.server.grpc.proto import berth_inference_pb2 as pb
 from berth.server.grpc.proto import berth_inference_pb2_grpc as pb_grpc
-from berth.server.security import check_bind
 from tests.conftest import Trained
 from tests.support.servers import berth_executable, free_port
 

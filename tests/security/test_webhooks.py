@@ -22,18 +22,18 @@ import httpx
 import orjson
 import pytest
 
-from berth.core.records import PredictionRecord
-from berth.core.settings import Settings
-from berth.engine.alerts.destinations import (
+from berth.control.alerts.destinations import (
     DestinationPolicy,
     DestinationRefused,
     WebhookAllowList,
     is_public,
     literal_address,
 )
-from berth.engine.alerts.rules import AlertRule
-from berth.engine.alerts.webhook import WebhookSender, new_secret
-from berth.engine.workspace import open_workspace
+from berth.control.alerts.rules import AlertRule
+from berth.control.alerts.webhook import WebhookSender, new_secret
+from berth.core.records import PredictionRecord
+from berth.core.settings import Settings
+from berth.wiring.workspace import open_workspace
 from tests.conftest import Trained
 from tests.records.builders import ingest
 from tests.security.conftest import populate

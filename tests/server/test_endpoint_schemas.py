@@ -11,7 +11,7 @@ from berth.core.endpoints import (
 )
 from berth.core.entities import MAX_NAME_LENGTH
 from berth.core.security import MAX_TEAM_NAME_LENGTH
-from berth.server.endpoint_schemas import EndpointCreate, WeightsBody
+from berth.server.rest.endpoint_schemas import EndpointCreate, WeightsBody
 
 
 def test_the_bodies_limits_are_cores() -> None:

@@ -1,9 +1,9 @@
-"""The one table from error codes to HTTP statuses (``berth.server.errors``) covers every code."""
+"""The one table from error codes to HTTP statuses (``berth.server.rest.errors``) covers every code."""
 
 from __future__ import annotations
 
 from berth.core.errors import ErrorCode
-from berth.server.errors import HTTP_STATUS
+from berth.server.rest.errors import HTTP_STATUS
 
 
 def test_every_error_code_has_an_http_status() -> None:

@@ -15,9 +15,9 @@ import joblib
 import numpy as np
 import pytest
 
+from berth.control.packaging import package_object
 from berth.core.settings import Settings
-from berth.engine.flavors.catalog import FlavorCatalog
-from berth.engine.packaging import package_object
+from berth.runtime.flavors.catalog import FlavorCatalog
 from tests.conftest import Trained
 from tests.support.servers import server_in_thread
 

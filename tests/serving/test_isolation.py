@@ -14,8 +14,8 @@ import pytest
 
 import berth
 from berth.core.settings import Settings
-from berth.engine.batching import BatchingConfig
-from berth.server.app import build_server
+from berth.runtime.batching import BatchingConfig
+from berth.wiring.server import build_server
 from tests.conftest import Trained
 from tests.serving.slow_model import SECONDS, SlowModel
 from tests.support.servers import server_in_thread

@@ -7,8 +7,8 @@ from typing import Any
 
 import pytest
 
+from berth.control.monitoring.profiling import build_profile
 from berth.core.errors import BerthError, ErrorCode
-from berth.engine.monitoring.profiling import build_profile
 from berth.storage.sql_profiles import MAX_PROFILE_BYTES, SqlProfileStore
 from berth.storage.sql_registry import SqlRegistryStore
 from tests.storage.builders import new_version

@@ -17,7 +17,7 @@ import httpx
 import uvicorn
 
 from berth.core.settings import Settings
-from berth.server.app import build_server, create_asgi
+from berth.wiring.server import build_server, create_asgi
 
 
 def free_port() -> int:

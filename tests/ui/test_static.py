@@ -6,7 +6,7 @@ import re
 
 import httpx
 
-from berth.server.ui_routes import ui_files
+from berth.server.rest.ui_routes import ui_files
 from tests.ui.conftest import Site
 
 

@@ -12,7 +12,7 @@ from the_voice.bootstrap import Where, bootstrap
 from the_voice.data import Split, load_split
 
 from berth.core.settings import Settings
-from berth.engine.workspace import Workspace, open_workspace
+from berth.wiring.workspace import Workspace, open_workspace
 
 BASE_ROWS = 1500
 """Base texts the tests train on (the full 10,003 take longer; bench/ runs them)."""

@@ -14,10 +14,10 @@ import httpx
 import pytest
 from the_voice.data import Split
 
+from berth.control.jobs.runner import Worker, WorkerConfig
+from berth.control.jobs.triggers import TriggerEvaluator
 from berth.core.settings import Settings
-from berth.engine.jobs.runner import Worker, WorkerConfig
-from berth.engine.jobs.triggers import TriggerEvaluator
-from berth.engine.workspace import open_workspace
+from berth.wiring.workspace import open_workspace
 from tests.support.servers import server_in_thread
 from tests.voice.conftest import BASE_ROWS
 

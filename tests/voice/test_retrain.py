@@ -14,13 +14,13 @@ from the_voice.data import Split
 from the_voice.trainer import VoiceTrainer
 
 from berth.cli.main import cli
+from berth.control.retraining.corrections import in_holdout
+from berth.control.retraining.job import check_retrain_params, run_retrain_job
+from berth.control.retraining.retrain import REFERENCE_ROWS, retrain
+from berth.control.retraining.trainers import load_trainer
 from berth.core.errors import BerthError, ErrorCode
 from berth.core.training import RetrainParams
-from berth.engine.retraining.corrections import in_holdout
-from berth.engine.retraining.job import check_retrain_params, run_retrain_job
-from berth.engine.retraining.retrain import REFERENCE_ROWS, retrain
-from berth.engine.retraining.trainers import load_trainer
-from berth.engine.workspace import Workspace
+from berth.wiring.workspace import Workspace
 from tests.voice.conftest import BASE_ROWS
 from tests.voice.records import CorrectedRecords
 from tests.voice.trainers import CorruptedTrainer

@@ -11,9 +11,9 @@ import httpx
 import pytest
 from the_voice.data import Split
 
+from berth.control.retraining.job import run_retrain_job
 from berth.core.settings import Settings
-from berth.engine.retraining.job import run_retrain_job
-from berth.engine.workspace import Workspace
+from berth.wiring.workspace import Workspace
 from tests.support.servers import server_in_thread
 from tests.voice.conftest import BASE_ROWS
 from tests.voice.records import CorrectedRecords

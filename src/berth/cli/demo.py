@@ -76,7 +76,7 @@ def demo(home: Path | None, host: str, port: int) -> None:
     """Train and push the demo models (once), then serve them until Ctrl-C."""
     from berth.cli.demo_models import push_demo_models
     from berth.core.settings import Settings
-    from berth.server.runner import serve
+    from berth.wiring.serve import serve
 
     settings = Settings() if home is None else Settings(home=home)
     bank = push_demo_models(settings)

@@ -18,7 +18,7 @@ from berth.client.sdk import current_user
 from berth.core.entities import PushRequest, Version, VersionMetadata
 from berth.core.errors import BerthError, ErrorCode
 from berth.core.settings import Settings
-from berth.engine.workspace import open_workspace
+from berth.wiring.workspace import open_workspace
 
 DEMO_REVISION = "2"
 BANK_FILE = "bank-additional-full.csv.gz"

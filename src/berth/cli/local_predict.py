@@ -17,7 +17,7 @@ from berth.core.codecs.oip_json import decode_infer_request, encode_infer_respon
 from berth.core.codecs.v1_json import decode_v1_request, encode_v1_response
 from berth.core.settings import Settings
 from berth.core.tensors import InferenceRequest
-from berth.server.app import build_server
+from berth.wiring.server import build_server
 
 
 def predict_in_process(home: Path | None, name: str, ref: str | None, body: Any) -> Any:

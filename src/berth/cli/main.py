@@ -81,7 +81,7 @@ def serve(
     """Serve every model in the registry over REST (Open Inference Protocol V2 and /api/v1), and over
     gRPC (Open Inference Protocol V2) with --grpc-port."""
     from berth.core.settings import Settings
-    from berth.server.runner import serve as run_server
+    from berth.wiring.serve import serve as run_server
 
     overrides: dict[str, Any] = {
         "home": home,

@@ -26,7 +26,7 @@ def _load_example(path: Path) -> Any:
     """An input example from a CSV (a DataFrame) or a JSON file (an OIP request, or records)."""
     import pandas as pd
 
-    from berth.engine.examples import request_as_example
+    from berth.control.examples import request_as_example
 
     if path.suffix.lower() == ".csv":
         return pd.read_csv(path)

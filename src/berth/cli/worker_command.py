@@ -61,11 +61,11 @@ def worker(
     log_level: str,
 ) -> None:
     """Run background jobs from the registry database until stopped (SIGTERM or SIGINT)."""
+    from berth.control.jobs.runner import Worker, WorkerConfig
+    from berth.control.jobs.triggers import TriggerEvaluator
     from berth.core.settings import Settings
-    from berth.engine.jobs.runner import Worker, WorkerConfig
-    from berth.engine.jobs.triggers import TriggerEvaluator
-    from berth.engine.workspace import open_workspace
     from berth.storage.queries import now
+    from berth.wiring.workspace import open_workspace
 
     logging.basicConfig(level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     overrides: dict[str, Any] = {"home": home, "database_url": database_url}

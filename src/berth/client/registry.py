@@ -23,7 +23,7 @@ from berth.core.entities import AliasEvent, Model, PushRequest, Version
 from berth.core.errors import BerthError, ErrorCode
 
 if TYPE_CHECKING:
-    from berth.engine.flavors.catalog import FlavorCatalog
+    from berth.runtime.flavors.catalog import FlavorCatalog
 
 
 class Registry(Protocol):
@@ -63,8 +63,8 @@ class RemoteRegistry:
     def push_object(self, obj: Any, request: PushRequest) -> Version:
         """Package the object here in its safe format (with the flavors, loaded by the first such
         push), then upload it like a file."""
-        from berth.engine.flavors.catalog import FlavorCatalog
-        from berth.engine.packaging import package_object
+        from berth.control.packaging import package_object
+        from berth.runtime.flavors.catalog import FlavorCatalog
 
         if self._catalog is None:
             self._catalog = FlavorCatalog()
@@ -77,7 +77,7 @@ class RemoteRegistry:
         if not path.exists():
             raise BerthError(ErrorCode.ARTIFACT_INVALID, f"no such file: {path}")
         if path.is_dir():
-            from berth.engine.flavors.archive import write_zip
+            from berth.runtime.flavors.archive import write_zip
 
             with tempfile.TemporaryDirectory(prefix="berth-push-") as folder:
                 return self._upload(write_zip(path, Path(folder) / f"{path.name}.zip"), request)
@@ -164,7 +164,7 @@ def _push_metadata(request: PushRequest) -> dict[str, Any]:
     meta = request.metadata
     example = None
     if request.input_example is not None:
-        from berth.engine.examples import example_as_request  # numpy and pandas, for an example only
+        from berth.control.examples import example_as_request  # numpy and pandas, for an example only
 
         example = example_as_request(request.input_example)
     return {

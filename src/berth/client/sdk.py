@@ -17,7 +17,7 @@ from berth.core.entities import PushRequest, Version, VersionMetadata
 from berth.core.signature import Signature
 
 if TYPE_CHECKING:
-    from berth.engine.monitoring.profile import Profile
+    from berth.control.monitoring.profile import Profile
 
 
 def open_registry(
@@ -107,7 +107,7 @@ def push(
         else:
             version = registry.push_object(model, request)
         if profile is not None:
-            from berth.engine.monitoring.profiling import signature_names
+            from berth.control.monitoring.profiling import signature_names
 
             if signature_names(version.signature) != signature_names(
                 given
@@ -120,6 +120,6 @@ def push(
 
 
 def _profile(reference: Any, outputs: Any, signature: Signature | None) -> Profile:
-    from berth.engine.monitoring.profiling import build_version_profile  # numpy: a reference only
+    from berth.control.monitoring.profiling import build_version_profile  # numpy: a reference only
 
     return build_version_profile(reference, signature, outputs=outputs)

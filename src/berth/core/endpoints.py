@@ -4,7 +4,7 @@ An endpoint's *spec* is its whole desired state; every change stores a new revis
 rollback is "put the previous spec back". The spec's JSON form is what the REST API, the CLI and
 the SDK exchange (``EndpointSpec.from_json`` / ``to_json``); structural mistakes are refused here
 with INVALID_ENDPOINT. Whether targets exist and pipelines parse is checked against the registry
-by ``berth.engine.endpoints`` before a spec is stored.
+by ``berth.control.endpoints`` before a spec is stored.
 
 Traffic (documented in docs/endpoints.md):
 - ``targets``: ``model@alias``, ``model:version`` or a bare ``model`` (its 'production' alias, else
@@ -28,7 +28,7 @@ from typing import Any, Final
 from berth.core.entities import check_alias_name, check_model_name
 from berth.core.errors import BerthError, ErrorCode
 
-# The spec's limits, defined here once: the API's request bodies (berth.server.endpoint_schemas)
+# The spec's limits, defined here once: the API's request bodies (berth.server.rest.endpoint_schemas)
 # state the same ones for its documentation and its first check.
 MAX_TARGETS: Final = 16
 """The most weighted targets (and the most weights one change sets)."""

@@ -120,7 +120,7 @@ class NewVersion:
 
 @dataclass(frozen=True, slots=True)
 class PushRequest:
-    """Everything a push says besides the model itself (`berth.engine.publishing` carries it out)."""
+    """Everything a push says besides the model itself (`berth.control.publishing` carries it out)."""
 
     name: str
     team: str = "default"

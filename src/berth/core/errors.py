@@ -1,7 +1,7 @@
 """berth's one error type: a stable, transport-neutral code and a message.
 
 Every layer raises `BerthError` with an `ErrorCode`; the servers map codes to HTTP and gRPC
-statuses in one table each (``berth.server.errors``), and the client rebuilds a `BerthError`
+statuses in one table each (``berth.server.rest.errors``), and the client rebuilds a `BerthError`
 from the ``{"error": ..., "code": ...}`` body, so callers catch the same type everywhere.
 """
 

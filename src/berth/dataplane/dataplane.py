@@ -23,8 +23,8 @@ from berth.dataplane.endpoint_inference import EndpointInference, HeaderLookup
 from berth.dataplane.predictor import Predictor
 from berth.dataplane.recording import Pending, Recorder, committed, prediction_identity
 from berth.dataplane.served import Served
-from berth.engine.pool import LoadState, ModelPool
-from berth.engine.reconciler import Reconciler
+from berth.runtime.pool import LoadState, ModelPool
+from berth.runtime.reconciler import Reconciler
 
 SERVER_NAME = "berth"
 

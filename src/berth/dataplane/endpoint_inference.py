@@ -1,7 +1,7 @@
 """Answering a request to an endpoint: variant -> pre-steps -> model -> post-steps -> shadows.
 
 The variant is picked from the request's point ``u`` (its sticky key's hash, else random; see
-`berth.engine.traffic`). It is picked again from the routing table of the moment right before the
+`berth.runtime.traffic`). It is picked again from the routing table of the moment right before the
 model is called, with the same ``u``, so a request whose pre-steps awaited a look-up across a
 switch lands on a version that is live then, never on one that was just retired.
 
@@ -23,13 +23,13 @@ from berth.dataplane.predictor import Predictor
 from berth.dataplane.recording import Pending, Recorder, committed, prediction_identity
 from berth.dataplane.served import Served
 from berth.dataplane.shadows import ShadowCall, ShadowRunner
-from berth.engine.endpoint_routes import EndpointRoute
-from berth.engine.pipeline import Pipeline
-from berth.engine.pipeline.context import CustomStepSource, EntitySource, StepContext
-from berth.engine.pipeline.frame import Frame, frame_from_tensors, frame_to_tensors
-from berth.engine.routing import RoutingTable
-from berth.engine.traffic import Variant, sticky_fraction
-from berth.engine.variant_stats import TrafficStats
+from berth.runtime.compiled_endpoints import EndpointRoute
+from berth.runtime.pipeline import Pipeline
+from berth.runtime.pipeline.context import CustomStepSource, EntitySource, StepContext
+from berth.runtime.pipeline.frame import Frame, frame_from_tensors, frame_to_tensors
+from berth.runtime.routing import RoutingTable
+from berth.runtime.traffic import Variant, sticky_fraction
+from berth.runtime.variant_stats import TrafficStats
 
 HeaderLookup = Callable[[str], str | None]
 """A request header by lower-case name (None when absent)."""

@@ -10,7 +10,7 @@ from berth.core.entities import Version
 from berth.core.errors import BerthError, ErrorCode
 from berth.core.tensors import Tensor
 from berth.dataplane.deadlines import Deadlines
-from berth.engine.pool import ModelPool
+from berth.runtime.pool import ModelPool
 
 
 class Predictor:

@@ -23,7 +23,7 @@ import numpy as np
 
 from berth.core.errors import BerthError
 from berth.core.tensors import Tensor
-from berth.engine.variant_stats import TrafficStats
+from berth.runtime.variant_stats import TrafficStats
 
 log = logging.getLogger(__name__)
 

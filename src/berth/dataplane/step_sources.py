@@ -18,9 +18,9 @@ import pandas as pd
 from berth.core.endpoints import TargetRef
 from berth.core.entities import Version
 from berth.core.errors import BerthError, ErrorCode
-from berth.engine.flavors.pyfunc_runtime import PyfuncRuntime
-from berth.engine.pipeline.context import CustomFunction
-from berth.engine.pool import ModelPool
+from berth.runtime.flavors.pyfunc_runtime import PyfuncRuntime
+from berth.runtime.pipeline.context import CustomFunction
+from berth.runtime.pool import ModelPool
 from berth.storage.protocols import EntityStore
 
 

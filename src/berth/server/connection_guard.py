@@ -34,8 +34,8 @@ from typing import Any, ClassVar, Final
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
 from berth.core.errors import BerthError, ErrorCode
-from berth.server.body_limit import UPLOAD_PATH
-from berth.server.errors import error_body, error_status
+from berth.server.rest.body_limit import UPLOAD_PATH
+from berth.server.rest.errors import error_body, error_status
 
 _FD_MARGIN: Final = 64
 """File descriptors kept free for the database, artifacts, logs and gRPC when capping connections."""

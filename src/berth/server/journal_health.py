@@ -25,7 +25,7 @@ from typing import Final
 
 from berth.core.settings import Settings
 from berth.dataplane.recording import Recorder
-from berth.server.ingester_process import IngesterProcess
+from berth.server.monitor_supervisor import IngesterProcess
 from berth.storage.journal import JournalLag, measure_backlog
 
 log = logging.getLogger(__name__)

@@ -2,7 +2,7 @@
 
 One implementation (`berth.storage.sql_profiles.SqlProfileStore`, SQLite or PostgreSQL by URL)
 and one contract test suite (``tests/storage/test_profile_store.py``) that runs it on both. The
-store keeps the document as given; what a profile holds is `berth.engine.monitoring.profile`'s.
+store keeps the document as given; what a profile holds is `berth.control.monitoring.profile`'s.
 """
 
 from __future__ import annotations

@@ -2,7 +2,7 @@
 
 Every change runs in one write transaction that also appends its audit event and bumps the
 security change counter, so servers reload their in-memory access table within their refresh
-interval (`berth.server.access_cache`), and a change is never committed without its event.
+interval (`berth.server.auth.access_cache`), and a change is never committed without its event.
 """
 
 from __future__ import annotations

@@ -11,7 +11,7 @@ from berth.client.endpoints import JsonDict, spec_only
 from berth.core.access import ANONYMOUS
 from berth.core.endpoints import Endpoint
 from berth.core.errors import BerthError, ErrorCode
-from berth.engine.workspace import Workspace
+from berth.wiring.workspace import Workspace
 
 
 def open_local_endpoints(home: str | Path | None) -> LocalEndpoints:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from berth.core.settings import Settings
-from berth.engine.workspace import Workspace, open_workspace
+from berth.wiring.workspace import Workspace, open_workspace
 
 
 def home_settings(home: str | Path | None) -> Settings:

@@ -9,7 +9,7 @@ from typing import Any
 from berth.client.embedded.home import open_home
 from berth.client.jobs import JsonDict
 from berth.core.jobs import JobQuery, JobStatus, NewJob, TriggerSpec
-from berth.engine.workspace import Workspace
+from berth.wiring.workspace import Workspace
 
 
 def open_local_jobs(home: str | Path | None) -> LocalJobs:

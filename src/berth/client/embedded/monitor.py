@@ -8,10 +8,10 @@ from typing import Any
 
 from berth.client.embedded.home import open_home
 from berth.client.monitor import JsonDict
+from berth.control.alerts.rules import AlertRule
+from berth.control.monitor_service import Window
 from berth.core.record_requests import parse_time
-from berth.engine.alerts.rules import AlertRule
-from berth.engine.monitor_service import Window
-from berth.engine.workspace import Workspace
+from berth.wiring.workspace import Workspace
 
 
 def open_local_monitor(home: str | Path | None) -> LocalMonitor:

@@ -10,10 +10,10 @@ from typing import Any
 
 from berth.client.embedded.home import open_home
 from berth.client.records import JsonDict, jsonable
+from berth.control.record_service import RecordService
 from berth.core.errors import BerthError, ErrorCode
 from berth.core.record_requests import ExportBody, FeedbackBody, parse_time
 from berth.core.records import FeedbackReport
-from berth.engine.record_service import RecordService
 
 FILTERS = ("endpoint", "model", "version", "variant", "entity_key", "start", "end", "has_feedback")
 

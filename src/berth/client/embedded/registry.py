@@ -8,7 +8,7 @@ from typing import Any
 
 from berth.client.embedded.home import open_home
 from berth.core.entities import AliasEvent, Model, PushRequest, Version
-from berth.engine.workspace import Workspace
+from berth.wiring.workspace import Workspace
 
 
 def open_local_registry(home: str | Path | None) -> LocalRegistry:

@@ -18,10 +18,10 @@ import grpc
 from berth.core.audit import AuditContext, set_audit_context
 from berth.core.errors import BerthError, ErrorCode
 from berth.core.request_ids import current_request_id
-from berth.server.authentication import Authenticator
+from berth.server.auth.authentication import Authenticator
+from berth.server.auth.permissions import CURRENT_PRINCIPAL
+from berth.server.auth.rate_limit import RateLimiter
 from berth.server.grpc.status import abort
-from berth.server.permissions import CURRENT_PRINCIPAL
-from berth.server.rate_limit import RateLimiter
 
 PUBLIC = "public"
 """The `RPC_ACTIONS` entry of a method open to everyone."""

@@ -12,15 +12,15 @@ from berth.core.codecs.limits import DEFAULT_MAX_TENSORS
 from berth.core.errors import BerthError, ErrorCode
 from berth.core.request_ids import RequestIds
 from berth.dataplane.dataplane import DataPlane
-from berth.server.authentication import Authenticator
+from berth.server.auth.authentication import Authenticator
+from berth.server.auth.permissions import Guard
+from berth.server.auth.rate_limit import RateLimiter
 from berth.server.grpc.auth import AuthInterceptor
 from berth.server.grpc.proto import berth_inference_pb2_grpc as pb_grpc
 from berth.server.grpc.request_ids import RequestIdInterceptor
 from berth.server.grpc.service import RPC_ACTIONS, InferenceServicer
 from berth.server.metrics.requests import RequestCounter
 from berth.server.offload import INLINE, Offload
-from berth.server.permissions import Guard
-from berth.server.rate_limit import RateLimiter
 
 log = logging.getLogger(__name__)
 

@@ -18,15 +18,15 @@ from berth.core.codecs.limits import DEFAULT_MAX_TENSORS
 from berth.core.errors import BerthError, ErrorCode
 from berth.dataplane.dataplane import DataPlane
 from berth.dataplane.endpoint_inference import HeaderLookup
-from berth.server.access_cache import unauthenticated
+from berth.server.answer_headers import answered_by
+from berth.server.auth.access_cache import unauthenticated
+from berth.server.auth.permissions import CURRENT_PRINCIPAL, Guard
 from berth.server.grpc.auth import PUBLIC
 from berth.server.grpc.codec import decode_infer_request, encode_infer_response
 from berth.server.grpc.proto import berth_inference_pb2 as pb
 from berth.server.grpc.status import reporting_errors
-from berth.server.inference_endpoint import answered_by
 from berth.server.metrics.requests import OK, NoRequestMetrics, RequestCounter, outcome
 from berth.server.offload import INLINE, Offload
-from berth.server.permissions import CURRENT_PRINCIPAL, Guard
 
 Context: TypeAlias = grpc.aio.ServicerContext
 

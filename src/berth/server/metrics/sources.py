@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from berth.dataplane.shadows import ShadowRunner
-from berth.engine.pool import ModelPool
+from berth.runtime.pool import ModelPool
 from berth.server.metrics.sampled import Gauges
 
 

@@ -1,0 +1,129 @@
+"""Publishing a version: package, check, describe, store — the one path every push takes.
+
+The Python SDK (a fitted object), the CLI (a file) and the management API (an upload) all end in
+`Publisher`: the artifact is packaged in its flavor's safe format, loaded once here to prove it
+loads and to infer its signature from the input example, hashed and stored, and only then
+recorded as a new version (so a version that exists always has a loadable artifact behind it).
+
+A version's ``trusted`` says whether loading it relies on a maintainer's word (a pickle, pyfunc
+code, skops types outside berth's allow-list): it is what the flavor found the artifact needs, not
+what the pusher asked for, and a push whose artifact needs trust the pusher did not give is
+refused (UNTRUSTED_ARTIFACT) before anything is stored. A trusted version is recorded with a
+``version.trust`` audit event; an untrusted one is re-checked against the allow-list at every load.
+"""
+
+from __future__ import annotations
+
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from berth.control.examples import example_as_request
+from berth.control.packaging import package_file, package_object
+from berth.core.entities import NewVersion, PushRequest, Version, check_alias_name, check_model_name
+from berth.core.errors import BerthError, ErrorCode
+from berth.runtime.batching import BatchingConfig
+from berth.runtime.flavors.base import Packaged
+from berth.runtime.flavors.catalog import FlavorCatalog
+from berth.runtime.signatures import build_signature
+from berth.storage.protocols import ArtifactStore, RegistryStore
+
+
+class Publisher:
+    def __init__(
+        self,
+        store: RegistryStore,
+        artifacts: ArtifactStore,
+        catalog: FlavorCatalog,
+        *,
+        max_artifact_bytes: int | None = None,
+    ) -> None:
+        self._store = store
+        self._artifacts = artifacts
+        self._catalog = catalog
+        self._max_artifact_bytes = max_artifact_bytes
+
+    def push_object(self, obj: Any, request: PushRequest) -> Version:
+        """Push a fitted model object (scikit-learn, XGBoost, LightGBM, ONNX, pyfunc)."""
+        self._check_names(request)
+        with tempfile.TemporaryDirectory(prefix="berth-push-") as folder:
+            packaged = package_object(self._catalog, obj, Path(folder))
+            return self._publish(packaged, request)
+
+    def push_file(self, path: Path, request: PushRequest) -> Version:
+        """Push an artifact file (or a pyfunc folder) as it is; its flavor is detected from it."""
+        self._check_names(request)
+        if not path.exists():
+            raise BerthError(ErrorCode.ARTIFACT_INVALID, f"no such file: {path}")
+        packaged = package_file(self._catalog, path, trusted=request.trusted)
+        return self._publish(packaged, request)
+
+    @staticmethod
+    def _check_names(request: PushRequest) -> None:
+        check_model_name(request.name)
+        for alias in request.aliases:
+            check_alias_name(alias)
+
+    def _publish(self, packaged: Packaged, request: PushRequest) -> Version:
+        if packaged.trusted and not request.trusted:
+            raise BerthError(
+                ErrorCode.UNTRUSTED_ARTIFACT,
+                f"loading this {packaged.flavor} model runs code or types berth does not allow by "
+                "itself; a maintainer may push it with trust_pickle=True (audited)",
+            )
+        flavor = self._catalog.get(packaged.flavor)
+        runtime = flavor.load(packaged.path, dict(packaged.runtime_config), trusted=packaged.trusted)
+        try:
+            signature = build_signature(runtime, example=request.input_example, given=request.signature)
+        finally:
+            runtime.unload()
+        example = (
+            example_as_request(request.input_example, signature)
+            if request.input_example is not None
+            else None
+        )
+        with packaged.path.open("rb") as source:
+            artifact = self._artifacts.put(
+                source, filename=packaged.path.name, max_bytes=self._max_artifact_bytes
+            )
+        new = NewVersion(
+            flavor=packaged.flavor,
+            artifact=artifact,
+            signature=signature,
+            runtime_config=_with_batching(packaged.runtime_config, request.batching),
+            input_example=example,
+            metadata=request.metadata,
+            trusted=packaged.trusted,
+            pushed_by=request.pushed_by,
+            source=request.source,
+        )
+        self._ensure_model(request)
+        version = self._store.create_version(
+            request.name,
+            new,
+            team=request.team,
+            expected_team=request.expected_team,
+            aliases=request.aliases,
+        )
+        return self._store.get_version(request.name, version.number) if request.aliases else version
+
+    def _ensure_model(self, request: PushRequest) -> None:
+        try:
+            self._store.get_model(request.name)
+        except BerthError as exc:
+            if exc.code is not ErrorCode.MODEL_NOT_FOUND:
+                raise
+            try:
+                self._store.create_model(request.name, team=request.team, description=request.description)
+            except BerthError as race:
+                if race.code is not ErrorCode.ALREADY_EXISTS:
+                    raise
+
+
+def _with_batching(runtime_config: dict[str, Any], batching: dict[str, Any] | None) -> dict[str, Any]:
+    """The flavor's runtime config, plus the version's own batching settings once they check out."""
+    config = dict(runtime_config)
+    if batching:
+        checked = BatchingConfig().updated(batching)
+        config["batching"] = {key: getattr(checked, key) for key in batching}
+    return config

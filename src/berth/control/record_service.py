@@ -1,0 +1,181 @@
+"""Records and feedback as the API and the CLI use them: query, feedback, export, erasure.
+
+Records reach the database from the journal through the ingester, a fraction of a second after
+they were answered (`berth.storage.record_ingest`). Feedback sent right after a prediction may
+therefore name an id the database does not hold yet: ids reported unknown are tried once more
+after the ingestion delay before they are reported back as unknown.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import TypeVar
+
+from berth.control.record_exports import ExportFolder, ExportInfo, Progress, write_parquet
+from berth.core.errors import BerthError, ErrorCode
+from berth.core.records import (
+    EntityFeedback,
+    ErasureReport,
+    Feedback,
+    FeedbackOutcome,
+    FeedbackReport,
+    RecordPage,
+    RecordQuery,
+    StoredRecord,
+)
+from berth.storage.record_protocols import RecordStore
+
+MAX_PAGE = 1000
+MAX_FEEDBACK_ITEMS = 10_000
+EXPORT_PAGE = 1000
+
+T = TypeVar("T")
+
+JournalDrain = Callable[[datetime], bool]
+"""Waits until the local journal holds nothing written before the given time (ingested, then
+deleted); False when it still does at its timeout (no ingester runs: the lines are dropped when one does)."""
+
+
+@dataclass(frozen=True, slots=True)
+class RecordService:
+    store: RecordStore
+    exports: ExportFolder
+    drain_journal: JournalDrain
+    journal_pending: Callable[[], bool]
+    """Whether this host's journal holds lines not yet in the database (ids may still arrive)."""
+    ingest_delay_s: float = 1.0
+
+    # -- reading -------------------------------------------------------------------------------
+    def query(self, query: RecordQuery) -> RecordPage:
+        check_window(query.start, query.end)
+        if not 1 <= query.limit <= MAX_PAGE:
+            raise BerthError(ErrorCode.INVALID_REQUEST, f"limit must be between 1 and {MAX_PAGE}")
+        return self.store.query(query)
+
+    def get(self, prediction_id: str) -> list[StoredRecord]:
+        records = self.store.get(prediction_id)
+        if not records:
+            raise BerthError(
+                ErrorCode.RECORD_NOT_FOUND, f"no prediction {prediction_id!r}", prediction_id=prediction_id
+            )
+        return records
+
+    def endpoints_of(self, prediction_ids: Sequence[str]) -> dict[str, str]:
+        """The endpoint of each known caller-facing prediction id (for authorization); ids not found
+        are looked for once more after the ingestion delay."""
+        found = self._endpoints_of(prediction_ids)
+        missing = [p for p in prediction_ids if p not in found]
+        if missing and self.ingest_delay_s > 0 and self.journal_pending():
+            time.sleep(self.ingest_delay_s)
+            found |= self._endpoints_of(missing)
+        return found
+
+    def _endpoints_of(self, prediction_ids: Sequence[str]) -> dict[str, str]:
+        found: dict[str, str] = {}
+        for pid in dict.fromkeys(prediction_ids):
+            for stored in self.store.get(pid):
+                if stored.record.shadow_of is None:
+                    found[pid] = stored.record.endpoint
+                    break
+        return found
+
+    # -- feedback ------------------------------------------------------------------------------
+    def add_feedback(self, items: Sequence[Feedback]) -> FeedbackReport:
+        _check_count(len(items))
+        report = self.store.add_feedback(items)
+        return self._retry_unknown(report, items, self.store.add_feedback, lambda f: f.prediction_id)
+
+    def add_entity_feedback(self, items: Sequence[EntityFeedback]) -> FeedbackReport:
+        _check_count(len(items))
+        report = self.store.add_entity_feedback(items)
+        return self._retry_unknown(report, items, self.store.add_entity_feedback, lambda f: f.entity_key)
+
+    def _retry_unknown(
+        self,
+        report: FeedbackReport,
+        items: Sequence[T],
+        add: Callable[[Sequence[T]], FeedbackReport],
+        key: Callable[[T], str],
+    ) -> FeedbackReport:
+        unknown = set(report.unknown)
+        if not unknown or self.ingest_delay_s <= 0 or not self.journal_pending():
+            return report
+        time.sleep(self.ingest_delay_s)  # ids answered a moment ago may still be in the journal
+        retried = dict(add([i for i in items if key(i) in unknown]).outcomes)
+        return FeedbackReport(
+            tuple(
+                (k, retried.get(k, o) if o is FeedbackOutcome.UNKNOWN_PREDICTION else o)
+                for k, o in report.outcomes
+            )
+        )
+
+    # -- export --------------------------------------------------------------------------------
+    def export(
+        self, query: RecordQuery, progress: Progress | None = None, *, max_bytes: int | None = None
+    ) -> ExportInfo:
+        """Every record `query` selects (all pages) into a new Parquet export (at most `max_bytes`)."""
+        check_window(query.start, query.end)
+        export_id, path = self.exports.new_path()
+        write_parquet(self._all(query), path, progress, max_bytes=max_bytes)
+        return self.exports.info(export_id)
+
+    def _all(self, query: RecordQuery) -> Iterator[StoredRecord]:
+        cursor = query.after
+        while True:
+            page = self.store.query(_page(query, cursor))
+            yield from page.records
+            if page.next_cursor is None:
+                return
+            cursor = page.next_cursor
+
+    # -- erasure -------------------------------------------------------------------------------
+    def erase_entity(self, entity_key: str) -> ErasureReport:
+        """Delete everything berth holds of `entity_key`: records and feedback in the database,
+        journal lines not yet ingested on this host, and rows of the exports."""
+        if not entity_key or len(entity_key) > 256:
+            raise BerthError(ErrorCode.INVALID_REQUEST, "entity_key must be 1 to 256 characters")
+        at = datetime.now(UTC)
+        first = self.store.erase_entity(entity_key, at)
+        drained = self.drain_journal(at)  # every journal line written before now is ingested (and dropped)
+        second = self.store.erase_entity(entity_key, at)
+        return ErasureReport(
+            entity_key,
+            records=first.records + second.records,
+            feedback=first.feedback + second.feedback,
+            export_rows=self.exports.scrub(entity_key),
+            journal_drained=drained,
+        )
+
+
+def check_window(start: datetime | None, end: datetime | None) -> None:
+    if start is not None and end is not None and start >= end:
+        raise BerthError(
+            ErrorCode.INVALID_REQUEST,
+            f"empty time range: start {start.isoformat()} is not before end {end.isoformat()}",
+        )
+
+
+def _check_count(n: int) -> None:
+    if n == 0:
+        raise BerthError(ErrorCode.INVALID_REQUEST, "no feedback items")
+    if n > MAX_FEEDBACK_ITEMS:
+        raise BerthError(ErrorCode.INVALID_REQUEST, f"at most {MAX_FEEDBACK_ITEMS} feedback items per call")
+
+
+def _page(query: RecordQuery, cursor: str | None) -> RecordQuery:
+    return RecordQuery(
+        endpoint=query.endpoint,
+        model=query.model,
+        version=query.version,
+        variant=query.variant,
+        entity_key=query.entity_key,
+        start=query.start,
+        end=query.end,
+        with_feedback=query.with_feedback,
+        include_shadows=query.include_shadows,
+        limit=EXPORT_PAGE,
+        after=cursor,
+    )

@@ -1,0 +1,79 @@
+"""Loading a version: fetch its artifact, verify its sha256, load it with its flavor, warm it up."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from concurrent.futures import Executor
+
+import orjson
+
+from berth.core.codecs.model_io import to_model_input
+from berth.core.codecs.oip_json import decode_infer_request
+from berth.core.entities import Version
+from berth.core.errors import BerthError, ErrorCode
+from berth.runtime.batching import BatchingConfig, ObserveRows
+from berth.runtime.flavors.base import Runtime
+from berth.runtime.flavors.catalog import FlavorCatalog
+from berth.runtime.loaded import LoadedVersion
+from berth.storage.protocols import ArtifactStore
+
+log = logging.getLogger(__name__)
+
+BatchObservers = Callable[[Version], ObserveRows | None]
+"""The rows observer of a version's batcher (for metrics), or None."""
+
+
+class VersionLoader:
+    """Turns a registry `Version` into a `LoadedVersion`. Blocking: call it from a worker thread."""
+
+    def __init__(
+        self,
+        artifacts: ArtifactStore,
+        catalog: FlavorCatalog,
+        executor: Executor,
+        batching: BatchingConfig | None = None,
+        batch_observers: BatchObservers | None = None,
+    ) -> None:
+        self._artifacts = artifacts
+        self._catalog = catalog
+        self._executor = executor
+        self._batching = batching or BatchingConfig()
+        self._batch_observers = batch_observers
+
+    def load(self, version: Version) -> LoadedVersion:
+        """Load and warm up `version`; any failure is a MODEL_LOAD_FAILED (or the integrity error)."""
+        label = f"{version.model} v{version.number}"
+        try:
+            path = self._artifacts.fetch(version.artifact)  # verifies the sha256 first
+            flavor = self._catalog.get(version.flavor)
+            runtime = flavor.load(path, dict(version.runtime_config), trusted=version.trusted)
+        except BerthError as exc:
+            if exc.code in (ErrorCode.ARTIFACT_INTEGRITY, ErrorCode.UNTRUSTED_ARTIFACT):
+                raise
+            raise BerthError(ErrorCode.MODEL_LOAD_FAILED, f"{label} failed to load: {exc.message}") from exc
+        except Exception as exc:  # a flavor's unexpected failure must not take the server down
+            raise BerthError(
+                ErrorCode.MODEL_LOAD_FAILED, f"{label} failed to load: {type(exc).__name__}: {exc}"
+            ) from exc
+        self._warm_up(version, runtime, label)
+        batching = self._batching.updated(version.runtime_config.get("batching"))
+        log.info("loaded %s (%s, sha256 %s)", label, version.flavor, version.artifact.sha256[:12])
+        observer = self._batch_observers(version) if self._batch_observers is not None else None
+        return LoadedVersion(version, runtime, self._executor, batching, observer)
+
+    @staticmethod
+    def _warm_up(version: Version, runtime: Runtime, label: str) -> None:
+        """Answer the stored input example once, so the first real request does not pay for lazy set-up."""
+        if not version.input_example:
+            return
+        try:
+            request = decode_infer_request(orjson.dumps(version.input_example))
+            inputs = to_model_input(request.inputs, version.signature)
+            runtime.predict(inputs, version.signature.returned_by_default)
+        except Exception as exc:
+            runtime.unload()
+            message = exc.message if isinstance(exc, BerthError) else f"{type(exc).__name__}: {exc}"
+            raise BerthError(
+                ErrorCode.MODEL_LOAD_FAILED, f"{label} failed its warm-up on its input example: {message}"
+            ) from exc

@@ -1,0 +1,95 @@
+"""Running a server process: uvicorn on uvloop and httptools, no access log on the hot path."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import tempfile
+from collections.abc import Iterator
+from typing import Any
+
+import uvicorn
+from starlette.types import ASGIApp
+
+from berth.core.logs import configure_logging
+from berth.core.settings import Settings
+from berth.server.auth.security import check_bind
+from berth.server.connection_guard import ConnectionLimits, GuardedProtocol
+from berth.server.metrics.exposition import MULTIPROCESS_ENV
+from berth.wiring.server import build_server, create_asgi
+
+
+def worker_app() -> ASGIApp:
+    """The app of one worker process: settings from the ``BERTH_*`` environment the parent set."""
+    settings = Settings()
+    configure_logging(settings.log_level, settings.log_format)
+    GuardedProtocol.configure(connection_limits(settings))  # this worker's connections
+    return create_asgi(build_server(settings))
+
+
+def serve(settings: Settings) -> None:
+    """Serve until interrupted (SIGINT/SIGTERM stop it gracefully).
+
+    With ``workers`` > 1, uvicorn's process manager starts that many workers on one shared socket
+    (the gRPC port is shared with SO_REUSEPORT); each worker loads the models it serves.
+    """
+    configure_logging(settings.log_level, settings.log_format)
+    if settings.worker_count > 1:
+        check_bind(settings)  # refuse before starting workers (each checks again)
+        os.environ.update(settings.as_environment())
+        with shared_metrics_dir():
+            uvicorn.run(
+                "berth.wiring.serve:worker_app",
+                factory=True,
+                workers=settings.worker_count,
+                **_uvicorn_options(settings),
+            )
+        return
+    app = create_asgi(build_server(settings))
+    uvicorn.Server(uvicorn.Config(app, **_uvicorn_options(settings))).run()
+
+
+@contextlib.contextmanager
+def shared_metrics_dir() -> Iterator[None]:
+    """A fresh folder for this run's metric files, named in the environment the workers inherit
+    (prometheus-client's multiprocess mode, docs/metrics.md); removed when the run ends."""
+    previous = os.environ.get(MULTIPROCESS_ENV)
+    folder = tempfile.mkdtemp(prefix="berth-metrics-")
+    os.environ[MULTIPROCESS_ENV] = folder
+    try:
+        yield
+    finally:
+        if previous is None:
+            os.environ.pop(MULTIPROCESS_ENV, None)
+        else:
+            os.environ[MULTIPROCESS_ENV] = previous
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+def connection_limits(settings: Settings) -> ConnectionLimits:
+    return ConnectionLimits(
+        max_connections=settings.max_connections,
+        header_timeout_s=settings.header_timeout_s,
+        body_timeout_s=settings.body_timeout_s,
+        upload_timeout_s=settings.upload_timeout_s,
+    )
+
+
+def _uvicorn_options(settings: Settings) -> dict[str, Any]:
+    tls: dict[str, Any] = {}
+    if settings.tls_cert is not None and settings.tls_key is not None:
+        tls = {"ssl_certfile": str(settings.tls_cert), "ssl_keyfile": str(settings.tls_key)}
+    return {
+        **tls,
+        "host": settings.host,
+        "port": settings.port,
+        "loop": "uvloop",
+        # httptools, with read timeouts, a connection cap and JSON 400s (berth.server.connection_guard)
+        "http": GuardedProtocol.configure(connection_limits(settings)),
+        "access_log": False,  # berth's own access log (BERTH_ACCESS_LOG) is in its request layer
+        "log_config": None,  # uvicorn's lines go through berth's handler (text or JSON)
+        "log_level": settings.log_level,
+        "lifespan": "on",
+        "timeout_graceful_shutdown": 10,
+    }

@@ -1,0 +1,402 @@
+"""The composition root of a server: settings in, a running ASGI app out.
+
+Everything a server holds is built here from constructor arguments (no globals): the workspace
+(registry, artifacts, flavors, publisher), the thread pools, the model pool, the reconciler,
+the data plane and the routes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import gc
+import logging
+from collections.abc import AsyncIterator
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from datetime import timedelta
+
+from fastapi import FastAPI
+from starlette.types import ASGIApp
+
+from berth._version import __version__
+from berth.control.alerts.destinations import DestinationPolicy, WebhookAllowList
+from berth.control.canary import CanaryController
+from berth.control.record_export_jobs import ExportQuotas, RecordExports
+from berth.core.request_ids import RequestIds
+from berth.core.settings import Settings
+from berth.dataplane.dataplane import SERVER_NAME, DataPlane, ServerInfo
+from berth.dataplane.endpoint_inference import EndpointInference
+from berth.dataplane.predictor import Predictor
+from berth.dataplane.recording import Recorder
+from berth.dataplane.shadows import ShadowRunner
+from berth.dataplane.step_sources import PooledCustomSteps, RegistryEntities
+from berth.runtime.batching import BatchingConfig
+from berth.runtime.loader import VersionLoader
+from berth.runtime.pool import ModelPool
+from berth.runtime.reconciler import Reconciler
+from berth.runtime.variant_stats import TrafficStats
+from berth.server.auth.permissions import check_routes_declared
+from berth.server.auth.security import Security, open_security
+from berth.server.failure_recording import RecordingFailures
+from berth.server.grpc.server import GrpcEndpoint, GrpcLimits
+from berth.server.journal_health import JournalHealth
+from berth.server.metrics.requests import RequestCounter
+from berth.server.metrics.server_metrics import ServerMetrics
+from berth.server.metrics.sources import watch_serving
+from berth.server.monitor_supervisor import IngesterProcess
+from berth.server.offload import INLINE, Offload
+from berth.server.rest.alert_routes import alert_router
+from berth.server.rest.body_limit import BodyLimit
+from berth.server.rest.endpoint_routes import endpoint_router
+from berth.server.rest.errors import install_error_handlers
+from berth.server.rest.fast_path import FastInference
+from berth.server.rest.inference import RestInference
+from berth.server.rest.job_routes import job_router
+from berth.server.rest.management_routes import management_router
+from berth.server.rest.metrics_routes import metrics_public, metrics_router
+from berth.server.rest.monitor_routes import monitor_router
+from berth.server.rest.oip_routes import oip_router
+from berth.server.rest.profile_routes import profile_router
+from berth.server.rest.record_routes import record_router
+from berth.server.rest.repository_routes import repository_router
+from berth.server.rest.request_layer import RequestLayer
+from berth.server.rest.security_routes import security_router
+from berth.server.rest.ui_routes import ui_files, ui_router
+from berth.server.rest.v1_routes import v1_router
+from berth.storage.journal import JournalWriter
+from berth.storage.notifications import ChangeListener, supports_notifications
+from berth.wiring.export_worker import ExportWorker
+from berth.wiring.workspace import Workspace, open_workspace
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Server:
+    """What a running server is made of."""
+
+    settings: Settings
+    workspace: Workspace
+    pool: ModelPool
+    reconciler: Reconciler
+    dataplane: DataPlane
+    predict_executor: ThreadPoolExecutor
+    io_executor: ThreadPoolExecutor
+    inference: RestInference
+    traffic: TrafficStats
+    shadows: ShadowRunner
+    canary: CanaryController
+    metrics: ServerMetrics
+    request_ids: RequestIds
+    grpc: GrpcEndpoint | None = None
+    listener: ChangeListener | None = None
+    security: Security | None = None
+    recorder: Recorder | None = None
+    ingester: IngesterProcess | None = None
+    exports: ExportWorker | None = None
+    offload: Offload = INLINE
+    """Where large request bodies are decoded, off the event loop (`berth.server.offload`)."""
+    journal_health: JournalHealth | None = None
+
+    async def start(self) -> None:
+        if self.ingester is not None:
+            self.ingester.start()
+        if self.exports is not None:
+            self.exports.start()
+        if self.recorder is not None:
+            await self.recorder.start()
+        if self.journal_health is not None:
+            await self.journal_health.start()
+        if self.security is not None:
+            await self.security.start()
+        await self.reconciler.start()
+        if self.listener is not None:
+            loop = asyncio.get_running_loop()
+            reconciler = self.reconciler
+
+            def changed() -> None:
+                loop.call_soon_threadsafe(reconciler.wake)
+
+            self.listener.start(changed)
+        await self.canary.start()
+        await self.metrics.start()
+        if self.grpc is not None:
+            await self.grpc.start()
+        # The models and libraries loaded so far live as long as the process: move them out of the
+        # collector's reach, so full collections stay short under load (tail latency).
+        gc.freeze()
+        log.info("berth ready: %d models", len(self.reconciler.table.models))
+
+    async def stop(self) -> None:
+        if self.grpc is not None:
+            await self.grpc.stop()
+        await self.canary.stop()
+        await self.metrics.stop()
+        if self.listener is not None:
+            self.listener.stop()
+        await self.reconciler.stop()
+        await self.shadows.close()
+        if self.journal_health is not None:
+            await self.journal_health.stop()
+        if self.recorder is not None:
+            await self.recorder.close()
+        if self.ingester is not None:
+            self.ingester.stop_watching()
+            await asyncio.get_running_loop().run_in_executor(self.io_executor, self.ingester.stop)
+        if self.exports is not None:
+            await asyncio.get_running_loop().run_in_executor(self.io_executor, self.exports.stop)
+        if self.security is not None:
+            await self.security.stop()
+        await self.pool.close()
+        self.predict_executor.shutdown(wait=True)
+        self.io_executor.shutdown(wait=True)
+        self.offload.close()
+        if self.security is not None:
+            self.security.close()
+        self.workspace.close()
+
+
+def build_server(settings: Settings) -> Server:
+    workspace = open_workspace(settings)
+    io_executor = ThreadPoolExecutor(max_workers=4, thread_name_prefix="berth-io")
+    try:
+        security = open_security(settings, io_executor)
+    except BaseException:
+        io_executor.shutdown()
+        workspace.close()
+        raise
+    metrics = ServerMetrics.from_environment(enabled=settings.metrics)
+    request_ids = RequestIds()
+    predict_executor = ThreadPoolExecutor(max_workers=4, thread_name_prefix="berth-predict")
+    offload = Offload(settings.decode_process_bytes)
+    batching = BatchingConfig(
+        enabled=settings.batching,
+        max_batch_size=settings.max_batch_size,
+        max_latency_ms=settings.max_batch_latency_ms,
+    )
+    loader = VersionLoader(
+        workspace.artifacts, workspace.catalog, predict_executor, batching, metrics.batch_observer
+    )
+    pool = ModelPool(loader, io_executor, max_loaded=settings.max_loaded_versions)
+    reconciler = Reconciler(
+        workspace.store,
+        pool,
+        io_executor,
+        poll_interval_s=settings.poll_interval_s,
+        preload=settings.preload,
+        names_served=metrics.names_served,
+    )
+    traffic = TrafficStats()
+    shadows = ShadowRunner(traffic, dropped=metrics.shadow_dropped)
+    watch_serving(metrics.gauges, pool, shadows)
+    recorder = _recorder(settings)
+    ingester: IngesterProcess | None = None
+    journal_health: JournalHealth | None = None
+    if recorder is not None:
+        ingester = IngesterProcess(settings, on_restart=metrics.monitor_restarted)
+        journal_health = _journal_health(settings, recorder, ingester, workspace, io_executor)
+        metrics.gauges.record_queue_depth.watch(recorder.queue_depth)
+        health = journal_health
+        metrics.gauges.record_writer_lag.watch(lambda: health.backlog.oldest_unread_s)
+        metrics.gauges.record_journal_bytes.watch(lambda: health.backlog.bytes_behind)
+    table = reconciler.current_table
+    predictor = Predictor(
+        pool, timeout_s=settings.request_timeout_s, max_elements=settings.max_tensor_elements
+    )
+    endpoint_inference = EndpointInference(
+        table,
+        predictor,
+        traffic,
+        shadows,
+        RegistryEntities(workspace.entities, io_executor),
+        PooledCustomSteps(lambda m, r: table().resolve(m, r), pool, predict_executor),
+        recorder,
+    )
+    dataplane = DataPlane(
+        reconciler,
+        pool,
+        ServerInfo(SERVER_NAME, __version__, extensions=("binary_tensor_data", "model_repository")),
+        predictor,
+        endpoint_inference,
+        recorder,
+        journal_health.problems if journal_health is not None else None,
+    )
+    canary = CanaryController(workspace.endpoints, traffic, table, io_executor)
+    listener = None
+    if supports_notifications(settings.resolved_database_url):
+        listener = ChangeListener(settings.resolved_database_url)
+    grpc = None
+    if settings.grpc_port is not None:
+        grpc = GrpcEndpoint(
+            dataplane,
+            settings.host,
+            settings.grpc_port,
+            max_message_bytes=settings.max_body_bytes,
+            shared_port=settings.worker_count > 1,
+            security=security.grpc(),
+            requests=request_counter(metrics, recorder, "grpc"),
+            request_ids=request_ids,
+            limits=GrpcLimits(
+                max_tensors=settings.max_request_tensors,
+                offload=offload,
+                max_connections=settings.max_connections,
+                max_concurrent_streams=settings.grpc_max_concurrent_streams,
+                handshake_timeout_s=settings.header_timeout_s,
+                idle_timeout_s=settings.grpc_idle_timeout_s,
+            ),
+        )
+    inference = RestInference(
+        dataplane,
+        max_body_bytes=settings.max_body_bytes,
+        max_tensors=settings.max_request_tensors,
+        offload=offload,
+    )
+    return Server(
+        settings=settings,
+        workspace=workspace,
+        pool=pool,
+        reconciler=reconciler,
+        dataplane=dataplane,
+        predict_executor=predict_executor,
+        io_executor=io_executor,
+        inference=inference,
+        traffic=traffic,
+        shadows=shadows,
+        canary=canary,
+        metrics=metrics,
+        request_ids=request_ids,
+        grpc=grpc,
+        listener=listener,
+        security=security,
+        recorder=recorder,
+        ingester=ingester,
+        exports=ExportWorker(workspace, settings.home) if settings.export_worker else None,
+        offload=offload,
+        journal_health=journal_health,
+    )
+
+
+def _journal_health(
+    settings: Settings,
+    recorder: Recorder,
+    ingester: IngesterProcess,
+    workspace: Workspace,
+    io_executor: ThreadPoolExecutor,
+) -> JournalHealth:
+    store = workspace.records.store
+
+    def ingested() -> dict[str, int]:
+        return {name: position.offset for name, position in store.journal_positions().items()}
+
+    return JournalHealth(settings, recorder, ingester, ingested, io_executor)
+
+
+def _recorder(settings: Settings) -> Recorder | None:
+    if not settings.record_predictions:
+        return None
+    writer = JournalWriter(settings.resolved_journal_dir, rotate_s=settings.journal_rotate_s)
+    return Recorder(
+        writer,
+        durability=settings.record_durability,
+        sync_interval_s=settings.journal_sync_interval_s,
+        sampling=settings.record_sampling,
+        endpoint_sampling=settings.record_sampling_endpoints,
+        rotate_s=settings.journal_rotate_s,
+    )
+
+
+def request_counter(metrics: ServerMetrics, recorder: Recorder | None, protocol: str) -> RequestCounter:
+    """What a transport counts each inference request with: the metrics, and failed requests
+    journaled for error rates when predictions are recorded."""
+    counter = metrics.requests(protocol)
+    return counter if recorder is None else RecordingFailures(counter, recorder)
+
+
+def create_asgi(server: Server) -> ASGIApp:
+    """What a server process runs: the request id (and access log), the body limit (counted as
+    bytes arrive, `berth.server.rest.body_limit`), the auth layer, then the inference fast path, then
+    the app."""
+    app = create_app(server)
+    fast = FastInference(app, server.inference, request_counter(server.metrics, server.recorder, "rest"))
+    if server.security is None:
+        raise RuntimeError("a server is built with its security (build_server)")
+    authenticated = server.security.asgi_layer(fast, app)
+    limited = BodyLimit(
+        authenticated,
+        max_body_bytes=server.settings.max_body_bytes,
+        max_upload_bytes=server.settings.max_upload_bytes,
+    )
+    return RequestLayer(limited, server.request_ids, log_access=server.settings.access_log)
+
+
+def create_app(server: Server) -> FastAPI:
+    @contextlib.asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        await server.start()
+        try:
+            yield
+        finally:
+            await server.stop()
+
+    settings = server.settings
+    app = FastAPI(
+        title="berth",
+        version=__version__,
+        summary="Model registry and model server: Open Inference Protocol V2 and a management API.",
+        lifespan=lifespan,
+    )
+    install_error_handlers(app)
+    metrics = server.metrics
+    app.include_router(
+        oip_router(server.dataplane, server.inference, request_counter(metrics, server.recorder, "rest"))
+    )
+    app.include_router(repository_router(server.dataplane, max_body_bytes=settings.max_body_bytes))
+    app.include_router(
+        v1_router(
+            server.dataplane,
+            max_body_bytes=settings.max_body_bytes,
+            requests=request_counter(metrics, server.recorder, "v1"),
+            max_tensors=settings.max_request_tensors,
+            offload=server.offload,
+        )
+    )
+    if metrics.enabled:
+        app.include_router(metrics_router(metrics, open_to_all=metrics_public(settings)))
+    app.include_router(profile_router(server.workspace.profiles))
+    quotas = ExportQuotas(
+        max_running=settings.export_max_running,
+        max_bytes=settings.export_max_bytes,
+        retention=timedelta(hours=settings.export_retention_h),
+    )
+    wake = server.exports.wake if server.exports is not None else (lambda: None)
+    exports = RecordExports(server.workspace.jobs, server.workspace.records.exports, quotas, on_enqueued=wake)
+    app.include_router(record_router(server.workspace.records, exports))
+    table = server.reconciler.current_table
+    app.include_router(
+        monitor_router(server.workspace.monitor, lambda n: n in table().endpoints or n in table().models)
+    )
+    destinations = DestinationPolicy(WebhookAllowList.parse(settings.webhook_allow))
+    app.include_router(alert_router(server.workspace.alerts, destinations))
+    app.include_router(
+        management_router(
+            server.workspace.store,
+            server.workspace.publisher,
+            server.workspace.artifacts,
+            server.reconciler,
+            server.pool,
+            max_upload_bytes=settings.max_upload_bytes,
+            upload_suffixes=server.workspace.catalog.file_suffixes(),
+        )
+    )
+    app.include_router(
+        endpoint_router(
+            server.workspace.endpoints, server.workspace.entities, server.reconciler, server.traffic
+        )
+    )
+    app.include_router(job_router(server.workspace.jobs, server.workspace.alerts))
+    app.include_router(ui_router(ui_files()))
+    if server.security is not None:
+        app.include_router(security_router(server.security.store, server.security.audit))
+    check_routes_declared(app)  # a route without a permission declaration never serves
+    return app
