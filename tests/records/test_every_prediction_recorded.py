@@ -10,6 +10,7 @@ TF-Serving JSON (row and column forms) on ``/v1``, gRPC ModelInfer to a model an
 
 from __future__ import annotations
 
+import contextlib
 import os
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -32,6 +33,7 @@ from berth.server.auth.permissions import api_routes, route_declaration
 from berth.server.grpc.proto import berth_inference_pb2 as pb
 from berth.server.grpc.proto import berth_inference_pb2_grpc as pb_grpc
 from berth.server.grpc.service import RPC_ACTIONS
+from berth.storage.journal import segments
 from berth.storage.sql_records import SqlRecordStore
 from berth.wiring.server import build_server, create_app
 from tests.conftest import Trained
@@ -171,30 +173,47 @@ def test_every_prediction_route_has_a_caller_here(app: FastAPI) -> None:
     assert {m.name for m in service.methods} <= set(RPC_ACTIONS)  # no unlisted (stream) method
 
 
+@contextlib.contextmanager
+def serving(home: Path, lr: Trained, env: dict[str, str]) -> Iterator[Served]:
+    """A ``berth serve`` process with lr:1, 2 and 3 pushed, and endpoint ``ab`` splitting them
+    (lr:3 shadows every request)."""
+    berth.push(lr.model, name="lr", home=home, input_example=lr.x[:3], aliases=["production"])
+    berth.push(lr.model, name="lr", home=home, input_example=lr.x[:3])
+    berth.push(lr.model, name="lr", home=home, input_example=lr.x[:3])
+    grpc_port = free_port()
+    with server_process(home, "--grpc-port", str(grpc_port), env={**os.environ, **FAST_ENV, **env}) as url:
+        created = httpx.post(
+            f"{url}/api/v1/endpoints",
+            json={
+                "name": "ab",
+                "targets": [{"target": "lr:1", "weight": 1}, {"target": "lr:2", "weight": 1}],
+                "shadows": [{"target": "lr:3", "fraction": 1.0}],
+            },
+            timeout=30,
+        )
+        assert created.status_code == 201, created.text
+        eventually(lambda: httpx.get(f"{url}/v2/models/ab/ready", timeout=5).status_code, lambda c: c != 404)
+        yield Served(url, f"127.0.0.1:{grpc_port}", lr.x[:3])
+
+
 @pytest.fixture(scope="module")
 def served(tmp_path_factory: pytest.TempPathFactory, lr: Trained) -> Iterator[tuple[Served, SqlRecordStore]]:
     home = tmp_path_factory.mktemp("every-prediction") / "home"
-    berth.push(lr.model, name="lr", home=home, input_example=lr.x[:3], aliases=["production"])
-    berth.push(lr.model, name="lr", home=home, input_example=lr.x[:3])
-    grpc_port = free_port()
+    home.mkdir()
     store = SqlRecordStore(Settings(home=home).resolved_database_url)
     try:
-        with server_process(home, "--grpc-port", str(grpc_port), env={**os.environ, **FAST_ENV}) as url:
-            created = httpx.post(
-                f"{url}/api/v1/endpoints",
-                json={
-                    "name": "ab",
-                    "targets": [{"target": "lr:1", "weight": 1}, {"target": "lr:2", "weight": 1}],
-                },
-                timeout=30,
-            )
-            assert created.status_code == 201, created.text
-            eventually(
-                lambda: httpx.get(f"{url}/v2/models/ab/ready", timeout=5).status_code, lambda c: c != 404
-            )
-            yield Served(url, f"127.0.0.1:{grpc_port}", lr.x[:3]), store
+        with serving(home, lr, {}) as server:
+            yield server, store
     finally:
         store.close()
+
+
+@pytest.fixture(scope="module")
+def unrecorded(tmp_path_factory: pytest.TempPathFactory, lr: Trained) -> Iterator[tuple[Served, Path]]:
+    """The same server with recording off (``BERTH_RECORD_PREDICTIONS=false``)."""
+    home = tmp_path_factory.mktemp("recording-off") / "home"
+    with serving(home, lr, {"BERTH_RECORD_PREDICTIONS": "false"}) as server:
+        yield server, home
 
 
 @pytest.mark.parametrize("route", sorted(CALLERS))
@@ -211,3 +230,22 @@ def test_every_answer_is_recorded_with_its_id(served: tuple[Served, SqlRecordSto
         [record] = [r.record for r in records if r.record.shadow_of is None]
         assert record.endpoint == answer.recorded_as, answer.how
         assert record.inputs["input-0"]["shape"][0] == 2, answer.how
+
+
+@pytest.mark.parametrize("route", sorted(CALLERS))
+def test_with_recording_off_every_route_answers_with_its_id_and_nothing_is_journaled(
+    unrecorded: tuple[Served, Path], route: str
+) -> None:
+    server, home = unrecorded
+    answered = CALLERS[route](server)
+
+    assert answered
+    ids = [a.prediction_id for a in answered]
+    assert len(set(ids)) == len(ids), "each answer has an id of its own, recorded or not"
+    journal = Settings(home=home).resolved_journal_dir
+    assert not journal.exists() or segments(journal) == []
+    listed = httpx.get(f"{server.url}/api/v1/records", timeout=30)
+    assert listed.status_code == 200, listed.text
+    assert listed.json()["records"] == []
+    ready = httpx.get(f"{server.url}/v2/health/ready", timeout=30)
+    assert ready.status_code == 200, ready.text  # no monitor process to wait for

@@ -19,7 +19,6 @@ from berth.core.records import RecordQuery
 from berth.core.tensors import Tensor
 from berth.dataplane.recording import Pending, encode_pending
 from berth.storage.journal import JournalWriter, segments, segments_before, wait_for_journal_before
-from berth.storage.record_ingest import DATABASE_URL_VARIABLE
 from berth.storage.sql_records import SqlRecordStore
 from tests.records.helpers import all_records, eventually
 
@@ -60,18 +59,19 @@ def write(writer: JournalWriter, pids: list[str], entity: str | None = None) -> 
 
 
 def start_ingester(journal: Path, url: str, *, parent: int | None = None) -> subprocess.Popen[bytes]:
-    argv = [
-        sys.executable,
-        "-m",
-        "berth.storage.record_ingest",
-        "--journal-dir",
-        str(journal),
-        "--interval-s",
-        "0.05",
-    ]
+    """The monitor process a server starts (ingestion; alert rules off), on this journal and database."""
+    argv = [sys.executable, "-m", "berth.wiring.monitor_process"]
     if parent is not None:
         argv += ["--parent-pid", str(parent)]
-    return subprocess.Popen(argv, env={**os.environ, DATABASE_URL_VARIABLE: url})
+    env = {
+        **os.environ,
+        "BERTH_HOME": str(journal.parent / "home"),
+        "BERTH_DATABASE_URL": url,
+        "BERTH_JOURNAL_DIR": str(journal),
+        "BERTH_INGEST_INTERVAL_S": "0.05",
+        "BERTH_ALERT_INTERVAL_S": "0",
+    }
+    return subprocess.Popen(argv, env=env)
 
 
 def stop(process: subprocess.Popen[bytes]) -> None:

@@ -25,8 +25,8 @@ from berth.core.entities import NewVersion
 from berth.core.errors import BerthError
 from berth.core.settings import Settings
 from berth.core.signature import Signature, TensorSpec
-from berth.storage.artifacts import open_artifact_store
 from berth.storage.sql_registry import open_registry_store
+from berth.wiring.implementations import open_artifacts
 from tests.security import hostile_artifacts as corpus
 from tests.security.conftest import World
 
@@ -163,7 +163,7 @@ def test_an_untrusted_version_stored_under_older_rules_is_checked_again_at_load(
     when the server loads it, and its payload does not run."""
     path = build(tmp_path, marker)
     name = f"old-{build.__name__}".replace("_", "-")
-    artifacts = open_artifact_store(Settings(home=world.home).resolved_artifact_uri)
+    artifacts = open_artifacts(Settings(home=world.home).resolved_artifact_uri)
     with path.open("rb") as source:
         ref = artifacts.put(source, filename=path.name)
     store = open_registry_store(world.database_url)

@@ -1,7 +1,7 @@
 """``berth predict`` without ``--url``: the version loaded in this process, answered by the data plane.
 
 Apart from the command (`berth.cli.predict_command`) because it builds a server in-process (the
-engine, the flavors, the database), which the command tree must not import.
+runtime, the flavors, the database), which the command tree must not import.
 """
 
 from __future__ import annotations

@@ -1,7 +1,7 @@
 """The ``berth`` command. Errors are printed as ``error [code]: message`` with exit status 1.
 
 Building the command tree imports every command module, so each keeps to click and the thin
-clients at import time; what runs a command in this process (the server, the engine, pandas, the
+clients at import time; what runs a command in this process (the server, the runtime, pandas, the
 embedded registry behind ``--home``) is imported inside the command that needs it. That keeps
 ``berth --help`` and every ``--url`` command from paying for the platform
 (``tests/client/test_import_cost.py``).

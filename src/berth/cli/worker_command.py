@@ -1,18 +1,10 @@
-"""``berth worker``: the job runner process (the worker's composition root).
-
-It opens the workspace (the registry database and artifacts, like ``berth serve``), then runs the
-`Worker` loop until SIGTERM or SIGINT: it claims nothing more, lets its jobs finish within the
-grace period, and gives the others back to the queue.
-"""
+"""``berth worker``: the job runner process; the wiring builds and runs it (`berth.wiring.worker`)."""
 
 from __future__ import annotations
 
 import logging
-import os
 import signal
-import socket
 import threading
-import uuid
 from pathlib import Path
 from typing import Any
 
@@ -61,31 +53,20 @@ def worker(
     log_level: str,
 ) -> None:
     """Run background jobs from the registry database until stopped (SIGTERM or SIGINT)."""
-    from berth.control.jobs.runner import Worker, WorkerConfig
-    from berth.control.jobs.triggers import TriggerEvaluator
     from berth.core.settings import Settings
-    from berth.storage.queries import now
-    from berth.wiring.workspace import open_workspace
+    from berth.wiring.worker import WorkerOptions, run_worker
 
     logging.basicConfig(level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     overrides: dict[str, Any] = {"home": home, "database_url": database_url}
     settings = Settings(**{k: v for k, v in overrides.items() if v is not None})
-    workspace = open_workspace(settings)
-    try:
-        config = WorkerConfig(
-            worker_id=f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}",
-            kinds=tuple(k.strip() for k in kinds.split(",") if k.strip()) if kinds else None,
-            concurrency=concurrency,
-            lease_s=lease_s,
-            poll_s=poll_s,
-            grace_s=grace_s,
-        )
-        store = workspace.jobs.store
-        triggers = TriggerEvaluator(store, workspace.record_stats.corrections_since, now)
-        runner = Worker(store, workspace.jobs.kinds, workspace, settings.home, config, triggers)
-        stop = threading.Event()
-        for sig in (signal.SIGTERM, signal.SIGINT):
-            signal.signal(sig, lambda *_: stop.set())
-        runner.run(stop)
-    finally:
-        workspace.close()
+    options = WorkerOptions(
+        kinds=tuple(k.strip() for k in kinds.split(",") if k.strip()) if kinds else None,
+        concurrency=concurrency,
+        lease_s=lease_s,
+        poll_s=poll_s,
+        grace_s=grace_s,
+    )
+    stop = threading.Event()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda *_: stop.set())
+    run_worker(settings, options, stop)

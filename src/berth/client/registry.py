@@ -3,7 +3,7 @@
 `LocalRegistry` (`berth.client.embedded.registry`) works on a workspace directly (SQLite + local
 folder, or any configured database); `RemoteRegistry` talks to a running server's management API.
 Both take the same calls and give back the same core entities, so every command works with
-``--home`` or ``--url`` alike. This module loads neither the engine nor the database: a push of a
+``--home`` or ``--url`` alike. This module loads neither the runtime nor the database: a push of a
 model object loads the flavors to package it, on the first such push.
 """
 

@@ -21,7 +21,7 @@ from berth.core.errors import BerthError, ErrorCode
 from berth.core.tensors import InferenceRequest, InferenceResponse
 from berth.dataplane.endpoint_inference import EndpointInference, HeaderLookup
 from berth.dataplane.predictor import Predictor
-from berth.dataplane.recording import Pending, Recorder, committed, prediction_identity
+from berth.dataplane.recording import Recorder, prediction_identity
 from berth.dataplane.served import Served
 from berth.runtime.pool import LoadState, ModelPool
 from berth.runtime.reconciler import Reconciler
@@ -216,26 +216,14 @@ class DataPlane:
         served: Served | None,
     ) -> InferenceResponse:
         """Predict with `version`, record the answer (unless sampled out) and give it its id."""
-        recorder = self._recorder
         if served is not None:
             served.endpoint, served.model, served.version = model, version.model, str(version.number)
         outputs = await self._predictor.predict(version, request.inputs, _requested_names(request))
-        if recorder is not None and recorder.sampled(pid, model):
-            item = Pending(
-                prediction_id=pid,
-                at=time.time(),
-                endpoint=model,
-                model=version.model,
-                version=version.number,
-                variant="",
-                inputs=request.inputs,
-                model_inputs=None,
-                outputs=outputs,
-                latency_s=time.perf_counter() - start,
-                entity_key=entity,
-                shadow_of=None,
-            )
-            await committed(recorder.record(item))
+        if self._recorder is not None:
+            recording = self._recorder.recording(pid, model, entity, request.inputs)
+            if recording is not None:
+                latency_s = time.perf_counter() - start
+                await recording.answered(model, version, "", request.inputs, outputs, latency_s)
         return InferenceResponse(
             model_name=version.model, model_version=str(version.number), outputs=outputs, id=pid
         )

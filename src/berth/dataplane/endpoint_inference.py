@@ -15,12 +15,11 @@ from __future__ import annotations
 import random
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
 
 from berth.core.errors import BerthError, ErrorCode
 from berth.core.tensors import InferenceRequest, InferenceResponse, Tensor
 from berth.dataplane.predictor import Predictor
-from berth.dataplane.recording import Pending, Recorder, committed, prediction_identity
+from berth.dataplane.recording import Recorder, RequestRecording, prediction_identity
 from berth.dataplane.served import Served
 from berth.dataplane.shadows import ShadowCall, ShadowRunner
 from berth.runtime.compiled_endpoints import EndpointRoute
@@ -94,17 +93,17 @@ class EndpointInference:
         finally:
             self._stats.record(route.name, variant.label, time.perf_counter() - start, ok)
         version = variant.version
-        recorded: Recorded | None = None
-        if recorder is not None and recorder.sampled(pid, route.name):
-            recorded = Recorded(recorder, pid, entity, request.inputs, frame is not None)
+        recording = None
+        if recorder is not None:
+            recording = recorder.recording(
+                pid, route.name, entity, request.inputs, pre_steps_ran=frame is not None
+            )
         for shadow, fraction in split.shadows:
             if fraction >= 1.0 or random.random() < fraction:
-                self._shadow(route.name, shadow, pipeline, inputs, frame, ctx, request, outputs, recorded)
-        if recorded is not None:
-            item = recorded.pending(
-                route.name, variant, inputs, outputs, time.perf_counter() - start, shadow_of=None
-            )
-            await committed(recorded.recorder.record(item))
+                self._shadow(route.name, shadow, pipeline, inputs, frame, ctx, request, outputs, recording)
+        if recording is not None:
+            latency_s = time.perf_counter() - start
+            await recording.answered(route.name, version, variant.name, inputs, outputs, latency_s)
         return InferenceResponse(
             model_name=version.model,
             model_version=str(version.number),
@@ -168,21 +167,14 @@ class EndpointInference:
         ctx: StepContext,
         request: InferenceRequest,
         primary: list[Tensor],
-        recorded: Recorded | None,
+        recording: RequestRecording | None,
     ) -> None:
         async def answer() -> list[Tensor]:
             start = time.perf_counter()
             outputs = await self._answer(shadow, pipeline, inputs, frame, ctx, request)
-            if recorded is not None:  # never awaited: a shadow never holds anyone up
-                item = recorded.pending(
-                    endpoint,
-                    shadow,
-                    inputs,
-                    outputs,
-                    time.perf_counter() - start,
-                    shadow_of=recorded.prediction_id,
-                )
-                recorded.recorder.record(item)
+            if recording is not None:
+                latency_s = time.perf_counter() - start
+                recording.shadowed(endpoint, shadow.version, shadow.name, inputs, outputs, latency_s)
             return outputs
 
         self._shadows.submit(ShadowCall(endpoint, shadow.label, answer, primary))
@@ -192,44 +184,6 @@ def _serve(served: Served, endpoint: str, variant: Variant) -> None:
     version = variant.version
     served.endpoint, served.variant = endpoint, variant.name
     served.model, served.version = version.model, str(version.number)
-
-
-@dataclass(frozen=True, slots=True)
-class Recorded:
-    """What the records of one endpoint request share (its caller's answer and its shadows')."""
-
-    recorder: Recorder
-    prediction_id: str
-    entity_key: str | None
-    received: list[Tensor]
-    pre_steps_ran: bool
-
-    def pending(
-        self,
-        endpoint: str,
-        variant: Variant,
-        model_inputs: list[Tensor],
-        outputs: list[Tensor],
-        latency_s: float,
-        *,
-        shadow_of: str | None,
-    ) -> Pending:
-        version = variant.version
-        pid = self.prediction_id if shadow_of is None else f"{shadow_of}~{version.model}:{version.number}"
-        return Pending(
-            prediction_id=pid,
-            at=time.time(),
-            endpoint=endpoint,
-            model=version.model,
-            version=version.number,
-            variant=variant.name,
-            inputs=self.received,
-            model_inputs=model_inputs if self.pre_steps_ran else None,
-            outputs=outputs,
-            latency_s=latency_s,
-            entity_key=self.entity_key,
-            shadow_of=shadow_of,
-        )
 
 
 def _sticky_key(

@@ -32,6 +32,7 @@ import errno
 import logging
 import math
 import random
+import time
 import zlib
 from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
@@ -41,6 +42,7 @@ from typing import Any, Final, NamedTuple
 import orjson
 
 from berth.core.codecs._arrays import BASE64, CONTENT_TYPE, json_data
+from berth.core.entities import Version
 from berth.core.errors import BerthError, ErrorCode
 from berth.core.records import MAX_ENTITY_KEY_LENGTH, MAX_PREDICTION_ID_LENGTH, TensorsJson
 from berth.core.tensors import InferenceRequest, Tensor
@@ -79,6 +81,73 @@ class Pending:
     latency_s: float
     entity_key: str | None
     shadow_of: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class RequestRecording:
+    """The records of one request (its caller's answer, and its shadows' answers), made by
+    `Recorder.recording` when the request is sampled in. Both ways in (a model, an endpoint) record
+    through here."""
+
+    recorder: Recorder
+    prediction_id: str
+    entity_key: str | None
+    received: list[Tensor]
+    pre_steps_ran: bool
+
+    async def answered(
+        self,
+        endpoint: str,
+        version: Version,
+        variant: str,
+        model_inputs: list[Tensor],
+        outputs: list[Tensor],
+        latency_s: float,
+    ) -> None:
+        """Record the caller's answer; returns once it is as durable as the recorder promises."""
+        item = self._pending(endpoint, version, variant, model_inputs, outputs, latency_s, None)
+        await committed(self.recorder.record(item))
+
+    def shadowed(
+        self,
+        endpoint: str,
+        version: Version,
+        variant: str,
+        model_inputs: list[Tensor],
+        outputs: list[Tensor],
+        latency_s: float,
+    ) -> None:
+        """Record a shadow's answer; never awaited: a shadow never holds anyone up."""
+        shadow_of = self.prediction_id
+        self.recorder.record(
+            self._pending(endpoint, version, variant, model_inputs, outputs, latency_s, shadow_of)
+        )
+
+    def _pending(
+        self,
+        endpoint: str,
+        version: Version,
+        variant: str,
+        model_inputs: list[Tensor],
+        outputs: list[Tensor],
+        latency_s: float,
+        shadow_of: str | None,
+    ) -> Pending:
+        pid = self.prediction_id if shadow_of is None else f"{shadow_of}~{version.model}:{version.number}"
+        return Pending(
+            prediction_id=pid,
+            at=time.time(),
+            endpoint=endpoint,
+            model=version.model,
+            version=version.number,
+            variant=variant,
+            inputs=self.received,
+            model_inputs=model_inputs if self.pre_steps_ran else None,
+            outputs=outputs,
+            latency_s=latency_s,
+            entity_key=self.entity_key,
+            shadow_of=shadow_of,
+        )
 
 
 def prediction_identity(request: InferenceRequest, header: Any) -> tuple[str, str | None]:
@@ -244,6 +313,20 @@ class Recorder:
         if rate >= 1.0:
             return True
         return zlib.crc32(prediction_id.encode()) < rate * 2**32
+
+    def recording(
+        self,
+        prediction_id: str,
+        endpoint: str,
+        entity_key: str | None,
+        received: list[Tensor],
+        *,
+        pre_steps_ran: bool = False,
+    ) -> RequestRecording | None:
+        """The records of a request answered under `endpoint`; None when it is sampled out."""
+        if not self.sampled(prediction_id, endpoint):
+            return None
+        return RequestRecording(self, prediction_id, entity_key, received, pre_steps_ran)
 
     def record(self, item: Pending) -> asyncio.Future[None] | None:
         """Queue one record; unless durability is "none", the future its caller must await (see

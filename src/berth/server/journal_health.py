@@ -25,7 +25,7 @@ from typing import Final
 
 from berth.core.settings import Settings
 from berth.dataplane.recording import Recorder
-from berth.server.monitor_supervisor import IngesterProcess
+from berth.server.monitor_supervisor import MonitorSupervisor
 from berth.storage.journal import JournalLag, measure_backlog
 
 log = logging.getLogger(__name__)
@@ -39,7 +39,7 @@ class JournalHealth:
         self,
         settings: Settings,
         recorder: Recorder,
-        ingester: IngesterProcess,
+        monitor: MonitorSupervisor,
         ingested: Callable[[], Mapping[str, int]],
         executor: Executor,
     ) -> None:
@@ -48,7 +48,7 @@ class JournalHealth:
         self._stall_s = settings.journal_stall_s
         self._grace_s = settings.monitor_down_grace_s
         self._recorder = recorder
-        self._ingester = ingester
+        self._monitor = monitor
         self._ingested = ingested
         self._executor = executor
         self._task: asyncio.Task[None] | None = None
@@ -61,7 +61,7 @@ class JournalHealth:
         failure = self._recorder.write_failure
         if failure is not None:
             found.append(f"predictions cannot be recorded: {failure}")
-        down = self._ingester.down_for()
+        down = self._monitor.down_for()
         if down > self._grace_s:
             found.append(f"the monitor process (journal ingester) has been down for {down:.0f} s")
         oldest = self.backlog.oldest_unread_s

@@ -35,7 +35,7 @@ STABLE_S: Final = 60.0
 """A monitor process that lived this long resets the backoff: its next death restarts it quickly."""
 
 
-class IngesterProcess:
+class MonitorSupervisor:
     def __init__(self, settings: Settings, on_restart: Callable[[str], None] | None = None) -> None:
         """`on_restart` is called with how the dead process ended: "signal" or "exit"."""
         self._settings = settings

@@ -1,4 +1,5 @@
-"""Artifact stores: content-addressed bytes, picked by URI scheme (``file://`` for now).
+"""Artifact stores: content-addressed bytes (a local folder, ``file://``; the wiring picks a store
+by URI scheme, `berth.wiring.implementations`).
 
 `LocalArtifactStore` keeps each artifact once, at ``<root>/sha256/<first 2 hex>/<64 hex>``. Only a
 validated digest ever builds a path; a put streams into a temporary file next to the final place
@@ -20,7 +21,6 @@ from berth.core.errors import BerthError, ErrorCode
 from berth.storage.protocols import ArtifactStore
 
 CHUNK_BYTES: Final = 1024 * 1024
-SUPPORTED_SCHEMES: Final = ("file",)
 
 
 class LocalArtifactStore:
@@ -114,15 +114,9 @@ def _holds(path: Path, digest: str) -> bool:
         return False
 
 
-def open_artifact_store(uri: str) -> ArtifactStore:
-    """The artifact store for a URI; only ``file://`` (a local folder) is supported for now."""
+def local_artifact_store(uri: str) -> ArtifactStore:
+    """The artifact store in the folder a ``file:///path`` URI names (on this host)."""
     parts = urlsplit(uri)
-    if parts.scheme != "file":
-        raise BerthError(
-            ErrorCode.INVALID_REQUEST,
-            f"unsupported artifact store URI {uri!r}: supported schemes are "
-            + ", ".join(f"{s}://" for s in SUPPORTED_SCHEMES),
-        )
     if parts.netloc not in ("", "localhost"):
         raise BerthError(
             ErrorCode.INVALID_REQUEST, f"artifact store URI {uri!r} names a remote host; use file:///path"

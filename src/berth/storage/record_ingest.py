@@ -1,7 +1,7 @@
 """The journal ingester: moves prediction records from the journal into the database.
 
-It runs as its own process (``python -m berth.storage.record_ingest``), spawned by each server
-process, so the database writes never compete with serving for the server's GIL. Of the ingesters
+It runs in the monitor process (``python -m berth.wiring.monitor_process``), which each server
+process starts, so the database writes never compete with serving for the server's GIL. Of the ingesters
 sharing a journal folder, only the holder of the flock on ``<journal>/ingester.lock`` works; the
 others wait and take over when it dies.
 
@@ -16,11 +16,9 @@ retention are purged hourly. Its lag is written to ``<journal>/ingester.status``
 
 from __future__ import annotations
 
-import argparse
 import contextlib
 import logging
 import os
-import signal
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -49,7 +47,6 @@ log = logging.getLogger(__name__)
 BATCH: Final = 2000
 """Most records per transaction."""
 PURGE_EVERY_S: Final = 3600.0
-DATABASE_URL_VARIABLE: Final = "BERTH_INGEST_DATABASE_URL"
 """The database URL reaches the process by environment (an argument would show a password in ps)."""
 
 
@@ -234,39 +231,3 @@ def run(
 
 def _should_stop(stop: threading.Event, parent_pid: int | None) -> bool:
     return stop.is_set() or (parent_pid is not None and os.getppid() != parent_pid)
-
-
-def main(argv: Sequence[str] | None = None) -> None:
-    from berth.storage.sql_records import SqlRecordStore
-
-    parser = argparse.ArgumentParser(prog="python -m berth.storage.record_ingest")
-    parser.add_argument("--journal-dir", type=Path, required=True)
-    parser.add_argument("--database-url", default=None, help=f"default: ${DATABASE_URL_VARIABLE}")
-    parser.add_argument("--parent-pid", type=int, default=None)
-    parser.add_argument("--interval-s", type=float, default=0.2)
-    parser.add_argument("--retention-days", type=float, default=30.0)
-    parser.add_argument("--log-level", default="warning")
-    args = parser.parse_args(argv)
-    logging.basicConfig(level=args.log_level.upper(), format="%(asctime)s %(name)s %(levelname)s %(message)s")
-    stop = threading.Event()
-    signal.signal(signal.SIGTERM, lambda *_: stop.set())
-    signal.signal(signal.SIGINT, lambda *_: stop.set())
-    url = args.database_url or os.environ.get(DATABASE_URL_VARIABLE)
-    if not url:
-        parser.error(f"give --database-url or set {DATABASE_URL_VARIABLE}")
-    store = SqlRecordStore(url)
-    try:
-        run(
-            store,
-            args.journal_dir,
-            parent_pid=args.parent_pid,
-            interval_s=args.interval_s,
-            retention_days=args.retention_days,
-            stop=stop,
-        )
-    finally:
-        store.close()
-
-
-if __name__ == "__main__":
-    main()

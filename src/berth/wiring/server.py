@@ -44,7 +44,7 @@ from berth.server.journal_health import JournalHealth
 from berth.server.metrics.requests import RequestCounter
 from berth.server.metrics.server_metrics import ServerMetrics
 from berth.server.metrics.sources import watch_serving
-from berth.server.monitor_supervisor import IngesterProcess
+from berth.server.monitor_supervisor import MonitorSupervisor
 from berth.server.offload import INLINE, Offload
 from berth.server.rest.alert_routes import alert_router
 from berth.server.rest.body_limit import BodyLimit
@@ -93,15 +93,15 @@ class Server:
     listener: ChangeListener | None = None
     security: Security | None = None
     recorder: Recorder | None = None
-    ingester: IngesterProcess | None = None
+    monitor: MonitorSupervisor | None = None
     exports: ExportWorker | None = None
     offload: Offload = INLINE
     """Where large request bodies are decoded, off the event loop (`berth.server.offload`)."""
     journal_health: JournalHealth | None = None
 
     async def start(self) -> None:
-        if self.ingester is not None:
-            self.ingester.start()
+        if self.monitor is not None:
+            self.monitor.start()
         if self.exports is not None:
             self.exports.start()
         if self.recorder is not None:
@@ -141,9 +141,9 @@ class Server:
             await self.journal_health.stop()
         if self.recorder is not None:
             await self.recorder.close()
-        if self.ingester is not None:
-            self.ingester.stop_watching()
-            await asyncio.get_running_loop().run_in_executor(self.io_executor, self.ingester.stop)
+        if self.monitor is not None:
+            self.monitor.stop_watching()
+            await asyncio.get_running_loop().run_in_executor(self.io_executor, self.monitor.stop)
         if self.exports is not None:
             await asyncio.get_running_loop().run_in_executor(self.io_executor, self.exports.stop)
         if self.security is not None:
@@ -191,11 +191,11 @@ def build_server(settings: Settings) -> Server:
     shadows = ShadowRunner(traffic, dropped=metrics.shadow_dropped)
     watch_serving(metrics.gauges, pool, shadows)
     recorder = _recorder(settings)
-    ingester: IngesterProcess | None = None
+    monitor: MonitorSupervisor | None = None
     journal_health: JournalHealth | None = None
     if recorder is not None:
-        ingester = IngesterProcess(settings, on_restart=metrics.monitor_restarted)
-        journal_health = _journal_health(settings, recorder, ingester, workspace, io_executor)
+        monitor = MonitorSupervisor(settings, on_restart=metrics.monitor_restarted)
+        journal_health = _journal_health(settings, recorder, monitor, workspace, io_executor)
         metrics.gauges.record_queue_depth.watch(recorder.queue_depth)
         health = journal_health
         metrics.gauges.record_writer_lag.watch(lambda: health.backlog.oldest_unread_s)
@@ -270,7 +270,7 @@ def build_server(settings: Settings) -> Server:
         listener=listener,
         security=security,
         recorder=recorder,
-        ingester=ingester,
+        monitor=monitor,
         exports=ExportWorker(workspace, settings.home) if settings.export_worker else None,
         offload=offload,
         journal_health=journal_health,
@@ -280,7 +280,7 @@ def build_server(settings: Settings) -> Server:
 def _journal_health(
     settings: Settings,
     recorder: Recorder,
-    ingester: IngesterProcess,
+    monitor: MonitorSupervisor,
     workspace: Workspace,
     io_executor: ThreadPoolExecutor,
 ) -> JournalHealth:
@@ -289,7 +289,7 @@ def _journal_health(
     def ingested() -> dict[str, int]:
         return {name: position.offset for name, position in store.journal_positions().items()}
 
-    return JournalHealth(settings, recorder, ingester, ingested, io_executor)
+    return JournalHealth(settings, recorder, monitor, ingested, io_executor)
 
 
 def _recorder(settings: Settings) -> Recorder | None:

@@ -16,7 +16,6 @@ from berth.control.record_exports import ExportFolder
 from berth.control.record_service import RecordService
 from berth.core.settings import Settings
 from berth.runtime.flavors.catalog import FlavorCatalog
-from berth.storage.artifacts import open_artifact_store
 from berth.storage.journal import segments, wait_for_journal_before
 from berth.storage.profile_protocols import ProfileStore
 from berth.storage.protocols import ArtifactStore, EntityStore, RegistryStore
@@ -27,7 +26,7 @@ from berth.storage.sql_jobs import SqlJobStore
 from berth.storage.sql_profiles import SqlProfileStore
 from berth.storage.sql_record_stats import SqlRecordStats
 from berth.storage.sql_records import SqlRecordStore
-from berth.storage.sql_registry import SqlRegistryStore
+from berth.wiring.implementations import open_artifacts, open_database
 from berth.wiring.job_kinds import installed_kinds
 
 ERASURE_WAIT_S = 15.0
@@ -55,8 +54,8 @@ class Workspace:
 
 def open_workspace(settings: Settings) -> Workspace:
     settings.home.mkdir(parents=True, exist_ok=True)
-    store = SqlRegistryStore(settings.resolved_database_url)
-    artifacts = open_artifact_store(settings.resolved_artifact_uri)
+    store = open_database(settings.resolved_database_url)
+    artifacts = open_artifacts(settings.resolved_artifact_uri)
     catalog = FlavorCatalog()
     publisher = Publisher(store, artifacts, catalog, max_artifact_bytes=settings.max_upload_bytes)
     entities = SqlEntityStore(store.engine)

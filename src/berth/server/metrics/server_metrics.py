@@ -1,5 +1,5 @@
 """The metrics of one server: its families, a request counter per protocol, the sampled gauges,
-the hooks the engine and the shadow runner call, and the scrape.
+the hooks the runtime and the shadow runner call, and the scrape.
 
 Built by the composition root (`berth.wiring.server.build_server`); with metrics off
 (``BERTH_METRICS=false``) the request counters and hooks do nothing and ``/metrics`` is not served.
