@@ -20,7 +20,7 @@ import berth
 from berth.core.access import Role
 from berth.core.errors import BerthError
 from berth.core.settings import Settings
-from berth.server import oidc
+from berth.server.auth import oidc
 from berth.storage.security_store import SqlSecurityStore
 from tests.conftest import Trained
 from tests.support.servers import server_in_thread
