@@ -31,13 +31,14 @@ layers: $(STAMP)
 system-packages:
 	@bash .ci/system-packages
 
-# Test files run in parallel, each file on one worker (its module fixtures made once); most of the
-# suite waits on servers and processes, so more workers than the 2 cores pays. TEST_WORKERS=0: serial.
+# Test files run in parallel, each file on one worker (its module fixtures made once); a test class
+# is a unit of its own (--dist loadscope), so a long file is split in classes. Most of the suite
+# waits on servers and processes, so more workers than the 2 cores pays. TEST_WORKERS=0: serial.
 # Tests marked `alone` measure latency: they run afterwards, with nothing else on the machine.
 TEST_WORKERS ?= 4
 
 unit: $(STAMP) system-packages
-	$(BIN)/pytest -n $(TEST_WORKERS) --dist loadfile -m "not alone"
+	$(BIN)/pytest -n $(TEST_WORKERS) --dist loadscope -m "not alone"
 	$(BIN)/pytest -m alone
 
 test: lint typecheck layers unit
