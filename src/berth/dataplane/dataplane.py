@@ -21,7 +21,7 @@ from berth.core.errors import BerthError, ErrorCode
 from berth.core.tensors import InferenceRequest, InferenceResponse
 from berth.dataplane.endpoint_inference import EndpointInference, HeaderLookup
 from berth.dataplane.predictor import Predictor
-from berth.dataplane.recording import Recorder, prediction_identity
+from berth.dataplane.recording import Recorder, committed, prediction_identity
 from berth.dataplane.served import Served
 from berth.runtime.pool import LoadState, ModelPool
 from berth.runtime.reconciler import Reconciler
@@ -223,7 +223,7 @@ class DataPlane:
             recording = self._recorder.recording(pid, model, entity, request.inputs)
             if recording is not None:
                 latency_s = time.perf_counter() - start
-                await recording.answered(model, version, "", request.inputs, outputs, latency_s)
+                await committed(recording.record(model, version, "", request.inputs, outputs, latency_s))
         return InferenceResponse(
             model_name=version.model, model_version=str(version.number), outputs=outputs, id=pid
         )

@@ -19,7 +19,7 @@ from collections.abc import Callable
 from berth.core.errors import BerthError, ErrorCode
 from berth.core.tensors import InferenceRequest, InferenceResponse, Tensor
 from berth.dataplane.predictor import Predictor
-from berth.dataplane.recording import Recorder, RequestRecording, prediction_identity
+from berth.dataplane.recording import Recorder, RequestRecording, committed, prediction_identity
 from berth.dataplane.served import Served
 from berth.dataplane.shadows import ShadowCall, ShadowRunner
 from berth.runtime.compiled_endpoints import EndpointRoute
@@ -103,7 +103,7 @@ class EndpointInference:
                 self._shadow(route.name, shadow, pipeline, inputs, frame, ctx, request, outputs, recording)
         if recording is not None:
             latency_s = time.perf_counter() - start
-            await recording.answered(route.name, version, variant.name, inputs, outputs, latency_s)
+            await committed(recording.record(route.name, version, variant.name, inputs, outputs, latency_s))
         return InferenceResponse(
             model_name=version.model,
             model_version=str(version.number),
@@ -174,7 +174,8 @@ class EndpointInference:
             outputs = await self._answer(shadow, pipeline, inputs, frame, ctx, request)
             if recording is not None:
                 latency_s = time.perf_counter() - start
-                recording.shadowed(endpoint, shadow.version, shadow.name, inputs, outputs, latency_s)
+                version, variant = shadow.version, shadow.name
+                recording.record(endpoint, version, variant, inputs, outputs, latency_s, shadow=True)
             return outputs
 
         self._shadows.submit(ShadowCall(endpoint, shadow.label, answer, primary))

@@ -95,7 +95,7 @@ class RequestRecording:
     received: list[Tensor]
     pre_steps_ran: bool
 
-    async def answered(
+    def record(
         self,
         endpoint: str,
         version: Version,
@@ -103,38 +103,15 @@ class RequestRecording:
         model_inputs: list[Tensor],
         outputs: list[Tensor],
         latency_s: float,
-    ) -> None:
-        """Record the caller's answer; returns once it is as durable as the recorder promises."""
-        item = self._pending(endpoint, version, variant, model_inputs, outputs, latency_s, None)
-        await committed(self.recorder.record(item))
-
-    def shadowed(
-        self,
-        endpoint: str,
-        version: Version,
-        variant: str,
-        model_inputs: list[Tensor],
-        outputs: list[Tensor],
-        latency_s: float,
-    ) -> None:
-        """Record a shadow's answer; never awaited: a shadow never holds anyone up."""
-        shadow_of = self.prediction_id
-        self.recorder.record(
-            self._pending(endpoint, version, variant, model_inputs, outputs, latency_s, shadow_of)
-        )
-
-    def _pending(
-        self,
-        endpoint: str,
-        version: Version,
-        variant: str,
-        model_inputs: list[Tensor],
-        outputs: list[Tensor],
-        latency_s: float,
-        shadow_of: str | None,
-    ) -> Pending:
+        *,
+        shadow: bool = False,
+    ) -> asyncio.Future[None] | None:
+        """Queue the record of one answer: the caller's (awaited through `committed` before the
+        caller is answered), or with `shadow` a shadow's (never awaited: a shadow never holds anyone
+        up; its id is the caller's with the version that answered)."""
+        shadow_of = self.prediction_id if shadow else None
         pid = self.prediction_id if shadow_of is None else f"{shadow_of}~{version.model}:{version.number}"
-        return Pending(
+        item = Pending(
             prediction_id=pid,
             at=time.time(),
             endpoint=endpoint,
@@ -148,6 +125,7 @@ class RequestRecording:
             entity_key=self.entity_key,
             shadow_of=shadow_of,
         )
+        return self.recorder.record(item)
 
 
 def prediction_identity(request: InferenceRequest, header: Any) -> tuple[str, str | None]:
