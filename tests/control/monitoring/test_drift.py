@@ -182,7 +182,11 @@ def test_any_values_give_a_result_with_statistics_in_range_and_no_nan(
 
 @pytest.mark.parametrize(
     ("reference", "current"),
-    [([0, 0, 0, 0, 1], [0, 0, 0, 0, -1]), ([0.0] * 40 + [1.0], [0.0] * 39 + [2.0, 3.0])],
+    [
+        ([0, 0, 0, 0, 1], [0, 0, 0, 0, -1]),
+        ([0.0] * 40 + [1.0], [0.0] * 39 + [2.0, 3.0]),
+        ([0, 1, 2, 3, 4, 5, 7], [0, 1, 2, 3, 4, 5, 6]),  # no ties within a side; values both sides hold
+    ],
 )
 def test_tied_samples_get_a_ks_p_value_without_a_warning(
     reference: list[float], current: list[float]

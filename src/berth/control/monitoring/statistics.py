@@ -8,6 +8,7 @@ expected frequencies (chi-square), so a category absent from one side never give
 from __future__ import annotations
 
 import math
+import warnings
 from collections.abc import Mapping, Sequence
 from typing import Any, Final
 
@@ -26,11 +27,15 @@ FloatArray = np.ndarray[Any, np.dtype[np.float64]]
 def ks_test(reference: FloatArray, current: FloatArray) -> tuple[float, float]:
     """Two-sample Kolmogorov-Smirnov: (statistic D in [0, 1], p-value).
 
-    The exact p-value assumes continuous data; on tied samples (zero-inflated features, counts)
-    scipy's exact computation may not converge and only warns. Ties make the asymptotic
-    distribution the honest choice, so it is used whenever either side has a repeated value."""
-    method = "asymp" if _has_ties(reference) or _has_ties(current) else "auto"
-    result = stats.ks_2samp(reference, current, method=method)
+    The exact p-value assumes continuous data; on tied values (zero-inflated features, counts, or
+    a value both samples hold) scipy's exact computation may not converge, and it then warns and
+    falls back to the asymptotic one. Ties make the asymptotic distribution the honest choice, so
+    it is used whenever the pooled samples repeat a value; any other case where the exact method
+    gives up falls back the same way, without the warning (noise on every monitoring read)."""
+    method = "asymp" if _has_ties(np.concatenate([reference, current])) else "auto"
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", "ks_2samp: Exact calculation unsuccessful", RuntimeWarning)
+        result = stats.ks_2samp(reference, current, method=method)
     return float(result.statistic), float(result.pvalue)
 
 
