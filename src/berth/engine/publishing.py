@@ -22,7 +22,7 @@ from berth.core.entities import NewVersion, PushRequest, Version, check_alias_na
 from berth.core.errors import BerthError, ErrorCode
 from berth.engine.batching import BatchingConfig
 from berth.engine.examples import example_as_request
-from berth.engine.flavors.base import Packaged
+from berth.engine.flavors.base import TRUST_SWITCHES, Packaged
 from berth.engine.flavors.catalog import FlavorCatalog
 from berth.engine.packaging import package_file, package_object
 from berth.engine.signatures import build_signature
@@ -69,7 +69,7 @@ class Publisher:
             raise BerthError(
                 ErrorCode.UNTRUSTED_ARTIFACT,
                 f"loading this {packaged.flavor} model runs code or types berth does not allow by "
-                "itself; a maintainer may push it with trust_pickle=True (audited)",
+                f"itself; a maintainer may push it with {TRUST_SWITCHES} (audited)",
             )
         flavor = self._catalog.get(packaged.flavor)
         runtime = flavor.load(packaged.path, dict(packaged.runtime_config), trusted=packaged.trusted)
