@@ -138,3 +138,15 @@ def test_errors_keep_their_code(target: list[str], model: str, body: Any, code: 
     assert result.exit_code == 1, result.output
     assert isinstance(result.exception, BerthError), repr(result.exception)
     assert result.exception.code is code
+
+
+def test_predicting_in_process_says_nothing_about_a_server_s_authentication(
+    home: Path, frame_pipeline: Trained, caplog: pytest.LogCaptureFixture
+) -> None:
+    """No server listens for ``--home``: the 'AUTHENTICATION IS OFF' warning is a server's."""
+    rows = frame_pipeline.x.head(1)
+    body = {"dataframe_records": rows.to_dict(orient="records")}
+    with caplog.at_level("WARNING"):
+        answer = predict(["--home", str(home)], "churn", body)
+    assert answer == {"predictions": frame_pipeline.model.predict(rows).tolist()}
+    assert [r.getMessage() for r in caplog.records if "AUTHENTICATION" in r.getMessage()] == []
