@@ -207,3 +207,27 @@ def test_rollback_without_history_is_a_conflict(served: str) -> None:
     assert refused.status_code == 409
     assert "no earlier state" in refused.json()["error"]
     delete(served, "fresh")
+
+
+def test_an_endpoint_answers_tf_serving_and_mlflow_json_on_v1(
+    served: str, lr: Trained, frame_pipeline: Trained
+) -> None:
+    """``/v1/models/{endpoint}:predict`` serves an endpoint as ``/v2`` does (it answered 404)."""
+    create(served, "v1-scoring", targets=[{"target": "lr@production"}])
+    create(served, "v1-churn", targets=[{"target": "churn"}])
+
+    tf = httpx.post(f"{served}/v1/models/v1-scoring:predict", json={"instances": lr.x[:2].tolist()})
+    rows = frame_pipeline.x.head(2)
+    mlflow = httpx.post(
+        f"{served}/v1/models/v1-churn:predict", json={"dataframe_records": rows.to_dict(orient="records")}
+    )
+    versioned = httpx.post(f"{served}/v1/models/v1-scoring/versions/1:predict", json={"instances": []})
+
+    assert tf.status_code == 200, tf.text
+    assert tf.json() == {"predictions": lr.model.predict(lr.x[:2]).tolist()}
+    assert tf.headers["berth-model-version"] == "lr:1"
+    assert tf.headers["berth-prediction-id"]
+    assert mlflow.json() == {"predictions": frame_pipeline.model.predict(rows).tolist()}
+    assert (versioned.status_code, versioned.json()["code"]) == (404, "version_not_found")
+    delete(served, "v1-scoring")
+    delete(served, "v1-churn")
