@@ -38,8 +38,8 @@ async def _predict(settings: Settings, name: str, ref: str | None, body: Any) ->
             return orjson.loads(encode_infer_response(response))
         # TF-Serving / MLflow JSON is answered in its own shape, as the server's /v1 route does
         signature = server.dataplane.endpoint_signature(name) if ref is None else None
-        if signature is not None:  # an endpoint: read against the signature its metadata shows
-            decoded = decode_v1_request(raw, signature)
+        if signature is not None:  # an endpoint: as the /v1 route reads it (values typed by JSON)
+            decoded = decode_v1_request(raw, signature, typed=False)
             answer = await server.dataplane.infer(name, None, InferenceRequest(decoded.inputs))
         else:
             server.dataplane.check_callable(name, ref)  # an endpoint's "version" is a clear error

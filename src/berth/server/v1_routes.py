@@ -5,7 +5,8 @@ or ``{"dataframe_records": [...]}`` (MLflow). They are mapped onto the version's
 take the same validated path as an OIP request, through the data plane, which records the
 answer and gives it a prediction id (header ``berth-prediction-id``: these JSON shapes have no
 place for one in the body); the answer is ``{"predictions": [...]}``. An endpoint's name is called
-like a model's (as on ``/v2``): the body is read against the signature its metadata shows.
+like a model's (as on ``/v2``): values keep the types JSON gives them (its variants may type an
+input differently), and rows without names take those of the signature its metadata shows.
 """
 
 from __future__ import annotations
@@ -78,20 +79,21 @@ def v1_router(
             content=encode_v1_response(answer.outputs, style), media_type="application/json", headers=headers
         )
 
-    async def _decode(body: bytes, signature: Signature) -> V1Request:
-        decode = functools.partial(decode_v1_request, max_tensors=max_tensors)
+    async def _decode(body: bytes, signature: Signature, *, typed: bool = True) -> V1Request:
+        decode = functools.partial(decode_v1_request, max_tensors=max_tensors, typed=typed)
         return await offload.run(len(body), decode, body, signature)
 
     async def _endpoint_answer(
         name: str, request: Request, observation: Served | None
     ) -> tuple[InferenceResponse, V1Style]:
-        """An endpoint answers as on ``/v2`` (variants, sticky key, steps); the body is read against
-        the signature its metadata shows (its first stable target's version)."""
+        """An endpoint answers as on ``/v2`` (variants, sticky key, steps). Its variants may type an
+        input differently, so values keep the types JSON gives them; the signature its metadata
+        shows (its first stable target's version) names the inputs of rows that do not."""
         body = await read_body(request, max_body_bytes)
         signature = dataplane.endpoint_signature(name)
         if signature is None:  # deleted while the body was read
             raise BerthError(ErrorCode.MODEL_NOT_FOUND, f"endpoint {name!r} not found", model=name)
-        decoded = await _decode(body, signature)
+        decoded = await _decode(body, signature, typed=False)
         answer = await dataplane.infer(
             name, None, InferenceRequest(decoded.inputs), request.headers.get, observation
         )
