@@ -2,8 +2,8 @@
 
 `open_security` applies the start-up rules: without authentication a server binds only to a
 loopback address unless ``allow_insecure_bind`` forces it; a TLS certificate needs its key. The
-process that listens says so loudly when authentication is off (`check_bind`, called by
-`berth.server.runner`); a server built to answer in-process (``berth predict --home``) does not.
+process that listens says so loudly when authentication is off (`check_bind`, called where
+``berth serve`` starts); a server built to answer in-process (``berth predict --home``) does not.
 """
 
 from __future__ import annotations
