@@ -69,10 +69,11 @@ def _claimed(candidate: Block) -> bool:
 
 @pytest.fixture
 def reader_env(monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:
-    """A reader's environment: the project's virtual environment on PATH, no BERTH_* settings."""
+    """A reader's environment: the project's virtual environment on PATH, no BERTH_* settings (and
+    none of an enclosing ``make test``'s variables)."""
     for name in [n for n in os.environ if n.startswith("BERTH_")]:
         monkeypatch.delenv(name)
-    env = dict(os.environ)
+    env = {k: v for k, v in os.environ.items() if k not in ("MAKEFLAGS", "MFLAGS", "MAKELEVEL")}
     env["PATH"] = f"{Path(sys.prefix) / 'bin'}{os.pathsep}{env['PATH']}"
     return env
 
