@@ -138,3 +138,30 @@ def test_errors_keep_their_code(target: list[str], model: str, body: Any, code: 
     assert result.exit_code == 1, result.output
     assert isinstance(result.exception, BerthError), repr(result.exception)
     assert result.exception.code is code
+
+
+def test_an_endpoint_answers_mlflow_json_like_a_model(target: list[str], frame_pipeline: Trained) -> None:
+    """`berth predict ENDPOINT` with TF-Serving/MLflow JSON (the ``/v1`` route on a server)."""
+    name = f"churn-endpoint-{target[0].strip('-')}"
+    created = run("endpoint", "create", name, "--target", "churn@staging", *target)
+    assert created.exit_code == 0, created.output
+    rows = frame_pipeline.x.head(3)
+    answer = predict(target, name, {"dataframe_records": rows.to_dict(orient="records")})
+    assert answer == {"predictions": frame_pipeline.model.predict(rows).tolist()}
+    versioned = run("predict", f"{name}:1", "--json", json.dumps({"instances": [["pro", 41, 50.0]]}), *target)
+    assert isinstance(versioned.exception, BerthError), versioned.output
+    assert versioned.exception.code is ErrorCode.VERSION_NOT_FOUND
+    assert "is an endpoint" in versioned.exception.message
+    assert run("endpoint", "delete", name, *target).exit_code == 0
+
+
+def test_predicting_in_process_says_nothing_about_a_server_s_authentication(
+    home: Path, frame_pipeline: Trained, caplog: pytest.LogCaptureFixture
+) -> None:
+    """No server listens for ``--home``: the 'AUTHENTICATION IS OFF' warning is a server's."""
+    rows = frame_pipeline.x.head(1)
+    body = {"dataframe_records": rows.to_dict(orient="records")}
+    with caplog.at_level("WARNING"):
+        answer = predict(["--home", str(home)], "churn", body)
+    assert answer == {"predictions": frame_pipeline.model.predict(rows).tolist()}
+    assert [r.getMessage() for r in caplog.records if "AUTHENTICATION" in r.getMessage()] == []

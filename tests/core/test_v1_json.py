@@ -176,3 +176,21 @@ def test_columnar_style_answers_outputs() -> None:
     assert orjson.loads(encode_v1_response([tensor("p", [1.0])], "tf-columnar")) == {"outputs": [1.0]}
     both = encode_v1_response([tensor("p", [1.0]), tensor("q", [2.0])], "tf-columnar")
     assert orjson.loads(both) == {"outputs": {"p": [1.0], "q": [2.0]}}
+
+
+def test_untyped_values_keep_the_types_json_gives_them_and_rows_take_the_signature_s_names() -> None:
+    """``typed=False`` (an endpoint, whose variants may type `age` as FP64 or INT64): an integer
+    stays an integer, which a float input takes too; unnamed rows are named by the signature."""
+    floats = Signature(
+        inputs=(TensorSpec("age", "FP64", (-1,)), TensorSpec("city", "BYTES", (-1,))),
+        outputs=(),
+        layout=InputLayout.COLUMNS,
+    )
+    for body in (b'{"dataframe_records": [{"age": 41, "city": "Oslo"}]}', b'{"instances": [[41, "Oslo"]]}'):
+        tensors = decode_v1_request(body, floats, typed=False).inputs
+        assert [(t.name, t.datatype) for t in tensors] == [("age", "INT64"), ("city", "BYTES")]
+        for signature in (floats, TABLE):
+            model_input = to_model_input(tensors, signature)
+            assert model_input["age"].tolist() == [41]
+    typed = decode_v1_request(b'{"instances": [[41, "Oslo"]]}', floats).inputs
+    assert typed[0].datatype == "FP64"

@@ -7,6 +7,7 @@ from typing import Any
 import httpx
 import pytest
 
+import berth
 from tests.conftest import Trained
 from tests.endpoints.conftest import create, delete, rows
 
@@ -207,3 +208,52 @@ def test_rollback_without_history_is_a_conflict(served: str) -> None:
     assert refused.status_code == 409
     assert "no earlier state" in refused.json()["error"]
     delete(served, "fresh")
+
+
+def test_an_endpoint_answers_tf_serving_and_mlflow_json_on_v1(
+    served: str, lr: Trained, frame_pipeline: Trained
+) -> None:
+    """``/v1/models/{endpoint}:predict`` serves an endpoint as ``/v2`` does (it answered 404)."""
+    create(served, "v1-scoring", targets=[{"target": "lr@production"}])
+    create(served, "v1-churn", targets=[{"target": "churn"}])
+
+    tf = httpx.post(f"{served}/v1/models/v1-scoring:predict", json={"instances": lr.x[:2].tolist()})
+    rows = frame_pipeline.x.head(2)
+    mlflow = httpx.post(
+        f"{served}/v1/models/v1-churn:predict", json={"dataframe_records": rows.to_dict(orient="records")}
+    )
+    versioned = httpx.post(f"{served}/v1/models/v1-scoring/versions/1:predict", json={"instances": []})
+
+    assert tf.status_code == 200, tf.text
+    assert tf.json() == {"predictions": lr.model.predict(lr.x[:2]).tolist()}
+    assert tf.headers["berth-model-version"] == "lr:1"
+    assert tf.headers["berth-prediction-id"]
+    assert mlflow.json() == {"predictions": frame_pipeline.model.predict(rows).tolist()}
+    assert (versioned.status_code, versioned.json()["code"]) == (404, "version_not_found")
+    delete(served, "v1-scoring")
+    delete(served, "v1-churn")
+
+
+def test_v1_values_suit_every_variant_even_where_their_signatures_differ(
+    served: str, frame_pipeline: Trained
+) -> None:
+    """`age` is FP64 for the first target (pushed without an example) and INT64 for the second: a
+    JSON integer is read as an integer, which both take, not as the first target's float."""
+    floats = berth.push(frame_pipeline.model, name="churn-floats", url=served)
+    age = floats.signature.input("age")
+    assert age is not None
+    assert age.datatype == "FP64"
+    targets = [{"target": "churn-floats", "weight": 50}, {"target": "churn", "weight": 50}]
+    create(served, "v1-mixed", targets=targets)
+    rows = frame_pipeline.x.head(1)
+    body = {"dataframe_records": rows.to_dict(orient="records")}
+    expected = {"predictions": frame_pipeline.model.predict(rows).tolist()}
+    answered: set[str] = set()
+    for _ in range(200):  # random variants: until both have answered
+        answer = httpx.post(f"{served}/v1/models/v1-mixed:predict", json=body)
+        assert (answer.status_code, answer.json()) == (200, expected), answer.text
+        answered.add(answer.headers["berth-model-version"])
+        if len(answered) == 2:
+            break
+    assert answered == {"churn-floats:1", "churn:1"}
+    delete(served, "v1-mixed")

@@ -52,6 +52,17 @@ def _port_free(host: str, port: int) -> bool:
     return True
 
 
+def serving_port(host: str, port: int) -> int:
+    """`port` when it is free on `host`, else a free one (and says which port was taken)."""
+    if _port_free(host, port):
+        return port
+    with socket.socket() as sock:
+        sock.bind((host, 0))
+        free: int = sock.getsockname()[1]
+    click.echo(f"port {port} is taken; using {free}")
+    return free
+
+
 def _first_row_request(version: Version) -> dict[str, Any]:
     example = version.input_example or {}
     inputs = [
@@ -71,7 +82,7 @@ def _row_width(tensor: dict[str, Any]) -> int:
 @click.command()
 @click.option("--home", type=click.Path(file_okay=False, path_type=Path), envvar="BERTH_HOME")
 @click.option("--host", default="127.0.0.1", show_default=True)
-@click.option("--port", type=int, default=8080, show_default=True)
+@click.option("--port", type=int, default=8080, show_default=True, envvar="BERTH_PORT")
 def demo(home: Path | None, host: str, port: int) -> None:
     """Train and push the demo models (once), then serve them until Ctrl-C."""
     from berth.cli.demo_models import push_demo_models
@@ -83,11 +94,7 @@ def demo(home: Path | None, host: str, port: int) -> None:
     demos = installed_demos()
     for module in demos:
         module.prepare(settings.home, click.echo)
-    if not _port_free(host, port):
-        with socket.socket() as sock:
-            sock.bind((host, 0))
-            port = sock.getsockname()[1]
-        click.echo(f"port 8080 is taken; using {port}")
+    port = serving_port(host, port)
     url = f"http://{host}:{port}"
     body = orjson.dumps(_first_row_request(bank)).decode()
     try_it = [line for module in demos for line in module.try_it(url)]

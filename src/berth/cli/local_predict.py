@@ -37,9 +37,15 @@ async def _predict(settings: Settings, name: str, ref: str | None, body: Any) ->
             response = await server.dataplane.infer(name, ref, decode_infer_request(raw))
             return orjson.loads(encode_infer_response(response))
         # TF-Serving / MLflow JSON is answered in its own shape, as the server's /v1 route does
-        version = server.dataplane.resolve(name, ref)
-        decoded = decode_v1_request(raw, version.signature)
-        answer = await server.dataplane.infer_version(name, version, InferenceRequest(decoded.inputs))
+        signature = server.dataplane.endpoint_signature(name) if ref is None else None
+        if signature is not None:  # an endpoint: as the /v1 route reads it (values typed by JSON)
+            decoded = decode_v1_request(raw, signature, typed=False)
+            answer = await server.dataplane.infer(name, None, InferenceRequest(decoded.inputs))
+        else:
+            server.dataplane.check_callable(name, ref)  # an endpoint's "version" is a clear error
+            version = server.dataplane.resolve(name, ref)
+            decoded = decode_v1_request(raw, version.signature)
+            answer = await server.dataplane.infer_version(name, version, InferenceRequest(decoded.inputs))
         return orjson.loads(encode_v1_response(answer.outputs, decoded.style))
     finally:
         await server.stop()

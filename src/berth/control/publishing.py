@@ -23,7 +23,7 @@ from berth.control.packaging import package_file, package_object
 from berth.core.entities import NewVersion, PushRequest, Version, check_alias_name, check_model_name
 from berth.core.errors import BerthError, ErrorCode
 from berth.runtime.batching import BatchingConfig
-from berth.runtime.flavors.base import Packaged
+from berth.runtime.flavors.base import TRUST_SWITCHES, Packaged
 from berth.runtime.flavors.catalog import FlavorCatalog
 from berth.runtime.signatures import build_signature
 from berth.storage.protocols import ArtifactStore, RegistryStore
@@ -69,7 +69,7 @@ class Publisher:
             raise BerthError(
                 ErrorCode.UNTRUSTED_ARTIFACT,
                 f"loading this {packaged.flavor} model runs code or types berth does not allow by "
-                "itself; a maintainer may push it with trust_pickle=True (audited)",
+                f"itself; a maintainer may push it with {TRUST_SWITCHES} (audited)",
             )
         flavor = self._catalog.get(packaged.flavor)
         runtime = flavor.load(packaged.path, dict(packaged.runtime_config), trusted=packaged.trusted)

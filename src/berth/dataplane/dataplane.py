@@ -18,6 +18,7 @@ from typing import Any
 
 from berth.core.entities import Version
 from berth.core.errors import BerthError, ErrorCode
+from berth.core.signature import Signature
 from berth.core.tensors import InferenceRequest, InferenceResponse
 from berth.dataplane.endpoint_inference import EndpointInference, HeaderLookup
 from berth.dataplane.predictor import Predictor
@@ -82,6 +83,16 @@ class DataPlane:
                 raise _endpoint_has_no_versions(name)
             return
         table.resolve(name, ref)
+
+    def endpoint_signature(self, name: str) -> Signature | None:
+        """The signature a request to the endpoint `name` is read against when its shape needs one
+        (TF-Serving and MLflow JSON): that of the version its first stable target serves, as its
+        metadata shows. None when `name` is not an endpoint."""
+        route = self._reconciler.table.endpoints.get(name)
+        if route is None:
+            return None
+        split, _ = route.serving()
+        return split.stable[0].version.signature
 
     def model_ready(self, model: str, ref: str | None) -> bool:
         route = self._reconciler.table.endpoints.get(model)
@@ -232,7 +243,7 @@ class DataPlane:
 def _endpoint_has_no_versions(name: str) -> BerthError:
     return BerthError(
         ErrorCode.VERSION_NOT_FOUND,
-        f"{name!r} is an endpoint: it has no versions; call /v2/models/{name}/infer",
+        f"{name!r} is an endpoint: it has no versions; call it by its name alone",
         model=name,
     )
 

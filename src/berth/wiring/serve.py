@@ -35,8 +35,8 @@ def serve(settings: Settings) -> None:
     (the gRPC port is shared with SO_REUSEPORT); each worker loads the models it serves.
     """
     configure_logging(settings.log_level, settings.log_format)
+    check_bind(settings)  # refuse, or warn that authentication is off, once, before any worker starts
     if settings.worker_count > 1:
-        check_bind(settings)  # refuse before starting workers (each checks again)
         os.environ.update(settings.as_environment())
         with shared_metrics_dir():
             uvicorn.run(

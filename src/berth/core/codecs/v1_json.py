@@ -16,7 +16,10 @@ through the same checks as an OIP request (`berth.core.codecs.model_io.to_model_
   input); otherwise each column is a tensor. Without ``columns``, the signature's order is used.
 
 A name the signature does not know keeps the datatype its values suggest, so that the
-signature check names it. Values follow the OIP JSON rules (strict integers and booleans;
+signature check names it. Decoded with ``typed=False`` (a request to an endpoint, whose variants may
+type an input differently), every value keeps the datatype it suggests, and the signature gives only
+the names and the layout; each variant's signature check then casts where no value can change.
+Values follow the OIP JSON rules (strict integers and booleans;
 ``null``/``"NaN"``/``"Infinity"`` in float inputs).
 
 `encode_v1_response` answers ``{"predictions": [...]}``: one output -> the list of its rows,
@@ -57,10 +60,11 @@ class V1Request:
 
 
 def decode_v1_request(
-    body: bytes, signature: Signature, *, max_tensors: int = DEFAULT_MAX_TENSORS
+    body: bytes, signature: Signature, *, max_tensors: int = DEFAULT_MAX_TENSORS, typed: bool = True
 ) -> V1Request:
-    """Tensors from a TF-Serving or MLflow JSON body, named and typed by `signature`; more than
-    `max_tensors` names (inputs, columns) is TOO_MANY_TENSORS, before any value is read."""
+    """Tensors from a TF-Serving or MLflow JSON body, named and typed by `signature` (only named
+    without `typed`); more than `max_tensors` names (inputs, columns) is TOO_MANY_TENSORS, before
+    any value is read."""
     doc = load_object(body)
     present = [k for k in FORMAT_KEYS if k in doc]
     unknown = set(doc) - set(FORMAT_KEYS) - _IGNORED_KEYS
@@ -72,16 +76,16 @@ def decode_v1_request(
     key = present[0]
     value = doc[key]
     if key == "instances":
-        return V1Request(_rows(value, signature, key, max_tensors), "tf")
+        return V1Request(_rows(value, signature, typed, key, max_tensors), "tf")
     if key == "inputs":
         if isinstance(value, dict):
             check_tensor_count(len(value), "input", max_tensors)
-            return V1Request([_tensor(n, v, signature) for n, v in value.items()], "tf-columnar")
-        return V1Request(_rows(value, signature, key, max_tensors), "tf-columnar")
+            return V1Request([_tensor(n, v, signature, typed) for n, v in value.items()], "tf-columnar")
+        return V1Request(_rows(value, signature, typed, key, max_tensors), "tf-columnar")
     columns, table = _split(value) if key == "dataframe_split" else _records(value, key, max_tensors)
     if columns is not None:
         check_tensor_count(len(columns), "column", max_tensors)
-    return V1Request(_table(columns, table, signature), "mlflow")
+    return V1Request(_table(columns, table, signature, typed), "mlflow")
 
 
 def encode_v1_response(outputs: Sequence[Tensor], style: V1Style) -> bytes:
@@ -106,8 +110,8 @@ def encode_v1_response(outputs: Sequence[Tensor], style: V1Style) -> bytes:
 _INTERNAL = ErrorCode.INTERNAL
 
 
-def _tensor(name: str, data: Any, signature: Signature) -> Tensor:
-    spec = signature.input(name)
+def _tensor(name: str, data: Any, signature: Signature, typed: bool) -> Tensor:
+    spec = signature.input(name) if typed else None
     label = f"input {name!r}"
     array = array_from_json(label, spec.datatype, data) if spec else _inferred(label, data)
     return Tensor(name, spec.datatype if spec else oip_datatype(array.dtype), array.shape, array)
@@ -123,18 +127,18 @@ def _inferred(label: str, data: Any) -> Array:
     return array_from_json(label, "BYTES", data)
 
 
-def _rows(rows: Any, signature: Signature, key: str, max_tensors: int) -> list[Tensor]:
+def _rows(rows: Any, signature: Signature, typed: bool, key: str, max_tensors: int) -> list[Tensor]:
     if not isinstance(rows, list):
         raise BerthError(ErrorCode.INVALID_REQUEST, f"'{key}' must be a list of rows")
     if rows and all(isinstance(r, dict) for r in rows):
-        return _named(*_records(rows, key, max_tensors), signature)
+        return _named(*_records(rows, key, max_tensors), signature, typed)
     if any(isinstance(r, dict) for r in rows):
         raise BerthError(ErrorCode.INVALID_REQUEST, f"'{key}' mixes objects and plain rows")
     if len(signature.inputs) == 1:
-        return [_tensor(signature.inputs[0].name, rows, signature)]
+        return [_tensor(signature.inputs[0].name, rows, signature, typed)]
     if signature.layout is InputLayout.COLUMNS:
         return _named(
-            [s.name for s in signature.inputs], _checked_rows(rows, len(signature.inputs)), signature
+            [s.name for s in signature.inputs], _checked_rows(rows, len(signature.inputs)), signature, typed
         )
     raise BerthError(
         ErrorCode.INVALID_REQUEST,
@@ -173,22 +177,23 @@ def _records(value: Any, key: str, max_tensors: int) -> tuple[list[str], list[An
     return names, rows
 
 
-def _table(columns: list[str] | None, rows: list[Any], signature: Signature) -> list[Tensor]:
+def _table(columns: list[str] | None, rows: list[Any], signature: Signature, typed: bool) -> list[Tensor]:
     """Tensors from a table: the one input in the ``tensor`` layout, else one tensor per column."""
     if signature.layout is InputLayout.TENSOR:
         name = signature.inputs[0].name
         if columns == [name]:
-            return [_tensor(name, [row[0] for row in _checked_rows(rows, 1)], signature)]
-        return [_tensor(name, rows if columns is None else _checked_rows(rows, len(columns)), signature)]
+            return [_tensor(name, [row[0] for row in _checked_rows(rows, 1)], signature, typed)]
+        rows = rows if columns is None else _checked_rows(rows, len(columns))
+        return [_tensor(name, rows, signature, typed)]
     names = columns if columns is not None else [s.name for s in signature.inputs]
-    return _named(names, _checked_rows(rows, len(names)), signature)
+    return _named(names, _checked_rows(rows, len(names)), signature, typed)
 
 
-def _named(names: list[str], rows: list[list[Any]], signature: Signature) -> list[Tensor]:
+def _named(names: list[str], rows: list[list[Any]], signature: Signature, typed: bool) -> list[Tensor]:
     """One tensor per name, stacking that name's value over the rows."""
     if len(set(names)) != len(names):
         raise BerthError(ErrorCode.INVALID_REQUEST, f"duplicate columns {preview(duplicates(names))}")
-    return [_tensor(name, [row[i] for row in rows], signature) for i, name in enumerate(names)]
+    return [_tensor(name, [row[i] for row in rows], signature, typed) for i, name in enumerate(names)]
 
 
 def _checked_rows(rows: list[Any], width: int) -> list[list[Any]]:

@@ -21,6 +21,9 @@ from typing import Any, ClassVar, Protocol
 from berth.core.signature import InputLayout, TensorSpec
 from berth.core.tensors import ModelInput, ModelOutput
 
+TRUST_SWITCHES = "--trust-pickle (CLI) or trust_pickle=True (SDK)"
+"""How a pusher trusts an artifact whose loading runs code: what UNTRUSTED_ARTIFACT errors name."""
+
 
 @dataclass(frozen=True, slots=True)
 class Packaged:

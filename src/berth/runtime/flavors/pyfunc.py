@@ -45,7 +45,7 @@ from typing import Any, ClassVar
 
 from berth.core.errors import BerthError, ErrorCode
 from berth.runtime.flavors.archive import safe_extract, write_zip
-from berth.runtime.flavors.base import Packaged
+from berth.runtime.flavors.base import TRUST_SWITCHES, Packaged
 from berth.runtime.flavors.code_import import entry_module_file, forget, import_entry, parse_entry
 from berth.runtime.flavors.pyfunc_runtime import PyfuncRuntime
 from berth.runtime.flavors.sniff import zip_members
@@ -58,7 +58,7 @@ ARCHIVE_NAME = f"model{ARCHIVE_SUFFIX}"
 def _refuse_untrusted(path: Path) -> None:
     raise BerthError(
         ErrorCode.UNTRUSTED_ARTIFACT,
-        f"{path.name} is a pyfunc model: loading it runs its code. Push it with trusted=True "
+        f"{path.name} is a pyfunc model: loading it runs its code. Push it with {TRUST_SWITCHES} "
         "if you trust that code",
     )
 

@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 from berth.core.errors import BerthError, ErrorCode
-from berth.runtime.flavors.base import Packaged
+from berth.runtime.flavors.base import TRUST_SWITCHES, Packaged
 from berth.runtime.flavors.failures import artifact_invalid
 from berth.runtime.flavors.fitted_state import check_fitted_state
 from berth.runtime.flavors.labels import labels_to_json
@@ -98,7 +98,7 @@ class SklearnFlavor:
                 raise BerthError(
                     ErrorCode.UNTRUSTED_ARTIFACT,
                     f"{path.name} is a pickle: loading it runs arbitrary code. Save the model with "
-                    "skops (or push the object with the SDK), or push it with trusted=True",
+                    f"skops (or push the object with the SDK), or push it with {TRUST_SWITCHES}",
                 )
             estimator = self._load_pickle(path)
             _check_estimator(estimator, path)

@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from berth.core.errors import BerthError, ErrorCode
+from berth.runtime.flavors.base import TRUST_SWITCHES
 from berth.runtime.flavors.failures import artifact_invalid
 from berth.runtime.flavors.skops_allowlist import bit_generators, every_allowed_type, loader_types
 
@@ -177,7 +178,7 @@ def check_trust(path: Path, *, trusted: bool) -> Audit:
         raise BerthError(
             ErrorCode.UNTRUSTED_ARTIFACT,
             f"{path.name} holds types berth does not load without a maintainer's trust: {shown}; "
-            "a maintainer may push it with trust_pickle=True (audited) if they trust them",
+            f"a maintainer may push it with {TRUST_SWITCHES} (audited) if they trust them",
             types=list(found.unapproved[:100]),
         )
     return found

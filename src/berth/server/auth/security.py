@@ -1,8 +1,9 @@
 """A server's security, built from settings: stores, the access table, authentication, limits, TLS.
 
 `open_security` applies the start-up rules: without authentication a server binds only to a
-loopback address (saying so loudly) unless ``allow_insecure_bind`` forces it; a TLS certificate
-needs its key.
+loopback address unless ``allow_insecure_bind`` forces it; a TLS certificate needs its key. The
+process that listens says so loudly when authentication is off (`check_bind`, called where
+``berth serve`` starts); a server built to answer in-process (``berth predict --home``) does not.
 """
 
 from __future__ import annotations
@@ -71,18 +72,24 @@ def is_loopback(host: str) -> bool:
         return False
 
 
+def refuse_open_bind(settings: Settings) -> None:
+    """Refuse to serve without authentication beyond this machine, unless forced."""
+    if settings.auth_methods or is_loopback(settings.host) or settings.allow_insecure_bind:
+        return
+    raise BerthError(
+        ErrorCode.INVALID_REQUEST,
+        f"refusing to serve on {settings.host} without authentication: set BERTH_AUTH=tokens "
+        "(and create a token with `berth token create --admin`), or bind to 127.0.0.1, or force "
+        "it with BERTH_ALLOW_INSECURE_BIND=true",
+    )
+
+
 def check_bind(settings: Settings) -> None:
-    """Refuse to serve without authentication beyond this machine, unless forced; warn loudly else."""
+    """`refuse_open_bind`; else, without authentication, warn loudly (a process about to listen)."""
+    refuse_open_bind(settings)
     if settings.auth_methods:
         return
     if not is_loopback(settings.host):
-        if not settings.allow_insecure_bind:
-            raise BerthError(
-                ErrorCode.INVALID_REQUEST,
-                f"refusing to serve on {settings.host} without authentication: set BERTH_AUTH=tokens "
-                "(and create a token with `berth token create --admin`), or bind to 127.0.0.1, or force "
-                "it with BERTH_ALLOW_INSECURE_BIND=true",
-            )
         log.warning(
             "!!! AUTHENTICATION IS OFF on %s (forced): anyone who can reach it may do anything", settings.host
         )
@@ -122,7 +129,7 @@ def _jwt(settings: Settings) -> JwtVerifier | None:
 
 
 def open_security(settings: Settings, executor: Executor) -> Security:
-    check_bind(settings)
+    refuse_open_bind(settings)
     tls = _tls(settings)
     store = SqlSecurityStore(settings.resolved_database_url)
     audit = SqlAuditStore(store.engine)

@@ -4,7 +4,9 @@ Bodies: ``{"instances": [...]}`` or ``{"inputs": ...}`` (TF-Serving), ``{"datafr
 or ``{"dataframe_records": [...]}`` (MLflow). They are mapped onto the version's signature and
 take the same validated path as an OIP request, through the data plane, which records the
 answer and gives it a prediction id (header ``berth-prediction-id``: these JSON shapes have no
-place for one in the body); the answer is ``{"predictions": [...]}``.
+place for one in the body); the answer is ``{"predictions": [...]}``. An endpoint's name is called
+like a model's (as on ``/v2``): values keep the types JSON gives them (its variants may type an
+input differently), and rows without names take those of the signature its metadata shows.
 """
 
 from __future__ import annotations
@@ -17,9 +19,11 @@ from starlette.responses import Response
 
 from berth.core.access import Action
 from berth.core.codecs.limits import DEFAULT_MAX_TENSORS
-from berth.core.codecs.v1_json import decode_v1_request, encode_v1_response
+from berth.core.codecs.v1_json import V1Request, V1Style, decode_v1_request, encode_v1_response
 from berth.core.entities import Version
-from berth.core.tensors import InferenceRequest
+from berth.core.errors import BerthError, ErrorCode
+from berth.core.signature import Signature
+from berth.core.tensors import InferenceRequest, InferenceResponse
 from berth.dataplane.dataplane import DataPlane
 from berth.dataplane.served import Served
 from berth.server.answer_headers import prediction_id_header
@@ -61,31 +65,54 @@ def v1_router(
     async def _predict(name: str, ref: str | None, request: Request) -> Response:
         observation = counter.start()
         try:
-            version = dataplane.resolve(name, ref)  # unknown names are 404 before the body is even read
-            _served_by(observation, name, version)
-            body = await read_body(request, max_body_bytes)
-            version = dataplane.resolve(name, ref)  # again: the version live once the body is in
-            _served_by(observation, name, version)
-            decoded = await offload.run(
-                len(body),
-                functools.partial(decode_v1_request, max_tensors=max_tensors),
-                body,
-                version.signature,
-            )
-            answer = await dataplane.infer_version(
-                name, version, InferenceRequest(decoded.inputs), request.headers.get, None
-            )
+            if ref is None and dataplane.endpoint_signature(name) is not None:
+                answer, style = await _endpoint_answer(name, request, observation)
+            else:
+                answer, style = await _version_answer(name, ref, request, observation)
         except BaseException as exc:
             counter.finish(observation, outcome(exc))
             raise
         counter.finish(observation, OK)
-        headers = {MODEL_HEADER: f"{name}:{version.number}"}
+        headers = {MODEL_HEADER: f"{answer.model_name}:{answer.model_version}"}
         headers.update((k.decode(), v.decode()) for k, v in prediction_id_header(answer))
         return Response(
-            content=encode_v1_response(answer.outputs, decoded.style),
-            media_type="application/json",
-            headers=headers,
+            content=encode_v1_response(answer.outputs, style), media_type="application/json", headers=headers
         )
+
+    async def _decode(body: bytes, signature: Signature, *, typed: bool = True) -> V1Request:
+        decode = functools.partial(decode_v1_request, max_tensors=max_tensors, typed=typed)
+        return await offload.run(len(body), decode, body, signature)
+
+    async def _endpoint_answer(
+        name: str, request: Request, observation: Served | None
+    ) -> tuple[InferenceResponse, V1Style]:
+        """An endpoint answers as on ``/v2`` (variants, sticky key, steps). Its variants may type an
+        input differently, so values keep the types JSON gives them; the signature its metadata
+        shows (its first stable target's version) names the inputs of rows that do not."""
+        body = await read_body(request, max_body_bytes)
+        signature = dataplane.endpoint_signature(name)
+        if signature is None:  # deleted while the body was read
+            raise BerthError(ErrorCode.MODEL_NOT_FOUND, f"endpoint {name!r} not found", model=name)
+        decoded = await _decode(body, signature, typed=False)
+        answer = await dataplane.infer(
+            name, None, InferenceRequest(decoded.inputs), request.headers.get, observation
+        )
+        return answer, decoded.style
+
+    async def _version_answer(
+        name: str, ref: str | None, request: Request, observation: Served | None
+    ) -> tuple[InferenceResponse, V1Style]:
+        dataplane.check_callable(name, ref)  # unknown names (and versions of endpoints) before the body
+        version = dataplane.resolve(name, ref)
+        _served_by(observation, name, version)
+        body = await read_body(request, max_body_bytes)
+        version = dataplane.resolve(name, ref)  # again: the version live once the body is in
+        _served_by(observation, name, version)
+        decoded = await _decode(body, version.signature)
+        answer = await dataplane.infer_version(
+            name, version, InferenceRequest(decoded.inputs), request.headers.get, None
+        )
+        return answer, decoded.style
 
     return router
 
