@@ -229,7 +229,7 @@ class Load:
         if response.status_code != 200:
             raise AssertionError(f"{response.status_code} {response.text}")
         if tf_shape:
-            return response.headers["berth-model-version"].partition(":")[2]
+            return response.headers["berth-model-version"]
         return str(response.json()["model_version"])
 
     @property

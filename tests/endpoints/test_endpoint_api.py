@@ -226,7 +226,10 @@ def test_an_endpoint_answers_tf_serving_and_mlflow_json_on_v1(
 
     assert tf.status_code == 200, tf.text
     assert tf.json() == {"predictions": lr.model.predict(lr.x[:2]).tolist()}
-    assert tf.headers["berth-model-version"] == "lr:1"
+    assert tf.headers["berth-model"] == "lr"  # who answered, named as on /v2 and gRPC
+    assert tf.headers["berth-model-version"] == "1"
+    assert tf.headers["berth-endpoint"] == "v1-scoring"
+    assert tf.headers["berth-variant"] == "lr@production"
     assert tf.headers["berth-prediction-id"]
     assert mlflow.json() == {"predictions": frame_pipeline.model.predict(rows).tolist()}
     assert (versioned.status_code, versioned.json()["code"]) == (404, "version_not_found")
@@ -252,8 +255,8 @@ def test_v1_values_suit_every_variant_even_where_their_signatures_differ(
     for _ in range(200):  # random variants: until both have answered
         answer = httpx.post(f"{served}/v1/models/v1-mixed:predict", json=body)
         assert (answer.status_code, answer.json()) == (200, expected), answer.text
-        answered.add(answer.headers["berth-model-version"])
+        answered.add(answer.headers["berth-variant"])
         if len(answered) == 2:
             break
-    assert answered == {"churn-floats:1", "churn:1"}
+    assert answered == {"churn-floats", "churn"}
     delete(served, "v1-mixed")

@@ -26,14 +26,12 @@ from berth.core.signature import Signature
 from berth.core.tensors import InferenceRequest, InferenceResponse
 from berth.dataplane.dataplane import DataPlane
 from berth.dataplane.served import Served
-from berth.server.answer_headers import prediction_id_header
+from berth.server.answer_headers import answered_by
 from berth.server.auth.permissions import model_from_path, requires
 from berth.server.metrics.requests import OK, NoRequestMetrics, RequestCounter, outcome
 from berth.server.offload import INLINE, Offload
 from berth.server.rest.body import read_body
 from berth.server.rest.openapi_schemas import V1_REQUEST, json_body, json_responses
-
-MODEL_HEADER = "berth-model-version"
 
 
 def v1_router(
@@ -73,8 +71,7 @@ def v1_router(
             counter.finish(observation, outcome(exc))
             raise
         counter.finish(observation, OK)
-        headers = {MODEL_HEADER: f"{answer.model_name}:{answer.model_version}"}
-        headers.update((k.decode(), v.decode()) for k, v in prediction_id_header(answer))
+        headers = {k.decode(): v.decode() for k, v in answered_by(answer)}  # as /v2 and gRPC name it
         return Response(
             content=encode_v1_response(answer.outputs, style), media_type="application/json", headers=headers
         )
