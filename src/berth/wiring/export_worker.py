@@ -42,5 +42,6 @@ class ExportWorker:
 
     def stop(self) -> None:
         self._stop.set()
+        self._worker.wake()  # out of its poll wait now: a server stops without waiting `poll_s`
         if self._thread.is_alive():
             self._thread.join(timeout=30)
