@@ -45,7 +45,8 @@ FUZZ = settings(
 )
 
 
-@pytest.fixture(scope="module")
+# A shard's own server: one worker may run two shards, and an app's lifespan starts only once.
+@pytest.fixture(scope="class")
 def api_schema(
     tmp_path_factory: pytest.TempPathFactory, lr: Trained, frame_pipeline: Trained
 ) -> Iterator[Any]:
