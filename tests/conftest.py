@@ -20,6 +20,9 @@ from sklearn.preprocessing import OneHotEncoder, StandardScaler
 
 from berth.core.settings import Settings
 
+# Fixtures of real services the suites share: an S3 API server (`s3_server`, `s3_bucket`).
+pytest_plugins = ["tests.support.s3"]
+
 # CI runs every property test with the same examples (a red that comes at random is no signal);
 # locally hypothesis keeps exploring new ones. A test's own @settings still wins where it sets these.
 hypothesis_settings.register_profile("ci", derandomize=True, database=None, print_blob=True)

@@ -1,5 +1,6 @@
-"""Two `berth serve` processes on one PostgreSQL registry and one artifact folder: a push through
-one server's management API and an alias move through the other are served by both."""
+"""Two `berth serve` processes on one PostgreSQL registry, sharing an artifact folder or sharing no
+disk at all (artifacts in S3-compatible object storage, each server with its own cache): a push
+through one server's management API and an alias move through the other are served by both."""
 
 from __future__ import annotations
 
@@ -17,6 +18,7 @@ from sklearn.linear_model import LogisticRegression
 import berth
 from tests.e2e.helpers import infer, served_version, tensor_request, wait_for
 from tests.support.postgres import fresh_postgres_database
+from tests.support.s3 import S3Server
 from tests.support.servers import server_process
 
 pytestmark = [pytest.mark.postgres, pytest.mark.slow]
@@ -25,13 +27,20 @@ X, Y = make_classification(n_samples=200, n_features=4, n_informative=3, n_redun
 X = X.astype(np.float32)
 
 
-@pytest.fixture
-def two_servers(tmp_path: Path) -> Iterator[tuple[str, str]]:
+def _artifact_settings(request: pytest.FixtureRequest, tmp_path: Path) -> dict[str, str]:
+    if request.param == "shared-folder":
+        return {"BERTH_ARTIFACT_URI": (tmp_path / "shared-artifacts").resolve().as_uri()}
+    server: S3Server = request.getfixturevalue("s3_server")
+    return {
+        "BERTH_ARTIFACT_URI": f"s3://{server.new_bucket()}/models",
+        "BERTH_S3_ENDPOINT_URL": server.endpoint_url,
+    }
+
+
+@pytest.fixture(params=["shared-folder", pytest.param("s3", marks=pytest.mark.s3)])
+def two_servers(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[tuple[str, str]]:
     with fresh_postgres_database() as database_url:
-        env = {
-            "BERTH_ARTIFACT_URI": (tmp_path / "shared-artifacts").resolve().as_uri(),
-            "BERTH_POLL_INTERVAL_S": "0.1",
-        }
+        env = {**_artifact_settings(request, tmp_path), "BERTH_POLL_INTERVAL_S": "0.1"}
         homes = [tmp_path / name / "home" for name in ("a", "b")]
         with contextlib.ExitStack() as stack:
             for home in homes:

@@ -21,7 +21,31 @@ class Settings(BaseSettings):
         None, description="SQLAlchemy URL of the registry database; default: SQLite in the home folder."
     )
     artifact_uri: str | None = Field(
-        None, description="Where artifacts are stored (file:///path); default: <home>/artifacts."
+        None,
+        description="Where artifacts are stored: file:///path, or s3://bucket/prefix (any S3 API);"
+        " default: <home>/artifacts.",
+    )
+    artifact_cache_dir: Path | None = Field(
+        None,
+        description="Local read-through cache of artifacts kept in object storage; default: <home>/cache.",
+    )
+    artifact_cache_bytes: int = Field(
+        20 * 1024**3, gt=0, description="Most bytes the artifact cache keeps (least recently used go first)."
+    )
+    s3_endpoint_url: str | None = Field(
+        None,
+        description="S3 API endpoint (MinIO, Ceph, ...); default: AWS, or the standard AWS_ENDPOINT_URL."
+        " Credentials and region otherwise come from the standard AWS environment and profile.",
+    )
+    s3_region: str | None = Field(None, description="S3 region; default: the standard AWS chain.")
+    s3_sse: str | None = Field(
+        None, description="Server-side encryption of objects berth writes: AES256, aws:kms or aws:kms:dsse."
+    )
+    s3_sse_kms_key_id: str | None = Field(None, description="The KMS key of aws:kms encryption.")
+    s3_multipart_threshold_bytes: int = Field(
+        64 * 1024**2,
+        ge=5 * 1024**2,
+        description="Artifacts at least this large go to object storage in parts (multipart upload).",
     )
     host: str = Field("127.0.0.1", description="Address the server binds to.")
     port: int = Field(8080, ge=0, le=65535, description="REST port of the server.")
@@ -293,6 +317,10 @@ class Settings(BaseSettings):
     @property
     def resolved_journal_dir(self) -> Path:
         return (self.journal_dir or self.home / "journal").resolve()
+
+    @property
+    def resolved_artifact_cache_dir(self) -> Path:
+        return (self.artifact_cache_dir or self.home / "cache").resolve()
 
     @property
     def resolved_artifact_uri(self) -> str:

@@ -1,5 +1,6 @@
-"""Artifact stores: content-addressed bytes (a local folder, ``file://``; the wiring picks a store
-by URI scheme, `berth.wiring.implementations`).
+"""Artifact stores: content-addressed bytes (a local folder, ``file://``, here; S3-compatible object
+storage, ``s3://``, in `berth.storage.s3_artifacts`; the wiring picks a store by URI scheme,
+`berth.wiring.implementations`).
 
 `LocalArtifactStore` keeps each artifact once, at ``<root>/sha256/<first 2 hex>/<64 hex>``. Only a
 validated digest ever builds a path; a put streams into a temporary file next to the final place
@@ -43,7 +44,7 @@ class LocalArtifactStore:
         temp = Path(temp_name)
         try:
             with os.fdopen(handle, "wb") as out:
-                digest, size = _copy_hashing(source, out, max_bytes)
+                digest, size = copy_hashing(source, out, max_bytes)
                 out.flush()
                 os.fsync(out.fileno())
             path = self._path(digest)
@@ -63,7 +64,7 @@ class LocalArtifactStore:
         (ARTIFACT_INTEGRITY when the bytes do not match, ARTIFACT_INVALID when they are missing)."""
         path = self._path(check_sha256(ref.sha256))
         try:
-            actual = _file_sha256(path)
+            actual = file_sha256(path)
         except FileNotFoundError:
             raise BerthError(
                 ErrorCode.ARTIFACT_INVALID, f"artifact {ref.sha256} is missing from {self._root}"
@@ -82,7 +83,9 @@ class LocalArtifactStore:
         return self._objects / digest[:2] / digest
 
 
-def _copy_hashing(source: BinaryIO, out: BinaryIO, max_bytes: int | None) -> tuple[str, int]:
+def copy_hashing(source: BinaryIO, out: BinaryIO, max_bytes: int | None) -> tuple[str, int]:
+    """Copy `source` into `out` in chunks; the sha256 and size of what was copied. Over `max_bytes`:
+    PAYLOAD_TOO_LARGE (the caller removes what was written)."""
     hasher = hashlib.sha256()
     size = 0
     while chunk := source.read(CHUNK_BYTES):
@@ -98,7 +101,8 @@ def _copy_hashing(source: BinaryIO, out: BinaryIO, max_bytes: int | None) -> tup
     return hasher.hexdigest(), size
 
 
-def _file_sha256(path: Path) -> str:
+def file_sha256(path: Path) -> str:
+    """The sha256 of a file's bytes (FileNotFoundError when it is missing)."""
     hasher = hashlib.sha256()
     with path.open("rb") as file:
         while chunk := file.read(CHUNK_BYTES):
@@ -109,7 +113,7 @@ def _file_sha256(path: Path) -> str:
 def _holds(path: Path, digest: str) -> bool:
     """Whether `path` already holds intact bytes of `digest` (a damaged copy gets replaced)."""
     try:
-        return _file_sha256(path) == digest
+        return file_sha256(path) == digest
     except FileNotFoundError:
         return False
 

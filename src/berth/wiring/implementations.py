@@ -7,7 +7,8 @@ supported ones (``INVALID_REQUEST``).
 
 Today: the registry, endpoint, entity (lookup steps), record, job, alert and profile tables live in
 one SQL database (``sqlite:///`` or ``postgresql://``, `Settings.database_url`); artifacts in a
-folder (``file://``, `Settings.artifact_uri`); prediction records go through the journal
+folder (``file://``) or in S3-compatible object storage (``s3://bucket/prefix``, read through a
+local cache), `Settings.artifact_uri`; prediction records go through the journal
 (`Settings.journal_dir`) into that database (`berth.storage.record_ingest`).
 """
 
@@ -19,6 +20,7 @@ from typing import Final, TypeVar
 from urllib.parse import urlsplit
 
 from berth.core.errors import BerthError, ErrorCode
+from berth.core.settings import Settings
 from berth.storage.artifacts import local_artifact_store
 from berth.storage.db import database_url
 from berth.storage.protocols import ArtifactStore
@@ -26,10 +28,30 @@ from berth.storage.sql_registry import SqlRegistryStore
 
 _Factory = TypeVar("_Factory")
 
-ARTIFACT_STORES: Final[Mapping[str, Callable[[str], ArtifactStore]]] = MappingProxyType(
-    {"file": local_artifact_store}
+
+def _file_store(uri: str, _: Settings) -> ArtifactStore:
+    return local_artifact_store(uri)
+
+
+def _s3_store(uri: str, settings: Settings) -> ArtifactStore:
+    from berth.storage.s3_artifacts import S3Options, s3_artifact_store  # boto3: only where s3:// is used
+
+    options = S3Options(
+        cache_dir=settings.resolved_artifact_cache_dir / "artifacts",
+        cache_max_bytes=settings.artifact_cache_bytes,
+        endpoint_url=settings.s3_endpoint_url,
+        region=settings.s3_region,
+        sse=settings.s3_sse,
+        kms_key_id=settings.s3_sse_kms_key_id,
+        multipart_threshold_bytes=settings.s3_multipart_threshold_bytes,
+    )
+    return s3_artifact_store(uri, options)
+
+
+ARTIFACT_STORES: Final[Mapping[str, Callable[[str, Settings], ArtifactStore]]] = MappingProxyType(
+    {"file": _file_store, "s3": _s3_store}
 )
-"""Artifact stores by URI scheme."""
+"""Artifact stores by URI scheme, each built from its URI and the settings."""
 
 DATABASES: Final[Mapping[str, Callable[[str], SqlRegistryStore]]] = MappingProxyType(
     {"sqlite": SqlRegistryStore, "postgresql": SqlRegistryStore}
@@ -38,8 +60,10 @@ DATABASES: Final[Mapping[str, Callable[[str], SqlRegistryStore]]] = MappingProxy
 are ``postgresql``)."""
 
 
-def open_artifacts(uri: str) -> ArtifactStore:
-    return _pick("artifact store", ARTIFACT_STORES, urlsplit(uri).scheme, uri)(uri)
+def open_artifacts(settings: Settings) -> ArtifactStore:
+    """The artifact store `Settings.artifact_uri` names (a folder in the home by default)."""
+    uri = settings.resolved_artifact_uri
+    return _pick("artifact store", ARTIFACT_STORES, urlsplit(uri).scheme, uri)(uri, settings)
 
 
 def open_database(url: str) -> SqlRegistryStore:

@@ -55,7 +55,7 @@ class Workspace:
 def open_workspace(settings: Settings) -> Workspace:
     settings.home.mkdir(parents=True, exist_ok=True)
     store = open_database(settings.resolved_database_url)
-    artifacts = open_artifacts(settings.resolved_artifact_uri)
+    artifacts = open_artifacts(settings)
     catalog = FlavorCatalog()
     publisher = Publisher(store, artifacts, catalog, max_artifact_bytes=settings.max_upload_bytes)
     entities = SqlEntityStore(store.engine)
