@@ -163,7 +163,7 @@ def test_an_untrusted_version_stored_under_older_rules_is_checked_again_at_load(
     when the server loads it, and its payload does not run."""
     path = build(tmp_path, marker)
     name = f"old-{build.__name__}".replace("_", "-")
-    artifacts = open_artifacts(Settings(home=world.home).resolved_artifact_uri)
+    artifacts = open_artifacts(Settings(home=world.home))
     with path.open("rb") as source:
         ref = artifacts.put(source, filename=path.name)
     store = open_registry_store(world.database_url)

@@ -16,8 +16,10 @@ from typing import Any
 import click
 
 from berth._version import __version__
+from berth.cli.db_commands import db
 from berth.cli.demo import demo
 from berth.cli.endpoint_commands import endpoint, entities
+from berth.cli.group_commands import group
 from berth.cli.job_commands import job, trigger
 from berth.cli.monitor_commands import alert, monitor
 from berth.cli.predict_command import predict
@@ -67,6 +69,19 @@ def cli() -> None:
     default=None,
     help="off, tokens, oidc or tokens,oidc (env BERTH_AUTH; default off, loopback only).",
 )
+@click.option(
+    "--role",
+    type=click.Choice(["all", "data", "api", "gateway"]),
+    default=None,
+    help="all (default: one machine), data (inference for one serving group), api (management API"
+    " and web app) or gateway (the one address callers use); docs/scaling.md.",
+)
+@click.option(
+    "--group", default=None, help="The serving group whose models to load (role data: default 'default')."
+)
+@click.option(
+    "--advertise-url", default=None, help="Where the gateway reaches this replica (default http://host:port)."
+)
 def serve(
     home: Path | None,
     host: str | None,
@@ -77,9 +92,13 @@ def serve(
     log_level: str | None,
     log_format: str | None,
     auth: str | None,
+    role: str | None,
+    group: str | None,
+    advertise_url: str | None,
 ) -> None:
     """Serve every model in the registry over REST (Open Inference Protocol V2 and /api/v1), and over
-    gRPC (Open Inference Protocol V2) with --grpc-port."""
+    gRPC (Open Inference Protocol V2) with --grpc-port. With --role and --group, one role of a
+    platform on many machines (docs/scaling.md)."""
     from berth.core.settings import Settings
     from berth.wiring.serve import serve as run_server
 
@@ -93,6 +112,9 @@ def serve(
         "log_level": log_level,
         "log_format": log_format,
         "auth": auth,
+        "role": role,
+        "serving_group": group,
+        "advertise_url": advertise_url,
     }
     run_server(Settings(**{k: v for k, v in overrides.items() if v is not None}))
 
@@ -114,6 +136,8 @@ cli.add_command(records)
 cli.add_command(feedback)
 cli.add_command(monitor)
 cli.add_command(alert)
+cli.add_command(group)
+cli.add_command(db)
 
 
 def main() -> None:

@@ -180,3 +180,5 @@ class RegistrySnapshot:
     versions: dict[str, dict[int, Version]]
     aliases: dict[str, dict[str, int]]
     endpoints: dict[str, Endpoint] = field(default_factory=dict)
+    groups: dict[str, str] = field(default_factory=dict)
+    """The serving group of every model and endpoint, by name (`berth.core.serving_groups`)."""

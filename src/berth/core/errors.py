@@ -44,6 +44,9 @@ class ErrorCode(StrEnum):
     JOB_NOT_FOUND = "job_not_found"
     TRIGGER_NOT_FOUND = "trigger_not_found"
     RECORD_NOT_FOUND = "record_not_found"
+    NOT_SERVED_HERE = "not_served_here"
+    """A replica of one serving group was asked for a model or endpoint another group serves
+    (callers use the gateway, which routes by group)."""
     EXPORT_NOT_FOUND = "export_not_found"
     ALERT_NOT_FOUND = "alert_not_found"
     PROFILE_NOT_FOUND = "profile_not_found"
@@ -72,6 +75,8 @@ class ErrorCode(StrEnum):
     INVALID_JOB_PARAMS = "invalid_job_params"
     # the server itself
     UNAVAILABLE = "unavailable"
+    NO_SERVING_REPLICA = "no_serving_replica"
+    """The gateway knows the model or endpoint, but no live replica has it ready."""
     RECORDING_UNAVAILABLE = "recording_unavailable"
     """The prediction was made but its record could not be written (the journal's disk is full or
     failing): the answer is withheld, since every answered prediction is recorded."""

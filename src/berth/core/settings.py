@@ -20,6 +20,11 @@ class Settings(BaseSettings):
     database_url: str | None = Field(
         None, description="SQLAlchemy URL of the registry database; default: SQLite in the home folder."
     )
+    migrate_on_start: bool = Field(
+        True,
+        description="Migrate the database to the newest schema when a process opens it; false: refuse to"
+        " start until `berth db upgrade` (a one-off job) has.",
+    )
     artifact_uri: str | None = Field(
         None,
         description="Where artifacts are stored: file:///path, or s3://bucket/prefix (any S3 API);"
@@ -100,6 +105,40 @@ class Settings(BaseSettings):
         0.5, gt=0, description="How often a server checks the registry for changes, in seconds."
     )
     preload: bool = Field(True, description="Load every model's aliased and latest versions at start.")
+    # roles and serving groups (docs/scaling.md)
+    role: Literal["all", "data", "api", "gateway"] = Field(
+        "all",
+        description="What this server does: all (one machine), data (inference for one serving group),"
+        " api (management API and web app, loads no model) or gateway (the one address callers use).",
+    )
+    serving_group: str | None = Field(
+        None,
+        description="The serving group whose models this server loads (role data: default 'default');"
+        " none with role all: every model.",
+    )
+    advertise_url: str | None = Field(
+        None,
+        description="The URL the gateway reaches this replica at (role data; on Kubernetes the pod's"
+        " address); default: http://<host>:<port>.",
+    )
+    heartbeat_interval_s: float = Field(
+        1.0, gt=0, description="How often a serving replica reports what it has ready, in seconds."
+    )
+    replica_ttl_s: float = Field(
+        5.0,
+        gt=0,
+        description="A replica silent for this long is taken as gone (the gateway routes around it).",
+    )
+    api_url: str | None = Field(
+        None,
+        description="Role gateway: where management calls (/api/v1, the web app) go; none: answered"
+        " with 404 route_not_found.",
+    )
+    group_url_template: str | None = Field(
+        None,
+        description="Role gateway: send a group's requests to this URL ({group} replaced, e.g. a"
+        " Kubernetes Service http://berth-data-{group}:8080) instead of to the replicas' own URLs.",
+    )
     max_loaded_versions: int = Field(
         64, gt=0, description="Most versions held in memory at once; the least recently used are unloaded."
     )
@@ -265,6 +304,13 @@ class Settings(BaseSettings):
         if not all(0 <= share <= 1 for share in value.values()):
             raise ValueError("every record_sampling_endpoints share is between 0 and 1")
         return value
+
+    @field_validator("serving_group")
+    @classmethod
+    def _serving_group(cls, value: str | None) -> str | None:
+        from berth.core.serving_groups import check_group_name
+
+        return None if value is None else check_group_name(value)
 
     @field_validator("log_format")
     @classmethod

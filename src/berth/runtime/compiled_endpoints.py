@@ -77,6 +77,14 @@ def _variant(target: TargetRef, resolve: Resolver, role: str) -> Variant:
     return Variant(str(target), target, version, role)
 
 
+def referenced_models(endpoint: Endpoint) -> set[str]:
+    """The models an endpoint calls: its targets, canary, shadows and custom steps."""
+    refs = set(endpoint.spec.referenced())
+    with contextlib.suppress(BerthError):  # an invalid pipeline is reported by compile_endpoint
+        refs.update(TargetRef.parse(r) for r in parse_pipeline(endpoint.spec.pipeline).custom_refs())
+    return {ref.model for ref in refs}
+
+
 def pinned_targets(endpoints: Mapping[str, Endpoint]) -> set[TargetRef]:
     """The targets and custom steps endpoints name by version number (aliases are loaded with their
     models)."""

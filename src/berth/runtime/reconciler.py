@@ -4,6 +4,10 @@ It polls the registry's change counter (a one-row read). When the counter moved,
 snapshot, loads and warms every version that an alias or 'latest' now points at *before* routing
 to it, swaps the routing table atomically, then unloads the versions nothing serves any more. A
 version that fails to load leaves the reference on the version it served before.
+
+A server of one serving group routes only what its `ServingScope` selects; the routing table names
+the group of everything else (``not_served_here``). A model moved away keeps being served here until
+a live replica of its new group has it ready (`berth.runtime.serving_scope`).
 """
 
 from __future__ import annotations
@@ -11,7 +15,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from concurrent.futures import Executor
 from types import MappingProxyType
 from typing import TypeVar
@@ -21,6 +25,14 @@ from berth.core.errors import BerthError
 from berth.runtime.compiled_endpoints import EndpointRoute, compile_endpoint, pinned_targets
 from berth.runtime.pool import ModelPool, VersionKey
 from berth.runtime.routing import ModelRoutes, RoutingTable
+from berth.runtime.serving_scope import (
+    EVERYTHING,
+    ReadyByGroup,
+    ServingScope,
+    elsewhere,
+    filtered,
+    handed_over,
+)
 from berth.storage.protocols import RegistryStore
 
 log = logging.getLogger(__name__)
@@ -37,14 +49,20 @@ class Reconciler:
         poll_interval_s: float = 0.5,
         preload: bool = True,
         names_served: Callable[[frozenset[str]], None] | None = None,
+        scope: ServingScope = EVERYTHING,
+        ready_by_group: ReadyByGroup | None = None,
     ) -> None:
         """`names_served`: told the model and endpoint names of every new table (the metrics
-        drop the series of names that went away)."""
+        drop the series of names that went away). `scope`: what this server serves (its group);
+        `ready_by_group`: what live replicas have ready, read while a moved model is handed over."""
         self._store = store
         self._pool = pool
         self._io = io_executor
         self._poll_interval_s = poll_interval_s
-        self._preload = preload
+        self._preload = preload and scope.loads
+        self._scope = scope
+        self._ready_by_group = ready_by_group
+        self._serving: frozenset[str] = frozenset()
         self._table = RoutingTable()
         self._lock = asyncio.Lock()
         self._task: asyncio.Task[None] | None = None
@@ -102,10 +120,36 @@ class Reconciler:
             if generation == self._table.generation and not self._dirty and not force:
                 return
             snapshot = await self._call(self._store.snapshot)
-            await self._apply(snapshot)
+            kept = await self._kept(snapshot)
+            if self._scope.everything:
+                await self._apply(snapshot, MappingProxyType({}))
+                self._serving = frozenset(snapshot.versions) | frozenset(snapshot.endpoints)
+            else:
+                serving = self._scope.select(snapshot) | kept
+                await self._apply(filtered(snapshot, serving), elsewhere(snapshot, serving))
+                self._serving = serving
+            self._dirty = self._dirty or bool(kept)  # look again at the next poll
             self._synced_once = True
 
-    async def _apply(self, snapshot: RegistrySnapshot) -> None:
+    async def _kept(self, snapshot: RegistrySnapshot) -> frozenset[str]:
+        """What moved to another group but is served here until a replica there has it ready."""
+        if self._scope.everything:
+            return frozenset()
+        existing = frozenset(snapshot.versions) | frozenset(snapshot.endpoints)
+        leaving = (self._serving & existing) - self._scope.select(snapshot)
+        if not leaving or self._ready_by_group is None:
+            return frozenset()
+        ready = await self._call(self._ready_by_group)
+        gone = handed_over(leaving, snapshot, ready)
+        for name in sorted(leaving - gone):
+            log.info(
+                "%s moved to group %s: served here until a replica there has it ready",
+                name,
+                snapshot.groups.get(name),
+            )
+        return leaving - gone
+
+    async def _apply(self, snapshot: RegistrySnapshot, others: Mapping[str, str]) -> None:
         old = self._table
         wanted = _symbolic_targets(snapshot)
         for ref in pinned_targets(snapshot.endpoints):
@@ -147,7 +191,7 @@ class Reconciler:
 
         routed = RoutingTable(generation=snapshot.generation, models=MappingProxyType(models))
         endpoints = self._endpoint_routes(snapshot, routed, old, loaded_ok)
-        table = RoutingTable(snapshot.generation, routed.models, MappingProxyType(endpoints))
+        table = RoutingTable(snapshot.generation, routed.models, MappingProxyType(endpoints), others)
         served = _served_keys(table)
         self._pool.pin(served)
         self._table = table  # the atomic switch: requests resolve against one table or the other

@@ -38,18 +38,32 @@ class RoutingTable:
     generation: int = -1
     models: Mapping[str, ModelRoutes] = field(default_factory=lambda: MappingProxyType({}))
     endpoints: Mapping[str, EndpointRoute] = field(default_factory=lambda: MappingProxyType({}))
+    elsewhere: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))
+    """The serving group of each model and endpoint this server does not serve (another group's)."""
 
     def endpoint(self, name: str) -> EndpointRoute:
         route = self.endpoints.get(name)
         if route is None:
+            self._not_here(name)
             raise BerthError(ErrorCode.ENDPOINT_NOT_FOUND, f"endpoint {name!r} not found", endpoint=name)
         return route
 
     def model(self, name: str) -> ModelRoutes:
         routes = self.models.get(name)
         if routes is None:
+            self._not_here(name)
             raise BerthError(ErrorCode.MODEL_NOT_FOUND, f"model {name!r} not found", model=name)
         return routes
+
+    def _not_here(self, name: str) -> None:
+        group = self.elsewhere.get(name)
+        if group is not None:
+            raise BerthError(
+                ErrorCode.NOT_SERVED_HERE,
+                f"{name!r} is served by serving group {group!r}, not by this server: call the gateway",
+                model=name,
+                group=group,
+            )
 
     def resolve(self, name: str, ref: str | None) -> Version:
         """The version serving `name` at `ref`; MODEL/VERSION/ALIAS_NOT_FOUND when there is none."""

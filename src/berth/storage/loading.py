@@ -12,6 +12,7 @@ from berth.storage import queries as q
 from berth.storage.rows import model_from_row, version_from_row
 from berth.storage.schema import models, versions
 from berth.storage.sql_endpoints import load_endpoints
+from berth.storage.sql_serving_groups import load_groups
 
 
 def load_model(conn: Connection, row: Row[Any]) -> Model:
@@ -65,7 +66,11 @@ def load_snapshot(conn: Connection) -> RegistrySnapshot:
         all_versions[name][row.number] = version_from_row(row, model=name, aliases=pointing)
     all_aliases = {name: dict(sorted(by_model.get(i, {}).items())) for i, name in names.items()}
     return RegistrySnapshot(
-        generation=generation, versions=all_versions, aliases=all_aliases, endpoints=load_endpoints(conn)
+        generation=generation,
+        versions=all_versions,
+        aliases=all_aliases,
+        endpoints=load_endpoints(conn),
+        groups=load_groups(conn),
     )
 
 

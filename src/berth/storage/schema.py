@@ -86,6 +86,7 @@ models = Table(
     Column("tags", _json(), nullable=False),
     Column("created_at", UtcDateTime(), nullable=False),
     Column("updated_at", UtcDateTime(), nullable=False),
+    Column("serving_group", String(64), nullable=False, server_default="default"),  # migration 0011
 )
 
 versions = Table(
@@ -244,6 +245,21 @@ endpoints = Table(
     Column("created_at", UtcDateTime(), nullable=False),
     Column("updated_at", UtcDateTime(), nullable=False),
     Column("updated_by", Text, nullable=False),
+    Column("serving_group", String(64), nullable=False, server_default="default"),  # migration 0011
+)
+
+# -- serving groups (migration 0011): what each serving replica reports, every heartbeat ------------
+
+serving_replicas = Table(
+    "serving_replicas",
+    metadata,
+    Column("replica_id", String(64), primary_key=True),
+    Column("role", String(16), nullable=False),
+    Column("serving_group", String(64), nullable=True),  # NULL: every group (role all)
+    Column("url", Text, nullable=False),
+    Column("started_at", UtcDateTime(), nullable=False),
+    Column("heartbeat_at", UtcDateTime(), nullable=False, index=True),
+    Column("ready", _json(), nullable=False),
 )
 
 endpoint_events = Table(

@@ -23,6 +23,7 @@ from berth.core.errors import BerthError, ErrorCode
 from berth.core.settings import Settings
 from berth.storage.artifacts import local_artifact_store
 from berth.storage.db import database_url
+from berth.storage.migrate import HEAD_REVISION, is_current
 from berth.storage.protocols import ArtifactStore
 from berth.storage.sql_registry import SqlRegistryStore
 
@@ -53,7 +54,7 @@ ARTIFACT_STORES: Final[Mapping[str, Callable[[str, Settings], ArtifactStore]]] =
 )
 """Artifact stores by URI scheme, each built from its URI and the settings."""
 
-DATABASES: Final[Mapping[str, Callable[[str], SqlRegistryStore]]] = MappingProxyType(
+DATABASES: Final[Mapping[str, Callable[..., SqlRegistryStore]]] = MappingProxyType(
     {"sqlite": SqlRegistryStore, "postgresql": SqlRegistryStore}
 )
 """The platform's database by SQLAlchemy backend (``postgres://`` and ``postgresql+psycopg://``
@@ -66,9 +67,18 @@ def open_artifacts(settings: Settings) -> ArtifactStore:
     return _pick("artifact store", ARTIFACT_STORES, urlsplit(uri).scheme, uri)(uri, settings)
 
 
-def open_database(url: str) -> SqlRegistryStore:
-    """The registry store (and the engine every other table shares) on the database `url` names."""
-    return _pick("database", DATABASES, database_url(url).get_backend_name(), url)(url)
+def open_database(url: str, *, migrate: bool = True) -> SqlRegistryStore:
+    """The registry store (and the engine every other table shares) on the database `url` names,
+    migrated to the newest schema first (`migrate`), or checked to be at it (a process of a platform
+    whose migrations run as a one-off job, ``berth db upgrade``)."""
+    store = _pick("database", DATABASES, database_url(url).get_backend_name(), url)(url, migrate=migrate)
+    if not migrate and not is_current(store.engine):
+        store.close()
+        raise BerthError(
+            ErrorCode.UNAVAILABLE,
+            f"the database is not at berth's schema revision {HEAD_REVISION}: run `berth db upgrade` first",
+        )
+    return store
 
 
 def _pick(kind: str, table: Mapping[str, _Factory], scheme: str, uri: str) -> _Factory:

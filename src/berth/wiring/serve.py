@@ -35,6 +35,11 @@ def serve(settings: Settings) -> None:
     (the gRPC port is shared with SO_REUSEPORT); each worker loads the models it serves.
     """
     configure_logging(settings.log_level, settings.log_format)
+    if settings.role == "gateway":  # authentication is the replicas' and the API's: nothing to check here
+        from berth.wiring.gateway import create_gateway
+
+        uvicorn.Server(uvicorn.Config(create_gateway(settings), **_uvicorn_options(settings))).run()
+        return
     check_bind(settings)  # refuse, or warn that authentication is off, once, before any worker starts
     if settings.worker_count > 1:
         os.environ.update(settings.as_environment())

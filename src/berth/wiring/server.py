@@ -15,6 +15,7 @@ from collections.abc import AsyncIterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import timedelta
+from functools import partial
 
 from fastapi import FastAPI
 from starlette.types import ASGIApp
@@ -24,6 +25,7 @@ from berth.control.alerts.destinations import DestinationPolicy, WebhookAllowLis
 from berth.control.canary import CanaryController
 from berth.control.record_export_jobs import ExportQuotas, RecordExports
 from berth.core.request_ids import RequestIds
+from berth.core.serving_groups import DEFAULT_GROUP, Role
 from berth.core.settings import Settings
 from berth.dataplane.dataplane import SERVER_NAME, DataPlane, ServerInfo
 from berth.dataplane.endpoint_inference import EndpointInference
@@ -35,6 +37,7 @@ from berth.runtime.batching import BatchingConfig
 from berth.runtime.loader import VersionLoader
 from berth.runtime.pool import ModelPool
 from berth.runtime.reconciler import Reconciler
+from berth.runtime.serving_scope import NOTHING_LOADED, ServingScope
 from berth.runtime.variant_stats import TrafficStats
 from berth.server.auth.permissions import check_routes_declared
 from berth.server.auth.security import Security, open_security
@@ -46,11 +49,13 @@ from berth.server.metrics.server_metrics import ServerMetrics
 from berth.server.metrics.sources import watch_serving
 from berth.server.monitor_supervisor import MonitorSupervisor
 from berth.server.offload import INLINE, Offload
+from berth.server.replica_heartbeat import ReplicaHeartbeat
 from berth.server.rest.alert_routes import alert_router
 from berth.server.rest.body_limit import BodyLimit
 from berth.server.rest.endpoint_routes import endpoint_router
 from berth.server.rest.errors import install_error_handlers
 from berth.server.rest.fast_path import FastInference
+from berth.server.rest.group_routes import group_router
 from berth.server.rest.inference import RestInference
 from berth.server.rest.job_routes import job_router
 from berth.server.rest.management_routes import management_router
@@ -66,6 +71,7 @@ from berth.server.rest.ui_routes import ui_files, ui_router
 from berth.server.rest.v1_routes import v1_router
 from berth.storage.journal import JournalWriter
 from berth.storage.notifications import ChangeListener, supports_notifications
+from berth.storage.sql_serving_groups import SqlServingGroups
 from berth.wiring.export_worker import ExportWorker
 from berth.wiring.workspace import Workspace, open_workspace
 
@@ -98,6 +104,12 @@ class Server:
     offload: Offload = INLINE
     """Where large request bodies are decoded, off the event loop (`berth.server.offload`)."""
     journal_health: JournalHealth | None = None
+    heartbeat: ReplicaHeartbeat | None = None
+    """What this replica serves, reported to the registry (serving groups; role data)."""
+
+    @property
+    def role(self) -> Role:
+        return Role(self.settings.role)
 
     async def start(self) -> None:
         if self.monitor is not None:
@@ -123,12 +135,16 @@ class Server:
         await self.metrics.start()
         if self.grpc is not None:
             await self.grpc.start()
+        if self.heartbeat is not None:
+            await self.heartbeat.start()
         # The models and libraries loaded so far live as long as the process: move them out of the
         # collector's reach, so full collections stay short under load (tail latency).
         gc.freeze()
         log.info("berth ready: %d models", len(self.reconciler.table.models))
 
     async def stop(self) -> None:
+        if self.heartbeat is not None:
+            await self.heartbeat.stop()  # first: the gateway stops sending requests here
         if self.grpc is not None:
             await self.grpc.stop()
         await self.canary.stop()
@@ -179,18 +195,28 @@ def build_server(settings: Settings) -> Server:
         workspace.artifacts, workspace.catalog, predict_executor, batching, metrics.batch_observer
     )
     pool = ModelPool(loader, io_executor, max_loaded=settings.max_loaded_versions)
+    role = Role(settings.role)
+    heartbeats: list[ReplicaHeartbeat] = []
+
+    def names_served(names: frozenset[str]) -> None:
+        metrics.names_served(names)
+        for heartbeat in heartbeats:
+            heartbeat.poke()
+
     reconciler = Reconciler(
         workspace.store,
         pool,
         io_executor,
         poll_interval_s=settings.poll_interval_s,
         preload=settings.preload,
-        names_served=metrics.names_served,
+        names_served=names_served,
+        scope=serving_scope(settings),
+        ready_by_group=partial(ready_by_group, workspace.groups, timedelta(seconds=settings.replica_ttl_s)),
     )
     traffic = TrafficStats()
     shadows = ShadowRunner(traffic, dropped=metrics.shadow_dropped)
     watch_serving(metrics.gauges, pool, shadows)
-    recorder = _recorder(settings)
+    recorder = _recorder(settings) if role is not Role.API else None
     monitor: MonitorSupervisor | None = None
     journal_health: JournalHealth | None = None
     if recorder is not None:
@@ -227,7 +253,7 @@ def build_server(settings: Settings) -> Server:
     if supports_notifications(settings.resolved_database_url):
         listener = ChangeListener(settings.resolved_database_url)
     grpc = None
-    if settings.grpc_port is not None:
+    if settings.grpc_port is not None and role is not Role.API:
         grpc = GrpcEndpoint(
             dataplane,
             settings.host,
@@ -271,10 +297,56 @@ def build_server(settings: Settings) -> Server:
         security=security,
         recorder=recorder,
         monitor=monitor,
-        exports=ExportWorker(workspace, settings.home) if settings.export_worker else None,
+        exports=ExportWorker(workspace, settings.home) if settings.export_worker and role.manages else None,
         offload=offload,
         journal_health=journal_health,
+        heartbeat=_heartbeat(settings, workspace, reconciler, io_executor, heartbeats),
     )
+
+
+def serving_scope(settings: Settings) -> ServingScope:
+    """What a server of these settings loads: its group's models, every model, or none (API role)."""
+    role = Role(settings.role)
+    if role is Role.API:
+        return NOTHING_LOADED
+    if role is Role.DATA:
+        return ServingScope(group=settings.serving_group or DEFAULT_GROUP)
+    return ServingScope(group=settings.serving_group)
+
+
+def ready_by_group(groups: SqlServingGroups, ttl: timedelta) -> dict[str, frozenset[str]]:
+    """What the live replicas of each serving group have ready (a replica of every group counts for none)."""
+    ready: dict[str, frozenset[str]] = {}
+    for replica in groups.replicas(live_within=ttl):
+        if replica.group is not None:
+            ready[replica.group] = ready.get(replica.group, frozenset()) | replica.ready
+    return ready
+
+
+def _heartbeat(
+    settings: Settings,
+    workspace: Workspace,
+    reconciler: Reconciler,
+    io_executor: ThreadPoolExecutor,
+    heartbeats: list[ReplicaHeartbeat],
+) -> ReplicaHeartbeat | None:
+    """A serving replica of a group reports what it serves (the gateway routes by it)."""
+    scope = serving_scope(settings)
+    if scope.group is None or not scope.loads:
+        return None
+    scheme = "https" if settings.tls_cert is not None else "http"
+    heartbeat = ReplicaHeartbeat(
+        workspace.groups,
+        reconciler.current_table,
+        io_executor,
+        role=Role(settings.role),
+        group=scope.group,
+        url=settings.advertise_url or f"{scheme}://{settings.host}:{settings.port}",
+        interval_s=settings.heartbeat_interval_s,
+        ready=lambda: reconciler.synced,
+    )
+    heartbeats.append(heartbeat)
+    return heartbeat
 
 
 def _journal_health(
@@ -351,18 +423,34 @@ def create_app(server: Server) -> FastAPI:
     app.include_router(
         oip_router(server.dataplane, server.inference, request_counter(metrics, server.recorder, "rest"))
     )
+    if metrics.enabled:
+        app.include_router(metrics_router(metrics, open_to_all=metrics_public(settings)))
+    if server.role.serves:
+        _include_data_plane(app, server)
+    if server.role.manages:
+        _include_management(app, server)
+    check_routes_declared(app)  # a route without a permission declaration never serves
+    return app
+
+
+def _include_data_plane(app: FastAPI, server: Server) -> None:
+    """Inference beyond OIP's own routes: the model repository extension and the /v1 protocol."""
+    settings = server.settings
     app.include_router(repository_router(server.dataplane, max_body_bytes=settings.max_body_bytes))
     app.include_router(
         v1_router(
             server.dataplane,
             max_body_bytes=settings.max_body_bytes,
-            requests=request_counter(metrics, server.recorder, "v1"),
+            requests=request_counter(server.metrics, server.recorder, "v1"),
             max_tensors=settings.max_request_tensors,
             offload=server.offload,
         )
     )
-    if metrics.enabled:
-        app.include_router(metrics_router(metrics, open_to_all=metrics_public(settings)))
+
+
+def _include_management(app: FastAPI, server: Server) -> None:
+    """The management API (/api/v1) and the web app."""
+    settings = server.settings
     app.include_router(profile_router(server.workspace.profiles))
     quotas = ExportQuotas(
         max_running=settings.export_max_running,
@@ -374,7 +462,10 @@ def create_app(server: Server) -> FastAPI:
     app.include_router(record_router(server.workspace.records, exports))
     table = server.reconciler.current_table
     app.include_router(
-        monitor_router(server.workspace.monitor, lambda n: n in table().endpoints or n in table().models)
+        monitor_router(
+            server.workspace.monitor,
+            lambda n: n in table().endpoints or n in table().models or n in table().elsewhere,
+        )
     )
     destinations = DestinationPolicy(WebhookAllowList.parse(settings.webhook_allow))
     app.include_router(alert_router(server.workspace.alerts, destinations))
@@ -395,8 +486,9 @@ def create_app(server: Server) -> FastAPI:
         )
     )
     app.include_router(job_router(server.workspace.jobs, server.workspace.alerts))
+    app.include_router(
+        group_router(server.workspace.groups, replica_ttl=timedelta(seconds=settings.replica_ttl_s))
+    )
     app.include_router(ui_router(ui_files()))
     if server.security is not None:
         app.include_router(security_router(server.security.store, server.security.audit))
-    check_routes_declared(app)  # a route without a permission declaration never serves
-    return app

@@ -26,6 +26,7 @@ from berth.storage.sql_jobs import SqlJobStore
 from berth.storage.sql_profiles import SqlProfileStore
 from berth.storage.sql_record_stats import SqlRecordStats
 from berth.storage.sql_records import SqlRecordStore
+from berth.storage.sql_serving_groups import SqlServingGroups
 from berth.wiring.implementations import open_artifacts, open_database
 from berth.wiring.job_kinds import installed_kinds
 
@@ -47,6 +48,7 @@ class Workspace:
     alerts: SqlAlertStore
     monitor: MonitorService
     record_stats: SqlRecordStats
+    groups: SqlServingGroups
 
     def close(self) -> None:
         self.store.close()
@@ -54,7 +56,7 @@ class Workspace:
 
 def open_workspace(settings: Settings) -> Workspace:
     settings.home.mkdir(parents=True, exist_ok=True)
-    store = open_database(settings.resolved_database_url)
+    store = open_database(settings.resolved_database_url, migrate=settings.migrate_on_start)
     artifacts = open_artifacts(settings)
     catalog = FlavorCatalog()
     publisher = Publisher(store, artifacts, catalog, max_artifact_bytes=settings.max_upload_bytes)
@@ -83,4 +85,5 @@ def open_workspace(settings: Settings) -> Workspace:
         alerts=alerts,
         monitor=MonitorService(record_store, record_stats, profiles, store, alerts),
         record_stats=record_stats,
+        groups=SqlServingGroups(store.engine),
     )

@@ -50,6 +50,7 @@ GRPC_STATUS: Final[dict[ErrorCode, grpc.StatusCode]] = {
     ErrorCode.ROUTE_NOT_FOUND: grpc.StatusCode.UNIMPLEMENTED,
     ErrorCode.METHOD_NOT_ALLOWED: grpc.StatusCode.UNIMPLEMENTED,
     ErrorCode.MODEL_NOT_FOUND: grpc.StatusCode.NOT_FOUND,
+    ErrorCode.NOT_SERVED_HERE: grpc.StatusCode.NOT_FOUND,
     ErrorCode.VERSION_NOT_FOUND: grpc.StatusCode.NOT_FOUND,
     ErrorCode.PROFILE_NOT_FOUND: grpc.StatusCode.NOT_FOUND,
     ErrorCode.TOKEN_NOT_FOUND: grpc.StatusCode.NOT_FOUND,
@@ -78,6 +79,7 @@ GRPC_STATUS: Final[dict[ErrorCode, grpc.StatusCode]] = {
     ErrorCode.MODEL_LOAD_FAILED: grpc.StatusCode.FAILED_PRECONDITION,
     ErrorCode.MODEL_NOT_READY: grpc.StatusCode.UNAVAILABLE,
     ErrorCode.UNAVAILABLE: grpc.StatusCode.UNAVAILABLE,
+    ErrorCode.NO_SERVING_REPLICA: grpc.StatusCode.UNAVAILABLE,
     ErrorCode.RECORDING_UNAVAILABLE: grpc.StatusCode.UNAVAILABLE,
     ErrorCode.INTERNAL: grpc.StatusCode.INTERNAL,
 }

@@ -50,6 +50,7 @@ HTTP_STATUS: Final[dict[ErrorCode, int]] = {
     ErrorCode.UNKNOWN_JOB_KIND: 422,
     ErrorCode.INVALID_JOB_PARAMS: 422,
     ErrorCode.RECORD_NOT_FOUND: 404,
+    ErrorCode.NOT_SERVED_HERE: 404,
     ErrorCode.EXPORT_NOT_FOUND: 404,
     ErrorCode.ALERT_NOT_FOUND: 404,
     ErrorCode.ALREADY_EXISTS: 409,
@@ -69,6 +70,7 @@ HTTP_STATUS: Final[dict[ErrorCode, int]] = {
     ErrorCode.PIPELINE_STEP_FAILED: 422,
     ErrorCode.MODEL_NOT_READY: 409,
     ErrorCode.UNAVAILABLE: 503,
+    ErrorCode.NO_SERVING_REPLICA: 503,
     ErrorCode.RECORDING_UNAVAILABLE: 503,
     ErrorCode.INTERNAL: 500,
 }

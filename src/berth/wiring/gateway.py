@@ -1,0 +1,69 @@
+"""The composition root of the gateway role: the registry's serving groups in, one address out.
+
+The gateway opens only the registry database (no artifacts, no models), refreshes its
+`GroupDirectory` every poll, and forwards requests with one pooled HTTP client.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+from datetime import timedelta
+
+import httpx
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from berth.core.settings import Settings
+from berth.server.gateway.directory import GroupDirectory
+from berth.server.gateway.proxy import GatewayProxy
+from berth.storage.sql_serving_groups import SqlServingGroups
+from berth.wiring.implementations import open_database
+
+log = logging.getLogger(__name__)
+METHODS = ["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"]
+
+
+def create_gateway(settings: Settings) -> Starlette:
+    store = open_database(settings.resolved_database_url, migrate=settings.migrate_on_start)
+    directory = GroupDirectory(
+        SqlServingGroups(store.engine),
+        ttl=timedelta(seconds=settings.replica_ttl_s),
+        url_template=settings.group_url_template,
+    )
+    client = httpx.AsyncClient(
+        timeout=httpx.Timeout(settings.request_timeout_s + 5, connect=2.0),
+        limits=httpx.Limits(max_connections=1000, max_keepalive_connections=200),
+        follow_redirects=False,
+    )
+    proxy = GatewayProxy(directory, client, api_url=settings.api_url, max_body_bytes=settings.max_body_bytes)
+
+    async def refresh_forever() -> None:
+        while True:
+            try:
+                await asyncio.to_thread(directory.refresh)
+            except Exception as exc:
+                log.warning("gateway: serving groups not refreshed (%s); retrying", exc)
+            await asyncio.sleep(settings.poll_interval_s)
+
+    @contextlib.asynccontextmanager
+    async def lifespan(_: Starlette) -> AsyncIterator[None]:
+        await asyncio.to_thread(directory.refresh)
+        task = asyncio.create_task(refresh_forever(), name="berth-gateway-directory")
+        try:
+            yield
+        finally:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+            await client.aclose()
+            store.close()
+
+    async def endpoint(request: Request) -> Response:
+        return await proxy.handle(request)
+
+    return Starlette(routes=[Route("/{path:path}", endpoint, methods=METHODS)], lifespan=lifespan)
