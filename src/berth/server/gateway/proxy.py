@@ -17,7 +17,7 @@ from collections.abc import AsyncIterator
 from typing import Final
 from urllib.parse import unquote
 
-import httpx
+import aiohttp
 from starlette.background import BackgroundTask
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
@@ -55,7 +55,7 @@ class GatewayProxy:
     def __init__(
         self,
         directory: GroupDirectory,
-        client: httpx.AsyncClient,
+        client: aiohttp.ClientSession,
         *,
         api_url: str | None,
         max_body_bytes: int,
@@ -92,26 +92,30 @@ class GatewayProxy:
         headers.append(("x-forwarded-for", f"{forwarded}, {client_host}" if forwarded else client_host))
         target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
         for base in bases:
-            outgoing = self._client.build_request(
-                request.method, base + target, headers=headers, content=body
-            )
             try:
-                answer = await self._client.send(outgoing, stream=True)
-            except (httpx.ConnectError, httpx.ConnectTimeout) as exc:
+                answer = await self._client.request(
+                    request.method, base + target, headers=headers, data=body, allow_redirects=False
+                )
+            except aiohttp.ClientConnectorError as exc:
                 self._directory.mark_down(base)
                 if retry:
                     continue
                 raise BerthError(ErrorCode.UNAVAILABLE, f"the API at {base} is unreachable ({exc})") from None
-            except httpx.HTTPError as exc:
+            except aiohttp.ClientError as exc:
                 raise BerthError(
                     ErrorCode.UNAVAILABLE, f"the replica failed before answering ({type(exc).__name__})"
                 ) from None
-            return StreamingResponse(
-                answer.aiter_raw(),
-                status_code=answer.status_code,
-                headers={k: v for k, v in answer.headers.items() if k.lower() not in _HOP_BY_HOP},
-                background=BackgroundTask(answer.aclose),
+            response = StreamingResponse(
+                answer.content.iter_any(),
+                status_code=answer.status,
+                background=BackgroundTask(answer.release),
             )
+            response.raw_headers = [
+                (k.lower().encode("latin-1"), v.encode("latin-1"))
+                for k, v in answer.headers.items()
+                if k.lower() not in _HOP_BY_HOP
+            ]
+            return response
         raise BerthError(ErrorCode.NO_SERVING_REPLICA, "no replica accepted the connection")
 
     async def _body(self, request: Request) -> bytes:
