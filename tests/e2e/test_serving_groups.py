@@ -93,7 +93,9 @@ def test_each_replica_serves_its_group_and_the_gateway_routes_by_group(platform:
 
     for name in ("churn", "fraud"):
         wait_for(f"the gateway routes {name}", partial(_answers, platform.gateway, name))
-        answer = infer(platform.gateway, name, BODY).json()
+        routed = infer(platform.gateway, name, BODY)
+        assert routed.headers["berth-replica"] == (platform.risk if name == "fraud" else platform.default)
+        answer = routed.json()
         assert answer["outputs"][0]["data"] == scorer.predict(X[:3]).tolist()
     missing = infer(platform.gateway, "no-such-model", BODY)
     assert (missing.status_code, missing.json()["code"]) == (404, "model_not_found")

@@ -7,7 +7,8 @@ that refuses the connection is left out and the next one tried (the request neve
 trying again is safe; a failure after the request was sent is answered 502, never retried, since
 the prediction may have been made and recorded). The body is read once, bounded by the body limit,
 and the answer streamed back as the replica sends it. Authentication is the replicas': the gateway
-passes the caller's headers through and adds ``x-forwarded-for``.
+passes the caller's headers through and adds ``x-forwarded-for``; an inference answer names the
+replica that made it (``berth-replica``).
 """
 
 from __future__ import annotations
@@ -115,6 +116,8 @@ class GatewayProxy:
                 for k, v in answer.headers.items()
                 if k.lower() not in _HOP_BY_HOP
             ]
+            if retry:
+                response.raw_headers.append((b"berth-replica", base.encode("latin-1")))
             return response
         raise BerthError(ErrorCode.NO_SERVING_REPLICA, "no replica accepted the connection")
 
