@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import functools
 import json
 import math
 from collections.abc import Iterable, Mapping
 from typing import Any
 
+import orjson
 from sqlalchemy import Row
 
 from berth.core.entities import (
@@ -36,6 +38,18 @@ def model_from_row(row: Row[Any], *, latest_version: int | None, aliases: Mappin
     )
 
 
+def stored_signature(body: Any) -> Signature:
+    """The `Signature` a stored row holds. Parsing one validates every tensor spec (about 0.2 ms for
+    20 inputs: 80% of a registry snapshot's time); stored signatures are immutable and repeat across
+    versions and snapshots, so each distinct one is parsed once (`Signature` is frozen)."""
+    return _parsed_signature(orjson.dumps(body, option=orjson.OPT_SORT_KEYS))
+
+
+@functools.lru_cache(maxsize=65536)
+def _parsed_signature(text: bytes) -> Signature:
+    return Signature.from_dict(orjson.loads(text))
+
+
 def version_from_row(row: Row[Any], *, model: str, aliases: Iterable[str] = ()) -> Version:
     """A `Version` from a ``versions`` row; `aliases` are the aliases pointing at it."""
     return Version(
@@ -48,7 +62,7 @@ def version_from_row(row: Row[Any], *, model: str, aliases: Iterable[str] = ()) 
             size=row.artifact_size,
             filename=row.artifact_filename,
         ),
-        signature=Signature.from_dict(row.signature),
+        signature=stored_signature(row.signature),
         runtime_config=dict(row.runtime_config),
         input_example=None if row.input_example is None else dict(row.input_example),
         metadata=metadata_from_row(row),
