@@ -22,7 +22,7 @@ from tests.conftest import Trained
 from tests.jobs.kinds import STEPS, install_test_kinds, runs_of
 from tests.jobs.processes import worker_process
 from tests.support.postgres import fresh_postgres_database
-from tests.support.servers import berth_executable, server_in_thread
+from tests.support.servers import berth_executable, free_port, server_in_thread
 
 pytestmark = pytest.mark.slow
 
@@ -164,3 +164,23 @@ def _berth(*args: str) -> str:
     )
     assert done.returncode == 0, done.stderr
     return done.stdout
+
+
+def test_a_worker_answers_probes_on_its_health_port(home: Path, kinds_folder: Path) -> None:
+    port = free_port()
+    with worker_process(home, kinds_folder, "--health-port", str(port)) as worker:
+        url = f"http://127.0.0.1:{port}"
+        wait_until(lambda: _status(f"{url}/v2/health/ready") == 200)
+        assert _status(f"{url}/v2/health/live") == 200
+        assert _status(f"{url}/readyz") == 200
+        assert _status(f"{url}/nothing") == 404
+        assert worker.terminate() == 0
+    with pytest.raises(httpx.TransportError):
+        httpx.get(f"{url}/v2/health/live", timeout=2)
+
+
+def _status(url: str) -> int | None:
+    try:
+        return httpx.get(url, timeout=2).status_code
+    except httpx.TransportError:
+        return None

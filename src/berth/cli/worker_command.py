@@ -41,6 +41,12 @@ import click
     show_default=True,
     help="On SIGTERM/SIGINT, seconds running jobs may take to finish before they are given back.",
 )
+@click.option(
+    "--health-port",
+    type=click.IntRange(0, 65535),
+    default=None,
+    help="Serve /v2/health/live and /v2/health/ready (also /healthz, /readyz) on this port, for probes.",
+)
 @click.option("--log-level", default="info", show_default=True, help="debug, info, warning or error.")
 def worker(
     home: Path | None,
@@ -50,6 +56,7 @@ def worker(
     lease_s: float,
     poll_s: float,
     grace_s: float,
+    health_port: int | None,
     log_level: str,
 ) -> None:
     """Run background jobs from the registry database until stopped (SIGTERM or SIGINT)."""
@@ -65,6 +72,7 @@ def worker(
         lease_s=lease_s,
         poll_s=poll_s,
         grace_s=grace_s,
+        health_port=health_port,
     )
     stop = threading.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):

@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import socket
 import threading
+import time
 import uuid
 from dataclasses import dataclass
 
@@ -17,6 +18,7 @@ from berth.control.jobs.runner import Worker, WorkerConfig
 from berth.control.jobs.triggers import TriggerEvaluator
 from berth.core.settings import Settings
 from berth.storage.queries import now
+from berth.wiring.health_server import HealthServer
 from berth.wiring.workspace import open_workspace
 
 
@@ -27,6 +29,9 @@ class WorkerOptions:
     lease_s: float = 30.0
     poll_s: float = 1.0
     grace_s: float = 30.0
+    health_port: int | None = None
+    """Serve /v2/health/live and /v2/health/ready (and /healthz, /readyz) on this port."""
+    health_host: str = "0.0.0.0"
 
 
 def run_worker(settings: Settings, options: WorkerOptions, stop: threading.Event) -> None:
@@ -43,6 +48,21 @@ def run_worker(settings: Settings, options: WorkerOptions, stop: threading.Event
         )
         store = workspace.jobs.store
         triggers = TriggerEvaluator(store, workspace.record_stats.corrections_since, now)
-        Worker(store, workspace.jobs.kinds, workspace, settings.home, config, triggers).run(stop)
+        runner = Worker(store, workspace.jobs.kinds, workspace, settings.home, config, triggers)
+        health = None
+        if options.health_port is not None:
+            stale_s = max(3 * options.poll_s, 10.0)
+
+            def ready() -> bool:
+                polled = runner.last_poll_at
+                return polled is not None and time.monotonic() - polled < stale_s
+
+            health = HealthServer(options.health_host, options.health_port, ready)
+            health.start()
+        try:
+            runner.run(stop)
+        finally:
+            if health is not None:
+                health.stop()
     finally:
         workspace.close()

@@ -72,6 +72,8 @@ class Worker:
         self._lock = threading.Lock()
         self._wake = threading.Event()
         self._claimable = tuple(config.kinds) if config.kinds is not None else kinds.names()
+        self.last_poll_at: float | None = None
+        """When (monotonic) the loop last read the queue without an error: its readiness."""
         for name in self._claimable:
             kinds.get(name)  # UNKNOWN_JOB_KIND now rather than jobs nobody can run
 
@@ -110,8 +112,9 @@ class Worker:
         while len(self.running()) < self._config.concurrency:
             job = self._store.claim(self._config.worker_id, self._claimable, self._config.lease_s)
             if job is None:
-                return
+                break
             self._start(job)
+        self.last_poll_at = time.monotonic()
 
     def _start(self, job: Job) -> None:
         context = JobContext(
