@@ -7,6 +7,7 @@ berth.Client("http://127.0.0.1:8080").predict("churn", df)
 
 from berth._version import __version__
 from berth.client.endpoints import open_endpoints as endpoints
+from berth.client.groups import open_groups as groups
 from berth.client.inference import Client
 from berth.client.jobs import open_jobs as jobs
 from berth.client.monitor import open_monitor as monitor
@@ -23,6 +24,7 @@ __all__ = [
     "TensorSpec",
     "__version__",
     "endpoints",
+    "groups",
     "jobs",
     "monitor",
     "open_registry",

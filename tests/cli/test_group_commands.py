@@ -40,3 +40,21 @@ def test_an_unknown_name_or_a_bad_group_is_refused(where: list[str]) -> None:
     assert berth_error(run("group", "assign", "ghost", "risk", *where)).code is ErrorCode.MODEL_NOT_FOUND
     refused = berth_error(run("group", "assign", "churn", "Not_A_Label", *where))
     assert refused.code in (ErrorCode.INVALID_NAME, ErrorCode.INVALID_REQUEST)
+
+
+def test_the_sdk_moves_a_model_to_a_group(tmp_path: Path, model_files: ModelFiles) -> None:
+    import berth
+
+    home = tmp_path / "home"
+    ok("push", model_files.churn_skops, "--name", "churn", "--home", home)
+    with server_in_thread(Settings(home=home, poll_interval_s=0.1)) as url:
+        client = berth.groups(url=url)
+        try:
+            assert client.assign("churn", "risk", reason="sdk") == {
+                "name": "churn",
+                "kind": "model",
+                "group": "risk",
+            }
+            assert client.overview()["assignments"] == [{"name": "churn", "kind": "model", "group": "risk"}]
+        finally:
+            client.close()
