@@ -18,14 +18,12 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from berth.control.examples import example_as_request
 from berth.control.packaging import package_file, package_object
 from berth.core.entities import NewVersion, PushRequest, Version, check_alias_name, check_model_name
 from berth.core.errors import BerthError, ErrorCode
 from berth.runtime.batching import BatchingConfig
 from berth.runtime.flavors.base import TRUST_SWITCHES, Packaged
 from berth.runtime.flavors.catalog import FlavorCatalog
-from berth.runtime.signatures import build_signature
 from berth.storage.protocols import ArtifactStore, RegistryStore
 
 
@@ -71,12 +69,16 @@ class Publisher:
                 f"loading this {packaged.flavor} model runs code or types berth does not allow by "
                 f"itself; a maintainer may push it with {TRUST_SWITCHES} (audited)",
             )
+        from berth.runtime.signatures import build_signature  # pandas and the model: only a push
+
         flavor = self._catalog.get(packaged.flavor)
         runtime = flavor.load(packaged.path, dict(packaged.runtime_config), trusted=packaged.trusted)
         try:
             signature = build_signature(runtime, example=request.input_example, given=request.signature)
         finally:
             runtime.unload()
+        from berth.control.examples import example_as_request  # pandas: only a push with an example
+
         example = (
             example_as_request(request.input_example, signature)
             if request.input_example is not None

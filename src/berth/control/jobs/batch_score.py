@@ -20,20 +20,18 @@ import os
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path, PurePosixPath
-from typing import Any, Final
-
-import numpy as np
-import pandas as pd
+from typing import TYPE_CHECKING, Any, Final
 
 from berth.control.jobs.context import JobContext
 from berth.control.jobs.kind import JobKind
-from berth.core.codecs.model_io import to_model_input, to_output_tensors
-from berth.core.codecs.v1_json import decode_v1_request
-from berth.core.entities import Version
 from berth.core.errors import BerthError, ErrorCode
 from berth.core.jobs import JsonObject
-from berth.runtime.flavors.base import Runtime
-from berth.runtime.loader import VersionLoader
+
+if TYPE_CHECKING:  # numpy, pandas and the runtime load when a job runs, not when kinds are listed
+    import pandas as pd
+
+    from berth.core.entities import Version
+    from berth.runtime.flavors.base import Runtime
 
 MAX_CHUNK_ROWS: Final = 100_000
 _FORMATS: Final = (".csv", ".parquet")
@@ -84,6 +82,8 @@ def run_batch_score(params: JsonObject, ctx: JobContext) -> JsonObject:
     if not source.is_file():
         raise _bad(f"input file {params['input']!r} does not exist in the home folder")
     target = _inside(ctx.home, params["output"])
+    from berth.runtime.loader import VersionLoader
+
     version = ctx.workspace.store.resolve(params["model"], params["ref"])
     ctx.progress(0.0, f"loading {version.model} v{version.number}")
     with ThreadPoolExecutor(1, thread_name_prefix="berth-batch-score") as executor:
@@ -129,6 +129,12 @@ def _score_file(
 
 
 def _score_chunk(runtime: Runtime, version: Version, chunk: pd.DataFrame, outputs: list[str]) -> pd.DataFrame:
+    import numpy as np
+    import pandas as pd
+
+    from berth.core.codecs.model_io import to_model_input, to_output_tensors
+    from berth.core.codecs.v1_json import decode_v1_request
+
     signature = version.signature
     names = [s.name for s in signature.inputs]
     sent = chunk[names] if names and all(n in chunk.columns for n in names) else chunk
@@ -150,6 +156,8 @@ def _score_chunk(runtime: Runtime, version: Version, chunk: pd.DataFrame, output
 
 
 def _chunks(source: Path, rows: int) -> Iterator[pd.DataFrame]:
+    import pandas as pd
+
     if source.suffix.lower() == ".parquet":
         frame = _read_parquet(source)
         for start in range(0, len(frame), rows):
@@ -169,6 +177,8 @@ def _count_rows(source: Path) -> int:
 
 
 def _read_parquet(source: Path) -> pd.DataFrame:
+    import pandas as pd
+
     try:
         return pd.read_parquet(source)
     except ImportError:

@@ -21,7 +21,6 @@ from typing import Any, Protocol
 from berth.control.jobs.context import JobContext, JobWorkspace
 from berth.control.jobs.kind import JobKind
 from berth.control.retraining.corrections import RecordReader
-from berth.control.retraining.retrain import retrain
 from berth.control.retraining.trainers import load_trainer
 from berth.core.jobs import JsonObject
 from berth.core.training import RetrainParams
@@ -45,6 +44,8 @@ def run_retrain_job(
     params: dict[str, Any], ctx: RetrainContext, records: RecordReader, *, actor: str
 ) -> dict[str, Any]:
     """One champion/challenger round; the result (JSON) says who won and why."""
+    from berth.control.retraining.retrain import retrain  # pandas and the monitor: when a round runs
+
     parsed = RetrainParams.parse(params)
     trainer = load_trainer(parsed.trainer, parsed.trainer_options)
     outcome = retrain(parsed, trainer, ctx.workspace, records, ctx.progress, actor=actor)

@@ -4,14 +4,15 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Protocol
-
-import pandas as pd
+from typing import TYPE_CHECKING, Any, Protocol, TypeAlias
 
 from berth.core.errors import BerthError, ErrorCode
 from berth.runtime.pipeline.frame import Frame
 
-CustomFunction = Callable[[pd.DataFrame], pd.DataFrame | Awaitable[pd.DataFrame]]
+if TYPE_CHECKING:  # pandas loads where a custom step runs, not where an endpoint is parsed
+    import pandas as pd
+
+CustomFunction: TypeAlias = "Callable[[pd.DataFrame], pd.DataFrame | Awaitable[pd.DataFrame]]"
 """A custom step: a DataFrame of the frame's 1-D columns in, a DataFrame with as many rows out.
 
 It may be a coroutine function (a source that runs user code in an executor returns one)."""

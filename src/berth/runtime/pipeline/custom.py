@@ -14,12 +14,9 @@ from collections.abc import Collection
 from dataclasses import dataclass
 from typing import Any
 
-import pandas as pd
-
 from berth.core.codecs._arrays import Array
 from berth.core.entities import check_alias_name, check_model_name
 from berth.core.errors import BerthError
-from berth.core.signature_inference import as_array
 from berth.runtime.pipeline.context import StepContext
 from berth.runtime.pipeline.frame import Frame
 from berth.runtime.pipeline.spec import SpecReader, invalid_spec
@@ -67,6 +64,8 @@ class PythonStep:
         return None
 
     async def apply(self, frame: Frame, ctx: StepContext) -> Frame:
+        import pandas as pd  # where a custom step runs: parsing an endpoint's pipeline needs no pandas
+
         function = await ctx.custom_steps.get(self.ref)
         flat = [name for name in frame.names if frame[name].ndim == 1]
         given = pd.DataFrame(
@@ -80,6 +79,10 @@ class PythonStep:
 
 
 def _columns(ref: str, result: Any, rows: int) -> dict[str, Array]:
+    import pandas as pd
+
+    from berth.core.signature_inference import as_array
+
     if not isinstance(result, pd.DataFrame):
         raise step_failed(f"custom step {ref!r} returned a {type(result).__name__}, not a pandas DataFrame")
     if len(result) != rows:
