@@ -10,11 +10,12 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import httpx
 import uvicorn
+from starlette.types import ASGIApp
 
 from berth.core.settings import Settings
 from berth.wiring.server import build_server, create_asgi
@@ -40,10 +41,13 @@ def wait_ready(url: str, timeout: float = 60.0, process: subprocess.Popen[bytes]
 
 
 @contextlib.contextmanager
-def server_in_thread(settings: Settings) -> Iterator[str]:
-    """A real uvicorn server on a free port, in a thread; yields its base URL."""
+def server_in_thread(settings: Settings, wrap: Callable[[ASGIApp], ASGIApp] | None = None) -> Iterator[str]:
+    """A real uvicorn server on a free port, in a thread; yields its base URL. `wrap` puts an ASGI
+    layer of the test's around the server's (to watch what it sends)."""
     port = free_port()
     app = create_asgi(build_server(settings.model_copy(update={"port": port})))
+    if wrap is not None:
+        app = wrap(app)
     config = uvicorn.Config(
         app, host="127.0.0.1", port=port, log_level="warning", lifespan="on", loop="asyncio"
     )

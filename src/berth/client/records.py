@@ -93,9 +93,8 @@ class RemoteRecords:
         if job["status"] != "succeeded":
             code = ErrorCode(job["error"]) if job.get("error") in set(ErrorCode) else ErrorCode.INTERNAL
             raise BerthError(code, f"export {job['id']} {job['status']} ({job.get('error')})")
-        response = self._http.request("GET", f"{path}/file")
-        Path(out).write_bytes(response.content)
-        return {"id": job["id"], "rows": job["rows"], "bytes": len(response.content), "path": str(out)}
+        written = self._http.download(f"{path}/file", Path(out))
+        return {"id": job["id"], "rows": job["rows"], "bytes": written, "path": str(out)}
 
     def erase(self, entity_key: str) -> JsonDict:
         body: JsonDict = self._http.json("DELETE", "/api/v1/records", params={"entity_key": entity_key})

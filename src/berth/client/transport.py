@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import ssl
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -44,6 +45,26 @@ class Transport:
         if response.is_success:
             return response
         raise _error_of(response)
+
+    def download(self, path: str, out: Path) -> int:
+        """GET `path` into the file `out`, streamed (never whole in memory); the bytes written. A
+        download cut short leaves no file."""
+        written = 0
+        try:
+            with self._client.stream("GET", path) as response:
+                if not response.is_success:
+                    response.read()
+                    raise _error_of(response)
+                with out.open("wb") as file:
+                    for chunk in response.iter_bytes():
+                        file.write(chunk)
+                        written += len(chunk)
+        except httpx.TransportError as exc:
+            out.unlink(missing_ok=True)
+            raise BerthError(
+                ErrorCode.UNAVAILABLE, f"cannot download from berth at {self.url}: {exc}"
+            ) from exc
+        return written
 
     def json(self, method: str, path: str, **kwargs: Any) -> Any:
         return orjson.loads(self.request(method, path, **kwargs).content)

@@ -1,11 +1,12 @@
 """Record exports as jobs: owned by the principal who asked, bounded by quotas, deleted after a while.
 
-An export writes a Parquet file on the server's disk, so asking for one is a claim on a shared
-resource. `RecordExports` is the one place that decides about them, for every route:
+An export writes a Parquet file into the export store (a folder of the berth home, or object
+storage every replica reaches), so asking for one is a claim on a shared resource. `RecordExports`
+is the one place that decides about them, for every route:
 
 - an export is a job of kind ``records-export`` (`EXPORT_KIND`, run by the server's embedded export
-  worker or any ``berth worker``), with progress; its file goes to the berth home's exports folder
-  under a name berth chooses (`ExportFolder.new_path`);
+  worker or any ``berth worker``), with progress; its file goes to the export store under a name
+  berth chooses (`ExportFolder.write`);
 - it belongs to its creator (the job's ``created_by``): only they, and platform administrators,
   list, read, download and delete it; anyone else gets the answer of an export that does not exist
   (`EXPORT_NOT_FOUND`);
@@ -25,13 +26,12 @@ import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import Any, Final
 
 from berth.control.jobs.context import JobContext, JobStopped
 from berth.control.jobs.kind import JobKind
 from berth.control.jobs.service import JobService
-from berth.control.record_exports import ROWS_PER_GROUP, ExportFolder
+from berth.control.record_exports import ROWS_PER_GROUP, ExportFolder, ExportReader
 from berth.core.errors import BerthError, ErrorCode
 from berth.core.jobs import Job, JobQuery, JobStatus, JsonObject, NewJob
 from berth.core.record_requests import ExportBody
@@ -78,7 +78,7 @@ def _run(params: JsonObject, ctx: JobContext) -> JsonObject:
     try:
         ctx.progress(1.0, f"{info.rows} records written")
     except JobStopped:  # deleted (cancelled) while it was being written: the file goes too
-        records.exports.path(info.id).unlink(missing_ok=True)
+        records.exports.discard(info.id)
         raise
     return {"export_id": info.id, "rows": info.rows, "bytes": info.bytes}
 
@@ -154,15 +154,16 @@ class RecordExports:
     def get(self, requester: Requester, export_id: int) -> JsonObject:
         return self.view(self._visible(requester, export_id))
 
-    def file(self, requester: Requester, export_id: int) -> tuple[Path, JsonObject]:
-        """The Parquet file of a finished export, and its view."""
+    def file(self, requester: Requester, export_id: int) -> tuple[ExportReader, JsonObject]:
+        """The Parquet file of a finished export, opened to be streamed from the store (the caller
+        closes it), and its view."""
         job = self._visible(requester, export_id)
         if job.status is not JobStatus.SUCCEEDED:
             raise BerthError(
                 ErrorCode.CONFLICT,
                 f"export {export_id} is {job.status.value}: its file is there once it has succeeded",
             )
-        return self._folder.path(_file_id(job)), self.view(job)
+        return self._folder.open(_file_id(job)), self.view(job)
 
     def delete(self, requester: Requester, export_id: int) -> None:
         """Stop the export if it still runs, and delete its file."""
@@ -175,7 +176,7 @@ class RecordExports:
                     raise
                 job = self._jobs.get_job(job.id)
         if job.status is JobStatus.SUCCEEDED:
-            self._folder.path(_file_id(job)).unlink(missing_ok=True)
+            self._folder.discard(_file_id(job))
 
     def sweep(self) -> list[str]:
         """Delete the export files older than the retention; the ids deleted."""

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TypeVar
 
-from berth.control.record_exports import ExportFolder, ExportInfo, Progress, write_parquet
+from berth.control.record_exports import ExportFolder, ExportInfo, Progress
 from berth.core.errors import BerthError, ErrorCode
 from berth.core.records import (
     EntityFeedback,
@@ -118,8 +118,7 @@ class RecordService:
     ) -> ExportInfo:
         """Every record `query` selects (all pages) into a new Parquet export (at most `max_bytes`)."""
         check_window(query.start, query.end)
-        export_id, path = self.exports.new_path()
-        write_parquet(self._all(query), path, progress, max_bytes=max_bytes)
+        export_id = self.exports.write(self._all(query), progress, max_bytes=max_bytes)
         return self.exports.info(export_id)
 
     def _all(self, query: RecordQuery) -> Iterator[StoredRecord]:

@@ -236,6 +236,12 @@ class Settings(BaseSettings):
         description="Run record exports in this server's own worker thread (off: only 'berth worker' "
         "processes sharing the berth home run them).",
     )
+    export_uri: str | None = Field(
+        None,
+        description="Where record exports are kept: file:///path, or s3://bucket/prefix (any S3 API, with"
+        " the s3_* settings); default: <artifact_uri>/exports when artifacts are in s3://, else"
+        " <home>/exports.",
+    )
     export_max_running: int = Field(
         2, ge=1, description="Record exports one principal may have queued or running at once."
     )
@@ -373,3 +379,14 @@ class Settings(BaseSettings):
         if self.artifact_uri:
             return self.artifact_uri
         return (self.home / "artifacts").resolve().as_uri()
+
+    @property
+    def resolved_export_uri(self) -> str:
+        """Exports follow artifacts into object storage (every replica reaches them there); on a
+        local artifact store they stay in the home."""
+        if self.export_uri:
+            return self.export_uri
+        artifacts = self.resolved_artifact_uri
+        if artifacts.startswith("s3://"):
+            return f"{artifacts.rstrip('/')}/exports"
+        return (self.home / "exports").resolve().as_uri()

@@ -120,11 +120,17 @@ def _holds(path: Path, digest: str) -> bool:
 
 def local_artifact_store(uri: str) -> ArtifactStore:
     """The artifact store in the folder a ``file:///path`` URI names (on this host)."""
+    return LocalArtifactStore(file_uri_folder(uri, "artifact store"))
+
+
+def file_uri_folder(uri: str, what: str) -> Path:
+    """The folder of this host a ``file:///path`` URI names (INVALID_REQUEST otherwise); `what` names
+    the store in the message."""
     parts = urlsplit(uri)
     if parts.netloc not in ("", "localhost"):
         raise BerthError(
-            ErrorCode.INVALID_REQUEST, f"artifact store URI {uri!r} names a remote host; use file:///path"
+            ErrorCode.INVALID_REQUEST, f"{what} URI {uri!r} names a remote host; use file:///path"
         )
     if not parts.path:
-        raise BerthError(ErrorCode.INVALID_REQUEST, f"artifact store URI {uri!r} names no folder")
-    return LocalArtifactStore(Path(url2pathname(parts.path)))
+        raise BerthError(ErrorCode.INVALID_REQUEST, f"{what} URI {uri!r} names no folder")
+    return Path(url2pathname(parts.path))

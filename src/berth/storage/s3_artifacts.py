@@ -75,11 +75,7 @@ class S3ArtifactStore:
             use_threads=True,
             max_concurrency=4,
         )
-        self._extra: dict[str, Any] = {}
-        if options.sse:
-            self._extra["ServerSideEncryption"] = options.sse
-            if options.kms_key_id:
-                self._extra["SSEKMSKeyId"] = options.kms_key_id
+        self._extra = sse_arguments(options.sse, options.kms_key_id)
 
     @property
     def location(self) -> str:
@@ -176,27 +172,33 @@ class S3ArtifactStore:
 
 
 def _client(options: S3Options) -> S3Client:
+    return s3_client(endpoint_url=options.endpoint_url, region=options.region)
+
+
+def s3_client(*, endpoint_url: str | None, region: str | None) -> S3Client:
+    """A boto3 S3 client: credentials from the standard AWS chain, standard retries, bounded waits."""
     session = boto3.session.Session()
     client: S3Client = session.client(
         "s3",
-        endpoint_url=options.endpoint_url,
-        region_name=options.region,
+        endpoint_url=endpoint_url,
+        region_name=region,
         config=Config(retries={"mode": "standard", "max_attempts": 5}, connect_timeout=10, read_timeout=60),
     )
     return client
 
 
-def parse_s3_uri(uri: str) -> tuple[str, str]:
-    """The bucket and prefix an ``s3://bucket/prefix`` URI names (INVALID_REQUEST when it is not one)."""
+def parse_s3_uri(uri: str, what: str = "artifact store") -> tuple[str, str]:
+    """The bucket and prefix an ``s3://bucket/prefix`` URI names (INVALID_REQUEST when it is not one);
+    `what` names the store in the message."""
     parts = urlsplit(uri)
     if parts.scheme != "s3" or parts.query or parts.fragment:
-        raise BerthError(ErrorCode.INVALID_REQUEST, f"artifact store URI {uri!r} is not s3://bucket[/prefix]")
+        raise BerthError(ErrorCode.INVALID_REQUEST, f"{what} URI {uri!r} is not s3://bucket[/prefix]")
     bucket = parts.netloc  # as written: a bucket name is lower case, has no port and no user
     if not _BUCKET.fullmatch(bucket) or ".." in bucket:
-        raise BerthError(ErrorCode.INVALID_REQUEST, f"artifact store URI {uri!r} names no valid bucket")
+        raise BerthError(ErrorCode.INVALID_REQUEST, f"{what} URI {uri!r} names no valid bucket")
     prefix = parts.path.strip("/")
     if prefix and any(part in ("", ".", "..") for part in prefix.split("/")):
-        raise BerthError(ErrorCode.INVALID_REQUEST, f"artifact store URI {uri!r} has an invalid prefix")
+        raise BerthError(ErrorCode.INVALID_REQUEST, f"{what} URI {uri!r} has an invalid prefix")
     return bucket, prefix
 
 
@@ -206,6 +208,13 @@ def check_sse(sse: str | None) -> None:
             ErrorCode.INVALID_REQUEST,
             f"unknown server-side encryption {sse!r}: use one of {', '.join(sorted(_SSE))}",
         )
+
+
+def sse_arguments(sse: str | None, kms_key_id: str | None) -> dict[str, Any]:
+    """The arguments of an upload that ask for server-side encryption `sse` (with `kms_key_id`)."""
+    if not sse:
+        return {}
+    return {"ServerSideEncryption": sse} | ({"SSEKMSKeyId": kms_key_id} if kms_key_id else {})
 
 
 def s3_artifact_store(uri: str, options: S3Options) -> S3ArtifactStore:

@@ -8,8 +8,9 @@ supported ones (``INVALID_REQUEST``).
 Today: the registry, endpoint, entity (lookup steps), record, job, alert and profile tables live in
 one SQL database (``sqlite:///`` or ``postgresql://``, `Settings.database_url`); artifacts in a
 folder (``file://``) or in S3-compatible object storage (``s3://bucket/prefix``, read through a
-local cache), `Settings.artifact_uri`; prediction records go through the journal
-(`Settings.journal_dir`) into that database (`berth.storage.record_ingest`).
+local cache), `Settings.artifact_uri`; record exports likewise, `Settings.export_uri` (by default
+under the artifacts' prefix when that is ``s3://``, else in the home); prediction records go through
+the journal (`Settings.journal_dir`) into that database (`berth.storage.record_ingest`).
 """
 
 from __future__ import annotations
@@ -21,8 +22,9 @@ from urllib.parse import urlsplit
 
 from berth.core.errors import BerthError, ErrorCode
 from berth.core.settings import Settings
-from berth.storage.artifacts import local_artifact_store
+from berth.storage.artifacts import file_uri_folder, local_artifact_store
 from berth.storage.db import database_url
+from berth.storage.export_files import ExportFiles, LocalExportFiles
 from berth.storage.migrate import HEAD_REVISION, is_current
 from berth.storage.protocols import ArtifactStore
 from berth.storage.sql_registry import SqlRegistryStore
@@ -54,6 +56,30 @@ ARTIFACT_STORES: Final[Mapping[str, Callable[[str, Settings], ArtifactStore]]] =
 )
 """Artifact stores by URI scheme, each built from its URI and the settings."""
 
+
+def _file_exports(uri: str, _: Settings) -> ExportFiles:
+    return LocalExportFiles(file_uri_folder(uri, "export store"))
+
+
+def _s3_exports(uri: str, settings: Settings) -> ExportFiles:
+    from berth.storage.s3_exports import S3ExportOptions, s3_export_files  # boto3: only where s3:// is used
+
+    options = S3ExportOptions(
+        spool_dir=settings.resolved_artifact_cache_dir / "export-spool",
+        endpoint_url=settings.s3_endpoint_url,
+        region=settings.s3_region,
+        sse=settings.s3_sse,
+        kms_key_id=settings.s3_sse_kms_key_id,
+        multipart_threshold_bytes=settings.s3_multipart_threshold_bytes,
+    )
+    return s3_export_files(uri, options)
+
+
+EXPORT_STORES: Final[Mapping[str, Callable[[str, Settings], ExportFiles]]] = MappingProxyType(
+    {"file": _file_exports, "s3": _s3_exports}
+)
+"""Where record exports are kept, by URI scheme, each built from its URI and the settings."""
+
 DATABASES: Final[Mapping[str, Callable[..., SqlRegistryStore]]] = MappingProxyType(
     {"sqlite": SqlRegistryStore, "postgresql": SqlRegistryStore}
 )
@@ -65,6 +91,12 @@ def open_artifacts(settings: Settings) -> ArtifactStore:
     """The artifact store `Settings.artifact_uri` names (a folder in the home by default)."""
     uri = settings.resolved_artifact_uri
     return _pick("artifact store", ARTIFACT_STORES, urlsplit(uri).scheme, uri)(uri, settings)
+
+
+def open_exports(settings: Settings) -> ExportFiles:
+    """The export store `Settings.export_uri` names (see `Settings.resolved_export_uri`)."""
+    uri = settings.resolved_export_uri
+    return _pick("export store", EXPORT_STORES, urlsplit(uri).scheme, uri)(uri, settings)
 
 
 def open_database(url: str, *, migrate: bool = True) -> SqlRegistryStore:

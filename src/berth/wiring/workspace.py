@@ -27,7 +27,7 @@ from berth.storage.sql_profiles import SqlProfileStore
 from berth.storage.sql_record_stats import SqlRecordStats
 from berth.storage.sql_records import SqlRecordStore
 from berth.storage.sql_serving_groups import SqlServingGroups
-from berth.wiring.implementations import open_artifacts, open_database
+from berth.wiring.implementations import open_artifacts, open_database, open_exports
 from berth.wiring.job_kinds import installed_kinds
 
 ERASURE_WAIT_S = 15.0
@@ -78,7 +78,7 @@ def open_workspace(settings: Settings) -> Workspace:
         profiles=profiles,
         records=RecordService(
             record_store,
-            ExportFolder(settings.home / "exports"),
+            ExportFolder(open_exports(settings)),
             drain_journal=lambda at: wait_for_journal_before(journal_dir, at, ERASURE_WAIT_S),
             journal_pending=lambda: bool(segments(journal_dir)),
         ),

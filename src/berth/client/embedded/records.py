@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import shutil
 from collections.abc import Mapping, Sequence
 from dataclasses import replace
 from pathlib import Path
@@ -60,7 +59,9 @@ class LocalRecords:
 
     def export(self, out: str | Path, **filters: Any) -> JsonDict:
         info = self._service.export(ExportBody.model_validate(_filters(filters)).to_query())
-        shutil.copyfile(self._service.exports.path(info.id), out)
+        with self._service.exports.open(info.id) as reader, Path(out).open("wb") as file:
+            for chunk in reader:  # streamed from the export store, wherever it is
+                file.write(chunk)
         return info.to_json() | {"path": str(out)}
 
     def erase(self, entity_key: str) -> JsonDict:

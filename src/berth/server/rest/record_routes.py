@@ -11,12 +11,14 @@ within per-principal quotas (`berth.control.record_export_jobs`).
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Path, Query, Request, Response
-from fastapi.responses import FileResponse
+from fastapi.responses import StreamingResponse
 
 from berth.control.record_export_jobs import RecordExports, Requester
+from berth.control.record_exports import ExportReader
 from berth.control.record_service import RecordService
 from berth.core.access import ANONYMOUS, SERVER, Action, Principal, Resource, authorize
 from berth.core.errors import BerthError, ErrorCode
@@ -50,6 +52,17 @@ async def record_scope(guard: Guard, request: Request) -> Resource:
 
 def _requester(caller: Principal) -> Requester:
     return Requester(caller.name, caller.admin)
+
+
+async def _chunks(reader: ExportReader) -> AsyncIterator[bytes]:
+    """The export's bytes, each chunk read from the store in the thread pool; closed however the
+    response ends (a client that goes away included)."""
+    chunks = iter(reader)
+    try:
+        while chunk := await in_thread(next, chunks, b""):
+            yield chunk
+    finally:
+        reader.close()
 
 
 def record_router(service: RecordService, exports: RecordExports) -> APIRouter:
@@ -131,19 +144,23 @@ def record_router(service: RecordService, exports: RecordExports) -> APIRouter:
 
     @router.get(
         "/records/exports/{export_id}/file",
-        summary="Download a finished export",
-        response_class=FileResponse,
+        summary="Download a finished export (streamed from the export store)",
+        response_class=StreamingResponse,
         responses={200: {"content": {PARQUET_TYPE: {}}}},
     )
     async def download_export(
         export_id: ExportId, caller: Annotated[Principal, requires(Action.CONNECT)]
-    ) -> FileResponse:
-        path, view = await in_thread(exports.file, _requester(caller), export_id)
-        return FileResponse(
-            path,
+    ) -> StreamingResponse:
+        reader, view = await in_thread(exports.file, _requester(caller), export_id)
+        return StreamingResponse(
+            _chunks(reader),
             media_type=PARQUET_TYPE,
-            filename=f"records-{export_id}.parquet",
-            headers={"berth-export-id": str(export_id), "berth-export-rows": str(view["rows"])},
+            headers={
+                "content-length": str(reader.size),
+                "content-disposition": f'attachment; filename="records-{export_id}.parquet"',
+                "berth-export-id": str(export_id),
+                "berth-export-rows": str(view["rows"]),
+            },
         )
 
     @router.delete("/records/exports/{export_id}", summary="Delete an export (a running one is stopped)")
