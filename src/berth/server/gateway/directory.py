@@ -4,13 +4,15 @@ Refreshed from the registry database every poll (two reads: the assignments, and
 sent a heartbeat within the time to live). A name goes to a live replica that reports it ready,
 replicas of its assigned group first; during a move that is the old group until the new one has it
 ready, so a move loses no request. A replica the gateway could not connect to is left out until it
-sends a newer heartbeat.
+sends a newer heartbeat; so is a replica, for one name, that answered it no longer serves that name
+(it let a moved model go after the gateway's last refresh).
 """
 
 from __future__ import annotations
 
 import itertools
 import re
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -39,7 +41,11 @@ class GroupDirectory:
         self._loaded = False
         self._down: dict[str, datetime] = {}
         """URL -> the heartbeat it had when a connection to it failed."""
+        self._lacking: dict[tuple[str, str], datetime] = {}
+        """(URL, name) -> the heartbeat it had when it answered that it does not serve the name."""
         self._turn = itertools.count()
+        self.refreshed_at = float("-inf")
+        """`time.monotonic()` when the last refresh started."""
 
     @property
     def loaded(self) -> bool:
@@ -47,18 +53,28 @@ class GroupDirectory:
 
     def refresh(self) -> None:
         """Read the assignments and the live replicas (blocking: call it off the event loop)."""
+        started = time.monotonic()
         assignments = {a.name: a.group for a in self._groups.assignments()}
         replicas = tuple(self._groups.replicas(live_within=self._ttl))
         self._view = DirectoryView(assignments, replicas)
         current = {r.url: r.heartbeat_at for r in replicas}
         self._down = {url: at for url, at in self._down.items() if current.get(url) == at}
+        self._lacking = {key: at for key, at in self._lacking.items() if current.get(key[0]) == at}
         self._loaded = True
+        self.refreshed_at = started
 
     def mark_down(self, url: str) -> None:
         """A connection to `url` failed: leave it out until it sends a newer heartbeat."""
         for replica in self._view.replicas:
             if replica.url == url:
                 self._down[url] = replica.heartbeat_at
+
+    def mark_lacking(self, url: str, name: str) -> None:
+        """`url` answered that it does not serve `name`: send `name` elsewhere until `url` sends a
+        newer heartbeat."""
+        for replica in self._view.replicas:
+            if replica.url == url:
+                self._lacking[(url, name)] = replica.heartbeat_at
 
     def candidates(self, name: str) -> list[str]:
         """The URLs to send a request for `name` to, in the order to try them (MODEL_NOT_FOUND for a
@@ -67,7 +83,11 @@ class GroupDirectory:
         group = view.groups.get(name)
         if group is None:
             raise BerthError(ErrorCode.MODEL_NOT_FOUND, f"model or endpoint {name!r} not found", model=name)
-        ready = [r for r in view.replicas if name in r.ready and r.url not in self._down]
+        ready = [
+            r
+            for r in view.replicas
+            if name in r.ready and r.url not in self._down and (r.url, name) not in self._lacking
+        ]
         own = [r for r in ready if r.group == group]
         chosen = own or ready
         if not chosen:

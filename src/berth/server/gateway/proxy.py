@@ -5,7 +5,10 @@ Paths that name a model or endpoint (``/v2/models/{name}/...``, ``/v1/models/{na
 ``/v1/models/{name}/versions/...``) are sent to a replica the `GroupDirectory` names; a replica
 that refuses the connection is left out and the next one tried (the request never reached it, so
 trying again is safe; a failure after the request was sent is answered 502, never retried, since
-the prediction may have been made and recorded). The body is read once, bounded by the body limit,
+the prediction may have been made and recorded). A replica that answers ``not_served_here`` did not
+run the request either (it let the name go after the gateway's last refresh, in a move between
+groups): the next one is tried, and when none is left the directory is read again at once and its
+candidates tried. The body is read once, bounded by the body limit,
 and the answer streamed back as the replica sends it. Authentication is the replicas': the gateway
 passes the caller's headers through and adds ``x-forwarded-for``; an inference answer names the
 replica that made it (``berth-replica``).
@@ -13,7 +16,10 @@ replica that made it (``berth-replica``).
 
 from __future__ import annotations
 
+import asyncio
+import json
 import re
+import time
 from collections.abc import AsyncIterator
 from typing import Final
 from urllib.parse import unquote
@@ -65,6 +71,7 @@ class GatewayProxy:
         self._client = client
         self._api_url = api_url.rstrip("/") if api_url else None
         self._max_body_bytes = max_body_bytes
+        self._refreshing = asyncio.Lock()
 
     async def handle(self, request: Request) -> Response:
         path = request.url.path
@@ -76,50 +83,72 @@ class GatewayProxy:
         try:
             name = named_target(path)
             if name is not None:
-                return await self._forward(request, self._directory.candidates(name), retry=True)
+                return await self._forward_named(request, name)
             if self._api_url is None:
                 raise BerthError(ErrorCode.ROUTE_NOT_FOUND, f"no route {path!r} on the gateway")
-            return await self._forward(request, [self._api_url], retry=False)
+            return await self._forward_to_api(request, self._api_url)
         except BerthError as error:
             return error_response(error)
 
-    async def _forward(self, request: Request, bases: list[str], *, retry: bool) -> Response:
-        # Inference bodies are read once (bounded), to be sent again to the next replica; management
-        # calls (artifact uploads of gigabytes) stream through to the one API address.
-        body: bytes | AsyncIterator[bytes] = await self._body(request) if retry else request.stream()
+    async def _forward_named(self, request: Request, name: str) -> Response:
+        body = await self._body(request)  # read once (bounded), to be sent again to the next replica
+        asked_at = time.monotonic()
+        for attempt in range(2):
+            if attempt:  # each candidate let the name go since the last refresh: read it again now
+                await self._refresh_since(asked_at)
+            for base in self._directory.candidates(name):
+                try:
+                    answer = await self._send(request, base, body)
+                except aiohttp.ClientConnectorError:
+                    self._directory.mark_down(base)
+                    continue
+                if answer.status == 404:
+                    error_body = await _small_json_body(answer)
+                    if error_body is not None:
+                        if _code(error_body) == ErrorCode.NOT_SERVED_HERE.value:
+                            self._directory.mark_lacking(base, name)
+                            continue
+                        return _buffered(answer, error_body, base)
+                return _streamed(answer, base)
+        raise BerthError(
+            ErrorCode.NO_SERVING_REPLICA, f"no live replica accepted a request for {name!r}", model=name
+        )
+
+    async def _refresh_since(self, moment: float) -> None:
+        """Refresh the directory unless a refresh started after `moment` (requests that need one at
+        once share it)."""
+        async with self._refreshing:
+            if self._directory.refreshed_at <= moment:
+                await asyncio.to_thread(self._directory.refresh)
+
+    async def _forward_to_api(self, request: Request, api_url: str) -> Response:
+        # management calls (artifact uploads of gigabytes) stream through to the one API address
+        try:
+            answer = await self._send(request, api_url, request.stream())
+        except aiohttp.ClientConnectorError as exc:
+            raise BerthError(ErrorCode.UNAVAILABLE, f"the API at {api_url} is unreachable ({exc})") from None
+        return _streamed(answer, None)
+
+    async def _send(
+        self, request: Request, base: str, content: bytes | AsyncIterator[bytes]
+    ) -> aiohttp.ClientResponse:
+        """The replica's answer (its body not yet read); ClientConnectorError when the request never
+        reached it, UNAVAILABLE when it failed after being sent."""
         headers = [(k, v) for k, v in request.headers.items() if k.lower() not in _HOP_BY_HOP]
         client_host = request.client.host if request.client is not None else ""
         forwarded = request.headers.get("x-forwarded-for")
         headers.append(("x-forwarded-for", f"{forwarded}, {client_host}" if forwarded else client_host))
         target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
-        for base in bases:
-            try:
-                answer = await self._client.request(
-                    request.method, base + target, headers=headers, data=body, allow_redirects=False
-                )
-            except aiohttp.ClientConnectorError as exc:
-                self._directory.mark_down(base)
-                if retry:
-                    continue
-                raise BerthError(ErrorCode.UNAVAILABLE, f"the API at {base} is unreachable ({exc})") from None
-            except aiohttp.ClientError as exc:
-                raise BerthError(
-                    ErrorCode.UNAVAILABLE, f"the replica failed before answering ({type(exc).__name__})"
-                ) from None
-            response = StreamingResponse(
-                answer.content.iter_any(),
-                status_code=answer.status,
-                background=BackgroundTask(answer.release),
+        try:
+            return await self._client.request(
+                request.method, base + target, headers=headers, data=content, allow_redirects=False
             )
-            response.raw_headers = [
-                (k.lower().encode("latin-1"), v.encode("latin-1"))
-                for k, v in answer.headers.items()
-                if k.lower() not in _HOP_BY_HOP
-            ]
-            if retry:
-                response.raw_headers.append((b"berth-replica", base.encode("latin-1")))
-            return response
-        raise BerthError(ErrorCode.NO_SERVING_REPLICA, "no replica accepted the connection")
+        except aiohttp.ClientConnectorError:
+            raise
+        except aiohttp.ClientError as exc:
+            raise BerthError(
+                ErrorCode.UNAVAILABLE, f"the replica failed before answering ({type(exc).__name__})"
+            ) from None
 
     async def _body(self, request: Request) -> bytes:
         chunks = []
@@ -134,3 +163,50 @@ class GatewayProxy:
                 )
             chunks.append(chunk)
         return b"".join(chunks)
+
+
+_ERROR_BODY_LIMIT: Final = 64 * 1024
+
+
+def _answer_headers(answer: aiohttp.ClientResponse, replica: str | None) -> list[tuple[bytes, bytes]]:
+    headers = [
+        (k.lower().encode("latin-1"), v.encode("latin-1"))
+        for k, v in answer.headers.items()
+        if k.lower() not in _HOP_BY_HOP
+    ]
+    if replica is not None:
+        headers.append((b"berth-replica", replica.encode("latin-1")))
+    return headers
+
+
+def _streamed(answer: aiohttp.ClientResponse, replica: str | None) -> Response:
+    response = StreamingResponse(
+        answer.content.iter_any(), status_code=answer.status, background=BackgroundTask(answer.release)
+    )
+    response.raw_headers = _answer_headers(answer, replica)
+    return response
+
+
+def _buffered(answer: aiohttp.ClientResponse, body: bytes, replica: str) -> Response:
+    response = Response(body, status_code=answer.status)
+    response.raw_headers = [*_answer_headers(answer, replica), (b"content-length", str(len(body)).encode())]
+    return response
+
+
+async def _small_json_body(answer: aiohttp.ClientResponse) -> bytes | None:
+    """The body of a small JSON answer, read and released; None (nothing read) for any other."""
+    if answer.content_type != "application/json" or answer.content_length is None:
+        return None
+    if answer.content_length > _ERROR_BODY_LIMIT:
+        return None
+    body = await answer.read()
+    answer.release()
+    return body
+
+
+def _code(body: bytes) -> object:
+    try:
+        parsed = json.loads(body)
+    except ValueError:
+        return None
+    return parsed.get("code") if isinstance(parsed, dict) else None

@@ -1,0 +1,165 @@
+"""The gateway and a replica that let a name go after the gateway's last look at the heartbeats.
+
+In a move between groups the old replica unloads a model once the new group has it ready; until
+the gateway's next refresh it may still send that model's requests to the old replica, which
+answers ``not_served_here`` without running them. The gateway then tries the next replica (and,
+when none is left, reads the heartbeats again at once), so the caller sees the prediction, never
+the 404. A 404 of any other kind is the caller's answer, passed through as the replica sent it.
+
+The replicas here are real HTTP servers that answer as a berth replica does (its error bodies,
+made by berth's own error responses); the gateway is berth's, on a real registry database.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import threading
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+
+import httpx
+import numpy as np
+import pytest
+import uvicorn
+from sklearn.linear_model import LogisticRegression
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+import berth
+from berth.core.errors import BerthError, ErrorCode
+from berth.core.serving_groups import ReplicaStatus, Role
+from berth.core.settings import Settings
+from berth.server.rest.errors import error_response
+from berth.storage.sql_serving_groups import SqlServingGroups
+from berth.wiring.gateway import create_gateway
+from berth.wiring.implementations import open_database
+from tests.support.servers import free_port, wait_ready
+
+BODY = {"inputs": [{"name": "x", "shape": [1, 2], "datatype": "FP32", "data": [0.5, 1.5]}]}
+
+
+@dataclass
+class Replica:
+    """Answers inference with `answer`; counts the calls."""
+
+    answer: Response
+    calls: list[str] = field(default_factory=list)
+    url: str = ""
+
+
+@contextlib.contextmanager
+def serving(app: Starlette) -> Iterator[str]:
+    port = free_port()
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    url = f"http://127.0.0.1:{port}"
+    try:
+        wait_ready(url)
+        yield url
+    finally:
+        server.should_exit = True
+        thread.join(timeout=30)
+
+
+@contextlib.contextmanager
+def replica(answer: Response) -> Iterator[Replica]:
+    state = Replica(answer)
+
+    async def infer(request: Request) -> Response:
+        state.calls.append(request.url.path)
+        return state.answer
+
+    async def ready(_: Request) -> Response:
+        return JSONResponse({"ready": True})
+
+    app = Starlette(
+        routes=[
+            Route("/v2/models/{name}/infer", infer, methods=["POST"]),
+            Route("/v2/health/ready", ready),
+        ]
+    )
+    with serving(app) as url:
+        state.url = url
+        yield state
+
+
+def heartbeat(groups: SqlServingGroups, replica_id: str, group: str, url: str) -> None:
+    now = datetime.now(UTC)
+    groups.heartbeat(
+        ReplicaStatus(
+            replica_id=replica_id,
+            role=Role.DATA,
+            group=group,
+            url=url,
+            started_at=now,
+            heartbeat_at=now,
+            ready=frozenset({"mover"}),
+        )
+    )
+
+
+@pytest.fixture
+def home(tmp_path: Path) -> Path:
+    x = np.array([[0.0, 1.0], [1.0, 0.0], [0.5, 0.5], [1.0, 1.0]], dtype=np.float32)
+    berth.push(LogisticRegression().fit(x, [0, 1, 0, 1]), name="mover", home=tmp_path, input_example=x)
+    return tmp_path
+
+
+def gateway_with(home: Path, *replicas: tuple[str, Replica]) -> contextlib.AbstractContextManager[str]:
+    """The gateway, after each (group, replica) sent a heartbeat saying it has "mover" ready; the
+    model stays assigned to the default group."""
+    settings = Settings(home=home, role="gateway", poll_interval_s=3600, replica_ttl_s=3600)
+    groups = SqlServingGroups(open_database(settings.resolved_database_url, migrate=True).engine)
+    for index, (group, state) in enumerate(replicas):
+        heartbeat(groups, f"replica-{index}", group, state.url)
+    return serving(create_gateway(settings))
+
+
+def test_a_replica_that_let_the_name_go_is_skipped(home: Path) -> None:
+    gone = error_response(
+        BerthError(ErrorCode.NOT_SERVED_HERE, "served by 'risk'", model="mover", group="risk")
+    )
+    with (
+        replica(gone) as old,
+        replica(JSONResponse({"model_name": "mover", "outputs": []})) as new,
+        gateway_with(home, ("default", old), ("risk", new)) as gateway,
+    ):
+        first = httpx.post(f"{gateway}/v2/models/mover/infer", json=BODY)
+        second = httpx.post(f"{gateway}/v2/models/mover/infer", json=BODY)
+
+    assert first.status_code == second.status_code == 200, first.text
+    assert first.headers["berth-replica"] == second.headers["berth-replica"] == new.url
+    assert len(old.calls) == 1, "until its next heartbeat, the old replica is not asked again"
+    assert len(new.calls) == 2
+
+
+def test_every_replica_letting_it_go_is_a_503_not_a_404(home: Path) -> None:
+    gone = error_response(BerthError(ErrorCode.NOT_SERVED_HERE, "served by 'x'", model="mover", group="x"))
+    with replica(gone) as old, gateway_with(home, ("default", old)) as gateway:
+        answer = httpx.post(f"{gateway}/v2/models/mover/infer", json=BODY)
+
+    assert answer.status_code == 503
+    assert answer.json()["code"] == ErrorCode.NO_SERVING_REPLICA.value
+
+
+def test_another_404_is_the_callers_answer(home: Path) -> None:
+    missing = error_response(BerthError(ErrorCode.MODEL_NOT_FOUND, "no version 9", model="mover"))
+    with (
+        replica(missing) as first,
+        replica(JSONResponse({"model_name": "mover"})) as second,
+        gateway_with(home, ("default", first), ("default", second)) as gateway,
+    ):
+        answers = [httpx.post(f"{gateway}/v2/models/mover/infer", json=BODY) for _ in range(2)]
+
+    by_replica = {a.headers["berth-replica"]: a for a in answers}
+    assert set(by_replica) == {first.url, second.url}, "turns go round both replicas"
+    refused = by_replica[first.url]
+    assert refused.status_code == 404
+    assert refused.json()["code"] == ErrorCode.MODEL_NOT_FOUND.value
+    assert refused.headers["content-length"] == str(len(refused.content))
+    assert len(first.calls) == len(second.calls) == 1
