@@ -15,16 +15,18 @@ from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
 
+import grpc
 import httpx
 import numpy as np
 import pytest
+import tritonclient.grpc as triton
 from sklearn.datasets import make_classification
 from sklearn.linear_model import LogisticRegression
 
 import berth
 from tests.e2e.helpers import infer, tensor_request, wait_for
 from tests.support.postgres import fresh_postgres_database
-from tests.support.servers import server_process
+from tests.support.servers import free_port, server_process
 
 pytestmark = [pytest.mark.postgres, pytest.mark.slow]
 
@@ -39,6 +41,8 @@ class Platform:
     default: str
     risk: str
     gateway: str
+    gateway_grpc: str
+    """host:port of the gateway's gRPC port."""
     env: dict[str, str]
 
 
@@ -61,10 +65,11 @@ def platform(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Platform]:
             return stack.enter_context(server_process(home, *args, env=env))
 
         api = start("api", "--role", "api")
-        default = start("default", "--role", "data")
-        risk = start("risk", "--role", "data", "--group", "risk")
-        gateway = start("gateway", "--role", "gateway")
-        yield Platform(api, default, risk, gateway, env)
+        default = start("default", "--role", "data", "--grpc-port", str(free_port()))
+        risk = start("risk", "--role", "data", "--group", "risk", "--grpc-port", str(free_port()))
+        gateway_grpc = free_port()
+        gateway = start("gateway", "--role", "gateway", "--grpc-port", str(gateway_grpc))
+        yield Platform(api, default, risk, gateway, f"127.0.0.1:{gateway_grpc}", env)
 
 
 def _answers(url: str, name: str) -> bool:
@@ -110,6 +115,50 @@ def test_each_replica_serves_its_group_and_the_gateway_routes_by_group(platform:
     assert [(e["before"], e["after"]["group"]) for e in audit.json()] == [({"group": "default"}, "risk")]
     refused = httpx.put(f"{platform.api}/api/v1/groups/assignments/fraud", json={"group": "Not A Label"})
     assert (refused.status_code, refused.json()["code"]) == (400, "invalid_name")
+
+
+def _grpc_infer(target: str, name: str) -> list[int]:
+    """A prediction of `name` through Triton's own gRPC client."""
+    client = triton.InferenceServerClient(url=target)
+    try:
+        tensor = triton.InferInput("input-0", list(X[:3].shape), "FP32")
+        tensor.set_data_from_numpy(X[:3])
+        answer = client.infer(name, [tensor])
+        labels = answer.as_numpy(answer.get_response().outputs[0].name)
+    finally:
+        client.close()
+    assert labels is not None
+    return list(labels.tolist())
+
+
+def test_grpc_callers_use_the_gateway_too(platform: Platform) -> None:
+    scorer = LogisticRegression().fit(X, Y)
+    berth.push(scorer, name="fraud-grpc", url=platform.api, input_example=X[:2])
+    _assign(platform.api, "fraud-grpc", "risk")
+    wait_for("the gateway routes fraud-grpc", partial(_answers, platform.gateway, "fraud-grpc"))
+    wait_for("risk serves fraud-grpc", partial(_answers, platform.risk, "fraud-grpc"))
+
+    assert _grpc_infer(platform.gateway_grpc, "fraud-grpc") == scorer.predict(X[:3]).tolist()
+
+    client = triton.InferenceServerClient(url=platform.gateway_grpc)
+    try:
+        assert client.is_server_live()
+        assert client.is_server_ready()
+        assert client.is_model_ready("fraud-grpc")
+        assert client.get_model_metadata("fraud-grpc").name == "fraud-grpc"
+        indexed = {m.name for m in client.get_model_repository_index().models}
+        assert "fraud-grpc" in indexed
+        with pytest.raises(triton.InferenceServerException) as missing:
+            client.is_model_ready("no-such-model")
+        assert missing.value.status() == "StatusCode.NOT_FOUND"
+    finally:
+        client.close()
+
+    with grpc.insecure_channel(platform.gateway_grpc) as channel:  # the answer names its replica
+        ready = channel.unary_unary("/inference.GRPCInferenceService/ModelReady")
+        request = triton.service_pb2.ModelReadyRequest(name="fraud-grpc").SerializeToString()
+        _, call = ready.with_call(request)
+        assert dict(call.trailing_metadata())["berth-replica"] == platform.risk
 
 
 def test_a_model_moved_under_load_fails_no_request(platform: Platform) -> None:

@@ -82,6 +82,12 @@ def cli() -> None:
 @click.option(
     "--advertise-url", default=None, help="Where the gateway reaches this replica (default http://host:port)."
 )
+@click.option(
+    "--advertise-grpc",
+    default=None,
+    help="host:port where the gateway reaches this replica's gRPC port (default: advertise-url's host"
+    " and --grpc-port).",
+)
 def serve(
     home: Path | None,
     host: str | None,
@@ -95,6 +101,7 @@ def serve(
     role: str | None,
     group: str | None,
     advertise_url: str | None,
+    advertise_grpc: str | None,
 ) -> None:
     """Serve every model in the registry over REST (Open Inference Protocol V2 and /api/v1), and over
     gRPC (Open Inference Protocol V2) with --grpc-port. With --role and --group, one role of a
@@ -115,6 +122,7 @@ def serve(
         "role": role,
         "serving_group": group,
         "advertise_url": advertise_url,
+        "advertise_grpc": advertise_grpc,
     }
     run_server(Settings(**{k: v for k, v in overrides.items() if v is not None}))
 

@@ -82,3 +82,5 @@ class ReplicaStatus:
     heartbeat_at: datetime
     ready: frozenset[str]
     """The names of the models and endpoints it answers for now."""
+    grpc_url: str | None = None
+    """``host:port`` of its gRPC port (Open Inference Protocol V2); None: it serves no gRPC."""

@@ -121,6 +121,11 @@ class Settings(BaseSettings):
         description="The URL the gateway reaches this replica at (role data; on Kubernetes the pod's"
         " address); default: http://<host>:<port>.",
     )
+    advertise_grpc: str | None = Field(
+        None,
+        description="host:port where the gateway reaches this replica's gRPC port (role data, with"
+        " grpc_port); default: the host of advertise_url (or host) and grpc_port.",
+    )
     heartbeat_interval_s: float = Field(
         1.0, gt=0, description="How often a serving replica reports what it has ready, in seconds."
     )
@@ -138,6 +143,11 @@ class Settings(BaseSettings):
         None,
         description="Role gateway: send a group's requests to this URL ({group} replaced, e.g. a"
         " Kubernetes Service http://berth-data-{group}:8080) instead of to the replicas' own URLs.",
+    )
+    group_grpc_template: str | None = Field(
+        None,
+        description="Role gateway: send a group's gRPC calls to this host:port ({group} replaced, e.g."
+        " berth-data-{group}:8081) instead of to the replicas' own gRPC addresses.",
     )
     max_loaded_versions: int = Field(
         64, gt=0, description="Most versions held in memory at once; the least recently used are unloaded."

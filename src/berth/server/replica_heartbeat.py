@@ -42,6 +42,7 @@ class ReplicaHeartbeat:
         role: Role,
         group: str | None,
         url: str,
+        grpc_url: str | None = None,
         interval_s: float,
         ready: Callable[[], bool],
     ) -> None:
@@ -51,6 +52,7 @@ class ReplicaHeartbeat:
         self._role = role
         self._group = group
         self._url = url
+        self._grpc_url = grpc_url
         self._interval_s = interval_s
         self._ready = ready
         self.replica_id = new_replica_id()
@@ -68,6 +70,7 @@ class ReplicaHeartbeat:
             role=self._role,
             group=self._group,
             url=self._url,
+            grpc_url=self._grpc_url,
             started_at=self._started_at,
             heartbeat_at=datetime.now(UTC),
             ready=ready_names(self._table()) if self._ready() else frozenset(),

@@ -257,6 +257,7 @@ serving_replicas = Table(
     Column("role", String(16), nullable=False),
     Column("serving_group", String(64), nullable=True),  # NULL: every group (role all)
     Column("url", Text, nullable=False),
+    Column("grpc_url", Text, nullable=True),  # host:port of its gRPC port; NULL: no gRPC
     Column("started_at", UtcDateTime(), nullable=False),
     Column("heartbeat_at", UtcDateTime(), nullable=False, index=True),
     Column("ready", _json(), nullable=False),

@@ -77,6 +77,7 @@ class SqlServingGroups:
             "role": status.role.value,
             "serving_group": status.group,
             "url": status.url,
+            "grpc_url": status.grpc_url,
             "started_at": status.started_at,
             "heartbeat_at": status.heartbeat_at,
             "ready": sorted(status.ready),
@@ -136,6 +137,7 @@ def _status(row: Any) -> ReplicaStatus:
         started_at=row.started_at,
         heartbeat_at=row.heartbeat_at,
         ready=frozenset(row.ready),
+        grpc_url=row.grpc_url,
     )
 
 

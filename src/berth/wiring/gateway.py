@@ -20,11 +20,13 @@ from starlette.routing import Route
 
 from berth.core.settings import Settings
 from berth.server.gateway.directory import GroupDirectory
+from berth.server.gateway.grpc_proxy import start_gateway_grpc
 from berth.server.gateway.proxy import GatewayProxy
 from berth.storage.sql_serving_groups import SqlServingGroups
 from berth.wiring.implementations import open_database
 
 log = logging.getLogger(__name__)
+GRPC_STOP_GRACE_S = 5.0
 METHODS = ["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"]
 
 
@@ -34,6 +36,7 @@ def create_gateway(settings: Settings) -> Starlette:
         SqlServingGroups(store.engine),
         ttl=timedelta(seconds=settings.replica_ttl_s),
         url_template=settings.group_url_template,
+        grpc_template=settings.group_grpc_template,
     )
     clients: list[aiohttp.ClientSession] = []  # made on the server's event loop, at start-up
     proxies: list[GatewayProxy] = []
@@ -63,9 +66,21 @@ def create_gateway(settings: Settings) -> Starlette:
         )
         await asyncio.to_thread(directory.refresh)
         task = asyncio.create_task(refresh_forever(), name="berth-gateway-directory")
+        grpc_server = None
+        if settings.grpc_port is not None:
+            grpc_server, rpc_handler = await start_gateway_grpc(
+                directory,
+                settings.host,
+                settings.grpc_port,
+                max_message_bytes=settings.max_body_bytes,
+                tls=tls_pair(settings),
+            )
         try:
             yield
         finally:
+            if grpc_server is not None:
+                await grpc_server.stop(GRPC_STOP_GRACE_S)
+                await rpc_handler.close()
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await task
@@ -76,3 +91,10 @@ def create_gateway(settings: Settings) -> Starlette:
         return await proxies[0].handle(request)
 
     return Starlette(routes=[Route("/{path:path}", endpoint, methods=METHODS)], lifespan=lifespan)
+
+
+def tls_pair(settings: Settings) -> tuple[bytes, bytes] | None:
+    """(private key, certificate chain) of the gateway's gRPC port, when TLS is configured."""
+    if settings.tls_cert is None or settings.tls_key is None:
+        return None
+    return settings.tls_key.read_bytes(), settings.tls_cert.read_bytes()

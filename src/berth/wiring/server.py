@@ -16,6 +16,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import timedelta
 from functools import partial
+from urllib.parse import urlsplit
 
 from fastapi import FastAPI
 from starlette.types import ASGIApp
@@ -342,11 +343,23 @@ def _heartbeat(
         role=Role(settings.role),
         group=scope.group,
         url=settings.advertise_url or f"{scheme}://{settings.host}:{settings.port}",
+        grpc_url=advertised_grpc(settings),
         interval_s=settings.heartbeat_interval_s,
         ready=lambda: reconciler.synced,
     )
     heartbeats.append(heartbeat)
     return heartbeat
+
+
+def advertised_grpc(settings: Settings) -> str | None:
+    """``host:port`` where the gateway reaches this replica's gRPC port, or None without one."""
+    if settings.grpc_port is None:
+        return None
+    if settings.advertise_grpc is not None:
+        return settings.advertise_grpc
+    host = urlsplit(settings.advertise_url).hostname if settings.advertise_url else None
+    host = host or settings.host
+    return f"[{host}]:{settings.grpc_port}" if ":" in host else f"{host}:{settings.grpc_port}"
 
 
 def _journal_health(

@@ -13,7 +13,7 @@ from __future__ import annotations
 import itertools
 import re
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Final
@@ -33,10 +33,18 @@ class DirectoryView:
 
 
 class GroupDirectory:
-    def __init__(self, groups: SqlServingGroups, *, ttl: timedelta, url_template: str | None = None) -> None:
+    def __init__(
+        self,
+        groups: SqlServingGroups,
+        *,
+        ttl: timedelta,
+        url_template: str | None = None,
+        grpc_template: str | None = None,
+    ) -> None:
         self._groups = groups
         self._ttl = ttl
         self._template = url_template
+        self._grpc_template = grpc_template
         self._view = DirectoryView()
         self._loaded = False
         self._down: dict[str, datetime] = {}
@@ -79,6 +87,40 @@ class GroupDirectory:
     def candidates(self, name: str) -> list[str]:
         """The URLs to send a request for `name` to, in the order to try them (MODEL_NOT_FOUND for a
         name the registry does not know, NO_SERVING_REPLICA when no live replica has it ready)."""
+        chosen = self._chosen(name, lambda r: r.url)
+        if self._template is not None:
+            groups = list(dict.fromkeys(r.group or DEFAULT_GROUP for r in chosen))
+            return [_TEMPLATE_FIELD.sub(g, self._template) for g in groups]
+        return list(_rotated([r.url for r in chosen], next(self._turn)))
+
+    def grpc_candidates(self, name: str) -> list[str]:
+        """The gRPC addresses (``host:port``) to send a call for `name` to, in the order to try
+        them; as `candidates`, of the replicas that serve gRPC. Each address is marked down or
+        lacking by the URL of its replica (`url_of`)."""
+        chosen = self._chosen(name, lambda r: r.grpc_url)
+        if self._grpc_template is not None:
+            groups = list(dict.fromkeys(r.group or DEFAULT_GROUP for r in chosen))
+            return [_TEMPLATE_FIELD.sub(g, self._grpc_template) for g in groups]
+        return list(_rotated([r.grpc_url or "" for r in chosen], next(self._turn)))
+
+    def url_of(self, grpc_url: str) -> str:
+        """The REST URL of the replica with this gRPC address (the address itself when none has it:
+        a group's template address)."""
+        for replica in self._view.replicas:
+            if replica.grpc_url == grpc_url:
+                return replica.url
+        return grpc_url
+
+    def any_replicas(self, *, grpc: bool) -> list[str]:
+        """One address of each live group's replicas (REST URLs, or gRPC addresses)."""
+        found: dict[str | None, str] = {}
+        for replica in self._view.replicas:
+            address = replica.grpc_url if grpc else replica.url
+            if address is not None and replica.url not in self._down:
+                found.setdefault(replica.group, address)
+        return list(found.values())
+
+    def _chosen(self, name: str, address: Callable[[ReplicaStatus], str | None]) -> list[ReplicaStatus]:
         view = self._view
         group = view.groups.get(name)
         if group is None:
@@ -86,7 +128,10 @@ class GroupDirectory:
         ready = [
             r
             for r in view.replicas
-            if name in r.ready and r.url not in self._down and (r.url, name) not in self._lacking
+            if name in r.ready
+            and address(r) is not None
+            and r.url not in self._down
+            and (r.url, name) not in self._lacking
         ]
         own = [r for r in ready if r.group == group]
         chosen = own or ready
@@ -97,10 +142,7 @@ class GroupDirectory:
                 model=name,
                 group=group,
             )
-        if self._template is not None:
-            groups = list(dict.fromkeys(r.group or DEFAULT_GROUP for r in chosen))
-            return [_TEMPLATE_FIELD.sub(g, self._template) for g in groups]
-        return list(_rotated([r.url for r in chosen], next(self._turn)))
+        return chosen
 
 
 def _rotated(urls: list[str], turn: int) -> Iterator[str]:

@@ -1,5 +1,6 @@
 """Serving groups: each model and endpoint belongs to one (``default`` until assigned), and serving
-replicas report where they answer and what they have ready (``serving_replicas``), every heartbeat.
+replicas report where they answer (REST, and gRPC when they serve it) and what they have ready
+(``serving_replicas``), every heartbeat.
 
 Revision ID: 0011
 Revises: 0010
@@ -28,6 +29,7 @@ def upgrade() -> None:
         sa.Column("role", sa.String(16), nullable=False),
         sa.Column("serving_group", sa.String(64), nullable=True),
         sa.Column("url", sa.Text, nullable=False),
+        sa.Column("grpc_url", sa.Text, nullable=True),
         sa.Column("started_at", sa.DateTime(timezone=True), nullable=False),
         sa.Column("heartbeat_at", sa.DateTime(timezone=True), nullable=False),
         sa.Column("ready", sa.JSON, nullable=False),
