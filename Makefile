@@ -38,7 +38,7 @@ system-packages:
 TEST_WORKERS ?= 4
 
 unit: $(STAMP) system-packages
-	$(BIN)/pytest -n $(TEST_WORKERS) --dist loadscope -m "not alone"
+	$(BIN)/pytest -n $(TEST_WORKERS) --dist loadscope -m "not alone" --durations=25
 	$(BIN)/pytest -m alone
 
 test: lint typecheck layers unit
