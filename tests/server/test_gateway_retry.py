@@ -138,6 +138,27 @@ def test_a_replica_that_let_the_name_go_is_skipped(home: Path) -> None:
     assert len(new.calls) == 2
 
 
+def test_a_replica_ready_since_the_last_poll_is_found_at_once(home: Path) -> None:
+    """The move's real order: the new group's replica reports the model ready after the gateway's
+    last poll, then the old one lets it go; the gateway reads the registry again at once."""
+    gone = error_response(
+        BerthError(ErrorCode.NOT_SERVED_HERE, "served by 'risk'", model="mover", group="risk")
+    )
+    with (
+        replica(gone) as old,
+        replica(JSONResponse({"model_name": "mover", "outputs": []})) as new,
+        gateway_with(home, ("default", old)) as gateway,
+    ):
+        settings = Settings(home=home)
+        groups = SqlServingGroups(open_database(settings.resolved_database_url, migrate=False).engine)
+        heartbeat(groups, "replica-new", "risk", new.url)
+        answers = [httpx.post(f"{gateway}/v2/models/mover/infer", json=BODY) for _ in range(3)]
+
+    assert [a.status_code for a in answers] == [200, 200, 200], answers[0].text
+    assert {a.headers["berth-replica"] for a in answers} == {new.url}
+    assert len(old.calls) == 1
+
+
 def test_every_replica_letting_it_go_is_a_503_not_a_404(home: Path) -> None:
     gone = error_response(BerthError(ErrorCode.NOT_SERVED_HERE, "served by 'x'", model="mover", group="x"))
     with replica(gone) as old, gateway_with(home, ("default", old)) as gateway:

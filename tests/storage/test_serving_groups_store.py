@@ -8,13 +8,15 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from sqlalchemy import select
 
-from berth.core.endpoints import EndpointSpec
+from berth.core.endpoints import Endpoint, EndpointSpec
+from berth.core.entities import SnapshotScope
 from berth.core.errors import BerthError, ErrorCode
 from berth.core.serving_groups import ReplicaStatus, Role, check_group_name
 from berth.storage.schema import audit_events
 from berth.storage.sql_endpoints import SqlEndpointStore
 from berth.storage.sql_registry import SqlRegistryStore
 from berth.storage.sql_serving_groups import SqlServingGroups
+from tests.storage.builders import new_version
 
 
 @pytest.fixture
@@ -110,3 +112,34 @@ def test_heartbeats_replace_a_replicas_row_and_age_out(groups: SqlServingGroups)
     assert groups.forget_older_than(timedelta(seconds=10)) == 1
     groups.forget("a")
     assert groups.replicas(live_within=timedelta(days=1)) == []
+
+
+def test_a_snapshot_scoped_to_a_group_reads_its_models_those_its_endpoints_call_and_the_named(
+    store: SqlRegistryStore, endpoint_store: SqlEndpointStore, groups: SqlServingGroups
+) -> None:
+    for name in ("churn", "fraud", "limits", "moving", "other"):
+        store.create_version(name, new_version())
+    store.set_alias("fraud", "production", 1)
+    endpoint_store.create_endpoint(
+        "scoring", EndpointSpec.from_json({"targets": [{"target": "limits", "weight": 1}]})
+    )
+    for name in ("fraud", "scoring"):
+        groups.assign(name, "risk")
+    for name in ("limits", "moving", "other"):
+        groups.assign(name, "elsewhere")
+
+    def referenced(endpoint: Endpoint) -> list[str]:
+        return [ref.model for ref in endpoint.spec.referenced()]
+
+    risk = store.snapshot(SnapshotScope(group="risk", referenced=referenced, also=frozenset({"moving"})))
+    nothing = store.snapshot(SnapshotScope(group=None, referenced=referenced))
+    everything = store.snapshot()
+
+    assert set(risk.versions) == set(risk.aliases) == {"fraud", "limits", "moving"}
+    assert risk.versions["fraud"][1].aliases == ("production",)
+    assert risk.aliases["fraud"] == {"production": 1}
+    assert risk.groups == everything.groups  # every name's group, to answer not_served_here
+    assert set(risk.endpoints) == {"scoring"}
+    assert risk.generation == everything.generation
+    assert nothing.versions == {}
+    assert set(everything.versions) == {"churn", "fraud", "limits", "moving", "other"}

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Final
@@ -169,6 +169,19 @@ class AliasEvent:
     actor: str
     at: datetime
     reason: str = ""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class SnapshotScope:
+    """Which models a registry snapshot holds the versions and aliases of: those of serving group
+    `group` (None: of no group), those its endpoints call (`referenced`, a function of the runtime
+    that reads an endpoint's targets, shadows and steps), and `also` (what is still served while it
+    moves away). Every endpoint and every name's group are read whatever the scope: they are few,
+    and a server names the group of what it does not serve."""
+
+    group: str | None
+    referenced: Callable[[Endpoint], Iterable[str]]
+    also: frozenset[str] = frozenset()
 
 
 @dataclass(frozen=True, slots=True)

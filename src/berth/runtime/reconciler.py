@@ -17,12 +17,18 @@ import contextlib
 import logging
 from collections.abc import Awaitable, Callable, Mapping
 from concurrent.futures import Executor
+from functools import partial
 from types import MappingProxyType
 from typing import TypeVar
 
-from berth.core.entities import RegistrySnapshot
+from berth.core.entities import RegistrySnapshot, SnapshotScope
 from berth.core.errors import BerthError
-from berth.runtime.compiled_endpoints import EndpointRoute, compile_endpoint, pinned_targets
+from berth.runtime.compiled_endpoints import (
+    EndpointRoute,
+    compile_endpoint,
+    pinned_targets,
+    referenced_models,
+)
 from berth.runtime.pool import ModelPool, VersionKey
 from berth.runtime.routing import ModelRoutes, RoutingTable
 from berth.runtime.serving_scope import (
@@ -119,7 +125,7 @@ class Reconciler:
             generation = await self._call(self._store.generation)
             if generation == self._table.generation and not self._dirty and not force:
                 return
-            snapshot = await self._call(self._store.snapshot)
+            snapshot = await self._call(partial(self._store.snapshot, self._snapshot_scope()))
             kept = await self._kept(snapshot)
             if self._scope.everything:
                 await self._apply(snapshot, MappingProxyType({}))
@@ -130,6 +136,15 @@ class Reconciler:
                 self._serving = serving
             self._dirty = self._dirty or bool(kept)  # look again at the next poll
             self._synced_once = True
+
+    def _snapshot_scope(self) -> SnapshotScope | None:
+        """What to read of the registry: all of it on one machine; on a replica of a group, that
+        group's models, the models its endpoints call and what it still serves while it moves away
+        (a snapshot of 10,000 models is read in seconds; a group's share in a fraction of that)."""
+        if self._scope.everything:
+            return None
+        group = self._scope.group if self._scope.loads else None
+        return SnapshotScope(group=group, also=self._serving, referenced=referenced_models)
 
     async def _kept(self, snapshot: RegistrySnapshot) -> frozenset[str]:
         """What moved to another group but is served here until a replica there has it ready."""

@@ -2,11 +2,20 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
-from sqlalchemy import Connection, Row, select
+from sqlalchemy import ColumnElement, Connection, Row, or_, select
 
-from berth.core.entities import LATEST, PRODUCTION, Model, RegistrySnapshot, Version
+from berth.core.endpoints import Endpoint
+from berth.core.entities import (
+    LATEST,
+    PRODUCTION,
+    Model,
+    RegistrySnapshot,
+    SnapshotScope,
+    Version,
+)
 from berth.core.errors import BerthError, ErrorCode
 from berth.storage import queries as q
 from berth.storage.rows import model_from_row, version_from_row
@@ -53,13 +62,24 @@ def resolve_number(conn: Connection, model: Row[Any], ref: str | None) -> int:
     return latest
 
 
-def load_snapshot(conn: Connection) -> RegistrySnapshot:
-    """Every model's versions and aliases (four queries), and the generation they were read at."""
+def load_snapshot(conn: Connection, scope: SnapshotScope | None = None) -> RegistrySnapshot:
+    """Every model's versions and aliases, or those of the models in `scope` (five queries), every
+    endpoint and group, and the generation they were read at."""
     generation = q.read_generation(conn)
-    names = {int(i): str(n) for i, n in conn.execute(select(models.c.id, models.c.name))}
-    by_model = q.alias_map(conn)
+    groups = load_groups(conn)
+    endpoints = load_endpoints(conn)
+    stmt = select(versions).order_by(versions.c.model_id, versions.c.number)
+    if scope is None:
+        names = {int(i): str(n) for i, n in conn.execute(select(models.c.id, models.c.name))}
+        by_model = q.alias_map(conn)
+    else:
+        in_scope = _in_scope(scope, groups, endpoints)
+        scoped_ids = select(models.c.id).where(in_scope)
+        names = {int(i): str(n) for i, n in conn.execute(select(models.c.id, models.c.name).where(in_scope))}
+        by_model = q.alias_map(conn, scoped_ids)
+        stmt = stmt.where(versions.c.model_id.in_(scoped_ids))
     all_versions: dict[str, dict[int, Version]] = {name: {} for name in names.values()}
-    for row in conn.execute(select(versions).order_by(versions.c.model_id, versions.c.number)):
+    for row in conn.execute(stmt):
         model_aliases = by_model.get(row.model_id, {})
         pointing = [a for a, n in model_aliases.items() if n == row.number]
         name = names[row.model_id]
@@ -69,9 +89,25 @@ def load_snapshot(conn: Connection) -> RegistrySnapshot:
         generation=generation,
         versions=all_versions,
         aliases=all_aliases,
-        endpoints=load_endpoints(conn),
-        groups=load_groups(conn),
+        endpoints=endpoints,
+        groups=groups,
     )
+
+
+def _in_scope(
+    scope: SnapshotScope, groups: Mapping[str, str], endpoints: Mapping[str, Endpoint]
+) -> ColumnElement[bool]:
+    """The ``models`` rows of `scope`: its group's, by a column, and the few others by name."""
+    if scope.group is None:
+        mine: set[str] = set()
+    else:
+        mine = {name for name, group in groups.items() if group == scope.group}
+    others = set(scope.also)
+    for name in mine & endpoints.keys():
+        others.update(scope.referenced(endpoints[name]))
+    others -= mine
+    by_name = models.c.name.in_(sorted(others))
+    return by_name if scope.group is None else or_(models.c.serving_group == scope.group, by_name)
 
 
 def alias_not_found(model: str, alias: str) -> BerthError:

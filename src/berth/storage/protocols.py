@@ -18,6 +18,7 @@ from berth.core.entities import (
     Model,
     NewVersion,
     RegistrySnapshot,
+    SnapshotScope,
     Version,
 )
 
@@ -112,8 +113,9 @@ class RegistryStore(Protocol):
         """The change counter: it grows with every change of models, versions or aliases."""
         ...
 
-    def snapshot(self) -> RegistrySnapshot:
-        """Every version and alias, read in one transaction, with the generation it was read at."""
+    def snapshot(self, scope: SnapshotScope | None = None) -> RegistrySnapshot:
+        """Every version and alias (or those of the models in `scope`), read in one transaction,
+        with the generation it was read at."""
         ...
 
     def close(self) -> None: ...

@@ -7,7 +7,7 @@ from collections.abc import Collection
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import Connection, Row, func, select, text, update
+from sqlalchemy import Connection, Row, Select, func, select, text, update
 from sqlalchemy.dialects import postgresql, sqlite
 
 from berth.core.errors import BerthError, ErrorCode
@@ -134,11 +134,14 @@ def latest_numbers(conn: Connection, model_ids: Collection[int]) -> dict[int, in
     return {int(model_id): int(number) for model_id, number in conn.execute(stmt)}
 
 
-def alias_map(conn: Connection, model_ids: Collection[int] | None = None) -> dict[int, dict[str, int]]:
-    """Alias -> version number, per model id (every model when `model_ids` is None)."""
+def alias_map(
+    conn: Connection, model_ids: Collection[int] | Select[tuple[int]] | None = None
+) -> dict[int, dict[str, int]]:
+    """Alias -> version number, per model id (every model when `model_ids` is None; ids given, or
+    selected by a subquery)."""
     stmt = select(aliases.c.model_id, aliases.c.alias, aliases.c.version_number)
     if model_ids is not None:
-        if not model_ids:
+        if isinstance(model_ids, Collection) and not model_ids:
             return {}
         stmt = stmt.where(aliases.c.model_id.in_(model_ids))
     result: dict[int, dict[str, int]] = defaultdict(dict)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import gc
 from collections.abc import Collection, Iterator, Mapping, Sequence
+from functools import partial
 from typing import Any
 
 from sqlalchemy import Connection, Engine, Row, delete, exists, insert, or_, select, update
@@ -22,6 +23,7 @@ from berth.core.entities import (
     Model,
     NewVersion,
     RegistrySnapshot,
+    SnapshotScope,
     Version,
     check_alias_name,
     check_model_name,
@@ -365,14 +367,15 @@ class SqlRegistryStore:
         """The change counter: it grows with every change of models, versions or aliases."""
         return run_transaction(self._engine, q.read_generation)
 
-    def snapshot(self) -> RegistrySnapshot:
-        """Every version and alias, read in one transaction, with the generation it was read at.
-        Every model is a key of both maps, also when it has no versions or aliases."""
+    def snapshot(self, scope: SnapshotScope | None = None) -> RegistrySnapshot:
+        """Every version and alias (or those of the models in `scope`), read in one transaction, with
+        the generation it was read at. Every model read is a key of both maps, also when it has no
+        versions or aliases."""
         # Tens of thousands of objects are made at once: the cycle collector's passes over them
         # took half of a 10,000-model snapshot (bench/registry_scale_bench.py); nothing here makes
         # cycles, and reference counting frees as usual meanwhile.
         with paused_gc():
-            return run_transaction(self._engine, load_snapshot, snapshot=True)
+            return run_transaction(self._engine, partial(load_snapshot, scope=scope), snapshot=True)
 
     @property
     def engine(self) -> Engine:

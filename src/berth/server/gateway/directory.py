@@ -54,6 +54,8 @@ class GroupDirectory:
         self._turn = itertools.count()
         self.refreshed_at = float("-inf")
         """`time.monotonic()` when the last refresh started."""
+        self.marked_at = float("-inf")
+        """`time.monotonic()` when a replica was last marked down or lacking a name."""
 
     @property
     def loaded(self) -> bool:
@@ -76,6 +78,7 @@ class GroupDirectory:
         for replica in self._view.replicas:
             if replica.url == url:
                 self._down[url] = replica.heartbeat_at
+        self.marked_at = time.monotonic()
 
     def mark_lacking(self, url: str, name: str) -> None:
         """`url` answered that it does not serve `name`: send `name` elsewhere until `url` sends a
@@ -83,6 +86,7 @@ class GroupDirectory:
         for replica in self._view.replicas:
             if replica.url == url:
                 self._lacking[(url, name)] = replica.heartbeat_at
+        self.marked_at = time.monotonic()
 
     def candidates(self, name: str) -> list[str]:
         """The URLs to send a request for `name` to, in the order to try them (MODEL_NOT_FOUND for a

@@ -16,9 +16,8 @@ goes to any replica; RepositoryIndex merges one replica of each group.
 
 from __future__ import annotations
 
-import asyncio
+import contextlib
 import logging
-import time
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Final
 
@@ -26,6 +25,7 @@ import grpc
 import grpc.aio
 
 from berth.core.errors import BerthError, ErrorCode
+from berth.server.gateway.attempts import CandidateRounds
 from berth.server.gateway.directory import GroupDirectory
 from berth.server.grpc.proto import berth_inference_pb2 as pb
 from berth.server.grpc.status import ERROR_CODE_KEY, abort
@@ -106,7 +106,7 @@ class GatewayRpcHandler(grpc.GenericRpcHandler):  # type: ignore[misc]  # grpc's
             ("grpc.max_send_message_length", max_message_bytes),
         ]
         self._channels: dict[str, grpc.aio.Channel] = {}
-        self._refreshing = asyncio.Lock()
+        self._rounds = CandidateRounds(directory)
         own: dict[str, Behaviour] = {
             "ServerLive": self._server_live,
             "ServerReady": self._server_ready,
@@ -177,33 +177,22 @@ class GatewayRpcHandler(grpc.GenericRpcHandler):  # type: ignore[misc]  # grpc's
     async def _forward_named(
         self, method: str, name: str, request: bytes, context: grpc.aio.ServicerContext[bytes, bytes]
     ) -> bytes:
-        asked_at = time.monotonic()
-        for attempt in range(2):
-            if attempt:  # each candidate let the name go since the last refresh: read it again now
-                await self._refresh_since(asked_at)
-            try:
-                targets = self._directory.grpc_candidates(name)
-            except BerthError as error:
-                await abort(context, error)
-            for target in targets:
-                try:
-                    return await self._relay(method, target, request, context, name=name)
-                except _NotReached as skipped:
-                    if skipped.lacking:
-                        self._directory.mark_lacking(self._directory.url_of(target), name)
-                    else:
-                        self._directory.mark_down(self._directory.url_of(target))
-        await abort(
-            context,
-            BerthError(
-                ErrorCode.NO_SERVING_REPLICA, f"no live replica accepted a call for {name!r}", model=name
-            ),
-        )
-
-    async def _refresh_since(self, moment: float) -> None:
-        async with self._refreshing:
-            if self._directory.refreshed_at <= moment:
-                await asyncio.to_thread(self._directory.refresh)
+        try:
+            async with contextlib.aclosing(
+                self._rounds.rounds(name, self._directory.grpc_candidates)
+            ) as rounds:
+                async for targets in rounds:
+                    for target in targets:
+                        try:
+                            return await self._relay(method, target, request, context, name=name)
+                        except _NotReached as skipped:
+                            if skipped.lacking:
+                                self._directory.mark_lacking(self._directory.url_of(target), name)
+                            else:
+                                self._directory.mark_down(self._directory.url_of(target))
+        except BerthError as error:
+            await abort(context, error)
+        raise AssertionError("rounds end with an answer or NO_SERVING_REPLICA")  # pragma: no cover
 
     async def _relay(
         self,

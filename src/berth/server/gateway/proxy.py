@@ -16,10 +16,9 @@ replica that made it (``berth-replica``).
 
 from __future__ import annotations
 
-import asyncio
+import contextlib
 import json
 import re
-import time
 from collections.abc import AsyncIterator
 from typing import Final
 from urllib.parse import unquote
@@ -30,6 +29,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 
 from berth.core.errors import BerthError, ErrorCode
+from berth.server.gateway.attempts import CandidateRounds
 from berth.server.gateway.directory import GroupDirectory
 from berth.server.rest.errors import error_response
 
@@ -71,7 +71,7 @@ class GatewayProxy:
         self._client = client
         self._api_url = api_url.rstrip("/") if api_url else None
         self._max_body_bytes = max_body_bytes
-        self._refreshing = asyncio.Lock()
+        self._rounds = CandidateRounds(directory)
 
     async def handle(self, request: Request) -> Response:
         path = request.url.path
@@ -92,34 +92,23 @@ class GatewayProxy:
 
     async def _forward_named(self, request: Request, name: str) -> Response:
         body = await self._body(request)  # read once (bounded), to be sent again to the next replica
-        asked_at = time.monotonic()
-        for attempt in range(2):
-            if attempt:  # each candidate let the name go since the last refresh: read it again now
-                await self._refresh_since(asked_at)
-            for base in self._directory.candidates(name):
-                try:
-                    answer = await self._send(request, base, body)
-                except aiohttp.ClientConnectorError:
-                    self._directory.mark_down(base)
-                    continue
-                if answer.status == 404:
-                    error_body = await _small_json_body(answer)
-                    if error_body is not None:
-                        if _code(error_body) == ErrorCode.NOT_SERVED_HERE.value:
-                            self._directory.mark_lacking(base, name)
-                            continue
-                        return _buffered(answer, error_body, base)
-                return _streamed(answer, base)
-        raise BerthError(
-            ErrorCode.NO_SERVING_REPLICA, f"no live replica accepted a request for {name!r}", model=name
-        )
-
-    async def _refresh_since(self, moment: float) -> None:
-        """Refresh the directory unless a refresh started after `moment` (requests that need one at
-        once share it)."""
-        async with self._refreshing:
-            if self._directory.refreshed_at <= moment:
-                await asyncio.to_thread(self._directory.refresh)
+        async with contextlib.aclosing(self._rounds.rounds(name, self._directory.candidates)) as rounds:
+            async for candidates in rounds:
+                for base in candidates:
+                    try:
+                        answer = await self._send(request, base, body)
+                    except aiohttp.ClientConnectorError:
+                        self._directory.mark_down(base)
+                        continue
+                    if answer.status == 404:
+                        error_body = await _small_json_body(answer)
+                        if error_body is not None:
+                            if _code(error_body) == ErrorCode.NOT_SERVED_HERE.value:
+                                self._directory.mark_lacking(base, name)
+                                continue
+                            return _buffered(answer, error_body, base)
+                    return _streamed(answer, base)
+        raise AssertionError("rounds end with an answer or NO_SERVING_REPLICA")  # pragma: no cover
 
     async def _forward_to_api(self, request: Request, api_url: str) -> Response:
         # management calls (artifact uploads of gigabytes) stream through to the one API address
