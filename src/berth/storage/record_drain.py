@@ -85,6 +85,7 @@ class RecordDrainer:
     async def run(self, stop: asyncio.Event) -> None:
         """Drain until `stop` is set (then finish the batch in hand and return)."""
         await self._connection.start()
+        await self._connection.wait_connected(5.0)
         subscription: JetStreamContext.PullSubscription | None = None
         while not stop.is_set():
             try:
@@ -94,7 +95,7 @@ class RecordDrainer:
                     messages = await subscription.fetch(
                         self._options.batch, timeout=self._options.fetch_timeout_s
                     )
-                except nats.errors.TimeoutError:
+                except TimeoutError:  # nothing to drain (nats-py raises its own and asyncio's)
                     messages = []
                 self._last_fetch = time.monotonic()
                 if messages:
@@ -105,7 +106,7 @@ class RecordDrainer:
                 self._failing(exc.message)
                 await _pause(stop, 0.5)
             except (nats.errors.Error, OSError) as exc:
-                self._failing(f"the record stream failed: {exc or type(exc).__name__}")
+                self._failing(f"the record stream failed: {type(exc).__name__}: {exc}")
                 subscription = None  # subscribed again once the connection is back
                 await _pause(stop, 0.5)
 

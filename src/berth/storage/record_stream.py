@@ -97,6 +97,7 @@ class StreamConnection:
         self._js: JetStreamContext | None = None
         self._task: asyncio.Task[None] | None = None
         self._verified = asyncio.Event()
+        self._closing = False
         self.failure: str | None = f"not yet connected to {target.uri}"
 
     @property
@@ -168,7 +169,8 @@ class StreamConnection:
         self._fail(f"{self.target.uri} is unreachable: {exc or type(exc).__name__}")
 
     async def _on_disconnected(self) -> None:
-        self._fail(f"disconnected from {self.target.uri}")
+        if not self._closing:
+            self._fail(f"disconnected from {self.target.uri}")
 
     async def _on_reconnected(self) -> None:
         log.info("record stream %s: reconnected", self.target.uri)
@@ -176,17 +178,16 @@ class StreamConnection:
         self._task = asyncio.create_task(self._verify_until_done(), name="berth-record-stream-verify")
 
     async def close(self) -> None:
+        self._closing = True
         task, self._task = self._task, None
         if task is not None:
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await task
         client, self._client = self._client, None
-        if client is not None:
+        if client is not None:  # every publish was awaited, every message acknowledged: nothing to drain
             with contextlib.suppress(Exception):
-                await asyncio.wait_for(client.drain(), 5.0)
-            with contextlib.suppress(Exception):
-                await client.close()
+                await asyncio.wait_for(client.close(), 5.0)
 
 
 async def ensure_stream(js: JetStreamContext, target: StreamTarget, duplicate_window_s: float) -> None:
