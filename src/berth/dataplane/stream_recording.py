@@ -81,8 +81,11 @@ class StreamRecorder:
         return [] if failure is None else [f"predictions cannot be recorded: {failure}"]
 
     async def start(self) -> None:
+        """Connect, waiting up to the publish timeout (a server whose NATS is away starts anyway,
+        not ready, and connects when NATS comes)."""
         await self._connection.start()
         self._start_task()
+        await self._connection.wait_connected(self._timeout_s)
 
     def _start_task(self) -> None:
         if self._wake is None:

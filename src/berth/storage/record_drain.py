@@ -83,9 +83,15 @@ class RecordDrainer:
         )
 
     async def run(self, stop: asyncio.Event) -> None:
-        """Drain until `stop` is set (then finish the batch in hand and return)."""
+        """Drain until `stop` is set (then finish the batch in hand, close the connection, return)."""
         await self._connection.start()
-        await self._connection.wait_connected(5.0)
+        try:
+            await self._connection.wait_connected(5.0)
+            await self._loop(stop)
+        finally:
+            await self._connection.close()
+
+    async def _loop(self, stop: asyncio.Event) -> None:
         subscription: JetStreamContext.PullSubscription | None = None
         while not stop.is_set():
             try:

@@ -170,7 +170,6 @@ async def _drain(
         stopping.set()
         await drain
     finally:
-        await connection.close()
         log.info(
             "drainer stopped: %d records stored, %d duplicates skipped", drainer.stored, drainer.duplicates
         )
