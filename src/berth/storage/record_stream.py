@@ -232,12 +232,14 @@ async def publish_records(
     target = connection.target
     futures: list[asyncio.Future[PubAck]] = []
     try:
-        for key, payload in records:
-            headers = {MSG_ID: key} if key is not None else None
-            futures.append(
-                await js.publish_async(target.subject, payload, wait_stall=timeout_s, headers=headers)
-            )
-        acks = await asyncio.wait_for(asyncio.gather(*futures), timeout_s)
+        async with asyncio.timeout(timeout_s):  # one deadline for the sends and the acknowledgements
+            for key, payload in records:
+                headers = {MSG_ID: key} if key is not None else None
+                # wait_stall=None: no wait_for (a task) per message; the deadline above bounds a stall
+                futures.append(
+                    await js.publish_async(target.subject, payload, wait_stall=None, headers=headers)
+                )
+            acks = await asyncio.gather(*futures)
     except TimeoutError:
         raise BerthError(
             ErrorCode.RECORDING_UNAVAILABLE,
