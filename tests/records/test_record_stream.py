@@ -7,7 +7,7 @@ from __future__ import annotations
 import asyncio
 import math
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import replace
 from pathlib import Path
 
@@ -72,12 +72,12 @@ def connection(target: StreamTarget, window_s: float = 120.0) -> StreamConnectio
     return StreamConnection(target, duplicate_window_s=window_s, name="berth-test")
 
 
-async def drain_until(drainer: RecordDrainer, done: object, timeout_s: float = 20.0) -> None:
+async def drain_until(drainer: RecordDrainer, done: Callable[[], bool], timeout_s: float = 20.0) -> None:
     """Run `drainer` until `done()` holds (or the timeout)."""
     stop = asyncio.Event()
     task = asyncio.create_task(drainer.run(stop))
     deadline = time.monotonic() + timeout_s
-    while not done() and time.monotonic() < deadline:  # type: ignore[operator]
+    while not done() and time.monotonic() < deadline:
         await asyncio.sleep(0.05)
     stop.set()
     await task

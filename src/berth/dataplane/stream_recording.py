@@ -5,7 +5,8 @@ pending list on the event loop; one flusher task takes the whole list, encodes i
 publishes every record of the batch at once (`berth.storage.record_stream.publish_records`: one
 asynchronous publish each, then one wait for all the acknowledgements), and resolves the future the
 batch's callers share. Requests answered meanwhile form the next batch, so a round trip to NATS is
-paid per batch, not per request.
+paid per batch, not per request; up to `MAX_IN_FLIGHT` batches wait for acknowledgements at once,
+so a slow round trip does not hold the next batch back.
 
 A caller is answered only after JetStream acknowledged its record: the record is then on the NATS
 server, and the replica's own disk holds nothing that matters (``kill -9`` and a lost pod volume
@@ -25,6 +26,7 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Mapping
+from typing import Final
 
 from berth.core.errors import BerthError, ErrorCode
 from berth.core.records import record_key
@@ -41,6 +43,9 @@ from berth.dataplane.recording import (
 from berth.storage.record_stream import StreamConnection, publish_records
 
 log = logging.getLogger(__name__)
+
+MAX_IN_FLIGHT: Final = 4
+"""Batches waiting for JetStream's acknowledgements at once."""
 
 
 class StreamRecorder:
@@ -65,7 +70,8 @@ class StreamRecorder:
         self._wake: asyncio.Event | None = None
         self._task: asyncio.Task[None] | None = None
         self._publish_failure: str | None = None
-        self._publishing = False
+        self._slots = asyncio.Semaphore(MAX_IN_FLIGHT)
+        self._in_flight: set[asyncio.Task[None]] = set()
         self.written = 0
         self.failed = 0
         self.duplicates = 0
@@ -127,38 +133,46 @@ class StreamRecorder:
         self._wake.set()
 
     async def _flush_loop(self) -> None:
+        """Take the pending records as one batch whenever a publish slot is free: up to
+        `MAX_IN_FLIGHT` batches wait for their acknowledgements at once (a round trip to NATS does
+        not hold the next batch back), and records answered meanwhile join the next batch."""
         assert self._wake is not None
         while True:
             await self._wake.wait()
             self._wake.clear()
             while self._pending:
+                await self._slots.acquire()
                 batch, future = self._pending, self._future
                 self._pending, self._future = [], None
-                self._publishing = True
-                try:
-                    self.duplicates += await publish_records(
-                        self._connection, _messages(batch), self._timeout_s
-                    )
-                except asyncio.CancelledError:
-                    _fail(future, _stopped())
-                    raise
-                except BerthError as exc:
-                    self.failed += len(batch)
-                    if self._publish_failure is None:
-                        log.error("%d prediction records refused: %s", len(batch), exc.message)
-                    self._publish_failure = exc.message
-                    _fail(future, exc)
-                else:
-                    self.written += len(batch)
-                    self._publish_failure = None
-                    if future is not None and not future.done():
-                        future.set_result(None)
-                finally:
-                    self._publishing = False
+                task = asyncio.create_task(self._publish(batch, future), name="berth-record-publish")
+                self._in_flight.add(task)
+                task.add_done_callback(self._in_flight.discard)
+
+    async def _publish(
+        self, batch: list[Pending | FailedPending], future: asyncio.Future[None] | None
+    ) -> None:
+        try:
+            self.duplicates += await publish_records(self._connection, _messages(batch), self._timeout_s)
+        except asyncio.CancelledError:
+            _fail(future, _stopped())
+            raise
+        except BerthError as exc:
+            self.failed += len(batch)
+            if self._publish_failure is None:
+                log.error("%d prediction records refused: %s", len(batch), exc.message)
+            self._publish_failure = exc.message
+            _fail(future, exc)
+        else:
+            self.written += len(batch)
+            self._publish_failure = None
+            if future is not None and not future.done():
+                future.set_result(None)
+        finally:
+            self._slots.release()
 
     async def flush(self) -> None:
         """Wait until every record queued so far is published (or refused)."""
-        while self._pending or self._publishing or (self._wake is not None and self._wake.is_set()):
+        while self._pending or self._in_flight or (self._wake is not None and self._wake.is_set()):
             await asyncio.sleep(0.001)
 
     async def close(self) -> None:
@@ -166,10 +180,11 @@ class StreamRecorder:
         if self._wake is not None:
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(self.flush(), 10.0)
-        task, self._task = self._task, None
-        if task is not None:
+        tasks = [t for t in (self._task, *self._in_flight) if t is not None]
+        self._task = None
+        for task in tasks:
             task.cancel()
-            await asyncio.gather(task, return_exceptions=True)
+        await asyncio.gather(*tasks, return_exceptions=True)
         self._pending.clear()
         _fail(self._future, _stopped())
         await self._connection.close()

@@ -4,10 +4,10 @@ Records arrive only through `ingest`, in batches: from the journal ingester
 (`berth.storage.record_ingest`), each batch in one transaction with the journal position it reached,
 or from the record stream's drainer (`berth.storage.record_drain`), whose records carry a key
 (unique: a record delivered twice is stored once, ON CONFLICT DO NOTHING). Prediction ids are not
-unique: a caller may send the same id twice (through the journal), and a shadow answer is stored under its own id
-(``<id>~<model>:<version>``) with `shadow_of` = the caller's id. Feedback is kept per prediction id
-and applies to every caller-facing record with that id; a shadow answer is judged by its caller's
-feedback (its `shadow_of`).
+unique: a caller may send the same id twice (through the journal), and a shadow answer is stored
+under its own id (``<id>~<model>:<version>``) with `shadow_of` = the caller's id. Feedback is kept
+per prediction id and applies to every caller-facing record with that id; a shadow answer is judged
+by its caller's feedback (its `shadow_of`).
 """
 
 from __future__ import annotations
