@@ -40,7 +40,7 @@ def test_the_monitor_role_ingests_the_journal_without_a_parent(tmp_path: Path) -
     home = tmp_path / "home"
     settings = Settings(home=home)
     writer = JournalWriter(settings.resolved_journal_dir)
-    writer.append(b"".join(encode_pending(pending(f"p{i}")) for i in range(20)))
+    writer.append(b"".join(encode_pending(pending(f"p{i}")) for i in range(20)), sync=True)
     writer.close()  # the writer is gone (as a dead replica's is): its segment can be finished
 
     with server_process(home, "--role", "monitor") as url:
