@@ -45,6 +45,8 @@ log = logging.getLogger(__name__)
 DRAINER: Final = "berth-drainer"
 """The durable consumer every drainer of a stream shares."""
 PURGE_EVERY_S: Final = 3600.0
+REDELIVER_AFTER_S: Final = 1.0
+"""A batch the database could not take is handed out again after this (not after the ack wait)."""
 STALE_S: Final = 10.0
 """A drainer whose last fetch is older than this is not ready."""
 
@@ -146,11 +148,17 @@ class RecordDrainer:
                 records.append(replace(entry, record_key=key))
             kept.append(message)
         try:
-            stored = await asyncio.to_thread(self._store.ingest, IngestBatch(records, None, errors))
-        except BerthError as exc:
-            if exc.code is not ErrorCode.INVALID_REQUEST:
-                raise  # the database is away: nothing acknowledged, the stream keeps the records
-            stored = await self._ingest_one_by_one(records, errors)
+            try:
+                stored = await asyncio.to_thread(self._store.ingest, IngestBatch(records, None, errors))
+            except BerthError as exc:
+                if exc.code is not ErrorCode.INVALID_REQUEST:
+                    raise
+                stored = await self._ingest_one_by_one(records, errors)
+        except BerthError:  # the database is away: nothing acknowledged, the stream keeps the records
+            for message in kept:
+                with contextlib.suppress(nats.errors.Error):
+                    await message.nak(delay=REDELIVER_AFTER_S)
+            raise
         self.stored += stored
         self.duplicates += len(records) - stored
         for message in kept:
