@@ -135,6 +135,19 @@ def test_prediction_ids_are_not_unique_and_shadows_share_their_callers_id(record
 # -- queries -----------------------------------------------------------------------------------
 
 
+def test_a_keyed_record_is_stored_once_however_often_it_arrives(records: SqlRecordStore) -> None:
+    """Records from a record stream carry a key; a redelivery (in another batch, or twice in one) is
+    skipped, while unkeyed (journal) records with one prediction id are all kept."""
+    first = record("p1", record_key="p:p1")
+    shadow = record("p1~churn:2", 1, shadow_of="p1", record_key="s:p1~churn:2")
+
+    assert ingest(records, first, shadow, record("p1", 2)) == 3
+    assert ingest(records, first, first, record("p1", 3), shadow) == 1
+
+    assert records.count(RecordQuery(include_shadows=True)) == 4
+    assert [r.record.prediction_id for r in records.get("p1")] == ["p1", "p1~churn:2", "p1", "p1"]
+
+
 def test_query_is_newest_first_and_pages_with_a_cursor(records: SqlRecordStore) -> None:
     ingest(records, *[record(f"p{i}", i) for i in range(7)])
     ingest(records, record("same-time-a", 3), record("same-time-b", 3))  # ties broken by row id

@@ -18,6 +18,7 @@ from berth.wiring.implementations import (
     open_artifacts,
     open_database,
     open_exports,
+    record_stream,
 )
 from tests.support.s3 import S3Server
 
@@ -118,3 +119,23 @@ def test_a_malformed_export_uri_is_refused(uri: str, tmp_path: Path) -> None:
 
     assert caught.value.code is ErrorCode.INVALID_REQUEST
     assert caught.value.message.startswith(f"export store URI {uri!r}")
+
+
+def test_the_record_sink_is_the_journal_by_default_or_a_nats_stream() -> None:
+    assert record_stream(Settings()) is None
+    target = record_stream(Settings(record_sink="nats://127.0.0.1:4222/RECORDS"))
+
+    assert target is not None
+    assert (target.servers, target.stream) == (("nats://127.0.0.1:4222",), "RECORDS")
+
+
+@pytest.mark.parametrize(
+    "uri", ["kafka://broker:9092/records", "journal:///elsewhere", "nats://h:1/bad.name"]
+)
+def test_a_record_sink_of_another_kind_is_refused(uri: str) -> None:
+    with pytest.raises(BerthError) as refused:
+        record_stream(Settings(record_sink=uri))
+
+    assert refused.value.code is ErrorCode.INVALID_REQUEST
+    if uri.startswith("kafka"):
+        assert "journal://, nats://" in refused.value.message

@@ -71,10 +71,11 @@ def cli() -> None:
 )
 @click.option(
     "--role",
-    type=click.Choice(["all", "data", "api", "gateway"]),
+    type=click.Choice(["all", "data", "api", "gateway", "monitor"]),
     default=None,
     help="all (default: one machine), data (inference for one serving group), api (management API"
-    " and web app) or gateway (the one address callers use); docs/scaling.md.",
+    " and web app), gateway (the one address callers use) or monitor (records into the record store,"
+    " alert rules; health endpoints on --port); docs/scaling.md.",
 )
 @click.option(
     "--group", default=None, help="The serving group whose models to load (role data: default 'default')."

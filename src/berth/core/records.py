@@ -45,6 +45,16 @@ class PredictionRecord:
     model_inputs: TensorsJson | None = None
     entity_key: str | None = None
     shadow_of: str | None = None
+    record_key: str | None = None
+    """The record's identity in a record stream (`record_key`): a record ingested twice under one
+    key is stored once. None for records from the local journal, whose positions make them once."""
+
+
+def record_key(prediction_id: str, shadow_of: str | None) -> str:
+    """A record's key in a record stream: its prediction id (a shadow's id already names the caller's
+    id and the version that answered, ``<id>~<model>:<version>``); the ``s:`` and ``p:`` prefixes
+    keep a caller's own id that happens to look like a shadow's apart from a shadow's."""
+    return f"s:{prediction_id}" if shadow_of is not None else f"p:{prediction_id}"
 
 
 @dataclass(frozen=True, slots=True)

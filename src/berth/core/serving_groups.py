@@ -47,6 +47,9 @@ class Role(StrEnum):
     """The management API and the web app; loads no model."""
     GATEWAY = "gateway"
     """The one address callers use: inference to a replica of the owning group, the rest to the API."""
+    MONITOR = "monitor"
+    """Prediction records into the record store (the record stream's drainer, or the journal's
+    ingester) and the alert rules; health endpoints only."""
 
     @property
     def serves(self) -> bool:

@@ -106,10 +106,11 @@ class Settings(BaseSettings):
     )
     preload: bool = Field(True, description="Load every model's aliased and latest versions at start.")
     # roles and serving groups (docs/scaling.md)
-    role: Literal["all", "data", "api", "gateway"] = Field(
+    role: Literal["all", "data", "api", "gateway", "monitor"] = Field(
         "all",
         description="What this server does: all (one machine), data (inference for one serving group),"
-        " api (management API and web app, loads no model) or gateway (the one address callers use).",
+        " api (management API and web app, loads no model), gateway (the one address callers use) or"
+        " monitor (records into the record store, alert rules; health endpoints only).",
     )
     serving_group: str | None = Field(
         None,
@@ -229,6 +230,26 @@ class Settings(BaseSettings):
         "journal (survives kill -9), fsynced in the background every journal_sync_interval_s "
         "(group commit); fsync: once its record is fsynced (survives a power loss; every request "
         "waits for the disk); none: without waiting (a crash may lose the last records).",
+    )
+    record_sink: str = Field(
+        "journal://",
+        description="Where answered predictions are recorded before the record store: journal:// (a"
+        " local journal, ingested by each server's monitor process) or nats://host:port[/STREAM]"
+        " (NATS JetStream, acknowledged before the caller is answered; drained by `berth serve"
+        " --role monitor`; docs/records.md).",
+    )
+    record_publish_timeout_s: float = Field(
+        5.0,
+        gt=0,
+        le=60,
+        description="With a nats:// record sink: longest a batch of records may wait for JetStream's"
+        " acknowledgement before its callers are answered 503 recording_unavailable.",
+    )
+    record_stream_duplicate_window_s: float = Field(
+        120.0,
+        gt=0,
+        description="With a nats:// record sink: how long JetStream keeps message ids to drop a"
+        " republished record (the stream is created with it; an existing one must keep at least this).",
     )
     alert_interval_s: float = Field(
         60.0, ge=0, description="How often alert rules are evaluated, in seconds (0: never)."

@@ -22,7 +22,7 @@ from berth.core.signature import Signature
 from berth.core.tensors import InferenceRequest, InferenceResponse
 from berth.dataplane.endpoint_inference import EndpointInference, HeaderLookup
 from berth.dataplane.predictor import Predictor
-from berth.dataplane.recording import Recorder, committed, prediction_identity
+from berth.dataplane.recording import PredictionRecorder, committed, prediction_identity
 from berth.dataplane.served import Served
 from berth.runtime.pool import LoadState, ModelPool
 from berth.runtime.reconciler import Reconciler
@@ -45,7 +45,7 @@ class DataPlane:
         info: ServerInfo,
         predictor: Predictor,
         endpoints: EndpointInference | None = None,
-        recorder: Recorder | None = None,
+        recorder: PredictionRecorder | None = None,
         health: Callable[[], list[str]] | None = None,
     ) -> None:
         """`health`: why the server is not ready besides the registry (e.g. a stalled journal)."""

@@ -19,7 +19,7 @@ from collections.abc import Callable
 from berth.core.errors import BerthError, ErrorCode
 from berth.core.tensors import InferenceRequest, InferenceResponse, Tensor
 from berth.dataplane.predictor import Predictor
-from berth.dataplane.recording import Recorder, RequestRecording, committed, prediction_identity
+from berth.dataplane.recording import PredictionRecorder, RequestRecording, committed, prediction_identity
 from berth.dataplane.served import Served
 from berth.dataplane.shadows import ShadowCall, ShadowRunner
 from berth.runtime.compiled_endpoints import EndpointRoute
@@ -48,7 +48,7 @@ class EndpointInference:
         shadows: ShadowRunner,
         entities: EntitySource,
         custom_steps: CustomStepSource,
-        recorder: Recorder | None = None,
+        recorder: PredictionRecorder | None = None,
     ) -> None:
         self._recorder = recorder
         self._table = table

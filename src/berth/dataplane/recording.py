@@ -37,7 +37,7 @@ import zlib
 from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import Any, Final, NamedTuple
+from typing import Any, Final, NamedTuple, Protocol
 
 import orjson
 
@@ -83,13 +83,46 @@ class Pending:
     shadow_of: str | None
 
 
+class PredictionRecorder(Protocol):
+    """What the data plane records through: `Recorder` (the local journal) or
+    `berth.dataplane.stream_recording.StreamRecorder` (a record stream), picked by the wiring."""
+
+    def recording(
+        self,
+        prediction_id: str,
+        endpoint: str,
+        entity_key: str | None,
+        received: list[Tensor],
+        *,
+        pre_steps_ran: bool = False,
+    ) -> RequestRecording | None: ...
+
+    def record(self, item: Pending) -> asyncio.Future[None] | None: ...
+
+    def record_failure(self, item: FailedPending) -> None: ...
+
+    def queue_depth(self) -> float: ...
+
+    async def start(self) -> None: ...
+
+    async def close(self) -> None: ...
+
+
+def sampled(prediction_id: str, rate: float) -> bool:
+    """Whether a prediction is recorded at sampling `rate`: decided from its id's hash, so a shadow
+    answer is recorded exactly when its caller's answer is."""
+    if rate >= 1.0:
+        return True
+    return zlib.crc32(prediction_id.encode()) < rate * 2**32
+
+
 @dataclass(frozen=True, slots=True)
 class RequestRecording:
     """The records of one request (its caller's answer, and its shadows' answers), made by
     `Recorder.recording` when the request is sampled in. Both ways in (a model, an endpoint) record
     through here."""
 
-    recorder: Recorder
+    recorder: PredictionRecorder
     prediction_id: str
     entity_key: str | None
     received: list[Tensor]
@@ -190,6 +223,11 @@ class FailedPending(NamedTuple):
 
 def encode_failure(item: FailedPending) -> bytes:
     """The journal line of a failed request (read back by `berth.storage.journal.decode_entry`)."""
+    return encode_line(failure_document(item))
+
+
+def failure_document(item: FailedPending) -> bytes:
+    """A failed request as JSON (a journal line's payload, a record stream's message)."""
     doc = {
         "t": item.at,
         "e": item.endpoint,
@@ -199,11 +237,16 @@ def encode_failure(item: FailedPending) -> bytes:
         "err": item.code,
         "lat": item.latency_s,
     }
-    return encode_line(orjson.dumps(doc, option=_DUMP))
+    return orjson.dumps(doc, option=_DUMP)
 
 
 def encode_pending(item: Pending) -> bytes:
     """The journal line of one record (read back by `berth.storage.journal.decode_record`)."""
+    return encode_line(record_document(item))
+
+
+def record_document(item: Pending) -> bytes:
+    """One record as JSON (a journal line's payload, a record stream's message)."""
     doc: dict[str, Any] = {
         "id": item.prediction_id,
         "t": item.at,
@@ -221,7 +264,7 @@ def encode_pending(item: Pending) -> bytes:
         doc["ek"] = item.entity_key
     if item.shadow_of is not None:
         doc["so"] = item.shadow_of
-    return encode_line(orjson.dumps(doc, option=_DUMP))
+    return orjson.dumps(doc, option=_DUMP)
 
 
 class Recorder:
@@ -287,10 +330,7 @@ class Recorder:
         return float(len(self._pending))
 
     def sampled(self, prediction_id: str, endpoint: str) -> bool:
-        rate = self._endpoint_sampling.get(endpoint, self._sampling)
-        if rate >= 1.0:
-            return True
-        return zlib.crc32(prediction_id.encode()) < rate * 2**32
+        return sampled(prediction_id, self._endpoint_sampling.get(endpoint, self._sampling))
 
     def recording(
         self,

@@ -11,12 +11,12 @@ from __future__ import annotations
 
 import time
 
-from berth.dataplane.recording import FailedPending, Recorder
+from berth.dataplane.recording import FailedPending, PredictionRecorder
 from berth.server.metrics.requests import CLIENT_CLOSED, OK, Observation, RequestCounter
 
 
 class RecordingFailures:
-    def __init__(self, inner: RequestCounter, recorder: Recorder) -> None:
+    def __init__(self, inner: RequestCounter, recorder: PredictionRecorder) -> None:
         self._inner = inner
         self._recorder = recorder
 

@@ -193,10 +193,13 @@ def run(
     retention_days: float,
     stop: threading.Event,
     on_lock: Callable[[], None] | None = None,
+    on_turn: Callable[[], None] | None = None,
 ) -> None:
     """Wait for the ingester lock, then ingest every `interval_s` until `stop` is set or the parent
     is gone; then drain and return. `on_lock` is called once the lock is held (work that one
-    process per journal does, e.g. evaluating alert rules, starts there)."""
+    process per journal does, e.g. evaluating alert rules, starts there); `on_turn` after every
+    turn of waiting for the lock and every pass that reached the database (readiness)."""
+    turned = on_turn or (lambda: None)
     journal_dir.mkdir(parents=True, exist_ok=True)
     ingester = Ingester(store, journal_dir)
     lock_fd = os.open(journal_dir / LOCK_FILE, os.O_RDWR | os.O_CREAT, 0o600)
@@ -204,6 +207,7 @@ def run(
         while not try_lock(lock_fd):
             if _should_stop(stop, parent_pid):
                 return
+            turned()
             stop.wait(interval_s)
         if on_lock is not None:
             on_lock()
@@ -212,6 +216,7 @@ def run(
             finishing = _should_stop(stop, parent_pid)
             try:
                 ingester.run_pass()
+                turned()
                 if retention_days > 0 and time.monotonic() - last_purge >= PURGE_EVERY_S:
                     cutoff = datetime.now(UTC) - timedelta(days=retention_days)
                     purged = store.purge_before(cutoff)

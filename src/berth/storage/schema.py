@@ -318,6 +318,8 @@ prediction_records = Table(
     Column("latency_s", Float, nullable=False),
     Column("entity_key", String(256), nullable=True, index=True),
     Column("shadow_of", String(128), nullable=True, index=True),
+    Column("record_key", String(330), nullable=True),  # migration 0012: a record stream's key
+    Index(None, "record_key", unique=True),
     Index(None, "recorded_at", "id"),
     Index(None, "endpoint", "recorded_at", "id"),
     Index(None, "model", "recorded_at", "id"),

@@ -1,11 +1,13 @@
 """`SqlRecordStore`: prediction records, their feedback and entity erasures on SQLite or PostgreSQL.
 
-Records arrive only through `ingest` (the journal ingester, see `berth.storage.record_ingest`), in
-batches, each in one transaction with the journal position it reached. Prediction ids are not
-unique: a caller may send the same id twice, and a shadow answer is stored under its own id
-(``<id>~<model>:<version>``) with `shadow_of` = the caller's id. Feedback is kept per prediction id
-and applies to every caller-facing record with that id; a shadow answer is judged by its caller's
-feedback (its `shadow_of`).
+Records arrive only through `ingest`, in batches: from the journal ingester
+(`berth.storage.record_ingest`), each batch in one transaction with the journal position it reached,
+or from the record stream's drainer (`berth.storage.record_drain`), whose records carry a key
+(unique: a record delivered twice is stored once, ON CONFLICT DO NOTHING). Prediction ids are not
+unique: a caller may send the same id twice (through the journal), and a shadow answer is stored
+under its own id (``<id>~<model>:<version>``) with `shadow_of` = the caller's id. Feedback is kept
+per prediction id and applies to every caller-facing record with that id; a shadow answer is judged
+by its caller's feedback (its `shadow_of`).
 """
 
 from __future__ import annotations
@@ -105,16 +107,20 @@ class SqlRecordStore:
     def ingest(self, batch: IngestBatch) -> int:
         def work(conn: Connection) -> int:
             records = _without_erased(conn, batch.records)
-            if records:
-                try:
-                    conn.execute(insert(prediction_records), [_record_values(r) for r in records])
-                except (TypeError, ValueError) as exc:  # a value the driver cannot adapt
-                    raise BerthError(ErrorCode.INVALID_REQUEST, f"a record cannot be stored: {exc}") from None
+            inserted = 0
+            try:
+                unkeyed = [_record_values(r) for r in records if r.record_key is None]
+                if unkeyed:
+                    conn.execute(insert(prediction_records), unkeyed)
+                    inserted += len(unkeyed)
+                inserted += _insert_keyed(conn, [r for r in records if r.record_key is not None])
+            except (TypeError, ValueError) as exc:  # a value the driver cannot adapt
+                raise BerthError(ErrorCode.INVALID_REQUEST, f"a record cannot be stored: {exc}") from None
             if batch.errors:
                 conn.execute(insert(prediction_errors), [_error_values(e) for e in batch.errors])
             if batch.position is not None:
                 _save_position(conn, batch.position)
-            return len(records)
+            return inserted
 
         return run_transaction(self._engine, work, write=True)
 
@@ -407,6 +413,22 @@ def _without_erased(conn: Connection, records: Sequence[PredictionRecord]) -> li
     ]
 
 
+def _insert_keyed(conn: Connection, records: Sequence[PredictionRecord]) -> int:
+    """Insert records that carry a key, each key once: one already stored (a redelivery) is skipped
+    by the database (ON CONFLICT DO NOTHING on the unique key), so concurrent drainers that insert
+    the same record store it once. Returns how many were new."""
+    by_key = {r.record_key: r for r in records}
+    if not by_key:
+        return 0
+    dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
+    stmt = (
+        dialect.insert(prediction_records)
+        .on_conflict_do_nothing(index_elements=[_r.record_key])
+        .returning(_r.id)
+    )
+    return len(conn.execute(stmt, [_record_values(r) for r in by_key.values()]).all())
+
+
 def _save_position(conn: Connection, position: JournalPosition) -> None:
     dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
     stmt = dialect.insert(journal_positions).values(
@@ -501,6 +523,7 @@ def _record_values(record: PredictionRecord) -> dict[str, Any]:
         "latency_s": record.latency_s,
         "entity_key": record.entity_key,
         "shadow_of": record.shadow_of,
+        "record_key": record.record_key,
     }
 
 

@@ -10,14 +10,17 @@ one SQL database (``sqlite:///`` or ``postgresql://``, `Settings.database_url`);
 folder (``file://``) or in S3-compatible object storage (``s3://bucket/prefix``, read through a
 local cache), `Settings.artifact_uri`; record exports likewise, `Settings.export_uri` (by default
 under the artifacts' prefix when that is ``s3://``, else in the home); prediction records go through
-the journal (`Settings.journal_dir`) into that database (`berth.storage.record_ingest`).
+the record sink `Settings.record_sink` names into that database: ``journal://`` (the default), the
+local journal (`Settings.journal_dir`) that each server's monitor process ingests
+(`berth.storage.record_ingest`), or ``nats://host:port/STREAM``, a NATS JetStream stream that the
+monitor role drains (`berth.storage.record_stream`, `berth.storage.record_drain`).
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from types import MappingProxyType
-from typing import Final, TypeVar
+from typing import TYPE_CHECKING, Final, TypeVar
 from urllib.parse import urlsplit
 
 from berth.core.errors import BerthError, ErrorCode
@@ -28,6 +31,9 @@ from berth.storage.export_files import ExportFiles, LocalExportFiles
 from berth.storage.migrate import HEAD_REVISION, is_current
 from berth.storage.protocols import ArtifactStore
 from berth.storage.sql_registry import SqlRegistryStore
+
+if TYPE_CHECKING:
+    from berth.storage.record_stream import StreamTarget
 
 _Factory = TypeVar("_Factory")
 
@@ -79,6 +85,34 @@ EXPORT_STORES: Final[Mapping[str, Callable[[str, Settings], ExportFiles]]] = Map
     {"file": _file_exports, "s3": _s3_exports}
 )
 """Where record exports are kept, by URI scheme, each built from its URI and the settings."""
+
+
+def _journal_sink(uri: str, _: Settings) -> None:
+    if uri.rstrip("/") != "journal:":
+        raise BerthError(
+            ErrorCode.INVALID_REQUEST,
+            f"the journal record sink is journal:// (its folder is journal_dir), got {uri!r}",
+        )
+
+
+def _nats_sink(uri: str, _: Settings) -> StreamTarget:
+    from berth.storage.record_stream import parse_stream_uri  # nats-py: only where nats:// is used
+
+    return parse_stream_uri(uri)
+
+
+RECORD_SINKS: Final[Mapping[str, Callable[[str, Settings], StreamTarget | None]]] = MappingProxyType(
+    {"journal": _journal_sink, "nats": _nats_sink}
+)
+"""Where records go before the record store, by URI scheme: None for the local journal, else the
+record stream."""
+
+
+def record_stream(settings: Settings) -> StreamTarget | None:
+    """The record stream `Settings.record_sink` names; None: records go through the local journal."""
+    uri = settings.record_sink
+    return _pick("record sink", RECORD_SINKS, urlsplit(uri).scheme, uri)(uri, settings)
+
 
 DATABASES: Final[Mapping[str, Callable[..., SqlRegistryStore]]] = MappingProxyType(
     {"sqlite": SqlRegistryStore, "postgresql": SqlRegistryStore}

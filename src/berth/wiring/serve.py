@@ -35,6 +35,11 @@ def serve(settings: Settings) -> None:
     (the gRPC port is shared with SO_REUSEPORT); each worker loads the models it serves.
     """
     configure_logging(settings.log_level, settings.log_format)
+    if settings.role == "monitor":  # records and alert rules; no HTTP but its health endpoints
+        from berth.wiring.monitor_process import run_monitor_role
+
+        run_monitor_role(settings)
+        return
     if settings.role == "gateway":  # authentication is the replicas' and the API's: nothing to check here
         from berth.wiring.gateway import create_gateway
 

@@ -11,11 +11,13 @@ import asyncio
 import contextlib
 import gc
 import logging
-from collections.abc import AsyncIterator
+import os
+from collections.abc import AsyncIterator, Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import timedelta
 from functools import partial
+from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
 from fastapi import FastAPI
@@ -31,7 +33,7 @@ from berth.core.settings import Settings
 from berth.dataplane.dataplane import SERVER_NAME, DataPlane, ServerInfo
 from berth.dataplane.endpoint_inference import EndpointInference
 from berth.dataplane.predictor import Predictor
-from berth.dataplane.recording import Recorder
+from berth.dataplane.recording import PredictionRecorder, Recorder
 from berth.dataplane.shadows import ShadowRunner
 from berth.dataplane.step_sources import PooledCustomSteps, RegistryEntities
 from berth.runtime.batching import BatchingConfig
@@ -74,7 +76,12 @@ from berth.storage.journal import JournalWriter
 from berth.storage.notifications import ChangeListener, supports_notifications
 from berth.storage.sql_serving_groups import SqlServingGroups
 from berth.wiring.export_worker import ExportWorker
+from berth.wiring.implementations import record_stream
 from berth.wiring.workspace import Workspace, open_workspace
+
+if TYPE_CHECKING:
+    from berth.dataplane.stream_recording import StreamRecorder
+    from berth.storage.record_stream import StreamTarget
 
 log = logging.getLogger(__name__)
 
@@ -99,7 +106,7 @@ class Server:
     grpc: GrpcEndpoint | None = None
     listener: ChangeListener | None = None
     security: Security | None = None
-    recorder: Recorder | None = None
+    recorder: PredictionRecorder | None = None
     monitor: MonitorSupervisor | None = None
     exports: ExportWorker | None = None
     offload: Offload = INLINE
@@ -217,16 +224,26 @@ def build_server(settings: Settings) -> Server:
     traffic = TrafficStats()
     shadows = ShadowRunner(traffic, dropped=metrics.shadow_dropped)
     watch_serving(metrics.gauges, pool, shadows)
-    recorder = _recorder(settings) if role is not Role.API else None
+    stream = record_stream(settings)
+    recorder: PredictionRecorder | None = None
     monitor: MonitorSupervisor | None = None
     journal_health: JournalHealth | None = None
-    if recorder is not None:
+    recording_problems: Callable[[], list[str]] | None = None
+    if role is not Role.API and settings.record_predictions and stream is None:
+        journal = _journal_recorder(settings)
         monitor = MonitorSupervisor(settings, on_restart=metrics.monitor_restarted)
-        journal_health = _journal_health(settings, recorder, monitor, workspace, io_executor)
-        metrics.gauges.record_queue_depth.watch(recorder.queue_depth)
+        journal_health = _journal_health(settings, journal, monitor, workspace, io_executor)
         health = journal_health
         metrics.gauges.record_writer_lag.watch(lambda: health.backlog.oldest_unread_s)
         metrics.gauges.record_journal_bytes.watch(lambda: health.backlog.bytes_behind)
+        recorder, recording_problems = journal, journal_health.problems
+    elif role is not Role.API and settings.record_predictions and stream is not None:
+        streamed = _stream_recorder(settings, stream)
+        recorder, recording_problems = streamed, streamed.problems
+        if role is Role.ALL:  # one machine: its own drainer; a data replica's records go to the monitor role
+            monitor = MonitorSupervisor(settings, on_restart=metrics.monitor_restarted)
+    if recorder is not None:
+        metrics.gauges.record_queue_depth.watch(recorder.queue_depth)
     table = reconciler.current_table
     predictor = Predictor(
         pool, timeout_s=settings.request_timeout_s, max_elements=settings.max_tensor_elements
@@ -247,7 +264,7 @@ def build_server(settings: Settings) -> Server:
         predictor,
         endpoint_inference,
         recorder,
-        journal_health.problems if journal_health is not None else None,
+        recording_problems,
     )
     canary = CanaryController(workspace.endpoints, traffic, table, io_executor)
     listener = None
@@ -377,9 +394,26 @@ def _journal_health(
     return JournalHealth(settings, recorder, monitor, ingested, io_executor)
 
 
-def _recorder(settings: Settings) -> Recorder | None:
-    if not settings.record_predictions:
-        return None
+def _stream_recorder(settings: Settings, stream: StreamTarget) -> StreamRecorder:
+    """Records published to the record stream (nats-py is imported only where one is configured)."""
+    from berth.dataplane.stream_recording import StreamRecorder
+    from berth.storage.record_stream import StreamConnection
+
+    connection = StreamConnection(
+        stream,
+        duplicate_window_s=settings.record_stream_duplicate_window_s,
+        name=f"berth-{settings.role}-{os.getpid()}",
+    )
+    return StreamRecorder(
+        connection,
+        durability=settings.record_durability,
+        sampling=settings.record_sampling,
+        endpoint_sampling=settings.record_sampling_endpoints,
+        publish_timeout_s=settings.record_publish_timeout_s,
+    )
+
+
+def _journal_recorder(settings: Settings) -> Recorder:
     writer = JournalWriter(settings.resolved_journal_dir, rotate_s=settings.journal_rotate_s)
     return Recorder(
         writer,
@@ -391,7 +425,9 @@ def _recorder(settings: Settings) -> Recorder | None:
     )
 
 
-def request_counter(metrics: ServerMetrics, recorder: Recorder | None, protocol: str) -> RequestCounter:
+def request_counter(
+    metrics: ServerMetrics, recorder: PredictionRecorder | None, protocol: str
+) -> RequestCounter:
     """What a transport counts each inference request with: the metrics, and failed requests
     journaled for error rates when predictions are recorded."""
     counter = metrics.requests(protocol)
