@@ -4,7 +4,8 @@ the change counter moves, and what a serving group selects from it, on PostgreSQ
 Run: ``.venv/bin/python bench/registry_scale_bench.py [--models 1000,10000] [--versions 3] [--reads 5]``.
 Needs the PostgreSQL server at ``BERTH_TEST_POSTGRES_URL``. Models are written in bulk with SQL
 (the registry's own tables and columns); prints, per size, the median time to read a snapshot, its
-size in memory (pickled), and the time a group's scope takes to select its names.
+size in memory (pickled), the time a group's scope takes to select its names, and the median time to
+read the snapshot a replica of one group reads (its group's share, 1 of 100 groups here).
 """
 
 from __future__ import annotations
@@ -19,6 +20,8 @@ from datetime import UTC, datetime
 from bench_db import fresh_database
 from sqlalchemy import insert
 
+from berth.core.entities import SnapshotScope
+from berth.runtime.compiled_endpoints import referenced_models
 from berth.runtime.serving_scope import ServingScope
 from berth.storage.schema import models, versions
 from berth.storage.sql_registry import SqlRegistryStore
@@ -94,6 +97,12 @@ def main() -> None:
                 start = time.perf_counter()
                 snapshot = store.snapshot()
                 times.append(time.perf_counter() - start)
+            scoped_times = []
+            scope = SnapshotScope(group="group-7", referenced=referenced_models)
+            for _ in range(args.reads):
+                start = time.perf_counter()
+                scoped = store.snapshot(scope)
+                scoped_times.append(time.perf_counter() - start)
             start = time.perf_counter()
             selected = ServingScope(group="group-7").select(snapshot)
             select_s = time.perf_counter() - start
@@ -102,7 +111,8 @@ def main() -> None:
         print(
             f"{count:6d} models x {args.versions} versions: snapshot {statistics.median(times) * 1e3:7.1f} ms"
             f" (median of {args.reads}), {size / 1e6:6.1f} MB pickled; a group's selection"
-            f" {select_s * 1e3:5.1f} ms ({len(selected)} names)"
+            f" {select_s * 1e3:5.1f} ms ({len(selected)} names); a group's snapshot"
+            f" {statistics.median(scoped_times) * 1e3:7.1f} ms ({len(scoped.versions)} models)"
         )
 
 
