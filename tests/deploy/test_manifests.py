@@ -12,6 +12,7 @@ import copy
 import importlib.metadata
 import importlib.resources
 import json
+import re
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, Final
@@ -664,3 +665,45 @@ def test_the_guide_names_what_the_manifests_need(production: list[dict[str, Any]
         assert (REPO / path).is_dir()
     for name in ("berth-db-upgrade", "berth-gateway", "berth_inflight_requests"):
         assert name in guide
+
+
+def _guide_blocks(language: str) -> list[str]:
+    guide = (REPO / "docs" / "deploy.md").read_text()
+    return re.findall(rf"^```{language}\n(.*?)^```", guide, flags=re.MULTILINE | re.DOTALL)
+
+
+def test_the_guides_own_overlay_renders_with_its_values(executable: str, tmp_path: Path) -> None:
+    """docs/deploy.md step 5, as written: an overlay next to a checkout, real values from .env files."""
+    (block,) = [b for b in _guide_blocks("yaml") if b.startswith("# my-berth/kustomization.yaml")]
+    config = tmp_path / "config"
+    mine = config / "my-berth"
+    mine.mkdir(parents=True)
+    (config / "berth").symlink_to(REPO)
+    (mine / "kustomization.yaml").write_text(block)
+    (mine / "database.env").write_text("url=postgresql+psycopg://berth:pw@db.internal:5432/berth\n")
+    (mine / "s3.env").write_text("AWS_ACCESS_KEY_ID=AKIAEXAMPLE\nAWS_SECRET_ACCESS_KEY=example\n")
+    (mine / "tokens.env").write_text("admin=none\n")
+    objects = render(executable, mine)
+    for workload in workloads(objects):
+        env = container_environment(objects, workload, workload.containers()[0])
+        assert env["BERTH_DATABASE_URL"] == "postgresql+psycopg://berth:pw@db.internal:5432/berth"
+        assert env["BERTH_ARTIFACT_URI"] == "s3://berth-artifacts/prod"
+        assert workload.containers()[0]["image"] == "registry.internal/platform/berth:0.1.0"
+    secrets = {o["metadata"]["name"].rsplit("-", 1)[0]: o for o in objects if o["kind"] == "Secret"}
+    assert set(secrets) == {"berth-database", "berth-s3", "berth-tokens"}
+    assert "REPLACE_ME" not in json.dumps([list(o.get("data", {}).values()) for o in secrets.values()])
+
+
+def test_the_guides_egress_policy_is_valid() -> None:
+    policies = [yaml.safe_load(b) for b in _guide_blocks("yaml") if "kind: NetworkPolicy" in b]
+    assert len(policies) == 1
+    kubernetes_validate.validate(policies[0], KUBERNETES_VERSION, strict=True)
+
+
+def test_no_image_is_pulled_by_a_bare_name(everything: list[tuple[str, list[dict[str, Any]]]]) -> None:
+    """A bare `berth` would be looked for on Docker Hub: the overlays name a registry and a tag."""
+    for overlay, workload in _workloads(everything):
+        for container in workload.containers():
+            registry, _, tagged = container["image"].rpartition("/")
+            assert "." in registry.split("/")[0], f"{overlay}: {workload.name}: {container['image']}"
+            assert ":" in tagged, f"{overlay}: {workload.name}: {container['image']} has no tag"
