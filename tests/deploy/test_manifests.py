@@ -511,7 +511,15 @@ def test_every_deployment_has_its_own_disruption_budget(
             ]
             assert not others, f"{overlay}: {workload.name}'s budget also covers {others}"
             spec = covering[0]["spec"]
-            replicas = workload.obj["spec"].get("replicas", 1)
+            scalers = [
+                o["spec"]
+                for o in objects
+                if o["kind"] == "HorizontalPodAutoscaler"
+                and o["spec"]["scaleTargetRef"]["name"] == workload.name
+            ]
+            if scalers:  # the autoscaler owns the count: an apply of `replicas` would reset it
+                assert "replicas" not in workload.obj["spec"], f"{overlay}: {workload.name}"
+            replicas = scalers[0]["minReplicas"] if scalers else workload.obj["spec"].get("replicas", 1)
             if "minAvailable" in spec:
                 assert spec["minAvailable"] < replicas, f"{overlay}: {workload.name} could never be drained"
 
