@@ -13,6 +13,7 @@ import importlib.metadata
 import importlib.resources
 import json
 import re
+import shlex
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, Final
@@ -715,3 +716,15 @@ def test_no_image_is_pulled_by_a_bare_name(everything: list[tuple[str, list[dict
             registry, _, tagged = container["image"].rpartition("/")
             assert "." in registry.split("/")[0], f"{overlay}: {workload.name}: {container['image']}"
             assert ":" in tagged, f"{overlay}: {workload.name}: {container['image']} has no tag"
+
+
+def test_the_guides_berth_commands_parse_with_berths_cli() -> None:
+    commands = []
+    for block in _guide_blocks("bash"):
+        for line in block.replace("\\\n", " ").splitlines():
+            start = re.search(r"(?:^|-- )(berth .*)", line)  # `berth …`, `kubectl exec … -- berth …`
+            if start is not None:
+                commands.append(shlex.split(start.group(1), comments=True))
+    assert len(commands) >= 5
+    for argv in commands:
+        assert _refusal(argv) is None, argv
