@@ -722,7 +722,7 @@ def test_the_guides_berth_commands_parse_with_berths_cli() -> None:
     commands = []
     for block in _guide_blocks("bash"):
         for line in block.replace("\\\n", " ").splitlines():
-            start = re.search(r"(?:^|-- )(berth .*)", line)  # `berth …`, `kubectl exec … -- berth …`
+            start = re.search(r"(?:^|--\s+)(berth .*)", line)  # `berth …`, `kubectl exec … -- berth …`
             if start is not None:
                 commands.append(shlex.split(start.group(1), comments=True))
     assert len(commands) >= 5
