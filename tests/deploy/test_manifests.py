@@ -297,6 +297,7 @@ def test_berth_writes_only_to_its_writable_volumes(
                     assert volume["emptyDir"].get("sizeLimit"), f"{where}: {path} unbounded"
             env = container_environment(_objects_of(everything, overlay), workload, container)
             assert env.get("BERTH_HOME") == HOME, where
+            assert env.get("HOME") == HOME, where  # a library's ~/.cache must not hit the read-only root
 
 
 def _objects_of(everything: list[tuple[str, list[dict[str, Any]]]], overlay: str) -> list[dict[str, Any]]:

@@ -80,6 +80,7 @@ def _role(
         "POD_IP": "127.0.0.1",
         "BERTH_DATABASE_URL": database_url,
         "BERTH_HOME": str(home),
+        "HOME": str(home),
         "BERTH_ARTIFACT_URI": f"s3://{bucket}/prod",
         "BERTH_S3_ENDPOINT_URL": s3.endpoint_url,
         "BERTH_S3_REGION": CREDENTIALS["AWS_DEFAULT_REGION"],
