@@ -50,14 +50,10 @@ KUBERNETES_VERSION: Final = "1.32.0"
 """Validated against this release's schemas (kubectl v1.32 renders them here); raise it with the
 oldest Kubernetes berth supports."""
 
-PENDING_SETTINGS: Final = {"BERTH_RECORD_SINK": "the durable record transport (issue 14, item 3)"}
+PENDING_SETTINGS: Final[dict[str, str]] = {}
 """Settings the manifests set that another branch is adding to src/berth/core/settings.py."""
 
 PENDING_OPTIONS: Final = {
-    ("Deployment", "berth-monitor", "--role"): (
-        "monitor",
-        "the monitor role of `berth serve` (issue 14, item 4)",
-    ),
     ("ServingRuntime", "berth", "--model-dir"): (
         "/mnt/models",
         "`berth serve --model-dir` for KServe (issue 14, item 6)",
@@ -639,9 +635,9 @@ def _sources(objects: list[dict[str, Any]], labels: dict[str, str], port: int) -
 def test_ingress_reaches_only_the_callers_doors(everything: list[tuple[str, list[dict[str, Any]]]]) -> None:
     expected = {
         # component: {port: who may connect}
-        "gateway": {BERTH_PORT: {ANYWHERE}},
+        "gateway": {BERTH_PORT: {ANYWHERE}, GRPC_PORT: {ANYWHERE}},
         "api": {BERTH_PORT: {ANYWHERE}},
-        "data": {BERTH_PORT: {"gateway", MONITORING}, GRPC_PORT: {ANYWHERE}},
+        "data": {BERTH_PORT: {"gateway", MONITORING}, GRPC_PORT: {"gateway"}},
         "worker": {BERTH_PORT: {MONITORING}},
         "monitor": {BERTH_PORT: {MONITORING}},
         "migrate": {BERTH_PORT: {MONITORING}},

@@ -3,7 +3,8 @@ environment as rendered by ``kubectl kustomize`` (ConfigMap, Secrets, ``$(VAR)``
 machine's PostgreSQL and a real S3 API server instead of the placeholders, and docs/deploy.md steps
 6 to 10 against them: the roles refuse the database until the migration Job has run, every probe
 answers on its port and path, the first admin token is made as the guide makes it, a model pushed
-through the gateway and assigned to `risk` is answered by the risk replica.
+through the gateway and assigned to `risk` is answered by the risk replica, over REST and over gRPC,
+and its record reaches the record store through NATS JetStream and the monitor.
 
 What is changed, and only that: the database URL, the S3 bucket, endpoint and credentials (the
 placeholders'), each process's ports (free ones, on 127.0.0.1, since the pods' 8080 would collide
@@ -27,6 +28,7 @@ from typing import Any, Final
 
 import httpx
 import pytest
+import tritonclient.grpc as triton
 from sklearn.datasets import load_iris
 from sklearn.linear_model import LogisticRegression
 
@@ -40,14 +42,22 @@ from tests.deploy.kubernetes import (
     render,
     workloads,
 )
+from tests.support.nats import stream_uri
 from tests.support.postgres import fresh_postgres_database
 from tests.support.s3 import CREDENTIALS, S3Server
 from tests.support.servers import berth_executable, free_port
 
-pytestmark = [pytest.mark.postgres, pytest.mark.s3, pytest.mark.slow]
+pytestmark = [pytest.mark.postgres, pytest.mark.s3, pytest.mark.nats, pytest.mark.slow]
 
 START_TIMEOUT_S: Final = 180.0  # a loaded 2-core machine imports the runtime slowly
-ROLES: Final = ("berth-api", "berth-data-default", "berth-data-risk", "berth-gateway", "berth-worker")
+ROLES: Final = (
+    "berth-api",
+    "berth-data-default",
+    "berth-data-risk",
+    "berth-gateway",
+    "berth-worker",
+    "berth-monitor",
+)
 
 
 @dataclass
@@ -58,6 +68,8 @@ class Role:
     probes: dict[str, str]
     """kind (startup, liveness, readiness) -> URL, on this process's port."""
     url: str
+    grpc: str | None
+    """host:port of its gRPC port, when it serves one."""
     process: subprocess.Popen[bytes] | None = None
 
 
@@ -73,6 +85,7 @@ def _role(
     database_url: str,
     bucket: str,
     s3: S3Server,
+    record_sink: str,
 ) -> Role:
     (container,) = workload.containers()
     env = container_environment(objects, workload, container)
@@ -86,13 +99,16 @@ def _role(
         "BERTH_S3_REGION": CREDENTIALS["AWS_DEFAULT_REGION"],
         **CREDENTIALS,
     }
-    env.pop("BERTH_RECORD_SINK", None)
+    assert env["BERTH_RECORD_SINK"].startswith("nats://")
+    env["BERTH_RECORD_SINK"] = record_sink
     argv = command_line(container, env)
     port = str(free_port())
     _replace(argv, "--host", "127.0.0.1")
     _replace(argv, "--port", port)
     _replace(argv, "--health-port", port)
-    _replace(argv, "--grpc-port", str(free_port()))
+    grpc_port = str(free_port())
+    grpc = f"127.0.0.1:{grpc_port}" if "--grpc-port" in argv else None
+    _replace(argv, "--grpc-port", grpc_port)
     _replace(argv, "--advertise-url", f"http://127.0.0.1:{port}")
     argv[0] = berth_executable()
     probes = {}
@@ -102,7 +118,7 @@ def _role(
             named = {p.get("name"): p["containerPort"] for p in container["ports"]}
             assert named.get(probe["httpGet"]["port"], probe["httpGet"]["port"]) in (8080, "8080")
             probes[kind] = f"http://127.0.0.1:{port}{probe['httpGet']['path']}"
-    return Role(workload.name, argv, env, probes, f"http://127.0.0.1:{port}")
+    return Role(workload.name, argv, env, probes, f"http://127.0.0.1:{port}", grpc)
 
 
 def _start(role: Role, log: Path) -> None:
@@ -145,14 +161,13 @@ def platform(tmp_path: Path, s3_server: S3Server) -> Iterator[tuple[dict[str, Ro
     objects = render(kubectl(), KUBERNETES / "overlays" / "production")
     by_name = {w.name: w for w in workloads(objects)}
     bucket = s3_server.new_bucket()
-    with fresh_postgres_database() as database_url:
-        roles = {
-            name: _role(objects, by_name[name], tmp_path / name / "home", database_url, bucket, s3_server)
-            for name in ROLES
-        }
-        job = _role(
-            objects, by_name["berth-db-upgrade"], tmp_path / "job" / "home", database_url, bucket, s3_server
-        )
+    with fresh_postgres_database() as database_url, stream_uri() as sink:
+
+        def role(name: str, home: Path) -> Role:
+            return _role(objects, by_name[name], home, database_url, bucket, s3_server, sink)
+
+        roles = {name: role(name, tmp_path / name / "home") for name in ROLES}
+        job = role("berth-db-upgrade", tmp_path / "job" / "home")
         try:
             yield roles, job, tmp_path
         finally:
@@ -255,3 +270,24 @@ def test_the_production_roles_run_as_rendered_and_serve_through_the_gateway(
     assert answer.json()["predictions"] == model.predict(x.head(1)).tolist()
     refused = httpx.post(f"{gateway.url}/v1/models/fraud-scorer:predict", json=body, timeout=30)
     assert refused.status_code == 401  # BERTH_AUTH=tokens: the replica asks the caller for a token
+
+    # gRPC callers use the same address: the gateway's gRPC port, to the risk replica
+    client = triton.InferenceServerClient(url=gateway.grpc or "")
+    try:
+        metadata = client.get_model_metadata("fraud-scorer", headers=headers)
+        assert metadata.name == "fraud-scorer"
+        assert client.is_model_ready("fraud-scorer", headers=headers)
+    finally:
+        client.close()
+
+    # the answered prediction's record went through NATS to the monitor, and into the records
+    prediction_id = answer.headers["berth-prediction-id"]
+    deadline = time.monotonic() + START_TIMEOUT_S
+    while True:
+        records = httpx.get(
+            f"{gateway.url}/api/v1/records", params={"model": "fraud-scorer"}, headers=headers, timeout=30
+        ).json()["records"]
+        if prediction_id in [r["prediction_id"] for r in records]:
+            break
+        assert time.monotonic() < deadline, f"the record of {prediction_id} never arrived: {records}"
+        time.sleep(0.5)
