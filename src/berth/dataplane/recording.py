@@ -26,6 +26,7 @@ caller's answer is.
 
 from __future__ import annotations
 
+import abc
 import asyncio
 import contextlib
 import errno
@@ -37,7 +38,7 @@ import zlib
 from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import Any, Final, NamedTuple, Protocol
+from typing import Any, Final, NamedTuple
 
 import orjson
 
@@ -83,9 +84,17 @@ class Pending:
     shadow_of: str | None
 
 
-class PredictionRecorder(Protocol):
+class PredictionRecorder(abc.ABC):
     """What the data plane records through: `Recorder` (the local journal) or
-    `berth.dataplane.stream_recording.StreamRecorder` (a record stream), picked by the wiring."""
+    `berth.dataplane.stream_recording.StreamRecorder` (a record stream), picked by the wiring. Both
+    sample requests here, by prediction id."""
+
+    def __init__(self, sampling: float, endpoint_sampling: Mapping[str, float] | None) -> None:
+        self._sampling = sampling
+        self._endpoint_sampling = dict(endpoint_sampling or {})
+
+    def sampled(self, prediction_id: str, endpoint: str) -> bool:
+        return sampled(prediction_id, self._endpoint_sampling.get(endpoint, self._sampling))
 
     def recording(
         self,
@@ -95,16 +104,27 @@ class PredictionRecorder(Protocol):
         received: list[Tensor],
         *,
         pre_steps_ran: bool = False,
-    ) -> RequestRecording | None: ...
+    ) -> RequestRecording | None:
+        """The records of a request answered under `endpoint`; None when it is sampled out."""
+        if not self.sampled(prediction_id, endpoint):
+            return None
+        return RequestRecording(self, prediction_id, entity_key, received, pre_steps_ran)
 
-    def record(self, item: Pending) -> asyncio.Future[None] | None: ...
+    @abc.abstractmethod
+    def record(self, item: Pending) -> asyncio.Future[None] | None:
+        """Queue one record; unless durability is "none", the future its caller must await (see
+        `committed`) before answering."""
 
+    @abc.abstractmethod
     def record_failure(self, item: FailedPending) -> None: ...
 
+    @abc.abstractmethod
     def queue_depth(self) -> float: ...
 
+    @abc.abstractmethod
     async def start(self) -> None: ...
 
+    @abc.abstractmethod
     async def close(self) -> None: ...
 
 
@@ -267,7 +287,7 @@ def record_document(item: Pending) -> bytes:
     return orjson.dumps(doc, option=_DUMP)
 
 
-class Recorder:
+class Recorder(PredictionRecorder):
     """Group-committed recording into a `JournalWriter` (see the module docs)."""
 
     def __init__(
@@ -282,6 +302,7 @@ class Recorder:
     ) -> None:
         if durability not in DURABILITIES:
             raise ValueError(f"durability is one of {DURABILITIES}, got {durability!r}")
+        super().__init__(sampling, endpoint_sampling)
         self._writer = writer
         self._durable = durability != "none"
         self._sync = durability == "fsync"
@@ -290,8 +311,6 @@ class Recorder:
         self._syncer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="berth-journal-sync")
         # segments left behind are fsynced and closed on the sync thread, after any sync of them
         writer.hand_segments_to(self._retire_segment)
-        self._sampling = sampling
-        self._endpoint_sampling = dict(endpoint_sampling or {})
         self._rotate_s = rotate_s
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="berth-journal")
         self._pending: list[Pending | FailedPending] = []
@@ -329,26 +348,7 @@ class Recorder:
         """Records waiting for the journal writer (a metrics reading)."""
         return float(len(self._pending))
 
-    def sampled(self, prediction_id: str, endpoint: str) -> bool:
-        return sampled(prediction_id, self._endpoint_sampling.get(endpoint, self._sampling))
-
-    def recording(
-        self,
-        prediction_id: str,
-        endpoint: str,
-        entity_key: str | None,
-        received: list[Tensor],
-        *,
-        pre_steps_ran: bool = False,
-    ) -> RequestRecording | None:
-        """The records of a request answered under `endpoint`; None when it is sampled out."""
-        if not self.sampled(prediction_id, endpoint):
-            return None
-        return RequestRecording(self, prediction_id, entity_key, received, pre_steps_ran)
-
     def record(self, item: Pending) -> asyncio.Future[None] | None:
-        """Queue one record; unless durability is "none", the future its caller must await (see
-        `committed`) before answering."""
         if self._wake is None:  # a data plane used without its server's start (tests, tools)
             self._start_tasks()
         assert self._wake is not None

@@ -30,15 +30,13 @@ from typing import Final
 
 from berth.core.errors import BerthError, ErrorCode
 from berth.core.records import record_key
-from berth.core.tensors import Tensor
 from berth.dataplane.recording import (
     BatchCommit,
     FailedPending,
     Pending,
-    RequestRecording,
+    PredictionRecorder,
     failure_document,
     record_document,
-    sampled,
 )
 from berth.storage.record_stream import StreamConnection, publish_records
 
@@ -48,7 +46,7 @@ MAX_IN_FLIGHT: Final = 4
 """Batches waiting for JetStream's acknowledgements at once."""
 
 
-class StreamRecorder:
+class StreamRecorder(PredictionRecorder):
     """Group-committed recording into a record stream (see the module docs)."""
 
     def __init__(
@@ -60,10 +58,9 @@ class StreamRecorder:
         endpoint_sampling: Mapping[str, float] | None = None,
         publish_timeout_s: float = 5.0,
     ) -> None:
+        super().__init__(sampling, endpoint_sampling)
         self._connection = connection
         self._durable = durability != "none"
-        self._sampling = sampling
-        self._endpoint_sampling = dict(endpoint_sampling or {})
         self._timeout_s = publish_timeout_s
         self._pending: list[Pending | FailedPending] = []
         self._future: asyncio.Future[None] | None = None
@@ -100,19 +97,6 @@ class StreamRecorder:
 
     def queue_depth(self) -> float:
         return float(len(self._pending))
-
-    def recording(
-        self,
-        prediction_id: str,
-        endpoint: str,
-        entity_key: str | None,
-        received: list[Tensor],
-        *,
-        pre_steps_ran: bool = False,
-    ) -> RequestRecording | None:
-        if not sampled(prediction_id, self._endpoint_sampling.get(endpoint, self._sampling)):
-            return None
-        return RequestRecording(self, prediction_id, entity_key, received, pre_steps_ran)
 
     def record(self, item: Pending) -> asyncio.Future[None] | None:
         if self._wake is None:
