@@ -113,8 +113,9 @@ def build_tool(chosen: str | None) -> str:
             return path
     raise BerthError(
         ErrorCode.IMAGE_BUILD_FAILED,
-        f"{chosen or 'neither buildah nor podman'} is not installed: install one (Debian: apt-get "
-        "install buildah) or use `berth image folder` and build the image elsewhere",
+        (f"{chosen} is not installed" if chosen else "neither buildah nor podman is installed")
+        + ": install one (Debian: apt-get install buildah) or write the model folder with "
+        "`berth image folder` and build the image elsewhere",
     )
 
 

@@ -23,6 +23,8 @@ from __future__ import annotations
 import contextlib
 import logging
 import shutil
+import signal
+import sys
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -44,6 +46,9 @@ def serve_model_dir(settings: Settings, folder: Path, *, trust: bool = False) ->
 
     model = read_model_folder(folder)
     check_model_dir_settings(settings, model, trust=trust)
+    # uvicorn re-raises the SIGTERM it stopped on once it has shut down: exit through Python then,
+    # not by the signal's default action, so the ephemeral home is removed.
+    signal.signal(signal.SIGTERM, _exit_on_signal)
     with ephemeral_home(settings.home) as home:
         served = model_dir_settings(settings, home)
         install_model(served, model)
@@ -56,6 +61,10 @@ def serve_model_dir(settings: Settings, folder: Path, *, trust: bool = False) ->
             model.manifest.sha256[:12],
         )
         serve(served)
+
+
+def _exit_on_signal(signum: int, _: object) -> None:
+    sys.exit(128 + signum)
 
 
 def check_model_dir_settings(settings: Settings, model: ModelFolder, *, trust: bool) -> None:
