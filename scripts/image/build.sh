@@ -22,7 +22,7 @@ CA_BUNDLE=${CA_BUNDLE:-/etc/ssl/certs/ca-certificates.crt}
 [[ -s $CA_BUNDLE ]] && build_options+=(--secret "id=ca,src=$CA_BUNDLE")
 PIP_CACHE=${PIP_CACHE:-$HOME/.cache/pip}
 [[ -d $PIP_CACHE ]] && build_options+=(--volume "$PIP_CACHE:/root/.cache/pip")
-buildah --storage-driver "$STORAGE_DRIVER" bud --format docker --isolation chroot --network host \
+buildah --storage-driver "$STORAGE_DRIVER" bud --layers --format docker --isolation chroot --network host \
     "${build_options[@]}" \
     --build-arg "BASE=$BASE" \
     --build-arg "VERSION=$VERSION" \

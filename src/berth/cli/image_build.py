@@ -84,8 +84,7 @@ def check_image_name(name: str) -> str:
 
 def containerfile(manifest: ModelManifest, *, trust: bool) -> str:
     """The model image's Containerfile: the berth image plus the folder; nothing runs at build."""
-    command = ["serve", "--model-dir", MODEL_DIR, "--host", "0.0.0.0", "--port", "8080"]
-    command += ["--grpc-port", "8081"]
+    command = ["serve", "--model-dir", MODEL_DIR]  # address and ports: the berth image's BERTH_* settings
     if trust:
         command.append("--trust-pickle")
     return "\n".join(
