@@ -23,6 +23,7 @@ debootstrap --variant=minbase \
 rm -rf "$rootfs"/var/cache/apt/* "$rootfs"/var/lib/apt/lists/* "$rootfs"/usr/share/doc/* \
     "$rootfs"/usr/share/man/* "$rootfs"/usr/share/info/* "$rootfs"/var/log/*
 find "$rootfs"/usr/share/locale -mindepth 1 -maxdepth 1 ! -name 'locale.alias' -exec rm -rf {} +
+chmod 0755 "$rootfs"  # mktemp made it private: it is the image's /
 tar --numeric-owner -C "$rootfs" -c . | "${PODMAN[@]}" import \
     --change 'ENV LANG=C.UTF-8' --change 'CMD ["python3"]' - "$BASE_IMAGE"
 echo "base image $BASE_IMAGE made"
