@@ -28,6 +28,7 @@ import tempfile
 import time
 import uuid
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -78,13 +79,30 @@ def state_folder(root: Path, name: str) -> Path:
     return folder
 
 
+@dataclass(frozen=True)
+class Started:
+    """A running container, and when it was created (vfs copies the whole image then) and started."""
+
+    name: str
+    created_at: float
+    started_at: float
+
+    def times(self) -> tuple[float, float]:
+        """Now, from `podman create` and from `podman start` (the process's start to ready)."""
+        now = time.monotonic()
+        return now - self.created_at, now - self.started_at
+
+
 @contextlib.contextmanager
-def container(image: str, name: str, state: Path, env: dict[str, str], *command: str) -> Iterator[str]:
-    """A detached container; removed afterwards (its log printed when the block failed)."""
-    podman("run", "--detach", "--name", name, *RUN_OPTIONS, "--volume", f"{state}:/var/lib/berth",
+def container(image: str, name: str, state: Path, env: dict[str, str], *command: str) -> Iterator[Started]:
+    """A container created, then started; removed afterwards (its log printed when the block failed)."""
+    created = time.monotonic()
+    podman("create", "--name", name, *RUN_OPTIONS, "--volume", f"{state}:/var/lib/berth",
            *environment(env), image, *command)  # fmt: skip
     try:
-        yield name
+        started = time.monotonic()
+        podman("start", name)
+        yield Started(name, created_at=created, started_at=started)
     except BaseException:
         subprocess.run([*PODMAN, "logs", name], check=False)
         raise
@@ -127,6 +145,11 @@ def s3_server() -> Iterator[str]:
     finally:
         proc.terminate()
         proc.wait(10)
+
+
+def readiness(times: tuple[float, float]) -> str:
+    created, started = times
+    return f"ready {started:.1f} s after podman start ({created:.1f} s after podman create)"
 
 
 def s3_client(endpoint_url: str) -> Any:
@@ -200,11 +223,10 @@ def main() -> None:
             0
         ]
 
-        started = time.monotonic()
-        name = stack.enter_context(container(args.image, f"berth-smoke-{run_id}", state, env))
+        platform = stack.enter_context(container(args.image, f"berth-smoke-{run_id}", state, env))
         url = f"http://127.0.0.1:{port}"
-        wait_ready(url, name)
-        platform_start_s = time.monotonic() - started
+        wait_ready(url, platform.name)
+        platform_times = platform.times()
         unauthenticated = httpx.get(f"{url}/api/v1/models", timeout=10).status_code
         if unauthenticated != 401:
             raise RuntimeError(f"the platform answered {unauthenticated} without a token")
@@ -240,23 +262,22 @@ def main() -> None:
             "BERTH_PORT": str(model_port),
             "BERTH_GRPC_PORT": str(model_grpc),
         }
-        started = time.monotonic()
         model_state = state_folder(root, "model")
-        model_name = stack.enter_context(
+        served = stack.enter_context(
             container(model_image, f"berth-smoke-model-{run_id}", model_state, model_env)
         )
         model_url = f"http://127.0.0.1:{model_port}"
-        wait_ready(model_url, model_name)
-        model_start_s = time.monotonic() - started
+        wait_ready(model_url, served.name)
+        model_times = served.times()
         got = predict(model_url, "smoke-lr", x[:5])
         if got != expected:
             raise RuntimeError(f"the model image predicted {got}, the model {expected}")
 
         platform_mb, model_mb = image_mb(args.image), image_mb(model_image)
         print("image smoke passed")
-        print(f"  {args.image}: {platform_mb:.0f} MB, start to ready {platform_start_s:.1f} s")
+        print(f"  {args.image}: {platform_mb:.0f} MB, {readiness(platform_times)}")
         print("    (PostgreSQL, S3, BERTH_AUTH=tokens; a pushed model's prediction checked)")
-        print(f"  {model_image}: {model_mb:.0f} MB, start to ready {model_start_s:.1f} s")
+        print(f"  {model_image}: {model_mb:.0f} MB, {readiness(model_times)}")
         print(f"    (berth serve --model-dir; prediction checked); berth image build took {build_s:.1f} s")
 
 

@@ -163,6 +163,9 @@ def test_a_link_inside_the_folder_is_followed(model_folder: Path, tmp_path: Path
         ({"trusted": "yes"}, "'trusted' must be true or false"),
         ({"signature": None}, "'signature' must be an object"),
         ({"aliases": ["1bad"]}, "invalid alias"),
+        ({"metadata": {"metrics": {"accuracy": "high"}}}, "'metadata.metrics' must map names to numbers"),
+        ({"metadata": {"tags": []}}, "'metadata.tags' must be an object"),
+        ({"runtime_config": ["batching"]}, "must be objects"),
     ],
 )
 def test_a_manifest_is_validated_field_by_field(

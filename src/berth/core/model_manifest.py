@@ -122,6 +122,7 @@ class ModelManifest:
             raise _invalid("'input_example' must be an object (an OIP request) or null")
         if not isinstance(aliases, list):
             raise _invalid("'aliases' must be a list")
+        _check_metadata(metadata)
         trusted = body.get("trusted", False)
         if not isinstance(trusted, bool):
             raise _invalid("'trusted' must be true or false")
@@ -160,6 +161,21 @@ def artifact_file_name(pushed: str) -> str:
         return pushed
     suffixes = "".join(s for s in re.findall(r"\.[A-Za-z0-9]{1,10}", pushed.rsplit("/", 1)[-1])[-2:])
     return f"artifact{suffixes}"
+
+
+def _check_metadata(metadata: Mapping[str, Any]) -> None:
+    for key in ("metrics", "params", "feature_importance", "tags"):
+        if not isinstance(metadata.get(key, {}), Mapping):
+            raise _invalid(f"'metadata.{key}' must be an object")
+    for key in ("docs", "training_data", "pushed_by", "source"):
+        if not isinstance(metadata.get(key, ""), str):
+            raise _invalid(f"'metadata.{key}' must be a string")
+    for key in ("metrics", "feature_importance"):
+        values = metadata.get(key, {})
+        if not all(isinstance(v, int | float) and not isinstance(v, bool) for v in values.values()):
+            raise _invalid(f"'metadata.{key}' must map names to numbers")
+    if not all(isinstance(v, str) for v in metadata.get("tags", {}).values()):
+        raise _invalid("'metadata.tags' must map names to strings")
 
 
 def _field(body: Mapping[str, Any], key: str, kind: type[Any]) -> Any:
