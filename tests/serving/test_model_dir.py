@@ -276,3 +276,18 @@ def test_image_build_without_buildah_or_podman_says_so(
 def test_a_manifest_round_trips(model_folder: Path) -> None:
     manifest = read_model_folder(model_folder).manifest
     assert ModelManifest.from_dict(orjson.loads(orjson.dumps(manifest.to_dict()))) == manifest
+
+
+@pytest.mark.slow
+def test_image_folder_from_a_running_server_is_the_registry_version(tmp_path: Path, lr: Trained) -> None:
+    home = tmp_path / "home"
+    pushed = berth.push(lr.model, name="lr", home=home, input_example=lr.x[:2], aliases=["production"])
+    out = tmp_path / "from-server"
+    with server_process(home) as url:
+        done = _berth("image", "folder", "lr@production", str(out), "--url", url)
+    assert done.returncode == 0, done.stderr
+    manifest = read_model_folder(out).manifest
+    assert (manifest.name, manifest.version, manifest.aliases) == ("lr", 1, ("production",))
+    assert (manifest.sha256, manifest.signature) == (pushed.artifact.sha256, pushed.signature)
+    done = _berth("image", "folder", "lr@production", str(out), "--home", str(home))
+    assert (done.returncode, "is not empty" in done.stderr) == (1, True), done.stderr
