@@ -5,7 +5,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.berth-installed
 
-.PHONY: run test lint typecheck layers unit install system-packages clean bench grpc
+.PHONY: run test lint typecheck layers unit install system-packages clean bench grpc image image-smoke image-clean
 
 $(STAMP): pyproject.toml constraints.txt examples/the_voice/pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -59,3 +59,26 @@ grpc: $(STAMP)
 		&& mv $$f.tmp $$f; done
 	grep -q '_descriptor_pool.DescriptorPool().AddSerializedFile(' src/berth/server/grpc/proto/berth_inference_pb2.py
 	$(BIN)/ruff format -q src/berth/server/grpc/proto
+
+# berth's container image (docs/image.md; not part of `make test`). These machines have no Docker
+# engine and pull no base images: buildah builds on a Debian base made here with debootstrap, and
+# podman runs it with runc, vfs storage and the host's network. With a registry:
+# `make image BASE=docker.io/library/python:3.11-slim`.
+IMAGE ?= localhost/berth
+BASE  ?= localhost/berth-base:bookworm
+STORAGE_DRIVER ?= vfs
+
+image:
+	IMAGE=$(IMAGE) BASE=$(BASE) STORAGE_DRIVER=$(STORAGE_DRIVER) scripts/image/build.sh
+
+# The image against this machine's PostgreSQL (a fresh database) and moto's S3 server: a pushed
+# model's prediction, then a model image from `berth image build` and its prediction; sizes and
+# start-to-ready times printed.
+image-smoke: $(STAMP) image
+	STORAGE_DRIVER=$(STORAGE_DRIVER) $(BIN)/python bench/image_smoke.py --image $(IMAGE):latest
+
+image-clean:
+	-podman --storage-driver $(STORAGE_DRIVER) images --format '{{.Repository}}:{{.Tag}}' \
+		| grep -E '^(localhost/berth-model-[a-z0-9._-]+):' \
+		| xargs -r podman --storage-driver $(STORAGE_DRIVER) rmi --force
+	-podman --storage-driver $(STORAGE_DRIVER) rmi --force $(IMAGE):latest $(IMAGE):$(shell sed -n 's/^version = "\(.*\)"/\1/p' pyproject.toml | head -1) $(BASE)

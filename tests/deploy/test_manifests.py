@@ -50,19 +50,6 @@ KUBERNETES_VERSION: Final = "1.32.0"
 """Validated against this release's schemas (kubectl v1.32 renders them here); raise it with the
 oldest Kubernetes berth supports."""
 
-PENDING_SETTINGS: Final[dict[str, str]] = {}
-"""Settings the manifests set that another branch is adding to src/berth/core/settings.py."""
-
-PENDING_OPTIONS: Final = {
-    ("ServingRuntime", "berth", "--model-dir"): (
-        "/mnt/models",
-        "`berth serve --model-dir` for KServe (issue 14, item 6)",
-    ),
-}
-"""(kind, name, option) -> (value, what adds it): command-line options other branches are adding to
-`berth serve`. Until the CLI has them, the line must fail on exactly that option and parse without
-it; once merged, the full line parses and the entry can go."""
-
 HOME: Final = "/var/lib/berth"
 SCRATCH: Final = "/tmp"
 USER: Final = 10001
@@ -362,15 +349,9 @@ def _refusal(argv: list[str]) -> str | None:
     return None
 
 
-def _without(argv: list[str], option: str) -> list[str]:
-    at = argv.index(option)
-    return argv[:at] + argv[at + 2 :]
-
-
 def test_every_command_line_parses_with_berths_cli(
     everything: list[tuple[str, list[dict[str, Any]]]],
 ) -> None:
-    pending_seen = set()
     lines = 0
     for overlay, workload in _workloads(everything):
         objects = _objects_of(everything, overlay)
@@ -379,21 +360,10 @@ def test_every_command_line_parses_with_berths_cli(
             assert "$(" not in " ".join(argv), f"{workload.name}: an unexpanded reference in {argv}"
             lines += 1
             refusal = _refusal(argv)
-            if refusal is None:
-                continue
-            pending = [
-                (o, v)
-                for (kind, name, o), v in PENDING_OPTIONS.items()
-                if (kind, name) == (workload.kind, workload.name)
-            ]
-            assert pending, f"{overlay}: {workload.kind} {workload.name}: berth refuses {argv}: {refusal}"
-            ((option, (value, _)),) = pending
-            assert option in refusal or value in refusal, refusal  # refused for the pending option only
-            assert argv[argv.index(option) + 1] == value
-            assert _refusal(_without(argv, option)) is None  # the rest of the line stands
-            pending_seen.add((workload.kind, workload.name, option))
+            assert refusal is None, (
+                f"{overlay}: {workload.kind} {workload.name}: berth refuses {argv}: {refusal}"
+            )
     assert lines >= 9
-    assert pending_seen <= set(PENDING_OPTIONS)
 
 
 def test_the_cli_check_refuses_a_wrong_line() -> None:
@@ -412,7 +382,7 @@ def test_every_setting_is_one_berth_has(everything: list[tuple[str, list[dict[st
         for container in workload.containers():
             env = container_environment(objects, workload, container)
             names = {name for name in env if name.startswith("BERTH_")}
-            unknown = names - known - set(PENDING_SETTINGS)
+            unknown = names - known
             assert not unknown, f"{overlay}: {workload.name} sets {sorted(unknown)}, unknown to Settings"
             values = {k[len("BERTH_") :].lower(): v for k, v in env.items() if k in known}
             Settings.model_validate(values)  # each value is one the setting accepts

@@ -7,11 +7,10 @@ through the gateway and assigned to `risk` is answered by the risk replica, over
 and its record reaches the record store through NATS JetStream and the monitor.
 
 What is changed, and only that: the database URL, the S3 bucket, endpoint and credentials (the
-placeholders'), each process's ports (free ones, on 127.0.0.1, since the pods' 8080 would collide
-here), the home folder (a temporary one for the pod's emptyDir), the pod's IP (127.0.0.1) and the
-API's Service address in the gateway's BERTH_API_URL. The monitor's `--role monitor` is not run
-(`PENDING_OPTIONS` in test_manifests.py); neither is BERTH_RECORD_SINK's NATS (it is dropped: the
-replicas journal locally, as without NATS).
+placeholders'), the NATS address of BERTH_RECORD_SINK (this machine's JetStream, a fresh stream),
+each process's ports (free ones, on 127.0.0.1, since the pods' 8080 would collide here), the home
+folder (a temporary one for the pod's emptyDir), the pod's IP (127.0.0.1) and the API's Service
+address in the gateway's BERTH_API_URL.
 """
 
 from __future__ import annotations

@@ -20,6 +20,7 @@ from berth.cli.db_commands import db
 from berth.cli.demo import demo
 from berth.cli.endpoint_commands import endpoint, entities
 from berth.cli.group_commands import group
+from berth.cli.image_commands import image
 from berth.cli.job_commands import job, trigger
 from berth.cli.monitor_commands import alert, monitor
 from berth.cli.predict_command import predict
@@ -89,6 +90,24 @@ def cli() -> None:
     help="host:port where the gateway reaches this replica's gRPC port (default: advertise-url's host"
     " and --grpc-port).",
 )
+@click.option(
+    "--model-dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
+    help="Serve the one model in this folder (berth-model.json + its artifact; KServe's /mnt/models):"
+    " no registry database, no management API; docs/image.md.",
+)
+@click.option(
+    "--model-name",
+    default=None,
+    help="With --model-dir: serve the model under this name, not its manifest's (KServe calls it by"
+    " the InferenceService's name).",
+)
+@click.option(
+    "--trust-pickle",
+    is_flag=True,
+    help="With --model-dir: serve a model whose manifest says it needs trust (runs code on load).",
+)
 def serve(
     home: Path | None,
     host: str | None,
@@ -103,6 +122,9 @@ def serve(
     group: str | None,
     advertise_url: str | None,
     advertise_grpc: str | None,
+    model_dir: Path | None,
+    model_name: str | None,
+    trust_pickle: bool,
 ) -> None:
     """Serve every model in the registry over REST (Open Inference Protocol V2 and /api/v1), and over
     gRPC (Open Inference Protocol V2) with --grpc-port. With --role and --group, one role of a
@@ -125,7 +147,15 @@ def serve(
         "advertise_url": advertise_url,
         "advertise_grpc": advertise_grpc,
     }
-    run_server(Settings(**{k: v for k, v in overrides.items() if v is not None}))
+    settings = Settings(**{k: v for k, v in overrides.items() if v is not None})
+    if model_dir is not None:
+        from berth.wiring.model_dir import serve_model_dir
+
+        serve_model_dir(settings, model_dir, trust=trust_pickle, name=model_name)
+        return
+    if trust_pickle or model_name is not None:
+        raise click.UsageError("--trust-pickle and --model-name go with --model-dir")
+    run_server(settings)
 
 
 cli.add_command(push)
@@ -147,6 +177,7 @@ cli.add_command(monitor)
 cli.add_command(alert)
 cli.add_command(group)
 cli.add_command(db)
+cli.add_command(image)
 
 
 def main() -> None:

@@ -43,6 +43,10 @@ class Registry(Protocol):
     def alias_history(self, name: str, alias: str | None = None) -> list[AliasEvent]: ...
     def put_profile(self, name: str, number: int, profile: Mapping[str, Any]) -> None: ...
     def get_profile(self, name: str, number: int) -> dict[str, Any]: ...
+    def download_artifact(self, version: Version, out: Path) -> Path:
+        """Write `version`'s artifact to the file `out` (the caller checks its sha256)."""
+        ...
+
     def close(self) -> None: ...
 
 
@@ -151,6 +155,10 @@ class RemoteRegistry:
     def get_profile(self, name: str, number: int) -> dict[str, Any]:
         body: dict[str, Any] = self._http.json("GET", f"/api/v1/models/{_q(name)}/versions/{number}/profile")
         return body
+
+    def download_artifact(self, version: Version, out: Path) -> Path:
+        self._http.download(f"/api/v1/models/{_q(version.model)}/versions/{version.number}/artifact", out)
+        return out
 
     def close(self) -> None:
         self._http.close()

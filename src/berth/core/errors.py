@@ -70,6 +70,9 @@ class ErrorCode(StrEnum):
     MODEL_NOT_READY = "model_not_ready"
     PREDICTION_FAILED = "prediction_failed"
     PIPELINE_STEP_FAILED = "pipeline_step_failed"
+    MODEL_FOLDER_INVALID = "model_folder_invalid"
+    """A model folder (`berth serve --model-dir`) without a valid manifest, or with files that
+    escape it (docs/image.md)."""
     # background jobs
     UNKNOWN_JOB_KIND = "unknown_job_kind"
     INVALID_JOB_PARAMS = "invalid_job_params"
@@ -80,6 +83,8 @@ class ErrorCode(StrEnum):
     RECORDING_UNAVAILABLE = "recording_unavailable"
     """The prediction was made but its record could not be written (the journal's disk is full or
     failing): the answer is withheld, since every answered prediction is recorded."""
+    IMAGE_BUILD_FAILED = "image_build_failed"
+    """`berth image build`: no buildah or podman, or the build tool failed."""
     INTERNAL = "internal"
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -60,6 +61,10 @@ class LocalRegistry:
 
     def get_profile(self, name: str, number: int) -> dict[str, Any]:
         return self._ws.profiles.get_profile(name, number)
+
+    def download_artifact(self, version: Version, out: Path) -> Path:
+        shutil.copyfile(self._ws.artifacts.fetch(version.artifact), out)  # fetch verifies the sha256
+        return out
 
     def close(self) -> None:
         self._ws.close()

@@ -77,10 +77,12 @@ GRPC_STATUS: Final[dict[ErrorCode, grpc.StatusCode]] = {
     ErrorCode.ARTIFACT_INTEGRITY: grpc.StatusCode.FAILED_PRECONDITION,
     ErrorCode.UNTRUSTED_ARTIFACT: grpc.StatusCode.FAILED_PRECONDITION,
     ErrorCode.MODEL_LOAD_FAILED: grpc.StatusCode.FAILED_PRECONDITION,
+    ErrorCode.MODEL_FOLDER_INVALID: grpc.StatusCode.FAILED_PRECONDITION,
     ErrorCode.MODEL_NOT_READY: grpc.StatusCode.UNAVAILABLE,
     ErrorCode.UNAVAILABLE: grpc.StatusCode.UNAVAILABLE,
     ErrorCode.NO_SERVING_REPLICA: grpc.StatusCode.UNAVAILABLE,
     ErrorCode.RECORDING_UNAVAILABLE: grpc.StatusCode.UNAVAILABLE,
+    ErrorCode.IMAGE_BUILD_FAILED: grpc.StatusCode.INTERNAL,
     ErrorCode.INTERNAL: grpc.StatusCode.INTERNAL,
 }
 

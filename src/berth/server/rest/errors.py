@@ -68,10 +68,12 @@ HTTP_STATUS: Final[dict[ErrorCode, int]] = {
     ErrorCode.MODEL_LOAD_FAILED: 422,
     ErrorCode.PREDICTION_FAILED: 422,
     ErrorCode.PIPELINE_STEP_FAILED: 422,
+    ErrorCode.MODEL_FOLDER_INVALID: 422,
     ErrorCode.MODEL_NOT_READY: 409,
     ErrorCode.UNAVAILABLE: 503,
     ErrorCode.NO_SERVING_REPLICA: 503,
     ErrorCode.RECORDING_UNAVAILABLE: 503,
+    ErrorCode.IMAGE_BUILD_FAILED: 500,
     ErrorCode.INTERNAL: 500,
 }
 
