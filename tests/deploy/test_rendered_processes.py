@@ -269,6 +269,13 @@ def test_the_production_roles_run_as_rendered_and_serve_through_the_gateway(
     assert answer.json()["predictions"] == model.predict(x.head(1)).tolist()
     refused = httpx.post(f"{gateway.url}/v1/models/fraud-scorer:predict", json=body, timeout=30)
     assert refused.status_code == 401  # BERTH_AUTH=tokens: the replica asks the caller for a token
+    # no existence oracle through the gateway: without a token, a name that does not exist is a 401 too
+    ghost = httpx.post(f"{gateway.url}/v1/models/no-such-model:predict", json=body, timeout=30)
+    assert (ghost.status_code, ghost.json()["code"]) == (401, "unauthenticated")
+    ghost = httpx.post(
+        f"{gateway.url}/v1/models/no-such-model:predict", json=body, headers=headers, timeout=30
+    )
+    assert (ghost.status_code, ghost.json()["code"]) == (404, "model_not_found")
 
     # gRPC callers use the same address: the gateway's gRPC port, to the risk replica
     client = triton.InferenceServerClient(url=gateway.grpc or "")
@@ -276,6 +283,13 @@ def test_the_production_roles_run_as_rendered_and_serve_through_the_gateway(
         metadata = client.get_model_metadata("fraud-scorer", headers=headers)
         assert metadata.name == "fraud-scorer"
         assert client.is_model_ready("fraud-scorer", headers=headers)
+        for name in ("fraud-scorer", "no-such-model"):  # anonymous: the same answer for both
+            with pytest.raises(triton.InferenceServerException) as anonymous:
+                client.get_model_metadata(name)
+            assert anonymous.value.status() == "StatusCode.UNAUTHENTICATED"
+        with pytest.raises(triton.InferenceServerException) as missing:
+            client.get_model_metadata("no-such-model", headers=headers)
+        assert missing.value.status() == "StatusCode.NOT_FOUND"
     finally:
         client.close()
 

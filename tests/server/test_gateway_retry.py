@@ -184,3 +184,30 @@ def test_another_404_is_the_callers_answer(home: Path) -> None:
     assert refused.json()["code"] == ErrorCode.MODEL_NOT_FOUND.value
     assert refused.headers["content-length"] == str(len(refused.content))
     assert len(first.calls) == len(second.calls) == 1
+
+
+def test_a_name_no_replica_serves_is_answered_after_a_replica_authenticated_the_caller(home: Path) -> None:
+    """No existence oracle: an anonymous caller gets the replica's 401 for a name that exists and for
+    one that does not, never the gateway's own model_not_found or no_serving_replica."""
+    refusing = error_response(BerthError(ErrorCode.UNAUTHENTICATED, "missing credentials"))
+    with replica(refusing) as guard, gateway_with(home, ("risk", guard)) as gateway:
+        # "mover" is in group default, which has no replica here; "ghost" does not exist
+        answers = [httpx.post(f"{gateway}/v2/models/{n}/infer", json=BODY) for n in ("mover", "ghost")]
+
+    assert [(a.status_code, a.json()["code"]) for a in answers] == [(401, "unauthenticated")] * 2
+    assert guard.calls == ["/v2/models/mover/infer", "/v2/models/ghost/infer"]
+
+
+def test_a_caller_a_replica_let_through_gets_the_gateways_own_answer(home: Path) -> None:
+    elsewhere = error_response(
+        BerthError(ErrorCode.NOT_SERVED_HERE, "served by 'default'", model="mover", group="default")
+    )
+    missing = error_response(BerthError(ErrorCode.MODEL_NOT_FOUND, "no model 'ghost'", model="ghost"))
+    with replica(elsewhere) as other, gateway_with(home, ("risk", other)) as gateway:
+        unserved = httpx.post(f"{gateway}/v2/models/mover/infer", json=BODY)
+        other.answer = missing
+        ghost = httpx.post(f"{gateway}/v2/models/ghost/infer", json=BODY)
+
+    assert (unserved.status_code, unserved.json()["code"]) == (503, "no_serving_replica")
+    assert unserved.json()["details"] == {"model": "mover", "group": "default"}
+    assert (ghost.status_code, ghost.json()["code"]) == (404, "model_not_found")

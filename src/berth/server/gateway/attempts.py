@@ -11,9 +11,15 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncGenerator, Callable
+from typing import Final
 
 from berth.core.errors import BerthError, ErrorCode
 from berth.server.gateway.directory import GroupDirectory
+
+UNSERVED: Final = frozenset({ErrorCode.MODEL_NOT_FOUND, ErrorCode.NO_SERVING_REPLICA})
+"""The gateway's own answers for a name no live replica serves. They name the model (and its group),
+so they go only to a caller a replica authenticated: the name is first sent to any live replica,
+which answers an anonymous caller 401 and a caller of another team as for a missing name."""
 
 
 class CandidateRounds:

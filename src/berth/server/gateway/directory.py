@@ -116,12 +116,15 @@ class GroupDirectory:
         return grpc_url
 
     def any_replicas(self, *, grpc: bool) -> list[str]:
-        """One address of each live group's replicas (REST URLs, or gRPC addresses)."""
+        """One address of each live group's replicas (REST URLs, or gRPC addresses; the group's
+        template address where one is set)."""
+        template = self._grpc_template if grpc else self._template
         found: dict[str | None, str] = {}
         for replica in self._view.replicas:
             address = replica.grpc_url if grpc else replica.url
             if address is not None and replica.url not in self._down:
-                found.setdefault(replica.group, address)
+                group = replica.group or DEFAULT_GROUP
+                found.setdefault(group, address if template is None else _TEMPLATE_FIELD.sub(group, template))
         return list(found.values())
 
     def _chosen(self, name: str, address: Callable[[ReplicaStatus], str | None]) -> list[ReplicaStatus]:

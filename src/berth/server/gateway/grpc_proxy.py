@@ -25,7 +25,7 @@ import grpc
 import grpc.aio
 
 from berth.core.errors import BerthError, ErrorCode
-from berth.server.gateway.attempts import CandidateRounds
+from berth.server.gateway.attempts import UNSERVED, CandidateRounds
 from berth.server.gateway.directory import GroupDirectory
 from berth.server.grpc.proto import berth_inference_pb2 as pb
 from berth.server.grpc.status import ERROR_CODE_KEY, abort
@@ -191,8 +191,29 @@ class GatewayRpcHandler(grpc.GenericRpcHandler):  # type: ignore[misc]  # grpc's
                             else:
                                 self._directory.mark_down(self._directory.url_of(target))
         except BerthError as error:
-            await abort(context, error)
+            if error.code not in UNSERVED:
+                await abort(context, error)
+            return await self._answer_unserved(method, name, request, context, error)
         raise AssertionError("rounds end with an answer or NO_SERVING_REPLICA")  # pragma: no cover
+
+    async def _answer_unserved(
+        self,
+        method: str,
+        name: str,
+        request: bytes,
+        context: grpc.aio.ServicerContext[bytes, bytes],
+        unserved: BerthError,
+    ) -> bytes:
+        """A name no live replica serves, answered as a replica answers it, after it authenticated
+        the caller (as the REST gateway does, `berth.server.gateway.proxy`)."""
+        for target in self._directory.any_replicas(grpc=True):
+            try:
+                return await self._relay(method, target, request, context, name=name)
+            except _NotReached as skipped:
+                if skipped.lacking:  # the replica let the caller through: the gateway's own answer
+                    await abort(context, unserved)
+                self._directory.mark_down(self._directory.url_of(target))
+        await abort(context, BerthError(ErrorCode.NO_SERVING_REPLICA, "no serving replica is live"))
 
     async def _relay(
         self,

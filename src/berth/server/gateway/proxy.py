@@ -29,7 +29,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 
 from berth.core.errors import BerthError, ErrorCode
-from berth.server.gateway.attempts import CandidateRounds
+from berth.server.gateway.attempts import UNSERVED, CandidateRounds
 from berth.server.gateway.directory import GroupDirectory
 from berth.server.rest.errors import error_response
 
@@ -92,6 +92,34 @@ class GatewayProxy:
 
     async def _forward_named(self, request: Request, name: str) -> Response:
         body = await self._body(request)  # read once (bounded), to be sent again to the next replica
+        try:
+            return await self._to_a_serving_replica(request, name, body)
+        except BerthError as error:
+            if error.code not in UNSERVED:
+                raise
+            return await self._answer_unserved(request, body, error)
+
+    async def _answer_unserved(self, request: Request, body: bytes, unserved: BerthError) -> Response:
+        """A name no live replica serves, answered as a replica answers it: after it authenticated
+        the caller (so that an anonymous caller learns nothing of which names exist, and a caller of
+        another team gets what it gets for a missing name). `unserved` is this gateway's own answer,
+        given to a caller the replica let through."""
+        for base in self._directory.any_replicas(grpc=False):
+            try:
+                answer = await self._send(request, base, body)
+            except aiohttp.ClientConnectorError:
+                self._directory.mark_down(base)
+                continue
+            if answer.status == 404:
+                error_body = await _small_json_body(answer)
+                if error_body is not None:
+                    if _code(error_body) == ErrorCode.NOT_SERVED_HERE.value:
+                        raise unserved  # the caller may know the name: it is served nowhere now
+                    return _buffered(answer, error_body, base)
+            return _streamed(answer, base)
+        raise BerthError(ErrorCode.NO_SERVING_REPLICA, "no serving replica is live")
+
+    async def _to_a_serving_replica(self, request: Request, name: str, body: bytes) -> Response:
         async with contextlib.aclosing(self._rounds.rounds(name, self._directory.candidates)) as rounds:
             async for candidates in rounds:
                 for base in candidates:
