@@ -112,7 +112,7 @@ def test_acknowledged_records_are_drained_into_the_store(target: StreamTarget, s
 def test_a_republished_record_is_stored_once(target: StreamTarget, store: SqlRecordStore) -> None:
     """Within the duplicate window JetStream drops the copy (its acknowledgement says so); past it,
     the copy reaches the stream and the drainer's keyed insert drops it."""
-    message = [(record_key("p1", None), record_document(pending("p1")))]
+    message = [(record_key("churn", "p1", None), record_document(pending("p1")))]
 
     async def scenario() -> tuple[int, int, RecordDrainer]:
         stream = connection(target, window_s=1.0)
@@ -139,7 +139,7 @@ def test_records_delivered_again_after_a_drainer_died_unacknowledged_are_stored_
 ) -> None:
     """A drainer that committed a batch and died before acknowledging it: JetStream hands the batch
     out again after the ack wait, and the next drainer stores none of it twice."""
-    messages = [(record_key(f"p{i}", None), record_document(pending(f"p{i}"))) for i in range(5)]
+    messages = [(record_key("churn", f"p{i}", None), record_document(pending(f"p{i}"))) for i in range(5)]
 
     async def scenario() -> RecordDrainer:
         stream = connection(target)
@@ -169,22 +169,28 @@ def test_records_delivered_again_after_a_drainer_died_unacknowledged_are_stored_
 def test_an_unreachable_stream_refuses_records_at_once() -> None:
     target = parse_stream_uri(f"nats://127.0.0.1:{free_port()}/NOWHERE")
 
+    timeout_s = 60.0
+
     async def scenario() -> tuple[BerthError, float, list[str]]:
-        recorder = StreamRecorder(connection(target), publish_timeout_s=1)
-        await recorder.start()  # waits the publish timeout for a connection, then starts anyway
+        recorder = StreamRecorder(connection(target), publish_timeout_s=timeout_s)
+        starting = asyncio.create_task(recorder.start())  # waits up to the timeout for a connection
+        while "unreachable" not in " ".join(recorder.problems()):  # the first connection failed
+            await asyncio.sleep(0.01)
         started = time.monotonic()
         with pytest.raises(BerthError) as refused:
             await committed(recorder.record(pending("p1")))
         took = time.monotonic() - started
         problems = recorder.problems()
         await recorder.close()
+        starting.cancel()
+        await asyncio.gather(starting, return_exceptions=True)
         return refused.value, took, problems
 
     error, took, problems = asyncio.run(scenario())
 
     assert error.code is ErrorCode.RECORDING_UNAVAILABLE
     assert "unreachable" in error.message
-    assert took < 1.0  # refused, never held until the publish timeout
+    assert took < timeout_s / 4  # refused at once, never held until the publish timeout
     assert problems
     assert "cannot be recorded" in problems[0]
 
@@ -223,5 +229,7 @@ def test_stream_uris_are_parsed_and_checked() -> None:
 
 
 def test_prediction_record_keys_tell_shadows_apart() -> None:
-    assert record_key("p1", None) == "p:p1"
-    assert record_key("p1~churn:2", "p1") == "s:p1~churn:2"
+    assert record_key("scoring", "p1", None) == "p:scoring/p1"
+    assert record_key("scoring", "p1~churn:2", "p1") == "s:scoring/p1~churn:2"
+    # the same caller-chosen id under two names (two teams' models) is two records
+    assert record_key("alpha-model", "txn-1", None) != record_key("beta-model", "txn-1", None)

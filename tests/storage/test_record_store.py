@@ -138,8 +138,8 @@ def test_prediction_ids_are_not_unique_and_shadows_share_their_callers_id(record
 def test_a_keyed_record_is_stored_once_however_often_it_arrives(records: SqlRecordStore) -> None:
     """Records from a record stream carry a key; a redelivery (in another batch, or twice in one) is
     skipped, while unkeyed (journal) records with one prediction id are all kept."""
-    first = record("p1", record_key="p:p1")
-    shadow = record("p1~churn:2", 1, shadow_of="p1", record_key="s:p1~churn:2")
+    first = record("p1", record_key="p:churn/p1")
+    shadow = record("p1~churn:2", 1, shadow_of="p1", record_key="s:churn/p1~churn:2")
 
     assert ingest(records, first, shadow, record("p1", 2)) == 3
     assert ingest(records, first, first, record("p1", 3), shadow) == 1

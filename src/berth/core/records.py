@@ -50,11 +50,14 @@ class PredictionRecord:
     key is stored once. None for records from the local journal, whose positions make them once."""
 
 
-def record_key(prediction_id: str, shadow_of: str | None) -> str:
-    """A record's key in a record stream: its prediction id (a shadow's id already names the caller's
-    id and the version that answered, ``<id>~<model>:<version>``); the ``s:`` and ``p:`` prefixes
-    keep a caller's own id that happens to look like a shadow's apart from a shadow's."""
-    return f"s:{prediction_id}" if shadow_of is not None else f"p:{prediction_id}"
+def record_key(endpoint: str, prediction_id: str, shadow_of: str | None) -> str:
+    """A record's key in a record stream: the name called (a model or an endpoint) and the prediction
+    id (a shadow's id already names the caller's id and the version that answered,
+    ``<id>~<model>:<version>``). Ids are per name called: a caller's own id (the OIP ``id``) can
+    collide only with the ids of callers of the same name, never suppress the record of another
+    team's model (names hold no ``/``). The ``s:`` and ``p:`` prefixes keep a caller's own id that
+    happens to look like a shadow's apart from a shadow's."""
+    return f"{'s' if shadow_of is not None else 'p'}:{endpoint}/{prediction_id}"
 
 
 @dataclass(frozen=True, slots=True)

@@ -178,7 +178,7 @@ def _messages(batch: list[Pending | FailedPending]) -> list[tuple[str | None, by
     return [
         (None, failure_document(i))
         if isinstance(i, FailedPending)
-        else (record_key(i.prediction_id, i.shadow_of), record_document(i))
+        else (record_key(i.endpoint, i.prediction_id, i.shadow_of), record_document(i))
         for i in batch
     ]
 
