@@ -202,6 +202,45 @@ def test_a_drift_rule_fires_once_with_a_signed_webhook_retried_until_delivered(
         receiver.close()
 
 
+def test_two_monitors_evaluating_at_once_fire_a_rule_once(monitored: str, settings: Settings) -> None:
+    """Monitors run N times (`berth serve --role monitor`): each evaluates every rule, and the
+    rule's compare-and-set lets exactly one of them fire it, whatever the interleaving."""
+    rule = {
+        "name": "clf-drift-twice",
+        "target": "clf",
+        "metric": "drift_share",
+        "op": ">",
+        "threshold": 0.01,
+        "window_s": 3600,
+        "min_samples": 30,
+    }
+    assert httpx.post(f"{monitored}/api/v1/alerts/rules", json=rule).status_code == 201
+    workspaces = [open_workspace(settings) for _ in range(2)]
+    evaluators = [AlertEvaluator(w.alerts, w.monitor, None) for w in workspaces]
+    start = threading.Barrier(2)
+    fired: list[str] = []
+
+    def evaluate(evaluator: AlertEvaluator) -> None:
+        start.wait()
+        now = datetime.now(UTC)
+        fired.extend(t.kind for t in evaluator.evaluate_all(now) if t.rule == "clf-drift-twice")
+
+    threads = [threading.Thread(target=evaluate, args=(e,)) for e in evaluators]
+    try:
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+    finally:
+        for evaluator, workspace in zip(evaluators, workspaces, strict=True):
+            evaluator.close()
+            workspace.close()
+
+    assert fired == ["fired"]
+    events = httpx.get(f"{monitored}/api/v1/alerts/events", params={"rule": "clf-drift-twice"}).json()
+    assert [e["kind"] for e in events["events"]] == ["fired"]
+
+
 def test_a_webhook_that_times_out_is_given_up_after_its_attempts() -> None:
     waits: list[float] = []
     silent = socket.socket()  # accepts connections (the backlog) and never answers
