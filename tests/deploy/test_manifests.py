@@ -366,6 +366,23 @@ def test_every_command_line_parses_with_berths_cli(
     assert lines >= 9
 
 
+def test_every_probed_server_listens_beyond_loopback(
+    everything: list[tuple[str, list[dict[str, Any]]]],
+) -> None:
+    """The kubelet probes the pod's IP: a berth server bound to its default 127.0.0.1 would never be
+    ready. `berth worker --health-port` listens on every address by itself."""
+    for overlay, workload in _workloads(everything):
+        objects = _objects_of(everything, overlay)
+        for container in workload.containers():
+            env = container_environment(objects, workload, container)
+            argv = command_line(container, env)
+            probed = any(f"{kind}Probe" in container for kind in ("startup", "liveness", "readiness"))
+            if argv[1] not in ("serve", "demo") or not probed:
+                continue
+            host = argv[argv.index("--host") + 1] if "--host" in argv else env.get("BERTH_HOST", "127.0.0.1")
+            assert host == "0.0.0.0", f"{overlay}: {workload.kind} {workload.name} listens on {host}"
+
+
 def test_the_cli_check_refuses_a_wrong_line() -> None:
     with pytest.raises(click.UsageError):
         parse_berth_command(["berth", "serve", "--role", "dta"])
