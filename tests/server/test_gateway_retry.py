@@ -211,3 +211,17 @@ def test_a_caller_a_replica_let_through_gets_the_gateways_own_answer(home: Path)
     assert (unserved.status_code, unserved.json()["code"]) == (503, "no_serving_replica")
     assert unserved.json()["details"] == {"model": "mover", "group": "default"}
     assert (ghost.status_code, ghost.json()["code"]) == (404, "model_not_found")
+
+
+def test_a_name_is_decoded_once_as_a_replica_decodes_it(home: Path) -> None:
+    """``%256dover`` is the name ``%6dover`` (decoded once), not ``mover``: the gateway routes by the
+    path as sent and passes it on as sent, so a replica reads the name a direct call gives it."""
+    with (
+        replica(JSONResponse({"model_name": "mover"})) as only,
+        gateway_with(home, ("default", only)) as gateway,
+    ):
+        plain = httpx.post(f"{gateway}/v2/models/%6dover/infer", json=BODY)  # %6d is "m": mover
+        twice = httpx.post(f"{gateway}/v2/models/%256dover/infer", json=BODY)
+
+    assert plain.status_code == twice.status_code == 200
+    assert only.calls == ["/v2/models/mover/infer", "/v2/models/%6dover/infer"]

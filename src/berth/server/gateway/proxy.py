@@ -21,7 +21,7 @@ import json
 import re
 from collections.abc import AsyncIterator
 from typing import Final
-from urllib.parse import unquote
+from urllib.parse import quote, unquote
 
 import aiohttp
 from starlette.background import BackgroundTask
@@ -50,8 +50,16 @@ _HOP_BY_HOP: Final = frozenset(
 )
 
 
+def _raw_path(request: Request) -> str:
+    """The path as the caller sent it (percent-escapes kept): routed by, and passed on, as it is,
+    so the replica decodes it exactly once, as it would a direct call."""
+    raw = request.scope.get("raw_path")
+    return raw.decode("latin-1") if isinstance(raw, bytes) else quote(request.url.path)
+
+
 def named_target(path: str) -> str | None:
-    """The model or endpoint a request path names (URL-decoded), or None."""
+    """The model or endpoint a request path (as sent, percent-escapes kept) names, decoded once;
+    or None."""
     match = _NAMED.match(path)
     if match is None:
         return None
@@ -81,7 +89,7 @@ class GatewayProxy:
             ready = self._directory.loaded
             return JSONResponse({"ready": ready}, status_code=200 if ready else 503)
         try:
-            name = named_target(path)
+            name = named_target(_raw_path(request))
             if name is not None:
                 return await self._forward_named(request, name)
             if self._api_url is None:
@@ -155,7 +163,7 @@ class GatewayProxy:
         client_host = request.client.host if request.client is not None else ""
         forwarded = request.headers.get("x-forwarded-for")
         headers.append(("x-forwarded-for", f"{forwarded}, {client_host}" if forwarded else client_host))
-        target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
+        target = _raw_path(request) + (f"?{request.url.query}" if request.url.query else "")
         try:
             return await self._client.request(
                 request.method, base + target, headers=headers, data=content, allow_redirects=False
