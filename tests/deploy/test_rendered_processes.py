@@ -223,6 +223,11 @@ def test_the_production_roles_run_as_rendered_and_serve_through_the_gateway(
     assert made.returncode == 0, made.stderr
     token = next(word for word in made.stdout.split() if word.startswith("berth_"))
     headers = {"authorization": f"Bearer {token}"}
+    # a token made in another process reaches the API's access table on its next reload
+    deadline = time.monotonic() + START_TIMEOUT_S
+    while httpx.get(f"{gateway.url}/api/v1/models", headers=headers, timeout=30).status_code != 200:
+        assert time.monotonic() < deadline, "the API never took the new token"
+        time.sleep(0.2)
 
     # step 10: push through the gateway, assign to risk, predict through the gateway
     x, y = load_iris(return_X_y=True, as_frame=True)
