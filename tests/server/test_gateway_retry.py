@@ -13,7 +13,6 @@ made by berth's own error responses); the gateway is berth's, on a real registry
 from __future__ import annotations
 
 import contextlib
-import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -22,7 +21,6 @@ from pathlib import Path
 import httpx
 import numpy as np
 import pytest
-import uvicorn
 from sklearn.linear_model import LogisticRegression
 from starlette.applications import Starlette
 from starlette.requests import Request
@@ -37,7 +35,7 @@ from berth.server.rest.errors import error_response
 from berth.storage.sql_serving_groups import SqlServingGroups
 from berth.wiring.gateway import create_gateway
 from berth.wiring.implementations import open_database
-from tests.support.servers import free_port, wait_ready
+from tests.support.servers import asgi_in_thread
 
 BODY = {"inputs": [{"name": "x", "shape": [1, 2], "datatype": "FP32", "data": [0.5, 1.5]}]}
 
@@ -49,21 +47,6 @@ class Replica:
     answer: Response
     calls: list[str] = field(default_factory=list)
     url: str = ""
-
-
-@contextlib.contextmanager
-def serving(app: Starlette) -> Iterator[str]:
-    port = free_port()
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    url = f"http://127.0.0.1:{port}"
-    try:
-        wait_ready(url)
-        yield url
-    finally:
-        server.should_exit = True
-        thread.join(timeout=30)
 
 
 @contextlib.contextmanager
@@ -83,7 +66,7 @@ def replica(answer: Response) -> Iterator[Replica]:
             Route("/v2/health/ready", ready),
         ]
     )
-    with serving(app) as url:
+    with asgi_in_thread(app) as url:
         state.url = url
         yield state
 
@@ -117,7 +100,7 @@ def gateway_with(home: Path, *replicas: tuple[str, Replica]) -> contextlib.Abstr
     groups = SqlServingGroups(open_database(settings.resolved_database_url, migrate=True).engine)
     for index, (group, state) in enumerate(replicas):
         heartbeat(groups, f"replica-{index}", group, state.url)
-    return serving(create_gateway(settings))
+    return asgi_in_thread(create_gateway(settings))
 
 
 def test_a_replica_that_let_the_name_go_is_skipped(home: Path) -> None:

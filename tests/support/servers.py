@@ -48,6 +48,15 @@ def server_in_thread(settings: Settings, wrap: Callable[[ASGIApp], ASGIApp] | No
     app = create_asgi(build_server(settings.model_copy(update={"port": port})))
     if wrap is not None:
         app = wrap(app)
+    with asgi_in_thread(app, port) as url:
+        yield url
+
+
+@contextlib.contextmanager
+def asgi_in_thread(app: ASGIApp, port: int | None = None) -> Iterator[str]:
+    """Any ASGI app served by uvicorn on a free port (or `port`), in a thread, once it answers
+    ``/v2/health/ready``; yields its base URL."""
+    port = port or free_port()
     config = uvicorn.Config(
         app, host="127.0.0.1", port=port, log_level="warning", lifespan="on", loop="asyncio"
     )

@@ -17,6 +17,7 @@ replica that made it (``berth-replica``).
 from __future__ import annotations
 
 import contextlib
+import enum
 import json
 import re
 from collections.abc import AsyncIterator
@@ -113,38 +114,38 @@ class GatewayProxy:
         another team gets what it gets for a missing name). `unserved` is this gateway's own answer,
         given to a caller the replica let through."""
         for base in self._directory.any_replicas(grpc=False):
-            try:
-                answer = await self._send(request, base, body)
-            except aiohttp.ClientConnectorError:
-                self._directory.mark_down(base)
-                continue
-            if answer.status == 404:
-                error_body = await _small_json_body(answer)
-                if error_body is not None:
-                    if _code(error_body) == ErrorCode.NOT_SERVED_HERE.value:
-                        raise unserved  # the caller may know the name: it is served nowhere now
-                    return _buffered(answer, error_body, base)
-            return _streamed(answer, base)
+            answer = await self._try(request, base, body)
+            if answer is _Skipped.NOT_SERVED:
+                raise unserved  # the caller may know the name: it is served nowhere now
+            if isinstance(answer, Response):
+                return answer
         raise BerthError(ErrorCode.NO_SERVING_REPLICA, "no serving replica is live")
 
     async def _to_a_serving_replica(self, request: Request, name: str, body: bytes) -> Response:
         async with contextlib.aclosing(self._rounds.rounds(name, self._directory.candidates)) as rounds:
             async for candidates in rounds:
                 for base in candidates:
-                    try:
-                        answer = await self._send(request, base, body)
-                    except aiohttp.ClientConnectorError:
-                        self._directory.mark_down(base)
-                        continue
-                    if answer.status == 404:
-                        error_body = await _small_json_body(answer)
-                        if error_body is not None:
-                            if _code(error_body) == ErrorCode.NOT_SERVED_HERE.value:
-                                self._directory.mark_lacking(base, name)
-                                continue
-                            return _buffered(answer, error_body, base)
-                    return _streamed(answer, base)
+                    answer = await self._try(request, base, body)
+                    if answer is _Skipped.NOT_SERVED:
+                        self._directory.mark_lacking(base, name)
+                    elif isinstance(answer, Response):
+                        return answer
         raise AssertionError("rounds end with an answer or NO_SERVING_REPLICA")  # pragma: no cover
+
+    async def _try(self, request: Request, base: str, body: bytes) -> Response | _Skipped:
+        """The replica's answer to pass on, or why there is none."""
+        try:
+            answer = await self._send(request, base, body)
+        except aiohttp.ClientConnectorError:
+            self._directory.mark_down(base)
+            return _Skipped.UNREACHABLE
+        if answer.status == 404:
+            error_body = await _small_json_body(answer)
+            if error_body is not None:
+                if _code(error_body) == ErrorCode.NOT_SERVED_HERE.value:
+                    return _Skipped.NOT_SERVED
+                return _buffered(answer, error_body, base)
+        return _streamed(answer, base)
 
     async def _forward_to_api(self, request: Request, api_url: str) -> Response:
         # management calls (artifact uploads of gigabytes) stream through to the one API address
@@ -191,6 +192,15 @@ class GatewayProxy:
 
 
 _ERROR_BODY_LIMIT: Final = 64 * 1024
+
+
+class _Skipped(enum.Enum):
+    """Why a replica gave no answer to pass on; in neither case did it run the request."""
+
+    NOT_SERVED = "not_served_here"
+    """It let the name go (or never had it)."""
+    UNREACHABLE = "unreachable"
+    """No connection could be made (it is marked down)."""
 
 
 def _answer_headers(answer: aiohttp.ClientResponse, replica: str | None) -> list[tuple[bytes, bytes]]:
