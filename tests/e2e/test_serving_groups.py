@@ -137,6 +137,10 @@ def test_grpc_callers_use_the_gateway_too(platform: Platform) -> None:
     _assign(platform.api, "fraud-grpc", "risk")
     wait_for("the gateway routes fraud-grpc", partial(_answers, platform.gateway, "fraud-grpc"))
     wait_for("risk serves fraud-grpc", partial(_answers, platform.risk, "fraud-grpc"))
+    wait_for(  # the handover is over: only risk answers for it now
+        "default lets fraud-grpc go",
+        lambda: infer(platform.default, "fraud-grpc", BODY).status_code == 404,
+    )
 
     assert _grpc_infer(platform.gateway_grpc, "fraud-grpc") == scorer.predict(X[:3]).tolist()
 
