@@ -17,10 +17,11 @@ import subprocess
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Final
+from typing import Any, Final, NoReturn
 
-import pytest
 import yaml
+
+from tests.support.unavailable import unavailable
 
 REPO: Final = Path(__file__).resolve().parents[2]
 KUBERNETES: Final = REPO / "deploy" / "kubernetes"
@@ -33,17 +34,15 @@ _VERSION: Final = re.compile(r"v?(\d+)\.(\d+)")
 _REFERENCE: Final = re.compile(r"\$\((\w+)\)")
 
 
-def unavailable(message: str) -> None:
-    if os.environ.get("CI", "").lower() == "true":
-        pytest.fail(f"{message} (CI=true: the manifest checks must run)")
-    pytest.skip(message)
+def kubectl_unavailable(message: str) -> NoReturn:
+    unavailable(message, must_run="the manifest checks")
 
 
 def kubectl() -> str:
     """The kubectl executable, checked to carry kustomize v5 or newer (skips, or fails under CI)."""
     executable = shutil.which("kubectl")
     if executable is None:
-        unavailable("kubectl is not installed (it renders the kustomize overlays)")
+        kubectl_unavailable("kubectl is not installed (it renders the kustomize overlays)")
         raise AssertionError("unreachable")
     answer = subprocess.run(
         [executable, "version", "--client", "-o", "json"], capture_output=True, text=True, timeout=60
@@ -51,7 +50,7 @@ def kubectl() -> str:
     version = json.loads(answer.stdout or "{}").get("kustomizeVersion", "")
     match = _VERSION.match(version)
     if answer.returncode != 0 or match is None or tuple(map(int, match.groups())) < MIN_KUSTOMIZE:
-        unavailable(f"kubectl's kustomize is {version or 'unknown'}; these overlays need v5 or newer")
+        kubectl_unavailable(f"kubectl's kustomize is {version or 'unknown'}; these overlays need v5 or newer")
     return executable
 
 

@@ -30,6 +30,7 @@ import berth
 from tests.docs.readme_blocks import Block, readme_blocks
 from tests.docs.terminal import PythonSession, Script, Terminal
 from tests.support.servers import free_port, wait_ready
+from tests.support.unavailable import unavailable
 
 REPO: Final = Path(__file__).resolve().parents[2]
 BLOCKS: Final = readme_blocks(REPO / "README.md")
@@ -127,10 +128,7 @@ def set_up_checkout(reader_env: dict[str, str]) -> None:
         ["make", "-q", ".venv/.berth-installed"], cwd=REPO, env=reader_env, capture_output=True, timeout=60
     )
     if stamp.returncode != 0:
-        message = "the checkout's .venv is missing or stale: `make install` first"
-        if os.environ.get("CI", "").lower() == "true":
-            pytest.fail(message)
-        pytest.skip(message)
+        unavailable("the checkout's .venv is missing or stale: `make install` first", must_run="make run")
 
 
 @pytest.mark.slow

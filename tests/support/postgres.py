@@ -31,6 +31,8 @@ import pytest
 from psycopg import sql
 from sqlalchemy.engine import make_url
 
+from tests.support.unavailable import unavailable
+
 DEFAULT_POSTGRES_URL: Final = "postgresql://postgres@127.0.0.1:5432/postgres"
 CONNECT_TIMEOUT_S: Final = 3
 
@@ -46,9 +48,7 @@ def require_postgres() -> str:
     reason = _unreachable_reason(url)
     if reason is not None:
         message = f"PostgreSQL at {_safe(url)} is unreachable ({reason}); set BERTH_TEST_POSTGRES_URL"
-        if os.environ.get("CI", "").lower() == "true":
-            pytest.fail(f"{message} (CI=true: PostgreSQL tests must run)")
-        pytest.skip(message)
+        unavailable(message, must_run="PostgreSQL tests")
     return url
 
 

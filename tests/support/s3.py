@@ -18,12 +18,13 @@ import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Final
+from typing import TYPE_CHECKING, Final, NoReturn
 
 import httpx
 import pytest
 
 from tests.support.servers import free_port
+from tests.support.unavailable import unavailable
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
@@ -57,10 +58,8 @@ class S3Server:
         return name
 
 
-def _unavailable(message: str) -> None:
-    if os.environ.get("CI", "").lower() == "true":
-        pytest.fail(f"{message} (CI=true: S3 tests must run)")
-    pytest.skip(message)
+def _unavailable(message: str) -> NoReturn:
+    unavailable(message, must_run="S3 tests")
 
 
 @contextlib.contextmanager

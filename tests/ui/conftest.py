@@ -7,7 +7,6 @@ No browser is downloaded: the tests use /usr/bin/chromium and are skipped when i
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,6 +22,7 @@ from berth.core.signature import Signature, TensorSpec
 from berth.storage.security_store import SqlSecurityStore
 from tests.conftest import Trained
 from tests.support.servers import server_process
+from tests.support.unavailable import unavailable
 
 CHROMIUM = Path("/usr/bin/chromium")
 DOCS = """# Router
@@ -44,9 +44,7 @@ def browser() -> Iterator[Browser]:
     thread while it is open, so it must not outlive the file (the same pytest-xdist worker then runs
     other files, whose `asyncio.run` would find that loop running)."""
     if not CHROMIUM.exists():
-        if os.environ.get("CI") == "true":
-            pytest.fail(f"{CHROMIUM} is missing: the browser tests must run under CI")
-        pytest.skip(f"{CHROMIUM} is missing (apt-get install chromium): browser tests skipped")
+        unavailable(f"{CHROMIUM} is missing (apt-get install chromium)", must_run="the browser tests")
     with sync_playwright() as playwright:
         launched = playwright.chromium.launch(
             executable_path=str(CHROMIUM), headless=True, args=["--no-sandbox", "--disable-gpu"]
