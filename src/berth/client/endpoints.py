@@ -17,52 +17,20 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, TypeAlias
 from urllib.parse import quote
 
 from berth.client.transport import Transport
 
+if TYPE_CHECKING:
+    from berth.client.embedded.endpoints import LocalEndpoints
+
 JsonDict = dict[str, Any]
 
 
-class Endpoints(Protocol):
-    def list_all(self) -> list[JsonDict]: ...
-    def get(self, name: str) -> JsonDict: ...
-    def create(
-        self,
-        name: str,
-        spec: Mapping[str, Any],
-        *,
-        team: str = "default",
-        description: str = "",
-        actor: str = "",
-        reason: str = "",
-    ) -> JsonDict: ...
-    def replace(
-        self,
-        name: str,
-        spec: Mapping[str, Any],
-        *,
-        expected_revision: int | None = None,
-        actor: str = "",
-        reason: str = "",
-    ) -> JsonDict: ...
-    def set_weights(
-        self, name: str, weights: Mapping[str, float], *, actor: str = "", reason: str = ""
-    ) -> JsonDict: ...
-    def start_canary(
-        self, name: str, canary: Mapping[str, Any], *, actor: str = "", reason: str = ""
-    ) -> JsonDict: ...
-    def abort_canary(self, name: str, *, actor: str = "", reason: str = "") -> JsonDict: ...
-    def promote(self, name: str, *, actor: str = "", reason: str = "") -> JsonDict: ...
-    def rollback(self, name: str, *, actor: str = "", reason: str = "") -> JsonDict: ...
-    def delete(self, name: str, *, actor: str = "", reason: str = "") -> JsonDict: ...
-    def history(self, name: str) -> list[JsonDict]: ...
-    def stats(self, name: str, window_s: float = 60.0) -> JsonDict: ...
-    def put_entities(
-        self, table: str, entities: Mapping[str, Mapping[str, Any]], *, team: str | None = None
-    ) -> int: ...
-    def close(self) -> None: ...
+# What both implementations take: the remote one here, the embedded one
+# (`berth.client.embedded.endpoints`) when a home is opened. mypy checks each call against both.
+Endpoints: TypeAlias = "RemoteEndpoints | LocalEndpoints"
 
 
 def open_endpoints(

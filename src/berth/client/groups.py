@@ -8,18 +8,20 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, TypeAlias
 from urllib.parse import quote
 
 from berth.client.transport import Transport
 
+if TYPE_CHECKING:
+    from berth.client.embedded.groups import LocalGroups
+
 JsonDict = dict[str, Any]
 
 
-class Groups(Protocol):
-    def overview(self) -> JsonDict: ...
-    def assign(self, name: str, group: str, *, reason: str = "") -> JsonDict: ...
-    def close(self) -> None: ...
+# What both implementations take: the remote one here, the embedded one
+# (`berth.client.embedded.groups`) when a home is opened. mypy checks each call against both.
+Groups: TypeAlias = "RemoteGroups | LocalGroups"
 
 
 def open_groups(

@@ -14,41 +14,20 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, TypeAlias
 from urllib.parse import quote
 
 from berth.client.transport import Transport
 
+if TYPE_CHECKING:
+    from berth.client.embedded.jobs import LocalJobs
+
 JsonDict = dict[str, Any]
 
 
-class Jobs(Protocol):
-    def enqueue(
-        self,
-        kind: str,
-        params: Mapping[str, Any],
-        *,
-        priority: int = 0,
-        max_attempts: int = 3,
-        actor: str = "",
-        reason: str = "",
-    ) -> JsonDict: ...
-    def list_jobs(
-        self,
-        *,
-        status: str | None = None,
-        kind: str | None = None,
-        trigger: str | None = None,
-        limit: int = 50,
-    ) -> list[JsonDict]: ...
-    def get(self, job_id: int) -> JsonDict: ...
-    def cancel(self, job_id: int) -> JsonDict: ...
-    def add_trigger(self, trigger: Mapping[str, Any], *, actor: str = "") -> JsonDict: ...
-    def list_triggers(self) -> list[JsonDict]: ...
-    def set_trigger_enabled(self, name: str, enabled: bool) -> JsonDict: ...
-    def delete_trigger(self, name: str) -> None: ...
-    def fire_trigger(self, name: str, reason: str = "", *, actor: str = "") -> JsonDict: ...
-    def close(self) -> None: ...
+# What both implementations take: the remote one here, the embedded one
+# (`berth.client.embedded.jobs`) when a home is opened. mypy checks each call against both.
+Jobs: TypeAlias = "RemoteJobs | LocalJobs"
 
 
 def open_jobs(*, home: str | Path | None = None, url: str | None = None, token: str | None = None) -> Jobs:

@@ -15,26 +15,20 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, TypeAlias
 from urllib.parse import quote
 
 from berth.client.transport import Transport
 
+if TYPE_CHECKING:
+    from berth.client.embedded.monitor import LocalMonitor
+
 JsonDict = dict[str, Any]
 
 
-class Monitor(Protocol):
-    def snapshot(
-        self, name: str, *, start: str | None = None, end: str | None = None, bucket_s: int | None = None
-    ) -> JsonDict: ...
-    def compare(
-        self, name: str, a: str, b: str, *, start: str | None = None, end: str | None = None
-    ) -> JsonDict: ...
-    def rules(self, target: str | None = None) -> list[JsonDict]: ...
-    def add_rule(self, rule: Mapping[str, Any]) -> JsonDict: ...
-    def delete_rule(self, name: str) -> None: ...
-    def events(self, target: str | None = None, limit: int = 100) -> list[JsonDict]: ...
-    def close(self) -> None: ...
+# What both implementations take: the remote one here, the embedded one
+# (`berth.client.embedded.monitor`) when a home is opened. mypy checks each call against both.
+Monitor: TypeAlias = "RemoteMonitor | LocalMonitor"
 
 
 def open_monitor(

@@ -16,24 +16,21 @@ import os
 import time
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, TypeAlias
 from urllib.parse import quote
 
 from berth.client.transport import Transport
 from berth.core.errors import BerthError, ErrorCode
 
+if TYPE_CHECKING:
+    from berth.client.embedded.records import LocalRecords
+
 JsonDict = dict[str, Any]
 
 
-class Records(Protocol):
-    def list(self, *, limit: int = 100, cursor: str | None = None, **filters: Any) -> JsonDict: ...
-    def get(self, prediction_id: str) -> JsonDict: ...
-    def feedback(
-        self, items: Sequence[Mapping[str, Any]], entity_items: Sequence[Mapping[str, Any]] = ()
-    ) -> JsonDict: ...
-    def export(self, out: str | Path, **filters: Any) -> JsonDict: ...
-    def erase(self, entity_key: str) -> JsonDict: ...
-    def close(self) -> None: ...
+# What both implementations take: the remote one here, the embedded one
+# (`berth.client.embedded.records`) when a home is opened. mypy checks each call against both.
+Records: TypeAlias = "RemoteRecords | LocalRecords"
 
 
 def open_records(

@@ -12,7 +12,7 @@ from __future__ import annotations
 import tempfile
 from collections.abc import Mapping
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any, TypeAlias
 from urllib.parse import quote
 
 import orjson
@@ -23,31 +23,13 @@ from berth.core.entities import AliasEvent, Model, PushRequest, Version
 from berth.core.errors import BerthError, ErrorCode
 
 if TYPE_CHECKING:
+    from berth.client.embedded.registry import LocalRegistry
     from berth.runtime.flavors.catalog import FlavorCatalog
 
 
-class Registry(Protocol):
-    def push_object(self, obj: Any, request: PushRequest) -> Version: ...
-    def push_file(self, path: Path, request: PushRequest) -> Version: ...
-    def list_models(
-        self, *, text: str | None = None, team: str | None = None, tags: Mapping[str, str] | None = None
-    ) -> list[Model]: ...
-    def get_model(self, name: str) -> Model: ...
-    def list_versions(self, name: str) -> list[Version]: ...
-    def get_version(self, name: str, ref: str | None) -> Version: ...
-    def update_metadata(self, name: str, number: int, update: Mapping[str, Any]) -> Version: ...
-    def set_alias(
-        self, name: str, alias: str, number: int, *, actor: str = "", reason: str = ""
-    ) -> AliasEvent: ...
-    def delete_alias(self, name: str, alias: str, *, actor: str = "", reason: str = "") -> AliasEvent: ...
-    def alias_history(self, name: str, alias: str | None = None) -> list[AliasEvent]: ...
-    def put_profile(self, name: str, number: int, profile: Mapping[str, Any]) -> None: ...
-    def get_profile(self, name: str, number: int) -> dict[str, Any]: ...
-    def download_artifact(self, version: Version, out: Path) -> Path:
-        """Write `version`'s artifact to the file `out` (the caller checks its sha256)."""
-        ...
-
-    def close(self) -> None: ...
+# What both implementations take: the remote one here, the embedded one
+# (`berth.client.embedded.registry`) when a home is opened. mypy checks each call against both.
+Registry: TypeAlias = "RemoteRegistry | LocalRegistry"
 
 
 class RemoteRegistry:
@@ -157,6 +139,7 @@ class RemoteRegistry:
         return body
 
     def download_artifact(self, version: Version, out: Path) -> Path:
+        """Write `version`'s artifact to the file `out` (the caller checks its sha256)."""
         self._http.download(f"/api/v1/models/{_q(version.model)}/versions/{version.number}/artifact", out)
         return out
 
