@@ -25,6 +25,7 @@ pushed with trust (audited), which skips them.
 
 from __future__ import annotations
 
+import importlib.util
 import sys
 from pathlib import Path
 from typing import Any, ClassVar
@@ -96,20 +97,24 @@ class PyTorchFlavor:
     def _open(self, path: Path, *, trusted: bool) -> tuple[TorchRuntime, dict[str, Any]]:
         if not path.is_file():
             raise BerthError(ErrorCode.ARTIFACT_INVALID, f"{path} is not a file")
-        configure_threads()
-        if export_root(path) is not None:
-            return _open_export(path, trusted=trusted)
         members = zip_members(path)
         if not members:
             raise BerthError(ErrorCode.ARTIFACT_INVALID, f"{path.name} is not a readable zip archive")
-        if not any("/code/" in m for m in members):
+        exported = export_root(path) is not None
+        if not exported and not any("/code/" in m for m in members):
             if any(m.endswith("/data.pkl") for m in members):
                 raise _refuse_pickle(path)
             raise BerthError(
                 ErrorCode.ARTIFACT_INVALID,
                 f"{path.name} is neither a TorchScript archive nor a torch.export archive",
             )
-        return _open_script(path, trusted=trusted)
+        if importlib.util.find_spec("torch") is None:
+            raise BerthError(
+                ErrorCode.UNSUPPORTED_FLAVOR,
+                f"{path.name} is a PyTorch model and torch is not installed here: pip install 'berth[torch]'",
+            )
+        configure_threads()
+        return _open_export(path, trusted=trusted) if exported else _open_script(path, trusted=trusted)
 
     @staticmethod
     def _passes_checks(path: Path) -> bool:
