@@ -175,8 +175,8 @@ def _open_export(path: Path, *, trusted: bool) -> tuple[TorchRuntime, dict[str, 
 
     if not trusted:
         check_export_archive(path)
-    with artifact_invalid(f"{path.name} is not a loadable torch.export archive"):
-        program = torch.export.load(path)
+    with artifact_invalid(f"{path.name} is not a loadable torch.export archive"), path.open("rb") as file:
+        program = torch.export.load(file)  # a file, not a path: the store's names have no suffix
     if not trusted:
         check_program(path, program)
     placeholders = {n.name: n for n in program.graph.nodes if n.op == "placeholder"}
