@@ -265,6 +265,18 @@ def test_the_export_check_reads_nested_graphs(pt2_file: Path) -> None:
     ]
 
 
+def test_its_files_are_recognised_by_it_alone(
+    torch: ModuleType, catalog: FlavorCatalog, mlp: Any, pt2_file: Path, tmp_path: Path
+) -> None:
+    scripted = tmp_path / "scripted.pt"
+    torch.jit.save(torch.jit.script(mlp), str(scripted))
+
+    for path in (scripted, pt2_file):
+        matching = [name for name in catalog.names() if catalog.get(name).matches_file(path)]
+        assert matching == ["pytorch"]
+        assert path.suffix in catalog.get("pytorch").file_suffixes
+
+
 def test_damaged_files_are_invalid(catalog: FlavorCatalog, pt2_file: Path, tmp_path: Path) -> None:
     truncated = truncated_copy(pt2_file, tmp_path)
     refused(lambda: PyTorchFlavor().inspect_file(truncated, trusted=False), ErrorCode.ARTIFACT_INVALID)
