@@ -19,7 +19,9 @@ from berth.runtime.flavors.pyfunc import PyfuncFlavor
 from berth.runtime.flavors.sklearn import SklearnFlavor
 from tests.runtime.fixtures.pyfunc_model import Echo
 
-FLAVORS = ("lightgbm", "onnx", "pyfunc", "sklearn", "xgboost")
+FLAVORS = ("lightgbm", "onnx", "pyfunc", "pytorch", "sklearn", "xgboost")
+WITHOUT_EXTRAS = tuple(f for f in FLAVORS if f != "pytorch")
+"""The flavors whose artifacts are made here; the torch extra's are in test_pytorch.py."""
 
 
 @pytest.fixture(scope="module")
@@ -66,7 +68,7 @@ def test_explicit_flavors_and_duplicates() -> None:
     assert duplicate.value.code is ErrorCode.CONFLICT
 
 
-@pytest.mark.parametrize("name", FLAVORS)
+@pytest.mark.parametrize("name", WITHOUT_EXTRAS)
 def test_each_flavor_declares_the_suffix_of_its_files(
     catalog: FlavorCatalog, artifacts: dict[str, Path], name: str
 ) -> None:
@@ -78,7 +80,9 @@ def test_file_suffixes_are_every_flavors_longest_first(catalog: FlavorCatalog) -
 
     assert set(suffixes) == {s for name in FLAVORS for s in catalog.get(name).file_suffixes}
     assert [len(s) for s in suffixes] == sorted((len(s) for s in suffixes), reverse=True)
-    assert {".skops", ".joblib", ".pkl", ".onnx", ".ubj", ".json", ".txt", ".zip"} <= set(suffixes)
+    assert {".skops", ".joblib", ".pkl", ".onnx", ".ubj", ".json", ".txt", ".zip", ".pt", ".pt2"} <= set(
+        suffixes
+    )
 
 
 class _Suffixes(SklearnFlavor):
@@ -106,7 +110,7 @@ def test_unknown_object(catalog: FlavorCatalog) -> None:
     assert "pyfunc" in unknown.value.message
 
 
-@pytest.mark.parametrize("name", FLAVORS)
+@pytest.mark.parametrize("name", WITHOUT_EXTRAS)
 def test_each_artifact_is_recognised_by_exactly_its_flavor(
     catalog: FlavorCatalog, artifacts: dict[str, Path], name: str
 ) -> None:

@@ -322,6 +322,27 @@ def pyfunc_code(folder: Path, marker: Path) -> Path:
     return path
 
 
+class _MakesMarker:
+    def __init__(self, marker: Path) -> None:
+        self.marker = marker
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        import os
+
+        return (os.mkdir, (str(self.marker),))
+
+
+def torch_save_pickle(folder: Path, marker: Path) -> Path:
+    """What ``torch.save`` writes (a zip holding ``data.pkl``), its pickle creating the marker."""
+    import pickle
+
+    path = folder / "model.pt"
+    with zipfile.ZipFile(path, "w") as archive:
+        archive.writestr("model/data.pkl", pickle.dumps(_MakesMarker(marker)))
+        archive.writestr("model/version", "3\n")
+    return path
+
+
 def _pyfunc_with(folder: Path, marker: Path, name: str, extra: Callable[[zipfile.ZipFile], None]) -> Path:
     path = folder / f"{name}.zip"
     with zipfile.ZipFile(path, "w") as archive:
@@ -376,6 +397,7 @@ CODE_PAYLOADS = (
     Hostile("skops-numpy-writes-file", skops_numpy_writes_file, UNTRUSTED),
     Hostile("skops-type-node-function", skops_type_node_function, UNTRUSTED),
     Hostile("pyfunc-code", pyfunc_code, UNTRUSTED),
+    Hostile("torch-save-pickle", torch_save_pickle, UNTRUSTED),
 )
 """Files whose loading would run the payload (refused without a maintainer's trust)."""
 

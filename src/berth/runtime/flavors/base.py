@@ -2,7 +2,8 @@
 
 A flavor is found by name through the ``berth.flavors`` entry-point group, so a third party adds
 one with a package that declares an entry point (importing the contract from `berth.extensions`);
-berth ships sklearn, onnx, xgboost, lightgbm and pyfunc (``berth.runtime.flavors.catalog``).
+berth ships sklearn, onnx, xgboost, lightgbm, pyfunc and pytorch (the ``torch`` extra); see
+docs/flavors.md.
 
 Life of a version:
 1. push: `matches_object` + `save_object` (Python SDK), or `matches_file` + `inspect_file` (a file
