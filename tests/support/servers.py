@@ -18,6 +18,7 @@ import uvicorn
 from starlette.types import ASGIApp
 
 from berth.core.settings import Settings
+from berth.core.tracing import Tracing
 from berth.wiring.server import build_server, create_asgi
 
 
@@ -41,11 +42,14 @@ def wait_ready(url: str, timeout: float = 60.0, process: subprocess.Popen[bytes]
 
 
 @contextlib.contextmanager
-def server_in_thread(settings: Settings, wrap: Callable[[ASGIApp], ASGIApp] | None = None) -> Iterator[str]:
+def server_in_thread(
+    settings: Settings, wrap: Callable[[ASGIApp], ASGIApp] | None = None, *, tracing: Tracing | None = None
+) -> Iterator[str]:
     """A real uvicorn server on a free port, in a thread; yields its base URL. `wrap` puts an ASGI
-    layer of the test's around the server's (to watch what it sends)."""
+    layer of the test's around the server's (to watch what it sends); `tracing` replaces the
+    settings' (an in-memory exporter)."""
     port = free_port()
-    app = create_asgi(build_server(settings.model_copy(update={"port": port})))
+    app = create_asgi(build_server(settings.model_copy(update={"port": port}), tracing=tracing))
     if wrap is not None:
         app = wrap(app)
     with asgi_in_thread(app, port) as url:

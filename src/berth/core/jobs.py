@@ -58,6 +58,8 @@ class NewJob:
     trigger: str = ""
     reason: str = ""
     run_after: datetime | None = None
+    traceparent: str | None = None
+    """The W3C ``traceparent`` of the traced request that enqueued it (its run's span links to it)."""
 
     def checked(self) -> NewJob:
         """This job, or INVALID_JOB_PARAMS / UNKNOWN_JOB_KIND naming what is wrong with it."""
@@ -93,6 +95,8 @@ class Job:
     error: str | None
     started_at: datetime | None
     finished_at: datetime | None
+    traceparent: str | None = None
+    """The ``traceparent`` of the traced request that enqueued it (None: untraced)."""
 
     def to_json(self) -> JsonObject:
         times = ("created_at", "run_after", "lease_until", "heartbeat_at", "started_at", "finished_at")
@@ -112,6 +116,7 @@ class Job:
             "progress_message": self.progress_message,
             "result": self.result,
             "error": self.error,
+            "traceparent": self.traceparent,
         }
         for name in times:
             value = getattr(self, name)

@@ -184,6 +184,18 @@ class Settings(BaseSettings):
         description="Who may read /metrics: public, token (a platform administrator's token) or auto "
         "(public when authentication is off, token when it is on).",
     )
+    otlp_endpoint: str | None = Field(
+        None,
+        description="Send traces (OpenTelemetry spans) to this OTLP/HTTP endpoint, e.g."
+        " http://collector:4318/v1/traces; none: tracing off (no span is made). Needs berth[otlp].",
+    )
+    trace_sample_ratio: float = Field(
+        0.01,
+        ge=0,
+        le=1,
+        description="Share of requests traced when they come without a caller's traceparent (a caller's"
+        " sampled flag is followed); jobs and webhook calls are always traced when tracing is on.",
+    )
     # security (docs/security.md)
     auth: str = Field(
         "off",

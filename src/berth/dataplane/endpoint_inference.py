@@ -18,6 +18,7 @@ from collections.abc import Callable
 
 from berth.core.errors import BerthError, ErrorCode
 from berth.core.tensors import InferenceRequest, InferenceResponse, Tensor
+from berth.core.tracing import OFF, Tracing
 from berth.dataplane.predictor import Predictor
 from berth.dataplane.recording import PredictionRecorder, RequestRecording, committed, prediction_identity
 from berth.dataplane.served import Served
@@ -49,8 +50,10 @@ class EndpointInference:
         entities: EntitySource,
         custom_steps: CustomStepSource,
         recorder: PredictionRecorder | None = None,
+        tracing: Tracing = OFF,
     ) -> None:
         self._recorder = recorder
+        self._tracing = tracing
         self._table = table
         self._predict = predictor.predict
         self._stats = stats
@@ -65,6 +68,22 @@ class EndpointInference:
         headers: HeaderLookup | None,
         served: Served | None = None,
     ) -> InferenceResponse:
+        with self._tracing.span("berth.endpoint") as span:
+            answer = await self._infer(route, request, headers, served)
+            if span is not None:
+                params = answer.parameters
+                span.set_attributes(
+                    {"berth.endpoint": route.name, "berth.variant": params[VARIANT_PARAMETER]}
+                )
+            return answer
+
+    async def _infer(
+        self,
+        route: EndpointRoute,
+        request: InferenceRequest,
+        headers: HeaderLookup | None,
+        served: Served | None,
+    ) -> InferenceResponse:
         recorder = self._recorder
         pid, entity = prediction_identity(request, headers)  # every answer has an id, recorded or not
         split, pipeline = route.serving()
@@ -78,7 +97,9 @@ class EndpointInference:
             ctx = (
                 _NO_STEPS
                 if pipeline.is_empty
-                else StepContext(self._entities, self._custom, request_parameters=request.parameters)
+                else StepContext(
+                    self._entities, self._custom, request_parameters=request.parameters, tracing=self._tracing
+                )
             )
             inputs = request.inputs
             frame: Frame | None = None
@@ -178,7 +199,7 @@ class EndpointInference:
                 recording.record(endpoint, version, variant, inputs, outputs, latency_s, shadow=True)
             return outputs
 
-        self._shadows.submit(ShadowCall(endpoint, shadow.label, answer, primary))
+        self._shadows.submit(ShadowCall(endpoint, shadow.label, answer, primary, self._tracing.capture()))
 
 
 def _serve(served: Served, endpoint: str, variant: Variant) -> None:

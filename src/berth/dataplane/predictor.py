@@ -9,15 +9,22 @@ from berth.core.codecs.model_io import conform_inputs, to_output_tensors
 from berth.core.entities import Version
 from berth.core.errors import BerthError, ErrorCode
 from berth.core.tensors import Tensor
+from berth.core.tracing import OFF, Tracing
 from berth.dataplane.deadlines import Deadlines
 from berth.runtime.pool import ModelPool
 
 
 class Predictor:
     def __init__(
-        self, pool: ModelPool, *, timeout_s: float | None = None, max_elements: int | None = None
+        self,
+        pool: ModelPool,
+        *,
+        timeout_s: float | None = None,
+        max_elements: int | None = None,
+        tracing: Tracing = OFF,
     ) -> None:
         self._pool = pool
+        self._tracing = tracing
         self._deadlines = Deadlines(timeout_s) if timeout_s is not None else None
         """Longest a prediction may run (REQUEST_TIMEOUT past it); None: no limit."""
         self._max_elements = max_elements
@@ -26,10 +33,19 @@ class Predictor:
     async def predict(
         self, version: Version, inputs: list[Tensor], output_names: Sequence[str] | None
     ) -> list[Tensor]:
-        """Validate `inputs` against the version's signature, predict, return the named outputs.
+        """Validate `inputs` against the version's signature, predict, return the named outputs
+        (in a span ``berth.model`` when the request is traced).
 
         Nothing awaits between the caller's choice of `version` and the pool look-up, so a version
         the reconciler retired meanwhile is never loaded again by a late request."""
+        with self._tracing.span("berth.model") as span:
+            if span is not None:
+                span.set_attributes({"berth.model": version.model, "berth.model_version": version.number})
+            return await self._predict(version, inputs, output_names)
+
+    async def _predict(
+        self, version: Version, inputs: list[Tensor], output_names: Sequence[str] | None
+    ) -> list[Tensor]:
         signature = version.signature
         names = tuple(output_names) if output_names else signature.returned_by_default
         unknown = [n for n in names if n not in signature.output_names]

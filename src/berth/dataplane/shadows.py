@@ -17,13 +17,17 @@ import logging
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Any, Final
+from typing import TYPE_CHECKING, Any, Final
 
 import numpy as np
 
 from berth.core.errors import BerthError
 from berth.core.tensors import Tensor
+from berth.core.tracing import OFF, Tracing
 from berth.runtime.variant_stats import TrafficStats
+
+if TYPE_CHECKING:
+    from opentelemetry.context import Context
 
 log = logging.getLogger(__name__)
 
@@ -39,6 +43,8 @@ class ShadowCall:
     variant: str
     answer: Callable[[], Awaitable[list[Tensor]]]
     primary: list[Tensor]
+    trace: Context | None = None
+    """The context of the request it copies, when that is traced: the shadow's span continues it."""
 
 
 Dropped = Callable[[str, str], None]
@@ -53,7 +59,9 @@ class ShadowRunner:
         queue_size: int = QUEUE_SIZE,
         workers: int = WORKERS_PER_SHADOW,
         dropped: Dropped | None = None,
+        tracing: Tracing = OFF,
     ) -> None:
+        self._tracing = tracing
         self._stats = stats
         self._dropped = dropped
         self._queue_size = queue_size
@@ -96,7 +104,12 @@ class ShadowRunner:
             call = await queue.get()
             start = time.perf_counter()
             try:
-                outputs = await call.answer()
+                if call.trace is None:
+                    outputs = await call.answer()
+                else:
+                    attributes = {"berth.endpoint": call.endpoint, "berth.variant": call.variant}
+                    with self._tracing.background("berth.shadow", parent=call.trace, attributes=attributes):
+                        outputs = await call.answer()
             except BerthError:
                 self._failed(call, time.perf_counter() - start)
             except Exception:

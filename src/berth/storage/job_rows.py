@@ -28,6 +28,7 @@ def insert_job(conn: Connection, job: NewJob) -> int:
         max_attempts=job.max_attempts,
         progress=0.0,
         progress_message="",
+        traceparent=job.traceparent,
     )
     return int(conn.execute(stmt.returning(jobs.c.id)).scalar_one())
 
@@ -55,6 +56,7 @@ def job_from_row(row: Row[Any]) -> Job:
         error=row.error,
         started_at=row.started_at,
         finished_at=row.finished_at,
+        traceparent=row.traceparent,
     )
 
 

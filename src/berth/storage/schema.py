@@ -389,6 +389,7 @@ jobs = Table(
     Column("error", Text, nullable=True),
     Column("started_at", UtcDateTime(), nullable=True),
     Column("finished_at", UtcDateTime(), nullable=True),
+    Column("traceparent", String(55), nullable=True),  # migration 0013
     CheckConstraint(
         "status IN ('queued', 'running', 'succeeded', 'failed', 'cancelled')", name="status_known"
     ),

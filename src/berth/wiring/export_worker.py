@@ -17,11 +17,14 @@ from pathlib import Path
 
 from berth.control.jobs.runner import Worker, WorkerConfig
 from berth.control.record_export_jobs import EXPORT_KIND
+from berth.core.tracing import OFF, Tracing
 from berth.wiring.workspace import Workspace
 
 
 class ExportWorker:
-    def __init__(self, workspace: Workspace, home: Path, *, poll_s: float = 5.0) -> None:
+    def __init__(
+        self, workspace: Workspace, home: Path, *, poll_s: float = 5.0, tracing: Tracing = OFF
+    ) -> None:
         config = WorkerConfig(
             worker_id=f"{socket.gethostname()}:{os.getpid()}:exports-{uuid.uuid4().hex[:6]}",
             kinds=(EXPORT_KIND,),
@@ -29,7 +32,9 @@ class ExportWorker:
             poll_s=poll_s,
             grace_s=5.0,
         )
-        self._worker = Worker(workspace.jobs.store, workspace.jobs.kinds, workspace, home, config)
+        self._worker = Worker(
+            workspace.jobs.store, workspace.jobs.kinds, workspace, home, config, tracing=tracing
+        )
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._worker.run, args=(self._stop,), name="berth-exports")
 

@@ -41,6 +41,7 @@ from berth.storage.record_ingest import run as run_ingester
 from berth.storage.record_protocols import RecordStore
 from berth.wiring.health_server import HealthServer
 from berth.wiring.implementations import record_stream
+from berth.wiring.tracing import open_tracing
 from berth.wiring.workspace import Workspace, open_workspace
 
 if TYPE_CHECKING:
@@ -118,7 +119,8 @@ def run_monitor(
     """Records into the record store and the alert rules until `stop` is set (or the parent is gone)."""
     workspace = open_workspace(settings)
     policy = DestinationPolicy(WebhookAllowList.parse(settings.webhook_allow))
-    alerts = AlertLoop(workspace, settings.alert_interval_s, WebhookSender(policy=policy))
+    tracing = open_tracing(settings, process="monitor")
+    alerts = AlertLoop(workspace, settings.alert_interval_s, WebhookSender(policy=policy, tracing=tracing))
     start_alerts = alerts.start if settings.alert_interval_s > 0 else None
     try:
         stream = record_stream(settings)
@@ -140,6 +142,7 @@ def run_monitor(
     finally:
         alerts.stop()
         workspace.close()
+        tracing.close()
         log.debug("monitor %d stopped", os.getpid())
 
 

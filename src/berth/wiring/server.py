@@ -30,6 +30,7 @@ from berth.control.record_export_jobs import ExportQuotas, RecordExports
 from berth.core.request_ids import RequestIds
 from berth.core.serving_groups import DEFAULT_GROUP, Role
 from berth.core.settings import Settings
+from berth.core.tracing import OFF, Tracing
 from berth.dataplane.dataplane import SERVER_NAME, DataPlane, ServerInfo
 from berth.dataplane.endpoint_inference import EndpointInference
 from berth.dataplane.predictor import Predictor
@@ -70,6 +71,7 @@ from berth.server.rest.record_routes import record_router
 from berth.server.rest.repository_routes import repository_router
 from berth.server.rest.request_layer import RequestLayer
 from berth.server.rest.security_routes import security_router
+from berth.server.rest.tracing_layer import TracingLayer
 from berth.server.rest.ui_routes import ui_files, ui_router
 from berth.server.rest.v1_routes import v1_router
 from berth.storage.journal import JournalWriter
@@ -77,6 +79,7 @@ from berth.storage.notifications import ChangeListener, supports_notifications
 from berth.storage.sql_serving_groups import SqlServingGroups
 from berth.wiring.export_worker import ExportWorker
 from berth.wiring.implementations import record_stream
+from berth.wiring.tracing import open_tracing
 from berth.wiring.workspace import Workspace, open_workspace
 
 if TYPE_CHECKING:
@@ -114,6 +117,8 @@ class Server:
     journal_health: JournalHealth | None = None
     heartbeat: ReplicaHeartbeat | None = None
     """What this replica serves, reported to the registry (serving groups; role data)."""
+    tracing: Tracing = OFF
+    """Spans of this process (off unless BERTH_OTLP_ENDPOINT is set; `berth.wiring.tracing`)."""
 
     @property
     def role(self) -> Role:
@@ -179,9 +184,12 @@ class Server:
         if self.security is not None:
             self.security.close()
         self.workspace.close()
+        self.tracing.close()
 
 
-def build_server(settings: Settings) -> Server:
+def build_server(settings: Settings, *, tracing: Tracing | None = None) -> Server:
+    """A server of `settings`; `tracing` overrides the settings' (tests: an in-memory exporter)."""
+    tracing = tracing if tracing is not None else open_tracing(settings, process="server")
     workspace = open_workspace(settings)
     io_executor = ThreadPoolExecutor(max_workers=4, thread_name_prefix="berth-io")
     try:
@@ -222,7 +230,7 @@ def build_server(settings: Settings) -> Server:
         ready_by_group=partial(ready_by_group, workspace.groups, timedelta(seconds=settings.replica_ttl_s)),
     )
     traffic = TrafficStats()
-    shadows = ShadowRunner(traffic, dropped=metrics.shadow_dropped)
+    shadows = ShadowRunner(traffic, dropped=metrics.shadow_dropped, tracing=tracing)
     watch_serving(metrics.gauges, pool, shadows)
     stream = record_stream(settings)
     recorder: PredictionRecorder | None = None
@@ -246,7 +254,7 @@ def build_server(settings: Settings) -> Server:
         metrics.gauges.record_queue_depth.watch(recorder.queue_depth)
     table = reconciler.current_table
     predictor = Predictor(
-        pool, timeout_s=settings.request_timeout_s, max_elements=settings.max_tensor_elements
+        pool, timeout_s=settings.request_timeout_s, max_elements=settings.max_tensor_elements, tracing=tracing
     )
     endpoint_inference = EndpointInference(
         table,
@@ -256,6 +264,7 @@ def build_server(settings: Settings) -> Server:
         RegistryEntities(workspace.entities, io_executor),
         PooledCustomSteps(lambda m, r: table().resolve(m, r), pool, predict_executor),
         recorder,
+        tracing,
     )
     dataplane = DataPlane(
         reconciler,
@@ -289,6 +298,7 @@ def build_server(settings: Settings) -> Server:
                 handshake_timeout_s=settings.header_timeout_s,
                 idle_timeout_s=settings.grpc_idle_timeout_s,
             ),
+            tracing=tracing,
         )
     inference = RestInference(
         dataplane,
@@ -315,10 +325,15 @@ def build_server(settings: Settings) -> Server:
         security=security,
         recorder=recorder,
         monitor=monitor,
-        exports=ExportWorker(workspace, settings.home) if settings.export_worker and role.manages else None,
+        exports=(
+            ExportWorker(workspace, settings.home, tracing=tracing)
+            if settings.export_worker and role.manages
+            else None
+        ),
         offload=offload,
         journal_health=journal_health,
         heartbeat=_heartbeat(settings, workspace, reconciler, io_executor, heartbeats),
+        tracing=tracing,
     )
 
 
@@ -435,9 +450,9 @@ def request_counter(
 
 
 def create_asgi(server: Server) -> ASGIApp:
-    """What a server process runs: the request id (and access log), the body limit (counted as
-    bytes arrive, `berth.server.rest.body_limit`), the auth layer, then the inference fast path, then
-    the app."""
+    """What a server process runs: the request's span (tracing on), the request id (and access
+    log), the body limit (counted as bytes arrive, `berth.server.rest.body_limit`), the auth layer,
+    then the inference fast path, then the app."""
     app = create_app(server)
     fast = FastInference(app, server.inference, request_counter(server.metrics, server.recorder, "rest"))
     if server.security is None:
@@ -448,7 +463,10 @@ def create_asgi(server: Server) -> ASGIApp:
         max_body_bytes=server.settings.max_body_bytes,
         max_upload_bytes=server.settings.max_upload_bytes,
     )
-    return RequestLayer(limited, server.request_ids, log_access=server.settings.access_log)
+    app_with_ids = RequestLayer(limited, server.request_ids, log_access=server.settings.access_log)
+    if not server.tracing.on:
+        return app_with_ids  # off: no layer at all, not even a check per request
+    return TracingLayer(app_with_ids, server.tracing)
 
 
 def create_app(server: Server) -> FastAPI:
@@ -534,7 +552,7 @@ def _include_management(app: FastAPI, server: Server) -> None:
             server.workspace.endpoints, server.workspace.entities, server.reconciler, server.traffic
         )
     )
-    app.include_router(job_router(server.workspace.jobs, server.workspace.alerts))
+    app.include_router(job_router(server.workspace.jobs, server.workspace.alerts, server.tracing))
     app.include_router(
         group_router(server.workspace.groups, replica_ttl=timedelta(seconds=settings.replica_ttl_s))
     )

@@ -19,6 +19,7 @@ from berth.control.jobs.triggers import TriggerEvaluator
 from berth.core.settings import Settings
 from berth.storage.queries import now
 from berth.wiring.health_server import HealthServer
+from berth.wiring.tracing import open_tracing
 from berth.wiring.workspace import open_workspace
 
 
@@ -37,6 +38,7 @@ class WorkerOptions:
 def run_worker(settings: Settings, options: WorkerOptions, stop: threading.Event) -> None:
     """Run jobs until `stop` is set."""
     workspace = open_workspace(settings)
+    tracing = open_tracing(settings, process="worker")
     try:
         config = WorkerConfig(
             worker_id=f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}",
@@ -48,7 +50,9 @@ def run_worker(settings: Settings, options: WorkerOptions, stop: threading.Event
         )
         store = workspace.jobs.store
         triggers = TriggerEvaluator(store, workspace.record_stats.corrections_since, now)
-        runner = Worker(store, workspace.jobs.kinds, workspace, settings.home, config, triggers)
+        runner = Worker(
+            store, workspace.jobs.kinds, workspace, settings.home, config, triggers, tracing=tracing
+        )
         health = None
         if options.health_port is not None:
             stale_s = max(3 * options.poll_s, 10.0)
@@ -66,3 +70,4 @@ def run_worker(settings: Settings, options: WorkerOptions, stop: threading.Event
                 health.stop()
     finally:
         workspace.close()
+        tracing.close()

@@ -12,12 +12,15 @@ from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from berth.control.alerts.rules import AlertRule, AlertState, Metric
 from berth.control.alerts.webhook import WebhookSender
 from berth.core.errors import BerthError
 from berth.storage.sql_alerts import SqlAlertStore, StoredRule
+
+if TYPE_CHECKING:
+    from opentelemetry.context import Context
 
 log = logging.getLogger(__name__)
 
@@ -100,7 +103,8 @@ class AlertEvaluator:
         event_id = self._store.append_event(rule.name, rule.target, kind, seen.value, message, now)
         transition = Transition(rule.name, stored.uid, rule.target, kind, seen.value, message, event_id)
         if rule.webhook_url:
-            self._pool.submit(self._deliver, rule.webhook_url, rule, transition, now)
+            parent = self._sender.tracing.capture()  # the trace this evaluation is part of, if any
+            self._pool.submit(self._deliver, rule.webhook_url, rule, transition, now, parent)
         if kind == "fired":
             for hook in self._on_fired:
                 try:
@@ -109,7 +113,9 @@ class AlertEvaluator:
                     log.exception("alert hook failed for %s", rule.name)
         return transition
 
-    def _deliver(self, url: str, rule: AlertRule, transition: Transition, at: datetime) -> None:
+    def _deliver(
+        self, url: str, rule: AlertRule, transition: Transition, at: datetime, parent: Context | None = None
+    ) -> None:
         payload = {
             "event": f"alert.{transition.kind}",
             "rule": rule.name,
@@ -124,7 +130,12 @@ class AlertEvaluator:
             "alert_id": transition.event_id,
         }
         delivery = self._sender.send(
-            url, rule.secret, f"alert.{transition.kind}", payload, message_id=delivery_id(transition.event_id)
+            url,
+            rule.secret,
+            f"alert.{transition.kind}",
+            payload,
+            message_id=delivery_id(transition.event_id),
+            parent=parent,
         )
         try:
             self._store.set_delivery(transition.event_id, delivery.to_json())

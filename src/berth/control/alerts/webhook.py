@@ -31,12 +31,16 @@ import secrets
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Final
+from typing import TYPE_CHECKING, Any, Final
 
 import httpx
 import orjson
 
 from berth.control.alerts.destinations import DestinationPolicy, DestinationRefused, redact_url
+from berth.core.tracing import OFF, Tracing, failed
+
+if TYPE_CHECKING:
+    from opentelemetry.context import Context
 
 log = logging.getLogger(__name__)
 
@@ -95,8 +99,36 @@ class WebhookSender:
     first_backoff_s: float = 1.0
     sleep: Callable[[float], None] = time.sleep
     policy: DestinationPolicy = field(default_factory=DestinationPolicy)
+    tracing: Tracing = OFF
+    """With tracing on, each call is a span (continuing `parent`, else a trace of its own) and
+    carries its ``traceparent``, so the receiver's work joins the trace."""
 
     def send(
+        self,
+        url: str,
+        secret: str,
+        event: str,
+        payload: dict[str, Any],
+        *,
+        message_id: str,
+        parent: Context | None = None,
+    ) -> Delivery:
+        attributes = {
+            "berth.webhook.event": event,
+            "berth.webhook.id": message_id,
+            "url.full": redact_url(url) or "",
+        }
+        with self.tracing.background("berth.webhook", parent=parent, attributes=attributes) as span:
+            delivery = self._send(url, secret, event, payload, message_id=message_id)
+            if span is not None:
+                span.set_attribute("berth.webhook.attempts", delivery.attempts)
+                if delivery.status is not None:
+                    span.set_attribute("http.response.status_code", delivery.status)
+                if not delivery.delivered:
+                    failed(span, "not delivered")
+            return delivery
+
+    def _send(
         self, url: str, secret: str, event: str, payload: dict[str, Any], *, message_id: str
     ) -> Delivery:
         body = orjson.dumps(payload)
@@ -118,6 +150,7 @@ class WebhookSender:
                     TIMESTAMP_HEADER: str(timestamp),
                     SIGNATURE_HEADER: sign(secret, message_id, timestamp, body),
                 }
+                self.tracing.inject(headers)
                 try:
                     response = target.request(client, body, headers)
                 except httpx.HTTPError as exc:

@@ -24,6 +24,7 @@ from berth.control.jobs.kinds import JobKinds
 from berth.control.jobs.triggers import TriggerEvaluator
 from berth.core.errors import BerthError, ErrorCode
 from berth.core.jobs import Job
+from berth.core.tracing import OFF, Attributes, Tracing, failed
 from berth.storage.job_protocols import JobStore
 
 if TYPE_CHECKING:
@@ -61,7 +62,10 @@ class Worker:
         home: Path,
         config: WorkerConfig,
         triggers: TriggerEvaluator | None = None,
+        *,
+        tracing: Tracing = OFF,
     ) -> None:
+        self._tracing = tracing
         self._store = store
         self._kinds = kinds
         self._workspace = workspace
@@ -158,7 +162,21 @@ class Worker:
 
     # -- one job -------------------------------------------------------------------------------
     def _execute(self, job: Job, context: JobContext) -> None:
+        """Run `job` in a span of its own (tracing on), linked to the request that enqueued it."""
+        attributes: Attributes = {
+            "berth.job.id": job.id,
+            "berth.job.kind": job.kind,
+            "berth.job.attempt": job.attempts,
+        }
+        with self._tracing.background("berth.job", link=job.traceparent, attributes=attributes) as span:
+            error = self._run(job, context)
+            if error is not None:
+                failed(span, error)
+
+    def _run(self, job: Job, context: JobContext) -> str | None:
+        """Run `job` and record how it ended; the error, when it failed."""
         worker = self._config.worker_id
+        error: str | None = None
         try:
             kind = self._kinds.get(job.kind)
             result = kind.run(self._kinds.checked_params(job.kind, job.params), context)
@@ -175,14 +193,17 @@ class Worker:
                 log.info("job %d stopped: cancelled or taken away", job.id)
         except BerthError as exc:
             retry = exc.code not in (ErrorCode.INVALID_JOB_PARAMS, ErrorCode.UNKNOWN_JOB_KIND)
-            self._record_failure(job, f"[{exc.code.value}] {exc.message}", retry=retry)
+            error = f"[{exc.code.value}] {exc.message}"
+            self._record_failure(job, error, retry=retry)
         except Exception as exc:
             log.exception("job %d (%s) failed", job.id, job.kind)
-            self._record_failure(job, f"{type(exc).__name__}: {exc}", retry=True)
+            error = f"{type(exc).__name__}: {exc}"
+            self._record_failure(job, error, retry=True)
         finally:
             with self._lock:
                 self._running.pop(job.id, None)
             self._wake.set()
+        return error
 
     def _record_failure(self, job: Job, error: str, *, retry: bool) -> None:
         outcome = self._guarded(lambda: self._store.fail(job.id, self._config.worker_id, error, retry=retry))

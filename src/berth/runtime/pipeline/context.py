@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol, TypeAlias
 
 from berth.core.errors import BerthError, ErrorCode
+from berth.core.tracing import OFF, Tracing
 from berth.runtime.pipeline.frame import Frame
 
 if TYPE_CHECKING:  # pandas loads where a custom step runs, not where an endpoint is parsed
@@ -87,7 +88,11 @@ class StepContext:
     inputs: Frame | None = None
     classes: Sequence[Any] | None = None
     request_parameters: Mapping[str, Any] = field(default_factory=dict)
+    tracing: Tracing = OFF
+    """Where each step's span goes (a child of the request's, when it is traced)."""
 
     def for_post(self, inputs: Frame, classes: Sequence[Any] | None) -> StepContext:
         """This context for the post-steps of a request: its inputs and the answering version's labels."""
-        return StepContext(self.entity_source, self.custom_steps, inputs, classes, self.request_parameters)
+        return StepContext(
+            self.entity_source, self.custom_steps, inputs, classes, self.request_parameters, self.tracing
+        )

@@ -59,7 +59,12 @@ class LookupStep:
     async def apply(self, frame: Frame, ctx: StepContext) -> Frame:
         keys = _keys(self.key, column_of(frame, self.key))
         wanted = list(dict.fromkeys(k for k in keys if k is not None))
-        found = await ctx.entity_source.lookup(self.table, wanted) if wanted else {}
+        found: Mapping[str, Mapping[str, Any]] = {}
+        if wanted:
+            with ctx.tracing.span("berth.lookup") as span:
+                if span is not None:
+                    span.set_attributes({"berth.table": self.table, "berth.keys": len(wanted)})
+                found = await ctx.entity_source.lookup(self.table, wanted)
         if self.on_missing == "error":
             self._check_found(keys, found)
         rows = [found.get(k) if k is not None else None for k in keys]

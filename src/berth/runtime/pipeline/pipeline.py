@@ -169,6 +169,19 @@ def _check_flow(phase: Phase, steps: Sequence[Step], known: frozenset[str] | Non
 
 
 async def _apply(phase: Phase, index: int, step: Step, frame: Frame, ctx: StepContext) -> Frame:
+    with ctx.tracing.span("berth.step") as span:
+        if span is not None:
+            span.set_attributes(
+                {
+                    "berth.step": f"{phase.value}[{index}]",
+                    "berth.step_type": step.kind,
+                    "berth.rows": frame.rows,
+                }
+            )
+        return await _applied(phase, index, step, frame, ctx)
+
+
+async def _applied(phase: Phase, index: int, step: Step, frame: Frame, ctx: StepContext) -> Frame:
     try:
         return await step.apply(frame, ctx)
     except BerthError as exc:

@@ -11,6 +11,7 @@ import grpc
 from berth.core.codecs.limits import DEFAULT_MAX_TENSORS
 from berth.core.errors import BerthError, ErrorCode
 from berth.core.request_ids import RequestIds
+from berth.core.tracing import OFF, Tracing
 from berth.dataplane.dataplane import DataPlane
 from berth.server.auth.authentication import Authenticator
 from berth.server.auth.permissions import Guard
@@ -80,6 +81,7 @@ async def start_grpc_server(
     requests: RequestCounter | None = None,
     request_ids: RequestIds | None = None,
     limits: GrpcLimits | None = None,
+    tracing: Tracing = OFF,
 ) -> grpc.aio.Server:
     """Serve `dataplane` over gRPC on ``host:port`` (port 0: any free port) until stopped.
 
@@ -103,7 +105,12 @@ async def start_grpc_server(
     )
     pb_grpc.add_GRPCInferenceServiceServicer_to_server(  # type: ignore[no-untyped-call]  # generated code
         InferenceServicer(
-            dataplane, security.guard, requests, max_tensors=limits.max_tensors, offload=limits.offload
+            dataplane,
+            security.guard,
+            requests,
+            max_tensors=limits.max_tensors,
+            offload=limits.offload,
+            tracing=tracing,
         ),
         server,
     )
@@ -135,8 +142,10 @@ class GrpcEndpoint:
         requests: RequestCounter | None = None,
         request_ids: RequestIds | None = None,
         limits: GrpcLimits | None = None,
+        tracing: Tracing = OFF,
     ) -> None:
         self._limits = limits
+        self._tracing = tracing
         self._security = security
         self._requests = requests
         self._request_ids = request_ids
@@ -158,6 +167,7 @@ class GrpcEndpoint:
             requests=self._requests,
             request_ids=self._request_ids,
             limits=self._limits,
+            tracing=self._tracing,
         )
 
     async def stop(self) -> None:

@@ -16,6 +16,7 @@ import grpc
 from berth.core.access import Action, Principal
 from berth.core.codecs.limits import DEFAULT_MAX_TENSORS
 from berth.core.errors import BerthError, ErrorCode
+from berth.core.tracing import OFF, TRACEPARENT, TRACESTATE, Tracing
 from berth.dataplane.dataplane import DataPlane
 from berth.dataplane.endpoint_inference import HeaderLookup
 from berth.server.answer_headers import answered_by
@@ -30,6 +31,7 @@ from berth.server.offload import INLINE, Offload
 
 Context: TypeAlias = grpc.aio.ServicerContext
 
+_INFER_SPAN: Final = "inference.GRPCInferenceService/ModelInfer"
 _UNLOAD_PARAMETERS: Final = frozenset({"unload_dependents"})
 """Parameters RepositoryModelUnload accepts (berth models have no dependents: it is ignored)."""
 
@@ -60,7 +62,9 @@ class InferenceServicer:
         *,
         max_tensors: int = DEFAULT_MAX_TENSORS,
         offload: Offload = INLINE,
+        tracing: Tracing = OFF,
     ) -> None:
+        self._tracing = tracing
         self._max_tensors = max_tensors
         self._offload = offload
         self._dataplane = dataplane
@@ -118,6 +122,22 @@ class InferenceServicer:
     # -- inference --------------------------------------------------------------------------------
     @reporting_errors
     async def ModelInfer(self, request: pb.ModelInferRequest, context: Context) -> pb.ModelInferResponse:
+        if self._tracing.on:
+            metadata = context.invocation_metadata() or ()
+            lookup = _metadata_lookup(metadata)
+            entry = self._tracing.entry(lookup(TRACEPARENT), lookup(TRACESTATE))
+            if entry is not None:
+                attributes = {
+                    "rpc.system": "grpc",
+                    "rpc.service": "inference.GRPCInferenceService",
+                    "rpc.method": "ModelInfer",
+                    "berth.model": request.model_name,
+                }
+                with self._tracing.request(_INFER_SPAN, entry, attributes=attributes):
+                    return await self._infer(request, context)
+        return await self._infer(request, context)
+
+    async def _infer(self, request: pb.ModelInferRequest, context: Context) -> pb.ModelInferResponse:
         observation = self._requests.start()
         try:
             name, ref = request.model_name, request.model_version or None

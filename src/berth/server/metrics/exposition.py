@@ -5,7 +5,8 @@ parent process makes an empty folder for the run and names it in ``PROMETHEUS_MU
 before it starts the workers; each worker writes its values to its own files there, and a scrape,
 whichever worker answers it, adds up the files of all of them. Counters and histograms are sums
 over every worker of the run (a worker that exits keeps its counts); gauges are summed over the
-live workers (the record writer's lag: their maximum).
+live workers (the record writer's lag: their maximum); the process series (memory, CPU, open files)
+are each live worker's own, labelled with its ``pid`` (`berth.server.metrics.process`).
 """
 
 from __future__ import annotations
@@ -17,6 +18,8 @@ from typing import Final
 from prometheus_client import CollectorRegistry, generate_latest, multiprocess
 from prometheus_client.metrics_core import Metric
 from prometheus_client.registry import Collector
+
+from berth.server.metrics.process import as_counters
 
 MULTIPROCESS_ENV: Final = "PROMETHEUS_MULTIPROC_DIR"
 
@@ -36,9 +39,19 @@ def exposition(
     if shared_dir is None:
         return generate_latest(registry)
     combined = CollectorRegistry()
-    collector = multiprocess.MultiProcessCollector(None, path=shared_dir)  # type: ignore[no-untyped-call]
+    collector = _ProcessCounters(multiprocess.MultiProcessCollector(None, path=shared_dir))  # type: ignore[no-untyped-call]
     combined.register(collector if served is None else _Served(collector, served))
     return generate_latest(combined)
+
+
+class _ProcessCounters(Collector):
+    """`inner`'s metrics, with the workers' CPU seconds typed as the counter they are."""
+
+    def __init__(self, inner: Collector) -> None:
+        self._inner = inner
+
+    def collect(self) -> Iterable[Metric]:
+        return as_counters(self._inner.collect())
 
 
 class _Served(Collector):

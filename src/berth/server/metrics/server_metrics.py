@@ -16,6 +16,7 @@ from typing import Final
 from berth.core.entities import Version
 from berth.server.metrics.exposition import exposition, multiprocess_dir, worker_exited
 from berth.server.metrics.families import MetricFamilies
+from berth.server.metrics.process import ProcessSeries
 from berth.server.metrics.requests import NoRequestMetrics, RequestCounter, RequestMetrics
 from berth.server.metrics.sampled import Gauges
 
@@ -36,6 +37,10 @@ class ServerMetrics:
         """The folder of the run's metric files when several workers share them (multiprocess mode)."""
         self.families = MetricFamilies()
         self.gauges = Gauges(self.families)
+        self.process = (
+            ProcessSeries(self.families.registry, shared=self.shared_dir is not None) if enabled else None
+        )
+        """Memory, CPU and open files of this process (per worker with several)."""
         counting = {p: RequestMetrics(self.families, p) for p in PROTOCOLS} if enabled else {}
         self._counters: dict[str, RequestCounter] = {
             p: counting.get(p) or NoRequestMetrics() for p in PROTOCOLS
@@ -87,11 +92,17 @@ class ServerMetrics:
 
     def scrape(self) -> bytes:
         """The Prometheus text format of this server (every worker's, with several)."""
-        self.gauges.sample()
+        self._sample()
         return exposition(self.families.registry, self.shared_dir, served=self._served)
+
+    def _sample(self) -> None:
+        self.gauges.sample()
+        if self.process is not None:
+            self.process.sample()
 
     async def start(self) -> None:
         if self.shared_dir is not None and self._sampler is None:
+            self._sample()  # this worker's series are in the files before it answers a scrape
             self._sampler = asyncio.create_task(self._sample_forever(), name="berth-metrics-sampler")
 
     async def stop(self) -> None:
@@ -104,5 +115,5 @@ class ServerMetrics:
 
     async def _sample_forever(self) -> None:
         while True:
-            self.gauges.sample()
+            self._sample()
             await asyncio.sleep(SAMPLE_INTERVAL_S)

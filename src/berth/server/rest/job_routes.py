@@ -15,6 +15,7 @@ from fastapi import APIRouter, Path, Query, Request
 from berth.control.jobs.service import JobService
 from berth.core.access import Action, Principal
 from berth.core.jobs import MAX_COUNT, JobQuery, JobStatus
+from berth.core.tracing import OFF, Tracing
 from berth.server.auth.permissions import requires
 from berth.server.rest.alert_routes import readable_rule
 from berth.server.rest.job_schemas import Fire, JobCreate, TriggerCreate, TriggerPatch
@@ -33,13 +34,14 @@ JobId = Annotated[int, Path(ge=1, le=MAX_COUNT)]
 TriggerName = Annotated[str, Path(min_length=1, max_length=64)]
 
 
-def job_router(service: JobService, rules: SqlAlertStore) -> APIRouter:
+def job_router(service: JobService, rules: SqlAlertStore, tracing: Tracing = OFF) -> APIRouter:
     router = APIRouter(prefix="/api/v1/jobs", tags=["jobs"], responses=_ERRORS)
     call = in_thread
 
     @router.post("", status_code=201, summary="Enqueue a job (a worker runs it)")
     async def enqueue(body: JobCreate, caller: Admin) -> dict[str, Any]:
-        return (await call(service.enqueue, body.new_job(caller.name))).to_json()
+        job = replace(body.new_job(caller.name), traceparent=tracing.traceparent())  # the run links to us
+        return (await call(service.enqueue, job)).to_json()
 
     @router.get("", summary="Jobs, newest first", dependencies=_ADMIN)
     async def list_jobs(
