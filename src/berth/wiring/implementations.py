@@ -27,12 +27,12 @@ from berth.core.errors import BerthError, ErrorCode
 from berth.core.settings import Settings
 from berth.storage.artifacts import file_uri_folder, local_artifact_store
 from berth.storage.db import database_url
-from berth.storage.export_files import ExportFiles, LocalExportFiles
 from berth.storage.migrate import HEAD_REVISION, is_current
 from berth.storage.protocols import ArtifactStore
 from berth.storage.sql_registry import SqlRegistryStore
 
 if TYPE_CHECKING:
+    from berth.storage.export_files import ExportFiles
     from berth.storage.record_stream import StreamTarget
 
 _Factory = TypeVar("_Factory")
@@ -64,6 +64,8 @@ ARTIFACT_STORES: Final[Mapping[str, Callable[[str, Settings], ArtifactStore]]] =
 
 
 def _file_exports(uri: str, _: Settings) -> ExportFiles:
+    from berth.storage.export_files import LocalExportFiles  # pyarrow: only where records are exported
+
     return LocalExportFiles(file_uri_folder(uri, "export store"))
 
 
