@@ -137,7 +137,7 @@ def return_type(fields: Sequence[Field]) -> str:
 def scoring_udf(source: ModelSource, signature: Signature, outputs: Sequence[str] = ()) -> Any:
     """A pandas UDF scoring with the model `source` loads; call it with the input columns, in the
     signature's order (``udf(*names)``), or with one struct of them (``udf(struct(*names))``)."""
-    from pyspark.sql.functions import pandas_udf
+    from pyspark.sql.pandas.functions import pandas_udf
 
     fields = output_fields(signature, outputs)
     wanted = tuple(dict.fromkeys(f.output for f in fields))
@@ -157,7 +157,8 @@ def scoring_udf(source: ModelSource, signature: Signature, outputs: Sequence[str
     def score_struct(batches: Iterator[tuple[pd.Series, ...]]) -> Iterator[pd.DataFrame]:
         return answers(batches)
 
-    return pandas_udf(score_column if single else score_struct, return_type(fields))  # type: ignore[call-overload]
+    udf = score_column if single else score_struct
+    return pandas_udf(udf, return_type(fields))  # type: ignore[call-overload]  # its overloads want a literal kind
 
 
 def input_columns(signature: Signature, available: Sequence[str]) -> list[Column]:
