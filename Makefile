@@ -9,7 +9,7 @@ STAMP  := $(VENV)/.berth-installed
 
 $(STAMP): pyproject.toml constraints.txt examples/the_voice/pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install -q --disable-pip-version-check -c constraints.txt -e '.[dev,torch]'
+	$(BIN)/python -m pip install -q --disable-pip-version-check -c constraints.txt -e '.[dev,torch,spark]'
 	$(BIN)/python -m pip install -q --disable-pip-version-check --no-deps -e examples/the_voice
 	@touch $(STAMP)
 

@@ -21,7 +21,7 @@ from sklearn.preprocessing import OneHotEncoder, StandardScaler
 from berth.core.settings import Settings
 
 # Fixtures of real services the suites share: an S3 API server (`s3_server`, `s3_bucket`).
-pytest_plugins = ["tests.support.pytorch", "tests.support.s3"]
+pytest_plugins = ["tests.support.pytorch", "tests.support.s3", "tests.support.spark"]
 
 # CI runs every property test with the same examples (a red that comes at random is no signal);
 # locally hypothesis keeps exploring new ones. A test's own @settings still wins where it sets these.

@@ -32,9 +32,10 @@ def test_a_csv_is_scored_with_progress(world: World, frame_pipeline: Trained) ->
     scored = pd.read_csv(data / "customers.scored.csv")
     assert list(scored["customer"]) == list(frame["customer"])
     expected = frame_pipeline.model.predict(frame_pipeline.x.head(250))
-    label_columns = [c for c in scored.columns if c not in frame.columns]
-    assert label_columns
-    assert np.array_equal(scored[label_columns[0]].to_numpy(), expected)
+    assert list(scored.columns) == [*frame.columns, "prediction_id", "predict"]
+    assert np.array_equal(scored["predict"].to_numpy(), expected)
+    assert scored["prediction_id"].is_unique
+    assert scored["prediction_id"].str.fullmatch(r"[0-9a-f]{32}").all()
     assert not list(data.glob(".*partial"))
 
 
@@ -46,6 +47,13 @@ def test_paths_out_of_the_home_folder_and_unknown_parameters_are_refused(world: 
         {"model": "churn", "input": "data/x.csv", "output": "data/x.csv"},
         {"model": "churn", "input": "data/x.csv", "chunk_rows": 0},
         {"model": "churn", "input": "data/x.csv", "colour": "blue"},
+        {"model": "churn", "input": "data/x.csv", "engine": "dask"},
+        {"model": "churn", "input": "data/x.csv", "spark_master": "spark://h:7077"},  # engine local
+        {"model": "churn", "input": "data/x.csv", "engine": "spark"},  # Parquet only
+        {"model": "churn", "input": "data/x.parquet", "engine": "spark", "output": "data/y.csv"},
+        {"model": "churn", "input": "data/x.parquet", "engine": "spark", "spark_master": "k8s://h:1"},
+        {"model": "churn", "input": "data/x.parquet", "engine": "spark", "spark_master": "spark://h:1 -x"},
+        {"model": "churn", "input": "../x.parquet", "engine": "spark"},
         {"input": "data/x.csv"},
     ]
     for params in bad:

@@ -16,10 +16,11 @@ import pytest
 import tritonclient.grpc as grpcclient
 
 import berth
-from berth.cli.image_build import BuildOptions, ModelRef, build_command, build_image, check_image_name
+from berth.cli.image_build import BuildOptions, build_command, build_image, check_image_name
 from berth.client.sdk import open_registry
 from berth.core.errors import BerthError, ErrorCode
 from berth.core.model_manifest import MANIFEST_NAME, ModelManifest
+from berth.core.model_refs import ModelRef
 from berth.storage.model_folder import read_model_folder
 from tests.conftest import Trained
 from tests.support.servers import berth_executable, free_port, server_process

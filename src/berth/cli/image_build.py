@@ -20,9 +20,9 @@ from pathlib import Path
 from typing import Final
 
 from berth.client.registry import Registry
-from berth.core.entities import check_alias_name, check_model_name
 from berth.core.errors import BerthError, ErrorCode
 from berth.core.model_manifest import ModelManifest
+from berth.core.model_refs import ModelRef
 from berth.storage.model_folder import ModelFolder, write_model_folder
 
 MODEL_DIR: Final = "/opt/berth/model"
@@ -35,26 +35,6 @@ _IMAGE_NAME: Final = re.compile(
     r"(:[A-Za-z0-9_][A-Za-z0-9_.-]{0,127})?$"
 )
 """host[:port]/path/name[:tag], each part starting with a letter or digit (never read as an option)."""
-
-
-@dataclass(frozen=True, slots=True)
-class ModelRef:
-    """``MODEL@ALIAS``, ``MODEL:VERSION`` or ``MODEL`` (its production alias, else its latest)."""
-
-    name: str
-    ref: str | None
-
-    @classmethod
-    def parse(cls, text: str) -> ModelRef:
-        if "@" in text:
-            name, _, alias = text.partition("@")
-            return cls(check_model_name(name), check_alias_name(alias))
-        if ":" in text:
-            name, _, number = text.partition(":")
-            if not number.isdigit() or int(number) < 1:
-                raise BerthError(ErrorCode.INVALID_NAME, f"invalid version {number!r}: a number from 1")
-            return cls(check_model_name(name), str(int(number)))
-        return cls(check_model_name(text), None)
 
 
 def export_model_folder(registry: Registry, ref: ModelRef, out: Path) -> ModelFolder:

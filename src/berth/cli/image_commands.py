@@ -53,7 +53,8 @@ def build(
     """Bake the version REFERENCE names (MODEL@ALIAS, MODEL:VERSION or MODEL) into an image that
     serves it with `berth serve --model-dir`: its artifact's sha256, signature and metadata are
     checked against the registry before the build."""
-    from berth.cli.image_build import BuildOptions, ModelRef, build_image
+    from berth.cli.image_build import BuildOptions, build_image
+    from berth.core.model_refs import ModelRef
 
     ref = ModelRef.parse(reference)
     options = BuildOptions(
@@ -71,7 +72,8 @@ def build(
 def folder(reference: str, out: Path, home: Path | None, url: str | None) -> None:
     """Write the model folder of REFERENCE to OUT (new or empty): what `berth serve --model-dir`
     serves, e.g. uploaded to the storage URI a KServe InferenceService names."""
-    from berth.cli.image_build import ModelRef, export_model_folder
+    from berth.cli.image_build import export_model_folder
+    from berth.core.model_refs import ModelRef
 
     with registry(home, url) as reg:
         written = export_model_folder(reg, ModelRef.parse(reference), out)

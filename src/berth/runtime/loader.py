@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from concurrent.futures import Executor
+from contextlib import contextmanager
+from pathlib import Path
 
 import orjson
 
@@ -44,36 +46,55 @@ class VersionLoader:
     def load(self, version: Version) -> LoadedVersion:
         """Load and warm up `version`; any failure is a MODEL_LOAD_FAILED (or the integrity error)."""
         label = f"{version.model} v{version.number}"
-        try:
+        with _load_failures(label):
             path = self._artifacts.fetch(version.artifact)  # verifies the sha256 first
-            flavor = self._catalog.get(version.flavor)
-            runtime = flavor.load(path, dict(version.runtime_config), trusted=version.trusted)
-        except BerthError as exc:
-            if exc.code in (ErrorCode.ARTIFACT_INTEGRITY, ErrorCode.UNTRUSTED_ARTIFACT):
-                raise
-            raise BerthError(ErrorCode.MODEL_LOAD_FAILED, f"{label} failed to load: {exc.message}") from exc
-        except Exception as exc:  # a flavor's unexpected failure must not take the server down
-            raise BerthError(
-                ErrorCode.MODEL_LOAD_FAILED, f"{label} failed to load: {type(exc).__name__}: {exc}"
-            ) from exc
-        self._warm_up(version, runtime, label)
+        runtime = load_runtime(version, path, self._catalog)
         batching = self._batching.updated(version.runtime_config.get("batching"))
         log.info("loaded %s (%s, sha256 %s)", label, version.flavor, version.artifact.sha256[:12])
         observer = self._batch_observers(version) if self._batch_observers is not None else None
         return LoadedVersion(version, runtime, self._executor, batching, observer)
 
-    @staticmethod
-    def _warm_up(version: Version, runtime: Runtime, label: str) -> None:
-        """Answer the stored input example once, so the first real request does not pay for lazy set-up."""
-        if not version.input_example:
-            return
-        try:
-            request = decode_infer_request(orjson.dumps(version.input_example))
-            inputs = to_model_input(request.inputs, version.signature)
-            runtime.predict(inputs, version.signature.returned_by_default)
-        except Exception as exc:
-            runtime.unload()
-            message = exc.message if isinstance(exc, BerthError) else f"{type(exc).__name__}: {exc}"
-            raise BerthError(
-                ErrorCode.MODEL_LOAD_FAILED, f"{label} failed its warm-up on its input example: {message}"
-            ) from exc
+
+def load_runtime(version: Version, path: Path, catalog: FlavorCatalog) -> Runtime:
+    """`version`'s runtime from its artifact at `path` (already verified against its sha256), as a
+    server loads it: its flavor, the trust the version was pushed with, then a warm-up on its input
+    example. Any failure is MODEL_LOAD_FAILED, or UNTRUSTED_ARTIFACT / ARTIFACT_INTEGRITY as raised.
+    The server's loader, `berth.load_model` and Spark executors all load through here."""
+    label = f"{version.model} v{version.number}"
+    with _load_failures(label):
+        runtime = catalog.get(version.flavor).load(
+            path, dict(version.runtime_config), trusted=version.trusted
+        )
+    _warm_up(version, runtime, label)
+    return runtime
+
+
+@contextmanager
+def _load_failures(label: str) -> Iterator[None]:
+    """Any failure as MODEL_LOAD_FAILED, but for an artifact's integrity and trust errors."""
+    try:
+        yield
+    except BerthError as exc:
+        if exc.code in (ErrorCode.ARTIFACT_INTEGRITY, ErrorCode.UNTRUSTED_ARTIFACT):
+            raise
+        raise BerthError(ErrorCode.MODEL_LOAD_FAILED, f"{label} failed to load: {exc.message}") from exc
+    except Exception as exc:  # a flavor's unexpected failure must not take the server down
+        raise BerthError(
+            ErrorCode.MODEL_LOAD_FAILED, f"{label} failed to load: {type(exc).__name__}: {exc}"
+        ) from exc
+
+
+def _warm_up(version: Version, runtime: Runtime, label: str) -> None:
+    """Answer the stored input example once, so the first real request does not pay for lazy set-up."""
+    if not version.input_example:
+        return
+    try:
+        request = decode_infer_request(orjson.dumps(version.input_example))
+        inputs = to_model_input(request.inputs, version.signature)
+        runtime.predict(inputs, version.signature.returned_by_default)
+    except Exception as exc:
+        runtime.unload()
+        message = exc.message if isinstance(exc, BerthError) else f"{type(exc).__name__}: {exc}"
+        raise BerthError(
+            ErrorCode.MODEL_LOAD_FAILED, f"{label} failed its warm-up on its input example: {message}"
+        ) from exc

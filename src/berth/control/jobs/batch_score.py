@@ -6,17 +6,25 @@ Parameters (paths are relative to the berth home folder, and must stay inside it
      "input": "data/customers.csv",              # .csv, or .parquet (needs pyarrow installed)
      "output": "data/customers.scored.csv",      # default: <input stem>.scored.csv next to it
      "outputs": ["label"],                       # default: the version's default outputs
-     "chunk_rows": 1000}                          # rows per predict call (and per progress report)
+     "chunk_rows": 1000,                          # rows per predict call (and per progress report)
+     "engine": "local",                           # or "spark": Parquet in, Parquet out, on a cluster
+     "spark_master": "spark://host:7077"}         # engine spark: the cluster (default local[*])
 
 The version is loaded as a server loads it (verified artifact, its flavor, its warm-up) and each
 chunk goes through the same signature checks as a request. The output holds the input's columns
 then one column per output (``name_0``, ``name_1``… for an output of several columns); it is written
 to a temporary file renamed into place at the end, so a failed or stopped job leaves no partial file.
+Each row gets a prediction id (column ``prediction_id``, kept as it is when the input has one), the
+form the server gives an answer it records: 32 hex characters, 16 for this run and 16 for the row.
+
+With ``engine: spark`` the job drives a Spark application (`berth.control.jobs.batch_score_spark`):
+the input is a Parquet file or folder, the output a Parquet folder written the same way.
 """
 
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path, PurePosixPath
@@ -34,38 +42,53 @@ if TYPE_CHECKING:  # numpy, pandas and the runtime load when a job runs, not whe
     from berth.runtime.flavors.base import Runtime
 
 MAX_CHUNK_ROWS: Final = 100_000
+ENGINES: Final = ("local", "spark")
+ID_COLUMN: Final = "prediction_id"
 _FORMATS: Final = (".csv", ".parquet")
+_HOST_PORT: Final = r"[A-Za-z0-9](?:[A-Za-z0-9.-]{0,252})?:[0-9]{1,5}"
+_SPARK_MASTER: Final = re.compile(
+    rf"spark://{_HOST_PORT}(?:,{_HOST_PORT}){{0,7}}|local(?:\[(?:[1-9][0-9]{{0,3}}|\*)\])?"
+)
 
 
 def check_batch_score_params(params: JsonObject) -> JsonObject:
-    known = {"model", "ref", "input", "output", "outputs", "chunk_rows"}
+    known = {"model", "ref", "input", "output", "outputs", "chunk_rows", "engine", "spark_master"}
     unknown = sorted(set(params) - known)
     if unknown:
-        raise _bad(f"unknown parameters {unknown}; batch-score takes {sorted(known)}")
+        raise bad(f"unknown parameters {unknown}; batch-score takes {sorted(known)}")
     model = params.get("model")
     if not isinstance(model, str) or not model:
-        raise _bad("'model' (the model's name) is required")
+        raise bad("'model' (the model's name) is required")
     ref = params.get("ref")
     if ref is not None and (not isinstance(ref, str | int) or isinstance(ref, bool)):
-        raise _bad("'ref' is an alias or a version number")
-    source = _relative_path("input", params.get("input"))
-    if source.suffix.lower() not in _FORMATS:
-        raise _bad(f"'input' must be a .csv or .parquet file, got {str(source)!r}")
-    target = _relative_path("output", params.get("output", str(source.with_suffix(".scored.csv"))))
-    if target.suffix.lower() != ".csv":
-        raise _bad("'output' must be a .csv file")
+        raise bad("'ref' is an alias or a version number")
+    engine = params.get("engine", "local")
+    if engine not in ENGINES:
+        raise bad(f"'engine' is one of {list(ENGINES)}")
+    master = params.get("spark_master")
+    if master is not None and engine != "spark":
+        raise bad("'spark_master' is for engine 'spark'")
+    if engine == "spark":
+        master = check_spark_master("local[*]" if master is None else master)
+    source = relative_path("input", params.get("input"))
+    formats, written = (_FORMATS, ".csv") if engine == "local" else ((".parquet",), ".parquet")
+    if source.suffix.lower() not in formats:
+        raise bad(f"'input' must be a {' or '.join(formats)} file, got {str(source)!r}")
+    target = relative_path("output", params.get("output", str(source.with_suffix(f".scored{written}"))))
+    if target.suffix.lower() != written:
+        raise bad(f"'output' must be a {written} {'file' if engine == 'local' else 'folder'}")
     if target == source:
-        raise _bad("'output' must differ from 'input'")
+        raise bad("'output' must differ from 'input'")
     outputs = params.get("outputs", [])
     if not isinstance(outputs, list) or not all(isinstance(o, str) for o in outputs):
-        raise _bad("'outputs' is a list of output names")
+        raise bad("'outputs' is a list of output names")
     chunk_rows = params.get("chunk_rows", 1000)
     if (
         isinstance(chunk_rows, bool)
         or not isinstance(chunk_rows, int)
         or not 0 < chunk_rows <= MAX_CHUNK_ROWS
     ):
-        raise _bad(f"'chunk_rows' must be an integer in [1, {MAX_CHUNK_ROWS}]")
+        raise bad(f"'chunk_rows' must be an integer in [1, {MAX_CHUNK_ROWS}]")
     return {
         "model": model,
         "ref": None if ref is None else str(ref),
@@ -73,15 +96,28 @@ def check_batch_score_params(params: JsonObject) -> JsonObject:
         "output": str(target),
         "outputs": outputs,
         "chunk_rows": chunk_rows,
-    }
+        "engine": engine,
+    } | ({"spark_master": master} if engine == "spark" else {})
+
+
+def check_spark_master(value: Any) -> str:
+    """``spark://HOST:PORT`` (or a comma-separated list of them, for standby masters) or ``local``,
+    ``local[N]``, ``local[*]``: nothing else reaches Spark (no k8s://, yarn or option-like text)."""
+    if not isinstance(value, str) or not _SPARK_MASTER.fullmatch(value):
+        raise bad("'spark_master' is spark://HOST:PORT[,HOST:PORT…], local, local[N] or local[*]")
+    return value
 
 
 def run_batch_score(params: JsonObject, ctx: JobContext) -> JsonObject:
     params = check_batch_score_params(params)
-    source = _inside(ctx.home, params["input"])
+    if params["engine"] == "spark":
+        from berth.control.jobs.batch_score_spark import run_on_spark
+
+        return run_on_spark(params, ctx)
+    source = inside(ctx.home, params["input"])
     if not source.is_file():
-        raise _bad(f"input file {params['input']!r} does not exist in the home folder")
-    target = _inside(ctx.home, params["output"])
+        raise bad(f"input file {params['input']!r} does not exist in the home folder")
+    target = inside(ctx.home, params["output"])
     from berth.runtime.loader import VersionLoader
 
     version = ctx.workspace.store.resolve(params["model"], params["ref"])
@@ -115,10 +151,13 @@ def _score_file(
     target.parent.mkdir(parents=True, exist_ok=True)
     partial = target.with_name(f".{target.name}.{ctx.job.id}.partial")
     done = 0
+    ids = PredictionIds()
     try:
         with partial.open("w", newline="") as out:
             for chunk in _chunks(source, int(params["chunk_rows"])):
-                scored = _score_chunk(runtime, version, chunk, params["outputs"])
+                scored = _score_chunk(
+                    runtime, version, chunk, params["outputs"], ids.of_rows(done, len(chunk))
+                )
                 scored.to_csv(out, index=False, header=done == 0)
                 done += len(chunk)
                 ctx.progress(min(done / max(total, 1), 1.0), f"scored {done} of {total} rows")
@@ -128,7 +167,19 @@ def _score_file(
     return done
 
 
-def _score_chunk(runtime: Runtime, version: Version, chunk: pd.DataFrame, outputs: list[str]) -> pd.DataFrame:
+class PredictionIds:
+    """The prediction ids of one run: 16 random hex characters, then the row's number in 16."""
+
+    def __init__(self) -> None:
+        self.prefix = os.urandom(8).hex()
+
+    def of_rows(self, start: int, count: int) -> list[str]:
+        return [f"{self.prefix}{row:016x}" for row in range(start, start + count)]
+
+
+def _score_chunk(
+    runtime: Runtime, version: Version, chunk: pd.DataFrame, outputs: list[str], ids: list[str]
+) -> pd.DataFrame:
     import numpy as np
     import pandas as pd
 
@@ -152,7 +203,10 @@ def _score_chunk(runtime: Runtime, version: Version, chunk: pd.DataFrame, output
             flat = data.reshape(len(chunk), -1)
             for i in range(flat.shape[1]):
                 columns[f"{tensor.name}_{i}"] = flat[:, i]
-    return pd.concat([chunk.reset_index(drop=True), pd.DataFrame(columns)], axis=1)
+    given = chunk.reset_index(drop=True)
+    if ID_COLUMN not in given.columns:
+        given = given.assign(**{ID_COLUMN: ids})
+    return pd.concat([given, pd.DataFrame(columns)], axis=1)
 
 
 def _chunks(source: Path, rows: int) -> Iterator[pd.DataFrame]:
@@ -166,7 +220,7 @@ def _chunks(source: Path, rows: int) -> Iterator[pd.DataFrame]:
     try:
         yield from pd.read_csv(source, chunksize=rows)
     except (ValueError, pd.errors.ParserError) as exc:
-        raise _bad(f"cannot read {source.name} as CSV: {exc}") from None
+        raise bad(f"cannot read {source.name} as CSV: {exc}") from None
 
 
 def _count_rows(source: Path) -> int:
@@ -182,25 +236,25 @@ def _read_parquet(source: Path) -> pd.DataFrame:
     try:
         return pd.read_parquet(source)
     except ImportError:
-        raise _bad("reading Parquet needs pyarrow installed in the worker") from None
+        raise bad("reading Parquet needs pyarrow installed in the worker") from None
     except (ValueError, OSError) as exc:
-        raise _bad(f"cannot read {source.name} as Parquet: {exc}") from None
+        raise bad(f"cannot read {source.name} as Parquet: {exc}") from None
 
 
-def _relative_path(name: str, value: Any) -> PurePosixPath:
+def relative_path(name: str, value: Any) -> PurePosixPath:
     if not isinstance(value, str) or not value or len(value) > 1024:
-        raise _bad(f"'{name}' is a path relative to the berth home folder")
+        raise bad(f"'{name}' is a path relative to the berth home folder")
     path = PurePosixPath(value)
     if path.is_absolute() or ".." in path.parts or "\\" in value or "\x00" in value:
-        raise _bad(f"'{name}' must be a relative path inside the home folder, got {value!r}")
+        raise bad(f"'{name}' must be a relative path inside the home folder, got {value!r}")
     return path
 
 
-def _inside(home: Path, relative: str) -> Path:
+def inside(home: Path, relative: str) -> Path:
     root = home.resolve()
     path = (root / relative).resolve()
     if not path.is_relative_to(root):  # a symbolic link out of the home folder
-        raise _bad(f"{relative!r} leads out of the home folder")
+        raise bad(f"{relative!r} leads out of the home folder")
     return path
 
 
@@ -208,5 +262,5 @@ def _text(value: Any) -> Any:
     return value.decode("utf-8", "replace") if isinstance(value, bytes) else value
 
 
-def _bad(message: str) -> BerthError:
+def bad(message: str) -> BerthError:
     return BerthError(ErrorCode.INVALID_JOB_PARAMS, message)
