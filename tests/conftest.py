@@ -5,8 +5,9 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+import httpx._transports.default as httpx_transports
 import numpy as np
 import pandas as pd
 import pytest
@@ -20,6 +21,9 @@ from sklearn.preprocessing import OneHotEncoder, StandardScaler
 
 from berth.core.settings import Settings
 
+if TYPE_CHECKING:
+    import ssl
+
 # Fixtures of real services the suites share: an S3 API server (`s3_server`, `s3_bucket`).
 pytest_plugins = ["tests.support.pytorch", "tests.support.s3", "tests.support.spark"]
 
@@ -28,6 +32,28 @@ pytest_plugins = ["tests.support.pytorch", "tests.support.s3", "tests.support.sp
 hypothesis_settings.register_profile("ci", derandomize=True, database=None, print_blob=True)
 if os.environ.get("CI") == "true":
     hypothesis_settings.load_profile("ci")
+
+
+def _one_default_tls_context() -> None:
+    """`httpx.get()` and its siblings make a Client per call, and each Client loads certifi's CA
+    bundle into a new TLS context: 19 ms of CPU, paid by every poll of a wait loop (hundreds for each
+    server a test starts, on a 2-core machine where that CPU slows the server being waited for). The
+    default context (verify=True, no client certificate) is made once per test process; a call that
+    passes its own `verify=` or `cert=` still gets a context of its own, made by httpx."""
+    make = httpx_transports.create_ssl_context
+    shared: list[ssl.SSLContext] = []
+
+    def create_ssl_context(verify: Any = True, cert: Any = None, trust_env: bool = True) -> ssl.SSLContext:
+        if verify is not True or cert is not None or not trust_env:
+            return make(verify=verify, cert=cert, trust_env=trust_env)
+        if not shared:
+            shared.append(make())
+        return shared[0]
+
+    httpx_transports.create_ssl_context = create_ssl_context  # type: ignore[assignment]
+
+
+_one_default_tls_context()
 
 
 @dataclass(frozen=True)
