@@ -131,38 +131,43 @@ def set_up_checkout(reader_env: dict[str, str]) -> None:
         unavailable("the checkout's .venv is missing or stale: `make install` first", must_run="make run")
 
 
-@pytest.mark.slow
-@pytest.mark.timeout(DEMO_TIMEOUT_S + 600)
-@pytest.mark.usefixtures("set_up_checkout")
-def test_make_run_serves_the_demo_and_its_curls_answer(reader: Terminal, tmp_path: Path) -> None:
-    """``make run`` in the checkout (a fresh home, a free port): it trains, says where it serves,
-    the curls it prints and the one the README shows answer, and Ctrl-C stops it."""
-    port = free_port()
-    reader.env.update(BERTH_HOME=str(tmp_path / "demo-home"), BERTH_PORT=str(port))
-    reader.placeholders["8080"] = str(port)
-    script = Script(block("make run"))
-    with reader.background(script.next("make run").text, cwd=REPO) as demo:
-        address = demo.wait_for(r"berth serves the demo models at (http://\S+)", DEMO_TIMEOUT_S)[1]
-        assert address == f"http://127.0.0.1:{port}"
-        wait_ready(address, timeout=SERVER_TIMEOUT_S, process=demo.process)
-        assert "AUTHENTICATION IS OFF" in demo.output  # "and says so loudly"
-        for page in ("/ui/", "/docs"):
-            assert httpx.get(f"{address}{page}", timeout=30).status_code == 200
-        printed = printed_curls(demo.output)
-        assert len(printed) == 3, demo.output
-        answers = [json.loads(reader.run(curl).out) for curl in printed]
-        models, bank, voice = answers
-        assert {m["name"] for m in models} >= {"bank-marketing", "bike-demand", "voice-classifier"}
-        assert bank["model_name"] == "bank-marketing"
-        assert [(o["name"], o["data"][0] in ("yes", "no")) for o in bank["outputs"]] == [("predict", True)]
-        assert voice["parameters"]["endpoint"] == "feedback-router"
-        assert [o["name"] for o in voice["outputs"]] == ["category", "team", "confidence"]
+class TestMakeRun:
+    """A class of its own: `--dist loadscope` runs it beside the other long README tests."""
 
-        readme_curl = Script(block("curl -s -X POST http://127.0.0.1:8080/v1/"))
-        mlflow = readme_curl.next("curl -s -X POST")
-        readme_curl.done()
-        assert json.loads(reader.run(mlflow.text).out) == mlflow.shown_output == {"predictions": ["no"]}
-    assert "Application shutdown complete" in demo.output  # Ctrl-C stops it
+    @pytest.mark.slow
+    @pytest.mark.timeout(DEMO_TIMEOUT_S + 600)
+    @pytest.mark.usefixtures("set_up_checkout")
+    def test_make_run_serves_the_demo_and_its_curls_answer(self, reader: Terminal, tmp_path: Path) -> None:
+        """``make run`` in the checkout (a fresh home, a free port): it trains, says where it serves,
+        the curls it prints and the one the README shows answer, and Ctrl-C stops it."""
+        port = free_port()
+        reader.env.update(BERTH_HOME=str(tmp_path / "demo-home"), BERTH_PORT=str(port))
+        reader.placeholders["8080"] = str(port)
+        script = Script(block("make run"))
+        with reader.background(script.next("make run").text, cwd=REPO) as demo:
+            address = demo.wait_for(r"berth serves the demo models at (http://\S+)", DEMO_TIMEOUT_S)[1]
+            assert address == f"http://127.0.0.1:{port}"
+            wait_ready(address, timeout=SERVER_TIMEOUT_S, process=demo.process)
+            assert "AUTHENTICATION IS OFF" in demo.output  # "and says so loudly"
+            for page in ("/ui/", "/docs"):
+                assert httpx.get(f"{address}{page}", timeout=30).status_code == 200
+            printed = printed_curls(demo.output)
+            assert len(printed) == 3, demo.output
+            answers = [json.loads(reader.run(curl).out) for curl in printed]
+            models, bank, voice = answers
+            assert {m["name"] for m in models} >= {"bank-marketing", "bike-demand", "voice-classifier"}
+            assert bank["model_name"] == "bank-marketing"
+            assert [(o["name"], o["data"][0] in ("yes", "no")) for o in bank["outputs"]] == [
+                ("predict", True)
+            ]
+            assert voice["parameters"]["endpoint"] == "feedback-router"
+            assert [o["name"] for o in voice["outputs"]] == ["category", "team", "confidence"]
+
+            readme_curl = Script(block("curl -s -X POST http://127.0.0.1:8080/v1/"))
+            mlflow = readme_curl.next("curl -s -X POST")
+            readme_curl.done()
+            assert json.loads(reader.run(mlflow.text).out) == mlflow.shown_output == {"predictions": ["no"]}
+        assert "Application shutdown complete" in demo.output  # Ctrl-C stops it
 
 
 def printed_curls(output: str) -> list[str]:
@@ -185,36 +190,39 @@ def printed_curls(output: str) -> list[str]:
 # -- the Python walkthrough, then endpoints, then security ----------------------------------------
 
 
-@pytest.mark.slow
-@pytest.mark.timeout(1200)
-def test_the_python_walkthrough_then_endpoints_then_security(reader: Terminal) -> None:
-    python = PythonSession(reader.folder)
-    port = free_port()
-    reader.placeholders["8080"] = str(port)
-    url = f"http://127.0.0.1:{port}"
+class TestPythonWalkthrough:
+    """A class of its own: `--dist loadscope` runs it beside the other long README tests."""
 
-    python.run(block("import berth").text)
-    registry = berth.open_registry(home=reader.folder / ".berth")  # "into ./.berth"
-    try:
-        assert registry.get_version("iris", "production").number == 1
-    finally:
-        registry.close()
+    @pytest.mark.slow
+    @pytest.mark.timeout(1200)
+    def test_the_python_walkthrough_then_endpoints_then_security(self, reader: Terminal) -> None:
+        python = PythonSession(reader.folder)
+        port = free_port()
+        reader.placeholders["8080"] = str(port)
+        url = f"http://127.0.0.1:{port}"
 
-    serving = Script(block(".venv/bin/berth serve"))
-    reader.env["BERTH_PORT"] = str(port)  # it serves on the default port: a free one instead of 8080
-    with reader.background(serving.next(".venv/bin/berth serve").text) as server:
-        wait_ready(url, timeout=SERVER_TIMEOUT_S, process=server.process)
-        assert f"Uvicorn running on {url}" in server.output  # "on 127.0.0.1:8080"
-        serving.done()
+        python.run(block("import berth").text)
+        registry = berth.open_registry(home=reader.folder / ".berth")  # "into ./.berth"
+        try:
+            assert registry.get_version("iris", "production").number == 1
+        finally:
+            registry.close()
 
-        answer = python.run(reader.fill(block('berth.Client("http://127.0.0.1:8080")').text))
-        x, model = python.namespace["X"], python.namespace["model"]
-        assert isinstance(answer, pd.DataFrame)  # "a DataFrame: predict"
-        assert list(answer.columns) == ["predict"]
-        assert answer["predict"].tolist() == model.predict(x.head(3)).tolist()
+        serving = Script(block(".venv/bin/berth serve"))
+        reader.env["BERTH_PORT"] = str(port)  # it serves on the default port: a free one instead of 8080
+        with reader.background(serving.next(".venv/bin/berth serve").text) as server:
+            wait_ready(url, timeout=SERVER_TIMEOUT_S, process=server.process)
+            assert f"Uvicorn running on {url}" in server.output  # "on 127.0.0.1:8080"
+            serving.done()
 
-        walk_through_endpoints(reader, python, url)
-    walk_through_security(reader)
+            answer = python.run(reader.fill(block('berth.Client("http://127.0.0.1:8080")').text))
+            x, model = python.namespace["X"], python.namespace["model"]
+            assert isinstance(answer, pd.DataFrame)  # "a DataFrame: predict"
+            assert list(answer.columns) == ["predict"]
+            assert answer["predict"].tolist() == model.predict(x.head(3)).tolist()
+
+            walk_through_endpoints(reader, python, url)
+        walk_through_security(reader)
 
 
 def walk_through_endpoints(reader: Terminal, python: PythonSession, url: str) -> None:
@@ -325,26 +333,33 @@ def churn_files(reader: Terminal) -> Any:
     return model
 
 
-@pytest.mark.slow
-@pytest.mark.timeout(1500)
-def test_the_command_line_reference(reader: Terminal, churn_files: Any) -> None:
-    model = churn_files
-    script = Script(block("berth push model.skops"))
-    registry_commands(reader, script, model)
-    port, grpc_port = free_port(), free_port()
-    reader.placeholders.update({"host:8080": f"127.0.0.1:{port}", "8080": str(port), "8081": str(grpc_port)})
-    url = f"http://127.0.0.1:{port}"
-    token = reader.run("berth token create --admin --home ./.berth").out.strip()  # the Security section's
-    reader.env["BERTH_TOKEN"] = token  # "with --token or BERTH_TOKEN when it authenticates"
-    auth = {"authorization": f"Bearer {token}"}
-    with reader.background(script.next("berth serve --home ./.berth --auth tokens").text) as server:
-        wait_ready(url, timeout=SERVER_TIMEOUT_S, process=server.process)
-        server.wait_for(rf"gRPC \(Open Inference Protocol V2\) on 0\.0\.0\.0:{grpc_port}", SERVER_TIMEOUT_S)
-        assert httpx.get(f"{url}/api/v1/models", timeout=30).status_code == 401
-        endpoint_commands(reader, script, model, url, auth)
-        job_commands(reader, script)
-        record_and_alert_commands(reader, script, url, auth)
-    script.done()
+class TestCommandLineReference:
+    """A class of its own: `--dist loadscope` runs it beside the other long README tests."""
+
+    @pytest.mark.slow
+    @pytest.mark.timeout(1500)
+    def test_the_command_line_reference(self, reader: Terminal, churn_files: Any) -> None:
+        model = churn_files
+        script = Script(block("berth push model.skops"))
+        registry_commands(reader, script, model)
+        port, grpc_port = free_port(), free_port()
+        reader.placeholders.update(
+            {"host:8080": f"127.0.0.1:{port}", "8080": str(port), "8081": str(grpc_port)}
+        )
+        url = f"http://127.0.0.1:{port}"
+        token = reader.run("berth token create --admin --home ./.berth").out.strip()  # the Security section's
+        reader.env["BERTH_TOKEN"] = token  # "with --token or BERTH_TOKEN when it authenticates"
+        auth = {"authorization": f"Bearer {token}"}
+        with reader.background(script.next("berth serve --home ./.berth --auth tokens").text) as server:
+            wait_ready(url, timeout=SERVER_TIMEOUT_S, process=server.process)
+            server.wait_for(
+                rf"gRPC \(Open Inference Protocol V2\) on 0\.0\.0\.0:{grpc_port}", SERVER_TIMEOUT_S
+            )
+            assert httpx.get(f"{url}/api/v1/models", timeout=30).status_code == 401
+            endpoint_commands(reader, script, model, url, auth)
+            job_commands(reader, script)
+            record_and_alert_commands(reader, script, url, auth)
+        script.done()
 
 
 def registry_commands(reader: Terminal, script: Script, model: Any) -> None:
