@@ -33,10 +33,11 @@ def require(extra: str, needed_for: str) -> None:
         try:
             importlib.import_module(module)
         except ModuleNotFoundError as exc:
+            missing = (exc.name or module).split(".")[0]  # the extra's library, or one it needs
             raise BerthError(
                 ErrorCode.MISSING_EXTRA,
-                f"{needed_for} needs the {extra!r} extra ({exc.name or module} is not installed): "
+                f"{needed_for} needs the {extra!r} extra ({missing} is not installed): "
                 f"{install_command(extra)}",
                 extra=extra,
-                module=exc.name or module,
+                module=missing,
             ) from None
