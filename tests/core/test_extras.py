@@ -34,7 +34,11 @@ def test_every_extra_is_one_of_the_distribution() -> None:
     ],
 )
 def test_a_store_whose_extra_is_missing_names_the_pip_command(
-    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, module: str, extra: str, open_store: Callable[[Path], object]
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
+    module: str,
+    extra: str,
+    open_store: Callable[[Path], object],
 ) -> None:
     monkeypatch.setitem(sys.modules, module, None)  # "not installed": importing it fails
     with pytest.raises(BerthError) as refused:
