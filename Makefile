@@ -1,21 +1,35 @@
 # berth: two commands. `make run` starts the platform with The Voice (and demo models); `make test` runs every check.
-# Both create the virtual environment when it is missing and (re)install only when the pins changed.
+# Both create the virtual environment when it is missing and (re)install only when the pins changed:
+# `make run` what running needs (berth's runtime dependencies and The Voice), `make test` the
+# optional parts (extras) and the dev tools as well.
 PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV   := .venv
 BIN    := $(VENV)/bin
-STAMP  := $(VENV)/.berth-installed
+PIP    := $(BIN)/python -m pip install -q --disable-pip-version-check -c constraints.txt
+RUN_STAMP := $(VENV)/.berth-run
+STAMP  := $(VENV)/.berth-dev
 
-.PHONY: run test lint typecheck layers unit install system-packages clean bench grpc image image-smoke image-clean
+.PHONY: run test lint typecheck layers unit install install-run system-packages clean bench grpc image image-smoke image-clean
 
-$(STAMP): pyproject.toml constraints.txt examples/the_voice/pyproject.toml
+$(RUN_STAMP): pyproject.toml constraints.txt examples/the_voice/pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install -q --disable-pip-version-check -c constraints.txt -e '.[dev,torch,spark]'
-	$(BIN)/python -m pip install -q --disable-pip-version-check --no-deps -e examples/the_voice
+	@# berth was the distribution's name before berth-serving: its old install (and its metadata in
+	@# src/, on the path of an editable install) would declare berth's entry points twice
+	@$(BIN)/python -m pip uninstall -q -y berth 2>/dev/null || true
+	@rm -rf src/berth.egg-info
+	$(PIP) -e .
+	$(PIP) --no-deps -e examples/the_voice
+	@touch $(RUN_STAMP)
+
+$(STAMP): $(RUN_STAMP)
+	$(PIP) -e '.[dev,torch,spark]'
 	@touch $(STAMP)
+
+install-run: $(RUN_STAMP)
 
 install: $(STAMP)
 
-run: $(STAMP)
+run: $(RUN_STAMP)
 	$(BIN)/berth demo
 
 lint: $(STAMP)

@@ -125,7 +125,7 @@ def test_make_test_is_lint_types_layers_then_the_whole_suite(reader_env: dict[st
 def set_up_checkout(reader_env: dict[str, str]) -> None:
     """``make run`` must only start the demo: (re)installing the virtual environment is not its test."""
     stamp = subprocess.run(
-        ["make", "-q", ".venv/.berth-installed"], cwd=REPO, env=reader_env, capture_output=True, timeout=60
+        ["make", "-q", ".venv/.berth-run"], cwd=REPO, env=reader_env, capture_output=True, timeout=60
     )
     if stamp.returncode != 0:
         unavailable("the checkout's .venv is missing or stale: `make install` first", must_run="make run")

@@ -23,6 +23,7 @@ from berth.server.grpc.auth import PUBLIC
 from berth.server.grpc.proto import berth_inference_pb2 as pb
 from berth.server.grpc.proto import berth_inference_pb2_grpc as pb_grpc
 from berth.server.grpc.service import RPC_ACTIONS
+from berth.server.rest.docs_routes import docs_paths
 from berth.server.rest.ui_routes import ui_files, ui_paths
 from berth.storage.security_store import SqlSecurityStore
 from berth.wiring.server import build_server, create_app
@@ -43,8 +44,9 @@ PATH_VALUES = {
     "prediction_id": "p1",
     "export_id": "1",
 }
-PUBLIC_PATHS = {"/v2/health/live", "/v2/health/ready", *ui_paths(ui_files())}
-"""The probes, and the web app's static files (its data comes from the API, which checks permissions)."""
+PUBLIC_PATHS = {"/v2/health/live", "/v2/health/ready", *ui_paths(ui_files()), *docs_paths()}
+"""The probes, the web app's static files (its data comes from the API, which checks permissions),
+and the API documentation's pages and files (like the OpenAPI document)."""
 
 
 @pytest.fixture(scope="module")

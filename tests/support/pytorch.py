@@ -1,5 +1,5 @@
-"""torch for the PyTorch flavor's tests: an optional extra (``berth[torch]``), so a test without it
-is skipped by hand and fails under CI=true (`tests.support.unavailable`). Test modules import
+"""torch for the PyTorch flavor's tests: an optional extra (``berth-serving[torch]``), so a test
+without it is skipped by hand and fails under CI=true (`tests.support.unavailable`). Test modules import
 torch, and `tests.support.torch_models`, only through the `torch` fixture."""
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from tests.support.unavailable import unavailable
 def torch() -> ModuleType:
     if importlib.util.find_spec("torch") is None:
         unavailable(
-            "torch is not installed (pip install 'berth[torch]')", must_run="the PyTorch flavor tests"
+            "torch is not installed (pip install 'berth-serving[torch]')", must_run="the PyTorch flavor tests"
         )
     module = importlib.import_module("torch")
     module.manual_seed(0)

@@ -85,6 +85,9 @@ class ErrorCode(StrEnum):
     failing): the answer is withheld, since every answered prediction is recorded."""
     IMAGE_BUILD_FAILED = "image_build_failed"
     """`berth image build`: no buildah or podman, or the build tool failed."""
+    MISSING_EXTRA = "missing_extra"
+    """A setting names an optional part (``s3://``, ``nats://``, ``postgresql://``) whose extra is
+    not installed; the message gives the pip command (`berth.core.extras`)."""
     INTERNAL = "internal"
 
 

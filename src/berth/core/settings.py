@@ -187,7 +187,7 @@ class Settings(BaseSettings):
     otlp_endpoint: str | None = Field(
         None,
         description="Send traces (OpenTelemetry spans) to this OTLP/HTTP endpoint, e.g."
-        " http://collector:4318/v1/traces; none: tracing off (no span is made). Needs berth[otlp].",
+        " http://collector:4318/v1/traces; none: tracing off (no span is made). Needs berth-serving[otlp].",
     )
     trace_sample_ratio: float = Field(
         0.01,

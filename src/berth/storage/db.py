@@ -17,6 +17,7 @@ from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import URL, Connection, make_url
 from sqlalchemy.exc import ArgumentError
 
+from berth.core import extras
 from berth.core.errors import BerthError, ErrorCode
 
 SQLITE_BUSY_TIMEOUT_S: Final = 30.0
@@ -55,6 +56,7 @@ def create_database_engine(url: str | URL) -> Engine:
     parsed = database_url(url)
     if parsed.get_backend_name() == "sqlite":
         return _sqlite_engine(parsed)
+    extras.require("postgres", "a PostgreSQL database")
     return create_engine(parsed, pool_pre_ping=True, **_JSON_CODEC)
 
 

@@ -15,8 +15,6 @@ import threading
 from collections.abc import Callable
 from typing import Final
 
-import psycopg
-from psycopg import sql
 from sqlalchemy.engine import make_url
 
 from berth.storage.queries import CHANGE_CHANNEL
@@ -61,6 +59,9 @@ class ChangeListener:
         self._thread.join(timeout=5)
 
     def _run(self) -> None:
+        import psycopg  # the postgres extra: imported only on PostgreSQL (berth.core.extras)
+        from psycopg import sql
+
         backoff = 0.1
         while not self._stop.is_set():
             try:

@@ -23,6 +23,7 @@ from types import MappingProxyType
 from typing import TYPE_CHECKING, Final, TypeVar
 from urllib.parse import urlsplit
 
+from berth.core import extras
 from berth.core.errors import BerthError, ErrorCode
 from berth.core.settings import Settings
 from berth.storage.artifacts import file_uri_folder, local_artifact_store
@@ -43,6 +44,7 @@ def _file_store(uri: str, _: Settings) -> ArtifactStore:
 
 
 def _s3_store(uri: str, settings: Settings) -> ArtifactStore:
+    extras.require("s3", f"the artifact store {uri}")
     from berth.storage.s3_artifacts import S3Options, s3_artifact_store  # boto3: only where s3:// is used
 
     options = S3Options(
@@ -70,6 +72,7 @@ def _file_exports(uri: str, _: Settings) -> ExportFiles:
 
 
 def _s3_exports(uri: str, settings: Settings) -> ExportFiles:
+    extras.require("s3", f"the export store {uri}")
     from berth.storage.s3_exports import S3ExportOptions, s3_export_files  # boto3: only where s3:// is used
 
     options = S3ExportOptions(
@@ -98,6 +101,7 @@ def _journal_sink(uri: str, _: Settings) -> None:
 
 
 def _nats_sink(uri: str, _: Settings) -> StreamTarget:
+    extras.require("nats", "the record sink nats://")
     from berth.storage.record_stream import parse_stream_uri  # nats-py: only where nats:// is used
 
     return parse_stream_uri(uri)

@@ -56,6 +56,7 @@ from berth.server.offload import INLINE, Offload
 from berth.server.replica_heartbeat import ReplicaHeartbeat
 from berth.server.rest.alert_routes import alert_router
 from berth.server.rest.body_limit import BodyLimit
+from berth.server.rest.docs_routes import docs_router
 from berth.server.rest.endpoint_routes import endpoint_router
 from berth.server.rest.errors import install_error_handlers
 from berth.server.rest.fast_path import FastInference
@@ -484,8 +485,12 @@ def create_app(server: Server) -> FastAPI:
         version=__version__,
         summary="Model registry and model server: Open Inference Protocol V2 and a management API.",
         lifespan=lifespan,
+        docs_url=None,  # FastAPI's pages load their scripts from a CDN: these load them from here
+        redoc_url=None,
+        swagger_ui_oauth2_redirect_url=None,  # berth takes bearer tokens: no OAuth2 flow to finish
     )
     install_error_handlers(app)
+    app.include_router(docs_router(app.title, app.openapi_url or "/openapi.json"))
     metrics = server.metrics
     app.include_router(
         oip_router(server.dataplane, server.inference, request_counter(metrics, server.recorder, "rest"))

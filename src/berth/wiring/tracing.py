@@ -1,7 +1,7 @@
 """A process's `Tracing`, from the settings: off, or OpenTelemetry's SDK exporting over OTLP/HTTP.
 
-The SDK and the exporter are the optional extra ``berth[otlp]``: they are imported here only when
-``BERTH_OTLP_ENDPOINT`` is set (a server without it imports neither, and makes no span). Spans go
+The SDK and the exporter are the optional extra ``berth-serving[otlp]``: they are imported here
+only when ``BERTH_OTLP_ENDPOINT`` is set (a server without it imports neither, and makes no span). Spans go
 out in batches from a background thread (the SDK's `BatchSpanProcessor`: a full queue drops spans,
 never blocks a request). The exporter's own ``OTEL_EXPORTER_OTLP_*`` variables (headers, timeout,
 certificate, compression) apply; ``OTEL_SERVICE_NAME`` and ``OTEL_RESOURCE_ATTRIBUTES`` name the
@@ -22,7 +22,7 @@ if TYPE_CHECKING:
 
 MISSING_EXTRA = (
     "BERTH_OTLP_ENDPOINT is set, but the OpenTelemetry SDK and OTLP exporter are not installed:"
-    " pip install 'berth[otlp]' (or unset BERTH_OTLP_ENDPOINT to run without tracing)"
+    " pip install 'berth-serving[otlp]' (or unset BERTH_OTLP_ENDPOINT to run without tracing)"
 )
 
 

@@ -111,7 +111,8 @@ class PyTorchFlavor:
         if importlib.util.find_spec("torch") is None:
             raise BerthError(
                 ErrorCode.UNSUPPORTED_FLAVOR,
-                f"{path.name} is a PyTorch model and torch is not installed here: pip install 'berth[torch]'",
+                f"{path.name} is a PyTorch model and torch is not installed here: "
+                "pip install 'berth-serving[torch]'",
             )
         configure_threads()
         return _open_export(path, trusted=trusted) if exported else _open_script(path, trusted=trusted)

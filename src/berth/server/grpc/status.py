@@ -83,6 +83,7 @@ GRPC_STATUS: Final[dict[ErrorCode, grpc.StatusCode]] = {
     ErrorCode.NO_SERVING_REPLICA: grpc.StatusCode.UNAVAILABLE,
     ErrorCode.RECORDING_UNAVAILABLE: grpc.StatusCode.UNAVAILABLE,
     ErrorCode.IMAGE_BUILD_FAILED: grpc.StatusCode.INTERNAL,
+    ErrorCode.MISSING_EXTRA: grpc.StatusCode.UNIMPLEMENTED,
     ErrorCode.INTERNAL: grpc.StatusCode.INTERNAL,
 }
 

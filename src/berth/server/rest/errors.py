@@ -74,6 +74,7 @@ HTTP_STATUS: Final[dict[ErrorCode, int]] = {
     ErrorCode.NO_SERVING_REPLICA: 503,
     ErrorCode.RECORDING_UNAVAILABLE: 503,
     ErrorCode.IMAGE_BUILD_FAILED: 500,
+    ErrorCode.MISSING_EXTRA: 501,
     ErrorCode.INTERNAL: 500,
 }
 
