@@ -169,10 +169,10 @@ def test_the_wheel_is_berth_serving_with_runtime_dependencies_and_extras(wheel: 
     assert wheel.path.name.startswith("berth_serving-")
     requirements = {re.split(r"[\s\[<>=!~;]", r, maxsplit=1)[0].lower() for r in wheel.runtime_requirements}
     assert requirements.isdisjoint(DEV_TOOLS), requirements & DEV_TOOLS
-    assert {"boto3", "nats-py", "psycopg", "torch", "opentelemetry-sdk"}.isdisjoint(requirements)
+    assert {"boto3", "nats-py", "psycopg", "torch", "opentelemetry-sdk", "pyspark"}.isdisjoint(requirements)
     assert {"fastapi", "fastapi-offline", "onnx", "onnxruntime", "scikit-learn"} <= requirements
     provided = set(wheel.metadata.get_all("Provides-Extra", []))
-    assert {"s3", "nats", "postgres", "otlp", "torch", "dev"} <= provided
+    assert {"s3", "nats", "postgres", "otlp", "torch", "spark", "dev"} <= provided
     assert set(EXTRAS) <= set(wheel.metadata.get_all("Provides-Extra", []))
 
 
@@ -218,7 +218,7 @@ def test_everything_berth_imports_is_a_runtime_dependency_or_an_extra(installed:
     assert Path(report["location"]).is_relative_to(site_packages(installed))
     missing = {name for name, ok in report["third_party"].items() if not ok}
     assert missing <= EXTRA_LIBRARIES, "imported by berth, yet neither a runtime dependency nor an extra"
-    assert {"boto3", "botocore", "nats", "psycopg", "torch"} <= missing  # extras, not in the base
+    assert {"boto3", "botocore", "nats", "psycopg", "torch", "pyspark"} <= missing  # extras, not in the base
     # the modules that import an extra at their top (imported only where a setting names it);
     # nothing else fails to import
     assert set(report["failed_modules"]) == {

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from berth.client.models import DEFAULT_CACHE_BYTES, load_model, resolve_version
+from berth.core.extras import require
 
 if TYPE_CHECKING:
     from berth.runtime.local_model import LocalModel
@@ -73,6 +74,7 @@ def spark_udf(
     `outputs` names the outputs wanted (default: the version's default outputs). `spark` is the
     driver's SparkSession (the UDF is made for its context).
     """
+    require("spark", "berth.spark_udf")
     from berth.runtime.spark_scoring import scoring_udf
 
     del spark  # a pandas UDF belongs to no session; taken for the familiar call shape (as MLflow's)

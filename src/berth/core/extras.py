@@ -1,10 +1,11 @@
 """Optional parts of berth, installed as extras of its distribution (``pip install 'berth-serving[s3]'``).
 
 The base install serves models from a home folder (SQLite and local files); S3 object storage,
-the NATS record stream, PostgreSQL, OTLP trace export and the PyTorch flavor come with extras
-(`EXTRAS`), each imported only where a setting (or a model) needs it. `require` is called there,
-before the first import: a setting whose extra is missing stops with `ErrorCode.MISSING_EXTRA` and
-the pip command that installs it, rather than a ``ModuleNotFoundError`` from deep inside a store.
+the NATS record stream, PostgreSQL, OTLP trace export, the PyTorch flavor and Spark
+(`berth.spark_udf`, batch-score's engine ``spark``) come with extras (`EXTRAS`), each imported only
+where a setting (or a model) needs it. `require` is called there, before the first import: a
+setting whose extra is missing stops with `ErrorCode.MISSING_EXTRA` and the pip command that
+installs it, rather than a ``ModuleNotFoundError`` from deep inside a store.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ EXTRAS: Final = MappingProxyType(
         "postgres": ("psycopg",),
         "otlp": ("opentelemetry.sdk", "opentelemetry.exporter.otlp.proto.http"),
         "torch": ("torch",),
+        "spark": ("pyspark",),
     }
 )
 """Each extra of `DISTRIBUTION` (pyproject.toml) and the modules a setting that needs it imports."""

@@ -31,6 +31,7 @@ from typing import TYPE_CHECKING, Any, Final
 from berth.control.jobs.batch_score import ID_COLUMN, PredictionIds, bad, inside
 from berth.control.jobs.context import JobContext
 from berth.core.errors import BerthError, ErrorCode
+from berth.core.extras import require
 from berth.core.jobs import JsonObject
 
 if TYPE_CHECKING:
@@ -44,6 +45,7 @@ _POLL_S: Final = 0.5
 
 
 def run_on_spark(params: JsonObject, ctx: JobContext) -> JsonObject:
+    require("spark", "batch-score with engine 'spark'")
     source = inside(ctx.home, params["input"])
     if not source.exists():
         raise bad(f"input {params['input']!r} does not exist in the home folder")
