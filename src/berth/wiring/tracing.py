@@ -14,26 +14,23 @@ import os
 from typing import TYPE_CHECKING
 
 from berth._version import __version__
+from berth.core.extras import require
 from berth.core.settings import Settings
 from berth.core.tracing import OFF, OtelTracing, Tracing
 
 if TYPE_CHECKING:
     from opentelemetry.sdk.trace.export import SpanExporter
 
-MISSING_EXTRA = (
-    "BERTH_OTLP_ENDPOINT is set, but the OpenTelemetry SDK and OTLP exporter are not installed:"
-    " pip install 'berth-serving[otlp]' (or unset BERTH_OTLP_ENDPOINT to run without tracing)"
-)
+NEEDED_FOR = "BERTH_OTLP_ENDPOINT (unset it to run without tracing)"
 
 
 def open_tracing(settings: Settings, *, process: str) -> Tracing:
     """The tracing of a `process` ("server", "worker", "monitor"): `OFF` unless an endpoint is set."""
     if settings.otlp_endpoint is None:
         return OFF
-    try:
-        from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
-    except ImportError as exc:
-        raise RuntimeError(MISSING_EXTRA) from exc
+    require("otlp", NEEDED_FOR)
+    from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
+
     return exporting_to(
         OTLPSpanExporter(endpoint=settings.otlp_endpoint),
         sample_ratio=settings.trace_sample_ratio,
@@ -46,13 +43,12 @@ def exporting_to(
     exporter: SpanExporter, *, sample_ratio: float, process: str, role: str = "all", batch: bool = True
 ) -> Tracing:
     """Tracing whose spans go to `exporter` (in batches, or each as it ends: tests' in-memory one)."""
-    try:
-        from opentelemetry.sdk.resources import Resource
-        from opentelemetry.sdk.trace import TracerProvider
-        from opentelemetry.sdk.trace.export import BatchSpanProcessor, SimpleSpanProcessor
-        from opentelemetry.sdk.trace.sampling import ALWAYS_ON, ParentBased
-    except ImportError as exc:
-        raise RuntimeError(MISSING_EXTRA) from exc
+    require("otlp", NEEDED_FOR)
+    from opentelemetry.sdk.resources import Resource
+    from opentelemetry.sdk.trace import TracerProvider
+    from opentelemetry.sdk.trace.export import BatchSpanProcessor, SimpleSpanProcessor
+    from opentelemetry.sdk.trace.sampling import ALWAYS_ON, ParentBased
+
     attributes: dict[str, str | int] = {
         "service.version": __version__,
         "process.pid": os.getpid(),
