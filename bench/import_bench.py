@@ -1,6 +1,6 @@
 """What the thin paths cost in CPU: ``import berth``, ``berth --version``, ``berth --help`` and
 ``--url`` commands (``berth models list --url URL``, ``berth predict lr --url URL``) against a
-running server.
+running server, and ``berth models list --home`` (the embedded registry, opened in the process).
 
     .venv/bin/python bench/import_bench.py [--runs 15] [--before /tmp/wt-before/src]
 
@@ -87,6 +87,7 @@ def main() -> None:
             "berth --help": [BERTH, "--help"],
             "berth models list --url URL": [BERTH, "models", "list", "--url", url],
             "berth predict lr --url URL": [BERTH, "predict", "lr", "--json", ROW, "--url", url],
+            "berth models list --home H": [BERTH, "models", "list", "--home", str(Path(tmp) / "home")],
         }
         times: dict[tuple[str, str], list[float]] = {(c, t): [] for c in commands for t in trees}
         for _ in range(args.runs):  # interleaved: drift in the machine's load falls on every figure alike
