@@ -103,12 +103,14 @@ def test_the_batch_score_job_scores_parquet_in_s3_on_the_cluster(
     by_customer = scored.set_index("customer").loc[frame["customer"]]
     assert np.array_equal(by_customer["predict"].to_numpy(), frame_pipeline.model.predict(frame))
     ids = scored["prediction_id"]
-    assert ids.is_unique and len(ids) == ROWS
+    assert ids.is_unique
+    assert len(ids) == ROWS
     assert all(re.fullmatch(r"[0-9a-f]{32}", i) for i in ids)
     assert len({i[:16] for i in ids}) == 1  # one run, one prefix
 
     assert done["local"].status is JobStatus.SUCCEEDED, done["local"].error
-    assert done["local"].result is not None and done["local"].result["rows"] == ROWS // OBJECTS
+    assert done["local"].result is not None
+    assert done["local"].result["rows"] == ROWS // OBJECTS
     local = pd.read_csv(io.BytesIO(s3.get_object(Bucket=s3_bucket, Key="local.csv")["Body"].read()))
     expected = frame.iloc[ROWS // OBJECTS : 2 * ROWS // OBJECTS]
     assert list(local["customer"]) == list(expected["customer"])
