@@ -18,7 +18,9 @@ Each row gets a prediction id (column ``prediction_id``, kept as it is when the 
 form the server gives an answer it records: 32 hex characters, 16 for this run and 16 for the row.
 
 With ``engine: spark`` the job drives a Spark application (`berth.control.jobs.batch_score_spark`):
-the input is a Parquet file or folder, the output a Parquet folder written the same way.
+the input is a Parquet file or folder, the output a Parquet folder written the same way. Input and
+output may instead both be ``s3://`` URIs (Parquet in; either engine), in a location the operator
+allows (`berth.control.jobs.batch_score_s3`; the workspace's `BatchData` checks them).
 """
 
 from __future__ import annotations
@@ -187,7 +189,8 @@ BATCH_SCORE: Final = JobKind(
     "batch-score",
     run_batch_score,
     check_batch_score_params,
-    "Score a CSV or Parquet file of the home folder with a model version; writes a CSV next to it.",
+    "Score a CSV or Parquet file of the home folder (or Parquet in an allowed s3:// location) with a"
+    " model version; writes a CSV next to it (a Parquet folder with engine spark).",
 )
 
 
