@@ -88,6 +88,8 @@ def run_on_spark_s3(params: JsonObject, ctx: JobContext) -> JsonObject:
     _check_columns(objects, version, fields)
     data.check_replaceable(target)
     pieces = list(_pieces(objects))
+    if not pieces:
+        raise bad(f"'input' {params['input']!r} holds no rows")
     staging = target.sibling(f".{target.name}.{ctx.job.id}.partial")
     ctx.progress(
         0.0,
