@@ -9,6 +9,7 @@ import pytest
 import berth
 from berth.core.errors import BerthError, ErrorCode
 from berth.core.jobs import JobStatus, NewJob
+from berth.storage.batch_data import S3Rules
 from tests.conftest import Trained
 from tests.jobs.conftest import World
 
@@ -55,11 +56,43 @@ def test_paths_out_of_the_home_folder_and_unknown_parameters_are_refused(world: 
         {"model": "churn", "input": "data/x.parquet", "engine": "spark", "spark_master": "spark://h:1 -x"},
         {"model": "churn", "input": "../x.parquet", "engine": "spark"},
         {"input": "data/x.csv"},
+        {"model": "churn", "input": "s3://lake/x.parquet", "output": "data/y.csv"},  # both s3://, or neither
+        {"model": "churn", "input": "data/x.parquet", "output": "s3://lake/y.csv"},
+        {"model": "churn", "input": "s3://lake/x.csv"},  # Parquet only in S3
+        {"model": "churn", "input": "s3://lake/a/../x.parquet"},
+        {"model": "churn", "input": "s3://Lake:9000/x.parquet"},
+        {"model": "churn", "input": "s3://lake/x.parquet?endpoint=evil", "engine": "spark"},
+        {
+            "model": "churn",
+            "input": "s3://lake/x.parquet",
+            "output": "s3://lake/x.parquet",
+            "engine": "spark",
+        },
     ]
     for params in bad:
         with pytest.raises(BerthError) as caught:
             world.service.enqueue(NewJob("batch-score", params))
         assert caught.value.code is ErrorCode.INVALID_JOB_PARAMS, params
+
+
+def test_s3_locations_are_checked_against_the_operators_allow_list() -> None:
+    rules = S3Rules.parse(" s3://lake/scoring , s3://other ", ["s3://lake/scoring/artifacts", "file:///x"])
+    assert rules.check("s3://lake/scoring/in/x.parquet", "input", writing=False).key == "scoring/in/x.parquet"
+    assert rules.check("s3://other/y.parquet", "output", writing=True).bucket == "other"
+    refused = [
+        ("s3://lake/scoring2/x.parquet", False),  # a whole path segment, not a string prefix
+        ("s3://lake/x.parquet", False),
+        ("s3://foreign/scoring/x.parquet", False),
+        ("s3://lake/scoring/artifacts/sha256/x.parquet", True),  # never written
+        ("s3://lake/scoring", True),  # holds the artifacts
+    ]
+    for uri, writing in refused:
+        with pytest.raises(BerthError) as caught:
+            rules.check(uri, "input", writing=writing)
+        assert caught.value.code is ErrorCode.FORBIDDEN, uri
+    with pytest.raises(BerthError) as caught:
+        S3Rules().check("s3://lake/x.parquet", "input", writing=False)  # nothing allowed by default
+    assert caught.value.code is ErrorCode.FORBIDDEN
 
 
 def test_a_missing_input_fails_the_job_without_retrying(world: World, frame_pipeline: Trained) -> None:

@@ -52,6 +52,12 @@ class Settings(BaseSettings):
         ge=5 * 1024**2,
         description="Artifacts at least this large go to object storage in parts (multipart upload).",
     )
+    batch_s3_allow: str = Field(
+        "",
+        description="S3 locations batch-score jobs may read and write (comma-separated"
+        " s3://bucket[/prefix], reached with the s3_* settings and the standard AWS credentials);"
+        " empty: jobs reach no s3:// location. Never the artifacts' or exports' prefix for output.",
+    )
     host: str = Field("127.0.0.1", description="Address the server binds to.")
     port: int = Field(8080, ge=0, le=65535, description="REST port of the server.")
     grpc_port: int | None = Field(None, ge=0, le=65535, description="gRPC port; none = no gRPC.")

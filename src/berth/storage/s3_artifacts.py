@@ -17,11 +17,9 @@ credentials).
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, BinaryIO, Final
-from urllib.parse import urlsplit
 
 import boto3
 from boto3.s3.transfer import TransferConfig
@@ -32,12 +30,12 @@ from berth.core.entities import ArtifactRef, check_sha256
 from berth.core.errors import BerthError, ErrorCode
 from berth.storage.artifact_cache import ArtifactCache
 from berth.storage.artifacts import copy_hashing, file_sha256
+from berth.storage.s3_uris import parse_s3_uri
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
 
 MIB: Final = 1024 * 1024
-_BUCKET: Final = re.compile(r"[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]")
 _SSE: Final = frozenset({"AES256", "aws:kms", "aws:kms:dsse"})
 _MISSING: Final = frozenset({"404", "NoSuchKey", "NotFound"})
 
@@ -185,21 +183,6 @@ def s3_client(*, endpoint_url: str | None, region: str | None) -> S3Client:
         config=Config(retries={"mode": "standard", "max_attempts": 5}, connect_timeout=10, read_timeout=60),
     )
     return client
-
-
-def parse_s3_uri(uri: str, what: str = "artifact store") -> tuple[str, str]:
-    """The bucket and prefix an ``s3://bucket/prefix`` URI names (INVALID_REQUEST when it is not one);
-    `what` names the store in the message."""
-    parts = urlsplit(uri)
-    if parts.scheme != "s3" or parts.query or parts.fragment:
-        raise BerthError(ErrorCode.INVALID_REQUEST, f"{what} URI {uri!r} is not s3://bucket[/prefix]")
-    bucket = parts.netloc  # as written: a bucket name is lower case, has no port and no user
-    if not _BUCKET.fullmatch(bucket) or ".." in bucket:
-        raise BerthError(ErrorCode.INVALID_REQUEST, f"{what} URI {uri!r} names no valid bucket")
-    prefix = parts.path.strip("/")
-    if prefix and any(part in ("", ".", "..") for part in prefix.split("/")):
-        raise BerthError(ErrorCode.INVALID_REQUEST, f"{what} URI {uri!r} has an invalid prefix")
-    return bucket, prefix
 
 
 def check_sse(sse: str | None) -> None:

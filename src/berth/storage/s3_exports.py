@@ -39,7 +39,8 @@ from pyarrow import fs as pafs
 
 from berth.core.errors import BerthError, ErrorCode
 from berth.storage.export_files import ByteStream, new_spool, remove_stale_spools
-from berth.storage.s3_artifacts import MIB, check_sse, parse_s3_uri, s3_client, sse_arguments
+from berth.storage.s3_artifacts import MIB, check_sse, s3_client, sse_arguments
+from berth.storage.s3_uris import parse_s3_uri
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client

@@ -33,6 +33,7 @@ from berth.storage.protocols import ArtifactStore
 from berth.storage.sql_registry import SqlRegistryStore
 
 if TYPE_CHECKING:
+    from berth.storage.batch_data import BatchData
     from berth.storage.export_files import ExportFiles
     from berth.storage.record_stream import StreamTarget
 
@@ -90,6 +91,26 @@ EXPORT_STORES: Final[Mapping[str, Callable[[str, Settings], ExportFiles]]] = Map
     {"file": _file_exports, "s3": _s3_exports}
 )
 """Where record exports are kept, by URI scheme, each built from its URI and the settings."""
+
+
+def open_batch_data(settings: Settings) -> BatchData:
+    """Where batch jobs may read and write ``s3://`` data: the locations `Settings.batch_s3_allow`
+    names, reached with the ``s3_*`` settings, never writing under the artifacts' or exports' prefix."""
+    from berth.storage.batch_data import S3Rules
+    from berth.storage.s3_batch_data import S3BatchOptions, s3_batch_data  # boto3: only where s3:// is used
+
+    rules = S3Rules.parse(
+        settings.batch_s3_allow, [settings.resolved_artifact_uri, settings.resolved_export_uri]
+    )
+    options = S3BatchOptions(
+        rules=rules,
+        endpoint_url=settings.s3_endpoint_url,
+        region=settings.s3_region,
+        sse=settings.s3_sse,
+        kms_key_id=settings.s3_sse_kms_key_id,
+        multipart_threshold_bytes=settings.s3_multipart_threshold_bytes,
+    )
+    return s3_batch_data(options)
 
 
 def _journal_sink(uri: str, _: Settings) -> None:

@@ -23,6 +23,7 @@ if TYPE_CHECKING:
     from berth.control.publishing import Publisher
     from berth.control.record_service import RecordService
     from berth.runtime.flavors.catalog import FlavorCatalog
+    from berth.storage.batch_data import BatchData
     from berth.storage.profile_protocols import ProfileStore
     from berth.storage.protocols import ArtifactStore, EntityStore
     from berth.storage.sql_alerts import SqlAlertStore
@@ -48,6 +49,12 @@ class Workspace:
         from berth.wiring.implementations import open_artifacts
 
         return open_artifacts(self._settings)
+
+    @cached_property
+    def batch_data(self) -> BatchData:
+        from berth.wiring.implementations import open_batch_data
+
+        return open_batch_data(self._settings)
 
     @cached_property
     def catalog(self) -> FlavorCatalog:

@@ -18,7 +18,9 @@ Each row gets a prediction id (column ``prediction_id``, kept as it is when the 
 form the server gives an answer it records: 32 hex characters, 16 for this run and 16 for the row.
 
 With ``engine: spark`` the job drives a Spark application (`berth.control.jobs.batch_score_spark`):
-the input is a Parquet file or folder, the output a Parquet folder written the same way.
+the input is a Parquet file or folder, the output a Parquet folder written the same way. Input and
+output may instead both be ``s3://`` URIs (Parquet in; either engine), in a location the operator
+allows (`berth.control.jobs.batch_score_s3`; the workspace's `BatchData` checks them).
 """
 
 from __future__ import annotations
@@ -34,6 +36,7 @@ from berth.control.jobs.context import JobContext
 from berth.control.jobs.kind import JobKind
 from berth.core.errors import BerthError, ErrorCode
 from berth.core.jobs import JsonObject
+from berth.storage.batch_data import parse_place
 
 if TYPE_CHECKING:  # numpy, pandas and the runtime load when a job runs, not when kinds are listed
     import pandas as pd
@@ -70,11 +73,17 @@ def check_batch_score_params(params: JsonObject) -> JsonObject:
         raise bad("'spark_master' is for engine 'spark'")
     if engine == "spark":
         master = check_spark_master("local[*]" if master is None else master)
-    source = relative_path("input", params.get("input"))
+    remote = isinstance(params.get("input"), str) and str(params["input"]).startswith("s3://")
+    source = _location("input", params.get("input"), remote)
     formats, written = (_FORMATS, ".csv") if engine == "local" else ((".parquet",), ".parquet")
+    if remote:
+        formats = (".parquet",)
     if source.suffix.lower() not in formats:
-        raise bad(f"'input' must be a {' or '.join(formats)} file, got {str(source)!r}")
-    target = relative_path("output", params.get("output", str(source.with_suffix(f".scored{written}"))))
+        raise bad(
+            f"'input' must be a {' or '.join(formats)} {'object' if remote else 'file'}, got {str(source)!r}"
+        )
+    default = _written(source.with_suffix(f".scored{written}"), remote)
+    target = _location("output", params.get("output", default), remote)
     if target.suffix.lower() != written:
         raise bad(f"'output' must be a {written} {'file' if engine == 'local' else 'folder'}")
     if target == source:
@@ -92,12 +101,31 @@ def check_batch_score_params(params: JsonObject) -> JsonObject:
     return {
         "model": model,
         "ref": None if ref is None else str(ref),
-        "input": str(source),
-        "output": str(target),
+        "input": _written(source, remote),
+        "output": _written(target, remote),
         "outputs": outputs,
         "chunk_rows": chunk_rows,
         "engine": engine,
     } | ({"spark_master": master} if engine == "spark" else {})
+
+
+def _location(name: str, value: Any, remote: bool) -> PurePosixPath:
+    """A path of the home folder, or (`remote`) an ``s3://bucket/key`` URI as ``bucket/key``: the
+    input and the output are both in the home folder or both in object storage."""
+    if not remote:
+        if isinstance(value, str) and value.startswith("s3://"):
+            raise bad(f"'{name}' is in object storage but the input is not: both are, or neither")
+        return relative_path(name, value)
+    if not isinstance(value, str) or not value.startswith("s3://") or len(value) > 1024:
+        raise bad(f"'{name}' must be an s3:// URI like the input")
+    place = parse_place(value, name)
+    if not place.key:
+        raise bad(f"'{name}' must name an object or folder in the bucket, not the bucket")
+    return PurePosixPath(place.bucket, place.key)
+
+
+def _written(location: PurePosixPath, remote: bool) -> str:
+    return f"s3://{location}" if remote else str(location)
 
 
 def check_spark_master(value: Any) -> str:
@@ -110,6 +138,13 @@ def check_spark_master(value: Any) -> str:
 
 def run_batch_score(params: JsonObject, ctx: JobContext) -> JsonObject:
     params = check_batch_score_params(params)
+    remote = params["input"].startswith("s3://")
+    if remote:
+        from berth.control.jobs import batch_score_s3
+
+        if params["engine"] == "spark":
+            return batch_score_s3.run_on_spark_s3(params, ctx)
+        return batch_score_s3.run_locally_on_s3(params, ctx)
     if params["engine"] == "spark":
         from berth.control.jobs.batch_score_spark import run_on_spark
 
@@ -118,16 +153,9 @@ def run_batch_score(params: JsonObject, ctx: JobContext) -> JsonObject:
     if not source.is_file():
         raise bad(f"input file {params['input']!r} does not exist in the home folder")
     target = inside(ctx.home, params["output"])
-    from berth.runtime.loader import VersionLoader
-
     version = ctx.workspace.store.resolve(params["model"], params["ref"])
-    ctx.progress(0.0, f"loading {version.model} v{version.number}")
-    with ThreadPoolExecutor(1, thread_name_prefix="berth-batch-score") as executor:
-        loaded = VersionLoader(ctx.workspace.artifacts, ctx.workspace.catalog, executor).load(version)
-    try:
-        rows = _score_file(loaded.runtime, version, source, target, params, ctx)
-    finally:
-        loaded.runtime.unload()
+    chunks = _chunks(source, int(params["chunk_rows"]))
+    rows = score_with_runtime(version, ctx, chunks, _count_rows(source), target, params)
     return {
         "model": version.model,
         "version": version.number,
@@ -136,25 +164,52 @@ def run_batch_score(params: JsonObject, ctx: JobContext) -> JsonObject:
     }
 
 
+def score_with_runtime(
+    version: Version,
+    ctx: JobContext,
+    chunks: Iterator[pd.DataFrame],
+    total: int,
+    target: Path,
+    params: JsonObject,
+) -> int:
+    """Score `chunks` with the version loaded as a server loads it, into the CSV file `target`
+    (written next to it, renamed into place at the end)."""
+    from berth.runtime.loader import VersionLoader
+
+    ctx.progress(0.0, f"loading {version.model} v{version.number}")
+    with ThreadPoolExecutor(1, thread_name_prefix="berth-batch-score") as executor:
+        loaded = VersionLoader(ctx.workspace.artifacts, ctx.workspace.catalog, executor).load(version)
+    try:
+        return _score_file(loaded.runtime, version, chunks, total, target, params, ctx)
+    finally:
+        loaded.runtime.unload()
+
+
 BATCH_SCORE: Final = JobKind(
     "batch-score",
     run_batch_score,
     check_batch_score_params,
-    "Score a CSV or Parquet file of the home folder with a model version; writes a CSV next to it.",
+    "Score a CSV or Parquet file of the home folder (or Parquet in an allowed s3:// location) with a"
+    " model version; writes a CSV next to it (a Parquet folder with engine spark).",
 )
 
 
 def _score_file(
-    runtime: Runtime, version: Version, source: Path, target: Path, params: JsonObject, ctx: JobContext
+    runtime: Runtime,
+    version: Version,
+    chunks: Iterator[pd.DataFrame],
+    total: int,
+    target: Path,
+    params: JsonObject,
+    ctx: JobContext,
 ) -> int:
-    total = _count_rows(source)
     target.parent.mkdir(parents=True, exist_ok=True)
     partial = target.with_name(f".{target.name}.{ctx.job.id}.partial")
     done = 0
     ids = PredictionIds()
     try:
         with partial.open("w", newline="") as out:
-            for chunk in _chunks(source, int(params["chunk_rows"])):
+            for chunk in chunks:
                 scored = _score_chunk(
                     runtime, version, chunk, params["outputs"], ids.of_rows(done, len(chunk))
                 )

@@ -39,7 +39,7 @@ if TYPE_CHECKING:
 
     from berth.core.entities import Version
 
-_ONE_APPLICATION = threading.Lock()
+ONE_APPLICATION = threading.Lock()
 """pyspark holds one SparkContext per process: Spark jobs of one worker run one after the other."""
 _POLL_S: Final = 0.5
 
@@ -57,8 +57,8 @@ def run_on_spark(params: JsonObject, ctx: JobContext) -> JsonObject:
     version = ctx.workspace.store.resolve(params["model"], params["ref"])
     ctx.progress(0.0, f"starting Spark ({params['spark_master']}) for {version.model} v{version.number}")
     artifact = ctx.workspace.artifacts.fetch(version.artifact)  # verified against its sha256
-    with _ONE_APPLICATION, tempfile.TemporaryDirectory(prefix="berth-spark-") as shipping:
-        spark = _session(params["spark_master"], f"berth batch-score job {ctx.job.id}")
+    with ONE_APPLICATION, tempfile.TemporaryDirectory(prefix="berth-spark-") as shipping:
+        spark = spark_session(params["spark_master"], f"berth batch-score job {ctx.job.id}")
         try:
             rows = _score(spark, version, artifact, shipping, source, target, params, ctx)
         finally:
@@ -88,7 +88,7 @@ def _score(
 
     fields = output_fields(version.signature, params["outputs"])
     file_name = f"berth-{version.artifact.sha256}"
-    spark.sparkContext.addFile(str(_linked(artifact, Path(shipping) / file_name)))
+    spark.sparkContext.addFile(str(linked(artifact, Path(shipping) / file_name)))
     frame = spark.read.parquet(str(source))
     taken = [f.name for f in fields if f.name in frame.columns]
     if taken:
@@ -113,7 +113,7 @@ def _score(
     shutil.rmtree(partial, ignore_errors=True)
     try:
         group = f"berth-job-{ctx.job.id}"
-        _while_reporting(spark, group, ctx, lambda: scored.write.parquet(str(partial)))
+        while_reporting(spark, group, ctx, lambda: scored.write.parquet(str(partial)))
         rows = _rows_written(partial)
         _replace(partial, target)
     finally:
@@ -129,7 +129,7 @@ def _rows_written(folder: Path) -> int:
     return sum(pq.read_metadata(part).num_rows for part in folder.glob("part-*.parquet"))
 
 
-def _session(master: str, name: str) -> SparkSession:
+def spark_session(master: str, name: str) -> SparkSession:
     try:
         from pyspark.sql import SparkSession
     except ImportError:
@@ -145,7 +145,7 @@ def _session(master: str, name: str) -> SparkSession:
     )
 
 
-def _while_reporting(spark: SparkSession, group: str, ctx: JobContext, action: Callable[[], Any]) -> None:
+def while_reporting(spark: SparkSession, group: str, ctx: JobContext, action: Callable[[], Any]) -> None:
     """Run `action` (a Spark write) in a thread of its own, reporting its tasks' progress here, and
     cancel its Spark jobs when the berth job must stop."""
     failure: list[BaseException] = []
@@ -204,7 +204,7 @@ def _first_line_with(text: str, needle: str) -> str:
     return text.strip()[:500]
 
 
-def _linked(artifact: Path, shipped: Path) -> Path:
+def linked(artifact: Path, shipped: Path) -> Path:
     """The artifact under the name Spark ships it by (its sha256), without copying its bytes where a
     hard link can be made."""
     try:

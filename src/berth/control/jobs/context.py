@@ -14,6 +14,7 @@ if TYPE_CHECKING:  # annotations only: a job kind's module imports this without 
     from berth.control.publishing import Publisher
     from berth.control.record_service import RecordService
     from berth.runtime.flavors.catalog import FlavorCatalog
+    from berth.storage.batch_data import BatchData
     from berth.storage.job_protocols import JobStore
     from berth.storage.profile_protocols import ProfileStore
     from berth.storage.protocols import ArtifactStore, RegistryStore
@@ -23,13 +24,16 @@ log = logging.getLogger(__name__)
 
 class JobWorkspace(Protocol):
     """What a job may use of the platform it runs in: the registry, the artifacts and flavors (to
-    load a version as a server does), the publisher (to push one), profiles and records. The
-    wiring's workspace (`berth.wiring.workspace`) is one."""
+    load a version as a server does), the publisher (to push one), profiles, records, and the
+    ``s3://`` data batch jobs may reach (`BatchData`, the operator's allow-list). The wiring's
+    workspace (`berth.wiring.workspace`) is one."""
 
     @property
     def store(self) -> RegistryStore: ...
     @property
     def artifacts(self) -> ArtifactStore: ...
+    @property
+    def batch_data(self) -> BatchData: ...
     @property
     def catalog(self) -> FlavorCatalog: ...
     @property
