@@ -48,12 +48,19 @@ def importable(name: str) -> bool:
 def missing_extras() -> dict[str, str]:
     from berth.core.errors import BerthError
     from berth.core.settings import Settings
-    from berth.wiring.implementations import open_artifacts, open_database, open_exports, record_stream
+    from berth.wiring.implementations import (
+        open_artifacts,
+        open_batch_data,
+        open_database,
+        open_exports,
+        record_stream,
+    )
     from berth.wiring.tracing import open_tracing
 
     attempts = {
         "s3 artifacts": lambda: open_artifacts(Settings(artifact_uri="s3://bucket/models")),
         "s3 exports": lambda: open_exports(Settings(export_uri="s3://bucket/exports")),
+        "s3 batch data": lambda: open_batch_data(Settings(batch_s3_allow="s3://bucket/data")),
         "nats": lambda: record_stream(Settings(record_sink="nats://127.0.0.1:4222/RECORDS")),
         "postgres": lambda: open_database("postgresql://berth@127.0.0.1:1/berth"),
         "otlp": lambda: open_tracing(Settings(otlp_endpoint="http://127.0.0.1:4318/v1/traces"), process="x"),

@@ -225,6 +225,7 @@ def test_everything_berth_imports_is_a_runtime_dependency_or_an_extra(installed:
         "berth.dataplane.stream_recording",
         "berth.storage.s3_artifacts",
         "berth.storage.s3_exports",
+        "berth.storage.s3_batch_data",
         "berth.storage.record_stream",
         "berth.storage.record_drain",
     }, report["failed_modules"]

@@ -97,6 +97,8 @@ def open_batch_data(settings: Settings) -> BatchData:
     """Where batch jobs may read and write ``s3://`` data: the locations `Settings.batch_s3_allow`
     names, reached with the ``s3_*`` settings, never writing under the artifacts' or exports' prefix."""
     from berth.storage.batch_data import S3Rules
+
+    extras.require("s3", "a batch job's s3:// input or output")
     from berth.storage.s3_batch_data import S3BatchOptions, s3_batch_data  # boto3: only where s3:// is used
 
     rules = S3Rules.parse(
