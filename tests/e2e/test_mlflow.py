@@ -25,7 +25,8 @@ from berth.core.settings import Settings
 from tests.support.mlflow_server import finish, mlflow_server, mlflow_venv, script
 from tests.support.servers import server_in_thread
 
-pytestmark = pytest.mark.slow
+# the first run on a machine builds MLflow's environment (about a minute and a half) in the set-up
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(900)]
 
 
 @dataclass(frozen=True)
@@ -66,12 +67,23 @@ def _predict(url: str, model: str, rows: dict[str, Any], output: str = "predict"
     return np.asarray(found["data"]).reshape(found["shape"])
 
 
-@pytest.mark.parametrize("kind", ["sklearn", "sklearn-pickle", "xgboost", "lightgbm"])
-def test_an_mlflow_folder_answers_what_mlflow_pyfunc_answers(setup: Setup, kind: str) -> None:
+@pytest.mark.parametrize(
+    ("kind", "trust"),
+    [
+        ("sklearn", False),
+        ("sklearn-pickle", True),
+        ("xgboost", False),
+        ("lightgbm", False),
+        ("lightgbm-sklearn", True),
+    ],
+)
+def test_an_mlflow_folder_answers_what_mlflow_pyfunc_answers(setup: Setup, kind: str, trust: bool) -> None:
     folder = setup.folders[kind]
-    version = berth.push(
-        folder["folder"], name=f"{kind}-folder", url=setup.berth_url, trust_pickle=kind == "sklearn-pickle"
-    )
+    if trust:  # a pickle, or skops types outside berth's allow-list
+        with pytest.raises(BerthError) as refused:
+            berth.push(folder["folder"], name=f"{kind}-folder", url=setup.berth_url)
+        assert refused.value.code is ErrorCode.UNTRUSTED_ARTIFACT
+    version = berth.push(folder["folder"], name=f"{kind}-folder", url=setup.berth_url, trust_pickle=trust)
 
     answer = _predict(setup.berth_url, version.model, setup.rows)
 

@@ -79,6 +79,10 @@ def folders(out: Path) -> dict[str, Any]:
     record("xgboost", lambda f: mlflow.xgboost.save_model(_xgboost(x, y), f, input_example=example), x)
     trees = lgb.train({"objective": "regression", "verbose": -1, "num_threads": 1}, lgb.Dataset(x, y), 8)
     record("lightgbm", lambda f: mlflow.lightgbm.save_model(trees, f, input_example=example), x)
+    classifier = lgb.LGBMClassifier(n_estimators=8, num_leaves=7, verbose=-1, n_jobs=1).fit(x, y)
+    record(  # the scikit-learn API: MLflow 3 saves it with skops, LightGBM's types need trust
+        "lightgbm-sklearn", lambda f: mlflow.lightgbm.save_model(classifier, f, input_example=example), x
+    )
     plain = LogisticRegression(max_iter=500).fit(x.to_numpy(), y)  # fitted on an array: a tensor input
     graph = convert_sklearn(
         plain, initial_types=[("X", FloatTensorType([None, 4]))], options={id(plain): {"zipmap": False}}

@@ -362,7 +362,10 @@ def import_version(
     MLflow model's name), with its run's metrics and params, its tags (and where it came from:
     ``mlflow.model_uri``, ``mlflow.run_id``), its description as the version's docs and the
     registered model's as a new model's description. `workdir`: an empty folder for the files."""
-    target = check_model_name(name or ref.name)
+    try:
+        target = check_model_name(name or ref.name)
+    except BerthError as exc:
+        raise BerthError(exc.code, f"{exc.message} (give the berth model a name with --name)") from None
     found = mlflow.version(ref)
     metrics, params = mlflow.run_data(found.run_id)
     folder = workdir / "model"
