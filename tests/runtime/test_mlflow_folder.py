@@ -140,12 +140,28 @@ def test_a_model_file_outside_the_folder_or_not_a_file_is_refused(
         "- just a list\n",
         "flavors: [unclosed\n",
         "flavors:\n  x: " + "y" * (1024 * 1024) + "\n",
+        "flavors: " + "[" * 50_000 + "]" * 50_000 + "\n",
     ],
-    ids=["aliases", "not-a-mapping", "not-yaml", "too-large"],
+    ids=["aliases", "not-a-mapping", "not-yaml", "too-large", "deep"],
 )
 def test_a_hostile_mlmodel_is_refused(fitted: tuple[Any, pd.DataFrame], tmp_path: Path, text: str) -> None:
     folder = write_folder(tmp_path / "yaml", fitted[0])
     (folder / "MLmodel").write_text(text)
+
+    _refused(folder, tmp_path / "home", ErrorCode.ARTIFACT_INVALID)
+
+
+@pytest.mark.parametrize("where", ["signature", "example"])
+def test_deeply_nested_json_is_refused(fitted: tuple[Any, pd.DataFrame], tmp_path: Path, where: str) -> None:
+    model, frame = fitted
+    folder = write_folder(tmp_path / "deep", model, frame.head(3))
+    deep = "[" * 100_000 + "]" * 100_000
+    if where == "signature":
+        body = mlmodel(columns=frame)
+        body["signature"]["inputs"] = deep
+        write_mlmodel(folder, body)
+    else:
+        (folder / "input_example.json").write_text(deep)
 
     _refused(folder, tmp_path / "home", ErrorCode.ARTIFACT_INVALID)
 
@@ -166,3 +182,12 @@ def test_an_ndarray_example_takes_the_tensor_signature(tmp_path: Path) -> None:
     assert (version.signature.layout.value, spec_in.datatype, spec_in.shape) == ("tensor", "FP32", (-1, 4))
     assert version.input_example is not None
     assert version.input_example["inputs"][0]["datatype"] == "FP32"
+
+
+def test_entries_of_another_shape_are_passed_over(fitted: tuple[Any, pd.DataFrame], tmp_path: Path) -> None:
+    folder = write_folder(tmp_path / "odd", fitted[0])
+    (folder / "MLmodel").write_text(
+        "flavors:\n  python_function: just text\n  sklearn: {pickled_model: model.skops}\nsignature: 3\n"
+    )
+
+    assert berth.push(folder, name="odd", home=tmp_path / "home").flavor == "sklearn"

@@ -127,8 +127,8 @@ def read_mlmodel(root: Path) -> dict[str, Any]:
         raise _invalid(f"{MLMODEL} is larger than {MAX_MLMODEL_BYTES} bytes")
     try:
         body = yaml.load(path.read_text(encoding="utf-8"), Loader=_NoAliases)  # a SafeLoader
-    except (yaml.YAMLError, UnicodeDecodeError) as exc:
-        raise _invalid(f"{MLMODEL} is not readable YAML: {exc}") from None
+    except (yaml.YAMLError, UnicodeDecodeError, RecursionError) as exc:
+        raise _invalid(f"{MLMODEL} is not readable YAML: {type(exc).__name__}: {exc}") from None
     if not isinstance(body, dict) or not isinstance(body.get("flavors"), dict):
         raise _invalid(f"{MLMODEL} has no flavors")
     return body
@@ -179,7 +179,8 @@ def read_mlflow_model(folder: Path) -> MlflowModel:
         raise _invalid(f"no folder at {folder}") from None
     body = read_mlmodel(root)
     name, entry, keys = _choose(body["flavors"])
-    if entry.get("code") or (body["flavors"].get("python_function") or {}).get("code"):
+    pyfunc = body["flavors"].get("python_function")
+    if entry.get("code") or (isinstance(pyfunc, dict) and pyfunc.get("code")):
         raise BerthError(
             ErrorCode.UNSUPPORTED_FLAVOR,
             "MLflow model: it ships code (code_paths) that loading would import; berth does not put "

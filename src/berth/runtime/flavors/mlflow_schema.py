@@ -77,7 +77,7 @@ def signature_inputs(model: MlflowModel) -> Inputs | None:
         return None
     try:
         specs = json.loads(text)
-    except ValueError:
+    except (ValueError, RecursionError):
         raise _invalid("signature.inputs is not JSON") from None
     if not isinstance(specs, list) or not specs or not all(isinstance(s, dict) for s in specs):
         return None
@@ -98,7 +98,7 @@ def signature_inputs(model: MlflowModel) -> Inputs | None:
 def _read_json(path: Path) -> Any:
     try:
         return json.loads(path.read_bytes())
-    except (ValueError, UnicodeDecodeError):
+    except (ValueError, UnicodeDecodeError, RecursionError):
         raise _invalid(f"{path.name} is not JSON") from None
 
 
