@@ -306,7 +306,7 @@ def test_load_from_a_stored_copy_without_suffix_or_config(
     stored = tmp_path / "0123abcd"  # a content-addressed store keeps no extension
     stored.write_bytes(path.read_bytes())
 
-    packaged = package_file(catalog, path, trusted=False)
+    packaged = package_file(catalog, path, trusted=False, folder=tmp_path / "out")
     runtime = SklearnFlavor().load(stored, {}, trusted=False)
 
     assert packaged.runtime_config["format"] == "skops"

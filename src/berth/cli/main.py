@@ -21,6 +21,7 @@ from berth.cli.demo import demo
 from berth.cli.endpoint_commands import endpoint, entities
 from berth.cli.group_commands import group
 from berth.cli.image_commands import image
+from berth.cli.import_commands import import_group
 from berth.cli.job_commands import job, trigger
 from berth.cli.monitor_commands import alert, monitor
 from berth.cli.predict_command import predict
@@ -178,6 +179,7 @@ cli.add_command(alert)
 cli.add_command(group)
 cli.add_command(db)
 cli.add_command(image)
+cli.add_command(import_group)
 
 
 def main() -> None:

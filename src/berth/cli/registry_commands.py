@@ -91,7 +91,11 @@ def push(
     home: Path | None,
     url: str | None,
 ) -> None:
-    """Push FILE as a new version of a model; the flavor is detected from the file."""
+    """Push FILE as a new version of a model; the flavor is detected from the file.
+
+    FILE may be a model file, a pyfunc folder, or an MLflow model folder (with an MLmodel file:
+    its sklearn, xgboost, lightgbm or onnx model is served by berth's own runtime, its signature
+    and input example become the version's; docs/mlflow.md)."""
     request = PushRequest(
         name=name,
         team=team,

@@ -65,7 +65,8 @@ def push(
     token: str | None = None,
 ) -> Version:
     """Push a fitted model (scikit-learn, XGBoost, LightGBM, ONNX, a pyfunc object) or an artifact
-    file path as a new version of `name`, and return it.
+    file path (a model file, a pyfunc folder, an MLflow model folder: docs/mlflow.md) as a new
+    version of `name`, and return it.
 
     `input_example` (a DataFrame, an array, a list of strings) gives the signature and is stored to
     document and warm up the model. `batching` sets this version's own adaptive batching

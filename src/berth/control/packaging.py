@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
-import tempfile
+import dataclasses
 from pathlib import Path
 from typing import Any
 
-from berth.runtime.flavors.archive import write_zip
+from berth.core.errors import BerthError, ErrorCode
+from berth.runtime.flavors.archive import safe_extract, write_zip
 from berth.runtime.flavors.base import Packaged
 from berth.runtime.flavors.catalog import FlavorCatalog
+from berth.runtime.flavors.mlflow_model import is_mlflow_model
 
 
 def package_object(catalog: FlavorCatalog, obj: Any, folder: Path) -> Packaged:
@@ -18,14 +20,43 @@ def package_object(catalog: FlavorCatalog, obj: Any, folder: Path) -> Packaged:
     return flavor.save_object(obj, folder)
 
 
-def package_file(
-    catalog: FlavorCatalog, path: Path, *, trusted: bool, folder: Path | None = None
-) -> Packaged:
-    """Check and package a file pushed as it is. A folder artifact (pyfunc) is zipped first, into
-    `folder` (a new temporary folder when None; the caller removes it once stored)."""
+def package_file(catalog: FlavorCatalog, path: Path, *, trusted: bool, folder: Path) -> Packaged:
+    """Check and package a file pushed as it is, working in `folder` (an empty folder the caller
+    removes once the artifact is stored). An MLflow model (a folder with an ``MLmodel``, or a zip
+    of one: what a client uploads) gives the model file inside it (`package_mlflow`); a pyfunc
+    folder is zipped first."""
+    folder.mkdir(parents=True, exist_ok=True)
+    if is_mlflow_model(path):
+        return package_mlflow(catalog, path, trusted=trusted, folder=folder)
     flavor = catalog.for_file(path)
     if path.is_dir():
-        target = folder if folder is not None else Path(tempfile.mkdtemp(prefix="berth-package-"))
-        target.mkdir(parents=True, exist_ok=True)
-        path = write_zip(path, target / f"{path.name}.zip")
+        path = write_zip(path, folder / f"{path.name}.zip")
     return flavor.inspect_file(path, trusted=trusted)
+
+
+def package_mlflow(catalog: FlavorCatalog, path: Path, *, trusted: bool, folder: Path) -> Packaged:
+    """The model file of an MLflow model folder (or zip of one, unpacked into `folder` with
+    `safe_extract`'s checks), packaged by the berth flavor that serves it, with the inputs of the
+    MLflow signature and its input example (`berth.runtime.flavors.mlflow_model`)."""
+    from berth.runtime.flavors.mlflow_model import read_mlflow_model
+    from berth.runtime.flavors.mlflow_schema import input_example, signature_inputs
+
+    if path.is_dir():
+        source = path
+    else:
+        source = folder / "mlflow"
+        source.mkdir()
+        safe_extract(path, source)
+    model = read_mlflow_model(source)
+    flavor = catalog.get(model.flavor)
+    staged = model.stage(folder)
+    if not flavor.matches_file(staged):
+        raise BerthError(
+            ErrorCode.ARTIFACT_INVALID,
+            f"MLflow model: {model.model_file.name} of its {model.mlflow_flavor} flavor is not a "
+            f"{model.flavor} model file berth reads",
+        )
+    packaged = flavor.inspect_file(staged, trusted=trusted)
+    return dataclasses.replace(
+        packaged, declared_inputs=signature_inputs(model), input_example=input_example(model)
+    )

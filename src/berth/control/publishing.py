@@ -21,8 +21,9 @@ from typing import Any
 from berth.control.packaging import package_file, package_object
 from berth.core.entities import NewVersion, PushRequest, Version, check_alias_name, check_model_name
 from berth.core.errors import BerthError, ErrorCode
+from berth.core.signature import InputLayout, TensorSpec
 from berth.runtime.batching import BatchingConfig
-from berth.runtime.flavors.base import TRUST_SWITCHES, Packaged
+from berth.runtime.flavors.base import TRUST_SWITCHES, Packaged, Runtime
 from berth.runtime.flavors.catalog import FlavorCatalog
 from berth.storage.protocols import ArtifactStore, RegistryStore
 
@@ -49,12 +50,14 @@ class Publisher:
             return self._publish(packaged, request)
 
     def push_file(self, path: Path, request: PushRequest) -> Version:
-        """Push an artifact file (or a pyfunc folder) as it is; its flavor is detected from it."""
+        """Push an artifact file (a pyfunc folder, an MLflow model folder or a zip of one) as it
+        is; its flavor is detected from it."""
         self._check_names(request)
         if not path.exists():
             raise BerthError(ErrorCode.ARTIFACT_INVALID, f"no such file: {path}")
-        packaged = package_file(self._catalog, path, trusted=request.trusted)
-        return self._publish(packaged, request)
+        with tempfile.TemporaryDirectory(prefix="berth-push-") as folder:
+            packaged = package_file(self._catalog, path, trusted=request.trusted, folder=Path(folder))
+            return self._publish(packaged, request)
 
     @staticmethod
     def _check_names(request: PushRequest) -> None:
@@ -74,16 +77,13 @@ class Publisher:
         flavor = self._catalog.get(packaged.flavor)
         runtime = flavor.load(packaged.path, dict(packaged.runtime_config), trusted=packaged.trusted)
         try:
-            signature = build_signature(runtime, example=request.input_example, given=request.signature)
+            example, declared = _example_and_inputs(packaged, request, runtime)
+            signature = build_signature(runtime, example=example, given=request.signature, declared=declared)
         finally:
             runtime.unload()
         from berth.control.examples import example_as_request  # pandas: only a push with an example
 
-        example = (
-            example_as_request(request.input_example, signature)
-            if request.input_example is not None
-            else None
-        )
+        stored = example_as_request(example, signature) if example is not None else None
         with packaged.path.open("rb") as source:
             artifact = self._artifacts.put(
                 source, filename=packaged.path.name, max_bytes=self._max_artifact_bytes
@@ -93,7 +93,7 @@ class Publisher:
             artifact=artifact,
             signature=signature,
             runtime_config=_with_batching(packaged.runtime_config, request.batching),
-            input_example=example,
+            input_example=stored,
             metadata=request.metadata,
             trusted=packaged.trusted,
             pushed_by=request.pushed_by,
@@ -120,6 +120,33 @@ class Publisher:
             except BerthError as race:
                 if race.code is not ErrorCode.ALREADY_EXISTS:
                     raise
+
+
+def _example_and_inputs(
+    packaged: Packaged, request: PushRequest, runtime: Runtime
+) -> tuple[Any, tuple[InputLayout, tuple[TensorSpec, ...]] | None]:
+    """The input example and declared inputs a push's signature is built from: the push's own
+    example; else what the artifact describes (an MLflow model's signature and example), the
+    example given the declared inputs' datatypes (the model's own, when the artifact states none:
+    an example read from JSON says little of its types)."""
+    from berth.runtime.signatures import typed_example
+
+    if request.input_example is not None:
+        return request.input_example, None
+    if packaged.input_example is None:
+        return None, packaged.declared_inputs
+    declared = packaged.declared_inputs or runtime.input_specs()
+    if declared is None:
+        return packaged.input_example, None
+    typed = typed_example(packaged.input_example, declared)
+    if typed is not None:
+        return typed, declared
+    if packaged.declared_inputs is not None:
+        raise BerthError(
+            ErrorCode.SIGNATURE_MISMATCH,
+            "the input example the artifact ships does not fit the signature it states",
+        )
+    return packaged.input_example, None
 
 
 def _with_batching(runtime_config: dict[str, Any], batching: dict[str, Any] | None) -> dict[str, Any]:

@@ -66,6 +66,24 @@ def model_input(example: Any, layout: InputLayout) -> ModelInput:
     return as_array(example)
 
 
+def typed_example(example: Any, declared: tuple[InputLayout, tuple[TensorSpec, ...]]) -> Any:
+    """`example` with the datatypes of the `declared` inputs (a DataFrame's columns in their order),
+    or None when it does not fit them (other names, layout or values). For an example read from
+    JSON (an MLflow model's), which says little of its types."""
+    layout, specs = declared
+    try:
+        if layout is InputLayout.COLUMNS and isinstance(example, pd.DataFrame):
+            columns = {s.name: example[s.name].to_numpy(dtype=numpy_dtype(s.datatype)) for s in specs}
+            return pd.DataFrame(columns)
+        if layout is InputLayout.TENSOR and isinstance(example, np.ndarray):
+            return example.astype(numpy_dtype(specs[0].datatype))
+        if layout is InputLayout.TENSORS and isinstance(example, dict):
+            return {s.name: np.asarray(example[s.name], dtype=numpy_dtype(s.datatype)) for s in specs}
+    except (KeyError, TypeError, ValueError):
+        return None
+    return None
+
+
 def _declared_name(
     runtime: Runtime, layout: InputLayout, inputs: tuple[TensorSpec, ...]
 ) -> tuple[TensorSpec, ...]:
@@ -83,26 +101,32 @@ def build_signature(
     example: Any = None,
     given: Signature | None = None,
     allow_nan: bool = False,
+    declared: tuple[InputLayout, tuple[TensorSpec, ...]] | None = None,
 ) -> Signature:
-    """The signature of a loaded model: `given` as it is; else inputs from `example` or from what
-    the model declares, and outputs from the model's answer to the example (or to a synthesised
-    two-row example of zeros and empty strings). Float inputs accept NaN when `allow_nan` or when
-    the model handles missing values natively."""
+    """The signature of a loaded model: `given` as it is; else inputs from `declared` (what the
+    artifact's description states, e.g. an MLflow signature), from `example` or from what the model
+    declares, and outputs from the model's answer to the example (or to a synthesised two-row
+    example of zeros and empty strings). Float inputs accept NaN when `allow_nan` or when the model
+    handles missing values natively."""
     if given is not None:
         return given
     nan = allow_nan or _handles_nan(runtime)
-    if example is not None:
+    if declared is not None:
+        layout, inputs = declared[0], _with_nan(declared[1], nan)
+        probe = model_input(example, layout) if example is not None else synthetic_example(layout, inputs)
+        inputs = _declared_name(runtime, layout, inputs)
+    elif example is not None:
         layout, inputs = infer_input_specs(example, allow_nan=nan)
         probe = model_input(example, layout)
         inputs = _declared_name(runtime, layout, inputs)
     else:
-        declared = runtime.input_specs()
-        if declared is None:
+        own = runtime.input_specs()
+        if own is None:
             raise BerthError(
                 ErrorCode.SIGNATURE_MISMATCH,
                 "the model does not declare its inputs: pass an input example",
             )
-        layout, inputs = declared[0], _with_nan(declared[1], nan)
+        layout, inputs = own[0], _with_nan(own[1], nan)
         probe = synthetic_example(layout, inputs)
     names = runtime.output_names()
     try:

@@ -33,12 +33,16 @@ class Packaged:
     `runtime_config` is JSON-serialisable and handed back to `Flavor.load` (e.g. class labels,
     the serialisation format, the skops types that were approved at push time). `trusted` is True
     when loading runs code or unpickles (only allowed when the pusher said so explicitly).
+    `declared_inputs` and `input_example` are what the artifact's own description gives (an
+    MLflow model's signature and example); a push that gives its own example or signature wins.
     """
 
     path: Path
     flavor: str
     runtime_config: dict[str, Any] = field(default_factory=dict)
     trusted: bool = False
+    declared_inputs: tuple[InputLayout, tuple[TensorSpec, ...]] | None = None
+    input_example: Any = None
 
 
 class Runtime(Protocol):

@@ -1,0 +1,189 @@
+"""A real MLflow tracking server for tests, run from its own virtual environment.
+
+MLflow is not one of berth's dependencies (berth serves MLflow models without it), so the tests
+build a virtual environment for it once, keyed by `PACKAGES` (the pinned MLflow and the model
+libraries, the same versions as berth's), under ``~/.cache/berth-test/`` (``BERTH_TEST_CACHE``
+moves it): the first run installs it from the package index (about a minute), later runs find it.
+Building it is serialised by a file lock (xdist workers), and a folder without its ``ready`` mark
+(a build cut short) is built again.
+
+`mlflow_server` then starts ``mlflow server`` as in production (SQLite backend, a local artifact
+root served through the tracking server with ``--serve-artifacts``) on a free loopback port, and
+waits for ``/health``. `script` runs ``mlflow_models.py`` with the environment's Python: it saves
+model folders, logs and registers models, and writes ``mlflow.pyfunc``'s predictions for the
+tests to compare berth's with.
+
+When the environment cannot be built or the server does not start, the tests that need it are
+skipped with the reason, except under ``CI=true``, where that is a failure.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import hashlib
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Final, NoReturn
+
+import httpx
+
+from tests.support.servers import free_port
+from tests.support.unavailable import unavailable
+
+MLFLOW_PIN: Final = "3.17.2"
+PACKAGES: Final = (
+    f"mlflow=={MLFLOW_PIN}",
+    "scikit-learn==1.9.1",
+    "skops==0.16.0",
+    "xgboost-cpu==3.2.0",
+    "lightgbm==4.7.0",
+    "onnx==1.23.2",
+    "onnxruntime==1.31.1",
+    "skl2onnx==1.20.0",
+)
+INSTALL_TIMEOUT_S: Final = 900.0
+START_TIMEOUT_S: Final = 180.0
+SCRIPT: Final = Path(__file__).with_name("mlflow_models.py")
+
+
+@dataclass(frozen=True)
+class MlflowServer:
+    url: str
+    python: Path
+    """The Python of MLflow's environment (runs `mlflow.pyfunc` for the tests)."""
+
+
+def _unavailable(message: str) -> NoReturn:
+    unavailable(message, must_run="the MLflow tests")
+    raise AssertionError("unreachable")
+
+
+def cache_root() -> Path:
+    return Path(os.environ.get("BERTH_TEST_CACHE") or Path.home() / ".cache" / "berth-test")
+
+
+def mlflow_venv() -> Path:
+    """The cached environment with MLflow (built on first use); its folder."""
+    key = hashlib.sha256("\n".join((sys.version, *PACKAGES)).encode()).hexdigest()[:12]
+    root = cache_root()
+    folder = root / f"mlflow-{MLFLOW_PIN}-{key}"
+    ready = folder / "ready"
+    if ready.is_file():
+        return folder
+    root.mkdir(parents=True, exist_ok=True)
+    with (root / f"{folder.name}.lock").open("w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if ready.is_file():
+            return folder
+        shutil.rmtree(folder, ignore_errors=True)
+        base = getattr(sys, "_base_executable", sys.executable)
+        try:
+            subprocess.run([base, "-m", "venv", str(folder)], check=True, capture_output=True, timeout=120)
+            subprocess.run(
+                [
+                    str(folder / "bin" / "python"),
+                    "-m",
+                    "pip",
+                    "install",
+                    "-q",
+                    "--disable-pip-version-check",
+                    *PACKAGES,
+                ],
+                check=True,
+                capture_output=True,
+                timeout=INSTALL_TIMEOUT_S,
+            )
+        except (OSError, subprocess.SubprocessError) as exc:
+            shutil.rmtree(folder, ignore_errors=True)
+            detail = getattr(exc, "stderr", b"") or b""
+            _unavailable(
+                f"cannot build MLflow's environment ({exc}): {detail[-2000:].decode(errors='replace')}"
+            )
+        ready.write_text("\n".join(PACKAGES) + "\n")
+    return folder
+
+
+@contextlib.contextmanager
+def mlflow_server(venv: Path, folder: Path) -> Iterator[MlflowServer]:
+    """``mlflow server`` on a free loopback port, its store and artifacts in `folder`; stopped after."""
+    port = free_port()
+    log = (folder / "server.log").open("wb")
+    process = subprocess.Popen(
+        [
+            str(venv / "bin" / "mlflow"),
+            "server",
+            "--backend-store-uri",
+            f"sqlite:///{folder / 'mlflow.db'}",
+            "--artifacts-destination",
+            str(folder / "artifacts"),
+            "--serve-artifacts",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--workers",
+            "1",
+        ],
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,  # its uvicorn worker is a child: stop the whole group
+        env={**os.environ, "MLFLOW_TRACKING_URI": ""},
+    )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + START_TIMEOUT_S
+        while True:
+            if process.poll() is not None:
+                _unavailable(
+                    f"mlflow server exited with {process.returncode}: {_tail(folder / 'server.log')}"
+                )
+            with contextlib.suppress(httpx.TransportError):
+                if httpx.get(f"{url}/health", timeout=2).status_code == 200:
+                    break
+            if time.monotonic() > deadline:
+                _unavailable(f"mlflow server did not answer within {START_TIMEOUT_S:.0f} s")
+            time.sleep(0.1)
+        yield MlflowServer(url, venv / "bin" / "python")
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(process.pid, signal.SIGTERM)
+        try:
+            process.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(process.pid, signal.SIGKILL)
+            process.wait()
+        log.close()
+
+
+def _tail(path: Path) -> str:
+    return path.read_text(errors="replace")[-2000:] if path.exists() else ""
+
+
+def script(python: Path, *args: str) -> subprocess.Popen[bytes]:
+    """`SCRIPT` with `args`, started in MLflow's environment (`python`); `finish` waits for it."""
+    return subprocess.Popen(
+        # -I: the script's folder (tests/support) is not put on the path
+        [str(python), "-I", "-W", "ignore", str(SCRIPT), *args],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        env={**os.environ, "GIT_PYTHON_REFRESH": "quiet", "MLFLOW_TRACKING_URI": ""},
+    )
+
+
+def finish(process: subprocess.Popen[bytes], written: Path) -> dict[str, Any]:
+    """Wait for a `script` run; the JSON it wrote to `written`."""
+    _, stderr = process.communicate(timeout=600)
+    if process.returncode != 0:
+        raise RuntimeError(f"{SCRIPT.name} failed: {stderr[-4000:].decode(errors='replace')}")
+    found: dict[str, Any] = json.loads(written.read_text())
+    return found
