@@ -1,6 +1,7 @@
 """The built-in ``batch-score`` kind: score a CSV (or Parquet) file with a model version, with progress.
 
-Parameters (paths are relative to the berth home folder, and must stay inside it)::
+Parameters (paths are relative to the berth home folder, and must stay inside it; the input must be
+there when the job is enqueued, `check_batch_score_inputs`)::
 
     {"model": "churn", "ref": "production",      # alias or version number; default: as callers get it
      "input": "data/customers.csv",              # .csv, or .parquet (needs pyarrow installed)
@@ -100,6 +101,22 @@ def check_batch_score_params(params: JsonObject) -> JsonObject:
     } | ({"spark_master": master} if engine == "spark" else {})
 
 
+def check_batch_score_inputs(params: JsonObject, home: Path) -> None:
+    """At enqueue: the input is in `home` (a file; with engine spark a file or a Parquet folder)."""
+    source = inside(home, str(params["input"]))
+    there = source.is_file() if params.get("engine", "local") == "local" else source.exists()
+    if not there:
+        raise missing_input(str(params["input"]))
+
+
+def missing_input(name: str) -> BerthError:
+    return BerthError(
+        ErrorCode.JOB_INPUT_NOT_FOUND,
+        f"input {name!r} is not in the berth home folder (job inputs are paths relative to it)",
+        input=name,
+    )
+
+
 def check_spark_master(value: Any) -> str:
     """``spark://HOST:PORT`` (or a comma-separated list of them, for standby masters) or ``local``,
     ``local[N]``, ``local[*]``: nothing else reaches Spark (no k8s://, yarn or option-like text)."""
@@ -116,7 +133,7 @@ def run_batch_score(params: JsonObject, ctx: JobContext) -> JsonObject:
         return run_on_spark(params, ctx)
     source = inside(ctx.home, params["input"])
     if not source.is_file():
-        raise bad(f"input file {params['input']!r} does not exist in the home folder")
+        raise missing_input(params["input"])
     target = inside(ctx.home, params["output"])
     from berth.runtime.loader import VersionLoader
 
@@ -141,6 +158,7 @@ BATCH_SCORE: Final = JobKind(
     run_batch_score,
     check_batch_score_params,
     "Score a CSV or Parquet file of the home folder with a model version; writes a CSV next to it.",
+    check_batch_score_inputs,
 )
 
 
