@@ -65,10 +65,10 @@ def test_paths_out_of_the_home_folder_and_unknown_parameters_are_refused(world: 
 def test_a_missing_input_is_refused_when_enqueued(world: World) -> None:
     for params in (
         {"model": "churn", "input": "nowhere.csv"},
-        {"model": "churn", "input": "data"},  # a folder is not a CSV file
+        {"model": "churn", "input": "folder.csv"},  # a folder is not a CSV file
         {"model": "churn", "input": "nowhere.parquet", "engine": "spark"},
     ):
-        (world.home / "data").mkdir(exist_ok=True)
+        (world.home / "folder.csv").mkdir(exist_ok=True)
         with pytest.raises(BerthError) as caught:
             world.service.enqueue(NewJob("batch-score", params))
         assert caught.value.code is ErrorCode.JOB_INPUT_NOT_FOUND, params

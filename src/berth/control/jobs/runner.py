@@ -192,7 +192,11 @@ class Worker:
             else:
                 log.info("job %d stopped: cancelled or taken away", job.id)
         except BerthError as exc:
-            retry = exc.code not in (ErrorCode.INVALID_JOB_PARAMS, ErrorCode.UNKNOWN_JOB_KIND)
+            retry = exc.code not in (
+                ErrorCode.INVALID_JOB_PARAMS,
+                ErrorCode.UNKNOWN_JOB_KIND,
+                ErrorCode.JOB_INPUT_NOT_FOUND,
+            )
             error = f"[{exc.code.value}] {exc.message}"
             self._record_failure(job, error, retry=retry)
         except Exception as exc:
