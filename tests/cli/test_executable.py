@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import socket
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
@@ -86,8 +87,10 @@ def test_push_and_predict_in_a_home(tmp_path: Path, model_files: ModelFiles, fra
     )
     assert out.startswith("pushed churn version 1 (production) [sklearn, sha256 ")
     rows = frame_pipeline.x.head(3)
-    answer = json.loads(succeeded(berth("predict", "churn@production", "--json", records(rows), home=home)))
+    predicted = berth("predict", "churn@production", "--json", records(rows), home=home)
+    answer = json.loads(succeeded(predicted))
     assert answer == {"predictions": frame_pipeline.model.predict(rows).tolist()}
+    assert "AUTHENTICATION IS OFF" not in predicted.stderr  # in this process: no server listens
 
 
 def test_registry_commands_against_a_running_server(
@@ -103,11 +106,12 @@ def test_registry_commands_against_a_running_server(
         ("models", "show", "ghost", "--url", url),
     )
     assert json.loads(succeeded(answer)) == {"predictions": frame_pipeline.model.predict(rows).tolist()}
-    failed(missing, 1, "error [model_not_found]:")
+    failed(missing, 3, "error [model_not_found]:")
 
 
 def test_errors_are_one_line_and_an_exit_code(tmp_path: Path, model_files: ModelFiles) -> None:
     home = tmp_path / "home"
+    home.mkdir()  # a home made now would be said first
     unreachable = f"http://127.0.0.1:{free_port()}"
     untrusted, usage, no_server = berth_at_once(
         ("push", model_files.lr_joblib, "--name", "lr", "--home", home),
@@ -116,7 +120,79 @@ def test_errors_are_one_line_and_an_exit_code(tmp_path: Path, model_files: Model
     )
     failed(untrusted, 1, "error [untrusted_artifact]: ")
     failed(usage, 2, "Usage: berth push")
-    failed(no_server, 1, "error [unavailable]: cannot reach berth")
+    failed(no_server, 5, "error [unavailable]: cannot reach berth")
+
+
+def test_exit_codes_say_not_found_and_refused(url: str, tmp_path: Path) -> None:
+    """3: not found: a model, a prediction id, a registry."""
+    here = tmp_path / "empty"
+    here.mkdir()
+    ghost, feedback = berth_at_once(
+        ("models", "show", "ghost", "--url", url),
+        ("feedback", "send", "no-such-prediction", "--label", "x", "--url", url),
+    )
+    failed(ghost, 3, "error [model_not_found]:")
+    assert feedback.returncode == 3, feedback.stderr
+    assert feedback.stdout == "stored 0, unknown 1\n  unknown prediction id: no-such-prediction\n"
+    assert "error [record_not_found]: 1 prediction id(s) unknown" in feedback.stderr
+    nowhere = subprocess.run(
+        [berth_executable(), "models", "list"],
+        cwd=here,
+        capture_output=True,
+        text=True,
+        env=_env(None),
+        timeout=120,
+    )
+    failed(nowhere, 3, "error [registry_not_found]: no registry in")
+    assert list(here.iterdir()) == []  # nothing made
+
+
+def test_no_registry_is_made_unless_asked_for(tmp_path: Path) -> None:
+    """Without --home or BERTH_HOME the CLI uses ./.berth only when it is there; `berth init` makes
+    it; a home named on the command line is made, and the command says so."""
+
+    def here(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [berth_executable(), *args],
+            cwd=tmp_path,
+            capture_output=True,
+            text=True,
+            env=_env(None),
+            timeout=120,
+        )
+
+    failed(here("models", "list"), 3, "`berth init` makes one here")
+    assert not (tmp_path / ".berth").exists()
+    assert succeeded(here("init")) == f"made a registry in {tmp_path / '.berth'}\n"
+    assert succeeded(here("init")) == f"a registry is already in {tmp_path / '.berth'}\n"
+    listed = here("models", "list")
+    assert succeeded(listed) == "(none)\n"
+    assert f"berth: using the registry in {tmp_path / '.berth'}" in listed.stderr
+    named = here("models", "list", "--home", "other")
+    assert succeeded(named) == "(none)\n"
+    assert named.stderr == f"berth: a new registry in {tmp_path / 'other'}\n"
+    again = here("models", "list", "--home", "other")
+    assert again.stderr == ""  # named, and there: nothing to say
+
+
+def test_serve_on_a_busy_port_fails_before_loading_a_model(tmp_path: Path, model_files: ModelFiles) -> None:
+    home = tmp_path / "home"
+    succeeded(berth("push", model_files.churn_skops, "--name", "churn", "--home", home))
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        busy = taken.getsockname()[1]
+        rest, grpc = berth_at_once(
+            ("serve", "--home", home, "--port", busy),
+            ("serve", "--home", home, "--port", free_port(), "--grpc-port", busy),
+        )
+    for process, what in ((rest, "REST"), (grpc, "gRPC")):
+        assert process.returncode == 6, process.stderr
+        assert f"error [address_in_use]: cannot serve {what} on 127.0.0.1:{busy}: the port is in use" in (
+            process.stderr
+        )
+        assert "churn" not in process.stderr  # no model was loaded (nor the server built)
+        assert "Traceback" not in process.stderr
 
 
 @pytest.mark.slow

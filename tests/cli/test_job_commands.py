@@ -16,6 +16,8 @@ from tests.support.servers import server_in_thread
 @pytest.fixture(params=["home", "url"])
 def where(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[list[str]]:
     home = tmp_path / "home"
+    (home / "data").mkdir(parents=True)
+    (home / "data" / "in.csv").write_text("plan,age\nbasic,30\n")  # the input the jobs name
     if request.param == "home":
         yield ["--home", str(home)]
         return
@@ -60,6 +62,8 @@ def test_bad_jobs_are_refused(where: list[str]) -> None:
     assert berth_error(run("job", "run", "no-such-kind", *where)).code is ErrorCode.UNKNOWN_JOB_KIND
     bad = run("job", "run", "batch-score", "--param", "input=../x.csv", "--param", "model=m", *where)
     assert berth_error(bad).code is ErrorCode.INVALID_JOB_PARAMS
+    absent = run("job", "run", "batch-score", "--param", "input=absent.csv", "--param", "model=m", *where)
+    assert berth_error(absent).code is ErrorCode.JOB_INPUT_NOT_FOUND  # at enqueue, not when it runs
     assert berth_error(run("job", "show", "4242", *where)).code is ErrorCode.JOB_NOT_FOUND
 
 

@@ -10,9 +10,10 @@ from pathlib import Path
 import pyarrow.parquet as pq
 import pytest
 
+from berth.core.errors import ErrorCode
 from berth.core.settings import Settings
 from tests.cli.conftest import ModelFiles
-from tests.cli.test_registry_commands import ok, ok_json
+from tests.cli.test_registry_commands import berth_error, ok, ok_json, run
 from tests.records.builders import ingest, record
 from tests.support.servers import server_in_thread
 
@@ -41,9 +42,10 @@ def test_list_feedback_export_and_erase(where: list[str], tmp_path: Path) -> Non
     assert "stored 1, unknown 0" in out
     items = tmp_path / "truth.csv"
     items.write_text("prediction_id,label\np1,a\np2,b\nmissing,a\n")
-    out = ok("feedback", "import", items, *where)
-    assert "stored 2, unknown 1" in out
-    assert "missing" in out
+    partly = run("feedback", "import", items, *where)  # the known ids stored, then "not found"
+    assert "stored 2, unknown 1" in partly.stdout
+    assert "unknown prediction id: missing" in partly.stdout
+    assert berth_error(partly).code is ErrorCode.RECORD_NOT_FOUND
     shown = ok_json("records", "show", "p2", *where)
     assert shown["records"][0]["feedback"]["label"] == "b"
 

@@ -43,11 +43,11 @@ RUN_BY: Final = {
         "test_make_run_serves_the_demo_and_its_curls_answer"
     ),
     "import berth": "test_the_python_walkthrough_then_endpoints_then_security",
-    ".venv/bin/berth serve": "test_the_python_walkthrough_then_endpoints_then_security",
+    "berth serve": "test_the_python_walkthrough_then_endpoints_then_security",
     'berth.Client("http://127.0.0.1:8080")': "test_the_python_walkthrough_then_endpoints_then_security",
     "# after two more pushes of the model above": "test_the_python_walkthrough_then_endpoints_then_security",
     "berth token create --admin": "test_the_python_walkthrough_then_endpoints_then_security",
-    "berth push model.skops": "test_the_command_line_reference",
+    "berth init": "test_the_command_line_reference",
 }
 """Each README block (by the start of its first line) and the test that runs it."""
 
@@ -208,9 +208,9 @@ class TestPythonWalkthrough:
         finally:
             registry.close()
 
-        serving = Script(block(".venv/bin/berth serve"))
+        serving = Script(block("berth serve"))
         reader.env["BERTH_PORT"] = str(port)  # it serves on the default port: a free one instead of 8080
-        with reader.background(serving.next(".venv/bin/berth serve").text) as server:
+        with reader.background(serving.next("berth serve").text) as server:
             wait_ready(url, timeout=SERVER_TIMEOUT_S, process=server.process)
             assert f"Uvicorn running on {url}" in server.output  # "on 127.0.0.1:8080"
             serving.done()
@@ -340,7 +340,7 @@ class TestCommandLineReference:
     @pytest.mark.timeout(1500)
     def test_the_command_line_reference(self, reader: Terminal, churn_files: Any) -> None:
         model = churn_files
-        script = Script(block("berth push model.skops"))
+        script = Script(block("berth init"))
         registry_commands(reader, script, model)
         port, grpc_port = free_port(), free_port()
         reader.placeholders.update(
@@ -363,6 +363,8 @@ class TestCommandLineReference:
 
 
 def registry_commands(reader: Terminal, script: Script, model: Any) -> None:
+    made = reader.run(script.next("berth init").text).out
+    assert made == f"made a registry in {reader.folder / '.berth'}\n"
     pushed = reader.run(script.next("berth push model.skops --name churn --alias production").text).out
     assert pushed.startswith("pushed churn version 1 (production) [sklearn, sha256 ")
     pickle = script.next("berth push model.joblib --name churn --trust-pickle").text

@@ -75,7 +75,7 @@ def world(tmp_path: Path) -> Iterator[World]:
     home = tmp_path / "home"
     workspace = open_workspace(Settings(home=home))
     service = JobService(
-        SqlJobStore(workspace.store.engine, retry_base_s=0.0), JobKinds([STEPS, BATCH_SCORE])
+        SqlJobStore(workspace.store.engine, retry_base_s=0.0), JobKinds([STEPS, BATCH_SCORE]), home=home
     )
     try:
         yield World(home, workspace, service)

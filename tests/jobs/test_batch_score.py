@@ -8,7 +8,7 @@ import pytest
 
 import berth
 from berth.core.errors import BerthError, ErrorCode
-from berth.core.jobs import JobStatus, NewJob
+from berth.core.jobs import JobQuery, JobStatus, NewJob
 from berth.storage.batch_data import S3Rules
 from tests.conftest import Trained
 from tests.jobs.conftest import World
@@ -95,14 +95,32 @@ def test_s3_locations_are_checked_against_the_operators_allow_list() -> None:
     assert caught.value.code is ErrorCode.FORBIDDEN
 
 
-def test_a_missing_input_fails_the_job_without_retrying(world: World, frame_pipeline: Trained) -> None:
+def test_a_missing_input_is_refused_when_enqueued(world: World) -> None:
+    for params in (
+        {"model": "churn", "input": "nowhere.csv"},
+        {"model": "churn", "input": "folder.csv"},  # a folder is not a CSV file
+        {"model": "churn", "input": "nowhere.parquet", "engine": "spark"},
+    ):
+        (world.home / "folder.csv").mkdir(exist_ok=True)
+        with pytest.raises(BerthError) as caught:
+            world.service.enqueue(NewJob("batch-score", params))
+        assert caught.value.code is ErrorCode.JOB_INPUT_NOT_FOUND, params
+        assert caught.value.details == {"input": params["input"]}
+    assert world.service.list_jobs(JobQuery()) == []
+
+
+def test_an_input_gone_before_the_job_runs_fails_it_without_retrying(
+    world: World, frame_pipeline: Trained
+) -> None:
     berth.push(frame_pipeline.model, name="churn", home=world.home)
-    job = world.service.enqueue(NewJob("batch-score", {"model": "churn", "input": "nowhere.csv"}))
+    (world.home / "gone.csv").write_text("plan,age\nbasic,30\n")
+    job = world.service.enqueue(NewJob("batch-score", {"model": "churn", "input": "gone.csv"}))
+    (world.home / "gone.csv").unlink()
     with world.worker():
         failed = world.wait_for(job.id, lambda j: j.status.finished)
     assert (failed.status, failed.attempts) == (JobStatus.FAILED, 1)
     assert failed.error is not None
-    assert failed.error.startswith("[invalid_job_params]")
+    assert failed.error.startswith("[job_input_not_found]")
 
 
 def test_rows_the_model_refuses_fail_the_job(world: World, frame_pipeline: Trained) -> None:

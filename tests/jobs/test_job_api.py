@@ -17,6 +17,8 @@ from tests.support.servers import server_in_thread
 @pytest.fixture(scope="module")
 def url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     home: Path = tmp_path_factory.mktemp("job-api") / "home"
+    home.mkdir()
+    (home / "in.csv").write_text("plan,age\nbasic,30\n")  # the input the jobs below name
     with server_in_thread(Settings(home=home, poll_interval_s=0.1)) as base:
         yield base
 
@@ -46,6 +48,11 @@ def test_a_job_is_enqueued_read_listed_and_cancelled(url: str) -> None:
         ({"kind": "Bad Kind!"}, 422, "unknown_job_kind"),
         ({"kind": "batch-score", "params": {"model": "churn"}}, 422, "invalid_job_params"),
         ({"kind": "batch-score", "params": {"model": "m", "input": "../x.csv"}}, 422, "invalid_job_params"),
+        (
+            {"kind": "batch-score", "params": {"model": "m", "input": "absent.csv"}},
+            422,
+            "job_input_not_found",
+        ),
         ({"kind": "batch-score", "params": []}, 400, "invalid_request"),
         ({"kind": "batch-score", "priority": 10**9}, 400, "invalid_request"),
         ({"params": {}}, 400, "invalid_request"),

@@ -22,6 +22,26 @@ def test_the_catalog_lists_models_with_their_team(page: Page, site: Site) -> Non
     expect(page.get_by_role("link", name="Catalog")).to_have_attribute("aria-current", "page")
 
 
+def test_a_page_load_logs_no_console_error(page: Page, site: Site) -> None:
+    """Every page of the app loads without a console error (a missing favicon was a 404 on each)."""
+    logged: list[str] = []
+    page.on("console", lambda message: logged.append(message.text) if message.type == "error" else None)
+    failed: list[str] = []
+    page.on("requestfailed", lambda request: failed.append(request.url))
+    answered: dict[str, int] = {}
+    page.on("response", lambda response: answered.__setitem__(response.url, response.status))
+    for view in ("catalog", "endpoints", "records", "voice", "jobs"):
+        page.goto(f"{site.url}/ui/#/{view}")
+        page.wait_for_load_state("networkidle")
+        expect(page.get_by_role("link", name=re.compile(".")).first).to_be_visible()
+    assert logged == [], logged
+    assert failed == [], failed
+    assert [url for url, status in answered.items() if status >= 400] == []
+    icon = httpx.get(f"{site.url}/ui/favicon.svg")
+    assert (icon.status_code, icon.headers["content-type"]) == (200, "image/svg+xml")
+    assert page.locator("link[rel=icon]").get_attribute("href") == "/ui/favicon.svg"
+
+
 def test_search_filters_the_catalog(page: Page, site: Site) -> None:
     page.goto(f"{site.url}/ui/#/catalog")
     expect(page.locator("#models tbody tr")).to_have_count(2)

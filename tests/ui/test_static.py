@@ -26,7 +26,7 @@ def test_the_app_is_html_with_a_content_security_policy(site: Site) -> None:
 
 
 def test_every_file_is_served_with_its_type(site: Site) -> None:
-    types = {".js": "text/javascript", ".css": "text/css", ".html": "text/html"}
+    types = {".js": "text/javascript", ".css": "text/css", ".html": "text/html", ".svg": "image/svg+xml"}
     for name in ui_files():
         answer = httpx.get(f"{site.url}/ui/{name}")
         assert answer.status_code == 200, name

@@ -23,10 +23,13 @@ def db() -> None:
 @click.option("--database-url", default=None, help="Registry database URL (env BERTH_DATABASE_URL).")
 def upgrade(home: Path | None, database_url: str | None) -> None:
     """Migrate the database to the newest schema (idempotent; concurrent runs wait for each other)."""
+    from berth.cli.home import embedded_home
     from berth.core.settings import Settings
     from berth.storage.migrate import HEAD_REVISION
     from berth.wiring.implementations import open_database
 
+    if database_url is None:
+        home = embedded_home(home)
     overrides: dict[str, Any] = {"home": home, "database_url": database_url}
     settings = Settings(**{k: v for k, v in overrides.items() if v is not None})
     settings.home.mkdir(parents=True, exist_ok=True)

@@ -44,11 +44,15 @@ def installed_demos(group: str = DEMOS_GROUP) -> list[Any]:
 
 
 def _port_free(host: str, port: int) -> bool:
-    with socket.socket() as sock:
-        try:
-            sock.bind((host, port))
-        except OSError:
-            return False
+    """Whether a server may listen on `port` now. The probe binds as uvicorn does, with
+    ``SO_REUSEADDR``: the connections a stopped ``make run`` leaves in TIME_WAIT (a browser tab
+    still open) do not make its port look taken, so a restart serves on the same port."""
+    from berth.wiring.serve import probe_listen
+
+    try:
+        probe_listen(host, port)
+    except OSError:
+        return False
     return True
 
 

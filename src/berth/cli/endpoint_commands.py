@@ -11,6 +11,7 @@ from typing import Any
 
 import click
 
+from berth.cli.home import chosen_home
 from berth.cli.options import cli_token, echo_json, echo_table, read_json_arg, target_options, token_option
 from berth.client.endpoints import Endpoints, open_endpoints
 from berth.client.sdk import current_user
@@ -19,8 +20,7 @@ from berth.core.errors import BerthError, ErrorCode
 
 @contextmanager
 def endpoints(home: Path | None, url: str | None) -> Iterator[Endpoints]:
-    if home is not None and url:
-        raise click.UsageError("give --home or --url, not both")
+    home = chosen_home(home, url)
     client = open_endpoints(home=home, url=url, token=cli_token())
     try:
         yield client

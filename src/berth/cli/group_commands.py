@@ -8,12 +8,14 @@ from pathlib import Path
 
 import click
 
+from berth.cli.home import chosen_home
 from berth.cli.options import cli_token, echo_json, echo_table, target_options
 from berth.client.groups import Groups, open_groups
 
 
 @contextmanager
 def groups_client(home: Path | None, url: str | None) -> Iterator[Groups]:
+    home = chosen_home(home, url)
     client = open_groups(home=home, url=url, token=cli_token())
     try:
         yield client

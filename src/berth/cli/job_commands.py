@@ -10,9 +10,11 @@ from typing import Any
 
 import click
 
+from berth.cli.home import chosen_home
 from berth.cli.options import cli_token, echo_json, echo_table, parse_pairs, read_json_arg, target_options
 from berth.client.jobs import Jobs, open_jobs
 from berth.client.sdk import current_user
+from berth.core.errors import BerthError, ErrorCode
 from berth.core.jobs import JobStatus
 
 BAR_WIDTH = 30
@@ -21,8 +23,7 @@ _PARAM_HELP = "KEY=VALUE (VALUE as JSON when it parses; repeatable)."
 
 @contextmanager
 def jobs_client(home: Path | None, url: str | None) -> Iterator[Jobs]:
-    if home is not None and url:
-        raise click.UsageError("give --home or --url, not both")
+    home = chosen_home(home, url)
     client = open_jobs(home=home, url=url, token=cli_token())
     try:
         yield client
@@ -79,10 +80,32 @@ def run_job(
         values.update(loaded)
     values.update({k: _param_value(v) for k, v in parse_pairs(params, "--param").items()})
     with jobs_client(home, url) as client:
-        queued = client.enqueue(
-            kind, values, priority=priority, max_attempts=max_attempts, actor=current_user(), reason=reason
-        )
+        try:
+            queued = client.enqueue(
+                kind,
+                values,
+                priority=priority,
+                max_attempts=max_attempts,
+                actor=current_user(),
+                reason=reason,
+            )
+        except BerthError as exc:
+            raise _with_hint(exc, values) from None
     click.echo(f"job {queued['id']} queued ({queued['kind']})")
+
+
+def _with_hint(error: BerthError, values: dict[str, Any]) -> BerthError:
+    """A job input missing from the home but here, in the current folder: say to copy it there."""
+    given = values.get("input")
+    if error.code is not ErrorCode.JOB_INPUT_NOT_FOUND or not isinstance(given, str):
+        return error
+    if not Path(given).exists():
+        return error
+    return BerthError(
+        error.code,
+        f"{error.message}; {given!r} is in this folder: copy it into the home folder first",
+        **error.details,
+    )
 
 
 @job.command("list")

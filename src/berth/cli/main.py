@@ -1,4 +1,5 @@
-"""The ``berth`` command. Errors are printed as ``error [code]: message`` with exit status 1.
+"""The ``berth`` command. Errors are printed as ``error [code]: message``, with an exit status that
+says what kind of error it was (`berth.cli.exit_codes`: not found, refused, unreachable...).
 
 Building the command tree imports every command module, so each keeps to click and the thin
 clients at import time; what runs a command in this process (the server, the runtime, pandas, the
@@ -9,6 +10,7 @@ embedded registry behind ``--home``) is imported inside the command that needs i
 
 from __future__ import annotations
 
+import os
 import sys
 from pathlib import Path
 from typing import Any
@@ -19,7 +21,9 @@ from berth._version import __version__
 from berth.cli.db_commands import db
 from berth.cli.demo import demo
 from berth.cli.endpoint_commands import endpoint, entities
+from berth.cli.exit_codes import INTERRUPTED, exit_status
 from berth.cli.group_commands import group
+from berth.cli.home import embedded_home, init
 from berth.cli.image_commands import image
 from berth.cli.import_commands import import_group
 from berth.cli.job_commands import job, trigger
@@ -43,7 +47,7 @@ def cli() -> None:
     "--home",
     type=click.Path(file_okay=False, path_type=Path),
     envvar="BERTH_HOME",
-    help="Home folder (env BERTH_HOME, default ./.berth).",
+    help="Home folder (env BERTH_HOME; default ./.berth, which must be there: berth init).",
 )
 @click.option("--host", default=None, help="Address to bind (default 127.0.0.1).")
 @click.option("--port", type=int, default=None, help="REST port (default 8080).")
@@ -133,6 +137,8 @@ def serve(
     from berth.core.settings import Settings
     from berth.wiring.serve import serve as run_server
 
+    if model_dir is None and database_url is None and (role or os.environ.get("BERTH_ROLE")) != "gateway":
+        home = embedded_home(home)  # serves a registry that is there, or one named: never a new ./.berth
     overrides: dict[str, Any] = {
         "home": home,
         "host": host,
@@ -159,6 +165,7 @@ def serve(
     run_server(settings)
 
 
+cli.add_command(init)
 cli.add_command(push)
 cli.add_command(models)
 cli.add_command(alias)
@@ -187,10 +194,10 @@ def main() -> None:
         cli.main(standalone_mode=False)
     except click.exceptions.Abort:
         click.echo("aborted", err=True)
-        sys.exit(130)
+        sys.exit(INTERRUPTED)
     except click.ClickException as exc:
         exc.show()
         sys.exit(exc.exit_code)
     except BerthError as exc:
         click.echo(f"error [{exc.code.value}]: {exc.message}", err=True)
-        sys.exit(1)
+        sys.exit(exit_status(exc.code))

@@ -9,6 +9,7 @@ from typing import Any
 
 import click
 
+from berth.cli.home import chosen_home
 from berth.cli.options import cli_token, echo_json, echo_table, read_json_arg, target_options
 from berth.cli.record_commands import parse_since
 from berth.client.monitor import Monitor, open_monitor
@@ -16,8 +17,7 @@ from berth.client.monitor import Monitor, open_monitor
 
 @contextmanager
 def monitor_client(home: Path | None, url: str | None) -> Iterator[Monitor]:
-    if home is not None and url:
-        raise click.UsageError("give --home or --url, not both")
+    home = chosen_home(home, url)
     client = open_monitor(home=home, url=url, token=cli_token())
     try:
         yield client

@@ -11,6 +11,7 @@ from typing import Any, TypeVar
 
 import click
 
+from berth.cli.home import chosen_home
 from berth.client.registry import Registry
 from berth.client.sdk import open_registry
 from berth.core.errors import BerthError, ErrorCode
@@ -56,15 +57,15 @@ def target_options(fn: F) -> F:
         "--home",
         type=click.Path(file_okay=False, path_type=Path),
         envvar="BERTH_HOME",
-        help="The embedded registry's home folder (env BERTH_HOME, default ./.berth).",
+        help="The embedded registry's home folder (env BERTH_HOME; default ./.berth, which must be"
+        " there: berth init).",
     )(fn)
     return fn
 
 
 @contextmanager
 def registry(home: Path | None, url: str | None) -> Iterator[Registry]:
-    if home is not None and url:
-        raise click.UsageError("give --home or --url, not both")
+    home = chosen_home(home, url)
     reg = open_registry(home=home, url=url, token=cli_token())
     try:
         yield reg

@@ -8,6 +8,7 @@ from typing import Any
 
 import click
 
+from berth.cli.home import chosen_home
 from berth.cli.options import cli_token, parse_model_ref, read_json_arg, target_options
 from berth.client.inference import model_path
 from berth.client.transport import Transport
@@ -46,7 +47,8 @@ def predict(model: str, json_body: str, home: Path | None, url: str | None) -> N
     """Predict with MODEL (NAME, NAME@ALIAS or NAME:VERSION) and print the answer as JSON."""
     name, ref = parse_model_ref(model)
     body = read_json_arg(json_body)
-    if url and home is None:
+    home = chosen_home(home, url)
+    if url:
         answer = _predict_remote(url, name, ref, body)
     else:
         from berth.cli.local_predict import predict_in_process

@@ -12,6 +12,7 @@ from typing import Any
 
 import click
 
+from berth.cli.home import chosen_home
 from berth.cli.options import cli_token, echo_json, echo_table, target_options
 from berth.client.records import Records, open_records
 from berth.core.errors import BerthError, ErrorCode
@@ -22,8 +23,7 @@ _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 
 @contextmanager
 def records_client(home: Path | None, url: str | None) -> Iterator[Records]:
-    if home is not None and url:
-        raise click.UsageError("give --home or --url, not both")
+    home = chosen_home(home, url)
     client = open_records(home=home, url=url, token=cli_token())
     try:
         yield client
@@ -244,6 +244,7 @@ def import_file(path: Path, home: Path | None, url: str | None) -> None:
     click.echo(f"stored {stored}, unknown {len(unknown)}")
     for pid in unknown[:20]:
         click.echo(f"  unknown prediction id: {pid}")
+    _refuse_unknown(unknown)
 
 
 def _read_items(path: Path) -> Iterator[dict[str, Any]]:
@@ -276,3 +277,15 @@ def _echo_report(report: dict[str, Any]) -> None:
     click.echo(f"stored {report['stored']}, unknown {len(report['unknown'])}")
     for pid in report["unknown"]:
         click.echo(f"  unknown prediction id: {pid}")
+    _refuse_unknown(report["unknown"])
+
+
+def _refuse_unknown(unknown: list[str]) -> None:
+    """Feedback for a prediction id nobody recorded is not stored: the command fails (not found)."""
+    if unknown:
+        raise BerthError(
+            ErrorCode.RECORD_NOT_FOUND,
+            f"{len(unknown)} prediction id(s) unknown (not recorded, or not yet moved in from the journal):"
+            " their feedback was not stored",
+            unknown=len(unknown),
+        )

@@ -14,6 +14,7 @@ from pathlib import Path
 
 import click
 
+from berth.cli.home import chosen_home
 from berth.cli.options import cli_token, echo_json, echo_table, target_options
 from berth.client.sdk import current_user
 from berth.client.security import SecurityAdmin, open_security_admin
@@ -22,8 +23,7 @@ from berth.core.audit import AuditQuery
 
 @contextmanager
 def _admin(home: Path | None, url: str | None) -> Iterator[SecurityAdmin]:
-    if home is not None and url:
-        raise click.UsageError("give --home or --url, not both")
+    home = chosen_home(home, url)
     admin = open_security_admin(home=home, url=url, token=cli_token(), actor=current_user())
     try:
         yield admin

@@ -60,10 +60,13 @@ def worker(
     log_level: str,
 ) -> None:
     """Run background jobs from the registry database until stopped (SIGTERM or SIGINT)."""
+    from berth.cli.home import embedded_home
     from berth.core.settings import Settings
     from berth.wiring.worker import WorkerOptions, run_worker
 
     logging.basicConfig(level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    if database_url is None:
+        home = embedded_home(home)
     overrides: dict[str, Any] = {"home": home, "database_url": database_url}
     settings = Settings(**{k: v for k, v in overrides.items() if v is not None})
     options = WorkerOptions(

@@ -76,6 +76,8 @@ class ErrorCode(StrEnum):
     # background jobs
     UNKNOWN_JOB_KIND = "unknown_job_kind"
     INVALID_JOB_PARAMS = "invalid_job_params"
+    JOB_INPUT_NOT_FOUND = "job_input_not_found"
+    """A job names an input file (a path in the home folder) that is not there when it is enqueued."""
     # the server itself
     UNAVAILABLE = "unavailable"
     NO_SERVING_REPLICA = "no_serving_replica"
@@ -85,6 +87,11 @@ class ErrorCode(StrEnum):
     failing): the answer is withheld, since every answered prediction is recorded."""
     IMAGE_BUILD_FAILED = "image_build_failed"
     """`berth image build`: no buildah or podman, or the build tool failed."""
+    ADDRESS_IN_USE = "address_in_use"
+    """`berth serve`: its REST or gRPC port is taken (checked before any model is loaded)."""
+    REGISTRY_NOT_FOUND = "registry_not_found"
+    """The CLI was given no registry (no --home, BERTH_HOME or --url) and ./.berth is not there: it
+    creates none silently (`berth init` does)."""
     MISSING_EXTRA = "missing_extra"
     """A setting names an optional part (``s3://``, ``nats://``, ``postgresql://``) whose extra is
     not installed; the message gives the pip command (`berth.core.extras`)."""

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
 import shutil
+import socket
 import tempfile
 from collections.abc import Iterator
 from typing import Any
@@ -12,6 +14,7 @@ from typing import Any
 import uvicorn
 from starlette.types import ASGIApp
 
+from berth.core.errors import BerthError, ErrorCode
 from berth.core.logs import configure_logging
 from berth.core.settings import Settings
 from berth.server.auth.security import check_bind
@@ -35,6 +38,7 @@ def serve(settings: Settings) -> None:
     (the gRPC port is shared with SO_REUSEPORT); each worker loads the models it serves.
     """
     configure_logging(settings.log_level, settings.log_format)
+    check_ports(settings)  # a port in use fails now, not after every model was loaded
     if settings.role == "monitor":  # records and alert rules; no HTTP but its health endpoints
         from berth.wiring.monitor_process import run_monitor_role
 
@@ -58,6 +62,49 @@ def serve(settings: Settings) -> None:
         return
     app = create_asgi(build_server(settings))
     uvicorn.Server(uvicorn.Config(app, **_uvicorn_options(settings))).run()
+
+
+def check_ports(settings: Settings) -> None:
+    """Fail before anything is loaded when the REST port (or the gRPC port, for a role that serves
+    it) cannot be listened on: `ADDRESS_IN_USE` when another process has it, `INVALID_REQUEST` for
+    an address this machine does not have or a port it may not use."""
+    ports = [("REST", settings.port, "--port / BERTH_PORT")]
+    if settings.grpc_port is not None and settings.role != "api":
+        ports.append(("gRPC", settings.grpc_port, "--grpc-port / BERTH_GRPC_PORT"))
+    for name, port, option in ports:
+        try:
+            probe_listen(settings.host, port)
+        except OSError as exc:
+            where = f"{settings.host}:{port}"
+            if exc.errno == errno.EADDRINUSE:
+                raise BerthError(
+                    ErrorCode.ADDRESS_IN_USE,
+                    f"cannot serve {name} on {where}: the port is in use (another berth serve, or another"
+                    f" program?); stop it or pick another port with {option}",
+                    host=settings.host,
+                    port=port,
+                ) from None
+            reason = exc.strerror or str(exc)
+            raise BerthError(
+                ErrorCode.INVALID_REQUEST,
+                f"cannot serve {name} on {where}: {reason}",
+                host=settings.host,
+                port=port,
+            ) from None
+
+
+def probe_listen(host: str, port: int) -> None:
+    """Listen on `port` of `host` for a moment, as the servers will (``SO_REUSEADDR``: connections of
+    a stopped server in TIME_WAIT do not count), and let go; raises the OSError a server would get."""
+    try:
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
+    except socket.gaierror as exc:
+        raise OSError(errno.EADDRNOTAVAIL, f"unknown host ({exc.strerror})") from None
+    family, kind, proto, _, address = infos[0]
+    with socket.socket(family, kind, proto) as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind(address)
+        sock.listen(1)
 
 
 @contextlib.contextmanager

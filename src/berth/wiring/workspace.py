@@ -89,7 +89,7 @@ class Workspace:
         from berth.storage.sql_jobs import SqlJobStore
         from berth.wiring.job_kinds import installed_kinds
 
-        return JobService(SqlJobStore(self._engine), installed_kinds())
+        return JobService(SqlJobStore(self._engine), installed_kinds(), home=self._settings.home)
 
     @cached_property
     def profiles(self) -> ProfileStore:

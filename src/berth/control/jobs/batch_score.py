@@ -1,6 +1,7 @@
 """The built-in ``batch-score`` kind: score a CSV (or Parquet) file with a model version, with progress.
 
-Parameters (paths are relative to the berth home folder, and must stay inside it)::
+Parameters (paths are relative to the berth home folder, and must stay inside it; the input must be
+there when the job is enqueued, `check_batch_score_inputs`)::
 
     {"model": "churn", "ref": "production",      # alias or version number; default: as callers get it
      "input": "data/customers.csv",              # .csv, or .parquet (needs pyarrow installed)
@@ -128,6 +129,25 @@ def _written(location: PurePosixPath, remote: bool) -> str:
     return f"s3://{location}" if remote else str(location)
 
 
+def check_batch_score_inputs(params: JsonObject, home: Path) -> None:
+    """At enqueue: the input is in `home` (a file; with engine spark a file or a Parquet folder).
+    An ``s3://`` input is checked when the job runs (the worker holds the S3 settings)."""
+    if str(params["input"]).startswith("s3://"):
+        return
+    source = inside(home, str(params["input"]))
+    there = source.is_file() if params.get("engine", "local") == "local" else source.exists()
+    if not there:
+        raise missing_input(str(params["input"]))
+
+
+def missing_input(name: str) -> BerthError:
+    return BerthError(
+        ErrorCode.JOB_INPUT_NOT_FOUND,
+        f"input {name!r} is not in the berth home folder (job inputs are paths relative to it)",
+        input=name,
+    )
+
+
 def check_spark_master(value: Any) -> str:
     """``spark://HOST:PORT`` (or a comma-separated list of them, for standby masters) or ``local``,
     ``local[N]``, ``local[*]``: nothing else reaches Spark (no k8s://, yarn or option-like text)."""
@@ -151,7 +171,7 @@ def run_batch_score(params: JsonObject, ctx: JobContext) -> JsonObject:
         return run_on_spark(params, ctx)
     source = inside(ctx.home, params["input"])
     if not source.is_file():
-        raise bad(f"input file {params['input']!r} does not exist in the home folder")
+        raise missing_input(params["input"])
     target = inside(ctx.home, params["output"])
     version = ctx.workspace.store.resolve(params["model"], params["ref"])
     chunks = _chunks(source, int(params["chunk_rows"]))
@@ -191,6 +211,7 @@ BATCH_SCORE: Final = JobKind(
     check_batch_score_params,
     "Score a CSV or Parquet file of the home folder (or Parquet in an allowed s3:// location) with a"
     " model version; writes a CSV next to it (a Parquet folder with engine spark).",
+    check_batch_score_inputs,
 )
 
 

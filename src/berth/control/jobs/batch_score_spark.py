@@ -28,7 +28,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final
 
-from berth.control.jobs.batch_score import ID_COLUMN, PredictionIds, bad, inside
+from berth.control.jobs.batch_score import ID_COLUMN, PredictionIds, bad, inside, missing_input
 from berth.control.jobs.context import JobContext
 from berth.core.errors import BerthError, ErrorCode
 from berth.core.extras import require
@@ -48,7 +48,7 @@ def run_on_spark(params: JsonObject, ctx: JobContext) -> JsonObject:
     require("spark", "batch-score with engine 'spark'")
     source = inside(ctx.home, params["input"])
     if not source.exists():
-        raise bad(f"input {params['input']!r} does not exist in the home folder")
+        raise missing_input(params["input"])
     if source.is_dir():
         _refuse_links(source, params["input"])
     target = inside(ctx.home, params["output"])

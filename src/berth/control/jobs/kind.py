@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from berth.control.jobs.context import JobContext
@@ -16,6 +17,11 @@ RunJob = Callable[[JsonObject, JobContext], Any]
 CheckParams = Callable[[JsonObject], JsonObject]
 """Checks a job's parameters when it is enqueued (and again when it runs): returns them (defaults
 filled in) or raises BerthError(INVALID_JOB_PARAMS)."""
+
+CheckInputs = Callable[[JsonObject, Path], None]
+"""``check_inputs(params, home)``, with the checked parameters and the berth home folder of the
+process that enqueues: that the files the job will read are there (else BerthError
+JOB_INPUT_NOT_FOUND), so a missing input is refused when the job is enqueued, not when it runs."""
 
 
 def any_params(params: JsonObject) -> JsonObject:
@@ -28,3 +34,4 @@ class JobKind:
     run: RunJob
     check_params: CheckParams = any_params
     description: str = ""
+    check_inputs: CheckInputs | None = None

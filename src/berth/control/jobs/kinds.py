@@ -12,6 +12,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterable
 from importlib.metadata import entry_points
+from pathlib import Path
 from typing import Any, Final
 
 from berth.control.jobs.kind import JobKind
@@ -60,6 +61,12 @@ class JobKinds:
                 ErrorCode.INVALID_JOB_PARAMS, f"{name}: parameters refused: {type(exc).__name__}: {exc}"
             ) from None
         return check_params(checked)
+
+    def check_inputs(self, name: str, params: JsonObject, home: Path) -> None:
+        """The kind's check that the inputs `params` name are in `home` (JOB_INPUT_NOT_FOUND)."""
+        check = self.get(name).check_inputs
+        if check is not None:
+            check(params, home)
 
 
 def discover_kinds(group: str = ENTRY_POINT_GROUP) -> list[JobKind]:

@@ -196,6 +196,7 @@ class Worker:
                 ErrorCode.INVALID_JOB_PARAMS,
                 ErrorCode.UNKNOWN_JOB_KIND,
                 ErrorCode.FORBIDDEN,
+                ErrorCode.JOB_INPUT_NOT_FOUND,
             )
             error = f"[{exc.code.value}] {exc.message}"
             self._record_failure(job, error, retry=retry)

@@ -1,13 +1,14 @@
 """Jobs as callers see them: enqueue a known kind with checked parameters, cancel, read; triggers.
 
 Both the server's ``/api/v1/jobs`` routes and the embedded CLI (``--home``) go through here, so a
-job of an unknown kind or with bad parameters is refused the same way (UNKNOWN_JOB_KIND,
-INVALID_JOB_PARAMS) before it reaches the queue.
+job of an unknown kind, with bad parameters or a missing input is refused the same way
+(UNKNOWN_JOB_KIND, INVALID_JOB_PARAMS, JOB_INPUT_NOT_FOUND) before it reaches the queue.
 """
 
 from __future__ import annotations
 
 from dataclasses import replace
+from pathlib import Path
 from typing import Any
 
 from berth.control.jobs.kinds import JobKinds
@@ -16,12 +17,17 @@ from berth.storage.job_protocols import JobStore
 
 
 class JobService:
-    def __init__(self, store: JobStore, kinds: JobKinds) -> None:
+    def __init__(self, store: JobStore, kinds: JobKinds, home: Path | None = None) -> None:
         self.store = store
         self.kinds = kinds
+        self.home = home
+        """The home folder job inputs are named in: with it, a job's inputs are checked when it is
+        enqueued (a trigger's are not: its job runs later, when its files may be there)."""
 
     def enqueue(self, job: NewJob) -> Job:
         params = self.kinds.checked_params(job.kind, job.params)
+        if self.home is not None:
+            self.kinds.check_inputs(job.kind, params, self.home)
         return self.store.enqueue(replace(job, params=params).checked())
 
     def get_job(self, job_id: int) -> Job:

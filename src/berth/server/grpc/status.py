@@ -61,6 +61,7 @@ GRPC_STATUS: Final[dict[ErrorCode, grpc.StatusCode]] = {
     ErrorCode.TRIGGER_NOT_FOUND: grpc.StatusCode.NOT_FOUND,
     ErrorCode.UNKNOWN_JOB_KIND: grpc.StatusCode.INVALID_ARGUMENT,
     ErrorCode.INVALID_JOB_PARAMS: grpc.StatusCode.INVALID_ARGUMENT,
+    ErrorCode.JOB_INPUT_NOT_FOUND: grpc.StatusCode.FAILED_PRECONDITION,
     ErrorCode.RECORD_NOT_FOUND: grpc.StatusCode.NOT_FOUND,
     ErrorCode.EXPORT_NOT_FOUND: grpc.StatusCode.NOT_FOUND,
     ErrorCode.ALERT_NOT_FOUND: grpc.StatusCode.NOT_FOUND,
@@ -83,6 +84,8 @@ GRPC_STATUS: Final[dict[ErrorCode, grpc.StatusCode]] = {
     ErrorCode.NO_SERVING_REPLICA: grpc.StatusCode.UNAVAILABLE,
     ErrorCode.RECORDING_UNAVAILABLE: grpc.StatusCode.UNAVAILABLE,
     ErrorCode.IMAGE_BUILD_FAILED: grpc.StatusCode.INTERNAL,
+    ErrorCode.ADDRESS_IN_USE: grpc.StatusCode.UNAVAILABLE,
+    ErrorCode.REGISTRY_NOT_FOUND: grpc.StatusCode.NOT_FOUND,
     ErrorCode.MISSING_EXTRA: grpc.StatusCode.UNIMPLEMENTED,
     ErrorCode.INTERNAL: grpc.StatusCode.INTERNAL,
 }

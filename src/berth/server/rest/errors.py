@@ -49,6 +49,7 @@ HTTP_STATUS: Final[dict[ErrorCode, int]] = {
     ErrorCode.TRIGGER_NOT_FOUND: 404,
     ErrorCode.UNKNOWN_JOB_KIND: 422,
     ErrorCode.INVALID_JOB_PARAMS: 422,
+    ErrorCode.JOB_INPUT_NOT_FOUND: 422,
     ErrorCode.RECORD_NOT_FOUND: 404,
     ErrorCode.NOT_SERVED_HERE: 404,
     ErrorCode.EXPORT_NOT_FOUND: 404,
@@ -74,6 +75,8 @@ HTTP_STATUS: Final[dict[ErrorCode, int]] = {
     ErrorCode.NO_SERVING_REPLICA: 503,
     ErrorCode.RECORDING_UNAVAILABLE: 503,
     ErrorCode.IMAGE_BUILD_FAILED: 500,
+    ErrorCode.ADDRESS_IN_USE: 503,
+    ErrorCode.REGISTRY_NOT_FOUND: 404,
     ErrorCode.MISSING_EXTRA: 501,
     ErrorCode.INTERNAL: 500,
 }
