@@ -117,6 +117,14 @@ def test_each_replica_serves_its_group_and_the_gateway_routes_by_group(platform:
     assert (refused.status_code, refused.json()["code"]) == (400, "invalid_name")
 
 
+def _grpc_answers(target: str, name: str) -> bool:
+    try:
+        _grpc_infer(target, name)
+    except triton.InferenceServerException:
+        return False
+    return True
+
+
 def _grpc_infer(target: str, name: str) -> list[int]:
     """A prediction of `name` through Triton's own gRPC client."""
     client = triton.InferenceServerClient(url=target)
@@ -142,6 +150,9 @@ def test_grpc_callers_use_the_gateway_too(platform: Platform) -> None:
         lambda: infer(platform.default, "fraud-grpc", BODY).status_code == 404,
     )
 
+    # the gateway learns that default let it go from default's next heartbeat; until then a call
+    # may find no replica of the group it last knew (UNAVAILABLE): wait for that view, as for REST
+    wait_for("gRPC routes fraud-grpc", partial(_grpc_answers, platform.gateway_grpc, "fraud-grpc"))
     assert _grpc_infer(platform.gateway_grpc, "fraud-grpc") == scorer.predict(X[:3]).tolist()
 
     client = triton.InferenceServerClient(url=platform.gateway_grpc)

@@ -123,7 +123,7 @@ def test_a_pushed_torchscript_file(
     path = tmp_path / "scripted.pt"
     torch.jit.save(torch.jit.script(mlp), str(path))
 
-    packaged = package_file(catalog, path, trusted=False)
+    packaged = package_file(catalog, path, trusted=False, folder=tmp_path / "work")
     runtime = PyTorchFlavor().load(packaged.path, packaged.runtime_config, trusted=False)
 
     np.testing.assert_allclose(runtime.predict(X, ())["output-0"], expected(torch, mlp, X), rtol=1e-6)
@@ -185,7 +185,9 @@ def test_a_plain_pickle_renamed_pt_needs_trust(catalog: FlavorCatalog, tmp_path:
     path = tmp_path / "model.pt"
     path.write_bytes(pickle.dumps({"not": "a model"}))
 
-    refused(lambda: package_file(catalog, path, trusted=False), ErrorCode.UNTRUSTED_ARTIFACT, "pickle")
+    work = tmp_path / "work"
+    untrusted = ErrorCode.UNTRUSTED_ARTIFACT
+    refused(lambda: package_file(catalog, path, trusted=False, folder=work), untrusted, "pickle")
 
 
 def test_torchscript_that_reads_files_is_refused(
@@ -194,9 +196,11 @@ def test_torchscript_that_reads_files_is_refused(
     path = tmp_path / "reads.pt"
     torch.jit.save(torch.jit.script(models.ReadsFiles()), str(path))
 
-    refused(lambda: package_file(catalog, path, trusted=False), ErrorCode.UNTRUSTED_ARTIFACT, "from_file")
+    work = tmp_path / "work"
+    untrusted = ErrorCode.UNTRUSTED_ARTIFACT
+    refused(lambda: package_file(catalog, path, trusted=False, folder=work), untrusted, "from_file")
     refused(lambda: PyTorchFlavor().load(path, {}, trusted=False), ErrorCode.UNTRUSTED_ARTIFACT)
-    assert package_file(catalog, path, trusted=True).trusted  # a maintainer's word (audited)
+    assert package_file(catalog, path, trusted=True, folder=work).trusted  # a maintainer's word (audited)
 
 
 @pytest.mark.parametrize(

@@ -45,6 +45,7 @@ class World:
 
 def populate(home: Path, lr: Trained, database_url: str | None = None) -> tuple[str, dict[str, str]]:
     berth.push(lr.model, name="alpha-model", home=home, input_example=lr.x[:3], team="alpha")
+    (home / "in.csv").write_text("f0\n0.5\n")  # the batch-score jobs' input (checked when enqueued)
     berth.push(
         lr.model, name="beta-model", home=home, input_example=lr.x[:3], team="beta", aliases=["production"]
     )

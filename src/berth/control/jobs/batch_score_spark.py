@@ -31,7 +31,7 @@ from typing import TYPE_CHECKING, Any, Final
 from berth.control.jobs.batch_score import ID_COLUMN, PredictionIds, bad, inside, missing_input
 from berth.control.jobs.context import JobContext
 from berth.core.errors import BerthError, ErrorCode
-from berth.core.extras import require
+from berth.core.extras import install_command, require
 from berth.core.jobs import JsonObject
 
 if TYPE_CHECKING:
@@ -133,7 +133,7 @@ def spark_session(master: str, name: str) -> SparkSession:
     try:
         from pyspark.sql import SparkSession
     except ImportError:
-        raise bad("engine 'spark' needs pyspark in the worker: pip install 'berth[spark]'") from None
+        raise bad(f"engine 'spark' needs pyspark in the worker: {install_command('spark')}") from None
     # executors run this worker's Python (where berth is installed) unless the operator chose one
     os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
     return (
