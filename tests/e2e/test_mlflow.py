@@ -22,7 +22,7 @@ from berth.client.mlflow_import import MlflowRegistry, ModelRef, import_version
 from berth.client.registry import RemoteRegistry
 from berth.core.errors import BerthError, ErrorCode
 from berth.core.settings import Settings
-from tests.support.mlflow_server import finish, mlflow_server, mlflow_venv, script
+from tests.support.mlflow_server import mlflow_server, mlflow_venv, script
 from tests.support.servers import server_in_thread
 
 # the first run on a machine builds MLflow's environment (about a minute and a half) in the set-up
@@ -42,10 +42,13 @@ class Setup:
 def setup(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Setup]:
     work = tmp_path_factory.mktemp("mlflow")
     venv = mlflow_venv()
-    saving = script(venv / "bin" / "python", "folders", str(work))  # meanwhile the server starts
-    with mlflow_server(venv, work) as server:
-        logged = finish(script(server.python, "registry", str(work), server.url), work / "registry.json")
-        saved = finish(saving, work / "folders.json")
+    with (
+        script(venv / "bin" / "python", work, "folders") as saved_folders,  # meanwhile the server starts
+        mlflow_server(venv, work) as server,
+    ):
+        with script(server.python, work, "registry", server.url) as registered:
+            logged = registered()
+        saved = saved_folders()
         with server_in_thread(Settings(home=work / "home", poll_interval_s=0.1)) as url:
             yield Setup(url, server.url, saved["rows"], saved["models"], logged)
 
@@ -154,13 +157,8 @@ def test_berth_import_mlflow_copies_a_registry_version(setup: Setup) -> None:
 
 
 def test_an_imported_xgboost_version_answers_what_mlflow_pyfunc_answers(setup: Setup, tmp_path: Path) -> None:
-    with MlflowRegistry(setup.tracking_uri) as source:
-        version = import_version(
-            RemoteRegistry(setup.berth_url),
-            source,
-            ModelRef.parse("models:/iris-xgboost/1"),
-            workdir=tmp_path,
-        )
+    with MlflowRegistry(setup.tracking_uri) as source, closing(RemoteRegistry(setup.berth_url)) as target:
+        version = import_version(target, source, ModelRef.parse("models:/iris-xgboost/1"), workdir=tmp_path)
 
     answer = _predict(setup.berth_url, version.model, setup.rows)
 

@@ -29,7 +29,7 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Final, NoReturn
@@ -51,7 +51,7 @@ PACKAGES: Final = (
     "skl2onnx==1.20.0",
 )
 INSTALL_TIMEOUT_S: Final = 900.0
-START_TIMEOUT_S: Final = 180.0
+START_TIMEOUT_S: Final = 300.0
 SCRIPT: Final = Path(__file__).with_name("mlflow_models.py")
 
 
@@ -169,21 +169,31 @@ def _tail(path: Path) -> str:
     return path.read_text(errors="replace")[-2000:] if path.exists() else ""
 
 
-def script(python: Path, *args: str) -> subprocess.Popen[bytes]:
-    """`SCRIPT` with `args`, started in MLflow's environment (`python`); `finish` waits for it."""
-    return subprocess.Popen(
-        # -I: the script's folder (tests/support) is not put on the path
-        [str(python), "-I", "-W", "ignore", str(SCRIPT), *args],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-        env={**os.environ, "GIT_PYTHON_REFRESH": "quiet", "MLFLOW_TRACKING_URI": ""},
-    )
+@contextlib.contextmanager
+def script(python: Path, out: Path, *args: str) -> Iterator[Callable[[], dict[str, Any]]]:
+    """`SCRIPT` started in MLflow's environment (`python`) with ``MODE OUT ARGS`` (`args` starting with
+    the mode); yields a call that waits for it and gives the JSON it wrote (``OUT/<mode>.json``).
+    Stopped on the way out if still running."""
+    mode = args[0]
+    log_path = out / f"{mode}.log"
+    with log_path.open("wb") as log:
+        process = subprocess.Popen(
+            # -I: the script's folder (tests/support) is not put on the path
+            [str(python), "-I", "-W", "ignore", str(SCRIPT), mode, str(out), *args[1:]],
+            stdout=subprocess.DEVNULL,
+            stderr=log,
+            env={**os.environ, "GIT_PYTHON_REFRESH": "quiet", "MLFLOW_TRACKING_URI": ""},
+        )
 
+        def finish() -> dict[str, Any]:
+            if process.wait(timeout=600) != 0:
+                raise RuntimeError(f"{SCRIPT.name} {mode} failed: {_tail(log_path)}")
+            found: dict[str, Any] = json.loads((out / f"{mode}.json").read_text())
+            return found
 
-def finish(process: subprocess.Popen[bytes], written: Path) -> dict[str, Any]:
-    """Wait for a `script` run; the JSON it wrote to `written`."""
-    _, stderr = process.communicate(timeout=600)
-    if process.returncode != 0:
-        raise RuntimeError(f"{SCRIPT.name} failed: {stderr[-4000:].decode(errors='replace')}")
-    found: dict[str, Any] = json.loads(written.read_text())
-    return found
+        try:
+            yield finish
+        finally:
+            if process.poll() is None:
+                process.kill()
+            process.wait()
