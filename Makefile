@@ -17,7 +17,7 @@ $(RUN_STAMP): pyproject.toml constraints.txt examples/the_voice/pyproject.toml
 	@# src/, on the path of an editable install) would declare berth's entry points twice
 	@$(BIN)/python -m pip uninstall -q -y berth 2>/dev/null || true
 	@rm -rf src/berth.egg-info
-	$(PIP) -e .
+	$(PIP) -e '.[text]'
 	$(PIP) --no-deps -e examples/the_voice
 	@touch $(RUN_STAMP)
 

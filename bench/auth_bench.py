@@ -49,7 +49,8 @@ def wrk_round(
     url: str, payload: Path, authorization: str, args: argparse.Namespace
 ) -> tuple[float, float, float]:
     """(requests/s, p50 ms, p99 ms) of wrk posting `payload` with `authorization` for `args.seconds`."""
-    argv = ["wrk", "-t2", f"-c{args.concurrency}", f"-d{args.seconds}s", "-s", str(LUA), url]
+    threads = min(2, args.concurrency)  # wrk refuses fewer connections than threads
+    argv = ["wrk", f"-t{threads}", f"-c{args.concurrency}", f"-d{args.seconds}s", "-s", str(LUA), url]
     env = {**os.environ, "PAYLOAD": str(payload), "AUTHORIZATION": authorization}
     out = subprocess.run(argv, capture_output=True, text=True, env=env, timeout=args.seconds + 60).stdout
     line = next(line for line in out.splitlines() if line.startswith("WRKJSON "))

@@ -6,19 +6,25 @@
    ``berth serve`` and a real ``berth worker`` (subprocesses, same home and database) start on it.
    The champion's accuracy on the test split (3,080 texts) is read **through the endpoint** (REST,
    batches of 100 texts): "KMeans labels only".
-2. The analyst (simulated with the true labels) reads the answers of train texts sent through
-   ``feedback-router`` (one request per text, request ``id`` ``analyst-N``: each answer is recorded
-   under that ``berth-prediction-id``) and gives each one's true category through
-   ``POST /api/v1/feedback``, until 500, 1,000 and 2,000 corrections exist (cumulative).
+2. The analyst (simulated with the true labels) works through a pool of train texts (`POOL`, seeded)
+   as they arrive through ``feedback-router`` (one request per text, request ``id``
+   ``analyst-R-N``: each answer is recorded under that ``berth-prediction-id``), and corrects them
+   **in the order the analyst page offers**: ``GET /api/v1/records?order=needs_review`` for the
+   serving version (uncertain answers first, spread over categories), giving each one's true
+   category through ``POST /api/v1/feedback``, until 500, 1,000 and 2,000 corrections exist
+   (cumulative). After each promotion the texts not corrected yet arrive again (answered by the
+   new champion). ``--order newest`` corrects them in arrival order instead (the comparison).
 3. After each batch a ``retrain`` job is enqueued through ``POST /api/v1/jobs`` and run by the
    worker (its progress is printed): it reads the corrections from the record store, trains a
    challenger on base data + corrections (a 20% gold hold-out, by hash of prediction id, is never
    trained on), judges both on that hold-out and promotes the challenger only when it gains at
    least the margin (0.01). Once the server serves the champion the job left, the endpoint's test
    accuracy is read again.
-4. The ceiling: the same TF-IDF + linear model trained on all 10,003 true labels (in process).
+4. The ceiling: the same model (sentence embeddings + TF-IDF -> linear) trained on all 10,003 true
+   labels (in process).
 
     .venv/bin/python bench/the_voice_learning_curve.py [--steps 500,1000,2000] [--base-rows N]
+        [--order newest] [--pool N]
 """
 
 from __future__ import annotations
@@ -47,6 +53,8 @@ ENDPOINT = "feedback-router"
 MODEL = "voice-classifier"
 BATCH = 100
 FEEDBACK_CHUNK = 500
+POOL = 4_000
+"""Train texts the simulated analyst's queue holds (a seeded sample)."""
 
 
 def free_port() -> int:
@@ -79,7 +87,7 @@ def processes(home: Path) -> Iterator[str]:
     )
     url = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 180
+        deadline = time.monotonic() + 600  # loading the sentence encoder, on a busy machine
         while True:
             with contextlib.suppress(httpx.TransportError):
                 if httpx.get(f"{url}/v2/health/ready", timeout=2).status_code == 200:
@@ -126,14 +134,13 @@ def served_accuracy(client: httpx.Client, test: Split) -> tuple[float, str]:
     return accuracy, ",".join(f"v{v}" for v in sorted(versions))
 
 
-def route(url: str, texts: Sequence[str], first: int) -> list[tuple[str, str]]:
-    """Each text through the endpoint, one request each (4 at a time), the request ``id`` being
-    ``analyst-N`` (so the job's hash-chosen hold-out, and the whole run, are reproducible):
-    (prediction id, category)."""
+def route(url: str, texts: Sequence[str], ids: Sequence[str]) -> list[tuple[str, str]]:
+    """Each text through the endpoint, one request each (4 at a time), under the request ``id`` given
+    (so the job's hash-chosen hold-out, and the whole run, are reproducible): (prediction id, category)."""
 
     def one(i: int) -> tuple[str, str]:
         with httpx.Client(base_url=url, timeout=60) as client:
-            body = {**texts_body([texts[i]]), "id": f"analyst-{first + i}"}
+            body = {**texts_body([texts[i]]), "id": ids[i]}
             answer = client.post(f"/v2/models/{ENDPOINT}/infer", json=body)
             return answer.headers["berth-prediction-id"], categories_of(answer)[0]
 
@@ -160,19 +167,69 @@ def send_feedback(client: httpx.Client, items: list[dict[str, str]], timeout_s: 
             time.sleep(0.2)
 
 
-def analyst_round(url: str, client: httpx.Client, truth: Split, start: int, stop: int) -> int:
-    """Texts [start, stop) through the endpoint; the analyst sends every one's true category as
-    feedback. Returns how many answers were wrong (the rest confirm the model)."""
-    texts, labels = truth.texts[start:stop], truth.categories[start:stop]
-    answers = route(url, texts, start)
+def wait_recorded(client: httpx.Client, ids: Sequence[str], timeout_s: float = 120) -> None:
+    """Until the last of `ids` is in the record store (records are ingested in order)."""
+    deadline = time.monotonic() + timeout_s
+    while client.get(f"/api/v1/records/{ids[-1]}").status_code != 200:
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"{ids[-1]} was never recorded")
+        time.sleep(0.2)
+
+
+def review_queue(client: httpx.Client, version: int, wanted: int) -> list[dict[str, Any]]:
+    """The first `wanted` records of the analyst page's "needs review" order for this version."""
+    found: list[dict[str, Any]] = []
+    cursor: str | None = None
+    while len(found) < wanted:
+        params: dict[str, Any] = {
+            "endpoint": ENDPOINT,
+            "version": version,
+            "order": "needs_review",
+            "limit": min(1000, wanted - len(found)),
+        }
+        if cursor:
+            params["cursor"] = cursor
+        page = ok(client.get("/api/v1/records", params=params))
+        found += page["records"]
+        cursor = page.get("next_cursor")
+        if not cursor:
+            break
+    return found
+
+
+def analyst_round(
+    url: str,
+    client: httpx.Client,
+    pool: Split,
+    corrected: set[int],
+    wanted: int,
+    round_: int,
+    version: int,
+    order: str,
+) -> int:
+    """The pool's texts not corrected yet arrive through the endpoint (answered by `version`); the
+    analyst corrects `wanted` of them in the page's order (`order`: needs_review or newest arrival
+    first) with their true category. Returns how many of those answers were wrong."""
+    waiting = [i for i in range(len(pool)) if i not in corrected]
+    ids = [f"analyst-{round_}-{i}" for i in waiting]
+    answers = route(url, [pool.texts[i] for i in waiting], ids)
+    wait_recorded(client, ids)
+    index = {pid: i for pid, i in zip(ids, waiting, strict=True)}
+    if order == "needs_review":
+        chosen = [
+            (r["prediction_id"], index[r["prediction_id"]]) for r in review_queue(client, version, wanted)
+        ]
+    else:
+        chosen = [(pid, index[pid]) for pid, _ in answers[:wanted]]
+    if len(chosen) < wanted:
+        raise RuntimeError(f"the review queue offered {len(chosen)} records, not {wanted}")
     send_feedback(
         client,
-        [
-            {"prediction_id": pid, "label": label, "source": "analyst"}
-            for (pid, _), label in zip(answers, labels, strict=True)
-        ],
+        [{"prediction_id": pid, "label": pool.categories[i], "source": "analyst"} for pid, i in chosen],
     )
-    return sum(category != label for (_, category), label in zip(answers, labels, strict=True))
+    corrected.update(i for _, i in chosen)
+    predicted = {pid: category for pid, category in answers}
+    return sum(predicted[pid] != pool.categories[i] for pid, i in chosen)
 
 
 def run_job(client: httpx.Client, params: dict[str, Any], timeout_s: float = 1800) -> dict[str, Any]:
@@ -241,11 +298,13 @@ def main() -> None:
     parser.add_argument("--steps", default="500,1000,2000", help="cumulative corrections after each round")
     parser.add_argument("--base-rows", type=int, default=None, help="base texts (default: all 10,003)")
     parser.add_argument("--margin", type=float, default=0.01)
+    parser.add_argument("--order", choices=("needs_review", "newest"), default="needs_review")
+    parser.add_argument("--pool", type=int, default=POOL, help="texts in the analyst's queue")
     args = parser.parse_args()
     steps = [int(s) for s in args.steps.split(",")]
     options = {} if args.base_rows is None else {"base_rows": args.base_rows}
     test = load_split("test")
-    truth = load_split("train").sample(max(steps), seed=2026)  # the texts the analyst reads, in order
+    pool = load_split("train").sample(max(args.pool, max(steps)), seed=2026)  # the analyst's queue
     started = time.monotonic()
 
     rows: list[Row] = []
@@ -256,12 +315,14 @@ def main() -> None:
         print(f"bootstrap: {time.monotonic() - t0:.0f} s", flush=True)
         with processes(home) as url, httpx.Client(base_url=url, timeout=120) as client:
             accuracy, served = served_accuracy(client, test)
-            rows.append(Row("KMeans labels only", served, accuracy))
+            rows.append(Row("cluster labels only", served, accuracy))
             print(f"{rows[-1].markdown()}  (reference profile: {profile_rows(client, 1)})", flush=True)
             done = 0
-            for step in steps:
+            corrected: set[int] = set()
+            serving = 1
+            for round_, step in enumerate(steps):
                 t0 = time.monotonic()
-                wrong = analyst_round(url, client, truth, done, step)
+                wrong = analyst_round(url, client, pool, corrected, step - done, round_, serving, args.order)
                 print(
                     f"{step} corrections sent through the feedback API ({wrong} of the {step - done} new "
                     f"answers were wrong; {time.monotonic() - t0:.0f} s)",
@@ -286,6 +347,7 @@ def main() -> None:
                     result["challenger"]["version"] if result["promoted"] else result["champion"]["version"]
                 )
                 wait_for_version(client, champion)
+                serving = champion
                 challenger = ok(
                     client.get(f"/api/v1/models/{MODEL}/versions/{result['challenger']['version']}")
                 )

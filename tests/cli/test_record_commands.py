@@ -72,3 +72,15 @@ def test_monitor_and_alert_rules(where: list[str]) -> None:
     assert "latency_p95_s" in listed
     ok("alert", "delete", "slow", *where)
     assert "slow" not in ok("alert", "list", *where)
+
+
+def test_list_needs_review_offers_records_without_feedback_uncertain_first(where: list[str]) -> None:
+    """The records here hold no probability: every one without feedback is offered, newest first,
+    and one with feedback is not (a correction of it would teach nothing new)."""
+    ok("feedback", "send", "p4", "--label", "b", *where)
+    page = ok_json("records", "list", "--endpoint", "router", "--needs-review", "--json", *where)
+    assert [r["prediction_id"] for r in page["records"]] == ["p5", "p3", "p2", "p1", "p0"]
+    first = ok_json(
+        "records", "list", "--endpoint", "router", "--needs-review", "--limit", "2", "--json", *where
+    )
+    assert first["next_cursor"] == "review-2"

@@ -264,8 +264,9 @@ def test_unreachable_server_is_unavailable(lr: Trained) -> None:
 # -- the public API ---------------------------------------------------------------------------------
 def test_public_api_is_sorted_and_importable() -> None:
     assert berth.__all__ == [
-        "BerthError", "Client", "ErrorCode", "Signature", "TensorSpec", "__version__", "endpoints",
-        "groups", "jobs", "load_model", "monitor", "open_registry", "push", "records", "spark_udf",
+        "BerthDeprecationWarning", "BerthError", "Client", "ErrorCode", "Signature", "TensorSpec",
+        "__version__", "access", "catalog", "consumers", "endpoints", "features", "groups", "inbox",
+        "jobs", "load_model", "monitor", "open_registry", "push", "records", "spark_udf",
     ]  # fmt: skip
     assert berth.__all__ == sorted(berth.__all__)
     assert len(set(berth.__all__)) == len(berth.__all__)

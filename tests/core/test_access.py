@@ -42,6 +42,7 @@ def test_each_role_holds_the_rights_of_the_roles_below(role: Role) -> None:
 def test_the_roles_table() -> None:
     needed = {action.value: REQUIRED_ROLE[action].label for action in TEAM_ACTIONS}
     assert needed == {
+        "discover": "reader",
         "read": "reader",
         "describe": "reader",
         "predict": "predictor",
@@ -92,3 +93,34 @@ def test_teams_and_unknown_roles() -> None:
     assert Role.parse("Maintainer") is Role.MAINTAINER
     with pytest.raises(BerthError, match="unknown role 'owner'"):
         Role.parse("owner")
+
+
+DISCOVERABLE = Resource.model("churn", "risk", discoverable=True)
+
+
+def test_a_discoverable_model_is_discovered_by_every_principal_but_not_read_or_called() -> None:
+    stranger = Principal("bob", roles={"marketing": Role.ADMIN})
+    assert _outcome(stranger, Action.DISCOVER, DISCOVERABLE) == "ok"
+    # its existence is public: every other right is refused as forbidden, never as "not found"
+    for action in TEAM_ACTIONS:
+        if action is not Action.DISCOVER:
+            assert _outcome(stranger, action, DISCOVERABLE) == "forbidden", action
+
+
+def test_a_private_model_is_not_found_for_a_stranger_even_to_discover() -> None:
+    stranger = Principal("bob", roles={"marketing": Role.ADMIN})
+    for action in TEAM_ACTIONS:
+        assert _outcome(stranger, action, MODEL) == "model_not_found", action
+
+
+def test_a_granted_team_discovers_a_private_model_it_may_call() -> None:
+    grantee = Principal("bob", roles={"marketing": Role.PREDICTOR}, granted=frozenset({"churn"}))
+    assert _outcome(grantee, Action.DISCOVER, MODEL) == "ok"
+    assert _outcome(grantee, Action.PREDICT, MODEL) == "ok"
+    assert _outcome(grantee, Action.READ, MODEL) == "forbidden"
+
+
+def test_a_missing_model_is_not_discovered_whatever_the_flag_says() -> None:
+    stranger = Principal("bob", roles={"marketing": Role.ADMIN})
+    missing = Resource.model("ghost", None, discoverable=True)
+    assert _outcome(stranger, Action.DISCOVER, missing) == "model_not_found"

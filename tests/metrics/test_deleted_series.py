@@ -17,6 +17,7 @@ import pytest
 
 import berth
 from berth.core.settings import Settings
+from berth.server.metrics.server_metrics import ServerMetrics
 from tests.conftest import Trained
 from tests.metrics.scrape import Samples, scrape, value
 from tests.support.servers import server_in_thread, server_process
@@ -43,27 +44,37 @@ def _create(url: str, name: str) -> None:
     assert answer.status_code == 201, answer.text
 
 
-def _known_everywhere(url: str, name: str) -> bool:
-    """Readiness on fresh connections, which either worker may accept; probes count no inference."""
-    return all(httpx.get(f"{url}/v2/models/{name}/ready").status_code == 200 for _ in range(12))
+def _every_worker(url: str, workers: int, check: Callable[[list[str]], bool]) -> None:
+    """Wait until each of the `workers` workers has answered, on a fresh connection (either
+    worker may accept it), with a routing table whose endpoint names pass `check`: then every
+    worker has reconciled the change, whichever of them answers the next request or scrape."""
+    latest: dict[int, bool] = {}
+
+    def passed() -> bool:
+        serving = httpx.get(f"{url}/api/v1/serving").json()
+        latest[serving["worker"]] = check(serving["endpoints"])
+        return len(latest) == workers and all(latest.values())
+
+    _until(passed, limit_s=60.0)
 
 
 def _call(url: str, name: str, body: dict[str, Any], times: int) -> None:
-    _until(lambda: _known_everywhere(url, name))
     assert httpx.post(f"{url}/v2/models/{name}/infer", json=body).status_code == 200
     for _ in range(times - 1):
         with httpx.Client(base_url=url, timeout=30) as fresh:  # either worker may answer
             assert fresh.post(f"/v2/models/{name}/infer", json=body).status_code == 200
 
 
-def _delete_and_recreate(url: str, body: dict[str, Any], scrapes: int) -> None:
+def _delete_and_recreate(url: str, body: dict[str, Any], workers: int, scrapes: int) -> None:
     _create(url, "doomed")
     _create(url, "kept")
+    _every_worker(url, workers, lambda served: {"doomed", "kept"} <= set(served))
     _call(url, "doomed", body, 5)
     _call(url, "kept", body, 2)
     assert value(scrape(url), "berth_requests_total", endpoint="doomed", code="ok") >= 5
 
     assert httpx.delete(f"{url}/api/v1/endpoints/doomed").status_code == 200
+    _every_worker(url, workers, lambda served: "doomed" not in served)
     _until(lambda: all(not _named(scrape(url), "doomed") for _ in range(scrapes)))
     for _ in range(scrapes):  # whichever worker answers
         samples = scrape(url)
@@ -71,6 +82,7 @@ def _delete_and_recreate(url: str, body: dict[str, Any], scrapes: int) -> None:
         assert value(samples, "berth_requests_total", endpoint="kept", code="ok") == 2
 
     _create(url, "doomed")  # the name again, for someone else: it inherits no figures
+    _every_worker(url, workers, lambda served: "doomed" in served)
     _call(url, "doomed", body, 1)
     for _ in range(scrapes):
         samples = scrape(url)
@@ -82,7 +94,7 @@ def test_a_deleted_endpoints_series_leave_metrics(tmp_path: Path, lr: Trained) -
     home = tmp_path / "home"
     berth.push(lr.model, name="lr", home=home, input_example=lr.x[:2])
     with server_in_thread(Settings(home=home, poll_interval_s=0.1)) as url:
-        _delete_and_recreate(url, _body(lr), scrapes=1)
+        _delete_and_recreate(url, _body(lr), workers=1, scrapes=1)
 
 
 @pytest.mark.slow
@@ -93,4 +105,34 @@ def test_a_deleted_endpoints_series_leave_every_workers_metrics(tmp_path: Path, 
     run_dir.mkdir()
     env = {"TMPDIR": str(run_dir), "BERTH_POLL_INTERVAL_S": "0.1"}
     with server_process(home, "--workers", "2", env=env) as url:
-        _delete_and_recreate(url, _body(lr), scrapes=6)
+        _delete_and_recreate(url, _body(lr), workers=2, scrapes=6)
+
+
+def _count(metrics: ServerMetrics, endpoint: str) -> float:
+    return sum(
+        sample.value
+        for family in metrics.families.requests.collect()
+        for sample in family.samples
+        if sample.name == "berth_requests_total" and sample.labels["endpoint"] == endpoint
+    )
+
+
+def test_a_name_deleted_and_made_again_between_two_reconciliations_starts_from_nothing() -> None:
+    """A worker that never saw the gap (both changes within one poll) still tells the two apart."""
+    metrics = ServerMetrics()
+    metrics.names_served({"doomed": "endpoint@2026-12-06T07:00:00+00:00", "lr": ""})
+    rest = metrics.requests("rest")
+    for _ in range(3):
+        observation = rest.start()
+        assert observation is not None
+        observation.endpoint, observation.model, observation.version = "doomed", "lr", "1"
+        rest.finish(observation)
+    assert _count(metrics, "doomed") == 3
+
+    metrics.names_served({"doomed": "endpoint@2026-12-06T07:00:01+00:00", "lr": ""})
+    assert _count(metrics, "doomed") == 0
+    observation = rest.start()
+    assert observation is not None
+    observation.endpoint, observation.model, observation.version = "doomed", "lr", "1"
+    rest.finish(observation)
+    assert _count(metrics, "doomed") == 1

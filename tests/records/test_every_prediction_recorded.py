@@ -29,7 +29,7 @@ from berth.core.access import Action
 from berth.core.codecs.oip_binary import HEADER_LENGTH, encode_binary_infer_request
 from berth.core.settings import Settings
 from berth.core.tensors import InferenceRequest, Tensor
-from berth.server.auth.permissions import api_routes, route_declaration
+from berth.server.auth.permissions import api_routes, route_declaration, team_from_path
 from berth.server.grpc.proto import berth_inference_pb2 as pb
 from berth.server.grpc.proto import berth_inference_pb2_grpc as pb_grpc
 from berth.server.grpc.service import RPC_ACTIONS
@@ -156,11 +156,12 @@ def app(tmp_path_factory: pytest.TempPathFactory) -> Iterator[FastAPI]:
 
 
 def prediction_routes(app: FastAPI) -> set[str]:
-    """Every route and RPC that answers a prediction: what requires `Action.PREDICT`."""
+    """Every route and RPC that answers a prediction: what requires `Action.PREDICT` on a model or
+    endpoint (the predictor role of a team also acknowledges its inbox: not a prediction)."""
     found = set()
     for path, route in api_routes(app):
         declared = route_declaration(route)
-        if declared is not None and declared[0] is Action.PREDICT:
+        if declared is not None and declared[0] is Action.PREDICT and declared[1] is not team_from_path:
             found |= {f"{method} {path}" for method in route.methods or ()}
     found |= {f"gRPC {method}" for method, action in RPC_ACTIONS.items() if action is Action.PREDICT}
     return found

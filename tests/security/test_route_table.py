@@ -38,11 +38,16 @@ PATH_VALUES = {
     "principal": "alice",
     "token_id": "1",
     "table": "customers",
+    "view": "customers",
     "key": "c1",
     "job_id": "1",
     "trigger": "nightly",
     "prediction_id": "p1",
     "export_id": "1",
+    "scope": "version",
+    "subject": "1",
+    "message_id": "1",
+    "request_id": "1",
 }
 PUBLIC_PATHS = {"/v2/health/live", "/v2/health/ready", *ui_paths(ui_files()), *docs_paths()}
 """The probes, the web app's static files (its data comes from the API, which checks permissions),

@@ -20,14 +20,10 @@ skipped with the reason, except under ``CI=true``, where that is a failure.
 from __future__ import annotations
 
 import contextlib
-import fcntl
-import hashlib
 import json
 import os
-import shutil
 import signal
 import subprocess
-import sys
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -36,6 +32,7 @@ from typing import Any, Final, NoReturn
 
 import httpx
 
+from tests.support.cached_venv import cached_venv
 from tests.support.servers import free_port
 from tests.support.unavailable import unavailable
 
@@ -67,49 +64,11 @@ def _unavailable(message: str) -> NoReturn:
     raise AssertionError("unreachable")
 
 
-def cache_root() -> Path:
-    return Path(os.environ.get("BERTH_TEST_CACHE") or Path.home() / ".cache" / "berth-test")
-
-
 def mlflow_venv() -> Path:
     """The cached environment with MLflow (built on first use); its folder."""
-    key = hashlib.sha256("\n".join((sys.version, *PACKAGES)).encode()).hexdigest()[:12]
-    root = cache_root()
-    folder = root / f"mlflow-{MLFLOW_PIN}-{key}"
-    ready = folder / "ready"
-    if ready.is_file():
-        return folder
-    root.mkdir(parents=True, exist_ok=True)
-    with (root / f"{folder.name}.lock").open("w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
-        if ready.is_file():
-            return folder
-        shutil.rmtree(folder, ignore_errors=True)
-        base = getattr(sys, "_base_executable", sys.executable)
-        try:
-            subprocess.run([base, "-m", "venv", str(folder)], check=True, capture_output=True, timeout=120)
-            subprocess.run(
-                [
-                    str(folder / "bin" / "python"),
-                    "-m",
-                    "pip",
-                    "install",
-                    "-q",
-                    "--disable-pip-version-check",
-                    *PACKAGES,
-                ],
-                check=True,
-                capture_output=True,
-                timeout=INSTALL_TIMEOUT_S,
-            )
-        except (OSError, subprocess.SubprocessError) as exc:
-            shutil.rmtree(folder, ignore_errors=True)
-            detail = getattr(exc, "stderr", b"") or b""
-            _unavailable(
-                f"cannot build MLflow's environment ({exc}): {detail[-2000:].decode(errors='replace')}"
-            )
-        ready.write_text("\n".join(PACKAGES) + "\n")
-    return folder
+    return cached_venv(
+        f"mlflow-{MLFLOW_PIN}", PACKAGES, install_timeout_s=INSTALL_TIMEOUT_S, must_run="the MLflow tests"
+    )
 
 
 @contextlib.contextmanager

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import random
 import signal
 import socket
 import subprocess
@@ -12,6 +13,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Final
 
 import httpx
 import uvicorn
@@ -21,11 +23,27 @@ from berth.core.settings import Settings
 from berth.core.tracing import Tracing
 from berth.wiring.server import build_server, create_asgi
 
+_LISTEN_PORTS: Final = range(20_000, 32_768)
+"""Where test servers listen: below Linux's ephemeral range (32768-60999), which the outgoing
+connections of every process on the machine draw from, so a port picked here cannot be taken
+by a client's connection between the pick and the server's bind (port 0 could)."""
+_handed_out: set[int] = set()
+_chance: Final = random.SystemRandom()  # not the seeded `random`: each test process its own picks
+
 
 def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
+    """A port no one listens on now, never handed out before in this process; random, so the
+    parallel test processes rarely pick the same one."""
+    while True:
+        port = _chance.choice(_LISTEN_PORTS)
+        if port in _handed_out:
+            continue
+        with socket.socket() as sock:
+            try:
+                sock.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+        _handed_out.add(port)
         return port
 
 

@@ -7,6 +7,7 @@ No browser is downloaded: the tests use /usr/bin/chromium and are skipped when i
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -55,9 +56,9 @@ def browser() -> Iterator[Browser]:
             launched.close()
 
 
-@pytest.fixture
-def page(browser: Browser) -> Iterator[Page]:
-    """A fresh browser context (its own sessionStorage) per test; page errors fail the test."""
+@contextlib.contextmanager
+def fresh_page(browser: Browser, whose: str = "the page") -> Iterator[Page]:
+    """A page in a browser context of its own (its own sessionStorage); page errors fail the test."""
     context = browser.new_context()
     opened = context.new_page()
     opened.set_default_timeout(15_000)
@@ -67,7 +68,14 @@ def page(browser: Browser) -> Iterator[Page]:
         yield opened
     finally:
         context.close()
-    assert not errors, f"errors in the page: {errors}"
+    assert not errors, f"errors in {whose}: {errors}"
+
+
+@pytest.fixture
+def page(browser: Browser) -> Iterator[Page]:
+    """A fresh browser context (its own sessionStorage) per test; page errors fail the test."""
+    with fresh_page(browser) as opened:
+        yield opened
 
 
 def text_signature(pushed: Signature) -> Signature:

@@ -97,7 +97,8 @@ def test_redoc_renders_the_operations_from_the_server_alone(offline: Offline, se
     expected = operations(secure_url)
     page = offline.page
     page.goto(f"{secure_url}/redoc")
-    expect(page.locator(".api-info h1")).to_contain_text("berth")
+    # a schema of some 200 operations: seconds to render on a loaded machine
+    expect(page.locator(".api-info h1")).to_contain_text("berth", timeout=60_000)
     expect(page.locator("[data-section-id^='operation/']")).to_have_count(len(expected))
     assert offline.blocked == []
     assert offline.console_errors == []

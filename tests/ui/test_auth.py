@@ -18,7 +18,7 @@ def test_the_token_box_authenticates_the_app(page: Page, secure_site: SecureSite
     page.goto(f"{secure_site.url}/ui/")
     expect(page.get_by_role("alert")).to_be_visible()
     page.get_by_role("textbox", name="Token").fill(secure_site.admin_token)
-    with page.expect_request("**/api/v1/models?**") as asked:
+    with page.expect_request("**/api/v1/catalog?**") as asked:
         page.get_by_role("button", name="Use").click()
     assert asked.value.headers["authorization"] == f"Bearer {secure_site.admin_token}"
     expect(page.locator("#models")).to_contain_text("guarded")

@@ -30,7 +30,17 @@ def test_a_page_load_logs_no_console_error(page: Page, site: Site) -> None:
     page.on("requestfailed", lambda request: failed.append(request.url))
     answered: dict[str, int] = {}
     page.on("response", lambda response: answered.__setitem__(response.url, response.status))
-    for view in ("catalog", "endpoints", "records", "voice", "jobs"):
+    for view in (
+        "catalog",
+        "endpoints",
+        "monitor",
+        "monitor/split",
+        "endpoints/feedback-router",
+        "models/lr",
+        "records",
+        "voice",
+        "jobs",
+    ):
         page.goto(f"{site.url}/ui/#/{view}")
         page.wait_for_load_state("networkidle")
         expect(page.get_by_role("link", name=re.compile(".")).first).to_be_visible()
@@ -150,3 +160,31 @@ def test_the_analyst_page_says_when_nothing_matches(page: Page, site: Site) -> N
 def test_the_jobs_page_says_when_there_are_no_jobs(page: Page, site: Site) -> None:
     page.goto(f"{site.url}/ui/#/jobs")
     expect(page.locator("#jobs")).to_have_text("No jobs yet.")
+
+
+def test_monitoring_is_reachable_from_the_navigation(page: Page, site: Site) -> None:
+    page.goto(f"{site.url}/ui/")
+    page.get_by_role("navigation").get_by_role("link", name="Monitoring").click()
+    expect(page.get_by_role("heading", name="Monitoring", exact=True)).to_be_visible()
+    expect(page.locator("#monitor-endpoints tbody tr")).to_have_count(3)
+    page.locator("#monitor-endpoints").get_by_role("link", name="split").click()
+    expect(page.get_by_role("heading", name="Monitoring: split")).to_be_visible()
+    expect(page.get_by_role("link", name="Monitoring")).to_have_attribute("aria-current", "page")
+
+
+def test_the_pipeline_is_shown_as_steps(page: Page, site: Site) -> None:
+    """feedback-router: no pre-steps -> router@production (weight 1) -> map, rules, rename, select."""
+    page.goto(f"{site.url}/ui/#/endpoints/feedback-router")
+    pipeline = page.locator("#pipeline")
+    expect(page.locator("#pipeline-pre")).to_contain_text("No pre-steps")
+    expect(page.locator("#pipeline-targets .step")).to_have_count(1)
+    expect(page.locator("#pipeline-targets")).to_contain_text("router@production")
+    expect(page.locator("#pipeline-targets")).to_contain_text("weight 1 · 100.0 % of the stable traffic")
+    post = page.locator("#pipeline-post ol.steps > li")
+    expect(post.locator(".step-kind")).to_have_text(["1. map", "2. rules", "3. rename", "4. select"])
+    expect(post.nth(0)).to_contain_text("card_lost → card-security")
+    expect(post.nth(0)).to_contain_text("customer-care")
+    expect(post.nth(1)).to_contain_text("if true then confidence = round(max(predict_proba), 4)")
+    expect(post.nth(2)).to_contain_text("predict → category")
+    expect(post.nth(3)).to_contain_text("category")
+    assert "{" not in (pipeline.text_content() or ""), "no raw JSON"

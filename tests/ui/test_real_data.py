@@ -12,6 +12,7 @@ from typing import Any
 from urllib.parse import parse_qs, urlparse
 
 import httpx
+import pytest
 from playwright.sync_api import Page, expect
 
 from tests.jobs.processes import worker_process
@@ -96,7 +97,9 @@ def test_the_analyst_corrects_a_wrong_category_in_one_click(page: Page, site: Si
     stored = record(site, wrong)
     assert stored is not None
     assert stored["feedback"]["label"] == correction
-    page.reload()  # the correction is what the API now answers
+    page.reload()  # the correction is what the API now answers (newest first: with feedback too)
+    page.get_by_label("Order").select_option("newest")
+    page.get_by_role("button", name="Show").click()
     expect(page.locator(f'tr[data-prediction-id="{wrong}"] .feedback')).to_contain_text(correction)
 
 
@@ -106,6 +109,7 @@ def test_the_analyst_pages_through_records_newest_first(page: Page, site: Site) 
     page.goto(f"{site.url}/ui/#/records")
     page.get_by_label("Endpoint").fill(ENDPOINT)
     page.get_by_label("Feedback").select_option("false")
+    page.get_by_label("Order").select_option("newest")
     with page.expect_request("**/api/v1/records?**") as asked:
         page.get_by_role("button", name="Show").click()
     query = parse_qs(urlparse(asked.value.url).query)
@@ -281,3 +285,35 @@ def test_the_jobs_page_follows_a_real_job_to_its_end(page: Page, site: Site, tmp
     polls = len(asked)
     page.clock.run_for(10_000)
     assert len(asked) == polls, "no refresh once no job runs"
+
+
+FITS = """table => {
+    const section = table.closest('section').getBoundingClientRect();
+    const box = table.parentElement;
+    const edges = box.getBoundingClientRect();
+    return {
+        section: [section.left, section.right],
+        box: [edges.left, edges.right],
+        table: table.getBoundingClientRect().width,
+        room: box.clientWidth,
+        page: document.documentElement.scrollWidth,
+        viewport: window.innerWidth,
+    };
+}"""
+
+
+@pytest.mark.parametrize("width", [1280, 800])
+def test_the_drift_table_fits_its_section(page: Page, site: Site, width: int) -> None:
+    """On a wide and a narrow screen the drift table fits the width its section gives it (on a
+    narrower one it would scroll sideways inside its own box), and the page never scrolls sideways."""
+    ids = [predict(site, UNSEEN if i % 2 else "my card was stolen") for i in range(20)]
+    ingested(site, [ids[-1]])
+    page.set_viewport_size({"width": width, "height": 900})
+    page.goto(f"{site.url}/ui/#/monitor/{ENDPOINT}")
+    table = page.locator("#drift-table")
+    expect(table).to_contain_text("text")
+    fits = table.evaluate(FITS)
+    assert fits["page"] <= fits["viewport"], fits
+    assert 0 <= fits["section"][0] < fits["section"][1] <= fits["viewport"], fits
+    assert fits["section"][0] <= fits["box"][0] < fits["box"][1] <= fits["section"][1], fits
+    assert fits["table"] <= fits["room"] + 1, fits  # + 1: sub-pixel widths against a rounded clientWidth

@@ -59,3 +59,37 @@ def test_a_request_without_text_is_a_clear_4xx(voice_settings: Settings) -> None
         answer = httpx.post(f"{url}/v2/models/feedback-router/infer", json=body, timeout=30)
     assert 400 <= answer.status_code < 500
     assert answer.json()["code"] == "signature_mismatch", answer.text
+
+
+def test_the_served_model_embeds_texts_on_the_server_and_declares_its_classes(
+    voice_settings: Settings,
+) -> None:
+    """The champion holds berth's sentence encoder as a reference (name + weights sha256), so it is
+    an untrusted skops file like any other; the server computes the embeddings; the version API
+    lists the classes an analyst may correct to."""
+    import berth
+    from berth.runtime.sentence_encoder import DEFAULT_ENCODER, ENCODERS
+
+    with server_in_thread(voice_settings) as url:
+        version = httpx.get(f"{url}/api/v1/models/voice-classifier/versions/1", timeout=30).json()
+        near = httpx.post(
+            f"{url}/v2/models/voice-classifier/infer",
+            json={**texts_request(["my card has not arrived yet", "my card still hasn't arrived"])},
+            timeout=30,
+        )
+        registry = berth.open_registry(url=url)
+        try:
+            sdk = registry.get_version("voice-classifier", "1")
+        finally:
+            registry.close()
+    assert version["trusted"] is False
+    assert version["params"]["features"].startswith("USE multilingual v3")
+    classes = version["classes"]
+    assert classes == sorted(classes)
+    assert len(classes) > 20
+    assert set(classes) <= set(team_of_category())
+    assert sdk.classes == classes
+    assert near.status_code == 200, near.text
+    first, second = outputs(near)["predict"]
+    assert first == second  # two wordings of one problem: the embeddings bring them together
+    assert ENCODERS[DEFAULT_ENCODER].weights_sha256

@@ -12,20 +12,26 @@ from __future__ import annotations
 
 import os
 import sys
+import warnings
 from pathlib import Path
 from typing import Any
 
 import click
 
 from berth._version import __version__
+from berth.cli.access_commands import access
+from berth.cli.catalog_commands import catalog, endpoint_visibility, model_contact, model_visibility
+from berth.cli.consumer_commands import add_consumer_commands
 from berth.cli.db_commands import db
 from berth.cli.demo import demo
 from berth.cli.endpoint_commands import endpoint, entities
 from berth.cli.exit_codes import INTERRUPTED, exit_status
+from berth.cli.feature_commands import features
 from berth.cli.group_commands import group
 from berth.cli.home import embedded_home, init
 from berth.cli.image_commands import image
 from berth.cli.import_commands import import_group
+from berth.cli.inbox_commands import inbox
 from berth.cli.job_commands import job, trigger
 from berth.cli.monitor_commands import alert, monitor
 from berth.cli.predict_command import predict
@@ -33,6 +39,7 @@ from berth.cli.record_commands import feedback, records
 from berth.cli.registry_commands import alias, models, push
 from berth.cli.security_commands import audit, team, token
 from berth.cli.worker_command import worker
+from berth.client.transport import BerthDeprecationWarning
 from berth.core.errors import BerthError
 
 
@@ -168,14 +175,21 @@ def serve(
 cli.add_command(init)
 cli.add_command(push)
 cli.add_command(models)
+models.add_command(model_visibility)
+models.add_command(model_contact)
+endpoint.add_command(endpoint_visibility)
+cli.add_command(catalog)
 cli.add_command(alias)
 cli.add_command(predict)
 cli.add_command(demo)
 cli.add_command(endpoint)
+cli.add_command(inbox)
 cli.add_command(entities)
+cli.add_command(features)
 cli.add_command(token)
 cli.add_command(team)
 cli.add_command(audit)
+cli.add_command(access)
 cli.add_command(worker)
 cli.add_command(job)
 cli.add_command(trigger)
@@ -187,9 +201,30 @@ cli.add_command(group)
 cli.add_command(db)
 cli.add_command(image)
 cli.add_command(import_group)
+add_consumer_commands(models, endpoint=False)
+add_consumer_commands(endpoint, endpoint=True)
+
+
+_python_show_warning = warnings.showwarning
+
+
+def _show_warning(
+    message: Warning | str,
+    category: type[Warning],
+    filename: str,
+    lineno: int,
+    file: Any = None,
+    line: str | None = None,
+) -> None:
+    """A deprecated model's warning as one line on stderr (others as Python shows them)."""
+    if issubclass(category, BerthDeprecationWarning):
+        click.echo(f"warning: {message}", err=True)
+        return
+    _python_show_warning(message, category, filename, lineno, file, line)
 
 
 def main() -> None:
+    warnings.showwarning = _show_warning
     try:
         cli.main(standalone_mode=False)
     except click.exceptions.Abort:

@@ -90,6 +90,11 @@ def records() -> None:
     "--feedback/--no-feedback", "has_feedback", default=None, help="Only with (or without) feedback."
 )
 @click.option("--limit", type=click.IntRange(1, 1000), default=20, show_default=True)
+@click.option(
+    "--needs-review",
+    is_flag=True,
+    help="Those awaiting a correction, the most instructive first (uncertain, spread over categories).",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print the API's JSON.")
 @target_options
 def list_records(
@@ -102,12 +107,15 @@ def list_records(
     version_number: int | None,
     has_feedback: bool | None,
     limit: int,
+    needs_review: bool,
     as_json: bool,
     home: Path | None,
     url: str | None,
 ) -> None:
-    """The newest records first."""
+    """The newest records first (--needs-review: those a correction would teach most)."""
     filters = _filters(endpoint, model, variant, entity, since, until, version_number)
+    if needs_review:
+        filters["order"] = "needs_review"
     with records_client(home, url) as client:
         page = client.list(limit=limit, has_feedback=has_feedback, **filters)
     if as_json:

@@ -19,6 +19,7 @@ from berth.cli.options import (
 from berth.client.sdk import current_user
 from berth.core.entities import AliasEvent, PushRequest, Version, VersionMetadata
 from berth.core.errors import BerthError, ErrorCode
+from berth.core.model_cards import read_card
 from berth.core.signature import Signature
 
 
@@ -63,7 +64,18 @@ def _batching(max_batch_size: int | None, max_latency_ms: float | None, off: boo
 @click.option("--tag", "tags", multiple=True, help="k=v tag of the version (repeatable).")
 @click.option("--team", default="default", show_default=True, help="Owning team (for a new model).")
 @click.option("--description", default="", help="Model description (for a new model).")
-@click.option("--docs", type=click.Path(exists=True, path_type=Path), help="A Markdown model card.")
+@click.option("--docs", type=click.Path(exists=True, path_type=Path), help="Free-form Markdown docs.")
+@click.option(
+    "--card",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="The model card: Markdown with '## Intended use' … headings, or JSON (docs/catalog.md).",
+)
+@click.option(
+    "--visibility",
+    type=click.Choice(["private", "discoverable"]),
+    help="Set the model's visibility: private (its team) or discoverable (every team's catalog).",
+)
+@click.option("--contact", help="Set who to ask about the model (shown in the catalog).")
 @click.option("--training-data", default="", help="Where the training data is (a reference).")
 @click.option("--example", type=click.Path(exists=True, path_type=Path), help="Input example: CSV or JSON.")
 @click.option("--signature", "signature_json", help="Signature JSON (inline or @file); default: inferred.")
@@ -82,6 +94,9 @@ def push(
     team: str,
     description: str,
     docs: Path | None,
+    card: Path | None,
+    visibility: str | None,
+    contact: str | None,
     training_data: str,
     example: Path | None,
     signature_json: str | None,
@@ -106,6 +121,7 @@ def push(
             docs=docs.read_text() if docs else "",
             training_data=training_data,
             tags=parse_pairs(tags, "--tag"),
+            card=read_card(card) if card else None,
         ),
         signature=Signature.from_dict(read_json_arg(signature_json)) if signature_json else None,
         input_example=_load_example(example) if example else None,
@@ -114,6 +130,8 @@ def push(
         pushed_by=current_user(),
         source="cli",
         batching=_batching(max_batch_size, max_batch_latency_ms, no_batching),
+        visibility=visibility,
+        contact=contact,
     )
     with registry(home, url) as reg:
         version = reg.push_file(file, request)
@@ -195,8 +213,8 @@ def show_model(name: str, as_json: bool, home: Path | None, url: str | None) -> 
 
 
 def _model_dict(model: Any) -> dict[str, Any]:
-    fields = ("name", "team", "description", "tags", "latest_version", "aliases", "created_at", "updated_at")
-    return {f: getattr(model, f) for f in fields}
+    fields = ("name", "team", "description", "tags", "latest_version", "aliases", "visibility", "contact")
+    return {f: getattr(model, f) for f in (*fields, "task", "created_at", "updated_at")}
 
 
 @models.command("version")
@@ -219,9 +237,11 @@ def show_version(name: str, ref: str | None, home: Path | None, url: str | None)
                 "docs": v.metadata.docs,
                 "training_data": v.metadata.training_data,
                 "tags": v.metadata.tags,
+                "card": v.metadata.card,
             },
             "sha256": v.artifact.sha256,
             "input_example": v.input_example,
+            "classes": v.classes,
         }
     )
 

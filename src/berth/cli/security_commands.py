@@ -9,8 +9,9 @@ from __future__ import annotations
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import click
 
@@ -19,6 +20,7 @@ from berth.cli.options import cli_token, echo_json, echo_table, target_options
 from berth.client.sdk import current_user
 from berth.client.security import SecurityAdmin, open_security_admin
 from berth.core.audit import AuditQuery
+from berth.core.security import parse_duration
 
 
 @contextmanager
@@ -140,15 +142,67 @@ def team_members(name: str, home: Path | None, url: str | None) -> None:
         echo_table(admin.list_members(name), ["principal", "role"])
 
 
+def expiry_options(fn: click.decorators.FC) -> click.decorators.FC:
+    """``--expires-in 30d`` or ``--expires-at ISO``: when a grant stops counting (neither: never)."""
+    fn = click.option(
+        "--expires-at", help="Expires at this time: ISO 8601 (2027-03-31T00:00:00Z; no zone: UTC)."
+    )(fn)
+    fn = click.option("--expires-in", help="Expires this long from now: 90s, 15m, 12h, 30d, 2w.")(fn)
+    return fn
+
+
+def grant_expiry_options(expires_in: str | None, expires_at: str | None) -> dict[str, Any]:
+    """The keyword arguments `expiry_options` give a grant: at most one of the two."""
+    if expires_in is not None and expires_at is not None:
+        raise click.UsageError("give --expires-in or --expires-at, not both")
+    return {
+        "expires_in_s": parse_duration(expires_in).total_seconds() if expires_in is not None else None,
+        "expires_at": parse_iso(expires_at) if expires_at is not None else None,
+    }
+
+
+def parse_iso(text: str) -> datetime:
+    """An ISO 8601 time (``Z`` or an offset; none: UTC)."""
+    try:
+        moment = datetime.fromisoformat(text.strip().replace("Z", "+00:00").replace("z", "+00:00"))
+    except ValueError:
+        raise click.BadParameter(f"{text[:40]!r} is not an ISO 8601 time") from None
+    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
+
+
 @team.command("grant")
 @click.argument("name")
 @click.option("--endpoint", required=True, help="The endpoint (a model name) the team may call.")
+@expiry_options
 @target_options
-def team_grant(name: str, endpoint: str, home: Path | None, url: str | None) -> None:
-    """Let team NAME call ENDPOINT (predictor access to that endpoint alone)."""
+def team_grant(
+    name: str,
+    endpoint: str,
+    expires_in: str | None,
+    expires_at: str | None,
+    home: Path | None,
+    url: str | None,
+) -> None:
+    """Let team NAME call ENDPOINT (predictor access to that endpoint alone), for good or until an
+    expiry (granting again sets the expiry: renews it, or makes it permanent)."""
+    expiry = grant_expiry_options(expires_in, expires_at)
     with _admin(home, url) as admin:
-        admin.grant(endpoint, name)
-    click.echo(f"team {name!r} may call {endpoint!r}")
+        granted = admin.grant(endpoint, name, **expiry)
+    until = f" until {granted['expires_at']}" if granted.get("expires_at") else ""
+    click.echo(f"team {name!r} may call {endpoint!r}{until}")
+
+
+@team.command("grants")
+@click.option("--endpoint", required=True, help="The endpoint (a model name).")
+@target_options
+def team_grants(endpoint: str, home: Path | None, url: str | None) -> None:
+    """The teams granted ENDPOINT, and when each grant expires."""
+    with _admin(home, url) as admin:
+        rows = admin.list_grants(endpoint)
+    echo_table(
+        [{**g, "expires_at": g.get("expires_at") or "never"} for g in rows],
+        ["team", "granted_by", "at", "expires_at", "expired"],
+    )
 
 
 @team.command("revoke-grant")

@@ -146,7 +146,7 @@ class RemoteEndpoints:
         return body
 
 
-_SPEC_KEYS = ("targets", "sticky", "canary", "shadows", "pipeline")
+_SPEC_KEYS = ("targets", "sticky", "canary", "shadows", "pipeline", "deliver")
 
 
 def spec_only(spec: Mapping[str, Any]) -> dict[str, Any]:

@@ -94,6 +94,19 @@ class RemoteRegistry:
     def get_model(self, name: str) -> Model:
         return model_from_json(self._http.json("GET", f"/api/v1/models/{_q(name)}"))
 
+    def update_model(
+        self,
+        name: str,
+        *,
+        description: str | None = None,
+        tags: Mapping[str, str] | None = None,
+        visibility: str | None = None,
+        contact: str | None = None,
+    ) -> Model:
+        given = {"description": description, "tags": tags, "visibility": visibility, "contact": contact}
+        body = {k: v for k, v in given.items() if v is not None}
+        return model_from_json(self._http.json("PATCH", f"/api/v1/models/{_q(name)}", json=body))
+
     def list_versions(self, name: str) -> list[Version]:
         return [version_from_json(v) for v in self._http.json("GET", f"/api/v1/models/{_q(name)}/versions")]
 
@@ -174,4 +187,7 @@ def _push_metadata(request: PushRequest) -> dict[str, Any]:
         "docs": meta.docs,
         "training_data": meta.training_data,
         "tags": dict(meta.tags),
+        **({"card": dict(meta.card)} if meta.card is not None else {}),
+        **({"visibility": request.visibility} if request.visibility is not None else {}),
+        **({"contact": request.contact} if request.contact is not None else {}),
     }

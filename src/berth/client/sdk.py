@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 from berth.client.registry import Registry, RemoteRegistry
 from berth.core.entities import PushRequest, Version, VersionMetadata
+from berth.core.model_cards import read_card
 from berth.core.signature import Signature
 
 if TYPE_CHECKING:
@@ -58,6 +59,9 @@ def push(
     description: str = "",
     trust_pickle: bool = False,
     batching: Mapping[str, Any] | None = None,
+    card: str | Path | Mapping[str, Any] | None = None,
+    visibility: str | None = None,
+    contact: str | None = None,
     reference: Any = None,
     reference_outputs: Any = None,
     home: str | Path | None = None,
@@ -78,7 +82,12 @@ def push(
     here into the version's reference profile for drift monitoring, with `reference_outputs` (the
     model's outputs on that sample: an array, or a dict by output name) for prediction drift.
     A bad sample is refused before anything is pushed.
+
+    `card` is the version's model card: a dict of sections (``intended_use``, ``limitations`` …)
+    or the path of a Markdown (``## Intended use`` headings) or JSON file (docs/catalog.md).
+    `visibility` (``private`` or ``discoverable``) and `contact` set the model's, when given.
     """
+    model_card = read_card(card) if card is not None else None
     request = PushRequest(
         name=name,
         team=team,
@@ -90,6 +99,7 @@ def push(
             docs=docs,
             training_data=training_data,
             tags=dict(tags or {}),
+            card=model_card,
         ),
         signature=Signature.from_dict(signature) if isinstance(signature, Mapping) else signature,
         input_example=input_example,
@@ -98,6 +108,8 @@ def push(
         pushed_by=current_user(),
         source="sdk",
         batching=dict(batching) if batching is not None else None,
+        visibility=visibility,
+        contact=contact,
     )
     given = request.signature
     profile = _profile(reference, reference_outputs, given) if reference is not None else None

@@ -9,6 +9,7 @@ server's ``/api/v1`` with a token. Both return plain JSON-shaped dicts, as the R
 from __future__ import annotations
 
 from collections.abc import Iterator
+from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeAlias
 from urllib.parse import quote, urlencode
@@ -85,9 +86,24 @@ class RemoteSecurity:
         result: list[dict[str, Any]] = self._http.json("GET", f"/api/v1/teams/{quote(team, safe='')}/members")
         return result
 
-    def grant(self, endpoint: str, team: str) -> dict[str, Any]:
+    def grant(
+        self,
+        endpoint: str,
+        team: str,
+        *,
+        expires_in_s: float | None = None,
+        expires_at: datetime | None = None,
+    ) -> dict[str, Any]:
         path = f"/api/v1/grants/{quote(endpoint, safe='')}/{quote(team, safe='')}"
-        result: dict[str, Any] = self._http.json("PUT", path)
+        body = {
+            "expires_in_s": expires_in_s,
+            "expires_at": expires_at.isoformat() if expires_at is not None else None,
+        }
+        result: dict[str, Any] = self._http.json("PUT", path, json=body)
+        return result
+
+    def list_grants(self, endpoint: str) -> list[dict[str, Any]]:
+        result: list[dict[str, Any]] = self._http.json("GET", f"/api/v1/grants/{quote(endpoint, safe='')}")
         return result
 
     def revoke_grant(self, endpoint: str, team: str) -> None:

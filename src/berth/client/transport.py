@@ -4,13 +4,21 @@ from __future__ import annotations
 
 import os
 import ssl
+import warnings
 from pathlib import Path
 from typing import Any
 
 import httpx
 import orjson
 
+from berth.core.consumers import parse_sunset_field
 from berth.core.errors import BerthError, ErrorCode
+
+
+class BerthDeprecationWarning(UserWarning):
+    """An answer came from something its owner deprecated (a version, an alias, an endpoint): it
+    carried the ``Deprecation`` and ``Sunset`` headers (docs/consumers.md). A UserWarning, so
+    Python shows it by default (once per call site)."""
 
 
 class Transport:
@@ -43,6 +51,8 @@ class Transport:
         except httpx.TransportError as exc:
             raise BerthError(ErrorCode.UNAVAILABLE, f"cannot reach berth at {self.url}: {exc}") from exc
         if response.is_success:
+            if "deprecation" in response.headers:
+                warn_deprecated(response)
             return response
         raise _error_of(response)
 
@@ -71,6 +81,27 @@ class Transport:
 
     def close(self) -> None:
         self._client.close()
+
+
+def warn_deprecated(response: httpx.Response) -> None:
+    """A `BerthDeprecationWarning` naming what answered and its sunset date."""
+    headers = response.headers
+    model, version = headers.get("berth-model"), headers.get("berth-model-version")
+    endpoint = headers.get("berth-endpoint")
+    what = f"{response.request.method} {response.request.url.path}"
+    if model:
+        answered = f"model {model!r} version {version}"
+        what += f" (endpoint {endpoint!r}, {answered})" if endpoint else f" ({answered})"
+    sunset = headers.get("sunset", "")
+    try:
+        when = f"on {parse_sunset_field(sunset):%Y-%m-%d}"
+    except (TypeError, ValueError):
+        when = f"at {sunset!r}" if sunset else "at a date not given"
+    message = f"{what} answered from something deprecated: it goes away {when}"
+    link = headers.get("link", "")
+    if 'rel="deprecation"' in link and link.startswith("<"):
+        message += f"; see {link[1 : link.index('>')]}"
+    warnings.warn(message, BerthDeprecationWarning, stacklevel=4)
 
 
 def _error_of(response: httpx.Response) -> BerthError:

@@ -23,6 +23,9 @@ def model_from_json(body: dict[str, Any]) -> Model:
         updated_at=_time(body["updated_at"]),
         latest_version=body.get("latest_version"),
         aliases=dict(body.get("aliases", {})),
+        visibility=body.get("visibility", "private"),
+        contact=body.get("contact", ""),
+        task=body.get("task", ""),
     )
 
 
@@ -36,7 +39,7 @@ def version_from_json(body: dict[str, Any]) -> Version:
             sha256=artifact["sha256"], uri="", size=int(artifact["size"]), filename=artifact["filename"]
         ),
         signature=Signature.from_dict(body["signature"]),
-        runtime_config={},
+        runtime_config={} if body.get("classes") is None else {"classes": list(body["classes"])},
         input_example=body.get("input_example"),
         metadata=VersionMetadata(
             metrics=dict(body.get("metrics", {})),
@@ -45,6 +48,7 @@ def version_from_json(body: dict[str, Any]) -> Version:
             docs=body.get("docs", ""),
             training_data=body.get("training_data", ""),
             tags=dict(body.get("tags", {})),
+            card=None if body.get("card") is None else dict(body["card"]),
         ),
         trusted=bool(body.get("trusted", False)),
         pushed_by=body.get("pushed_by", ""),

@@ -24,6 +24,7 @@ from berth.core.access import Action, Principal, Resource, authorize
 from berth.core.endpoints import TargetRef
 from berth.core.entities import Version
 from berth.core.errors import BerthError, ErrorCode
+from berth.storage.feature_protocols import FeatureViewStore
 from berth.storage.protocols import EndpointStore, EntityStore, RegistryStore
 
 _HIDDEN = frozenset(
@@ -44,10 +45,17 @@ that a principal started): only existence is checked."""
 class References:
     """Checks each reference of an endpoint spec for the principal making the change."""
 
-    def __init__(self, registry: RegistryStore, endpoints: EndpointStore, entities: EntityStore) -> None:
+    def __init__(
+        self,
+        registry: RegistryStore,
+        endpoints: EndpointStore,
+        entities: EntityStore,
+        views: FeatureViewStore | None = None,
+    ) -> None:
         self._registry = registry
         self._endpoints = endpoints
         self._entities = entities
+        self._views = views
 
     def model(self, caller: Principal | None, ref: TargetRef, *, what: str, code: ErrorCode) -> Version:
         """The version `ref` names, once `caller` may predict with its model; `code` (with one
@@ -87,6 +95,26 @@ class References:
                 raise unusable from None
             raise
         self._authorize(caller, Resource.entity_table(table, owner), unusable=unusable)
+
+    def feature_view(self, caller: Principal | None, name: str) -> None:
+        """Return once `name` is a feature view `caller` may reference (PREDICT on it, from a role
+        in the team that owns it: the endpoint's team then reads through it); INVALID_PIPELINE
+        (one message for a missing and a forbidden view) otherwise."""
+        unusable = BerthError(
+            ErrorCode.INVALID_PIPELINE,
+            f"features step: feature view {name!r} not found, or the caller may not read it "
+            "(needs the predictor role in the team that owns it)",
+            view=name,
+        )
+        try:
+            view = None if self._views is None else self._views.get_view(name)
+        except BerthError as exc:
+            if exc.code is ErrorCode.INVALID_NAME:
+                raise unusable from None
+            raise
+        self._authorize(
+            caller, Resource.entity_table(name, None if view is None else view.team), unusable=unusable
+        )
 
     # -- owners -------------------------------------------------------------------------------
     def _endpoint_team(self, name: str) -> str | None:

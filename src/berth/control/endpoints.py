@@ -35,6 +35,7 @@ from berth.core.endpoints import (
 )
 from berth.core.errors import BerthError, ErrorCode
 from berth.runtime.pipeline import parse_pipeline
+from berth.storage.feature_protocols import FeatureViewStore
 from berth.storage.protocols import EndpointStore, EntityStore, RegistryStore
 
 PYFUNC = "pyfunc"
@@ -45,10 +46,17 @@ _CANARY_ONLY = frozenset(
 
 
 class EndpointService:
-    def __init__(self, registry: RegistryStore, store: EndpointStore, entities: EntityStore) -> None:
+    def __init__(
+        self,
+        registry: RegistryStore,
+        store: EndpointStore,
+        entities: EntityStore,
+        *,
+        views: FeatureViewStore | None = None,
+    ) -> None:
         self._registry = registry
         self._store = store
-        self._references = References(registry, store, entities)
+        self._references = References(registry, store, entities, views)
 
     # -- reading ------------------------------------------------------------------------------
     def get(self, name: str) -> Endpoint:
@@ -260,7 +268,17 @@ class EndpointService:
                 )
         for table in pipeline.lookup_tables():
             self._references.entity_table(caller, table)
+        for view in pipeline.feature_views():
+            self._references.feature_view(caller, view)
         return spec
+
+    def feature_view_readers(self, view: str) -> list[str]:
+        """The endpoints whose pipeline reads feature view `view`."""
+        return sorted(
+            e.name
+            for e in self._store.list_endpoints()
+            if view in parse_pipeline(e.spec.pipeline).feature_views()
+        )
 
 
 def _canary_of(endpoint: Endpoint) -> CanaryPolicy:

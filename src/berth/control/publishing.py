@@ -106,6 +106,8 @@ class Publisher:
             team=request.team,
             expected_team=request.expected_team,
             aliases=request.aliases,
+            visibility=request.visibility,
+            contact=request.contact,
         )
         return self._store.get_version(request.name, version.number) if request.aliases else version
 
@@ -116,7 +118,13 @@ class Publisher:
             if exc.code is not ErrorCode.MODEL_NOT_FOUND:
                 raise
             try:
-                self._store.create_model(request.name, team=request.team, description=request.description)
+                self._store.create_model(
+                    request.name,
+                    team=request.team,
+                    description=request.description,
+                    visibility=request.visibility,
+                    contact=request.contact,
+                )
             except BerthError as race:
                 if race.code is not ErrorCode.ALREADY_EXISTS:
                     raise

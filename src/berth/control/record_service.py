@@ -10,11 +10,12 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import TypeVar
 
 from berth.control.record_exports import ExportFolder, ExportInfo, Progress
+from berth.control.review_order import REVIEW_WINDOW, needs_review, review_offset, review_page
 from berth.core.errors import BerthError, ErrorCode
 from berth.core.records import (
     EntityFeedback,
@@ -54,6 +55,26 @@ class RecordService:
         if not 1 <= query.limit <= MAX_PAGE:
             raise BerthError(ErrorCode.INVALID_REQUEST, f"limit must be between 1 and {MAX_PAGE}")
         return self.store.query(query)
+
+    def needs_review(self, query: RecordQuery) -> RecordPage:
+        """The records `query` selects that await a correction, in the "needs review" order
+        (`berth.control.review_order`): computed over the newest `REVIEW_WINDOW` of them without
+        feedback; `query.after` is this order's cursor (``review-N``)."""
+        check_window(query.start, query.end)
+        if not 1 <= query.limit <= MAX_PAGE:
+            raise BerthError(ErrorCode.INVALID_REQUEST, f"limit must be between 1 and {MAX_PAGE}")
+        offset = review_offset(query.after)
+        window: list[StoredRecord] = []
+        cursor: str | None = None
+        unlabelled = replace(_page(query, None), with_feedback=False)
+        while len(window) < REVIEW_WINDOW:
+            page = self.store.query(replace(unlabelled, after=cursor))
+            window += page.records
+            cursor = page.next_cursor
+            if cursor is None or not page.records:
+                break
+        records, next_cursor = review_page(needs_review(window[:REVIEW_WINDOW]), offset, query.limit)
+        return RecordPage(records, next_cursor)
 
     def get(self, prediction_id: str) -> list[StoredRecord]:
         records = self.store.get(prediction_id)

@@ -50,6 +50,9 @@ class Action(StrEnum):
 
     CONNECT = "connect"
     """Anything an authenticated principal may do on its own: server metadata, its own tokens."""
+    DISCOVER = "discover"
+    """See a model's or endpoint's catalog entry: anyone who may read or call it, and every
+    authenticated principal when it is discoverable (never its artifacts, records or data)."""
     READ = "read"
     """Catalog, model and version metadata, aliases and their history, artifacts, records."""
     DESCRIBE = "describe"
@@ -79,6 +82,7 @@ class Action(StrEnum):
 
 
 REQUIRED_ROLE: Final[Mapping[Action, Role]] = {
+    Action.DISCOVER: Role.READER,
     Action.READ: Role.READER,
     Action.DESCRIBE: Role.READER,
     Action.PREDICT: Role.PREDICTOR,
@@ -94,8 +98,29 @@ REQUIRED_ROLE: Final[Mapping[Action, Role]] = {
 }
 """The team role each team-scoped action needs (CONNECT and ADMIN are not team-scoped)."""
 
-_GRANTED: Final = frozenset({Action.PREDICT, Action.DESCRIBE})
+_GRANTED: Final = frozenset({Action.PREDICT, Action.DESCRIBE, Action.DISCOVER})
 """What an endpoint grant gives the members of the grantee team."""
+
+
+class Visibility(StrEnum):
+    """Who may find a model or endpoint: its team (and the teams granted it), or everyone."""
+
+    PRIVATE = "private"
+    """Today's behaviour: to anyone else it does not exist (NOT_FOUND, the same as a missing one)."""
+    DISCOVERABLE = "discoverable"
+    """Listed in every authenticated principal's catalog (what a consumer needs to decide, never
+    artifacts, records or data); calling it still needs a grant, which may be asked for."""
+
+    @classmethod
+    def parse(cls, name: str) -> Visibility:
+        """The visibility called `name`; INVALID_REQUEST otherwise."""
+        try:
+            return cls(str(name).lower())
+        except ValueError:
+            known = ", ".join(v.value for v in cls)
+            raise BerthError(
+                ErrorCode.INVALID_REQUEST, f"unknown visibility {name!r}: use one of {known}"
+            ) from None
 
 
 class ResourceKind(StrEnum):
@@ -125,10 +150,12 @@ class Resource:
     kind: ResourceKind
     name: str = ""
     team: str | None = None
+    discoverable: bool = False
+    """Its visibility is DISCOVERABLE: every authenticated principal knows it exists."""
 
     @classmethod
-    def model(cls, name: str, team: str | None) -> Resource:
-        return cls(ResourceKind.MODEL, name, team)
+    def model(cls, name: str, team: str | None, *, discoverable: bool = False) -> Resource:
+        return cls(ResourceKind.MODEL, name, team, discoverable)
 
     @classmethod
     def of_team(cls, name: str, *, exists: bool = True) -> Resource:
@@ -208,6 +235,8 @@ def authorize(principal: Principal, action: Action, resource: Resource) -> None:
     if action is Action.ADMIN:
         raise forbidden(principal, action, resource)
     team = resource.team
+    if action is Action.DISCOVER and resource.discoverable and team is not None:
+        return
     if team is None:
         if resource.kind is ResourceKind.SERVER:
             raise forbidden(principal, action, resource)
@@ -218,7 +247,7 @@ def authorize(principal: Principal, action: Action, resource: Resource) -> None:
     granted = resource.kind in _GRANTABLE and resource.name in principal.granted
     if granted and action in _GRANTED:
         return
-    if role is None and not granted and resource.kind is not ResourceKind.TEAM:
+    if role is None and not granted and not resource.discoverable and resource.kind is not ResourceKind.TEAM:
         raise not_found(resource)  # may not even read it: it does not exist for this principal
     raise forbidden(principal, action, resource)
 

@@ -25,6 +25,7 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any, Final
 
+from berth.core.delivery import DeliverySpec
 from berth.core.entities import check_alias_name, check_model_name
 from berth.core.errors import BerthError, ErrorCode
 
@@ -165,6 +166,8 @@ class EndpointSpec:
     canary: CanaryPolicy | None = None
     shadows: tuple[ShadowTarget, ...] = ()
     pipeline: Mapping[str, Any] = field(default_factory=dict)
+    deliver: DeliverySpec | None = None
+    """Where answered rows are delivered: the team inboxes (`berth.core.delivery`)."""
 
     def referenced(self) -> list[TargetRef]:
         """Every target the spec names: weighted, canary and shadows."""
@@ -181,7 +184,7 @@ class EndpointSpec:
     def from_json(cls, body: object) -> EndpointSpec:
         """Parse and structurally check a spec; INVALID_ENDPOINT names the first problem."""
         data = _mapping(body, "the endpoint spec")
-        _known(data, {"targets", "sticky", "canary", "shadows", "pipeline"}, "the endpoint spec")
+        _known(data, {"targets", "sticky", "canary", "shadows", "pipeline", "deliver"}, "the endpoint spec")
         targets = tuple(_weighted(item, i) for i, item in enumerate(_list(data.get("targets"), "targets")))
         if not targets:
             raise _invalid("an endpoint needs at least one target in 'targets'")
@@ -201,7 +204,8 @@ class EndpointSpec:
             pipeline = {}
         if not isinstance(pipeline, Mapping):
             raise _invalid("'pipeline' must be an object with 'pre' and/or 'post' step lists")
-        spec = cls(targets, sticky, canary, shadows, dict(pipeline))
+        deliver = DeliverySpec.from_json(data["deliver"]) if data.get("deliver") is not None else None
+        spec = cls(targets, sticky, canary, shadows, dict(pipeline), deliver)
         _check_distinct(spec)
         return spec
 
@@ -230,6 +234,8 @@ class EndpointSpec:
             body["shadows"] = [{"target": str(s.target), "fraction": s.fraction} for s in self.shadows]
         if self.pipeline:
             body["pipeline"] = dict(self.pipeline)
+        if self.deliver is not None:
+            body["deliver"] = self.deliver.to_json()
         return body
 
 

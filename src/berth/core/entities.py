@@ -69,6 +69,12 @@ class Model:
     updated_at: datetime
     latest_version: int | None = None
     aliases: dict[str, int] = field(default_factory=dict)
+    visibility: str = "private"
+    """`berth.core.access.Visibility`: private, or discoverable by every authenticated principal."""
+    contact: str = ""
+    """Who to ask about the model (shown in the catalog)."""
+    task: str = ""
+    """classification, regression, text, ... (`berth.core.catalog.derive_task`); '' unknown."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -91,10 +97,12 @@ class VersionMetadata:
     docs: str = ""
     training_data: str = ""
     tags: dict[str, str] = field(default_factory=dict)
+    card: dict[str, str] | None = None
+    """The model card: section -> Markdown text (`berth.core.model_cards`); None: none pushed."""
 
     def merged(self, update: Mapping[str, Any]) -> VersionMetadata:
         """A copy with the keys of `update` replaced (dicts are replaced whole, not merged)."""
-        known = {"metrics", "params", "feature_importance", "docs", "training_data", "tags"}
+        known = {"metrics", "params", "feature_importance", "docs", "training_data", "tags", "card"}
         unknown = set(update) - known
         if unknown:
             raise BerthError(ErrorCode.INVALID_REQUEST, f"unknown metadata fields {sorted(unknown)}")
@@ -134,6 +142,10 @@ class PushRequest:
     source: str = ""
     batching: dict[str, Any] | None = None
     """This version's own batching settings (`BatchingConfig` fields); None: the server's defaults."""
+    visibility: str | None = None
+    """The model's visibility after this push (None: unchanged; a new model is private)."""
+    contact: str | None = None
+    """The model's contact after this push (None: unchanged)."""
     expected_team: str | None = None
     """The team the push was authorized for (a server's push): the version is appended only to a
     model of that team, checked in the transaction that appends it. None: no check (a local push)."""
@@ -156,6 +168,13 @@ class Version:
     source: str
     created_at: datetime
     aliases: tuple[str, ...] = ()
+
+    @property
+    def classes(self) -> list[Any] | None:
+        """A classifier's classes, in the order of its ``predict_proba`` columns (what its flavor
+        recorded at push); None for a model that declares none."""
+        found = self.runtime_config.get("classes")
+        return list(found) if isinstance(found, list) else None
 
 
 @dataclass(frozen=True, slots=True)

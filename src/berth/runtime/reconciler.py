@@ -54,13 +54,15 @@ class Reconciler:
         *,
         poll_interval_s: float = 0.5,
         preload: bool = True,
-        names_served: Callable[[frozenset[str]], None] | None = None,
+        names_served: Callable[[Mapping[str, str]], None] | None = None,
         scope: ServingScope = EVERYTHING,
         ready_by_group: ReadyByGroup | None = None,
     ) -> None:
-        """`names_served`: told the model and endpoint names of every new table (the metrics
-        drop the series of names that went away). `scope`: what this server serves (its group);
-        `ready_by_group`: what live replicas have ready, read while a moved model is handed over."""
+        """`names_served`: told the model and endpoint names of every new table, each with what
+        tells one life of the name from the next (the metrics drop the series of names that went
+        away, or were deleted and made again between two reconciliations). `scope`: what this
+        server serves (its group); `ready_by_group`: what live replicas have ready, read while a
+        moved model is handed over."""
         self._store = store
         self._pool = pool
         self._io = io_executor
@@ -211,7 +213,7 @@ class Reconciler:
         self._pool.pin(served)
         self._table = table  # the atomic switch: requests resolve against one table or the other
         if self._names_served is not None:
-            self._names_served(frozenset(table.models) | frozenset(table.endpoints))
+            self._names_served(served_names(table))
         for key in _served_keys(old) - served:
             await self._pool.unload(key)
 
@@ -278,3 +280,12 @@ def _served_keys(table: RoutingTable) -> set[VersionKey]:
     for route in table.endpoints.values():
         keys.update(route.versions)
     return keys
+
+
+def served_names(table: RoutingTable) -> dict[str, str]:
+    """The model and endpoint names of `table`, each with its identity: an endpoint's creation
+    time, so an endpoint deleted and created again between two reconciliations is a new one."""
+    names = dict.fromkeys(table.models, "")
+    for name, route in table.endpoints.items():
+        names[name] = f"{names.get(name, '')}endpoint@{route.endpoint.created_at.isoformat()}"
+    return names

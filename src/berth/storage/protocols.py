@@ -39,6 +39,8 @@ class RegistryStore(Protocol):
         team: str = "default",
         description: str = "",
         tags: Mapping[str, str] | None = None,
+        visibility: str | None = None,
+        contact: str | None = None,
     ) -> Model: ...
 
     def get_model(self, name: str) -> Model: ...
@@ -50,6 +52,8 @@ class RegistryStore(Protocol):
         team: str | None = None,
         description: str | None = None,
         tags: Mapping[str, str] | None = None,
+        visibility: str | None = None,
+        contact: str | None = None,
     ) -> Model: ...
 
     def list_models(
@@ -77,6 +81,8 @@ class RegistryStore(Protocol):
         team: str = "default",
         expected_team: str | None = None,
         aliases: Sequence[str] = (),
+        visibility: str | None = None,
+        contact: str | None = None,
     ) -> Version:
         """Append a version numbered one past the model's highest (1 for the first), atomically even
         under concurrent pushes. Creates the model (owned by `team`) when missing and `create_model`.

@@ -20,7 +20,7 @@ import asyncio
 import contextlib
 import logging
 import re
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Final
 from urllib.parse import urlsplit
@@ -89,8 +89,17 @@ class StreamConnection:
     """A NATS connection that is made, and remade, in the background; `jetstream` once the stream
     is verified. `failure` says why records cannot be sent now (None: they can)."""
 
-    def __init__(self, target: StreamTarget, *, duplicate_window_s: float, name: str) -> None:
+    def __init__(
+        self,
+        target: StreamTarget,
+        *,
+        duplicate_window_s: float,
+        name: str,
+        ensure: Callable[[JetStreamContext, StreamTarget, float], Awaitable[None]] | None = None,
+    ) -> None:
         self.target = target
+        self._ensure = ensure or ensure_stream
+        """Creates or verifies the stream at every (re)connection (default: the record stream's)."""
         self._duplicate_window_s = duplicate_window_s
         self._name = name
         self._client: Client | None = None
@@ -142,7 +151,7 @@ class StreamConnection:
     async def _verify_until_done(self) -> None:
         while True:
             try:
-                await ensure_stream(self.jetstream_unverified(), self.target, self._duplicate_window_s)
+                await self._ensure(self.jetstream_unverified(), self.target, self._duplicate_window_s)
             except BerthError as exc:
                 self._fail(exc.message)
             except (nats.errors.Error, TimeoutError, OSError) as exc:

@@ -21,6 +21,7 @@ from berth.core.entities import (
     check_sha256,
 )
 from berth.core.errors import BerthError, ErrorCode
+from berth.core.model_cards import checked_card
 from berth.core.signature import Signature
 
 
@@ -35,6 +36,9 @@ def model_from_row(row: Row[Any], *, latest_version: int | None, aliases: Mappin
         updated_at=row.updated_at,
         latest_version=latest_version,
         aliases=dict(sorted(aliases.items())),
+        visibility=row.visibility,
+        contact=row.contact,
+        task=row.task,
     )
 
 
@@ -83,7 +87,13 @@ def metadata_from_row(row: Row[Any]) -> VersionMetadata:
         docs=row.docs,
         training_data=row.training_data,
         tags=dict(row.tags),
+        card=None if row.card is None else dict(row.card),
     )
+
+
+def _stored_card(card: Mapping[str, Any] | None) -> dict[str, str] | None:
+    """A card as the ``card`` column holds it: checked, and NULL when it has no text at all."""
+    return (checked_card(card) or None) if card is not None else None
 
 
 def event_from_row(row: Row[Any], *, model: str) -> AliasEvent:
@@ -131,6 +141,7 @@ def metadata_values(metadata: VersionMetadata) -> dict[str, Any]:
         "docs": checked_text("docs", metadata.docs),
         "training_data": checked_text("training_data", metadata.training_data),
         "tags": string_tags("tags", metadata.tags),
+        "card": _stored_card(metadata.card),
     }
 
 

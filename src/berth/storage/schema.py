@@ -87,6 +87,11 @@ models = Table(
     Column("created_at", UtcDateTime(), nullable=False),
     Column("updated_at", UtcDateTime(), nullable=False),
     Column("serving_group", String(64), nullable=False, server_default="default"),  # migration 0011
+    # migration 0014: reuse across teams
+    Column("visibility", String(16), nullable=False, server_default="private", index=True),
+    Column("contact", Text, nullable=False, server_default=""),
+    Column("task", String(32), nullable=False, server_default=""),
+    Column("search_text", Text, nullable=False, server_default=""),
 )
 
 versions = Table(
@@ -113,6 +118,7 @@ versions = Table(
     Column("pushed_by", Text, nullable=False),
     Column("source", Text, nullable=False),
     Column("created_at", UtcDateTime(), nullable=False),
+    Column("card", _json(nullable=True), nullable=True),  # migration 0014: the model card
     UniqueConstraint("model_id", "number"),
     CheckConstraint("number >= 1", name="number_positive"),
 )
@@ -190,6 +196,7 @@ endpoint_grants = Table(
     Column("team_id", Integer, ForeignKey("teams.id", ondelete="CASCADE"), nullable=False),
     Column("granted_by", Text, nullable=False),
     Column("at", UtcDateTime(), nullable=False),
+    Column("expires_at", UtcDateTime(), nullable=True),  # migration 0014; NULL: never
     UniqueConstraint("endpoint", "team_id"),
 )
 
@@ -246,6 +253,7 @@ endpoints = Table(
     Column("updated_at", UtcDateTime(), nullable=False),
     Column("updated_by", Text, nullable=False),
     Column("serving_group", String(64), nullable=False, server_default="default"),  # migration 0011
+    Column("visibility", String(16), nullable=False, server_default="private"),  # migration 0014
 )
 
 # -- serving groups (migration 0011): what each serving replica reports, every heartbeat ------------
@@ -296,6 +304,16 @@ entity_tables = Table(
     Column("created_at", UtcDateTime(), nullable=False),
 )
 """Who owns each entity table (migration 0009; tables from before it are the platform's)."""
+
+feature_views = Table(
+    "feature_views",
+    metadata,
+    Column("name", String(128), primary_key=True),  # its owner: the entity_tables row of that name
+    Column("spec", _json(), nullable=False),
+    Column("created_at", UtcDateTime(), nullable=False),
+    Column("updated_at", UtcDateTime(), nullable=False),
+)
+"""The definition of each feature view (migration 0016; `berth.core.features.FeatureView`)."""
 
 # -- records (migration 0004) ----------------------------------------------------------------
 
@@ -463,3 +481,113 @@ prediction_errors = Table(
     Column("latency_s", Float, nullable=False),
     Index(None, "endpoint", "recorded_at"),
 )
+
+
+# -- reuse across teams (migration 0014): access requests, deprecations, consumers ----------------
+
+access_requests = Table(
+    "access_requests",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("resource_kind", String(16), nullable=False),  # model | endpoint
+    Column("resource_name", String(128), nullable=False),
+    Column("target_uid", String(32), nullable=False),  # the identity asked for (a name may be re-created)
+    Column("owner_team", String(255), nullable=False),
+    Column("requester", String(255), nullable=False, index=True),
+    Column("team", String(128), nullable=False),  # the team the right is asked for
+    Column("action", String(16), nullable=False),
+    Column("reason", Text, nullable=False),
+    Column("status", String(16), nullable=False),  # pending | approved | denied | withdrawn
+    Column("created_at", UtcDateTime(), nullable=False),
+    Column("decided_at", UtcDateTime(), nullable=True),
+    Column("decided_by", Text, nullable=True),
+    Column("decision_reason", Text, nullable=True),
+    Column("grant_expires_at", UtcDateTime(), nullable=True),
+    Index(None, "owner_team", "status"),
+)
+
+deprecations = Table(
+    "deprecations",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("resource_kind", String(16), nullable=False),  # model | endpoint
+    Column("resource_name", String(128), nullable=False),
+    Column("target_uid", String(32), nullable=False),
+    Column("scope", String(16), nullable=False),  # version | alias | endpoint
+    Column("subject", String(64), nullable=False),  # the version number, the alias, or '' (endpoint)
+    Column("deprecated_at", UtcDateTime(), nullable=False),  # RFC 9745 Deprecation
+    Column("sunset_at", UtcDateTime(), nullable=False),  # RFC 8594 Sunset
+    Column("message", Text, nullable=False),
+    Column("link", Text, nullable=True),
+    Column("announced_by", Text, nullable=False),
+    Column("created_at", UtcDateTime(), nullable=False),
+    UniqueConstraint("target_uid", "scope", "subject"),
+)
+
+consumer_usage = Table(
+    "consumer_usage",
+    metadata,
+    Column("id", RECORD_ID, primary_key=True, autoincrement=True),
+    Column("endpoint", String(128), nullable=False),  # the name called (a model name is an endpoint)
+    Column("model", String(128), nullable=False, index=True),  # the model that answered
+    Column("version", Integer, nullable=False),
+    Column("principal", String(255), nullable=False),
+    Column("team", String(128), nullable=False),  # the caller's team the call counted for ('' unknown)
+    Column("day", String(10), nullable=False),  # UTC, YYYY-MM-DD
+    Column("calls", BigInteger, nullable=False),
+    Column("errors", BigInteger, nullable=False),
+    Column("last_at", UtcDateTime(), nullable=False),
+    UniqueConstraint("endpoint", "model", "version", "principal", "team", "day"),
+    # the catalog's sort by usage sums the calls of recent days per model and per endpoint: read
+    # from these alone (covering), not from the table
+    Index(None, "day", "model", "calls"),
+    Index(None, "day", "endpoint", "calls"),
+)
+"""Calls per caller, added up in memory by each server process and flushed every few seconds."""
+
+
+# -- delivery to teams (migration 0015): team inbox settings, the inbox (the outbox) -------------
+
+team_inboxes = Table(
+    "team_inboxes",
+    metadata,
+    Column("team", String(128), primary_key=True),
+    Column("webhook_url", Text, nullable=True),
+    Column("webhook_secret", Text, nullable=True),
+    Column("nats_subject", String(640), nullable=True),
+    Column("updated_at", UtcDateTime(), nullable=False),
+    Column("updated_by", Text, nullable=False),
+)
+"""Where a team's messages go besides its inbox: a webhook and/or a NATS subject."""
+
+inbox_messages = Table(
+    "inbox_messages",
+    metadata,
+    Column("id", RECORD_ID, primary_key=True, autoincrement=True),
+    Column(
+        "key", String(512), nullable=False
+    ),  # <endpoint>/<prediction id>#<row>[>team]: the idempotency key
+    Column("team", String(128), nullable=False),  # '' for a row whose answer names no team
+    Column("endpoint", String(128), nullable=False),
+    Column("prediction_id", String(320), nullable=False),
+    Column("row", Integer, nullable=False),
+    Column("rows", Integer, nullable=False),  # rows in the prediction (feedback is per prediction)
+    Column("learns", String(128), nullable=False),  # the answer column a reroute's feedback corrects
+    Column("body", _json(), nullable=False),  # {"answer": {...}, "inputs": {...}} of the row
+    Column("created_at", UtcDateTime(), nullable=False),  # when the prediction was answered
+    Column("status", String(16), nullable=False),  # pending | delivered | dead
+    Column("attempts", Integer, nullable=False),
+    Column("next_attempt_at", UtcDateTime(), nullable=False),  # also the lease of the deliverer holding it
+    Column("last_error", Text, nullable=True),
+    Column("delivered_at", UtcDateTime(), nullable=True),
+    Column("delivered_to", String(64), nullable=True),  # "inbox", "webhook", "nats", "webhook+nats"
+    Column("acknowledged_at", UtcDateTime(), nullable=True),
+    Column("acknowledged_by", Text, nullable=True),
+    Column("rerouted_to", String(128), nullable=True),
+    Column("rerouted_from", String(128), nullable=True),
+    Column("rerouted_by", Text, nullable=True),
+    Index(None, "key", unique=True),
+    Index(None, "team", "id"),
+    Index(None, "status", "next_attempt_at"),
+)
+"""Every routed row: written when its record is ingested, in the record's transaction."""

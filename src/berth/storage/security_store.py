@@ -16,7 +16,7 @@ from sqlalchemy import Connection, Engine, Row, delete, insert, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import URL
 
-from berth.core.access import Role
+from berth.core.access import Role, Visibility
 from berth.core.audit import current_audit_context
 from berth.core.errors import BerthError, ErrorCode
 from berth.core.security import (
@@ -30,6 +30,7 @@ from berth.core.security import (
     check_principal_name,
     check_team_name,
     display_prefix,
+    grant_expiry,
     new_token,
     token_hash,
     token_not_found,
@@ -108,6 +109,44 @@ def revoke_grants_of(conn: Connection, name: str, uid: str, reason: str) -> None
             after={"reason": reason},
         )
     _bump(conn)
+
+
+def put_grant(
+    conn: Connection, endpoint: str, target_uid: str, team: Row[Any], expires_at: datetime | None
+) -> EndpointGrant:
+    """Team `team` (its row) may call the identity `target_uid` (called `endpoint`) until
+    `expires_at` (None: for good), in the caller's transaction: created (``grant.create``), or its
+    expiry set when it exists with another one (``grant.update``); the security counter is bumped."""
+    where = (endpoint_grants.c.target_uid == target_uid) & (endpoint_grants.c.team_id == team.id)
+    existing = conn.execute(select(endpoint_grants).where(where)).first()
+    if existing is not None and existing.expires_at == expires_at:
+        return EndpointGrant(endpoint, team.name, existing.granted_by, existing.at, existing.expires_at)
+    at = q.now()
+    by = _actor(conn)
+    after = {"team": team.name, "role": "predictor", "expires_at": expires_at}
+    if existing is None:
+        conn.execute(
+            insert(endpoint_grants).values(
+                endpoint=endpoint,
+                target_uid=target_uid,
+                team_id=team.id,
+                granted_by=by,
+                at=at,
+                expires_at=expires_at,
+            )
+        )
+        record_event(conn, "grant.create", "endpoint", endpoint, after=after)
+    else:
+        conn.execute(update(endpoint_grants).where(where).values(granted_by=by, at=at, expires_at=expires_at))
+        before = {"team": team.name, "role": "predictor", "expires_at": existing.expires_at}
+        record_event(conn, "grant.update", "endpoint", endpoint, before=before, after=after)
+    _bump(conn)
+    return EndpointGrant(endpoint, team.name, by, at, expires_at)
+
+
+def team_row(conn: Connection, name: str) -> Row[Any]:
+    """Team `name`'s row; INVALID_REQUEST (400) when there is no such team."""
+    return _team_row(conn, name)
 
 
 def _team_row(conn: Connection, name: str) -> Row[Any]:
@@ -259,32 +298,27 @@ class SqlSecurityStore:
 
     # endpoint grants
 
-    def grant_endpoint(self, endpoint: str, team: str) -> EndpointGrant:
+    def grant_endpoint(
+        self,
+        endpoint: str,
+        team: str,
+        *,
+        expires_in_s: float | None = None,
+        expires_at: datetime | None = None,
+    ) -> EndpointGrant:
         """Let the members of `team` call `endpoint` as predictors (INVALID_REQUEST: no such team;
-        MODEL_NOT_FOUND: no model or endpoint of that name). The grant is on the endpoint's identity:
-        it is deleted with the endpoint and never passes to a later holder of the name."""
+        MODEL_NOT_FOUND: no model or endpoint of that name), until `expires_at` or for
+        `expires_in_s` seconds (neither: for good). The grant is on the endpoint's identity: it is
+        deleted with the endpoint and never passes to a later holder of the name. Granting again
+        sets the expiry (renewing an expired grant, or making one permanent)."""
         check_team_name(team)
         check_team_name(endpoint)  # endpoint and model names follow the same rule
 
         def work(conn: Connection) -> EndpointGrant:
             row = _team_row(conn, team)
             target = _granted_identity(conn, endpoint)
-            where = (endpoint_grants.c.target_uid == target) & (endpoint_grants.c.team_id == row.id)
-            existing = conn.execute(select(endpoint_grants).where(where)).first()
-            if existing is not None:
-                return EndpointGrant(endpoint, team, existing.granted_by, existing.at)
-            at = q.now()
-            by = _actor(conn)
-            conn.execute(
-                insert(endpoint_grants).values(
-                    endpoint=endpoint, target_uid=target, team_id=row.id, granted_by=by, at=at
-                )
-            )
-            record_event(
-                conn, "grant.create", "endpoint", endpoint, after={"team": team, "role": "predictor"}
-            )
-            _bump(conn)
-            return EndpointGrant(endpoint, team, by, at)
+            expiry = grant_expiry(q.now(), expires_in_s=expires_in_s, expires_at=expires_at)
+            return put_grant(conn, endpoint, target, row, expiry)
 
         return run_transaction(self._engine, work, write=True)
 
@@ -317,7 +351,10 @@ class SqlSecurityStore:
             )
             if endpoint is not None:
                 stmt = stmt.where(endpoint_grants.c.target_uid == q.identity_of(conn, endpoint))
-            return [EndpointGrant(r.endpoint, r.team, r.granted_by, r.at) for r in conn.execute(stmt)]
+            return [
+                EndpointGrant(r.endpoint, r.team, r.granted_by, r.at, r.expires_at)
+                for r in conn.execute(stmt)
+            ]
 
         return run_transaction(self._engine, work)
 
@@ -538,15 +575,27 @@ def _load_access(conn: Connection) -> AccessSnapshot:
     for r in conn.execute(select(team_members.c.team_id, team_members.c.principal, team_members.c.role)):
         memberships.setdefault(r.principal, {})[team_names[int(r.team_id)]] = Role.parse(r.role)
     grants: dict[str, set[str]] = {}
-    for g in conn.execute(select(endpoint_grants.c.target_uid, endpoint_grants.c.team_id)):
-        grants.setdefault(team_names[int(g.team_id)], set()).add(g.target_uid)
+    expiries: dict[tuple[str, str], float] = {}
+    now = q.now().timestamp()
+    query = select(endpoint_grants.c.target_uid, endpoint_grants.c.team_id, endpoint_grants.c.expires_at)
+    for g in conn.execute(query):
+        team = team_names[int(g.team_id)]
+        expires = None if g.expires_at is None else _unix(g.expires_at)
+        if expires is not None and expires <= now:
+            continue  # expired: counts for nothing (listed until revoked or renewed)
+        grants.setdefault(team, set()).add(g.target_uid)
+        if expires is not None:
+            expiries[team, g.target_uid] = expires
     model_teams: dict[str, str] = {}
     identities: dict[str, str] = {}
+    discoverable: set[str] = set()
     # models and endpoints share one namespace: an endpoint is authorized like a model of its team
     for table in (models, endpoints):
-        for r in conn.execute(select(table.c.name, table.c.team, table.c.uid)):
-            model_teams[r.name] = r.team
-            identities[r.name] = r.uid
+        for e in conn.execute(select(table.c.name, table.c.team, table.c.uid, table.c.visibility)):
+            model_teams[e.name] = e.team
+            identities[e.name] = e.uid
+            if e.visibility == Visibility.DISCOVERABLE:
+                discoverable.add(e.name)
     return AccessSnapshot(
         registry_generation=registry,
         security_generation=security,
@@ -557,6 +606,9 @@ def _load_access(conn: Connection) -> AccessSnapshot:
         model_teams=model_teams,
         identities=identities,
         teams=frozenset(team_names.values()),
+        discoverable=frozenset(discoverable),
+        grant_expiries=expiries,
+        next_expiry=min(expiries.values(), default=math.inf),
     )
 
 

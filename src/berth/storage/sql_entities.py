@@ -101,7 +101,7 @@ class SqlEntityStore:
         def work(conn: Connection) -> int:
             at = q.now()
             dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
-            _claim(conn, table, team, at)
+            claim_entity_table(conn, table, team, at)
             values = [
                 {"entity_table": table, "entity_key": k, "features": v, "updated_at": at}
                 for k, v in checked.items()
@@ -134,6 +134,26 @@ class SqlEntityStore:
                     entity_features.c.entity_key.in_(wanted[start : start + _CHUNK]),
                 )
                 found.update({str(k): dict(v) for k, v in conn.execute(stmt)})
+            return found
+
+        return run_transaction(self._engine, work)
+
+    def get_entity_rows(self, table: str, keys: Sequence[str]) -> dict[str, tuple[dict[str, Any], float]]:
+        """Like `get_entities`, with each entity's last write (unix seconds): a feature view's
+        freshness."""
+        check_entity_table(table)
+        wanted = sorted({k for k in keys if isinstance(k, str) and 0 < len(k) <= MAX_KEY_LENGTH})
+        if not wanted:
+            return {}
+
+        def work(conn: Connection) -> dict[str, tuple[dict[str, Any], float]]:
+            found: dict[str, tuple[dict[str, Any], float]] = {}
+            c = entity_features.c
+            for start in range(0, len(wanted), _CHUNK):
+                stmt = select(c.entity_key, c.features, c.updated_at).where(
+                    c.entity_table == table, c.entity_key.in_(wanted[start : start + _CHUNK])
+                )
+                found.update({str(k): (dict(v), at.timestamp()) for k, v, at in conn.execute(stmt)})
             return found
 
         return run_transaction(self._engine, work)
@@ -175,7 +195,7 @@ def _owner(conn: Connection, table: str) -> str | None:
     return PLATFORM if row.team is None else str(row.team)
 
 
-def _claim(conn: Connection, table: str, team: str | None, at: Any) -> None:
+def claim_entity_table(conn: Connection, table: str, team: str | None, at: Any) -> None:
     """Create `table` owned by `team` when it is new; refuse a write that names another owner."""
     owner = _owner(conn, table)
     if owner is None:

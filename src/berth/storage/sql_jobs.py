@@ -32,6 +32,7 @@ from berth.core.jobs import (
     retry_delay_s,
 )
 from berth.storage import queries as q
+from berth.storage.audit_store import record_event
 from berth.storage.db import create_database_engine
 from berth.storage.job_rows import insert_job, job_from_row, trigger_from_row
 from berth.storage.migrate import upgrade_database
@@ -65,7 +66,14 @@ class SqlJobStore:
     # -- the queue -----------------------------------------------------------------------------
     def enqueue(self, job: NewJob) -> Job:
         job = job.checked()
-        return self._write(lambda conn: _job(conn, insert_job(conn, job)))
+
+        def work(conn: Connection) -> Job:
+            made = _job(conn, insert_job(conn, job))
+            after = {"kind": made.kind, "params": made.params, "reason": made.reason}
+            record_event(conn, "job.enqueue", "job", str(made.id), after=after, actor=made.created_by)
+            return made
+
+        return self._write(work)
 
     def claim(self, worker_id: str, kinds: Collection[str] | None, lease_s: float) -> Job | None:
         def work(conn: Connection) -> Job | None:
@@ -188,7 +196,9 @@ class SqlJobStore:
                 raise BerthError(
                     ErrorCode.CONFLICT, f"job {job_id} has {job.status.value} already", job=job_id
                 )
-            return _job(conn, job_id)
+            cancelled = _job(conn, job_id)
+            record_event(conn, "job.cancel", "job", str(job_id), after={"status": cancelled.status.value})
+            return cancelled
 
         return self._write(work)
 

@@ -64,6 +64,7 @@ from berth.storage.schema import (
     prediction_feedback,
     prediction_records,
 )
+from berth.storage.sql_inbox import enqueue_messages
 from berth.storage.transactions import database_errors, run_transaction
 
 MAX_PAGE: Final = 1000
@@ -116,6 +117,7 @@ class SqlRecordStore:
                 inserted += _insert_keyed(conn, [r for r in records if r.record_key is not None])
             except (TypeError, ValueError) as exc:  # a value the driver cannot adapt
                 raise BerthError(ErrorCode.INVALID_REQUEST, f"a record cannot be stored: {exc}") from None
+            enqueue_messages(conn, records)  # delivery to teams: the outbox, in the records' transaction
             if batch.errors:
                 conn.execute(insert(prediction_errors), [_error_values(e) for e in batch.errors])
             if batch.position is not None:

@@ -31,6 +31,7 @@ from berth.core.entities import (
 from berth.core.errors import BerthError, ErrorCode
 from berth.storage import queries as q
 from berth.storage.audit_store import record_event
+from berth.storage.catalog_text import catalog_values, refresh_catalog_columns
 from berth.storage.db import create_database_engine
 from berth.storage.loading import (
     alias_not_found,
@@ -88,6 +89,8 @@ class SqlRegistryStore:
         team: str = "default",
         description: str = "",
         tags: Mapping[str, str] | None = None,
+        visibility: str | None = None,
+        contact: str | None = None,
     ) -> Model:
         check_model_name(name)
         values = {
@@ -95,6 +98,7 @@ class SqlRegistryStore:
             "team": checked_team(team),
             "description": checked_text("description", description),
             "tags": string_tags("tags", tags),
+            **catalog_values(visibility=visibility, contact=contact),
         }
 
         def work(conn: Connection) -> Model:
@@ -107,6 +111,8 @@ class SqlRegistryStore:
                     ErrorCode.ALREADY_EXISTS, f"model {name!r} already exists", model=name
                 ) from None
             ensure_team(conn, str(values["team"]))
+            created = q.model_row(conn, name)
+            refresh_catalog_columns(conn, created.id)
             record_event(conn, "model.create", "model", name, after=_model_state(values))
             q.bump_generation(conn)
             return load_model(conn, q.model_row(conn, name))
@@ -124,9 +130,11 @@ class SqlRegistryStore:
         team: str | None = None,
         description: str | None = None,
         tags: Mapping[str, str] | None = None,
+        visibility: str | None = None,
+        contact: str | None = None,
     ) -> Model:
         check_model_name(name)
-        values: dict[str, Any] = {}
+        values: dict[str, Any] = catalog_values(visibility=visibility, contact=contact)
         if team is not None:
             values["team"] = checked_team(team)
         if description is not None:
@@ -139,6 +147,7 @@ class SqlRegistryStore:
             conn.execute(update(models).where(models.c.id == row.id).values(**values, updated_at=q.now()))
             if "team" in values:
                 require_team(conn, values["team"])
+            refresh_catalog_columns(conn, row.id)
             before = _model_state(dict(row._mapping))
             record_event(conn, "model.update", "model", name, before=before, after={**before, **values})
             q.bump_generation(conn)
@@ -201,6 +210,8 @@ class SqlRegistryStore:
         team: str = "default",
         expected_team: str | None = None,
         aliases: Sequence[str] = (),
+        visibility: str | None = None,
+        contact: str | None = None,
     ) -> Version:
         """Append a version numbered one past the model's highest (1 for the first), atomically even
         under concurrent pushes. Creates the model (owned by `team`) when missing and `create_model`.
@@ -208,13 +219,15 @@ class SqlRegistryStore:
         `expected_team`: the team the push was authorized for. The model's team is checked in the
         transaction that appends the version: when the model belongs to another team by then (it was
         created or moved meanwhile), the answer is MODEL_NOT_FOUND, as for a model the caller may not
-        see. `aliases` are pointed at the new version in the same transaction."""
+        see. `aliases` are pointed at the new version in the same transaction, and the model's
+        `visibility` and `contact` set (when given: an audited model update)."""
         check_model_name(name)
         for alias in aliases:
             check_alias_name(alias)
         values = new_version_values(new)
         owner = checked_team(team)
         who = checked_text("actor", new.pushed_by)
+        model_values = catalog_values(visibility=visibility, contact=contact)
 
         def work(conn: Connection) -> Version:
             at = q.now()
@@ -231,7 +244,12 @@ class SqlRegistryStore:
                 raise BerthError(ErrorCode.MODEL_NOT_FOUND, f"model {name!r} not found", model=name)
             number = (q.latest_number(conn, row.id) or 0) + 1
             conn.execute(insert(versions).values(**values, model_id=row.id, number=number, created_at=at))
-            conn.execute(update(models).where(models.c.id == row.id).values(updated_at=at))
+            conn.execute(update(models).where(models.c.id == row.id).values(**model_values, updated_at=at))
+            changed = {k: v for k, v in model_values.items() if row._mapping[k] != v}
+            if changed:
+                before = {k: row._mapping[k] for k in changed}
+                record_event(conn, "model.update", "model", name, before=before, after=changed, actor=who)
+            refresh_catalog_columns(conn, row.id)
             _record_push(conn, name, number, new)
             for alias in aliases:
                 _point_alias(conn, row, alias, number, who, "push")
@@ -293,6 +311,7 @@ class SqlRegistryStore:
             current = q.version_row(conn, row, number)
             values = metadata_values(metadata_from_row(current).merged(update))
             conn.execute(_update_version(current.id, values))
+            refresh_catalog_columns(conn, row.id)
             record_event(
                 conn,
                 "version.metadata",
@@ -450,7 +469,7 @@ def _record_move(
 
 
 def _model_state(values: Mapping[str, Any]) -> dict[str, Any]:
-    return {k: values[k] for k in ("team", "description", "tags") if k in values}
+    return {k: values[k] for k in ("team", "description", "tags", "visibility", "contact") if k in values}
 
 
 def _record_push(conn: Connection, name: str, number: int, new: NewVersion) -> None:

@@ -19,6 +19,8 @@ monitor role drains (`berth.storage.record_stream`, `berth.storage.record_drain`
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
+from concurrent.futures import Executor
+from dataclasses import dataclass
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Final, TypeVar
 from urllib.parse import urlsplit
@@ -28,11 +30,14 @@ from berth.core.errors import BerthError, ErrorCode
 from berth.core.settings import Settings
 from berth.storage.artifacts import file_uri_folder, local_artifact_store
 from berth.storage.db import database_url
+from berth.storage.feature_protocols import OnlineStore
 from berth.storage.migrate import HEAD_REVISION, is_current
 from berth.storage.protocols import ArtifactStore
 from berth.storage.sql_registry import SqlRegistryStore
 
 if TYPE_CHECKING:
+    from sqlalchemy import Engine
+
     from berth.storage.batch_data import BatchData
     from berth.storage.export_files import ExportFiles
     from berth.storage.record_stream import StreamTarget
@@ -141,6 +146,56 @@ def record_stream(settings: Settings) -> StreamTarget | None:
     """The record stream `Settings.record_sink` names; None: records go through the local journal."""
     uri = settings.record_sink
     return _pick("record sink", RECORD_SINKS, urlsplit(uri).scheme, uri)(uri, settings)
+
+
+def _embedded_features(uri: str, io: FeatureIO) -> OnlineStore:
+    from berth.storage.embedded_features import EmbeddedFeatures
+    from berth.storage.sql_entities import SqlEntityStore
+
+    if uri.rstrip("/") != "embedded:":
+        raise BerthError(ErrorCode.INVALID_REQUEST, f"the embedded feature source is embedded:, got {uri!r}")
+    return EmbeddedFeatures(SqlEntityStore(io.engine), io.executor)
+
+
+def _redis_features(uri: str, _: FeatureIO) -> OnlineStore:
+    extras.require("redis", f"the feature source {uri}")
+    from berth.storage.redis_features import RedisFeatures  # redis-py: only where redis:// is used
+
+    return RedisFeatures(uri)
+
+
+def _feast_features(uri: str, _: FeatureIO) -> OnlineStore:
+    from berth.storage.feast_features import FeastFeatures
+
+    return FeastFeatures(uri)
+
+
+@dataclass(frozen=True, slots=True)
+class FeatureIO:
+    """What a feature store may need besides its URI: the registry database, the I/O threads."""
+
+    engine: Engine
+    executor: Executor | None = None
+
+
+FEATURE_STORES: Final[Mapping[str, Callable[[str, FeatureIO], OnlineStore]]] = MappingProxyType(
+    {
+        "embedded": _embedded_features,
+        "redis": _redis_features,
+        "feast+http": _feast_features,
+        "feast+https": _feast_features,
+    }
+)
+"""Where feature views' values are, by the scheme of each view's source URI."""
+
+
+def feature_stores(io: FeatureIO) -> Callable[[str], OnlineStore]:
+    """The function that builds the online store a view's source URI names."""
+
+    def open_store(uri: str) -> OnlineStore:
+        return _pick("feature source", FEATURE_STORES, urlsplit(uri).scheme, uri)(uri, io)
+
+    return open_store
 
 
 DATABASES: Final[Mapping[str, Callable[..., SqlRegistryStore]]] = MappingProxyType(

@@ -39,6 +39,7 @@ from berth.core.errors import BerthError
 from berth.core.settings import Settings
 from berth.storage.record_ingest import run as run_ingester
 from berth.storage.record_protocols import RecordStore
+from berth.wiring.delivery import DeliveryLoop
 from berth.wiring.health_server import HealthServer
 from berth.wiring.implementations import record_stream
 from berth.wiring.tracing import open_tracing
@@ -121,7 +122,13 @@ def run_monitor(
     policy = DestinationPolicy(WebhookAllowList.parse(settings.webhook_allow))
     tracing = open_tracing(settings, process="monitor")
     alerts = AlertLoop(workspace, settings.alert_interval_s, WebhookSender(policy=policy, tracing=tracing))
-    start_alerts = alerts.start if settings.alert_interval_s > 0 else None
+    delivery = DeliveryLoop(settings, workspace.inbox, policy)
+
+    def start_alerts() -> None:  # once this monitor works: alert rules, and delivery to team inboxes
+        if settings.alert_interval_s > 0:
+            alerts.start()
+        delivery.start()
+
     try:
         stream = record_stream(settings)
         if stream is None:
@@ -136,10 +143,10 @@ def run_monitor(
                 on_turn=readiness.turned if readiness is not None else None,
             )
         else:
-            if start_alerts is not None:
-                start_alerts()
+            start_alerts()
             asyncio.run(_drain(settings, stream, workspace.records.store, parent_pid, stop, readiness))
     finally:
+        delivery.stop()
         alerts.stop()
         workspace.close()
         tracing.close()

@@ -12,7 +12,7 @@ import contextlib
 import gc
 import logging
 import os
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import timedelta
@@ -26,6 +26,7 @@ from starlette.types import ASGIApp
 from berth._version import __version__
 from berth.control.alerts.destinations import DestinationPolicy, WebhookAllowList
 from berth.control.canary import CanaryController
+from berth.control.inbox_service import InboxService
 from berth.control.record_export_jobs import ExportQuotas, RecordExports
 from berth.core.request_ids import RequestIds
 from berth.core.serving_groups import DEFAULT_GROUP, Role
@@ -38,6 +39,7 @@ from berth.dataplane.recording import PredictionRecorder, Recorder
 from berth.dataplane.shadows import ShadowRunner
 from berth.dataplane.step_sources import PooledCustomSteps, RegistryEntities
 from berth.runtime.batching import BatchingConfig
+from berth.runtime.features import OnlineFeatures
 from berth.runtime.loader import VersionLoader
 from berth.runtime.pool import ModelPool
 from berth.runtime.reconciler import Reconciler
@@ -45,28 +47,35 @@ from berth.runtime.serving_scope import NOTHING_LOADED, ServingScope
 from berth.runtime.variant_stats import TrafficStats
 from berth.server.auth.permissions import check_routes_declared
 from berth.server.auth.security import Security, open_security
+from berth.server.deprecation_notices import DeprecationNotices
 from berth.server.failure_recording import RecordingFailures
 from berth.server.grpc.server import GrpcEndpoint, GrpcLimits
 from berth.server.journal_health import JournalHealth
-from berth.server.metrics.requests import RequestCounter
+from berth.server.metrics.requests import NoRequestMetrics, RequestCounter
 from berth.server.metrics.server_metrics import ServerMetrics
 from berth.server.metrics.sources import watch_serving
 from berth.server.monitor_supervisor import MonitorSupervisor
 from berth.server.offload import INLINE, Offload
 from berth.server.replica_heartbeat import ReplicaHeartbeat
+from berth.server.rest.access_request_routes import access_request_router
 from berth.server.rest.alert_routes import alert_router
 from berth.server.rest.body_limit import BodyLimit
+from berth.server.rest.catalog_routes import catalog_router
+from berth.server.rest.consumer_routes import consumer_router
 from berth.server.rest.docs_routes import docs_router
 from berth.server.rest.endpoint_routes import endpoint_router
 from berth.server.rest.errors import install_error_handlers
 from berth.server.rest.fast_path import FastInference
+from berth.server.rest.feature_routes import feature_router
 from berth.server.rest.group_routes import group_router
+from berth.server.rest.inbox_routes import inbox_router
 from berth.server.rest.inference import RestInference
 from berth.server.rest.job_routes import job_router
 from berth.server.rest.management_routes import management_router
 from berth.server.rest.metrics_routes import metrics_public, metrics_router
 from berth.server.rest.monitor_routes import monitor_router
 from berth.server.rest.oip_routes import oip_router
+from berth.server.rest.permission_routes import permission_router
 from berth.server.rest.profile_routes import profile_router
 from berth.server.rest.record_routes import record_router
 from berth.server.rest.repository_routes import repository_router
@@ -75,6 +84,7 @@ from berth.server.rest.security_routes import security_router
 from berth.server.rest.tracing_layer import TracingLayer
 from berth.server.rest.ui_routes import ui_files, ui_router
 from berth.server.rest.v1_routes import v1_router
+from berth.server.usage_meter import NO_USAGE, Observed, UsageCounter, UsageMeter, no_team
 from berth.storage.journal import JournalWriter
 from berth.storage.notifications import ChangeListener, supports_notifications
 from berth.storage.sql_serving_groups import SqlServingGroups
@@ -120,6 +130,12 @@ class Server:
     """What this replica serves, reported to the registry (serving groups; role data)."""
     tracing: Tracing = OFF
     """Spans of this process (off unless BERTH_OTLP_ENDPOINT is set; `berth.wiring.tracing`)."""
+    usage: UsageMeter | None = None
+    """Calls counted per caller, flushed to the registry (serving roles; docs/consumers.md)."""
+    notices: DeprecationNotices | None = None
+    """The deprecation headers answers carry (serving roles)."""
+    features: OnlineFeatures | None = None
+    """The feature views' look-ups of `features` steps (their stores' connections)."""
 
     @property
     def role(self) -> Role:
@@ -137,6 +153,10 @@ class Server:
         if self.security is not None:
             await self.security.start()
         await self.reconciler.start()
+        if self.notices is not None:
+            await self.notices.start()
+        if self.usage is not None:
+            await self.usage.start()
         if self.listener is not None:
             loop = asyncio.get_running_loop()
             reconciler = self.reconciler
@@ -165,6 +185,10 @@ class Server:
         await self.metrics.stop()
         if self.listener is not None:
             self.listener.stop()
+        if self.usage is not None:
+            await self.usage.stop()  # flushes what it counted
+        if self.notices is not None:
+            await self.notices.stop()
         await self.reconciler.stop()
         await self.shadows.close()
         if self.journal_health is not None:
@@ -179,6 +203,8 @@ class Server:
         if self.security is not None:
             await self.security.stop()
         await self.pool.close()
+        if self.features is not None:
+            await self.features.aclose()
         self.predict_executor.shutdown(wait=True)
         self.io_executor.shutdown(wait=True)
         self.offload.close()
@@ -215,7 +241,7 @@ def build_server(settings: Settings, *, tracing: Tracing | None = None) -> Serve
     role = Role(settings.role)
     heartbeats: list[ReplicaHeartbeat] = []
 
-    def names_served(names: frozenset[str]) -> None:
+    def names_served(names: Mapping[str, str]) -> None:
         metrics.names_served(names)
         for heartbeat in heartbeats:
             heartbeat.poke()
@@ -257,6 +283,13 @@ def build_server(settings: Settings, *, tracing: Tracing | None = None) -> Serve
     predictor = Predictor(
         pool, timeout_s=settings.request_timeout_s, max_elements=settings.max_tensor_elements, tracing=tracing
     )
+    features = OnlineFeatures(
+        workspace.feature_views.list_views,
+        workspace.feature_stores(io_executor),
+        io_executor,
+        refresh_s=settings.poll_interval_s,
+        observer=metrics.features,
+    )
     endpoint_inference = EndpointInference(
         table,
         predictor,
@@ -266,6 +299,7 @@ def build_server(settings: Settings, *, tracing: Tracing | None = None) -> Serve
         PooledCustomSteps(lambda m, r: table().resolve(m, r), pool, predict_executor),
         recorder,
         tracing,
+        features=features,
     )
     dataplane = DataPlane(
         reconciler,
@@ -277,6 +311,22 @@ def build_server(settings: Settings, *, tracing: Tracing | None = None) -> Serve
         recording_problems,
     )
     canary = CanaryController(workspace.endpoints, traffic, table, io_executor)
+    usage: UsageMeter | None = None
+    notices: DeprecationNotices | None = None
+    if role.serves:
+        cache = security.cache
+        usage = UsageMeter(
+            workspace.consumers.add_usage,
+            io_executor,
+            team_of=cache.consumer_team if cache is not None else no_team,
+            flush_s=settings.usage_flush_s,
+        )
+        notices = DeprecationNotices(
+            workspace.consumers.all_deprecations,
+            io_executor,
+            lambda: reconciler.table.generation,
+            refresh_s=settings.poll_interval_s,
+        )
     listener = None
     if supports_notifications(settings.resolved_database_url):
         listener = ChangeListener(settings.resolved_database_url)
@@ -290,6 +340,8 @@ def build_server(settings: Settings, *, tracing: Tracing | None = None) -> Serve
             shared_port=settings.worker_count > 1,
             security=security.grpc(),
             requests=request_counter(metrics, recorder, "grpc"),
+            usage=usage or NO_USAGE,
+            notices=notices,
             request_ids=request_ids,
             limits=GrpcLimits(
                 max_tensors=settings.max_request_tensors,
@@ -306,6 +358,7 @@ def build_server(settings: Settings, *, tracing: Tracing | None = None) -> Serve
         max_body_bytes=settings.max_body_bytes,
         max_tensors=settings.max_request_tensors,
         offload=offload,
+        notices=notices,
     )
     return Server(
         settings=settings,
@@ -335,6 +388,9 @@ def build_server(settings: Settings, *, tracing: Tracing | None = None) -> Serve
         journal_health=journal_health,
         heartbeat=_heartbeat(settings, workspace, reconciler, io_executor, heartbeats),
         tracing=tracing,
+        usage=usage,
+        notices=notices,
+        features=features,
     )
 
 
@@ -447,7 +503,10 @@ def request_counter(
     """What a transport counts each inference request with: the metrics, and failed requests
     journaled for error rates when predictions are recorded."""
     counter = metrics.requests(protocol)
-    return counter if recorder is None else RecordingFailures(counter, recorder)
+    if recorder is not None:
+        return RecordingFailures(counter, recorder)
+    # the usage meter reads what answered from the request's observation, metrics off too
+    return Observed(counter) if isinstance(counter, NoRequestMetrics) else counter
 
 
 def create_asgi(server: Server) -> ASGIApp:
@@ -455,7 +514,9 @@ def create_asgi(server: Server) -> ASGIApp:
     log), the body limit (counted as bytes arrive, `berth.server.rest.body_limit`), the auth layer,
     then the inference fast path, then the app."""
     app = create_app(server)
-    fast = FastInference(app, server.inference, request_counter(server.metrics, server.recorder, "rest"))
+    fast = FastInference(
+        app, server.inference, request_counter(server.metrics, server.recorder, "rest"), _usage(server)
+    )
     if server.security is None:
         raise RuntimeError("a server is built with its security (build_server)")
     authenticated = server.security.asgi_layer(fast, app)
@@ -493,7 +554,12 @@ def create_app(server: Server) -> FastAPI:
     app.include_router(docs_router(app.title, app.openapi_url or "/openapi.json"))
     metrics = server.metrics
     app.include_router(
-        oip_router(server.dataplane, server.inference, request_counter(metrics, server.recorder, "rest"))
+        oip_router(
+            server.dataplane,
+            server.inference,
+            request_counter(metrics, server.recorder, "rest"),
+            _usage(server),
+        )
     )
     if metrics.enabled:
         app.include_router(metrics_router(metrics, open_to_all=metrics_public(settings)))
@@ -516,14 +582,21 @@ def _include_data_plane(app: FastAPI, server: Server) -> None:
             requests=request_counter(server.metrics, server.recorder, "v1"),
             max_tensors=settings.max_request_tensors,
             offload=server.offload,
+            usage=_usage(server),
+            notices=server.notices,
         )
     )
+
+
+def _usage(server: Server) -> UsageCounter:
+    return server.usage if server.usage is not None else NO_USAGE
 
 
 def _include_management(app: FastAPI, server: Server) -> None:
     """The management API (/api/v1) and the web app."""
     settings = server.settings
     app.include_router(profile_router(server.workspace.profiles))
+    app.include_router(consumer_router(server.workspace.consumers, server.notices))
     quotas = ExportQuotas(
         max_running=settings.export_max_running,
         max_bytes=settings.export_max_bytes,
@@ -541,6 +614,8 @@ def _include_management(app: FastAPI, server: Server) -> None:
     )
     destinations = DestinationPolicy(WebhookAllowList.parse(settings.webhook_allow))
     app.include_router(alert_router(server.workspace.alerts, destinations))
+    inbox = InboxService(server.workspace.inbox, server.workspace.records, server.workspace.inbox.team_exists)
+    app.include_router(inbox_router(inbox, destinations))
     app.include_router(
         management_router(
             server.workspace.store,
@@ -557,10 +632,14 @@ def _include_management(app: FastAPI, server: Server) -> None:
             server.workspace.endpoints, server.workspace.entities, server.reconciler, server.traffic
         )
     )
+    app.include_router(catalog_router(server.workspace.catalog_store))
+    app.include_router(feature_router(server.workspace.features, server.workspace.entities))
     app.include_router(job_router(server.workspace.jobs, server.workspace.alerts, server.tracing))
     app.include_router(
         group_router(server.workspace.groups, replica_ttl=timedelta(seconds=settings.replica_ttl_s))
     )
+    app.include_router(permission_router())
     app.include_router(ui_router(ui_files()))
     if server.security is not None:
         app.include_router(security_router(server.security.store, server.security.audit))
+        app.include_router(access_request_router(server.security.requests))

@@ -17,16 +17,24 @@ from berth.storage.protocols import RegistryStore
 from berth.wiring.implementations import open_database
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+    from concurrent.futures import Executor
+
     from berth.control.endpoints import EndpointService
+    from berth.control.feature_views import FeatureService
     from berth.control.jobs.service import JobService
     from berth.control.monitor_service import MonitorService
     from berth.control.publishing import Publisher
     from berth.control.record_service import RecordService
     from berth.runtime.flavors.catalog import FlavorCatalog
     from berth.storage.batch_data import BatchData
+    from berth.storage.consumer_protocols import ConsumerStore
+    from berth.storage.feature_protocols import FeatureViewStore, OnlineStore
     from berth.storage.profile_protocols import ProfileStore
     from berth.storage.protocols import ArtifactStore, EntityStore
     from berth.storage.sql_alerts import SqlAlertStore
+    from berth.storage.sql_catalog import SqlCatalogStore
+    from berth.storage.sql_inbox import SqlInbox
     from berth.storage.sql_record_stats import SqlRecordStats
     from berth.storage.sql_records import SqlRecordStore
     from berth.storage.sql_registry import SqlRegistryStore
@@ -81,7 +89,27 @@ class Workspace:
         from berth.control.endpoints import EndpointService
         from berth.storage.sql_endpoints import SqlEndpointStore
 
-        return EndpointService(self.store, SqlEndpointStore(self._engine), self.entities)
+        return EndpointService(
+            self.store, SqlEndpointStore(self._engine), self.entities, views=self.feature_views
+        )
+
+    @cached_property
+    def feature_views(self) -> FeatureViewStore:
+        from berth.storage.sql_feature_views import SqlFeatureViewStore
+
+        return SqlFeatureViewStore(self._engine)
+
+    def feature_stores(self, executor: Executor | None = None) -> Callable[[str], OnlineStore]:
+        """What builds a view's online store from its source URI (`implementations.FEATURE_STORES`)."""
+        from berth.wiring.implementations import FeatureIO, feature_stores
+
+        return feature_stores(FeatureIO(self._engine, executor))
+
+    @cached_property
+    def features(self) -> FeatureService:
+        from berth.control.feature_views import FeatureService
+
+        return FeatureService(self.feature_views, self.feature_stores(), self.endpoints.feature_view_readers)
 
     @cached_property
     def jobs(self) -> JobService:
@@ -90,6 +118,19 @@ class Workspace:
         from berth.wiring.job_kinds import installed_kinds
 
         return JobService(SqlJobStore(self._engine), installed_kinds(), home=self._settings.home)
+
+    @cached_property
+    def consumers(self) -> ConsumerStore:
+        from berth.storage.sql_consumers import SqlConsumerStore
+
+        return SqlConsumerStore(self._engine)
+
+    @cached_property
+    def catalog_store(self) -> SqlCatalogStore:
+        """The catalog every team searches (not the flavors: `catalog`)."""
+        from berth.storage.sql_catalog import SqlCatalogStore
+
+        return SqlCatalogStore(self._engine)
 
     @cached_property
     def profiles(self) -> ProfileStore:
@@ -117,6 +158,12 @@ class Workspace:
         from berth.storage.sql_alerts import SqlAlertStore
 
         return SqlAlertStore(self._engine)
+
+    @cached_property
+    def inbox(self) -> SqlInbox:
+        from berth.storage.sql_inbox import SqlInbox
+
+        return SqlInbox(self._engine)
 
     @cached_property
     def monitor(self) -> MonitorService:

@@ -32,7 +32,9 @@ def test_every_step_example_parses() -> None:
     assert len(steps) >= 10
     for step in steps:
         phase = (
-            "pre" if step["type"] in ("select", "rename", "defaults", "scale", "lookup", "python") else "post"
+            "pre"
+            if step["type"] in ("select", "rename", "defaults", "scale", "lookup", "features", "python")
+            else "post"
         )
         parse_pipeline({phase: [step]})
 

@@ -88,7 +88,10 @@ def test_empty_pipelines() -> None:
         ({"post": "rules"}, "'post' must be a list of steps"),
         ({"pre": [3]}, "pre[0]: a step must be an object with a 'type', got int"),
         ({"pre": [{"columns": ["a"]}]}, "pre[0]: unknown pre-step type None"),
-        ({"pre": [{"type": "sort"}]}, "unknown pre-step type 'sort'; use one of defaults, lookup, python"),
+        (
+            {"pre": [{"type": "sort"}]},
+            "unknown pre-step type 'sort'; use one of defaults, features, lookup, python",
+        ),
         (
             {"post": [{"type": "scale", "columns": {}}]},
             "post[0]: unknown post-step type 'scale' (it runs on the other",

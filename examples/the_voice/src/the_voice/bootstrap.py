@@ -6,7 +6,8 @@
    parameters, its training-data reference and a reference profile of the texts it was trained on
    (a seeded sample of `REFERENCE_ROWS`: drift of the ``text`` input is monitored against it), under
    the alias ``champion``;
-3. the endpoint ``feedback-router`` routes texts through it (`the_voice.routing`).
+3. the teams it routes to are created (each has an inbox), and the endpoint ``feedback-router``
+   routes texts through it and delivers each one to its team's inbox (`the_voice.routing`).
 
 Idempotent: a champion trained on the same data by the same code is kept, and an endpoint with the
 same pipeline is left alone (its traffic is never touched: a retrained champion or a canary stays),
@@ -18,6 +19,7 @@ from __future__ import annotations
 import argparse
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -25,9 +27,10 @@ import numpy as np
 import berth
 from the_voice.data import fingerprint, load_split
 from the_voice.routing import CHAMPION, ENDPOINT, MODEL, TEAM, endpoint_spec
+from the_voice.teams import DEFAULT_TEAM, TEAMS
 from the_voice.trainer import VoiceTrainer, frame
 
-REVISION = "4"
+REVISION = "5"
 """Bumped when the training code changes, so the fingerprint (and the cached champion) changes."""
 REFERENCE_ROWS = 2_000
 """Training texts summarised into the champion's reference profile (the retrain job takes as many)."""
@@ -57,6 +60,7 @@ def data_fingerprint(base_rows: int | None) -> str:
 def bootstrap(where: Where, *, base_rows: int | None = None, say: Callable[[str], None] = print) -> int:
     """Make sure the champion and the endpoint exist; returns the champion's version number."""
     number = _champion(where, base_rows, say)
+    _teams(where, say)
     _endpoint(where, say)
     return number
 
@@ -76,7 +80,7 @@ def _champion(where: Where, base_rows: int | None, say: Callable[[str], None]) -
     finally:
         registry.close()
     trainer = VoiceTrainer({} if base_rows is None else {"base_rows": base_rows})
-    say("labelling the train texts by clusters (TF-IDF + KMeans, k = 77) ...")
+    say("labelling the train texts by clusters (sentence embeddings + KMeans, k = 77) ...")
     texts, labels = trainer.base_data()
     say(f"training {MODEL} on {len(texts)} texts with their cluster labels ...")
     model = trainer.train((texts, labels), ([], []))
@@ -102,6 +106,27 @@ def _champion(where: Where, base_rows: int | None, say: Callable[[str], None]) -
     return version.number
 
 
+def _teams(where: Where, say: Callable[[str], None]) -> None:
+    """The teams messages are delivered to (each has an inbox); needs the platform's admin right
+    on a server (made without authentication, or with an admin token)."""
+    from berth.client.security import RemoteSecurity
+
+    if where.url:
+        security: Any = RemoteSecurity(where.url, token=where.token)
+    else:
+        from berth.client.embedded.security import open_local_security
+
+        security = open_local_security(Path(where.home) if where.home else None, "the_voice.bootstrap")
+    try:
+        existing = {t["name"] for t in security.list_teams()}
+        for team in [*TEAMS, DEFAULT_TEAM]:
+            if team not in existing:
+                security.create_team(team, f"The Voice: {team} (its inbox gets the messages routed to it)")
+                say(f"created team {team}")
+    finally:
+        security.close()
+
+
 def _endpoint(where: Where, say: Callable[[str], None]) -> None:
     spec = endpoint_spec()
     endpoints = berth.endpoints(**where.kwargs())
@@ -114,13 +139,13 @@ def _endpoint(where: Where, say: Callable[[str], None]) -> None:
             endpoints.create(ENDPOINT, spec, team=TEAM, description="Routes customer feedback to a team.")
             say(f"created endpoint {ENDPOINT}")
             return
-        if current.get("pipeline") == spec["pipeline"]:
+        if current.get("pipeline") == spec["pipeline"] and current.get("deliver") == spec["deliver"]:
             say(f"endpoint {ENDPOINT} is up to date")
             return
-        # the traffic (targets, a canary) is the operators': only the routing pipeline is renewed
+        # the traffic (targets, a canary) is the operators': only the routing and delivery are renewed
         endpoints.replace(
             ENDPOINT,
-            {**current, "pipeline": spec["pipeline"]},
+            {**current, "pipeline": spec["pipeline"], "deliver": spec["deliver"]},
             expected_revision=current["revision"],
             reason="the_voice.bootstrap: the routing pipeline changed",
         )

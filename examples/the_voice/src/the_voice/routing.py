@@ -7,6 +7,9 @@ Post-steps (berth's pipeline, see docs/pipelines.md):
    mentioning a lost or stolen card (the words "lost" or "stole", and "card"; case-insensitive) goes
    to ``card-security``, whatever the model said;
 3. ``rename`` ``predict`` -> ``category`` and ``select`` the three answers.
+
+``deliver``: every answered text goes to the inbox of the team in its ``team`` answer (berth's
+delivery to teams, docs/endpoints.md); a reroute there corrects ``category`` (feedback).
 """
 
 from __future__ import annotations
@@ -19,6 +22,8 @@ ENDPOINT: Final = "feedback-router"
 MODEL: Final = "voice-classifier"
 CHAMPION: Final = "champion"
 TEAM: Final = "voice"
+DELIVER: Final = {"by": "team", "label": "category"}
+"""Each routed message to its team's inbox; a reroute corrects the category (docs/the-voice.md)."""
 
 CARD_SECURITY_RULE: Final = (
     'if (text contains "lost" or text contains "stole") and text contains "card" then team = "card-security"'
@@ -45,4 +50,5 @@ def endpoint_spec() -> dict[str, Any]:
                 {"type": "select", "columns": ["category", "team", "confidence"]},
             ]
         },
+        "deliver": DELIVER,
     }

@@ -23,26 +23,44 @@ WITH_CLUSTERS = "cluster labels + corrections"
 CORRECTIONS_ONLY = "corrections only"
 
 
-def build_pipeline(seed: int = SEED) -> Any:
-    """TF-IDF of words (1-2 grams) and of characters (2-4 grams inside words) -> a linear model
-    with probabilities (SGD, modified Huber loss), seeded. It takes a DataFrame with a ``text``
-    column, so the served model's input is named ``text``."""
+SMALL_DATA_ROWS = 4_000
+"""Up to this many training rows the classifier is a logistic regression (lbfgs: exact, best with
+few labels); beyond, SGD (as good with many labels, and several times faster)."""
+
+
+def build_pipeline(seed: int = SEED, *, rows: int = SMALL_DATA_ROWS + 1) -> Any:
+    """The sentence encoder's embedding (USE multilingual v3, `berth.text.SentenceEncoder`: computed by
+    the server, a reference in the artifact), TF-IDF of words (1-2 grams) and of characters (2-4
+    grams inside words) -> a linear model with probabilities: a logistic regression for up to
+    `SMALL_DATA_ROWS` rows, else SGD with the modified Huber loss; seeded. It takes a DataFrame with
+    a ``text`` column, so the served model's input is named ``text``."""
     from sklearn.compose import ColumnTransformer
     from sklearn.feature_extraction.text import TfidfVectorizer
-    from sklearn.linear_model import SGDClassifier
+    from sklearn.linear_model import LogisticRegression, SGDClassifier
     from sklearn.pipeline import Pipeline
+
+    from berth.text import SentenceEncoder
 
     features = ColumnTransformer(
         [
+            ("sentence", SentenceEncoder(), TEXT),
             ("words", TfidfVectorizer(ngram_range=(1, 2), sublinear_tf=True, min_df=1), TEXT),
             (
                 "chars",
-                TfidfVectorizer(analyzer="char_wb", ngram_range=(2, 4), sublinear_tf=True, min_df=2),
+                TfidfVectorizer(
+                    analyzer="char_wb", ngram_range=(2, 4), sublinear_tf=True, min_df=2 if rows > 2_000 else 1
+                ),
                 TEXT,
             ),
         ]
     )
-    classifier = SGDClassifier(loss="modified_huber", alpha=5e-5, max_iter=15, tol=None, random_state=seed)
+    classifier: Any
+    if rows <= SMALL_DATA_ROWS:
+        classifier = LogisticRegression(C=20.0, max_iter=300, random_state=seed)
+    else:
+        classifier = SGDClassifier(
+            loss="modified_huber", alpha=1e-4, max_iter=15, tol=None, random_state=seed
+        )
     return Pipeline([("features", features), ("classifier", classifier)])
 
 
@@ -50,7 +68,7 @@ def train(
     texts: Sequence[str], labels: Sequence[str], *, weights: Sequence[float] | None = None, seed: int = SEED
 ) -> Any:
     """A fitted `build_pipeline` on these texts and labels (optionally weighted per text)."""
-    model = build_pipeline(seed)
+    model = build_pipeline(seed, rows=len(texts))
     fit_params = {} if weights is None else {"classifier__sample_weight": np.asarray(weights, dtype=float)}
     model.fit(frame(texts), list(labels), **fit_params)
     return model
@@ -153,8 +171,9 @@ class VoiceTrainer:
         """Parameters and the model card for the versions it trains."""
         return {
             "params": {
-                "features": "tfidf words 1-2 + chars 2-4 (char_wb)",
-                "classifier": "SGDClassifier(modified_huber, alpha=5e-5)",
+                "features": "USE multilingual v3 (berth.text, 512) + tfidf words 1-2 + chars 2-4 (char_wb)",
+                "classifier": f"LogisticRegression(C=20) up to {SMALL_DATA_ROWS} rows, else "
+                "SGDClassifier(modified_huber, alpha=1e-4)",
                 "seed": self._seed,
                 "recipe": self._recipe,
                 **{f"recipe_score[{name}]": score for name, score in self._scores.items()},
@@ -168,9 +187,11 @@ MODEL_CARD = """# voice-classifier
 Routes a customer's feedback text to one of the 77 banking77 categories (the endpoint
 `feedback-router` maps the category to the owning team).
 
-- **Model**: TF-IDF of words (1-2 grams) and characters (2-4 grams) -> linear classifier (SGD,
-  modified Huber loss, so each answer has probabilities).
-- **First labels**: none were given. The train texts were clustered (TF-IDF + KMeans, k = 77) and
+- **Model**: sentence embeddings (Google's Universal Sentence Encoder multilingual v3, computed by
+  berth's server from the text: the artifact names the encoder and its weights' sha256) with
+  TF-IDF of words (1-2 grams) and characters (2-4 grams) -> linear classifier (logistic
+  regression with few labels, SGD with many; both give probabilities).
+- **First labels**: none were given. The train texts were clustered (sentence embeddings + KMeans, k = 77) and
   an analyst named each cluster after reading 5 of its texts; every text took its cluster's name.
 - **Improves from**: analysts' corrections of served predictions (berth feedback), through the
   `retrain` job, which promotes a challenger only when it beats the champion on a gold hold-out.

@@ -29,10 +29,17 @@ class LocalRecords:
         self._service = service
         self._close = close
 
-    def list(self, *, limit: int = 100, cursor: str | None = None, **filters: Any) -> JsonDict:
+    def list(
+        self, *, limit: int = 100, cursor: str | None = None, order: str = "newest", **filters: Any
+    ) -> JsonDict:
+        """Records, newest first; ``order="needs_review"``: those awaiting a correction, the most
+        instructive first (`berth.control.review_order`)."""
+        if order not in ("newest", "needs_review"):
+            raise BerthError(ErrorCode.INVALID_REQUEST, "order must be 'newest' or 'needs_review'")
         body = ExportBody.model_validate(_filters(filters))
-        query = body.to_query()
-        page = self._service.query(replace(query, limit=limit, after=cursor))
+        query = replace(body.to_query(), limit=limit, after=cursor)
+        read = self._service.needs_review if order == "needs_review" else self._service.query
+        page = read(query)
         return {"records": [r.to_json() for r in page.records], "next_cursor": page.next_cursor}
 
     def get(self, prediction_id: str) -> JsonDict:

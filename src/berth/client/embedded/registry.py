@@ -36,6 +36,19 @@ class LocalRegistry:
     def get_model(self, name: str) -> Model:
         return self._ws.store.get_model(name)
 
+    def update_model(
+        self,
+        name: str,
+        *,
+        description: str | None = None,
+        tags: Mapping[str, str] | None = None,
+        visibility: str | None = None,
+        contact: str | None = None,
+    ) -> Model:
+        return self._ws.store.update_model(
+            name, description=description, tags=tags, visibility=visibility, contact=contact
+        )
+
     def list_versions(self, name: str) -> list[Version]:
         return self._ws.store.list_versions(name)
 

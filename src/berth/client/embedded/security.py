@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from berth.client.embedded.home import home_settings
 from berth.core.access import Role
 from berth.core.audit import AuditQuery, acting_as
-from berth.core.security import ApiToken
+from berth.core.security import ApiToken, EndpointGrant
 from berth.core.settings import Settings
 from berth.storage.audit_store import SqlAuditStore
 from berth.storage.security_store import SqlSecurityStore
@@ -33,6 +34,19 @@ def _token_json(token: ApiToken, secret: str | None = None) -> dict[str, Any]:
     if secret is not None:
         body["token"] = secret
     return body
+
+
+def _grant_json(grant: EndpointGrant) -> dict[str, Any]:
+    """A grant as the REST API answers it (`expired`: it counts for nothing now)."""
+    expires = grant.expires_at
+    return {
+        "endpoint": grant.endpoint,
+        "team": grant.team,
+        "granted_by": grant.granted_by,
+        "at": grant.at.isoformat(),
+        "expires_at": expires.isoformat() if expires is not None else None,
+        "expired": expires is not None and expires <= datetime.now(UTC),
+    }
 
 
 class LocalSecurity:
@@ -84,10 +98,22 @@ class LocalSecurity:
             for m in self._store.list_members(team)
         ]
 
-    def grant(self, endpoint: str, team: str) -> dict[str, Any]:
+    def grant(
+        self,
+        endpoint: str,
+        team: str,
+        *,
+        expires_in_s: float | None = None,
+        expires_at: datetime | None = None,
+    ) -> dict[str, Any]:
         with acting_as(self._actor):
-            grant = self._store.grant_endpoint(endpoint, team)
-        return {"endpoint": grant.endpoint, "team": grant.team, "granted_by": grant.granted_by}
+            grant = self._store.grant_endpoint(
+                endpoint, team, expires_in_s=expires_in_s, expires_at=expires_at
+            )
+        return _grant_json(grant)
+
+    def list_grants(self, endpoint: str) -> list[dict[str, Any]]:
+        return [_grant_json(g) for g in self._store.list_grants(endpoint)]
 
     def revoke_grant(self, endpoint: str, team: str) -> None:
         with acting_as(self._actor):

@@ -33,6 +33,12 @@ class Corrections:
     holdout_labels: list[str] = field(default_factory=list)
     skipped: int = 0
     """Labelled records the trainer could not use (not one row, or no label)."""
+    refused: dict[str, int] = field(default_factory=dict)
+    """Why each of those was not used: reason -> how many (the job's result and progress say it)."""
+
+    def refuse(self, reason: str) -> None:
+        self.skipped += 1
+        self.refused[reason] = self.refused.get(reason, 0) + 1
 
     @property
     def total(self) -> int:
@@ -67,8 +73,15 @@ def read_corrections(
             seen.add(pid)
             label = stored.feedback.label if stored.feedback is not None else None
             rows = trainer.rows_of(stored.record.inputs)
-            if label is None or len(rows) != 1:
-                found.skipped += 1
+            if label is None:
+                found.refuse("feedback without a label (a value only)")
+                continue
+            if len(rows) != 1:
+                found.refuse(
+                    "a batched prediction: one label cannot name its rows"
+                    if len(rows) > 1
+                    else "the trainer finds no training row in the prediction's inputs"
+                )
                 continue
             if in_holdout(pid, holdout_percent):
                 found.holdout_rows.append(rows[0])

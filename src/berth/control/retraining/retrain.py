@@ -15,7 +15,7 @@ rollback is ``berth alias set MODEL champion OLD``.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -51,6 +51,8 @@ class RetrainOutcome:
     test_accuracy: float | None
     profile: str
     """``"N rows"`` when the challenger got its reference profile, else why not."""
+    refused: dict[str, int] = field(default_factory=dict)
+    """Corrections not used, by reason (a batched prediction's label, feedback without a label)."""
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -67,6 +69,7 @@ class RetrainOutcome:
             "holdout_rows": self.holdout_rows,
             "train_rows": self.train_rows,
             "reference_profile": self.profile,
+            "refused_corrections": dict(self.refused),
         }
 
 
@@ -83,7 +86,10 @@ def retrain(
     version's tags and the alias history."""
     progress(0.0, f"reading corrections of endpoint {params.endpoint}")
     corrections = read_corrections(records, params.endpoint, trainer, params.holdout_percent)
-    progress(0.1, f"{corrections.total} corrections ({len(corrections.holdout_rows)} in the hold-out)")
+    refused = "".join(f"; {n} not used: {reason}" for reason, n in sorted(corrections.refused.items()))
+    progress(
+        0.1, f"{corrections.total} corrections ({len(corrections.holdout_rows)} in the hold-out){refused}"
+    )
     base_rows, base_labels = _without_corrected(*trainer.base_data(), corrections)
     rows = [*base_rows, *corrections.train_rows]
     if not rows:
@@ -132,6 +138,7 @@ def retrain(
         train_rows=len(rows),
         test_accuracy=test_accuracy,
         profile=profile,
+        refused=dict(corrections.refused),
     )
 
 

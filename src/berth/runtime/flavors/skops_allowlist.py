@@ -15,7 +15,10 @@ What is on the list:
   forests and gradient boosting, whose node arrays `berth.runtime.flavors.fitted_state` checks);
 - numpy arrays, dtypes, scalar types, ``RandomState``/``Generator`` and bit generators;
 - scipy.sparse matrix and array classes;
-- builtin containers and scalars.
+- builtin containers and scalars;
+- berth's own model parts (`BERTH_TYPES`): the sentence encoder, whose state is a reference (an
+  encoder's registered name and its weights' sha256, checked by its ``__setstate__``), never code
+  or weights (`berth.runtime.sentence_encoder`).
 
 Not on it (a maintainer's explicit, audited trust is needed): any function other than a numpy
 ufunc, ``functools.partial``, bound methods, ``operator`` getters, ``zoneinfo`` and every loader
@@ -82,6 +85,9 @@ SKLEARN_INTERNAL_TYPES = (
 """Reviewed scikit-learn internals that fitted estimators hold (plain Python or numpy state)."""
 
 TREE_TYPE = "sklearn.tree._tree.Tree"
+
+BERTH_TYPES = ("berth.runtime.sentence_encoder.SentenceEncoder",)
+"""berth's model parts: classes whose ``__setstate__`` checks the state a file gives them."""
 
 CYTHON_LOSSES = (
     "sklearn._loss._loss.CyAbsoluteError",
@@ -177,10 +183,12 @@ def _ufuncs() -> frozenset[str]:
 @cache
 def object_types() -> frozenset[str]:
     """Classes an ``ObjectNode`` (``cls.__new__`` then ``__setstate__``) or a ``TypeNode`` may
-    name: estimators and reviewed internals, numpy's array and scalar types, builtin scalars."""
+    name: estimators and reviewed internals, berth's model parts, numpy's array and scalar types,
+    builtin scalars."""
     return _classes(
         _estimators()
         | set(SKLEARN_INTERNAL_TYPES)
+        | set(BERTH_TYPES)
         | _numpy_types()
         | set(BUILTIN_SCALARS - {"builtins.NoneType"})
         | {"builtins.dict", "builtins.list", "builtins.tuple", "builtins.set"}

@@ -9,6 +9,7 @@ from typing import Final
 from berth.runtime.pipeline.classes import ThresholdStep, TopKStep
 from berth.runtime.pipeline.columns import DefaultsStep, RenameStep, SelectStep
 from berth.runtime.pipeline.custom import PythonStep
+from berth.runtime.pipeline.features import FeaturesStep
 from berth.runtime.pipeline.lookup import LookupStep
 from berth.runtime.pipeline.mapping import MapStep
 from berth.runtime.pipeline.rules.step import RulesStep
@@ -33,6 +34,7 @@ STEP_TYPES: Final[dict[str, StepType]] = {
     "defaults": StepType(DefaultsStep.from_spec, _PRE),
     "scale": StepType(ScaleStep.from_spec, _PRE),
     "lookup": StepType(LookupStep.from_spec, _PRE),
+    "features": StepType(FeaturesStep.from_spec, _PRE),
     "python": StepType(PythonStep.from_spec, _BOTH),
     "threshold": StepType(ThresholdStep.from_spec, _POST),
     "top_k": StepType(TopKStep.from_spec, _POST),

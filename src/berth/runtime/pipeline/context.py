@@ -27,6 +27,34 @@ class EntitySource(Protocol):
         ...
 
 
+@dataclass(frozen=True, slots=True)
+class FeatureLookup:
+    """One view a `features` step reads: its name, the request's distinct keys, the features
+    wanted (None: all of the view's)."""
+
+    view: str
+    keys: Sequence[str]
+    features: Sequence[str] | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class FeatureAnswer:
+    """A view's answer for every key asked: its values (the view's miss and unavailable policies
+    applied: a key without values is null), and the features' dtypes (``float64``, ...)."""
+
+    rows: Mapping[str, Mapping[str, Any] | None]
+    dtypes: Mapping[str, str]
+
+
+class FeatureSource(Protocol):
+    """Feature views' values by key (`berth.runtime.features.OnlineFeatures`)."""
+
+    async def lookup(self, lookups: Sequence[FeatureLookup]) -> list[FeatureAnswer]:
+        """Every lookup of a request at once (one round trip per store); a refused miss is
+        ENTITY_NOT_FOUND, a failing store of a ``fail`` view FEATURES_UNAVAILABLE."""
+        ...
+
+
 class CustomStepSource(Protocol):
     """Custom steps by reference (``"model:version"``): Python callables from pushed packages."""
 
@@ -70,6 +98,12 @@ class _NoEntities:
         raise BerthError(ErrorCode.UNAVAILABLE, f"no entity source to look up table {table!r}")
 
 
+class _NoFeatures:
+    async def lookup(self, lookups: Sequence[FeatureLookup]) -> list[FeatureAnswer]:
+        views = ", ".join(repr(x.view) for x in lookups)
+        raise BerthError(ErrorCode.FEATURES_UNAVAILABLE, f"no feature source to look up {views}")
+
+
 class _NoCustomSteps:
     async def get(self, ref: str) -> CustomFunction:
         raise BerthError(ErrorCode.MODEL_NOT_FOUND, f"no custom step {ref!r} (no custom step source)")
@@ -90,9 +124,16 @@ class StepContext:
     request_parameters: Mapping[str, Any] = field(default_factory=dict)
     tracing: Tracing = OFF
     """Where each step's span goes (a child of the request's, when it is traced)."""
+    features: FeatureSource = field(default_factory=_NoFeatures)
 
     def for_post(self, inputs: Frame, classes: Sequence[Any] | None) -> StepContext:
         """This context for the post-steps of a request: its inputs and the answering version's labels."""
         return StepContext(
-            self.entity_source, self.custom_steps, inputs, classes, self.request_parameters, self.tracing
+            self.entity_source,
+            self.custom_steps,
+            inputs,
+            classes,
+            self.request_parameters,
+            self.tracing,
+            self.features,
         )

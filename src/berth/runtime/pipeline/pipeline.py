@@ -16,6 +16,7 @@ from berth.core.errors import BerthError, ErrorCode
 from berth.runtime.pipeline.catalog import STEP_TYPES, types_for
 from berth.runtime.pipeline.context import StepContext
 from berth.runtime.pipeline.custom import PythonStep
+from berth.runtime.pipeline.features import FeaturesStep
 from berth.runtime.pipeline.frame import Frame
 from berth.runtime.pipeline.lookup import LookupStep
 from berth.runtime.pipeline.spec import SpecReader, invalid_spec
@@ -23,7 +24,9 @@ from berth.runtime.pipeline.step import Phase, Step
 
 MAX_STEPS: Final = 64
 """The most steps a phase may have."""
-_PASSED_THROUGH: Final = frozenset({ErrorCode.PIPELINE_STEP_FAILED, ErrorCode.ENTITY_NOT_FOUND})
+_PASSED_THROUGH: Final = frozenset(
+    {ErrorCode.PIPELINE_STEP_FAILED, ErrorCode.ENTITY_NOT_FOUND, ErrorCode.FEATURES_UNAVAILABLE}
+)
 
 
 class Pipeline:
@@ -56,6 +59,11 @@ class Pipeline:
     def lookup_tables(self) -> list[str]:
         """The entity tables the lookups read, in order, without repeats."""
         return list(dict.fromkeys(s.table for s in self.pre if isinstance(s, LookupStep)))
+
+    def feature_views(self) -> list[str]:
+        """The feature views the `features` steps read, in order, without repeats."""
+        names = [n for s in self.pre if isinstance(s, FeaturesStep) for n in s.view_names()]
+        return list(dict.fromkeys(names))
 
     def check_columns(
         self, inputs: Collection[str] | None = None, outputs: Collection[str] | None = None

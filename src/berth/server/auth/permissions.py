@@ -47,18 +47,25 @@ class Guard:
 
     def __init__(self, cache: AccessCache | None) -> None:
         self.cache = cache
-        self._models: dict[tuple[str, str], Resource] = {}
+        self._models: dict[tuple[str, str, bool], Resource] = {}
 
     async def model(self, name: str) -> Resource:
-        team = None if self.cache is None else await self.cache.model_team_fresh(name)
-        return Resource.model(name, None) if team is None else self._resource(name, team)
+        """The model or endpoint `name` (its team None when it does not exist), discoverable as
+        the access table says."""
+        if self.cache is None:
+            return Resource.model(name, None)
+        team = await self.cache.model_team_fresh(name)
+        if team is None:
+            return Resource.model(name, None)
+        return self._resource(name, team, self.cache.discoverable(name))
 
-    def _resource(self, name: str, team: str) -> Resource:
-        resource = self._models.get((name, team))  # models that exist: a bounded set
+    def _resource(self, name: str, team: str, discoverable: bool) -> Resource:
+        key = (name, team, discoverable)
+        resource = self._models.get(key)  # models that exist: a bounded set
         if resource is None:
             if len(self._models) > 100_000:
                 self._models.clear()
-            resource = self._models[name, team] = Resource.model(name, team)
+            resource = self._models[key] = Resource.model(name, team, discoverable=discoverable)
         return resource
 
     def team(self, name: str) -> Resource:
@@ -75,7 +82,20 @@ class Guard:
 
     async def check_model(self, principal: Principal, action: Action, name: str) -> None:
         if not self.check_known_model(principal, action, name):
-            authorize(principal, action, await self.model(name))
+            await self.authorize(principal, action, await self.model(name))
+
+    async def authorize(self, principal: Principal, action: Action, resource: Resource) -> None:
+        """`berth.core.access.authorize`, where a resource hidden from `principal` costs what a
+        missing one does: looking a missing name up reloads the access table (rate-limited), so an
+        existing name answered NOT_FOUND reloads it too, or the answer's timing would tell an
+        outsider that a private name exists."""
+        try:
+            authorize(principal, action, resource)
+        except BerthError as error:
+            hidden = error.code is not ErrorCode.FORBIDDEN and resource.team is not None
+            if hidden and self.cache is not None:
+                await self.cache.reload_if_due()
+            raise
 
     async def may(self, principal: Principal, action: Action, model: str) -> bool:
         """Whether `principal` may do `action` on `model` (for filtering lists)."""
@@ -159,7 +179,8 @@ def requires(action: Action, resource: ResourceOf = server_resource) -> Any:
     async def permission(request: Request) -> Principal:
         principal = request_principal(request)
         if principal is not ANONYMOUS:
-            authorize(principal, action, await resource(request_guard(request), request))
+            guard = request_guard(request)
+            await guard.authorize(principal, action, await resource(guard, request))
             # who acts in this request, for the audit events its changes write (same task)
             set_audit_context(AuditContext(principal.name, current_request_id()))
         return principal

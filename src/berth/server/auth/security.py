@@ -26,8 +26,9 @@ from berth.server.auth.permissions import Guard, public_paths
 from berth.server.auth.rate_limit import RateLimiter
 from berth.server.grpc.server import GrpcSecurity
 from berth.storage.audit_store import SqlAuditStore
-from berth.storage.security_protocols import AuditStore, SecurityStore
+from berth.storage.security_protocols import AccessRequestStore, AuditStore, SecurityStore
 from berth.storage.security_store import SqlSecurityStore
+from berth.storage.sql_access_requests import SqlAccessRequestStore
 
 log = logging.getLogger(__name__)
 
@@ -41,6 +42,7 @@ class Security:
     guard: Guard
     limiter: RateLimiter | None
     tls: tuple[bytes, bytes] | None
+    requests: AccessRequestStore
 
     async def start(self) -> None:
         if self.cache is not None:
@@ -145,4 +147,5 @@ def open_security(settings: Settings, executor: Executor) -> Security:
     limiter = (
         RateLimiter(settings.rate_limit_rps, settings.rate_limit_burst) if settings.rate_limit_rps else None
     )
-    return Security(store, audit, cache, authenticator, Guard(cache), limiter, tls)
+    requests = SqlAccessRequestStore(store.engine)
+    return Security(store, audit, cache, authenticator, Guard(cache), limiter, tls, requests)

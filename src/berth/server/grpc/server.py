@@ -16,12 +16,14 @@ from berth.dataplane.dataplane import DataPlane
 from berth.server.auth.authentication import Authenticator
 from berth.server.auth.permissions import Guard
 from berth.server.auth.rate_limit import RateLimiter
+from berth.server.deprecation_notices import DeprecationNotices
 from berth.server.grpc.auth import AuthInterceptor
 from berth.server.grpc.proto import berth_inference_pb2_grpc as pb_grpc
 from berth.server.grpc.request_ids import RequestIdInterceptor
 from berth.server.grpc.service import RPC_ACTIONS, InferenceServicer
 from berth.server.metrics.requests import RequestCounter
 from berth.server.offload import INLINE, Offload
+from berth.server.usage_meter import NO_USAGE, UsageCounter
 
 log = logging.getLogger(__name__)
 
@@ -82,6 +84,8 @@ async def start_grpc_server(
     request_ids: RequestIds | None = None,
     limits: GrpcLimits | None = None,
     tracing: Tracing = OFF,
+    usage: UsageCounter = NO_USAGE,
+    notices: DeprecationNotices | None = None,
 ) -> grpc.aio.Server:
     """Serve `dataplane` over gRPC on ``host:port`` (port 0: any free port) until stopped.
 
@@ -111,6 +115,8 @@ async def start_grpc_server(
             max_tensors=limits.max_tensors,
             offload=limits.offload,
             tracing=tracing,
+            usage=usage,
+            notices=notices,
         ),
         server,
     )
@@ -143,7 +149,11 @@ class GrpcEndpoint:
         request_ids: RequestIds | None = None,
         limits: GrpcLimits | None = None,
         tracing: Tracing = OFF,
+        usage: UsageCounter = NO_USAGE,
+        notices: DeprecationNotices | None = None,
     ) -> None:
+        self._usage = usage
+        self._notices = notices
         self._limits = limits
         self._tracing = tracing
         self._security = security
@@ -168,6 +178,8 @@ class GrpcEndpoint:
             request_ids=self._request_ids,
             limits=self._limits,
             tracing=self._tracing,
+            usage=self._usage,
+            notices=self._notices,
         )
 
     async def stop(self) -> None:

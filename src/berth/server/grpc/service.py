@@ -22,12 +22,14 @@ from berth.dataplane.endpoint_inference import HeaderLookup
 from berth.server.answer_headers import answered_by
 from berth.server.auth.access_cache import unauthenticated
 from berth.server.auth.permissions import CURRENT_PRINCIPAL, Guard
+from berth.server.deprecation_notices import NO_HEADERS, DeprecationNotices
 from berth.server.grpc.auth import PUBLIC
 from berth.server.grpc.codec import decode_infer_request, encode_infer_response
 from berth.server.grpc.proto import berth_inference_pb2 as pb
 from berth.server.grpc.status import reporting_errors
 from berth.server.metrics.requests import OK, NoRequestMetrics, RequestCounter, outcome
 from berth.server.offload import INLINE, Offload
+from berth.server.usage_meter import NO_USAGE, UsageCounter
 
 Context: TypeAlias = grpc.aio.ServicerContext
 
@@ -63,8 +65,12 @@ class InferenceServicer:
         max_tensors: int = DEFAULT_MAX_TENSORS,
         offload: Offload = INLINE,
         tracing: Tracing = OFF,
+        usage: UsageCounter = NO_USAGE,
+        notices: DeprecationNotices | None = None,
     ) -> None:
         self._tracing = tracing
+        self._usage = usage
+        self._notices = notices
         self._max_tensors = max_tensors
         self._offload = offload
         self._dataplane = dataplane
@@ -139,6 +145,7 @@ class InferenceServicer:
 
     async def _infer(self, request: pb.ModelInferRequest, context: Context) -> pb.ModelInferResponse:
         observation = self._requests.start()
+        principal = CURRENT_PRINCIPAL.get()
         try:
             name, ref = request.model_name, request.model_version or None
             await self._check("ModelInfer", name)
@@ -150,12 +157,20 @@ class InferenceServicer:
                 request,
             )
             answer = await self._dataplane.infer(name, ref, decoded, _metadata_lookup(metadata), observation)
-            context.set_trailing_metadata([(k.decode(), v.decode()) for k, v in answered_by(answer)])
+            notices = self._notices
+            deprecated = notices.headers(name, ref, answer) if notices is not None else NO_HEADERS
+            trailing = [(k.decode(), v.decode()) for k, v in (*answered_by(answer), *deprecated)]
+            context.set_trailing_metadata(trailing)
             response = encode_infer_response(answer)
         except BaseException as exc:
-            self._requests.finish(observation, outcome(exc))
+            code = outcome(exc)
+            self._requests.finish(observation, code)
+            if principal is not None:
+                self._usage.count(principal, observation, code)
             raise
         self._requests.finish(observation, OK)
+        if principal is not None:
+            self._usage.count(principal, observation, OK)
         return response
 
     # -- model repository -------------------------------------------------------------------------

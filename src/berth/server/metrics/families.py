@@ -85,6 +85,19 @@ class MetricFamilies:
             multiprocess_mode="livesum",
             registry=r,
         )
+        self.feature_rows = Counter(
+            "berth_feature_rows",
+            "Rows looked up in feature views, by view and outcome (hit, miss, stale, unavailable).",
+            ["view", "outcome"],
+            registry=r,
+        )
+        self.feature_reads = Histogram(
+            "berth_feature_read_seconds",
+            "One read of a feature store for a request (every view and key on it), by store and outcome.",
+            ["store", "ok"],
+            buckets=LATENCY_BUCKETS,
+            registry=r,
+        )
         self.shadow_dropped = Counter(
             "berth_shadow_dropped",
             "Request copies a shadow variant did not get because its queue was full.",

@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Final
 
 from berth.core.entities import Version
@@ -48,7 +48,7 @@ class ServerMetrics:
         self.gauges.inflight.watch(lambda: {(p,): c.inflight for p, c in counting.items()})
         self._counting = counting
         self._sampler: asyncio.Task[None] | None = None
-        self._served: frozenset[str] | None = None
+        self._served: Mapping[str, str] | None = None
         """What this worker serves (None until its first routing table): with several workers, a
         scrape shows only series of these names, whatever other workers' files still hold."""
 
@@ -67,6 +67,11 @@ class ServerMetrics:
             return None
         return self.families.batch_size.labels(version.model, str(version.number)).observe
 
+    @property
+    def features(self) -> FeatureMetrics | None:
+        """What the online feature look-ups report to (None: metrics off)."""
+        return FeatureMetrics(self.families) if self.enabled else None
+
     def shadow_dropped(self, endpoint: str, variant: str) -> None:
         if self.enabled:
             self.families.shadow_dropped.labels(endpoint, variant).inc()
@@ -76,13 +81,14 @@ class ServerMetrics:
         if self.enabled:
             self.families.monitor_restarts.labels(ended_by).inc()
 
-    def names_served(self, names: frozenset[str]) -> None:
-        """The endpoints and models this worker serves now (the reconciler calls it after every
-        change): every series of a name that went away is removed, in every family."""
+    def names_served(self, names: Mapping[str, str]) -> None:
+        """The endpoints and models this worker serves now, each name with its identity (the
+        reconciler calls it after every change): every series of a name that went away, or came
+        back as another thing of that name, is removed, in every family."""
         before, self._served = self._served, names
         if not self.enabled or before is None:
             return
-        gone = before - names
+        gone = frozenset(name for name, identity in before.items() if names.get(name) != identity)
         if not gone:
             return
         for counter in self._counting.values():
@@ -93,7 +99,8 @@ class ServerMetrics:
     def scrape(self) -> bytes:
         """The Prometheus text format of this server (every worker's, with several)."""
         self._sample()
-        return exposition(self.families.registry, self.shared_dir, served=self._served)
+        served = None if self._served is None else frozenset(self._served)
+        return exposition(self.families.registry, self.shared_dir, served=served)
 
     def _sample(self) -> None:
         self.gauges.sample()
@@ -117,3 +124,16 @@ class ServerMetrics:
         while True:
             self._sample()
             await asyncio.sleep(SAMPLE_INTERVAL_S)
+
+
+class FeatureMetrics:
+    """`berth.runtime.features.FeatureObserver` on the server's metric families."""
+
+    def __init__(self, families: MetricFamilies) -> None:
+        self._families = families
+
+    def rows(self, view: str, outcome: str, count: int) -> None:
+        self._families.feature_rows.labels(view, outcome).inc(count)
+
+    def read(self, store: str, seconds: float, ok: bool) -> None:
+        self._families.feature_reads.labels(store, "true" if ok else "false").observe(seconds)

@@ -16,7 +16,7 @@ from fastapi import APIRouter, Body, Query, Request
 
 from berth.control.alerts.destinations import DestinationPolicy, DestinationRefused
 from berth.control.alerts.rules import AlertRule
-from berth.core.access import ANONYMOUS, Action, Principal, authorize
+from berth.core.access import ANONYMOUS, Action, Principal
 from berth.core.errors import BerthError, ErrorCode
 from berth.core.record_requests import parse_time
 from berth.server.auth.permissions import request_guard, requires
@@ -47,7 +47,8 @@ def alert_router(store: SqlAlertStore, destinations: DestinationPolicy) -> APIRo
 
     async def check(request: Request, caller: Principal, action: Action, target: str) -> None:
         if caller is not ANONYMOUS:
-            authorize(caller, action, await request_guard(request).model(target))
+            guard = request_guard(request)
+            await guard.authorize(caller, action, await guard.model(target))
 
     @router.get("/rules", summary="The alert rules the caller may read, with their state")
     async def list_rules(

@@ -12,6 +12,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from berth.core.delivery import MAX_COLUMN_LENGTH
 from berth.core.endpoints import (
     MAX_CANARY_STEPS,
     MAX_SHADOWS,
@@ -71,6 +72,18 @@ class CanaryBody(_Body):
     max_latency_ratio: float | None = Field(None, ge=1)
 
 
+class DeliverBody(_Body):
+    by: str = Field(
+        min_length=1, max_length=MAX_COLUMN_LENGTH, description="the answer column naming the team"
+    )
+    label: str | None = Field(
+        None,
+        min_length=1,
+        max_length=MAX_COLUMN_LENGTH,
+        description="the answer column the model predicts (what a reroute corrects); default: 'by'",
+    )
+
+
 class SpecBody(_Body):
     targets: list[TargetWeight] = Field(min_length=1, max_length=MAX_TARGETS)
     sticky: StickyBody | None = None
@@ -79,10 +92,13 @@ class SpecBody(_Body):
     pipeline: dict[str, Any] = Field(
         default_factory=dict, description="{'pre': [steps], 'post': [steps]}; see docs/pipelines.md"
     )
+    deliver: DeliverBody | None = Field(
+        None, description="deliver every answered row to its team's inbox; see docs/endpoints.md"
+    )
 
     def spec_json(self) -> dict[str, Any]:
         body = self.model_dump(
-            include={"targets", "sticky", "canary", "shadows", "pipeline"}, exclude_none=True
+            include={"targets", "sticky", "canary", "shadows", "pipeline", "deliver"}, exclude_none=True
         )
         return body
 

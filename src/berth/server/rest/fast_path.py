@@ -22,6 +22,7 @@ from berth.server.auth.permissions import GUARD_KEY, PRINCIPAL_KEY
 from berth.server.metrics.requests import CLIENT_CLOSED, OK, NoRequestMetrics, RequestCounter, outcome
 from berth.server.rest.errors import error_body, error_headers, error_status
 from berth.server.rest.inference import JSON_TYPE, RestInference
+from berth.server.usage_meter import NO_USAGE, UsageCounter
 
 log = logging.getLogger(__name__)
 
@@ -31,10 +32,17 @@ INFER_PATH: Final = re.compile(r"^/v2/models/([^/]+)(?:/versions/([^/]+))?/infer
 class FastInference:
     """ASGI middleware: inference requests to `endpoint`, everything else to `app`."""
 
-    def __init__(self, app: ASGIApp, endpoint: RestInference, requests: RequestCounter | None = None) -> None:
+    def __init__(
+        self,
+        app: ASGIApp,
+        endpoint: RestInference,
+        requests: RequestCounter | None = None,
+        usage: UsageCounter = NO_USAGE,
+    ) -> None:
         self.app = app
         self._endpoint = endpoint
         self._requests = requests or NoRequestMetrics()
+        self._usage = usage
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http" and scope["method"] == "POST":
@@ -47,8 +55,8 @@ class FastInference:
     async def _infer(self, name: str, ref: str | None, scope: Scope, receive: Receive, send: Send) -> None:
         observation = self._requests.start()
         code = CLIENT_CLOSED  # unless it is answered or fails: the caller went away (or the server stops)
+        principal = scope.get(PRINCIPAL_KEY)
         try:
-            principal = scope.get(PRINCIPAL_KEY)
             if principal is not ANONYMOUS:
                 if not isinstance(principal, Principal):  # no auth layer in front: refuse (fail closed)
                     raise unauthenticated("missing credentials: send 'Authorization: Bearer <token>'")
@@ -72,6 +80,8 @@ class FastInference:
             return
         finally:
             self._requests.finish(observation, code)
+            if isinstance(principal, Principal):
+                self._usage.count(principal, observation, code)
         await _send(send, 200, answer.body, answer.headers)
 
 

@@ -26,6 +26,7 @@ from berth.dataplane.dataplane import DataPlane
 from berth.dataplane.endpoint_inference import HeaderLookup
 from berth.dataplane.served import Served
 from berth.server.answer_headers import RawHeaders, answered_by
+from berth.server.deprecation_notices import NO_HEADERS, DeprecationNotices
 from berth.server.offload import INLINE, Offload
 from berth.server.rest.body import read_asgi_body
 from berth.server.rest.content_encoding import accepted_coding, decode_content, encode_content
@@ -83,8 +84,11 @@ class RestInference:
         max_body_bytes: int,
         max_tensors: int = DEFAULT_MAX_TENSORS,
         offload: Offload = INLINE,
+        notices: DeprecationNotices | None = None,
     ) -> None:
+        """`notices`: the deprecation headers answers carry (none: no headers)."""
         self._dataplane = dataplane
+        self._notices = notices
         self._max_body_bytes = max_body_bytes
         self._max_tensors = max_tensors
         self._offload = offload
@@ -114,13 +118,16 @@ class RestInference:
         )
         binary = binary_outputs(request)
         response = await self._dataplane.infer(name, ref, request, header_lookup(raw), served)
+        notices = self._notices
+        deprecated = notices.headers(name, ref, response) if notices is not None else NO_HEADERS
         if not binary:
-            return Answer(encode_infer_response(response), [JSON_TYPE, *answered_by(response)])
+            return Answer(encode_infer_response(response), [JSON_TYPE, *answered_by(response), *deprecated])
         content, header_length = encode_binary_infer_response(response, binary)
         headers = [
             BINARY_TYPE,
             (HEADER_LENGTH.lower().encode(), str(header_length).encode()),
             *answered_by(response),
+            *deprecated,
         ]
         coding = accepted_coding(wire.accept_encoding)
         if coding is not None:

@@ -7,6 +7,7 @@ request (other servers see it within their poll interval).
 
 from __future__ import annotations
 
+import os
 import re
 import tempfile
 from collections.abc import AsyncIterator, Sequence
@@ -24,6 +25,7 @@ from berth.control.publishing import Publisher
 from berth.core.access import ANONYMOUS, Action, Principal, authorize
 from berth.core.entities import PushRequest, VersionMetadata
 from berth.core.errors import BerthError, ErrorCode
+from berth.core.model_cards import checked_card
 from berth.core.signature import Signature
 from berth.runtime.pool import ModelPool
 from berth.runtime.reconciler import Reconciler
@@ -116,7 +118,13 @@ def management_router(
     )
     async def create_model(body: ModelCreate, request: Request) -> ModelView:
         model = await call(
-            store.create_model, body.name, team=body.team, description=body.description, tags=body.tags
+            store.create_model,
+            body.name,
+            team=body.team,
+            description=body.description,
+            tags=body.tags,
+            visibility=body.visibility,
+            contact=body.contact,
         )
         await changed(request)
         return ModelView.of(model)
@@ -129,7 +137,7 @@ def management_router(
     async def get_model(name: str) -> ModelView:
         return ModelView.of(await call(store.get_model, name))
 
-    @router.patch("/models/{name}", summary="Change a model's team, description or tags")
+    @router.patch("/models/{name}", summary="Change a model's team, description, tags, visibility or contact")
     async def update_model(
         name: str,
         body: ModelUpdate,
@@ -139,7 +147,13 @@ def management_router(
         if body.team is not None:  # moving a model: the caller must be able to push into the new team
             authorize(caller, Action.PUSH, request_guard(request).team(body.team))
         model = await call(
-            store.update_model, name, team=body.team, description=body.description, tags=body.tags
+            store.update_model,
+            name,
+            team=body.team,
+            description=body.description,
+            tags=body.tags,
+            visibility=body.visibility,
+            contact=body.contact,
         )
         await changed(request)
         return ModelView.of(model)
@@ -191,6 +205,8 @@ def management_router(
             pushed_by=caller.name if caller.authenticated else meta.pushed_by,
             source=meta.source,
             batching=meta.batching,
+            visibility=meta.visibility,
+            contact=meta.contact,
         )
         with tempfile.TemporaryDirectory(prefix="berth-upload-") as folder:
             path = Path(folder) / f"artifact{_safe_suffix(artifact.filename, upload_suffixes)}"
@@ -286,13 +302,15 @@ def management_router(
     # -- serving state ------------------------------------------------------------------------
     @router.get(
         "/serving",
-        summary="What this server routes to and what it has loaded (platform admins)",
+        summary="What the answering worker routes to and what it has loaded (platform admins)",
         dependencies=[requires(Action.ADMIN)],
     )
     async def serving() -> dict[str, Any]:
         table = reconciler.table
         return {
+            "worker": os.getpid(),  # with --workers N, each worker answers with its own table
             "generation": table.generation,
+            "endpoints": sorted(table.endpoints),
             "models": {
                 name: {"aliases": dict(r.aliases), "latest": r.latest, "default": r.default_target()}
                 for name, r in table.models.items()
@@ -350,14 +368,18 @@ async def _push_form(request: Request) -> tuple[UploadFile, str]:
 
 
 def _push_metadata(raw: str) -> PushMetadata:
+    """The push's metadata, checked (a bad card is refused before the artifact is packaged)."""
     try:
-        return PushMetadata.model_validate(orjson.loads(raw or "{}"))
+        meta = PushMetadata.model_validate(orjson.loads(raw or "{}"))
     except orjson.JSONDecodeError as exc:
         raise BerthError(ErrorCode.INVALID_JSON, f"metadata is not JSON: {exc}") from None
     except ValidationError as exc:
         first = exc.errors()[0]
         where = ".".join(str(p) for p in first.get("loc", ()))
         raise BerthError(ErrorCode.INVALID_REQUEST, f"metadata.{where}: {first.get('msg')}") from None
+    if meta.card is not None:
+        meta.card = checked_card(meta.card)
+    return meta
 
 
 def _copy_upload(upload: UploadFile, path: Path, limit: int) -> None:

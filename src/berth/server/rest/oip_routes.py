@@ -20,10 +20,11 @@ from starlette.responses import Response
 
 from berth.core.access import Action, Principal
 from berth.dataplane.dataplane import DataPlane
-from berth.server.auth.permissions import model_from_path, public, request_guard, requires
+from berth.server.auth.permissions import model_from_path, public, request_guard, request_principal, requires
 from berth.server.metrics.requests import OK, NoRequestMetrics, RequestCounter, outcome
 from berth.server.rest.inference import RestInference
 from berth.server.rest.openapi_schemas import INFER_REQUEST, INFER_RESPONSE, json_body, json_responses
+from berth.server.usage_meter import NO_USAGE, UsageCounter
 
 JSON = "application/json"
 
@@ -37,7 +38,10 @@ def _json(body: Any, status: int = 200) -> Response:
 
 
 def oip_router(
-    dataplane: DataPlane, endpoint: RestInference, requests: RequestCounter | None = None
+    dataplane: DataPlane,
+    endpoint: RestInference,
+    requests: RequestCounter | None = None,
+    usage: UsageCounter = NO_USAGE,
 ) -> APIRouter:
     counter = requests or NoRequestMetrics()
     router = APIRouter(tags=["inference (Open Inference Protocol V2)"])
@@ -109,12 +113,16 @@ def oip_router(
     async def _infer(name: str, ref: str | None, request: Request) -> Response:
         """The documented route (the server answers this path on its fast path, with the same code)."""
         observation = counter.start()
+        caller = request_principal(request)
         try:
             answer = await endpoint.answer(name, ref, request.scope["headers"], request.receive, observation)
         except BaseException as exc:
-            counter.finish(observation, outcome(exc))
+            code = outcome(exc)
+            counter.finish(observation, code)
+            usage.count(caller, observation, code)
             raise
         counter.finish(observation, OK)
+        usage.count(caller, observation, OK)
         response = Response(content=answer.body)
         response.raw_headers = [(b"content-length", str(len(answer.body)).encode()), *answer.headers]
         return response

@@ -12,7 +12,7 @@ within per-principal quotas (`berth.control.record_export_jobs`).
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Path, Query, Request, Response
 from fastapi.responses import StreamingResponse
@@ -68,7 +68,9 @@ async def _chunks(reader: ExportReader) -> AsyncIterator[bytes]:
 def record_router(service: RecordService, exports: RecordExports) -> APIRouter:
     router = APIRouter(prefix="/api/v1", tags=["records"], responses=_ERRORS)
 
-    @router.get("/records", summary="Prediction records, newest first, with their feedback")
+    @router.get(
+        "/records", summary="Prediction records, newest first (or those needing review), with their feedback"
+    )
     async def list_records(
         caller: Annotated[Principal, requires(Action.READ, record_scope)],
         endpoint: Annotated[str | None, Query(max_length=128)] = None,
@@ -82,6 +84,13 @@ def record_router(service: RecordService, exports: RecordExports) -> APIRouter:
         include_shadows: bool = False,
         limit: Annotated[int, Query(ge=1, le=1000)] = 100,
         cursor: Annotated[str | None, Query(max_length=256)] = None,
+        order: Annotated[
+            Literal["newest", "needs_review"],
+            Query(
+                description="newest first, or needs_review: the records without feedback whose "
+                "correction would teach the model most (uncertainty, spread over categories)"
+            ),
+        ] = "newest",
     ) -> dict[str, Any]:
         query = RecordQuery(
             endpoint=endpoint,
@@ -96,7 +105,8 @@ def record_router(service: RecordService, exports: RecordExports) -> APIRouter:
             limit=limit,
             after=cursor,
         )
-        page = await in_thread(service.query, query)
+        read = service.needs_review if order == "needs_review" else service.query
+        page = await in_thread(read, query)
         return {"records": [r.to_json() for r in page.records], "next_cursor": page.next_cursor}
 
     @router.delete(
@@ -127,7 +137,7 @@ def record_router(service: RecordService, exports: RecordExports) -> APIRouter:
         if name is None:
             authorize(caller, Action.ADMIN, SERVER)
         elif caller is not ANONYMOUS:
-            authorize(caller, Action.READ, await guard.model(name))
+            await guard.authorize(caller, Action.READ, await guard.model(name))
         view = await in_thread(exports.create, _requester(caller), body)
         response.headers["location"] = f"/api/v1/records/exports/{view['id']}"
         return view
@@ -220,7 +230,7 @@ def record_router(service: RecordService, exports: RecordExports) -> APIRouter:
             entity_items = [i.to_feedback() for i in body.entity_feedback]
             if caller is not ANONYMOUS:
                 for endpoint in {i.endpoint for i in entity_items}:
-                    authorize(caller, Action.FEEDBACK, await guard.model(endpoint))
+                    await guard.authorize(caller, Action.FEEDBACK, await guard.model(endpoint))
             outcomes += (await in_thread(service.add_entity_feedback, entity_items)).outcomes
         return FeedbackReport(tuple(outcomes)).to_json()
 

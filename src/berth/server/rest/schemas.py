@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 from datetime import datetime
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
@@ -17,17 +17,25 @@ class _Body(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
+_VISIBILITY = Field(None, description="private (its team only) or discoverable (every team's catalog)")
+_CONTACT = Field(None, max_length=1_000, description="who to ask about the model (shown in the catalog)")
+
+
 class ModelCreate(_Body):
     name: str = _NAME
     team: str = Field("default", min_length=1, max_length=128)
     description: str = Field("", max_length=10_000)
     tags: dict[str, str] = Field(default_factory=dict)
+    visibility: Literal["private", "discoverable"] | None = _VISIBILITY
+    contact: str | None = _CONTACT
 
 
 class ModelUpdate(_Body):
     team: str | None = Field(None, min_length=1, max_length=128)
     description: str | None = Field(None, max_length=10_000)
     tags: dict[str, str] | None = None
+    visibility: Literal["private", "discoverable"] | None = _VISIBILITY
+    contact: str | None = _CONTACT
 
 
 def _finite(values: dict[str, float] | None) -> dict[str, float] | None:
@@ -45,6 +53,9 @@ class VersionMetadataUpdate(_Body):
     docs: str | None = Field(None, max_length=1_000_000)
     training_data: str | None = Field(None, max_length=10_000)
     tags: dict[str, str] | None = None
+    card: dict[str, Any] | None = Field(
+        None, description="The model card: section -> Markdown text (docs/catalog.md); {} removes it."
+    )
 
     _check_metrics = field_validator("metrics", "feature_importance")(_finite)
 
@@ -65,6 +76,8 @@ class PushMetadata(VersionMetadataUpdate):
     batching: dict[str, Any] | None = Field(
         None, description="This version's batching: enabled, max_batch_size, max_latency_ms."
     )
+    visibility: Literal["private", "discoverable"] | None = _VISIBILITY
+    contact: str | None = _CONTACT
 
 
 class AliasSet(_Body):
@@ -82,6 +95,9 @@ class ModelView(BaseModel):
     updated_at: datetime
     latest_version: int | None
     aliases: dict[str, int]
+    visibility: str
+    contact: str
+    task: str
 
     @classmethod
     def of(cls, model: Model) -> ModelView:
@@ -94,6 +110,9 @@ class ModelView(BaseModel):
             updated_at=model.updated_at,
             latest_version=model.latest_version,
             aliases=dict(model.aliases),
+            visibility=model.visibility,
+            contact=model.contact,
+            task=model.task,
         )
 
 
@@ -116,11 +135,15 @@ class VersionView(BaseModel):
     docs: str
     training_data: str
     tags: dict[str, str]
+    card: dict[str, str] | None
     trusted: bool
     pushed_by: str
     source: str
     created_at: datetime
     aliases: list[str]
+    classes: list[Any] | None = Field(
+        None, description="a classifier's classes (its predict_proba columns, in order); null when none"
+    )
 
     @classmethod
     def of(cls, version: Version) -> VersionView:
@@ -140,11 +163,13 @@ class VersionView(BaseModel):
             docs=meta.docs,
             training_data=meta.training_data,
             tags=dict(meta.tags),
+            card=None if meta.card is None else dict(meta.card),
             trusted=version.trusted,
             pushed_by=version.pushed_by,
             source=version.source,
             created_at=version.created_at,
             aliases=list(version.aliases),
+            classes=version.classes,
         )
 
 

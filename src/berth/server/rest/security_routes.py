@@ -22,7 +22,7 @@ from berth.core.access import SERVER, Action, Principal, Role, authorize
 from berth.core.audit import AuditEvent, AuditQuery
 from berth.core.errors import BerthError, ErrorCode
 from berth.core.moments import Moment
-from berth.core.security import ApiToken, EndpointGrant, Membership, Team, token_not_found
+from berth.core.security import MAX_GRANT_DAYS, ApiToken, EndpointGrant, Membership, Team, token_not_found
 from berth.server.auth.permissions import (
     model_from_path,
     request_guard,
@@ -69,15 +69,32 @@ class MemberView(BaseModel):
         return cls(team=member.team, principal=member.principal, role=member.role.label)
 
 
+class GrantSet(BaseModel):
+    expires_in_s: float | None = Field(
+        None, gt=0, le=MAX_GRANT_DAYS * 86400, description="the grant expires this many seconds from now"
+    )
+    expires_at: Moment | None = Field(None, description="the grant expires then (ISO 8601 or Unix seconds)")
+
+
 class GrantView(BaseModel):
     endpoint: str
     team: str
     granted_by: str
     at: datetime
+    expires_at: datetime | None = Field(None, description="when it stops counting (null: never)")
+    expired: bool = False
 
     @classmethod
     def of(cls, grant: EndpointGrant) -> GrantView:
-        return cls(endpoint=grant.endpoint, team=grant.team, granted_by=grant.granted_by, at=grant.at)
+        expired = grant.expires_at is not None and grant.expires_at <= datetime.now(UTC)
+        return cls(
+            endpoint=grant.endpoint,
+            team=grant.team,
+            granted_by=grant.granted_by,
+            at=grant.at,
+            expires_at=grant.expires_at,
+            expired=expired,
+        )
 
 
 class TokenCreate(BaseModel):
@@ -224,11 +241,14 @@ def security_router(store: SecurityStore, audit: AuditStore) -> APIRouter:
 
     @router.put(
         "/grants/{name}/{team}",
-        summary="Let another team call this endpoint (predictor access to it alone)",
+        summary="Let another team call this endpoint (predictor access to it alone), perhaps until a time",
         dependencies=[requires(Action.MANAGE, model_from_path)],
     )
-    async def grant(name: str, team: str, request: Request) -> GrantView:
-        granted = await call(store.grant_endpoint, name, team)
+    async def grant(name: str, team: str, request: Request, body: GrantSet | None = None) -> GrantView:
+        given = body or GrantSet()
+        granted = await call(
+            store.grant_endpoint, name, team, expires_in_s=given.expires_in_s, expires_at=given.expires_at
+        )
         await changed(request)
         return GrantView.of(granted)
 

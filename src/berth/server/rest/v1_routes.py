@@ -27,11 +27,13 @@ from berth.core.tensors import InferenceRequest, InferenceResponse
 from berth.dataplane.dataplane import DataPlane
 from berth.dataplane.served import Served
 from berth.server.answer_headers import answered_by
-from berth.server.auth.permissions import model_from_path, requires
+from berth.server.auth.permissions import model_from_path, request_principal, requires
+from berth.server.deprecation_notices import NO_HEADERS, DeprecationNotices
 from berth.server.metrics.requests import OK, NoRequestMetrics, RequestCounter, outcome
 from berth.server.offload import INLINE, Offload
 from berth.server.rest.body import read_body
 from berth.server.rest.openapi_schemas import V1_REQUEST, json_body, json_responses
+from berth.server.usage_meter import NO_USAGE, UsageCounter
 
 
 def v1_router(
@@ -41,6 +43,8 @@ def v1_router(
     requests: RequestCounter | None = None,
     max_tensors: int = DEFAULT_MAX_TENSORS,
     offload: Offload = INLINE,
+    usage: UsageCounter = NO_USAGE,
+    notices: DeprecationNotices | None = None,
 ) -> APIRouter:
     counter = requests or NoRequestMetrics()
     router = APIRouter(tags=["inference (TF-Serving and MLflow JSON)"])
@@ -62,16 +66,22 @@ def v1_router(
 
     async def _predict(name: str, ref: str | None, request: Request) -> Response:
         observation = counter.start()
+        caller = request_principal(request)
         try:
             if ref is None and dataplane.endpoint_signature(name) is not None:
                 answer, style = await _endpoint_answer(name, request, observation)
             else:
                 answer, style = await _version_answer(name, ref, request, observation)
         except BaseException as exc:
-            counter.finish(observation, outcome(exc))
+            code = outcome(exc)
+            counter.finish(observation, code)
+            usage.count(caller, observation, code)
             raise
         counter.finish(observation, OK)
-        headers = {k.decode(): v.decode() for k, v in answered_by(answer)}  # as /v2 and gRPC name it
+        usage.count(caller, observation, OK)
+        deprecated = notices.headers(name, ref, answer) if notices is not None else NO_HEADERS
+        # named as /v2 and gRPC name them
+        headers = {k.decode(): v.decode() for k, v in (*answered_by(answer), *deprecated)}
         return Response(
             content=encode_v1_response(answer.outputs, style), media_type="application/json", headers=headers
         )

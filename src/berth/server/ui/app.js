@@ -1,25 +1,33 @@
 // The web app's shell: hash routing to one page at a time, and the token box.
 
+import { REFRESH } from "./actions.js";
+import { accessPage } from "./access.js";
 import { ApiError, setToken, token } from "./api.js";
 import { clear, h, note } from "./dom.js";
-import { catalogPage, modelPage, versionPage } from "./catalog.js";
+import { catalogEntryPage, catalogPage, modelPage, versionPage } from "./catalog.js";
 import { endpointPage, endpointsPage } from "./endpoints.js";
+import { inboxPage } from "./inbox.js";
 import { jobsPage } from "./jobs.js";
-import { monitorPage } from "./monitor.js";
+import { monitorIndexPage, monitorPage } from "./monitor.js";
 import { recordsPage } from "./records.js";
 import { voicePage } from "./voice.js";
 
 const ROUTES = [
   [/^#?\/?$/, "catalog", catalogPage],
   [/^#\/catalog$/, "catalog", catalogPage],
+  [/^#\/catalog\/([^/]+)$/, "catalog", catalogEntryPage],
   [/^#\/models\/([^/]+)$/, "catalog", modelPage],
   [/^#\/models\/([^/]+)\/versions\/([^/]+)$/, "catalog", versionPage],
   [/^#\/endpoints$/, "endpoints", endpointsPage],
   [/^#\/endpoints\/([^/]+)$/, "endpoints", endpointPage],
-  [/^#\/monitor\/([^/]+)$/, "endpoints", monitorPage],
+  [/^#\/monitor$/, "monitor", monitorIndexPage],
+  [/^#\/monitor\/([^/]+)$/, "monitor", monitorPage],
   [/^#\/records$/, "records", recordsPage],
   [/^#\/voice$/, "voice", voicePage],
   [/^#\/jobs$/, "jobs", jobsPage],
+  [/^#\/inbox$/, "inbox", inboxPage],
+  [/^#\/inbox\/([^/]+)$/, "inbox", inboxPage],
+  [/^#\/access$/, "access", accessPage],
 ];
 
 let leave = null;
@@ -73,4 +81,5 @@ function tokenBox() {
 
 tokenBox();
 window.addEventListener("hashchange", show);
+window.addEventListener(REFRESH, show); // after an action: the page redrawn from the API, no reload
 show();

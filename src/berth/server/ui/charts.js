@@ -1,4 +1,5 @@
 // Hand-written SVG charts: a multi-series line chart, horizontal bars, and grouped or stacked columns.
+// Over time, marks are placed by their timestamps (not their index) and ticks are labelled in time.
 // Each chart is an <svg role="img"> with an accessible label, a <title> per mark, and a legend.
 
 const NS = "http://www.w3.org/2000/svg";
@@ -87,30 +88,105 @@ function yAxis(svg, scale, [lo, hi], left, right, format) {
   }
 }
 
+// -- time ----------------------------------------------------------------------------------------
+
+const SECOND = 1000;
+const MINUTE = 60 * SECOND;
+const HOUR = 60 * MINUTE;
+const DAY = 24 * HOUR;
+const TIME_STEPS = [1, 2, 5, 10, 15, 30].map((n) => n * SECOND)
+  .concat([1, 2, 5, 10, 15, 30].map((n) => n * MINUTE), [1, 2, 3, 6, 12].map((n) => n * HOUR), [1, 2, 7, 14, 30].map((n) => n * DAY));
+const ISO = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}/;
+
+/** Milliseconds since the epoch of a Date, an ISO 8601 string or a number (NaN otherwise). */
+export function toTime(value) {
+  if (value instanceof Date) return value.getTime();
+  if (typeof value === "number") return value;
+  if (typeof value === "string" && ISO.test(value)) return new Date(value).getTime();
+  return NaN;
+}
+
+function isTimeAxis(values) {
+  return values.length > 0 && values.every((v) => (v instanceof Date || (typeof v === "string" && ISO.test(v))) && Number.isFinite(toTime(v)));
+}
+
+/** Round ticks over [lo, hi] (ms): at most about six, on whole seconds, minutes, hours or days
+ * (local time); each with its label. */
+export function timeTicks(lo, hi, count = 6) {
+  if (!(hi > lo)) return [{ at: lo, label: timeLabel(lo, MINUTE, 0) }];
+  const step = TIME_STEPS.find((s) => (hi - lo) / s <= count) || Math.ceil((hi - lo) / count / DAY) * DAY;
+  const offset = -new Date(lo).getTimezoneOffset() * MINUTE; // align on local hours and days
+  const found = [];
+  for (let t = Math.ceil((lo + offset) / step) * step - offset; t <= hi; t += step) found.push({ at: t, label: timeLabel(t, step, hi - lo) });
+  return found;
+}
+
+function timeLabel(t, step, span) {
+  const d = new Date(t);
+  if (step >= DAY) return d.toLocaleDateString([], { month: "short", day: "numeric" });
+  const clock = step < MINUTE ? { hour: "2-digit", minute: "2-digit", second: "2-digit" } : { hour: "2-digit", minute: "2-digit" };
+  if (span > DAY) return d.toLocaleString([], { month: "short", day: "numeric", ...clock });
+  return d.toLocaleTimeString([], clock);
+}
+
+function timeTip(t) {
+  return new Date(t).toLocaleString();
+}
+
+/** The x scale of a chart: time (positions follow timestamps; the domain is `xDomain` when given,
+ * else the data's, padded a minute each side around a single instant) or categories (evenly). */
+function xScale(x, xDomain, left, innerW) {
+  if (isTimeAxis(x)) {
+    const times = x.map(toTime);
+    let [lo, hi] = xDomain ? xDomain.map(toTime) : [Math.min(...times), Math.max(...times)];
+    if (!(hi > lo)) [lo, hi] = [lo - MINUTE, hi + MINUTE];
+    return { time: true, at: (i) => left + ((times[i] - lo) / (hi - lo)) * innerW, of: (t) => left + ((toTime(t) - lo) / (hi - lo)) * innerW, times, lo, hi };
+  }
+  return { time: false, at: (i) => left + (x.length === 1 ? innerW / 2 : (i * innerW) / (x.length - 1)) };
+}
+
+/** A series with fewer points than this is drawn as points only, and the chart says "few points". */
+export const FEW_POINTS = 3;
+
 /**
- * Lines over a shared x axis: `x` labels (dates or strings), `series` [{name, values: [number|null]}].
- * A null leaves a gap; every point is a <circle class="point">.
+ * Lines over a shared x axis: `x` (ISO timestamps or Dates: a time axis, points placed by their
+ * time within `xDomain` [start, end] when given; anything else: evenly spaced labels), `series`
+ * [{name, values: [number|null]}]. A null leaves a gap; every point is a <circle class="point">
+ * (with `data-t`, its time in ms, on a time axis). A series of one or two points gets no line, and
+ * the caption says "few points".
  */
-export function lineChart({ label, x, series, format = short, width = 640, height = 240, xFormat = String }) {
+export function lineChart({ label, x, series, format = short, width = 640, height = 240, xFormat, xDomain }) {
   const m = { top: 12, right: 16, bottom: 28, left: 52 };
   const svg = frame(width, height, label);
   const range = extent(series.flatMap((s) => s.values));
   if (!range || !x.length) return figure(svg, [], "no data");
   const innerW = width - m.left - m.right;
   const innerH = height - m.top - m.bottom;
-  const xAt = (i) => m.left + (x.length === 1 ? innerW / 2 : (i * innerW) / (x.length - 1));
+  const scale = xScale(x, xDomain, m.left, innerW);
+  const xAt = scale.at;
+  const tipX = (i) => (xFormat ? xFormat(x[i]) : scale.time ? timeTip(scale.times[i]) : String(x[i]));
   const yAt = (v) => m.top + innerH - ((v - range[0]) / (range[1] - range[0])) * innerH;
   yAxis(svg, yAt, range, m.left, width - m.right, format);
   svg.append(el("line", { x1: m.left, x2: width - m.right, y1: m.top + innerH, y2: m.top + innerH, class: "axis" }));
-  const every = Math.max(1, Math.ceil(x.length / 6));
-  x.forEach((value, i) => {
-    if (i % every === 0 || i === x.length - 1) {
-      svg.append(el("text", { x: xAt(i), y: height - 8, "text-anchor": "middle", class: "tick" }, xFormat(value)));
+  if (scale.time) {
+    for (const tick of timeTicks(scale.lo, scale.hi)) {
+      svg.append(el("line", { x1: scale.of(tick.at), x2: scale.of(tick.at), y1: m.top + innerH, y2: m.top + innerH + 4, class: "axis" }));
+      svg.append(el("text", { x: scale.of(tick.at), y: height - 8, "text-anchor": "middle", class: "tick x-tick" }, tick.label));
     }
-  });
+  } else {
+    const every = Math.max(1, Math.ceil(x.length / 6));
+    x.forEach((value, i) => {
+      if (i % every === 0 || i === x.length - 1) {
+        svg.append(el("text", { x: xAt(i), y: height - 8, "text-anchor": "middle", class: "tick" }, xFormat ? xFormat(value) : String(value)));
+      }
+    });
+  }
+  const few = [];
   series.forEach((s, k) => {
     const color = PALETTE[k % PALETTE.length];
     const group = el("g", { class: "series", "data-series": s.name });
+    const finite = s.values.filter((v) => typeof v === "number" && Number.isFinite(v)).length;
+    if (finite > 0 && finite < FEW_POINTS) few.push(`${s.name}: ${finite}`);
     let path = "";
     let pen = false;
     s.values.forEach((v, i) => {
@@ -121,14 +197,16 @@ export function lineChart({ label, x, series, format = short, width = 640, heigh
       path += `${pen ? "L" : "M"}${xAt(i).toFixed(1)},${yAt(v).toFixed(1)}`;
       pen = true;
     });
-    if (path) group.append(el("path", { d: path, fill: "none", stroke: color, "stroke-width": 2, class: "line" }));
+    if (path && finite >= FEW_POINTS) group.append(el("path", { d: path, fill: "none", stroke: color, "stroke-width": 2, class: "line" }));
     s.values.forEach((v, i) => {
       if (typeof v !== "number" || !Number.isFinite(v)) return;
-      group.append(el("circle", { cx: xAt(i), cy: yAt(v), r: 3, fill: color, class: "point" }, tip(`${s.name} ${xFormat(x[i])}: ${format(v)}`)));
+      const r = finite < FEW_POINTS ? 4.5 : 3;
+      group.append(el("circle", { cx: xAt(i), cy: yAt(v), r, fill: color, class: "point", "data-t": scale.time ? scale.times[i] : undefined }, tip(`${s.name} ${tipX(i)}: ${format(v)}`)));
     });
     svg.append(group);
   });
-  return figure(svg, series.map((s) => s.name));
+  const caption = few.length ? `few points (${few.join(", ")}): shown as points, too few for a trend` : null;
+  return figure(svg, series.map((s) => s.name), caption);
 }
 
 /**
@@ -174,7 +252,7 @@ export function barChart({ label, items, format = short, width = 640, markerName
  * Vertical columns per category: `categories` (x labels), `series` [{name, values}], grouped side
  * by side or `stacked`. Each column is a <rect class="bar">.
  */
-export function columnChart({ label, categories, series, stacked = false, format = short, width = 640, height = 240, xFormat = String }) {
+export function columnChart({ label, categories, series, stacked = false, format = short, width = 640, height = 240, xFormat, xDomain, bucketMs }) {
   const m = { top: 12, right: 16, bottom: 28, left: 52 };
   const svg = frame(width, height, label);
   const totals = categories.map((_, i) => series.reduce((sum, s) => sum + (Number(s.values[i]) || 0), 0));
@@ -184,11 +262,20 @@ export function columnChart({ label, categories, series, stacked = false, format
   const innerH = height - m.top - m.bottom;
   const yAt = (v) => m.top + innerH - ((v - range[0]) / (range[1] - range[0])) * innerH;
   yAxis(svg, yAt, range, m.left, width - m.right, format);
-  const slot = innerW / categories.length;
+  // on a time axis (timestamps with their `bucketMs`), a column spans its bucket's time
+  const timed = isTimeAxis(categories) && bucketMs > 0;
+  const scale = timed ? xScale([...categories, new Date(Math.max(...categories.map(toTime)) + bucketMs)], xDomain, m.left, innerW) : null;
+  const slot = timed ? scale.of(toTime(categories[0]) + bucketMs) - scale.of(categories[0]) : innerW / categories.length;
   const gap = Math.min(8, slot * 0.2);
   const every = Math.max(1, Math.ceil(categories.length / 8));
+  const label_ = (category) => (xFormat ? xFormat(category) : timed ? timeTip(toTime(category)) : String(category));
+  if (timed) {
+    for (const tick of timeTicks(scale.lo, scale.hi)) {
+      svg.append(el("text", { x: scale.of(tick.at), y: height - 8, "text-anchor": "middle", class: "tick x-tick" }, tick.label));
+    }
+  }
   categories.forEach((category, i) => {
-    const x = m.left + i * slot + gap / 2;
+    const x = (timed ? scale.of(category) : m.left + i * slot) + gap / 2;
     const w = slot - gap;
     let base = 0;
     series.forEach((s, k) => {
@@ -199,10 +286,10 @@ export function columnChart({ label, categories, series, stacked = false, format
       const bw = stacked ? w : w / series.length;
       const top = yAt(stacked ? base + v : v);
       const bottom = yAt(stacked ? base : 0);
-      svg.append(el("rect", { x: bx, y: Math.min(top, bottom), width: Math.max(1, bw - 1), height: Math.abs(bottom - top), fill: color, class: "bar", "data-series": s.name }, tip(`${s.name} ${xFormat(category)}: ${format(v)}`)));
+      svg.append(el("rect", { x: bx, y: Math.min(top, bottom), width: Math.max(1, bw - 1), height: Math.abs(bottom - top), fill: color, class: "bar", "data-series": s.name, "data-t": timed ? toTime(category) : undefined }, tip(`${s.name} ${label_(category)}: ${format(v)}`)));
       base += v;
     });
-    if (i % every === 0) svg.append(el("text", { x: x + w / 2, y: height - 8, "text-anchor": "middle", class: "tick" }, xFormat(category)));
+    if (!timed && i % every === 0) svg.append(el("text", { x: x + w / 2, y: height - 8, "text-anchor": "middle", class: "tick" }, label_(category)));
   });
   svg.append(el("line", { x1: m.left, x2: width - m.right, y1: yAt(0), y2: yAt(0), class: "axis" }));
   return figure(svg, series.map((s) => s.name));

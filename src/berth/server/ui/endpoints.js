@@ -1,8 +1,11 @@
-// Endpoints: the list, and one endpoint's spec, serving split, per-variant figures and history.
+// Endpoints: the list, and one endpoint's spec, serving split (with its actions: weights, canary,
+// rollback), pipeline as steps, per-variant figures and history.
 
+import { permissions } from "./actions.js";
 import { api, quote } from "./api.js";
 import { barChart, columnChart } from "./charts.js";
-import { append, badge, facts, fill, h, link, note, number, percent, pre, section, table, when } from "./dom.js";
+import { append, badge, facts, fill, h, link, note, number, percent, section, table, when } from "./dom.js";
+import { pipelineSteps, splitActions } from "./endpoint_actions.js";
 
 export async function endpointsPage(view) {
   append(view, h("h1", {}, "Endpoints"));
@@ -27,9 +30,10 @@ export async function endpointsPage(view) {
 }
 
 export async function endpointPage(view, name) {
-  const [endpoint, history] = await Promise.all([
+  const [endpoint, history, rights] = await Promise.all([
     api(`/api/v1/endpoints/${quote(name)}`),
     api(`/api/v1/endpoints/${quote(name)}/history`),
+    permissions(name),
   ]);
   const figures = h("div", { id: "stats" });
   const windowSelect = h("select", { id: "stats-window" },
@@ -45,12 +49,12 @@ export async function endpointPage(view, name) {
       ["Revision", [String(endpoint.revision), " · ", when(endpoint.updated_at), endpoint.updated_by ? ` · ${endpoint.updated_by}` : ""]],
       ["Sticky key", endpoint.sticky ? Object.entries(endpoint.sticky).map(([k, v]) => `${k} ${v}`).join(", ") : "none (random split)"],
     ]),
-    section("Traffic split", split(endpoint)),
+    section("Traffic split", split(endpoint), splitActions(endpoint, history, rights.has("endpoint"))),
+    section("Pipeline", pipelineSteps(endpoint)),
     section("Per-variant figures",
       h("form", { class: "filters", onsubmit: (e) => (e.preventDefault(), refresh()) },
         h("label", { for: "stats-window" }, "Window", windowSelect), h("button", { type: "submit" }, "Refresh")),
       figures),
-    endpoint.pipeline ? section("Pipeline", pre(endpoint.pipeline)) : null,
     section("Change history", changes(history)),
   );
   await refresh();

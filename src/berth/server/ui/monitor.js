@@ -14,6 +14,20 @@ const VERDICTS = {
   no_profile: ["no reference profile pushed with this version", "warn"],
 };
 
+/** The Monitoring entry in the navigation: the endpoints the caller may read, each a link. */
+export async function monitorIndexPage(view) {
+  append(view, h("h1", {}, "Monitoring"));
+  const endpoints = await api("/api/v1/endpoints");
+  if (!endpoints.length) {
+    append(view, note("No endpoints to monitor yet: create one with `berth endpoint create`."));
+    return;
+  }
+  append(view, table(`${endpoints.length} endpoint${endpoints.length === 1 ? "" : "s"}: pick one to see its accuracy, drift, latency and traffic`,
+    ["Endpoint", "Team", "Targets"],
+    endpoints.map((e) => [link(`#/monitor/${quote(e.name)}`, e.name), e.team, e.targets.map((t) => t.target).join(", ")]),
+    { id: "monitor-endpoints" }));
+}
+
 export async function monitorPage(view, name) {
   const windowSelect = h("select", { id: "monitor-window" }, WINDOWS.map(([s, text], i) => h("option", { value: i, selected: i === 1 }, text)));
   const body = h("div", { id: "monitor" });
@@ -46,28 +60,28 @@ async function render(body, name, params, current) {
     return;
   }
   if (!current()) return;
-  const buckets = data.buckets || [];
-  const label = bucketLabel(data.window && data.window.bucket_s);
+  const edges = data.buckets || [];
+  const bucketS = (data.window && data.window.bucket_s) || 0;
+  // a time axis over the whole window: each value at the middle of its bucket, columns span theirs
+  const time = {
+    mids: edges.map((e) => new Date(new Date(e).getTime() + (bucketS * 1000) / 2).toISOString()),
+    edges,
+    domain: edges.length ? [edges[0], new Date(new Date(edges[edges.length - 1]).getTime() + bucketS * 1000).toISOString()] : null,
+    bucketMs: bucketS * 1000,
+  };
+  const buckets = edges;
   fill(body, 
     h("p", { class: "muted" }, "Window ", when(data.window && data.window.start), " – ", when(data.window && data.window.end), `, buckets of ${duration(data.window && data.window.bucket_s)}.`),
     alerts(data.alerts || []),
     h("div", { class: "grid2" },
-      section("Accuracy", accuracy(data.accuracy, buckets, label)),
-      section("Drift", drift(data.drift)),
-      section("Latency", latency(data.latency, buckets, label)),
-      section("Traffic per variant", traffic(data.traffic, buckets, label)),
-      section("Failed requests", failures(data.errors, buckets, label)),
+      section("Accuracy", accuracy(data.accuracy, buckets, time)),
+      wide(section("Drift", drift(data.drift))),
+      section("Latency", latency(data.latency, buckets, time)),
+      section("Traffic per variant", traffic(data.traffic, buckets, time)),
+      section("Failed requests", failures(data.errors, buckets, time)),
     ),
     section("Staleness", staleness(data.staleness)),
   );
-}
-
-function bucketLabel(bucketS) {
-  return (iso) => {
-    const d = new Date(iso);
-    if (Number.isNaN(d.getTime())) return String(iso);
-    return bucketS >= 86400 ? d.toLocaleDateString() : d.toLocaleTimeString([], { hour: "2-digit", minute: "2-digit" });
-  };
 }
 
 function hasValues(series) {
@@ -80,14 +94,14 @@ function chartOr(id, chart, empty) {
   return chart;
 }
 
-function accuracy(acc, buckets, label) {
+function accuracy(acc, buckets, time) {
   if (!acc) return note("No accuracy figures.");
   const metric = acc.metric || "accuracy";
   const series = Object.entries(acc.series || {}).map(([variant, values]) => ({ name: variant, values }));
   const overall = Object.entries(acc.overall || {});
   return [
     chartOr("accuracy-chart",
-      buckets.length && hasValues(acc.series) ? lineChart({ label: `${metric} over time per variant`, x: buckets, series, xFormat: label }) : null,
+      buckets.length && hasValues(acc.series) ? lineChart({ label: `${metric} over time per variant`, x: time.mids, xDomain: time.domain, series }) : null,
       `No ${metric} in this window: it needs feedback (ground truth) for the predictions.`),
     overall.length
       ? table(`${metric} over the window`, ["Variant", "Predictions with feedback", metric], overall.map(([variant, o]) => [variant, number(o.n), number(o.value, 4)]), { id: "accuracy-table" })
@@ -121,13 +135,24 @@ function drift(d) {
             markerName: "−log10 alpha",
             items: tests.map((f) => ({ label: f.feature, value: log(f.p_value), marker: log(f.threshold), highlight: f.drifted === true })),
           })) : null,
-          table(null, ["Feature", "Kind", "Test", "Statistic", "p-value", "Threshold", "Verdict", "Reference n", "Current n"],
+          scrolling(table(null, ["Feature", "Kind", "Test", "Statistic", "p-value", "Threshold", "Verdict", "Reference n", "Current n"],
             features.map((f) => [f.feature, f.kind, f.test, number(f.statistic, 4), number(f.p_value, 4),
               typeof f.p_value === "number" ? `p < ${number(f.threshold, 4)}` : number(f.threshold, 4),
-              verdict(f.status || (f.drifted ? "drifted" : "ok")), number(f.n_reference), number(f.n_current)]), { id: "drift-table" }),
+              verdict(f.status || (f.drifted ? "drifted" : "ok")), number(f.n_reference), number(f.n_current)]), { id: "drift-table" })),
         ]
       : note("No per-feature drift in this window."),
   ];
+}
+
+/** A section across the whole grid row (the drift table has nine columns). */
+function wide(el) {
+  el.classList.add("wide");
+  return el;
+}
+
+/** A wide table scrolls sideways inside its own box instead of widening the page. */
+function scrolling(tableEl) {
+  return h("div", { class: "table-scroll", tabindex: 0, role: "region", "aria-label": "Drift per feature (scrolls sideways)" }, tableEl);
 }
 
 function verdict(status) {
@@ -135,26 +160,26 @@ function verdict(status) {
   return badge(text, kind);
 }
 
-function latency(lat, buckets, label) {
+function latency(lat, buckets, time) {
   const series = ["p50", "p95", "p99"].map((p) => ({ name: p, values: ((lat && lat.series && lat.series[p]) || []).map((v) => (v === null ? null : v * 1000)) }));
   return chartOr("latency-chart",
-    buckets.length && hasValues(lat && lat.series) ? lineChart({ label: "Latency percentiles over time, ms", x: buckets, series, xFormat: label }) : null,
+    buckets.length && hasValues(lat && lat.series) ? lineChart({ label: "Latency percentiles over time, ms", x: time.mids, xDomain: time.domain, series }) : null,
     "No latency figures in this window.");
 }
 
-function traffic(t, buckets, label) {
+function traffic(t, buckets, time) {
   const series = Object.entries((t && t.series) || {}).map(([variant, values]) => ({ name: variant, values }));
   const total = series.reduce((sum, s) => sum + s.values.reduce((a, v) => a + (Number(v) || 0), 0), 0);
   return chartOr("traffic-chart",
-    buckets.length && total > 0 ? columnChart({ label: "Records per variant over time", categories: buckets, series, stacked: true, xFormat: label }) : null,
+    buckets.length && total > 0 ? columnChart({ label: "Records per variant over time", categories: time.edges, xDomain: time.domain, bucketMs: time.bucketMs, series, stacked: true }) : null,
     "No traffic in this window.");
 }
 
-function failures(e, buckets, label) {
+function failures(e, buckets, time) {
   const series = Object.entries((e && e.series) || {}).map(([code, values]) => ({ name: code, values }));
   const total = series.reduce((sum, s) => sum + s.values.reduce((a, v) => a + (Number(v) || 0), 0), 0);
   return chartOr("errors-chart",
-    buckets.length && total > 0 ? columnChart({ label: "Failed requests per error code over time", categories: buckets, series, stacked: true, xFormat: label }) : null,
+    buckets.length && total > 0 ? columnChart({ label: "Failed requests per error code over time", categories: time.edges, xDomain: time.domain, bucketMs: time.bucketMs, series, stacked: true }) : null,
     "No failed requests in this window.");
 }
 

@@ -1,9 +1,13 @@
-// Analyst: recent predictions with filters, newest first; a wrong category is corrected in one click.
+// Analyst: the predictions that need review first (the ones a correction teaches most: uncertain,
+// spread over categories; computed by the server, GET /api/v1/records?order=needs_review), or the
+// newest; a wrong category is corrected in one click, to any category the model or the endpoint's
+// team table knows (searchable), or to a new one.
 
 import { api, quote } from "./api.js";
 import { append, fill, h, note, when } from "./dom.js";
 
 const PAGE = 50;
+const NEW_CATEGORY = "\u0000new"; // the "New category…" option's value: no real label is this
 const CATEGORY_OUTPUTS = ["category", "label", "predicted", "prediction", "predict", "class", "output_label"];
 
 /** The output that holds the predicted category: a known name, else the first text output, else the first. */
@@ -35,8 +39,10 @@ export async function recordsPage(view) {
     end: h("input", { id: "f-end", name: "end", type: "datetime-local" }),
     has_feedback: h("select", { id: "f-feedback", name: "has_feedback" },
       h("option", { value: "" }, "any"), h("option", { value: "true" }, "with feedback"), h("option", { value: "false" }, "without feedback")),
+    order: h("select", { id: "f-order", name: "order" },
+      h("option", { value: "needs_review" }, "needs review first"), h("option", { value: "newest" }, "newest first")),
   };
-  const labels = { endpoint: "Endpoint", model: "Model", version: "Version", variant: "Variant", start: "From", end: "To", has_feedback: "Feedback" };
+  const labels = { endpoint: "Endpoint", model: "Model", version: "Version", variant: "Variant", start: "From", end: "To", has_feedback: "Feedback", order: "Order" };
   const status = h("div", { id: "records-status" });
   const rows = h("tbody");
   const list = h("table", { id: "records", hidden: true },
@@ -45,6 +51,7 @@ export async function recordsPage(view) {
   const more = h("button", { type: "button", class: "secondary", id: "load-more", hidden: true }, "Load more");
   const seen = new Set();
   const versionClasses = new Map();
+  const endpointClasses = new Map();
   let classes = [];
   let cursor = null;
   let query = {};
@@ -54,7 +61,7 @@ export async function recordsPage(view) {
     const found = {};
     for (const [key, input] of Object.entries(fields)) {
       const value = input.value.trim();
-      if (!value) continue;
+      if (!value || (key === "order" && value === "newest")) continue; // newest first is the API's default
       found[key] = key === "start" || key === "end" ? new Date(value).toISOString() : value;
     }
     return found;
@@ -85,14 +92,20 @@ export async function recordsPage(view) {
       if (first(out) !== null) seen.add(String(first(out)));
       if (r.feedback && r.feedback.label) seen.add(r.feedback.label);
     }
-    const offered = await classList(query, records, seen, versionClasses);
+    const offered = await classList(query, records, seen, versionClasses, endpointClasses);
     if (mine !== latest) return;
     classes = offered;
-    for (const r of records) rows.append(recordRow(r, () => classes));
+    const learn = (label) => {
+      if (!classes.includes(label)) classes = [...classes, label].sort((a, b) => a.localeCompare(b));
+    };
+    for (const r of records) rows.append(recordRow(r, () => classes, learn));
     cursor = page.next_cursor || null;
     more.hidden = !cursor;
     list.hidden = rows.children.length === 0;
-    fill(status, rows.children.length ? h("p", { class: "muted" }, `${rows.children.length} prediction${rows.children.length === 1 ? "" : "s"} shown, newest first.`) : note("No predictions match these filters."));
+    const order = query.order === "needs_review"
+      ? "the ones a correction would teach most first (uncertain answers, spread over categories; only those without feedback)"
+      : "newest first";
+    fill(status, rows.children.length ? h("p", { class: "muted" }, `${rows.children.length} prediction${rows.children.length === 1 ? "" : "s"} shown, ${order}.`) : note("No predictions match these filters."));
   };
 
   more.addEventListener("click", () => load(true));
@@ -105,43 +118,70 @@ export async function recordsPage(view) {
   await load(false);
 }
 
-/** The classes to offer: the version's declared classes when the API exposes them, else the labels seen. */
-async function classList(query, records, seen, versionClasses) {
-  const r = records[0];
-  const model = query.model || (r && r.model);
-  const version = query.version || (r && r.version);
-  if (model && version) {
-    const key = `${model}:${version}`;
+/** The categories to offer: every class of the versions shown (the version API's `classes`), every
+ * category the endpoints' team tables (`map` steps) name, and every label seen; sorted. */
+async function classList(query, records, seen, versionClasses, endpointClasses) {
+  const versions = new Set(records.map((r) => `${r.model}:${r.version}`));
+  if (query.model && query.version) versions.add(`${query.model}:${query.version}`);
+  const endpoints = new Set(records.map((r) => r.endpoint).filter(Boolean));
+  if (query.endpoint) endpoints.add(query.endpoint);
+  const lists = [];
+  for (const key of versions) {
     if (!versionClasses.has(key)) {
-      versionClasses.set(key, api(`/api/v1/models/${quote(model)}/versions/${quote(String(version))}`)
-        .then((v) => declared(v)).catch(() => []));
+      const [model, version] = [key.slice(0, key.lastIndexOf(":")), key.slice(key.lastIndexOf(":") + 1)];
+      versionClasses.set(key, api(`/api/v1/models/${quote(model)}/versions/${quote(version)}`)
+        .then((v) => (Array.isArray(v.classes) ? v.classes.map(String) : [])).catch(() => []));
     }
-    const found = await versionClasses.get(key);
-    if (found.length) return found;
+    lists.push(versionClasses.get(key));
   }
-  return [...seen].sort();
+  for (const name of endpoints) {
+    if (!endpointClasses.has(name)) {
+      endpointClasses.set(name, api(`/api/v1/endpoints/${quote(name)}`).then(mapped).catch(() => []));
+    }
+    lists.push(endpointClasses.get(name));
+  }
+  const found = new Set(seen);
+  for (const list of await Promise.all(lists)) for (const c of list) found.add(c);
+  return [...found].sort((a, b) => a.localeCompare(b));
 }
 
-function declared(version) {
-  for (const holder of [version.runtime_config, version.params, version.metadata]) {
-    const classes = holder && holder.classes;
-    if (Array.isArray(classes) && classes.length) return classes.map(String);
-  }
-  return [];
+/** The categories an endpoint's `map` post-steps route (the team table's keys). */
+function mapped(endpoint) {
+  const steps = (endpoint.pipeline && endpoint.pipeline.post) || [];
+  return steps.filter((s) => s.type === "map" && s.mapping).flatMap((s) => Object.keys(s.mapping));
 }
 
-function recordRow(r, classes) {
+/** How many rows a record answered (its first output's first dimension). */
+function rowsOf(r) {
+  const tensor = Object.values(r.outputs || {})[0];
+  return tensor && Array.isArray(tensor.shape) && tensor.shape.length ? tensor.shape[0] : 1;
+}
+
+function recordRow(r, classes, learn) {
   const name = categoryOutput(r.outputs);
   const predicted = first(r.outputs && r.outputs[name]);
   const feedbackCell = h("td", { class: "feedback" }, feedbackText(r.feedback));
+  const rows = rowsOf(r);
   const select = h("select", { "aria-label": `Correct category for ${r.prediction_id}` });
+  const search = h("input", { type: "search", placeholder: "search categories", size: 14, "aria-label": `Search categories for ${r.prediction_id}` });
+  const fresh = h("input", { type: "text", hidden: true, maxlength: 256, placeholder: "new category name", "aria-label": `New category for ${r.prediction_id}` });
+  let shown = "";
   const options = () => {
-    const current = select.value || (r.feedback && r.feedback.label ? r.feedback.label : String(predicted));
-    const offered = [...new Set([...classes(), String(predicted)])];
-    if (offered.length === select.options.length) return;
-    fill(select, ...offered.map((c) => h("option", { value: c, selected: c === current }, c)));
+    const current = select.value && select.value !== NEW_CATEGORY ? select.value : (r.feedback && r.feedback.label ? r.feedback.label : String(predicted));
+    const wanted = search.value.trim().toLowerCase();
+    const offered = [...new Set([...classes(), String(predicted)])].filter((c) => !wanted || c.toLowerCase().includes(wanted) || c === current);
+    const key = offered.join("\n");
+    if (key === shown) return;
+    shown = key;
+    fill(select, ...offered.map((c) => h("option", { value: c, selected: c === current }, c)),
+      h("option", { value: NEW_CATEGORY, selected: select.value === NEW_CATEGORY }, "New category…"));
   };
   options();
+  search.addEventListener("input", options);
+  select.addEventListener("change", () => {
+    fresh.hidden = select.value !== NEW_CATEGORY;
+    if (!fresh.hidden) fresh.focus();
+  });
   const button = h("button", { type: "button" }, "Correct");
   const confirm = h("button", { type: "button", class: "secondary", title: "The prediction was right: store it as the label" }, "✓ Right");
   const send = async (label) => {
@@ -150,15 +190,26 @@ function recordRow(r, classes) {
       const answer = await api("/api/v1/feedback", { method: "POST", body: { feedback: [{ prediction_id: r.prediction_id, label }] } });
       const result = (answer.results || []).find((x) => x.prediction_id === r.prediction_id);
       if (result && result.status !== "stored") throw new Error(`not stored: ${result.status}`);
+      const added = !classes().includes(label);
       r.feedback = { label, value: null, observed_at: new Date().toISOString() };
-      fill(feedbackCell, feedbackText(r.feedback), " ", h("span", { class: "badge good", role: "status" }, "stored"));
+      learn(label);
+      fill(feedbackCell, feedbackText(r.feedback), " ", h("span", { class: "badge good", role: "status" }, "stored"),
+        added ? h("div", { class: "muted" }, "a new category: the next retrain learns it") : null);
     } catch (error) {
       fill(feedbackCell, h("span", { class: "badge bad", role: "alert" }, error.describe ? error.describe() : error.message));
     } finally {
       button.disabled = confirm.disabled = false;
     }
   };
-  button.addEventListener("click", () => send(select.value));
+  button.addEventListener("click", () => {
+    if (select.value !== NEW_CATEGORY) return send(select.value);
+    const label = fresh.value.trim();
+    if (!label) {
+      fill(feedbackCell, h("span", { class: "badge bad", role: "alert" }, "Name the new category first."));
+      return undefined;
+    }
+    return send(label);
+  });
   confirm.addEventListener("click", () => send(String(predicted)));
   select.addEventListener("focus", options);
   return h("tr", { "data-prediction-id": r.prediction_id },
@@ -169,7 +220,9 @@ function recordRow(r, classes) {
     h("td", {}, h("pre", { class: "inputs-text" }, text(r.inputs))),
     h("td", { class: "predicted" }, predicted === null ? text(r.outputs) : [String(predicted), others(r.outputs, name)]),
     feedbackCell,
-    h("td", {}, predicted === null ? "—" : h("div", { class: "correct" }, select, button, confirm)),
+    h("td", {}, predicted === null ? "—"
+      : rows > 1 ? h("span", { class: "muted batched" }, `a batched prediction (${rows} rows): one category cannot correct every row, so retraining would not use it — correct the single-text predictions`)
+      : h("div", { class: "correct" }, search, select, fresh, button, confirm)),
   );
 }
 

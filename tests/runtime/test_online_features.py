@@ -1,0 +1,133 @@
+"""`OnlineFeatures` on the machine's Redis: one read per store and request for all its views, keys
+de-duplicated, and each view's latency budget, miss and unavailable declarations."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterator, Mapping, Sequence
+from typing import Any
+
+import pytest
+
+from berth.core.errors import BerthError, ErrorCode
+from berth.core.features import FeatureView, parse_view
+from berth.runtime.features import OnlineFeatures
+from berth.runtime.pipeline.context import FeatureLookup
+from berth.storage.feature_protocols import OnlineStore, StoredRow, ViewRead
+from berth.storage.redis_features import RedisFeatures
+from tests.support.redis import redis_address, redis_prefix
+
+
+class Watched:
+    """A real store, with every read it is asked for kept (and held back while `gate` is unset)."""
+
+    def __init__(self, inner: OnlineStore, gate: asyncio.Event | None = None) -> None:
+        self.inner = inner
+        self.reads: list[list[tuple[str, list[str]]]] = []
+        self.gate = gate
+
+    async def read(self, reads: Sequence[ViewRead]) -> list[dict[str, StoredRow]]:
+        self.reads.append([(r.view.name, list(r.keys)) for r in reads])
+        if self.gate is not None:
+            await self.gate.wait()
+        return await self.inner.read(reads)
+
+    def write(self, view: FeatureView, rows: Mapping[str, Mapping[str, Any]], at: float) -> int:
+        return self.inner.write(view, rows, at)
+
+    def close(self) -> None:
+        self.inner.close()
+
+    async def aclose(self) -> None:
+        await self.inner.aclose()
+
+
+class Counts:
+    def __init__(self) -> None:
+        self.rows: dict[tuple[str, str], int] = {}
+
+    def rows_(self, view: str, outcome: str, count: int) -> None:
+        self.rows[view, outcome] = self.rows.get((view, outcome), 0) + count
+
+    rows_fn = rows_
+
+    def read(self, store: str, seconds: float, ok: bool) -> None:
+        pass
+
+
+@pytest.fixture
+def source() -> Iterator[str]:
+    with redis_prefix() as prefix:
+        yield f"redis://{redis_address()}/0?prefix={prefix}"
+
+
+def _view(name: str, source: str, **spec: Any) -> FeatureView:
+    base = {"entity": "id", "features": {"age": "int64", "score": "float64"}, "source": source}
+    return parse_view(base | {"budget_ms": 10_000} | spec, name=name)  # generous: the machine is shared
+
+
+def _online(views: list[FeatureView], store: Watched, observer: Any = None) -> OnlineFeatures:
+    return OnlineFeatures(lambda: views, lambda uri: store, refresh_s=60, observer=observer)
+
+
+def test_one_read_per_store_for_every_view_with_keys_once(source: str) -> None:
+    a, b = _view("a", source), _view("b", source)
+    store = Watched(RedisFeatures(source))
+    store.write(a, {"k1": {"age": 1, "score": 0.5}, "k2": {"age": 2, "score": 1.5}}, 1e9 * 2)
+    store.write(b, {"k1": {"age": 10, "score": 9.5}}, 1e9 * 2)
+    online = _online([a, b], store)
+
+    async def run() -> Any:
+        try:
+            return await online.lookup(
+                [FeatureLookup("a", ["k1", "k2", "k3"]), FeatureLookup("b", ["k1", "k3"], ["score"])]
+            )
+        finally:
+            await online.aclose()
+
+    first, second = asyncio.run(run())
+    assert store.reads == [[("a", ["k1", "k2", "k3"]), ("b", ["k1", "k3"])]]
+    assert first.rows == {"k1": {"age": 1, "score": 0.5}, "k2": {"age": 2, "score": 1.5}, "k3": None}
+    assert second.rows == {"k1": {"age": 10, "score": 9.5}, "k3": None}
+    assert dict(second.dtypes) == {"score": "float64"}
+
+
+def test_a_view_past_its_budget_is_unavailable(source: str) -> None:
+    defaults = {"age": 0, "score": 0.0}
+    fail = _view("fail", source, budget_ms=1)
+    fallback = _view("fallback", source, budget_ms=1, on_unavailable="defaults", defaults=defaults)
+    counts = Counts()
+    observer = type("O", (), {"rows": counts.rows_fn, "read": counts.read})()
+
+    async def run(view: str) -> Any:
+        store = Watched(RedisFeatures(source), gate=asyncio.Event())  # never answers
+        online = _online([fail, fallback], store, observer)
+        try:
+            return await online.lookup([FeatureLookup(view, ["k1", "k2"])])
+        finally:
+            await online.aclose()
+
+    with pytest.raises(BerthError) as caught:
+        asyncio.run(run("fail"))
+    assert caught.value.code is ErrorCode.FEATURES_UNAVAILABLE
+    (answer,) = asyncio.run(run("fallback"))
+    assert answer.rows == {"k1": defaults, "k2": defaults}
+    assert counts.rows == {("fail", "unavailable"): 2, ("fallback", "unavailable"): 2}
+
+
+def test_a_refused_miss_names_the_key(source: str) -> None:
+    view = _view("strict", source, on_miss="refuse")
+    store = Watched(RedisFeatures(source))
+    store.write(view, {"k1": {"age": 1}}, 2e9)
+    online = _online([view], store)
+
+    async def run() -> Any:
+        try:
+            return await online.lookup([FeatureLookup("strict", ["k1", "nobody"])])
+        finally:
+            await online.aclose()
+
+    with pytest.raises(BerthError) as caught:
+        asyncio.run(run())
+    assert caught.value.code is ErrorCode.ENTITY_NOT_FOUND
+    assert caught.value.details["key"] == "nobody"
