@@ -31,11 +31,27 @@ _handed_out: set[int] = set()
 _chance: Final = random.SystemRandom()  # not the seeded `random`: each test process its own picks
 
 
+def _this_workers_ports() -> range:
+    """The slice of `_LISTEN_PORTS` this pytest-xdist worker alone picks from. Between a pick and
+    the server's bind (seconds, while a `berth serve` process imports) another worker could pick
+    the same free port; its server would then fail to bind while the first one's health check
+    answers for it, and a test would talk to another test's server. Disjoint slices rule that out."""
+    worker = os.environ.get("PYTEST_XDIST_WORKER", "")
+    count = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1"))
+    if not worker.startswith("gw") or count <= 1:
+        return _LISTEN_PORTS
+    index = int(worker.removeprefix("gw"))
+    size = len(_LISTEN_PORTS) // count
+    start = _LISTEN_PORTS.start + index * size
+    return range(start, start + size)
+
+
 def free_port() -> int:
-    """A port no one listens on now, never handed out before in this process; random, so the
-    parallel test processes rarely pick the same one."""
+    """A port no one listens on now, never handed out before in this process, from this test
+    worker's own slice; random within it, so runs side by side on one machine rarely meet."""
+    ports = _this_workers_ports()
     while True:
-        port = _chance.choice(_LISTEN_PORTS)
+        port = _chance.choice(ports)
         if port in _handed_out:
             continue
         with socket.socket() as sock:
