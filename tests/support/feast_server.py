@@ -19,8 +19,6 @@ skipped with the reason, except under ``CI=true``, where that is a failure.
 from __future__ import annotations
 
 import contextlib
-import os
-import signal
 import subprocess
 import time
 from collections.abc import Iterator
@@ -30,6 +28,7 @@ from typing import Final, NoReturn
 import httpx
 
 from tests.support.cached_venv import cached_venv
+from tests.support.process_group import log_tail, stop_group
 from tests.support.servers import free_port
 from tests.support.unavailable import unavailable
 
@@ -105,7 +104,7 @@ def feast_server(venv: Path, repo: Path) -> Iterator[str]:
         deadline = time.monotonic() + START_TIMEOUT_S
         while True:
             if process.poll() is not None:
-                _unavailable(f"feast serve exited with {process.returncode}: {_tail(log_path)}")
+                _unavailable(f"feast serve exited with {process.returncode}: {log_tail(log_path)}")
             with contextlib.suppress(httpx.TransportError):
                 if httpx.get(f"{url}/health", timeout=2).status_code == 200:
                     break
@@ -114,16 +113,5 @@ def feast_server(venv: Path, repo: Path) -> Iterator[str]:
             time.sleep(0.2)
         yield url
     finally:
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(process.pid, signal.SIGTERM)
-        try:
-            process.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(process.pid, signal.SIGKILL)
-            process.wait()
+        stop_group(process)
         log.close()
-
-
-def _tail(path: Path) -> str:
-    return path.read_text(errors="replace")[-2000:] if path.exists() else ""

@@ -22,7 +22,6 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import signal
 import subprocess
 import time
 from collections.abc import Callable, Iterator
@@ -33,6 +32,7 @@ from typing import Any, Final, NoReturn
 import httpx
 
 from tests.support.cached_venv import cached_venv
+from tests.support.process_group import log_tail, stop_group
 from tests.support.servers import free_port
 from tests.support.unavailable import unavailable
 
@@ -103,7 +103,7 @@ def mlflow_server(venv: Path, folder: Path) -> Iterator[MlflowServer]:
         while True:
             if process.poll() is not None:
                 _unavailable(
-                    f"mlflow server exited with {process.returncode}: {_tail(folder / 'server.log')}"
+                    f"mlflow server exited with {process.returncode}: {log_tail(folder / 'server.log')}"
                 )
             with contextlib.suppress(httpx.TransportError):
                 if httpx.get(f"{url}/health", timeout=2).status_code == 200:
@@ -113,19 +113,8 @@ def mlflow_server(venv: Path, folder: Path) -> Iterator[MlflowServer]:
             time.sleep(0.1)
         yield MlflowServer(url, venv / "bin" / "python")
     finally:
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(process.pid, signal.SIGTERM)
-        try:
-            process.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(process.pid, signal.SIGKILL)
-            process.wait()
+        stop_group(process)
         log.close()
-
-
-def _tail(path: Path) -> str:
-    return path.read_text(errors="replace")[-2000:] if path.exists() else ""
 
 
 @contextlib.contextmanager
@@ -146,7 +135,7 @@ def script(python: Path, out: Path, *args: str) -> Iterator[Callable[[], dict[st
 
         def finish() -> dict[str, Any]:
             if process.wait(timeout=600) != 0:
-                raise RuntimeError(f"{SCRIPT.name} {mode} failed: {_tail(log_path)}")
+                raise RuntimeError(f"{SCRIPT.name} {mode} failed: {log_tail(log_path)}")
             found: dict[str, Any] = json.loads((out / f"{mode}.json").read_text())
             return found
 
