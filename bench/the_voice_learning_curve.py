@@ -176,8 +176,10 @@ def wait_recorded(client: httpx.Client, ids: Sequence[str], timeout_s: float = 1
         time.sleep(0.2)
 
 
-def review_queue(client: httpx.Client, version: int, wanted: int) -> list[dict[str, Any]]:
-    """The first `wanted` records of the analyst page's "needs review" order for this version."""
+def review_queue(client: httpx.Client, version: int, wanted: int, mine: set[str]) -> list[dict[str, Any]]:
+    """The first `wanted` records of the analyst page's "needs review" order for this version that
+    are among `mine` (this round's arrivals): the queue also holds the answers the bench reads the
+    test accuracy with, which the analyst must not correct (that would train on the test split)."""
     found: list[dict[str, Any]] = []
     cursor: str | None = None
     while len(found) < wanted:
@@ -185,16 +187,16 @@ def review_queue(client: httpx.Client, version: int, wanted: int) -> list[dict[s
             "endpoint": ENDPOINT,
             "version": version,
             "order": "needs_review",
-            "limit": min(1000, wanted - len(found)),
+            "limit": 1000,
         }
         if cursor:
             params["cursor"] = cursor
         page = ok(client.get("/api/v1/records", params=params))
-        found += page["records"]
+        found += [r for r in page["records"] if r["prediction_id"] in mine]
         cursor = page.get("next_cursor")
         if not cursor:
             break
-    return found
+    return found[:wanted]
 
 
 def analyst_round(
@@ -217,7 +219,8 @@ def analyst_round(
     index = {pid: i for pid, i in zip(ids, waiting, strict=True)}
     if order == "needs_review":
         chosen = [
-            (r["prediction_id"], index[r["prediction_id"]]) for r in review_queue(client, version, wanted)
+            (r["prediction_id"], index[r["prediction_id"]])
+            for r in review_queue(client, version, wanted, set(index))
         ]
     else:
         chosen = [(pid, index[pid]) for pid, _ in answers[:wanted]]
