@@ -16,7 +16,7 @@ import os
 import signal
 import subprocess
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 PR_SET_PDEATHSIG = 1
@@ -40,21 +40,27 @@ def worker_argv(home: Path) -> list[str]:
     ]
 
 
-def _die_with_parent(parent: int) -> None:
-    """In the child, before exec: SIGTERM when `parent` dies (Linux), exit if it has already."""
-    if sys.platform.startswith("linux"):
-        libc = ctypes.CDLL(None, use_errno=True)
-        libc.prctl(PR_SET_PDEATHSIG, signal.SIGTERM, 0, 0, 0)
-    if os.getppid() != parent:
-        os._exit(1)
+def die_with_parent() -> Callable[[], None]:
+    """What the child runs between fork and exec: SIGTERM when this process dies (Linux), exit at
+    once if it has died already. libc is looked up here, in the parent: the child of a process
+    with threads should only call what is already loaded."""
+    parent = os.getpid()
+    prctl = ctypes.CDLL(None, use_errno=True).prctl if sys.platform.startswith("linux") else None
+
+    def in_child() -> None:
+        if prctl is not None:
+            prctl(PR_SET_PDEATHSIG, signal.SIGTERM, 0, 0, 0)
+        if os.getppid() != parent:
+            os._exit(1)
+
+    return in_child
 
 
 @contextlib.contextmanager
 def demo_worker(home: Path, *, stop_timeout_s: float = GRACE_S + 10.0) -> Iterator[subprocess.Popen[bytes]]:
     """A ``berth worker`` on `home` while the block runs (its output goes to the demo's terminal);
     stopped on the way out, however the block ends."""
-    parent = os.getpid()
-    process = subprocess.Popen(worker_argv(home), preexec_fn=lambda: _die_with_parent(parent))
+    process = subprocess.Popen(worker_argv(home), preexec_fn=die_with_parent())
     try:
         yield process
     finally:
