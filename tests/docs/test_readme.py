@@ -139,7 +139,8 @@ class TestMakeRun:
     @pytest.mark.usefixtures("set_up_checkout")
     def test_make_run_serves_the_demo_and_its_curls_answer(self, reader: Terminal, tmp_path: Path) -> None:
         """``make run`` in the checkout (a fresh home, a free port): it trains, says where it serves,
-        the curls it prints and the one the README shows answer, and Ctrl-C stops it."""
+        the curls it prints and the one the README shows answer, the story is told in three lines,
+        a worker runs beside the server with The Voice's retrain trigger, and Ctrl-C stops both."""
         port = free_port()
         reader.env.update(BERTH_HOME=str(tmp_path / "demo-home"), BERTH_PORT=str(port))
         reader.placeholders["8080"] = str(port)
@@ -167,7 +168,30 @@ class TestMakeRun:
             mlflow = readme_curl.next("curl -s -X POST")
             readme_curl.done()
             assert json.loads(reader.run(mlflow.text).out) == mlflow.shown_output == {"predictions": ["no"]}
+
+            worker = int(demo.wait_for(r"a berth worker, pid (\d+)", 30)[1])
+            story = re.findall(r"^  ([123])\. (.*)$", demo.output, re.MULTILINE)
+            assert [n for n, _ in story] == ["1", "2", "3"], demo.output
+            assert "every 20 corrections" in story[1][1]
+            assert f"{address}/ui/#/models/voice-classifier" in story[2][1]
+            assert _running(worker)
+            triggers = httpx.get(f"{address}/api/v1/jobs/triggers", timeout=30).json()
+            assert [(t["name"], t["kind"], t["corrections_count"]) for t in triggers] == [
+                ("voice-retrain", "retrain", 20)
+            ]
         assert "Application shutdown complete" in demo.output  # Ctrl-C stops it
+        deadline = time.monotonic() + 60
+        while _running(worker):  # and its worker
+            assert time.monotonic() < deadline, f"the demo's worker {worker} outlived it"
+            time.sleep(0.1)
+
+
+def _running(pid: int) -> bool:
+    """Whether process `pid` runs (a zombie does not)."""
+    try:
+        return "\nState:\tZ" not in Path(f"/proc/{pid}/status").read_text()
+    except FileNotFoundError:
+        return False
 
 
 def printed_curls(output: str) -> list[str]:

@@ -244,6 +244,26 @@ def test_a_due_trigger_fires_once_however_many_workers_decide_it(jobs: SqlJobSto
     assert len(jobs.list_jobs(JobQuery(trigger="every-minute"))) == 1
 
 
+def test_a_due_trigger_does_not_fire_while_its_last_job_is_pending(jobs: SqlJobStore) -> None:
+    """Queued or running, the trigger's job holds the next firing back; once it ended (or by hand)
+    the trigger fires again."""
+    jobs.add_trigger(TriggerSpec("on-fixes", "a", corrections_endpoint="router", corrections_count=3))
+    first = jobs.fire_if_unchanged("on-fixes", None, reason="3 new", state={})
+    assert first is not None
+    fired_at = jobs.get_trigger("on-fixes").last_fired_at
+    assert jobs.fire_if_unchanged("on-fixes", fired_at, reason="queued", state={}) is None
+    claimed = jobs.claim("w1", ["a"], 30.0)
+    assert claimed is not None
+    assert claimed.id == first.id
+    assert jobs.fire_if_unchanged("on-fixes", fired_at, reason="running", state={}) is None
+    jobs.enqueue(NewJob("a"))  # a job of the same kind enqueued by hand is not the trigger's
+    assert jobs.finish(first.id, "w1", {"ok": True})
+    second = jobs.fire_if_unchanged("on-fixes", fired_at, reason="3 more", state={})
+    assert second is not None
+    assert second.reason == "3 more"
+    assert jobs.fire("on-fixes", reason="by hand").trigger == "on-fixes"  # a person is not held back
+
+
 def test_a_disabled_trigger_does_not_fire_when_due(jobs: SqlJobStore) -> None:
     jobs.add_trigger(TriggerSpec("off", "a", every_s=1, enabled=False))
     assert jobs.fire_if_unchanged("off", None, reason="due", state={}) is None

@@ -42,6 +42,7 @@ def test_bootstrap_pushes_the_champion_with_metrics_docs_and_data_and_creates_th
     metadata = champion.metadata
     assert 0.05 < metadata.metrics["accuracy"] < 0.9  # cluster labels: far from the ceiling
     assert metadata.metrics["train_rows"] == BASE_ROWS
+    assert metadata.metrics["corrections"] == 0  # the learning curve's first point
     assert "KMeans" in metadata.docs
     assert "banking77" in metadata.training_data
     assert [s.name for s in champion.signature.inputs] == ["text"]

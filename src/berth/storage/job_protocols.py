@@ -83,9 +83,10 @@ class JobStore(Protocol):
     def fire_if_unchanged(
         self, name: str, last_fired_at: datetime | None, *, reason: str, state: dict[str, Any]
     ) -> Job | None:
-        """`fire` (saving the trigger's new `state`) only when the trigger is enabled and last fired
-        at `last_fired_at`: of several workers deciding at once that a trigger is due, exactly one
-        fires it; the others get None."""
+        """`fire` (saving the trigger's new `state`) only when the trigger is enabled, last fired
+        at `last_fired_at` and no job it enqueued is still queued or running: of several workers
+        deciding at once that a trigger is due, exactly one fires it; the others get None, and a
+        trigger whose last job is pending does not pile up another one."""
         ...
 
     def close(self) -> None: ...

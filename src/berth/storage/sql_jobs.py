@@ -308,13 +308,18 @@ class SqlJobStore:
                 if last_fired_at is None
                 else job_triggers.c.last_fired_at == last_fired_at
             )
+            pending = (
+                select(jobs.c.id)
+                .where(jobs.c.trigger == name, jobs.c.status.in_((_QUEUED, _RUNNING)))
+                .exists()
+            )
             stmt = (
                 update(job_triggers)
-                .where(job_triggers.c.name == name, job_triggers.c.enabled.is_(True), unchanged)
+                .where(job_triggers.c.name == name, job_triggers.c.enabled.is_(True), unchanged, ~pending)
                 .values(last_fired_at=q.now())
             )
             if conn.execute(stmt).rowcount != 1:
-                return None  # disabled, deleted, or another worker fired it first
+                return None  # disabled, deleted, its last job still pending, or another worker fired it
             return _fire(conn, _trigger_row(conn, name), reason=reason, actor="", state=state)
 
         return self._write(work)

@@ -92,7 +92,7 @@ def _champion(where: Where, base_rows: int | None, say: Callable[[str], None]) -
         name=MODEL,
         team=TEAM,
         description="Customer feedback text -> one of 77 banking categories (The Voice).",
-        metrics={"accuracy": accuracy, "train_rows": float(len(texts))},
+        metrics={"accuracy": accuracy, "train_rows": float(len(texts)), "corrections": 0.0},
         params=described["params"],
         docs=described["docs"],
         training_data=f"banking77 train.csv ({len(texts)} texts), labels: KMeans clusters, named",

@@ -2,8 +2,10 @@
 
 Every worker evaluates the triggers on its poll; a due trigger is fired with
 `JobStore.fire_if_unchanged`, so when several workers find it due at once exactly one job is
-enqueued. Alert triggers are not evaluated here: the alerting code fires them
-(`JobService.fire_alert`).
+enqueued. A trigger whose last job is still queued or running is not fired (a retrain slower
+than the corrections arriving does not pile up rounds): a corrections trigger keeps counting from
+its last firing, so it fires at the first poll after that job ends when enough arrived meanwhile.
+Alert triggers are not evaluated here: the alerting code fires them (`JobService.fire_alert`).
 """
 
 from __future__ import annotations

@@ -5,6 +5,7 @@ import { aliasSection } from "./aliases.js";
 import { ApiError, api, quote } from "./api.js";
 import { barChart } from "./charts.js";
 import { consumersPanel, deprecationNotice } from "./consumers.js";
+import { learningCurve } from "./learning_curve.js";
 import { append, badge, facts, fill, h, link, markdown, note, number, pre, section, table, tags, when } from "./dom.js";
 
 export async function catalogPage(view) {
@@ -169,7 +170,8 @@ export async function modelPage(view, name) {
     api(`/api/v1/models/${quote(name)}/versions`),
     api(`/api/v1/models/${quote(name)}/history`),
   ]);
-  append(view, 
+  const curve = learningCurve(versions, history);
+  append(view,
     h("p", {}, link("#/catalog", "← Models")),
     h("h1", {}, model.name),
     facts([
@@ -191,6 +193,7 @@ export async function modelPage(view, name) {
           Object.entries(v.metrics).map(([k, val]) => `${k} ${number(val)}`).join(", ") || "—",
         ]), { id: "versions" }),
     ),
+    curve ? section("Learning curve", curve) : null,
     section("Aliases", await aliasSection(model, versions, history)),
     section("Alias history", history.length ? aliasHistory(history) : note("No alias was ever set.")),
   );

@@ -1,4 +1,5 @@
-// Hand-written SVG charts: a multi-series line chart, horizontal bars, and grouped or stacked columns.
+// Hand-written SVG charts: a multi-series line chart, lines over a numeric x axis, horizontal bars,
+// and grouped or stacked columns.
 // Over time, marks are placed by their timestamps (not their index) and ticks are labelled in time.
 // Each chart is an <svg role="img"> with an accessible label, a <title> per mark, and a legend.
 
@@ -207,6 +208,49 @@ export function lineChart({ label, x, series, format = short, width = 640, heigh
   });
   const caption = few.length ? `few points (${few.join(", ")}): shown as points, too few for a trend` : null;
   return figure(svg, series.map((s) => s.name), caption);
+}
+
+/**
+ * Lines over a numeric x axis (e.g. accuracy against corrections): `series` [{name, points: [{x, y,
+ * label?}]}], each series' points joined in the order given; both axes have round ticks, named by
+ * `xLabel` and `yLabel`. Every point is a <circle class="point"> (with `data-x`, `data-y`) whose
+ * title says its label, x and y; a series of one point is a point. The first series is drawn on top.
+ */
+export function xyChart({ label, series, xLabel = "", yLabel = "", format = short, xFormat = short, width = 640, height = 260 }) {
+  const m = { top: 12, right: 16, bottom: 40, left: 52 };
+  const svg = frame(width, height, label);
+  const points = series.flatMap((s) => s.points);
+  const xRange = extent(points.map((p) => p.x), { zero: true });
+  const yRange = extent(points.map((p) => p.y));
+  if (!xRange || !yRange) return figure(svg, [], "no data");
+  const innerW = width - m.left - m.right;
+  const innerH = height - m.top - m.bottom;
+  const xAt = (v) => m.left + ((v - xRange[0]) / (xRange[1] - xRange[0])) * innerW;
+  const yAt = (v) => m.top + innerH - ((v - yRange[0]) / (yRange[1] - yRange[0])) * innerH;
+  yAxis(svg, yAt, yRange, m.left, width - m.right, format);
+  svg.append(el("line", { x1: m.left, x2: width - m.right, y1: m.top + innerH, y2: m.top + innerH, class: "axis" }));
+  for (const value of ticks(xRange[0], xRange[1])) {
+    svg.append(el("line", { x1: xAt(value), x2: xAt(value), y1: m.top + innerH, y2: m.top + innerH + 4, class: "axis" }));
+    svg.append(el("text", { x: xAt(value), y: m.top + innerH + 16, "text-anchor": "middle", class: "tick x-tick" }, xFormat(value)));
+  }
+  if (xLabel) svg.append(el("text", { x: m.left + innerW / 2, y: height - 4, "text-anchor": "middle", class: "label" }, xLabel));
+  if (yLabel) svg.append(el("text", { x: 12, y: m.top + innerH / 2, "text-anchor": "middle", transform: `rotate(-90 12 ${m.top + innerH / 2})`, class: "label" }, yLabel));
+  // the first series is drawn last, on top of those that share its points
+  [...series.entries()].reverse().forEach(([k, s]) => {
+    const color = PALETTE[k % PALETTE.length];
+    const group = el("g", { class: "series", "data-series": s.name });
+    const shown = s.points.filter((p) => Number.isFinite(p.x) && Number.isFinite(p.y));
+    if (shown.length > 1) {
+      const d = shown.map((p, i) => `${i ? "L" : "M"}${xAt(p.x).toFixed(1)},${yAt(p.y).toFixed(1)}`).join("");
+      group.append(el("path", { d, fill: "none", stroke: color, "stroke-width": 2, class: "line" }));
+    }
+    for (const p of shown) {
+      const name = p.label ? `${s.name} ${p.label}` : s.name;
+      group.append(el("circle", { cx: xAt(p.x), cy: yAt(p.y), r: 4, fill: color, class: "point", "data-x": p.x, "data-y": p.y }, tip(`${name}: ${xLabel || "x"} ${xFormat(p.x)}, ${yLabel || "y"} ${format(p.y)}`)));
+    }
+    svg.append(group);
+  });
+  return figure(svg, series.map((s) => s.name));
 }
 
 /**
