@@ -357,6 +357,7 @@ def build_server(settings: Settings, *, tracing: Tracing | None = None) -> Serve
         dataplane,
         max_body_bytes=settings.max_body_bytes,
         max_tensors=settings.max_request_tensors,
+        max_elements=settings.max_tensor_elements,
         offload=offload,
         notices=notices,
     )
