@@ -60,9 +60,10 @@ def bulk(tmp_path_factory: pytest.TempPathFactory, lr: Trained, frame_pipeline: 
     security = SqlSecurityStore(settings.resolved_database_url)
     try:
         security.set_member("alpha", "alice", Role.PREDICTOR)
+        security.set_member("alpha", "mia", Role.MAINTAINER)
         security.create_team("beta")
         security.set_member("beta", "bob", Role.MAINTAINER)
-        tokens = {who: security.create_token(who).secret for who in ("alice", "bob")}
+        tokens = {who: security.create_token(who).secret for who in ("alice", "bob", "mia")}
     finally:
         security.close()
     records = SqlRecordStore(settings.resolved_database_url)
@@ -241,3 +242,21 @@ def test_a_bulk_request_is_one_record_of_every_row(bulk: Bulk, lr: Trained) -> N
     assert record.inputs["input-0"]["shape"] == [40, 20]
     np.testing.assert_allclose(record.inputs["input-0"]["data"], x.ravel(), rtol=1e-6)
     assert record.outputs["predict"]["data"] == lr.model.predict(x).tolist()
+
+
+def test_an_endpoint_takes_bulk_bodies(bulk: Bulk, lr: Trained) -> None:
+    spec = {"name": "lr-scoring", "team": "alpha", "targets": [{"target": "lr@production"}]}
+    created = httpx.post(
+        bulk.url + "/api/v1/endpoints", json=spec, headers={"authorization": f"Bearer {bulk.tokens['mia']}"}
+    )
+    assert created.status_code == 201, created.text
+    x = lr.x[:10]
+
+    answer = eventually(
+        lambda: bulk.post("/v2/models/lr-scoring/infer", "alice", parquet_body(features(x)), PARQUET),
+        lambda r: r.status_code == 200,
+    )
+    assert answer.status_code == 200, answer.text
+    assert answer.headers["berth-endpoint"] == "lr-scoring"
+    assert answer.headers["berth-model"] == "lr"
+    np.testing.assert_array_equal(read_arrow_answer(answer.content)["predict"], lr.model.predict(x))
