@@ -26,6 +26,7 @@ from tests.records.helpers import eventually
 from tests.support.servers import server_in_thread
 
 MAX_BODY = 2_000_000
+RECORD_ROWS = 25
 ARROW = {"content-type": ARROW_STREAM_TYPE}
 PARQUET = {"content-type": PARQUET_TYPE}
 
@@ -56,6 +57,7 @@ def bulk(tmp_path_factory: pytest.TempPathFactory, lr: Trained, frame_pipeline: 
         max_body_bytes=MAX_BODY,
         journal_rotate_s=0.5,
         ingest_interval_s=0.05,
+        record_bulk_rows=RECORD_ROWS,
     )
     security = SqlSecurityStore(settings.resolved_database_url)
     try:
@@ -230,18 +232,23 @@ def test_a_body_over_the_limit_is_413(bulk: Bulk) -> None:
         assert_error(bulk.post("/v2/models/lr/infer", "alice", content, headers), 413, "payload_too_large")
 
 
-def test_a_bulk_request_is_one_record_of_every_row(bulk: Bulk, lr: Trained) -> None:
-    x = lr.x[:40]
+@pytest.mark.parametrize("rows", [RECORD_ROWS - 5, RECORD_ROWS + 15])
+def test_a_bulk_request_is_one_record_of_its_first_rows(bulk: Bulk, lr: Trained, rows: int) -> None:
+    x = lr.x[:rows]
     answer = bulk.post("/v2/models/lr/infer", "alice", arrow_body(features(x)), ARROW)
     assert answer.status_code == 200, answer.text
     pid = answer.headers["berth-prediction-id"]
 
     [stored] = eventually(lambda: bulk.records.get(pid), bool)
     record = stored.record
+    kept = min(rows, RECORD_ROWS)
     assert (record.model, record.version) == ("lr", 1)
-    assert record.inputs["input-0"]["shape"] == [40, 20]
-    np.testing.assert_allclose(record.inputs["input-0"]["data"], x.ravel(), rtol=1e-6)
-    assert record.outputs["predict"]["data"] == lr.model.predict(x).tolist()
+    assert record.inputs["input-0"]["shape"] == [kept, 20]
+    np.testing.assert_allclose(record.inputs["input-0"]["data"], x[:kept].ravel(), rtol=1e-6)
+    assert record.outputs["predict"]["data"] == lr.model.predict(x[:kept]).tolist()
+    cut = {"rows": rows} if rows > RECORD_ROWS else None
+    assert record.inputs["input-0"].get("parameters") == cut
+    assert record.outputs["predict"].get("parameters") == cut
 
 
 def test_an_endpoint_takes_bulk_bodies(bulk: Bulk, lr: Trained) -> None:

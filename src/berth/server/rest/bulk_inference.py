@@ -11,8 +11,14 @@ columns are mapped onto the signature as `berth.core.codecs.arrow_tables` descri
 The answer's type is negotiated with ``Accept``: an Arrow or Parquet body is answered with an
 Arrow stream unless ``Accept`` names ``application/json`` before the Arrow type; a JSON body is
 answered with JSON unless ``Accept`` names the Arrow type first. An Arrow answer honours
-``Accept-Encoding`` like a binary one. A bulk request is one prediction: one prediction id (header
-``berth-prediction-id``), one record holding every row, as a JSON request of the same rows gets.
+``Accept-Encoding`` like a binary one.
+
+A bulk request is one prediction, as a JSON request of the same rows is: one prediction id (header
+``berth-prediction-id``) and one record. That record keeps the request's first
+``BERTH_RECORD_BULK_ROWS`` rows (1,000) of inputs and outputs, each cut tensor marked with the rows
+the request had (parameter ``rows``): a record of every row of 100,000 x 20 floats is 24 MB of JSON
+whose encoding alone (~50 ms, on the event loop) cost the bulk path three quarters of its
+throughput in `bench/bulk_bench.py`, and filled the journal at hundreds of MB/s.
 
 Arrow bodies are read in place (no copy; a few milliseconds for 100,000 rows of 20 features), on
 the event loop; Parquet bodies (decompressed and decoded by pyarrow, which releases the GIL) and
@@ -81,10 +87,14 @@ def _refused(parameters: str) -> bool:
 class BulkInference:
     """Decodes bulk bodies against the signature of what `name` calls and asks the data plane."""
 
-    def __init__(self, dataplane: DataPlane, *, max_body_bytes: int, max_elements: int) -> None:
+    def __init__(
+        self, dataplane: DataPlane, *, max_body_bytes: int, max_elements: int, record_rows: int | None
+    ) -> None:
+        """`record_rows`: the most rows a bulk request's record keeps (None: every row)."""
         self._dataplane = dataplane
         self._max_body_bytes = max_body_bytes
         self._max_elements = max_elements
+        self._record_rows = record_rows
 
     async def infer(
         self,
@@ -102,12 +112,14 @@ class BulkInference:
         signature = dataplane.endpoint_signature(name) if ref is None else None
         if signature is not None:
             inputs = await self._decode(media, body, content_encoding, signature)
-            return await dataplane.infer(name, None, InferenceRequest(inputs), headers, served)
+            request = InferenceRequest(inputs, record_rows=self._record_rows)
+            return await dataplane.infer(name, None, request, headers, served)
         inputs = await self._decode(media, body, content_encoding, dataplane.resolve(name, ref).signature)
         # resolved again with no await before the pool look-up: a version retired while the body
         # was decoded is never loaded again (`DataPlane.infer`)
         version = dataplane.resolve(name, ref)
-        return await dataplane.infer_version(name, version, InferenceRequest(inputs), headers, served)
+        request = InferenceRequest(inputs, record_rows=self._record_rows)
+        return await dataplane.infer_version(name, version, request, headers, served)
 
     async def _decode(
         self, media: str, body: bytes, content_encoding: str | None, signature: Signature

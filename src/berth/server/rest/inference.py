@@ -102,17 +102,21 @@ class RestInference:
         max_body_bytes: int,
         max_tensors: int = DEFAULT_MAX_TENSORS,
         max_elements: int = DEFAULT_MAX_ELEMENTS,
+        record_bulk_rows: int | None = None,
         offload: Offload = INLINE,
         notices: DeprecationNotices | None = None,
     ) -> None:
         """`notices`: the deprecation headers answers carry (none: no headers); `max_elements`:
-        the most input values a bulk body may declare (checked before they are converted)."""
+        the most input values a bulk body may declare (checked before they are converted);
+        `record_bulk_rows`: the most rows a bulk request's record keeps (None: every row)."""
         self._dataplane = dataplane
         self._notices = notices
         self._max_body_bytes = max_body_bytes
         self._max_tensors = max_tensors
         self._offload = offload
-        self._bulk = BulkInference(dataplane, max_body_bytes=max_body_bytes, max_elements=max_elements)
+        self._bulk = BulkInference(
+            dataplane, max_body_bytes=max_body_bytes, max_elements=max_elements, record_rows=record_bulk_rows
+        )
 
     async def answer(
         self,
