@@ -1,23 +1,25 @@
 """Bulk inference: rows per second for the peer benchmark's LR model on 100,000-row bodies.
 
 One home, one model (``make_classification`` 10,000 x 20, float32, ``LogisticRegression``, as
-``../shared/bench/peer_bench.py`` trains it), served by two ``berth serve`` processes (one worker
-each): recording on (the production default: ``journal`` durability, metrics on) and recording
-off. Each round posts the same rows to both servers, in rotating order, as
+``../shared/bench/peer_bench.py`` trains it), served by three ``berth serve`` processes (one worker
+each, authentication off): recording on as in production (``journal`` durability, metrics on; a bulk
+request's record keeps its first 1,000 rows), recording off, and recording every row of a bulk
+request (``BERTH_RECORD_BULK_ROWS=1000000``, what a record held before that limit). Each round
+predicts in this process first (the reference: `berth.load_model(...).predict`, the signature checks
+included, and the bare estimator), then posts the same rows to every server, in rotating order, as
 
 - an Arrow IPC stream (``application/vnd.apache.arrow.stream``, 20 float32 columns, 8 MB),
 - a Parquet file (``application/vnd.apache.parquet``, pyarrow's defaults: snappy),
 - OIP JSON (``[100000, 20]`` FP32, for comparison; fewer requests, it is slow),
 
-each answered as an Arrow stream (JSON for JSON), from `--concurrency` keep-alive clients. The
-reference is the same version predicting in this process (`berth.load_model(...).predict`, the
-signature checks included) and the bare estimator's ``predict``. Prints rows/s per round, the
-medians and the ratios to the in-process reference.
+each answered as an Arrow stream (JSON for JSON), from `--concurrency` keep-alive clients. Prints
+rows/s per round, the medians, and the median of each round's ratio to that round's in-process
+predict.
 
 MLServer's pandas codec on the same rows (the issue's comparison) is not measured: MLServer is
 not installed here.
 
-Run: ``.venv/bin/python bench/bulk_bench.py [--rows 100000] [--rounds 3] [--requests 10]``
+Run: ``.venv/bin/python bench/bulk_bench.py [--rows 100000] [--rounds 3] [--requests 20] [--concurrency 1]``
 """
 
 from __future__ import annotations
@@ -48,7 +50,11 @@ from sklearn.linear_model import LogisticRegression
 import berth
 from berth.core.codecs.arrow_tables import ARROW_STREAM_TYPE, PARQUET_TYPE, read_arrow_answer
 
-SERVERS = {"records on": {}, "records off": {"BERTH_RECORD_PREDICTIONS": "false"}}
+SERVERS = {
+    "records on": {},
+    "records off": {"BERTH_RECORD_PREDICTIONS": "false"},
+    "every row recorded": {"BERTH_RECORD_BULK_ROWS": "1000000"},
+}
 
 
 def train() -> tuple[LogisticRegression, np.ndarray[Any, Any]]:
@@ -137,7 +143,12 @@ def main() -> None:
     )
     parser.add_argument("--rows", type=int, default=100_000)
     parser.add_argument("--rounds", type=int, default=3)
-    parser.add_argument("--requests", type=int, default=10, help="bulk requests per round and body type")
+    parser.add_argument(
+        "--requests",
+        type=int,
+        default=20,
+        help="bulk requests (and in-process predictions) per round and body",
+    )
     parser.add_argument("--json-requests", type=int, default=2, help="JSON requests per round")
     parser.add_argument("--concurrency", type=int, default=1)
     args = parser.parse_args()
@@ -151,14 +162,10 @@ def main() -> None:
         home = Path(work) / "home"
         berth.push(model, name="lr", home=home, input_example=x[:3])
         local = berth.load_model("lr", home=home, cache_dir=Path(work) / "cache")
-        references = {
-            "in-process berth.load_model predict": in_process_rate(
-                lambda: local.predict(rows), args.rows, 10
-            ),
-            "bare estimator predict": in_process_rate(lambda: model.predict(rows), args.rows, 10),
+        references: dict[str, Callable[[], Any]] = {
+            "in-process predict": lambda: local.predict(rows),
+            "bare estimator": lambda: model.predict(rows),
         }
-        for label, rate in references.items():
-            print(f"{label}: {rate:,.0f} rows/s")
         urls = {}
         for label, env in SERVERS.items():
             port = free_port()
@@ -168,24 +175,31 @@ def main() -> None:
             urls[label] = f"http://127.0.0.1:{port}/v2/models/lr/infer"
             check_answers(urls[label], payloads, model.predict(rows))
         results: dict[tuple[str, str], list[float]] = {}
+        ratios: dict[tuple[str, str], list[float]] = {}
         order = list(urls)
         for round_ in range(args.rounds):
+            for label, predict in references.items():
+                rate = in_process_rate(predict, args.rows, args.requests)
+                results.setdefault((label, "numpy"), []).append(rate)
+                print(f"round {round_ + 1} {label:18} {rate:>12,.0f} rows/s", flush=True)
             for label in order[round_ % len(order) :] + order[: round_ % len(order)]:
                 for name, (body, media) in payloads.items():
                     count = args.json_requests if name == "json" else args.requests
                     rate = post_rate(urls[label], body, media, count, args.concurrency, args.rows)
                     results.setdefault((label, name), []).append(rate)
-                    print(f"round {round_ + 1} {label:11} {name:7} {rate:>12,.0f} rows/s", flush=True)
-        reference = references["in-process berth.load_model predict"]
-        print(
-            f"\nmedians over {args.rounds} rounds, {args.rows:,} rows a request,"
-            f" concurrency {args.concurrency}:"
-        )
-        print(f"| server | body | rows/s | / in-process predict ({reference:,.0f} rows/s) |")
+                    print(f"round {round_ + 1} {label:18} {name:7} {rate:>12,.0f} rows/s", flush=True)
+            reference = results[("in-process predict", "numpy")][-1]
+            for (label, name), rates in results.items():
+                if label in urls and len(rates) == round_ + 1:
+                    ratios.setdefault((label, name), []).append(rates[-1] / reference)
+        print(f"\nmedians over {args.rounds} rounds, {args.rows:,} rows a request,", end=" ")
+        print(f"concurrency {args.concurrency}")
+        print("| where | body | rows/s | / in-process predict, same round |")
         print("|---|---|---|---|")
         for (label, name), rates in results.items():
-            median = statistics.median(rates)
-            print(f"| {label} | {name} | {median:,.0f} | {median / reference:.2f} |")
+            ratio = statistics.median(ratios[(label, name)]) if (label, name) in ratios else None
+            shown = "" if ratio is None else f"{ratio:.2f}"
+            print(f"| {label} | {name} | {statistics.median(rates):,.0f} | {shown} |")
         print("MLServer (pandas codec): not measured, MLServer is not installed here.", file=sys.stderr)
 
 
