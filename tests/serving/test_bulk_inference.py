@@ -3,6 +3,7 @@ server with authentication and recording on, answered as the same rows in OIP JS
 
 from __future__ import annotations
 
+import gzip
 import io
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -230,6 +231,18 @@ def test_a_body_over_the_limit_is_413(bulk: Bulk) -> None:
     ):
         assert len(content) > MAX_BODY
         assert_error(bulk.post("/v2/models/lr/infer", "alice", content, headers), 413, "payload_too_large")
+
+
+def test_a_gzip_body_is_read_and_its_inflated_size_limited(bulk: Bulk, lr: Trained) -> None:
+    x = lr.x[:30]
+    gzipped = {**ARROW, "content-encoding": "gzip"}
+    answer = bulk.post("/v2/models/lr/infer", "alice", gzip.compress(arrow_body(features(x))), gzipped)
+    bomb = gzip.compress(arrow_body(features(np.zeros((MAX_BODY // 80 + 1_000, 20), np.float32))))
+
+    assert answer.status_code == 200, answer.text
+    np.testing.assert_array_equal(read_arrow_answer(answer.content)["predict"], lr.model.predict(x))
+    assert len(bomb) < MAX_BODY
+    assert_error(bulk.post("/v2/models/lr/infer", "alice", bomb, gzipped), 413, "payload_too_large")
 
 
 @pytest.mark.parametrize("rows", [RECORD_ROWS - 5, RECORD_ROWS + 15])
