@@ -20,8 +20,9 @@ the request had (parameter ``rows``): a record of every row of 100,000 x 20 floa
 whose encoding alone (~50 ms, on the event loop) cost the bulk path three quarters of its
 throughput in `bench/bulk_bench.py`, and filled the journal at hundreds of MB/s.
 
-Arrow bodies are read in place (no copy; a few milliseconds for 100,000 rows of 20 features), on
-the event loop; Parquet bodies (decompressed and decoded by pyarrow, which releases the GIL) and
+Arrow bodies are read in place (no copy but the features' columns into one array: a few
+milliseconds for 100,000 rows of 20 features), on the event loop up to `INLINE_ARROW_BYTES`, else on
+a thread; Parquet bodies (decompressed and decoded by pyarrow, which releases the GIL) and
 content-encoded bodies are decoded on a thread.
 """
 
@@ -45,6 +46,9 @@ from berth.server.rest.content_encoding import decode_content
 
 JSON_MEDIA: Final = "application/json"
 BULK_TYPES: Final = (ARROW_STREAM_TYPE, PARQUET_TYPE)
+INLINE_ARROW_BYTES: Final = 1 << 20
+"""Arrow bodies up to this size are decoded on the event loop (a thread hop costs more than they
+do); larger ones on a thread, so that a 64 MB body's copy into one array holds nobody up."""
 DECODED_BYTES_PER_BODY_BYTE: Final = 4
 """A Parquet body may declare (and its strings expand to) at most this many times the body limit."""
 
@@ -124,7 +128,7 @@ class BulkInference:
     async def _decode(
         self, media: str, body: bytes, content_encoding: str | None, signature: Signature
     ) -> list[Tensor]:
-        if media == ARROW_STREAM_TYPE and content_encoding is None:
+        if media == ARROW_STREAM_TYPE and content_encoding is None and len(body) <= INLINE_ARROW_BYTES:
             return decode_arrow_stream(body, signature, max_elements=self._max_elements)
         return await asyncio.to_thread(self._decode_now, media, body, content_encoding, signature)
 

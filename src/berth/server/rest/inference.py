@@ -150,10 +150,12 @@ class RestInference:
         response = await self._dataplane.infer(name, ref, request, header_lookup(raw), served)
         notices = self._notices
         deprecated = notices.headers(name, ref, response) if notices is not None else NO_HEADERS
+        accept = wire.accept  # parsed only when it may name Arrow (most clients send */* or nothing)
         if (
-            wire.accept is not None
+            accept is not None
+            and "arrow" in accept
             and not binary
-            and answer_type(wire.accept, JSON_MEDIA) == ARROW_STREAM_TYPE
+            and answer_type(accept, JSON_MEDIA) == ARROW_STREAM_TYPE
         ):
             return self._tabled(name, ref, response, wire, ARROW_STREAM_TYPE)
         if not binary:
