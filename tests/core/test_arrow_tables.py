@@ -13,6 +13,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from berth.core.codecs import arrow_tables
 from berth.core.codecs.arrow_tables import (
     decode_arrow_stream,
     decode_parquet,
@@ -38,6 +39,7 @@ CLIENT_ERRORS = {
     ErrorCode.UNSUPPORTED_MEDIA_TYPE,
     ErrorCode.SIGNATURE_MISMATCH,
     ErrorCode.PAYLOAD_TOO_LARGE,
+    ErrorCode.TOO_MANY_TENSORS,
 }
 
 
@@ -156,6 +158,31 @@ def test_rows_past_the_element_limit_are_refused_before_conversion() -> None:
             parquet(features_table(np.zeros((100, 3)))), FEATURES, max_elements=299, max_bytes=10**6
         )
     assert caught.value.code is ErrorCode.PAYLOAD_TOO_LARGE
+
+
+def test_too_many_columns_or_batches_are_refused_before_per_column_work(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(arrow_tables, "MAX_COLUMNS", 4)
+    monkeypatch.setattr(arrow_tables, "MAX_CHUNKS", 2)
+    wide = features_table(np.zeros((2, 5), np.float32))
+    three_batches = pa.concat_tables([features_table(X)] * 3)
+    sink = io.BytesIO()
+    pq.write_table(three_batches, sink, row_group_size=4)
+
+    with pytest.raises(BerthError) as caught:
+        decode_arrow_stream(arrow(wide), FEATURES, max_elements=LIMIT)
+    assert caught.value.code is ErrorCode.TOO_MANY_TENSORS
+    with pytest.raises(BerthError) as caught:
+        decode_arrow_stream(arrow(three_batches), FEATURES, max_elements=LIMIT)
+    assert caught.value.code is ErrorCode.INVALID_REQUEST
+    with pytest.raises(BerthError) as caught:
+        decode_parquet(sink.getvalue(), FEATURES, max_elements=LIMIT, max_bytes=10**6)
+    assert caught.value.code is ErrorCode.INVALID_REQUEST
+    [tensor] = decode_arrow_stream(
+        arrow(pa.concat_tables([features_table(X)] * 2)), FEATURES, max_elements=LIMIT
+    )
+    assert tensor.shape == (8, 3)
 
 
 def test_answers_round_trip_with_their_shapes_and_names() -> None:

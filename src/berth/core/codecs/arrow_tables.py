@@ -15,13 +15,15 @@ strings and binaries (BYTES), and fixed-size lists of numbers; others (nested li
 dictionaries, dates, decimals, nulls) are UNSUPPORTED_DATATYPE, and a null value is INVALID_TENSOR.
 
 Nothing a body declares is believed before it is bounded: rows times width past `max_elements` is
-PAYLOAD_TOO_LARGE before a value is converted. An Arrow stream is read without a copy (its arrays
-are views of the body), so it may not hold more than the body does: compressed IPC buffers
-(LZ4/ZSTD, which could expand without bound) are refused with UNSUPPORTED_MEDIA_TYPE — compress
-the HTTP body (``Content-Encoding: gzip``) instead. A Parquet file's pages are compressed by
-design: its footer's declared row count and uncompressed sizes are checked against the limits
-first, and string columns are read dictionary-encoded and their expanded size summed before they
-are decoded. Every other failure to read a body is INVALID_REQUEST.
+PAYLOAD_TOO_LARGE before a value is converted; more than `MAX_COLUMNS` columns is TOO_MANY_TENSORS,
+more than `MAX_CHUNKS` record batches (or row groups) INVALID_REQUEST. An Arrow stream is read
+without a copy (its arrays are views of the body), so it may not hold more than the body does:
+compressed IPC buffers (LZ4/ZSTD, which could expand without bound) are refused with
+UNSUPPORTED_MEDIA_TYPE — compress the HTTP body (``Content-Encoding: gzip``) instead. A Parquet
+file's pages are compressed by design: its footer's declared row count and uncompressed sizes are
+checked against the limits first, and string columns are read dictionary-encoded and their expanded
+size summed before they are decoded (what a single page declares is not checked: a page may still
+inflate to what it declares, once). Every other failure to read a body is INVALID_REQUEST.
 
 Answers (`encode_arrow_stream`) are one record batch: a column per output, named as the output;
 ``[N]`` outputs are plain columns, ``[N, k...]`` ones fixed-size lists of the flattened trailing
@@ -58,6 +60,11 @@ SHAPE_KEY: Final = b"berth.shape"
 
 _NUMBERS: Final = (pa.types.is_boolean, pa.types.is_integer, pa.types.is_floating)
 _TEXTS: Final = (pa.types.is_string, pa.types.is_large_string, pa.types.is_binary, pa.types.is_large_binary)
+MAX_COLUMNS: Final = 10_000
+"""Most columns a body may have (TOO_MANY_TENSORS past it): each costs Python work before any check."""
+MAX_CHUNKS: Final = 10_000
+"""Most record batches of a stream, or row groups of a Parquet file (INVALID_REQUEST past it): a
+body of a million one-row batches would cost seconds of per-batch work."""
 _ARROW_ERRORS: Final = (pa.ArrowException, OSError, ValueError, TypeError, IndexError, struct.error)
 
 
@@ -85,8 +92,13 @@ def read_arrow_stream(body: bytes) -> pa.Table:
             raise _unreadable("an Arrow IPC stream starts with its schema")
         schema = pa.ipc.read_schema(first)
         _check_schema(schema)
-        batches = []
+        batches: list[pa.RecordBatch] = []
         for message in reader:
+            if len(batches) == MAX_CHUNKS:
+                raise BerthError(
+                    ErrorCode.INVALID_REQUEST,
+                    f"the stream has more than {MAX_CHUNKS} record batches; send fewer, larger ones",
+                )
             if message.type != "record batch":
                 raise _unreadable(f"unexpected {message.type} message (dictionaries are not accepted)")
             if _compressed(message.metadata.to_pybytes()):
@@ -114,6 +126,11 @@ def read_parquet(body: bytes, *, max_elements: int, max_bytes: int) -> pa.Table:
         schema = meta.schema.to_arrow_schema()
         _check_schema(schema)
         _check_elements(meta.num_rows, max(1, meta.num_columns), max_elements)
+        if meta.num_row_groups > MAX_CHUNKS:
+            raise BerthError(
+                ErrorCode.INVALID_REQUEST,
+                f"the Parquet file has {meta.num_row_groups} row groups; at most {MAX_CHUNKS} are accepted",
+            )
         # row groups' totals, never `row_group(g).column(c)`: pyarrow 26 aborts the process on a
         # column chunk whose metadata is inconsistent (a C++ exception it does not convert)
         declared = sum(meta.row_group(g).total_byte_size for g in range(meta.num_row_groups))
@@ -191,6 +208,12 @@ def read_arrow_answer(body: bytes) -> dict[str, Array]:
 # -- reading -------------------------------------------------------------------------------------
 def _check_schema(schema: pa.Schema) -> None:
     """Every column a type this codec takes; names that are not UTF-8 fail here (ValueError)."""
+    if len(schema) > MAX_COLUMNS:
+        raise BerthError(
+            ErrorCode.TOO_MANY_TENSORS,
+            f"the body has {len(schema)} columns; at most {MAX_COLUMNS} are accepted",
+            limit=MAX_COLUMNS,
+        )
     for field in schema:
         name, kind = field.name, field.type
         if pa.types.is_fixed_size_list(kind):
