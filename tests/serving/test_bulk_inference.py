@@ -210,6 +210,12 @@ def _compressed() -> bytes:
         (arrow_body(pa.table({f"f{j}": ["x"] for j in range(20)})), ARROW, 400, "signature_mismatch"),
         (_nested(), ARROW, 400, "unsupported_datatype"),
         (_compressed(), ARROW, 415, "unsupported_media_type"),
+        (
+            b"ARROW1\x00\x00",
+            {"content-type": "application/vnd.apache.arrow.file"},
+            415,
+            "unsupported_media_type",
+        ),
         (arrow_body(features(np.full((3, 20), np.nan, np.float32))), ARROW, 400, "nan_not_allowed"),
         (arrow_body(features(np.zeros((0, 20), np.float32))), ARROW, 400, "empty_batch"),
     ],

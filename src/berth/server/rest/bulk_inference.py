@@ -37,6 +37,7 @@ from berth.core.codecs.arrow_tables import (
     decode_arrow_stream,
     decode_parquet,
 )
+from berth.core.errors import BerthError, ErrorCode
 from berth.core.signature import Signature
 from berth.core.tensors import InferenceRequest, InferenceResponse, Tensor
 from berth.dataplane.dataplane import DataPlane
@@ -45,7 +46,10 @@ from berth.dataplane.served import Served
 from berth.server.rest.content_encoding import decode_content
 
 JSON_MEDIA: Final = "application/json"
-BULK_TYPES: Final = (ARROW_STREAM_TYPE, PARQUET_TYPE)
+ARROW_FILE_TYPE: Final = "application/vnd.apache.arrow.file"
+"""The Arrow IPC *file* format: refused with a pointer to the stream format (415)."""
+BULK_TYPES: Final = (ARROW_STREAM_TYPE, PARQUET_TYPE, ARROW_FILE_TYPE)
+"""The media types `BulkInference` answers (the file format only to refuse it)."""
 INLINE_ARROW_BYTES: Final = 1 << 20
 """Arrow bodies up to this size are decoded on the event loop (a thread hop costs more than they
 do); larger ones on a thread, so that a 64 MB body's copy into one array holds nobody up."""
@@ -112,6 +116,11 @@ class BulkInference:
     ) -> InferenceResponse:
         """Answer a bulk body (`media` one of `BULK_TYPES`) with the endpoint or version `name` and
         `ref` call. An endpoint's columns are read against the signature its metadata shows."""
+        if media == ARROW_FILE_TYPE:
+            raise BerthError(
+                ErrorCode.UNSUPPORTED_MEDIA_TYPE,
+                f"send Arrow as an IPC stream ({ARROW_STREAM_TYPE}), not the file format",
+            )
         dataplane = self._dataplane
         signature = dataplane.endpoint_signature(name) if ref is None else None
         if signature is not None:
