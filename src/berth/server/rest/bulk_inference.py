@@ -17,8 +17,8 @@ A bulk request is one prediction, as a JSON request of the same rows is: one pre
 ``berth-prediction-id``) and one record. That record keeps the request's first
 ``BERTH_RECORD_BULK_ROWS`` rows (1,000) of inputs and outputs, each cut tensor marked with the rows
 the request had (parameter ``rows``): a record of every row of 100,000 x 20 floats is 24 MB of JSON
-whose encoding alone (~50 ms, on the event loop) cost the bulk path three quarters of its
-throughput in `bench/bulk_bench.py`, and filled the journal at hundreds of MB/s.
+whose encoding (~50 ms of orjson, on the event loop) and ingestion divided the bulk path's
+throughput by 5.5 to 8 in `bench/bulk_bench.py`, and would fill the journal at hundreds of MB/s.
 
 Arrow bodies are read in place (no copy but the features' columns into one array: a few
 milliseconds for 100,000 rows of 20 features), on the event loop up to `INLINE_ARROW_BYTES`, else on
