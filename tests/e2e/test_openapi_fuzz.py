@@ -10,12 +10,16 @@ integration (`from_fixture`) does not work with pytest 9.2 (it sets `Function._n
 
 from __future__ import annotations
 
+import io
 import json
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import httpx
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
 import pytest
 import schemathesis
 from hypothesis import HealthCheck, given, settings
@@ -28,6 +32,7 @@ from schemathesis.python import asgi
 from schemathesis.specs.openapi.checks import content_type_conformance, response_schema_conformance
 
 import berth
+from berth.core.codecs.arrow_tables import ARROW_STREAM_TYPE, PARQUET_TYPE
 from berth.core.settings import Settings
 from berth.wiring.server import build_server, create_asgi
 from tests.conftest import Trained
@@ -43,6 +48,9 @@ FUZZ = settings(
     database=None,
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much, HealthCheck.data_too_large],
 )
+
+# bulk bodies (Arrow IPC, Parquet) are bytes, sent as schemathesis sends any binary body
+schemathesis.serializer.alias([ARROW_STREAM_TYPE, PARQUET_TYPE], "application/octet-stream")
 
 
 # A shard's own server: one worker may run two shards, and an app's lifespan starts only once.
@@ -215,6 +223,51 @@ def test_random_bodies_get_an_answer_never_a_server_error(
         error = response.json()
         assert isinstance(error["error"], str), error
         assert isinstance(error["code"], str), error
+
+
+def _bulk(table: pa.Table, parquet: bool) -> bytes:
+    sink = io.BytesIO()
+    if parquet:
+        pq.write_table(table, sink)
+    else:
+        with pa.ipc.new_stream(sink, table.schema) as writer:
+            writer.write_table(table)
+    return sink.getvalue()
+
+
+_FEATURES = pa.table({f"f{j}": np.linspace(-1, 1, 4, dtype=np.float32) for j in range(20)})
+_CHURN = pa.table({"plan": ["basic", "pro"], "age": pa.array([30, 40]), "spend": [1.5, 2.5]})
+BULK_SEEDS = [_bulk(t, parquet) for t in (_FEATURES, _CHURN) for parquet in (False, True)]
+DAMAGED = st.builds(
+    lambda seed, flips, cut: bytes(
+        _flipped(bytearray(seed), flips)[: cut % (len(seed) + 1) if cut is not None else None]
+    ),
+    st.sampled_from(BULK_SEEDS),
+    st.lists(st.tuples(st.integers(min_value=0), st.integers(min_value=0, max_value=255)), max_size=6),
+    st.none() | st.integers(min_value=0),
+)
+
+
+def _flipped(body: bytearray, flips: list[tuple[int, int]]) -> bytearray:
+    for position, value in flips:
+        body[position % len(body)] = value
+    return body
+
+
+@settings(max_examples=200, derandomize=True, deadline=None, database=None)
+@given(
+    path=st.sampled_from(PATHS[:3]),
+    body=DAMAGED | st.binary(max_size=256),
+    media=st.sampled_from([ARROW_STREAM_TYPE, PARQUET_TYPE]),
+)
+def test_random_bulk_bodies_get_an_answer_never_a_server_error(
+    client: httpx.Client, path: str, body: bytes, media: str
+) -> None:
+    response = client.post(path, content=body, headers={"content-type": media})
+
+    assert response.status_code == 200 or 400 <= response.status_code < 500, response.text
+    if response.status_code != 200:
+        assert isinstance(response.json()["code"], str), response.text
 
 
 def test_server_alive_after_random_bodies(client: httpx.Client, lr: Trained) -> None:

@@ -12,7 +12,14 @@ import pytest
 
 from berth.core.errors import BerthError
 from berth.core.tensors import InferenceRequest, Tensor
-from berth.dataplane.recording import Pending, Recorder, committed, prediction_identity
+from berth.dataplane.recording import (
+    Pending,
+    Recorder,
+    committed,
+    first_rows,
+    prediction_identity,
+    tensors_json,
+)
 from berth.storage.journal import JournalWriter, decode_record, read_lines, segments
 
 
@@ -127,3 +134,21 @@ def test_prediction_identity() -> None:
     ):
         with pytest.raises(BerthError):
             prediction_identity(bad, None)
+
+
+def test_a_cut_record_keeps_the_first_rows_and_says_how_many_there_were() -> None:
+    long = Tensor("x", "FP32", (5, 2), np.arange(10, dtype=np.float32).reshape(5, 2))
+    short = Tensor("y", "INT64", (2,), np.array([1, 2]))
+    scalar = Tensor("z", "FP64", (), np.array(1.5))
+
+    assert first_rows([short, scalar], 3) == [short, scalar]
+    cut = tensors_json(first_rows([long, short, scalar], 3))
+
+    assert cut["x"] == {
+        "datatype": "FP32",
+        "shape": [3, 2],
+        "data": [0, 1, 2, 3, 4, 5],
+        "parameters": {"rows": 5},
+    }
+    assert cut["y"] == {"datatype": "INT64", "shape": [2], "data": [1, 2]}
+    assert "parameters" not in cut["z"]

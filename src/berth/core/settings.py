@@ -341,6 +341,12 @@ class Settings(BaseSettings):
         "(the most a machine crash can lose).",
     )
     record_sampling: float = Field(1.0, ge=0, le=1, description="Share of the predictions recorded.")
+    record_bulk_rows: int = Field(
+        1000,
+        ge=1,
+        description="Most rows the record of a bulk (Arrow or Parquet) request keeps: its first rows of"
+        " inputs and outputs, with the request's row count in each cut tensor's parameters ('rows').",
+    )
     record_sampling_endpoints: dict[str, float] = Field(
         default_factory=dict,
         description="Share recorded per endpoint (or model) name, overriding record_sampling: "

@@ -42,6 +42,9 @@ class InferenceRequest:
     id: str | None = None
     outputs: list[RequestedOutput] | None = None
     parameters: dict[str, Any] = field(default_factory=dict)
+    record_rows: int | None = None
+    """Most rows the request's prediction record keeps (its first ones); None: every row. Set by
+    the transport that reads bulk bodies (``BERTH_RECORD_BULK_ROWS``), never by a caller."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -231,7 +231,7 @@ class DataPlane:
             served.endpoint, served.model, served.version = model, version.model, str(version.number)
         outputs = await self._predictor.predict(version, request.inputs, _requested_names(request))
         if self._recorder is not None:
-            recording = self._recorder.recording(pid, model, entity, request.inputs)
+            recording = self._recorder.recording(pid, model, entity, request.inputs, rows=request.record_rows)
             if recording is not None:
                 latency_s = time.perf_counter() - start
                 await committed(recording.record(model, version, "", request.inputs, outputs, latency_s))

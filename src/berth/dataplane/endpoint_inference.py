@@ -121,7 +121,12 @@ class EndpointInference:
         recording = None
         if recorder is not None:
             recording = recorder.recording(
-                pid, route.name, entity, request.inputs, pre_steps_ran=frame is not None
+                pid,
+                route.name,
+                entity,
+                request.inputs,
+                pre_steps_ran=frame is not None,
+                rows=request.record_rows,
             )
         for shadow, fraction in split.shadows:
             if fraction >= 1.0 or random.random() < fraction:

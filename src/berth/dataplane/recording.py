@@ -59,6 +59,9 @@ PROBE_BYTES: Final = 64 * 1024
 MAX_PROBE_BYTES: Final = 64 * 1024 * 1024
 """A journal that refused writes is writable again once this much (or the largest batch it refused,
 up to `MAX_PROBE_BYTES`) can be written and fsynced beside it."""
+ROWS_PARAMETER: Final = "rows"
+"""In a record's tensor: the rows the request had, when the record keeps only its first
+`InferenceRequest.record_rows` (the tensor's shape and data are those kept)."""
 SMALL_TENSOR: Final = 256
 """Tensors of at most this many elements are encoded through Python lists (cheaper when small)."""
 
@@ -104,11 +107,13 @@ class PredictionRecorder(abc.ABC):
         received: list[Tensor],
         *,
         pre_steps_ran: bool = False,
+        rows: int | None = None,
     ) -> RequestRecording | None:
-        """The records of a request answered under `endpoint`; None when it is sampled out."""
+        """The records of a request answered under `endpoint`; None when it is sampled out.
+        `rows`: most rows its records keep (`InferenceRequest.record_rows`)."""
         if not self.sampled(prediction_id, endpoint):
             return None
-        return RequestRecording(self, prediction_id, entity_key, received, pre_steps_ran)
+        return RequestRecording(self, prediction_id, entity_key, received, pre_steps_ran, rows)
 
     @abc.abstractmethod
     def record(self, item: Pending) -> asyncio.Future[None] | None:
@@ -147,6 +152,8 @@ class RequestRecording:
     entity_key: str | None
     received: list[Tensor]
     pre_steps_ran: bool
+    rows: int | None = None
+    """Most rows a record keeps (the first ones, marked with `ROWS_PARAMETER`); None: every row."""
 
     def record(
         self,
@@ -164,6 +171,9 @@ class RequestRecording:
         up; its id is the caller's with the version that answered)."""
         shadow_of = self.prediction_id if shadow else None
         pid = self.prediction_id if shadow_of is None else f"{shadow_of}~{version.model}:{version.number}"
+        received, rows = self.received, self.rows
+        if rows is not None:
+            received, model_inputs, outputs = (first_rows(t, rows) for t in (received, model_inputs, outputs))
         item = Pending(
             prediction_id=pid,
             at=time.time(),
@@ -171,7 +181,7 @@ class RequestRecording:
             model=version.model,
             version=version.number,
             variant=variant,
-            inputs=self.received,
+            inputs=received,
             model_inputs=model_inputs if self.pre_steps_ran else None,
             outputs=outputs,
             latency_s=latency_s,
@@ -204,6 +214,19 @@ def prediction_identity(request: InferenceRequest, header: Any) -> tuple[str, st
     return pid, entity
 
 
+def first_rows(tensors: list[Tensor], rows: int) -> list[Tensor]:
+    """`tensors` with at most `rows` rows each (views, not copies); a cut tensor carries the rows it
+    had in its parameters (`ROWS_PARAMETER`)."""
+    if all(t.data.ndim == 0 or t.data.shape[0] <= rows for t in tensors):
+        return tensors
+    return [
+        t
+        if t.data.ndim == 0 or t.data.shape[0] <= rows
+        else Tensor(t.name, t.datatype, (rows, *t.shape[1:]), t.data[:rows], {ROWS_PARAMETER: t.shape[0]})
+        for t in tensors
+    ]
+
+
 def tensors_json(tensors: list[Tensor]) -> TensorsJson:
     """Tensors in the record form: by name, datatype, shape and the flat data, as the OIP JSON
     protocol writes them (non-finite floats as "NaN"/"Infinity" strings, BYTES as str or base64)."""
@@ -222,11 +245,18 @@ def tensors_json(tensors: list[Tensor]) -> TensorsJson:
                     "datatype": t.datatype,
                     "shape": list(t.shape),
                     "data": data,
-                    "parameters": {CONTENT_TYPE: BASE64},
+                    "parameters": {CONTENT_TYPE: BASE64, **_cut(t)},
                 }
                 continue
         out[t.name] = {"datatype": t.datatype, "shape": list(t.shape), "data": data}
+        if t.parameters and ROWS_PARAMETER in t.parameters:
+            out[t.name]["parameters"] = _cut(t)
     return out
+
+
+def _cut(tensor: Tensor) -> dict[str, Any]:
+    rows = tensor.parameters.get(ROWS_PARAMETER) if tensor.parameters else None
+    return {} if rows is None else {ROWS_PARAMETER: rows}
 
 
 class FailedPending(NamedTuple):

@@ -357,6 +357,8 @@ def build_server(settings: Settings, *, tracing: Tracing | None = None) -> Serve
         dataplane,
         max_body_bytes=settings.max_body_bytes,
         max_tensors=settings.max_request_tensors,
+        max_elements=settings.max_tensor_elements,
+        record_bulk_rows=settings.record_bulk_rows,
         offload=offload,
         notices=notices,
     )

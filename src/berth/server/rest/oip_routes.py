@@ -7,7 +7,9 @@ the protocol: 200 when true, 400 when false.
 Inference speaks the binary tensor data extension too (`berth.core.codecs.oip_binary`): a body with
 the ``Inference-Header-Content-Length`` header is a JSON header followed by raw tensors, and outputs
 asked for as binary come back that way (``application/octet-stream``, with the same header). Bodies
-may be gzip or deflate (``Content-Encoding``); binary answers honour ``Accept-Encoding``.
+may be gzip or deflate (``Content-Encoding``); binary answers honour ``Accept-Encoding``. Bulk rows
+come as an Arrow IPC stream or a Parquet file and are answered as an Arrow IPC stream
+(`berth.server.rest.bulk_inference`).
 """
 
 from __future__ import annotations
@@ -23,7 +25,7 @@ from berth.dataplane.dataplane import DataPlane
 from berth.server.auth.permissions import model_from_path, public, request_guard, request_principal, requires
 from berth.server.metrics.requests import OK, NoRequestMetrics, RequestCounter, outcome
 from berth.server.rest.inference import RestInference
-from berth.server.rest.openapi_schemas import INFER_REQUEST, INFER_RESPONSE, json_body, json_responses
+from berth.server.rest.openapi_schemas import infer_body, infer_responses
 from berth.server.usage_meter import NO_USAGE, UsageCounter
 
 JSON = "application/json"
@@ -96,8 +98,8 @@ def oip_router(
 
     infer_doc: dict[str, Any] = {
         "dependencies": [requires(Action.PREDICT, model_from_path)],
-        "openapi_extra": json_body(INFER_REQUEST),
-        "responses": json_responses(INFER_RESPONSE, 400, 404, 413, 422),
+        "openapi_extra": infer_body(),
+        "responses": infer_responses(400, 404, 413, 415, 422),
     }
 
     @router.post("/v2/models/{name}/infer", summary="Inference (default version)", **infer_doc)

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from typing import Any, Final
 
+from berth.core.codecs.arrow_tables import ARROW_STREAM_TYPE, PARQUET_TYPE
+
 _DATATYPES: Final = [
     "BOOL",
     "UINT8",
@@ -96,6 +98,33 @@ V1_REQUEST: Final[dict[str, Any]] = {
 def json_body(schema: dict[str, Any]) -> dict[str, Any]:
     """An OpenAPI ``requestBody`` for a JSON body of `schema`."""
     return {"requestBody": {"required": True, "content": {"application/json": {"schema": schema}}}}
+
+
+BULK_BODY: Final[dict[str, Any]] = {
+    "type": "string",
+    "format": "binary",
+    "description": "bulk rows: columns named as the model's inputs, or the features of its one 2-D input in"
+    " order (docs/inference.md#bulk-inference-arrow-and-parquet)",
+}
+
+
+def infer_body() -> dict[str, Any]:
+    """The ``requestBody`` of the inference routes: OIP JSON, or bulk rows as an Arrow IPC stream
+    or a Parquet file (by ``Content-Type``)."""
+    content = {
+        "application/json": {"schema": INFER_REQUEST},
+        ARROW_STREAM_TYPE: {"schema": BULK_BODY},
+        PARQUET_TYPE: {"schema": BULK_BODY},
+    }
+    return {"requestBody": {"required": True, "content": content}}
+
+
+def infer_responses(*errors: int) -> dict[int | str, dict[str, Any]]:
+    """The inference routes' responses: OIP JSON, or an Arrow IPC stream for bulk rows (by ``Accept``)."""
+    responses = json_responses(INFER_RESPONSE, *errors)
+    arrow = {"schema": {"type": "string", "format": "binary", "description": "a column per output"}}
+    responses[200]["content"][ARROW_STREAM_TYPE] = arrow
+    return responses
 
 
 def json_responses(ok: dict[str, Any], *errors: int) -> dict[int | str, dict[str, Any]]:

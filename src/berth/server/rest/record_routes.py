@@ -21,6 +21,7 @@ from berth.control.record_export_jobs import RecordExports, Requester
 from berth.control.record_exports import ExportReader
 from berth.control.record_service import RecordService
 from berth.core.access import ANONYMOUS, SERVER, Action, Principal, Resource, authorize
+from berth.core.codecs.arrow_tables import PARQUET_TYPE
 from berth.core.errors import BerthError, ErrorCode
 from berth.core.jobs import MAX_COUNT
 from berth.core.record_requests import ExportBody, FeedbackBody, parse_time
@@ -33,7 +34,6 @@ from berth.core.records import (
 from berth.server.auth.permissions import Guard, request_guard, requires
 from berth.server.rest.route_calls import in_thread
 
-PARQUET_TYPE = "application/vnd.apache.parquet"
 ExportId = Annotated[int, Path(ge=1, le=MAX_COUNT, description="the export's job id")]
 _ERRORS: dict[int | str, dict[str, Any]] = {
     400: {"description": "invalid"},
