@@ -4,7 +4,6 @@ that never fails with anything but a 4xx `BerthError`."""
 from __future__ import annotations
 
 import io
-from typing import Any
 
 import numpy as np
 import pyarrow as pa
@@ -23,6 +22,7 @@ from berth.core.codecs.arrow_tables import (
 from berth.core.errors import BerthError, ErrorCode
 from berth.core.signature import InputLayout, Signature, TensorSpec
 from berth.core.tensors import Tensor
+from tests.support.arrow_bodies import arrow_body, feature_columns, parquet_body
 
 SLOW = settings(deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
 FEATURES = Signature(inputs=(TensorSpec("input-0", "FP32", (-1, 3)),), outputs=())
@@ -43,29 +43,11 @@ CLIENT_ERRORS = {
 }
 
 
-def arrow(table: pa.Table, compression: str | None = None) -> bytes:
-    sink = io.BytesIO()
-    options = pa.ipc.IpcWriteOptions(compression=compression)
-    with pa.ipc.new_stream(sink, table.schema, options=options) as writer:
-        writer.write_table(table)
-    return sink.getvalue()
-
-
-def parquet(table: pa.Table) -> bytes:
-    sink = io.BytesIO()
-    pq.write_table(table, sink)
-    return sink.getvalue()
-
-
-def features_table(x: np.ndarray[Any, Any]) -> pa.Table:
-    return pa.table({f"f{j}": x[:, j] for j in range(x.shape[1])})
-
-
 X = np.arange(12, dtype=np.float32).reshape(4, 3)
 
 
 def test_feature_columns_in_order_make_the_one_input() -> None:
-    [tensor] = decode_arrow_stream(arrow(features_table(X)), FEATURES, max_elements=LIMIT)
+    [tensor] = decode_arrow_stream(arrow_body(feature_columns(X)), FEATURES, max_elements=LIMIT)
     assert tensor.name == "input-0"
     assert tensor.datatype == "FP32"
     np.testing.assert_array_equal(tensor.data, X)
@@ -73,13 +55,13 @@ def test_feature_columns_in_order_make_the_one_input() -> None:
 
 def test_a_fixed_size_list_column_is_the_one_input() -> None:
     table = pa.table({"anything": pa.FixedSizeListArray.from_arrays(pa.array(X.ravel()), 3)})
-    [tensor] = decode_arrow_stream(arrow(table), FEATURES, max_elements=LIMIT)
+    [tensor] = decode_arrow_stream(arrow_body(table), FEATURES, max_elements=LIMIT)
     np.testing.assert_array_equal(tensor.data, X)
 
 
 def test_columns_by_name_in_any_order_and_from_parquet() -> None:
     table = pa.table({"age": pa.array([30, 40], pa.int64()), "plan": pa.array(["basic", "pro"])})
-    for body in (arrow(table), parquet(table)):
+    for body in (arrow_body(table), parquet_body(table)):
         decode = decode_parquet if body.startswith(b"PAR1") else decode_arrow_stream
         kwargs = {"max_bytes": 10**6} if decode is decode_parquet else {}
         plan, age = decode(body, COLUMNS, max_elements=LIMIT, **kwargs)  # type: ignore[operator]
@@ -89,10 +71,10 @@ def test_columns_by_name_in_any_order_and_from_parquet() -> None:
 
 def test_a_dictionary_encoded_parquet_string_column_is_decoded() -> None:
     table = pa.table({"plan": pa.array(["basic", "pro"] * 50), "age": pa.array(range(100), pa.int64())})
-    plan, _ = decode_parquet(parquet(table), COLUMNS, max_elements=LIMIT, max_bytes=10**6)
+    plan, _ = decode_parquet(parquet_body(table), COLUMNS, max_elements=LIMIT, max_bytes=10**6)
     assert list(plan.data[:3]) == ["basic", "pro", "basic"]
     with pytest.raises(BerthError) as caught:
-        decode_parquet(parquet(table), COLUMNS, max_elements=LIMIT, max_bytes=100)
+        decode_parquet(parquet_body(table), COLUMNS, max_elements=LIMIT, max_bytes=100)
     assert caught.value.code is ErrorCode.PAYLOAD_TOO_LARGE
 
 
@@ -129,33 +111,33 @@ def test_a_dictionary_encoded_parquet_string_column_is_decoded() -> None:
 )
 def test_tables_that_do_not_fit_are_refused(table: pa.Table, code: ErrorCode) -> None:
     with pytest.raises(BerthError) as caught:
-        decode_arrow_stream(arrow(table), FEATURES, max_elements=LIMIT)
+        decode_arrow_stream(arrow_body(table), FEATURES, max_elements=LIMIT)
     assert caught.value.code is code, caught.value
 
 
 def test_names_that_are_not_the_signatures_are_a_mismatch() -> None:
     table = pa.table({"plan": ["basic"], "agee": pa.array([1], pa.int64())})
     with pytest.raises(BerthError) as caught:
-        decode_arrow_stream(arrow(table), COLUMNS, max_elements=LIMIT)
+        decode_arrow_stream(arrow_body(table), COLUMNS, max_elements=LIMIT)
     assert caught.value.code is ErrorCode.SIGNATURE_MISMATCH
     assert "agee" in caught.value.message
 
 
 def test_compressed_ipc_buffers_are_refused_before_they_expand() -> None:
-    body = arrow(features_table(np.zeros((1000, 3), np.float32)), compression="zstd")
+    body = arrow_body(feature_columns(np.zeros((1000, 3), np.float32)), compression="zstd")
     with pytest.raises(BerthError) as caught:
         decode_arrow_stream(body, FEATURES, max_elements=LIMIT)
     assert caught.value.code is ErrorCode.UNSUPPORTED_MEDIA_TYPE
 
 
 def test_rows_past_the_element_limit_are_refused_before_conversion() -> None:
-    body = arrow(features_table(np.zeros((100, 3), np.float32)))
+    body = arrow_body(feature_columns(np.zeros((100, 3), np.float32)))
     with pytest.raises(BerthError) as caught:
         decode_arrow_stream(body, FEATURES, max_elements=299)
     assert caught.value.code is ErrorCode.PAYLOAD_TOO_LARGE
     with pytest.raises(BerthError) as caught:
         decode_parquet(
-            parquet(features_table(np.zeros((100, 3)))), FEATURES, max_elements=299, max_bytes=10**6
+            parquet_body(feature_columns(np.zeros((100, 3)))), FEATURES, max_elements=299, max_bytes=10**6
         )
     assert caught.value.code is ErrorCode.PAYLOAD_TOO_LARGE
 
@@ -165,22 +147,22 @@ def test_too_many_columns_or_batches_are_refused_before_per_column_work(
 ) -> None:
     monkeypatch.setattr(arrow_tables, "MAX_COLUMNS", 4)
     monkeypatch.setattr(arrow_tables, "MAX_CHUNKS", 2)
-    wide = features_table(np.zeros((2, 5), np.float32))
-    three_batches = pa.concat_tables([features_table(X)] * 3)
+    wide = feature_columns(np.zeros((2, 5), np.float32))
+    three_batches = pa.concat_tables([feature_columns(X)] * 3)
     sink = io.BytesIO()
     pq.write_table(three_batches, sink, row_group_size=4)
 
     with pytest.raises(BerthError) as caught:
-        decode_arrow_stream(arrow(wide), FEATURES, max_elements=LIMIT)
+        decode_arrow_stream(arrow_body(wide), FEATURES, max_elements=LIMIT)
     assert caught.value.code is ErrorCode.TOO_MANY_TENSORS
     with pytest.raises(BerthError) as caught:
-        decode_arrow_stream(arrow(three_batches), FEATURES, max_elements=LIMIT)
+        decode_arrow_stream(arrow_body(three_batches), FEATURES, max_elements=LIMIT)
     assert caught.value.code is ErrorCode.INVALID_REQUEST
     with pytest.raises(BerthError) as caught:
         decode_parquet(sink.getvalue(), FEATURES, max_elements=LIMIT, max_bytes=10**6)
     assert caught.value.code is ErrorCode.INVALID_REQUEST
     [tensor] = decode_arrow_stream(
-        arrow(pa.concat_tables([features_table(X)] * 2)), FEATURES, max_elements=LIMIT
+        arrow_body(pa.concat_tables([feature_columns(X)] * 2)), FEATURES, max_elements=LIMIT
     )
     assert tensor.shape == (8, 3)
 
@@ -225,10 +207,10 @@ def test_garbage_is_a_client_error(body: bytes) -> None:
 
 
 VALID = [
-    arrow(features_table(X)),
-    arrow(pa.table({"plan": ["basic", "pro"], "age": pa.array([1, 2], pa.int64())})),
-    parquet(features_table(X)),
-    parquet(pa.table({"plan": ["basic", "pro"], "age": pa.array([1, 2], pa.int64())})),
+    arrow_body(feature_columns(X)),
+    arrow_body(pa.table({"plan": ["basic", "pro"], "age": pa.array([1, 2], pa.int64())})),
+    parquet_body(feature_columns(X)),
+    parquet_body(pa.table({"plan": ["basic", "pro"], "age": pa.array([1, 2], pa.int64())})),
 ]
 
 

@@ -21,7 +21,16 @@ from berth.storage.queries import now
 from berth.storage.sql_jobs import SqlJobStore
 from berth.wiring.job_kinds import JobKinds
 from berth.wiring.workspace import Workspace, open_workspace
-from tests.jobs.kinds import STEPS
+from tests.jobs.kinds import STEPS, install_test_kinds
+
+
+@pytest.fixture
+def kinds_folder(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """The test kinds registered through a ``berth.jobs`` entry point, here and in child processes
+    (those that import from this folder: the test puts it on ``PYTHONPATH``)."""
+    folder = install_test_kinds(tmp_path / "kinds")
+    monkeypatch.syspath_prepend(str(folder))
+    return folder
 
 
 @dataclass

@@ -13,7 +13,6 @@ import httpx
 import pytest
 
 from berth.core.settings import Settings
-from tests.jobs.kinds import install_test_kinds
 from tests.jobs.processes import worker_process
 from tests.jobs.test_worker_process import wait_until
 from tests.records.builders import ingest, record
@@ -24,13 +23,6 @@ pytestmark = pytest.mark.slow
 TRIGGER = "retrain-on-fixes"
 LONG = {"steps": 10_000, "step_s": 0.05}
 """The trigger's job: runs until cancelled (a retrain that takes its time)."""
-
-
-@pytest.fixture
-def kinds_folder(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    folder = install_test_kinds(tmp_path / "kinds")
-    monkeypatch.syspath_prepend(str(folder))
-    return folder
 
 
 @pytest.fixture

@@ -19,20 +19,12 @@ from berth.core.settings import Settings
 from berth.storage.sql_jobs import SqlJobStore
 from berth.wiring.job_kinds import JobKinds
 from tests.conftest import Trained
-from tests.jobs.kinds import STEPS, install_test_kinds, runs_of
+from tests.jobs.kinds import STEPS, runs_of
 from tests.jobs.processes import worker_process
 from tests.support.postgres import fresh_postgres_database
 from tests.support.servers import berth_executable, free_port, server_in_thread
 
 pytestmark = pytest.mark.slow
-
-
-@pytest.fixture
-def kinds_folder(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """The test kinds registered through a ``berth.jobs`` entry point, here and in child processes."""
-    folder = install_test_kinds(tmp_path / "kinds")
-    monkeypatch.syspath_prepend(str(folder))
-    return folder
 
 
 @pytest.fixture

@@ -13,7 +13,6 @@ import httpx
 import numpy as np
 import orjson
 import pyarrow as pa
-import pyarrow.parquet as pq
 import pytest
 
 import berth
@@ -24,6 +23,7 @@ from berth.storage.security_store import SqlSecurityStore
 from berth.storage.sql_records import SqlRecordStore
 from tests.conftest import Trained
 from tests.records.helpers import eventually
+from tests.support.arrow_bodies import arrow_body, feature_columns, parquet_body
 from tests.support.servers import server_in_thread
 
 MAX_BODY = 2_000_000
@@ -75,23 +75,6 @@ def bulk(tmp_path_factory: pytest.TempPathFactory, lr: Trained, frame_pipeline: 
     records.close()
 
 
-def arrow_body(table: pa.Table) -> bytes:
-    sink = io.BytesIO()
-    with pa.ipc.new_stream(sink, table.schema) as writer:
-        writer.write_table(table)
-    return sink.getvalue()
-
-
-def parquet_body(table: pa.Table) -> bytes:
-    sink = io.BytesIO()
-    pq.write_table(table, sink)
-    return sink.getvalue()
-
-
-def features(x: np.ndarray[Any, Any]) -> pa.Table:
-    return pa.table({f"f{j}": x[:, j] for j in range(x.shape[1])})
-
-
 def json_body(x: np.ndarray[Any, Any]) -> bytes:
     inputs = [{"name": "input-0", "shape": list(x.shape), "datatype": "FP32", "data": x.ravel().tolist()}]
     return orjson.dumps({"inputs": inputs})
@@ -110,7 +93,7 @@ def assert_error(response: httpx.Response, status: int, code: str) -> None:
 @pytest.mark.parametrize("path", ["/v2/models/lr/infer", "/v2/models/lr/versions/2/infer"])
 def test_an_arrow_body_is_answered_in_arrow_as_json_is(bulk: Bulk, lr: Trained, path: str) -> None:
     x = lr.x[:50]
-    answer = bulk.post(path, "alice", arrow_body(features(x)), ARROW)
+    answer = bulk.post(path, "alice", arrow_body(feature_columns(x)), ARROW)
     as_json = json_outputs(bulk.post(path, "alice", json_body(x), {"content-type": "application/json"}))
 
     assert answer.status_code == 200, answer.text
@@ -129,7 +112,7 @@ def test_a_fixed_size_list_column_and_a_parquet_body_answer_the_same(bulk: Bulk,
     x = lr.x[:20]
     listed = pa.table({"input-0": pa.FixedSizeListArray.from_arrays(pa.array(x.ravel()), 20)})
     by_list = read_arrow_answer(bulk.post("/v2/models/lr/infer", "alice", arrow_body(listed), ARROW).content)
-    parquet = bulk.post("/v2/models/lr/infer", "alice", parquet_body(features(x)), PARQUET)
+    parquet = bulk.post("/v2/models/lr/infer", "alice", parquet_body(feature_columns(x)), PARQUET)
 
     assert parquet.status_code == 200, parquet.text
     assert parquet.headers["content-type"] == ARROW_STREAM_TYPE
@@ -141,7 +124,10 @@ def test_a_fixed_size_list_column_and_a_parquet_body_answer_the_same(bulk: Bulk,
 def test_accept_picks_the_answers_type(bulk: Bulk, lr: Trained) -> None:
     x = lr.x[:5]
     as_json = bulk.post(
-        "/v2/models/lr/infer", "alice", parquet_body(features(x)), {**PARQUET, "accept": "application/json"}
+        "/v2/models/lr/infer",
+        "alice",
+        parquet_body(feature_columns(x)),
+        {**PARQUET, "accept": "application/json"},
     )
     as_arrow = bulk.post(
         "/v2/models/lr/infer",
@@ -170,9 +156,9 @@ def test_columns_by_name_reach_a_dataframe_model(bulk: Bulk, frame_pipeline: Tra
 
 def test_another_teams_principal_is_refused_as_for_json(bulk: Bulk, lr: Trained) -> None:
     x = lr.x[:3]
-    bulk_answer = bulk.post("/v2/models/lr/infer", "bob", arrow_body(features(x)), ARROW)
+    bulk_answer = bulk.post("/v2/models/lr/infer", "bob", arrow_body(feature_columns(x)), ARROW)
     json_answer = bulk.post("/v2/models/lr/infer", "bob", json_body(x), {"content-type": "application/json"})
-    anonymous = bulk.post("/v2/models/lr/infer", "", arrow_body(features(x)), ARROW)
+    anonymous = bulk.post("/v2/models/lr/infer", "", arrow_body(feature_columns(x)), ARROW)
 
     assert bulk_answer.status_code in (403, 404), bulk_answer.text
     assert (bulk_answer.status_code, bulk_answer.json()["code"]) == (
@@ -188,7 +174,7 @@ def _nested() -> bytes:
 
 def _compressed() -> bytes:
     sink = io.BytesIO()
-    table = features(np.zeros((10, 20), np.float32))
+    table = feature_columns(np.zeros((10, 20), np.float32))
     with pa.ipc.new_stream(sink, table.schema, options=pa.ipc.IpcWriteOptions(compression="lz4")) as writer:
         writer.write_table(table)
     return sink.getvalue()
@@ -201,12 +187,12 @@ def _compressed() -> bytes:
         (b"", ARROW, 400, "invalid_request"),
         (b"PAR1 not parquet PAR1", PARQUET, 400, "invalid_request"),
         (
-            arrow_body(features(np.zeros((10, 20), np.float32)))[:-40],
+            arrow_body(feature_columns(np.zeros((10, 20), np.float32)))[:-40],
             ARROW,
             400,
             "invalid_request",
         ),  # truncated
-        (arrow_body(features(np.zeros((10, 19), np.float32))), ARROW, 400, "signature_mismatch"),
+        (arrow_body(feature_columns(np.zeros((10, 19), np.float32))), ARROW, 400, "signature_mismatch"),
         (arrow_body(pa.table({f"f{j}": ["x"] for j in range(20)})), ARROW, 400, "signature_mismatch"),
         (_nested(), ARROW, 400, "unsupported_datatype"),
         (_compressed(), ARROW, 415, "unsupported_media_type"),
@@ -216,8 +202,8 @@ def _compressed() -> bytes:
             415,
             "unsupported_media_type",
         ),
-        (arrow_body(features(np.full((3, 20), np.nan, np.float32))), ARROW, 400, "nan_not_allowed"),
-        (arrow_body(features(np.zeros((0, 20), np.float32))), ARROW, 400, "empty_batch"),
+        (arrow_body(feature_columns(np.full((3, 20), np.nan, np.float32))), ARROW, 400, "nan_not_allowed"),
+        (arrow_body(feature_columns(np.zeros((0, 20), np.float32))), ARROW, 400, "empty_batch"),
     ],
 )
 def test_bad_bodies_are_client_errors(
@@ -232,8 +218,8 @@ def test_bad_bodies_are_client_errors(
 def test_a_body_over_the_limit_is_413(bulk: Bulk) -> None:
     x = np.zeros((MAX_BODY // 80 + 1_000, 20), np.float32)
     for content, headers in (
-        (arrow_body(features(x)), ARROW),
-        (parquet_body(features(np.random.rand(*x.shape))), PARQUET),
+        (arrow_body(feature_columns(x)), ARROW),
+        (parquet_body(feature_columns(np.random.rand(*x.shape))), PARQUET),
     ):
         assert len(content) > MAX_BODY
         assert_error(bulk.post("/v2/models/lr/infer", "alice", content, headers), 413, "payload_too_large")
@@ -242,8 +228,8 @@ def test_a_body_over_the_limit_is_413(bulk: Bulk) -> None:
 def test_a_gzip_body_is_read_and_its_inflated_size_limited(bulk: Bulk, lr: Trained) -> None:
     x = lr.x[:30]
     gzipped = {**ARROW, "content-encoding": "gzip"}
-    answer = bulk.post("/v2/models/lr/infer", "alice", gzip.compress(arrow_body(features(x))), gzipped)
-    bomb = gzip.compress(arrow_body(features(np.zeros((MAX_BODY // 80 + 1_000, 20), np.float32))))
+    answer = bulk.post("/v2/models/lr/infer", "alice", gzip.compress(arrow_body(feature_columns(x))), gzipped)
+    bomb = gzip.compress(arrow_body(feature_columns(np.zeros((MAX_BODY // 80 + 1_000, 20), np.float32))))
 
     assert answer.status_code == 200, answer.text
     np.testing.assert_array_equal(read_arrow_answer(answer.content)["predict"], lr.model.predict(x))
@@ -254,7 +240,7 @@ def test_a_gzip_body_is_read_and_its_inflated_size_limited(bulk: Bulk, lr: Train
 @pytest.mark.parametrize("rows", [RECORD_ROWS - 5, RECORD_ROWS + 15])
 def test_a_bulk_request_is_one_record_of_its_first_rows(bulk: Bulk, lr: Trained, rows: int) -> None:
     x = lr.x[:rows]
-    answer = bulk.post("/v2/models/lr/infer", "alice", arrow_body(features(x)), ARROW)
+    answer = bulk.post("/v2/models/lr/infer", "alice", arrow_body(feature_columns(x)), ARROW)
     assert answer.status_code == 200, answer.text
     pid = answer.headers["berth-prediction-id"]
 
@@ -279,7 +265,7 @@ def test_an_endpoint_takes_bulk_bodies(bulk: Bulk, lr: Trained) -> None:
     x = lr.x[:10]
 
     answer = eventually(
-        lambda: bulk.post("/v2/models/lr-scoring/infer", "alice", parquet_body(features(x)), PARQUET),
+        lambda: bulk.post("/v2/models/lr-scoring/infer", "alice", parquet_body(feature_columns(x)), PARQUET),
         lambda r: r.status_code == 200,
     )
     assert answer.status_code == 200, answer.text
