@@ -14,8 +14,13 @@ import pytest
 
 from berth.control.alerts.evaluator import AlertEvaluator
 from berth.control.alerts.rules import Metric
+from berth.control.served_features import ServedFeatures
+from berth.core.settings import Settings
+from berth.storage.db import create_database_engine
+from berth.storage.sql_endpoints import SqlEndpointStore
 from berth.wiring.workspace import open_workspace
 from tests.support.feature_quality import CUSTOMERS, Served, feature_quality_server, monitor, recorded
+from tests.support.servers import free_port
 
 
 @pytest.fixture(scope="module")
@@ -114,3 +119,25 @@ def test_an_unknown_alert_metric_is_refused_with_the_feature_ones_listed(served:
     assert answer.status_code == 400
     assert answer.json()["code"] == "invalid_request"
     assert "feature_null_rate" in answer.json()["error"]
+
+
+def test_a_store_that_cannot_be_reached_reads_as_unavailable(settings: Settings) -> None:
+    """Monitoring never fails for a feature store: the view's freshness says it did not answer."""
+    workspace = open_workspace(settings)
+    engine = create_database_engine(settings.resolved_database_url)
+    try:
+        away = workspace.features.create(
+            {
+                "name": "away",
+                "entity": "k",
+                "features": {"x": "float64"},
+                "source": f"redis://127.0.0.1:{free_port()}/0",
+            },
+            team=None,
+        )
+        served = ServedFeatures(SqlEndpointStore(engine), workspace.features)
+        assert served.read(away, ["a", "b"]) is None
+        assert served.views("no-such-endpoint") == []
+    finally:
+        engine.dispose()
+        workspace.close()
