@@ -11,7 +11,9 @@ from datetime import UTC, datetime
 
 import httpx
 import pytest
+from click.testing import CliRunner
 
+from berth.cli.main import cli
 from berth.control.alerts.evaluator import AlertEvaluator
 from berth.control.alerts.rules import Metric
 from berth.control.served_features import ServedFeatures
@@ -141,3 +143,17 @@ def test_a_store_that_cannot_be_reached_reads_as_unavailable(settings: Settings)
     finally:
         engine.dispose()
         workspace.close()
+
+
+def test_the_cli_prints_the_served_features(served: Served) -> None:
+    recorded(served)
+    args = ["monitor", "scoring", "--url", served.url, "--token", served.tokens["dave"]]
+    result = CliRunner().invoke(cli, args)
+    assert result.exit_code == 0, result.output
+    assert (
+        "features of view customer-money (redis, by customer_id): 200 entities served, "
+        "10.0% not in the store, 10.0% older than the TTL" in result.output
+    )
+    lines = [line.split() for line in result.output.splitlines()]
+    assert ["income", "200", "30.0%", "drifted"] in lines
+    assert ["age", "200", "20.0%", "ok"] in lines
