@@ -22,6 +22,7 @@ from berth.storage.db import create_database_engine
 from berth.storage.sql_endpoints import SqlEndpointStore
 from berth.wiring.workspace import open_workspace
 from tests.support.feature_quality import CUSTOMERS, Served, feature_quality_server, monitor, recorded
+from tests.support.postgres import fresh_postgres_database
 from tests.support.servers import free_port
 
 
@@ -31,8 +32,23 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
         yield found
 
 
-def test_monitoring_shows_null_rate_freshness_and_drift_per_view_and_feature(served: Served) -> None:
-    [view] = recorded(served)["features"]
+@pytest.fixture(scope="module")
+def postgres_served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
+    """The same, with the registry, the records and the security tables on a fresh PostgreSQL."""
+    with fresh_postgres_database() as url, pytest.MonkeyPatch.context() as env:
+        env.setenv("BERTH_DATABASE_URL", url)  # for the pushes and the server, which read the settings
+        with feature_quality_server(tmp_path_factory.mktemp("feature-quality-pg") / "home") as found:
+            yield found
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
+def any_served(request: pytest.FixtureRequest) -> Served:
+    found: Served = request.getfixturevalue("served" if request.param == "sqlite" else "postgres_served")
+    return found
+
+
+def test_monitoring_shows_null_rate_freshness_and_drift_per_view_and_feature(any_served: Served) -> None:
+    [view] = recorded(any_served)["features"]
     assert (view["view"], view["key"], view["source"], view["ttl_s"]) == (
         "customer-money",
         "customer_id",
@@ -57,7 +73,8 @@ def test_monitoring_shows_null_rate_freshness_and_drift_per_view_and_feature(ser
     assert features["age"]["drift"]["drifted"] is False
 
 
-def test_alert_rules_fire_on_served_feature_quality(served: Served) -> None:
+def test_alert_rules_fire_on_served_feature_quality(any_served: Served) -> None:
+    served = any_served
     recorded(served)
     rules = [
         ("money-nulls", "feature_null_rate", 0.25),
