@@ -51,7 +51,8 @@ def monitor(
     home: Path | None,
     url: str | None,
 ) -> None:
-    """Traffic, latency, errors, accuracy from feedback, drift and staleness of an endpoint or model."""
+    """Traffic, latency, errors, accuracy from feedback, drift, staleness and the quality of the
+    served features (an endpoint's features steps) of an endpoint or model."""
     with monitor_client(home, url) as client:
         if compare:
             result = client.compare(name, compare[0], compare[1], start=parse_since(since), end=until)
@@ -112,8 +113,40 @@ def _echo_view(view: dict[str, Any]) -> None:
             f"staleness: version {stale['version_age_s'] / 86400:.1f} days old"
             + ("" if data_age is None else f", data {data_age / 86400:.1f} days old")
         )
+    for served in view.get("features", []):
+        _echo_served_view(served)
     for alert in view["alerts"]:
         click.echo(f"alert {alert['kind']} {alert['fired_at'][:19]} {alert['rule']}: {alert['message']}")
+
+
+def _echo_served_view(served: dict[str, Any]) -> None:
+    fresh = served["freshness"]
+    line = f"features of view {served['view']} ({served['source']}, by {served['key']}): "
+    if fresh["status"] != "ok":
+        line += f"freshness {fresh['status']}"
+    else:
+        age = fresh["age_s"]
+        line += (
+            f"{fresh['entities']} entities served, {_share(fresh['missing_share'])} not in the store, "
+            f"{_share(fresh['stale_share'])} older than the TTL, age p95 {_num(age['p95'])} s"
+        )
+    click.echo(line)
+    echo_table(
+        [
+            {
+                "feature": f["feature"],
+                "rows": f["rows"],
+                "null rate": _share(f["null_rate"]),
+                "drift": "-" if f.get("drift") is None else f["drift"]["status"],
+            }
+            for f in served["features"]
+        ],
+        ["feature", "rows", "null rate", "drift"],
+    )
+
+
+def _share(value: float | None) -> str:
+    return "-" if value is None else f"{value:.1%}"
 
 
 def _echo_comparison(result: dict[str, Any]) -> None:

@@ -9,7 +9,11 @@ Where each figure comes from:
 - drift: the model inputs (after pre-steps) and outputs of the newest records of the version that
   answered most in the window, against that version's reference profile (at most
   `DRIFT_SAMPLE` records: drift is a property of a distribution, and a large sample decides it);
-- staleness: that version's age and its training data's age.
+- staleness: that version's age and its training data's age;
+- served features (an endpoint's ``features`` steps): the null rate of each served feature in the
+  window's newest `FEATURE_SAMPLE` records, the freshness of the entities they served (their
+  views' stores read back now) and the drift of those features from the drift report
+  (`berth.control.monitoring.feature_quality`).
 """
 
 from __future__ import annotations
@@ -24,9 +28,11 @@ import numpy as np
 
 from berth.control.alerts.evaluator import Observation
 from berth.control.alerts.rules import Metric
+from berth.control.monitoring.feature_quality import feature_quality, worst
 from berth.control.monitoring.profile import Profile
 from berth.control.monitoring.staleness import staleness
 from berth.control.record_service import check_window
+from berth.control.served_features import ServedFeatures
 from berth.core.errors import BerthError, ErrorCode
 from berth.core.records import LabelledPrediction
 from berth.storage.profile_protocols import ProfileStore
@@ -36,9 +42,10 @@ from berth.storage.sql_alerts import SqlAlertStore
 from berth.storage.sql_record_stats import SqlRecordStats
 
 if TYPE_CHECKING:
-    from berth.control.monitoring.drift import DriftConfig, DriftReport
+    from berth.control.monitoring.drift import DriftConfig, DriftReport, FeatureDrift
 
 DRIFT_SAMPLE: Final = 100_000
+FEATURE_SAMPLE: Final = 10_000
 MAX_BUCKETS: Final = 2000
 DEFAULT_WINDOW: Final = timedelta(hours=24)
 
@@ -88,6 +95,8 @@ class MonitorService:
         registry: RegistryStore,
         alerts: SqlAlertStore,
         drift_config: DriftConfig | None = None,
+        *,
+        served_features: ServedFeatures | None = None,
     ) -> None:
         self._records = records
         self._stats = stats
@@ -95,6 +104,7 @@ class MonitorService:
         self._registry = registry
         self._alerts = alerts
         self._drift_config = drift_config
+        self._served = served_features
 
     # -- the whole picture (API, UI) -----------------------------------------------------------
     def snapshot(self, name: str, window: Window) -> dict[str, Any]:
@@ -102,7 +112,8 @@ class MonitorService:
         timings = self._stats.timings(endpoint=name, start=window.start, end=window.end)
         errors = self._stats.error_counts(endpoint=name, start=window.start, end=window.end)
         labelled = list(self._records.labelled(endpoint=name, start=window.start, end=window.end))
-        drift, dominant = self._drift(name, window)
+        report, dominant = self._drift_report(name, window)
+        drift = self._drift(report, dominant)
         return {
             "name": name,
             "window": {
@@ -117,6 +128,7 @@ class MonitorService:
             "accuracy": _accuracy(labelled, window, len(edges)),
             "drift": drift,
             "staleness": self._staleness(dominant),
+            "features": self._features(name, window, report),
             "alerts": [
                 {"rule": e.rule, "kind": e.kind, "fired_at": e.at.isoformat(), "message": e.message}
                 for e in self._alerts.events(target=name, start=window.start, end=window.end, limit=50)
@@ -151,6 +163,12 @@ class MonitorService:
             total = answered + failed
             return Observation(failed / total if total else None, total)
         window = Window(start, now, window_s)
+        if metric in _FEATURE_FIGURES:
+            views = self._features(target, window, None)
+            return Observation(*worst(views, _FEATURE_FIGURES[metric]))
+        if metric is Metric.FEATURE_DRIFT_SHARE:
+            report, _ = self._drift_report(target, window)
+            return Observation(*_served_drift_share(self._features(target, window, report)))
         if metric in (Metric.DRIFT_SHARE, Metric.PREDICTION_DRIFT):
             report, _ = self._drift_report(target, window)
             if report is None:
@@ -164,17 +182,34 @@ class MonitorService:
         return Observation(None if seconds is None else seconds / 86400, 1)
 
     # -- pieces --------------------------------------------------------------------------------
-    def _drift(self, name: str, window: Window) -> tuple[dict[str, Any], tuple[str, int] | None]:
-        report, dominant = self._drift_report(name, window)
+    def _features(self, name: str, window: Window, report: DriftReport | None) -> list[dict[str, Any]]:
+        if self._served is None:
+            return []
+        served = self._served.views(name)
+        if not served:
+            return []
+        records = self._stats.window_requests(
+            endpoint=name, start=window.start, end=window.end, limit=FEATURE_SAMPLE
+        )
+        # the stores are read as they are now, so ages count to now whatever the window's end
+        views = feature_quality(served, records, self._served.read, datetime.now(UTC).timestamp())
+        drifts = {} if report is None else {f.feature: f for f in report.inputs}
+        for view in views:
+            for feature in view["features"]:
+                found = drifts.get(feature["feature"])
+                feature["drift"] = None if found is None else _verdict(found)
+        return views
+
+    def _drift(self, report: DriftReport | None, dominant: tuple[str, int] | None) -> dict[str, Any]:
         if dominant is None:
-            return {"status": "no_data", "features": [], "drifted_share": None}, None
+            return {"status": "no_data", "features": [], "drifted_share": None}
         if report is None:
             return {
                 "status": "no_profile",
                 "features": [],
                 "drifted_share": None,
                 "version": f"{dominant[0]}:{dominant[1]}",
-            }, dominant
+            }
         features = [
             {
                 "feature": f.feature,
@@ -198,7 +233,7 @@ class MonitorService:
             "records": report.records,
             "prediction": report.prediction.to_json(),
             "outputs": [f.to_json() for f in report.outputs],
-        }, dominant
+        }
 
     def _drift_report(self, name: str, window: Window) -> tuple[DriftReport | None, tuple[str, int] | None]:
         rows = self._stats.window_tensors(
@@ -238,6 +273,35 @@ class MonitorService:
         except BerthError:
             profile = None
         return staleness(version, profile).to_json()
+
+
+_FEATURE_FIGURES: Final = {
+    Metric.FEATURE_NULL_RATE: "null_rate",
+    Metric.FEATURE_MISSING_SHARE: "missing_share",
+    Metric.FEATURE_STALE_SHARE: "stale_share",
+}
+
+
+def _verdict(found: FeatureDrift) -> dict[str, Any]:
+    return {
+        "status": found.status.value,
+        "drifted": found.drifted,
+        "test": found.test,
+        "statistic": found.statistic,
+    }
+
+
+def _served_drift_share(views: Sequence[dict[str, Any]]) -> tuple[float | None, int]:
+    """The share of served features with a drift verdict that drift, and the records behind it."""
+    verdicts = [
+        f["drift"]["drifted"]
+        for v in views
+        for f in v["features"]
+        if f["drift"] is not None and f["drift"]["status"] in ("ok", "drifted")
+    ]
+    if not verdicts:
+        return None, 0
+    return sum(verdicts) / len(verdicts), max(v["records"] for v in views)
 
 
 def variant_label(model: str, version: int, variant: str) -> str:

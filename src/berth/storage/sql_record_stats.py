@@ -87,6 +87,26 @@ class SqlRecordStats:
 
         return run_transaction(self._engine, work)
 
+    def window_requests(
+        self, *, endpoint: str, start: datetime, end: datetime, limit: int
+    ) -> list[tuple[TensorsJson, TensorsJson]]:
+        """(inputs as received, model inputs) of the newest `limit` caller-facing answers (the model
+        inputs are the inputs when no pre-step changed them)."""
+        stmt = (
+            select(_r.inputs, _r.model_inputs)
+            .where(*_answered(endpoint, start, end))
+            .order_by(_r.recorded_at.desc(), _r.id.desc())
+            .limit(limit)
+        )
+
+        def work(conn: Connection) -> list[tuple[TensorsJson, TensorsJson]]:
+            return [
+                (row.inputs, row.model_inputs if row.model_inputs is not None else row.inputs)
+                for row in conn.execute(stmt)
+            ]
+
+        return run_transaction(self._engine, work)
+
     def corrections_since(self, endpoint: str, since: datetime, *, held_since: datetime | None = None) -> int:
         """Feedback items received after `since` for caller-facing records of `endpoint` (what a
         "retrain after N corrections" trigger counts). With `held_since` (when the trigger was

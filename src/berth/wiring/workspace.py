@@ -168,8 +168,17 @@ class Workspace:
     @cached_property
     def monitor(self) -> MonitorService:
         from berth.control.monitor_service import MonitorService
+        from berth.control.served_features import ServedFeatures
+        from berth.storage.sql_endpoints import SqlEndpointStore
 
-        return MonitorService(self._record_store, self.record_stats, self.profiles, self.store, self.alerts)
+        return MonitorService(
+            self._record_store,
+            self.record_stats,
+            self.profiles,
+            self.store,
+            self.alerts,
+            served_features=ServedFeatures(SqlEndpointStore(self._engine), self.features),
+        )
 
     @cached_property
     def record_stats(self) -> SqlRecordStats:

@@ -41,6 +41,14 @@ class Metric(StrEnum):
     """Age of the version serving the most traffic."""
     DATA_AGE_DAYS = "data_age_days"
     """Time since the serving version's training data was profiled."""
+    FEATURE_NULL_RATE = "feature_null_rate"
+    """The highest null rate of a feature the endpoint's ``features`` steps serve (0..1)."""
+    FEATURE_MISSING_SHARE = "feature_missing_share"
+    """The highest share, over the served views, of entities served that their store lacks now."""
+    FEATURE_STALE_SHARE = "feature_stale_share"
+    """The highest share, over the served views, of entities served whose value is older than the TTL."""
+    FEATURE_DRIFT_SHARE = "feature_drift_share"
+    """Share of the served features that drift against the version's reference profile (0..1)."""
 
 
 OPERATORS: Final[Mapping[str, Callable[[float, float], bool]]] = {

@@ -1,8 +1,9 @@
 """Monitoring of an endpoint or model: ``GET /api/v1/monitor/{name}`` (and ``…/compare``).
 
 One answer holds what the monitoring page plots: traffic per variant, latency percentiles and
-errors per time bucket, accuracy per variant from feedback, drift per feature, staleness and the
-alerts of the window. Readers of the endpoint (or model) may read it.
+errors per time bucket, accuracy per variant from feedback, drift per feature, staleness, the
+quality of the features its ``features`` steps serve, and the alerts of the window. Readers of the
+endpoint (or model) may read it.
 """
 
 from __future__ import annotations

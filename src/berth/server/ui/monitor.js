@@ -1,4 +1,5 @@
-// Monitoring: accuracy, drift, latency, traffic and staleness of one endpoint over a time window.
+// Monitoring: accuracy, drift, latency, traffic, staleness and served features' quality of one
+// endpoint over a time window.
 
 import { api, quote } from "./api.js";
 import { barChart, columnChart, lineChart } from "./charts.js";
@@ -81,6 +82,7 @@ async function render(body, name, params, current) {
       section("Failed requests", failures(data.errors, buckets, time)),
     ),
     section("Staleness", staleness(data.staleness)),
+    servedFeatures(data.features || []),
   );
 }
 
@@ -151,8 +153,8 @@ function wide(el) {
 }
 
 /** A wide table scrolls sideways inside its own box instead of widening the page. */
-function scrolling(tableEl) {
-  return h("div", { class: "table-scroll", tabindex: 0, role: "region", "aria-label": "Drift per feature (scrolls sideways)" }, tableEl);
+function scrolling(tableEl, label = "Drift per feature (scrolls sideways)") {
+  return h("div", { class: "table-scroll", tabindex: 0, role: "region", "aria-label": label }, tableEl);
 }
 
 function verdict(status) {
@@ -189,6 +191,37 @@ function staleness(s) {
     ["Serving version's age", s.version_age_s === null ? "unknown" : duration(s.version_age_s)],
     ["Age of its training data", s.data_age_s === null ? "unknown" : duration(s.data_age_s)],
   ]);
+}
+
+// what the freshness of a view's served entities says (the API's status)
+const FRESHNESS = {
+  ok: null,
+  no_data: "no entity keys in this window's records",
+  unavailable: "its store did not answer",
+};
+
+/** Per view a `features` step reads: freshness of the entities served, null rate and drift per feature. */
+function servedFeatures(views) {
+  if (!views.length) return null;
+  return wide(section("Served features", h("div", { id: "served-features" }, views.map((v) => {
+    const f = v.freshness || {};
+    const age = f.age_s || {};
+    const why = FRESHNESS[f.status];
+    return h("div", { class: "served-view", "data-view": v.view },
+      h("h3", {}, `${v.view} `, h("span", { class: "muted" }, `by ${v.key} · ${v.source} · TTL ${v.ttl_s === null ? "none" : duration(v.ttl_s)}`)),
+      why ? note(`Freshness unknown: ${why}.`) : facts([
+        ["Entities served (read back now)", number(f.entities)],
+        ["Not in the store", percent(f.missing_share)],
+        ["Older than the TTL", percent(f.stale_share)],
+        ["Age of their values (p50 / p95 / max)", `${duration(age.p50)} / ${duration(age.p95)} / ${duration(age.max)}`],
+        ["p95 age / TTL", number(f.age_p95_over_ttl)],
+      ]),
+      scrolling(table(`Served features of ${v.view}`, ["Feature", "Type", "Rows", "Null rate", "Drift", "Statistic"],
+        (v.features || []).map((x) => [x.feature, x.dtype, number(x.rows),
+          x.null_rate === null ? "not in the records" : percent(x.null_rate),
+          x.drift ? verdict(x.drift.status) : "no profile", x.drift ? number(x.drift.statistic, 4) : null]),
+        { class: "served-features-table" }), `Served features of ${v.view} (scrolls sideways)`));
+  }))));
 }
 
 function alerts(list) {

@@ -1,0 +1,176 @@
+"""Issue 16 item 5: the quality of served features in monitoring, over a real server
+(`tests.support.feature_quality`: a view on the machine's Redis, with fresh, two-hour-old and
+absent customers; Redis keeps each value's write time, the embedded table stamps its own). The
+monitoring answer says so per view and feature, alert rules fire on it, and a principal of another
+team sees none of it."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import UTC, datetime
+
+import httpx
+import pytest
+from click.testing import CliRunner
+
+from berth.cli.main import cli
+from berth.control.alerts.evaluator import AlertEvaluator
+from berth.control.alerts.rules import Metric
+from berth.control.served_features import ServedFeatures
+from berth.core.settings import Settings
+from berth.storage.db import create_database_engine
+from berth.storage.sql_endpoints import SqlEndpointStore
+from berth.wiring.workspace import open_workspace
+from tests.support.feature_quality import CUSTOMERS, Served, feature_quality_server, monitor, recorded
+from tests.support.postgres import fresh_postgres_database
+from tests.support.servers import free_port
+
+
+@pytest.fixture(scope="module")
+def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
+    with feature_quality_server(tmp_path_factory.mktemp("feature-quality") / "home") as found:
+        yield found
+
+
+@pytest.fixture(scope="module")
+def postgres_served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
+    """The same, with the registry, the records and the security tables on a fresh PostgreSQL."""
+    with fresh_postgres_database() as url, pytest.MonkeyPatch.context() as env:
+        env.setenv("BERTH_DATABASE_URL", url)  # for the pushes and the server, which read the settings
+        with feature_quality_server(tmp_path_factory.mktemp("feature-quality-pg") / "home") as found:
+            yield found
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
+def any_served(request: pytest.FixtureRequest) -> Served:
+    found: Served = request.getfixturevalue("served" if request.param == "sqlite" else "postgres_served")
+    return found
+
+
+def test_monitoring_shows_null_rate_freshness_and_drift_per_view_and_feature(any_served: Served) -> None:
+    [view] = recorded(any_served)["features"]
+    assert (view["view"], view["key"], view["source"], view["ttl_s"]) == (
+        "customer-money",
+        "customer_id",
+        "redis",
+        3600,
+    )
+    features = {f["feature"]: f for f in view["features"]}
+    # stale and missing customers are served null (on_miss: null); 20 more have no income
+    assert features["age"]["rows"] == CUSTOMERS
+    assert features["age"]["null_rate"] == pytest.approx(40 / CUSTOMERS)
+    assert features["income"]["null_rate"] == pytest.approx(60 / CUSTOMERS)
+    freshness = view["freshness"]
+    assert freshness["status"] == "ok"
+    assert freshness["entities"] == CUSTOMERS
+    assert freshness["missing_share"] == pytest.approx(20 / CUSTOMERS)
+    assert freshness["stale_share"] == pytest.approx(20 / CUSTOMERS)
+    assert 7200 <= freshness["age_s"]["max"] < 7200 + 600
+    assert 0 <= freshness["age_s"]["p50"] < 600
+    assert freshness["age_p95_over_ttl"] == pytest.approx(freshness["age_s"]["p95"] / 3600)
+    # the served incomes moved, the ages did not
+    assert features["income"]["drift"]["drifted"] is True
+    assert features["age"]["drift"]["drifted"] is False
+
+
+def test_alert_rules_fire_on_served_feature_quality(any_served: Served) -> None:
+    served = any_served
+    recorded(served)
+    rules = [
+        ("money-nulls", "feature_null_rate", 0.25),
+        ("money-stale", "feature_stale_share", 0.05),
+        ("money-missing", "feature_missing_share", 0.05),
+        ("money-drift", "feature_drift_share", 0.4),
+        ("money-quiet", "feature_null_rate", 0.5),
+    ]
+    for name, metric, threshold in rules:
+        rule = {"name": name, "target": "scoring", "metric": metric, "op": ">", "threshold": threshold}
+        made = httpx.post(
+            f"{served.url}/api/v1/alerts/rules",
+            headers=served.auth("alice"),
+            json=rule | {"window_s": 3600, "min_samples": 10},
+        )
+        assert made.status_code == 201, made.text
+    workspace = open_workspace(served.settings)
+    evaluator = AlertEvaluator(workspace.alerts, workspace.monitor, None)
+    try:
+        fired = evaluator.evaluate_all(datetime.now(UTC))
+        observed = workspace.monitor.observe("scoring", Metric.FEATURE_NULL_RATE, 3600, datetime.now(UTC))
+    finally:
+        evaluator.close()
+        workspace.close()
+    assert sorted(t.rule for t in fired if t.kind == "fired") == [
+        "money-drift",
+        "money-missing",
+        "money-nulls",
+        "money-stale",
+    ]
+    assert observed.value == pytest.approx(60 / CUSTOMERS)
+
+
+def test_another_team_sees_no_feature_quality(served: Served) -> None:
+    recorded(served)
+    assert monitor(served, "alice").status_code == 200
+    for who in ("bob", "erin"):
+        refused = monitor(served, who)
+        assert refused.status_code in (403, 404), refused.text
+        assert "customer-money" not in refused.text
+        assert "features" not in refused.json()
+    rule = {
+        "name": "beta-peek",
+        "target": "scoring",
+        "metric": "feature_null_rate",
+        "op": ">",
+        "threshold": 0,
+    }
+    peek = httpx.post(f"{served.url}/api/v1/alerts/rules", headers=served.auth("bob"), json=rule)
+    assert peek.status_code in (403, 404), peek.text
+
+
+def test_a_model_called_by_name_has_no_served_features(served: Served) -> None:
+    body = httpx.get(f"{served.url}/api/v1/monitor/money", headers=served.auth("dave"), timeout=60).json()
+    assert body["features"] == []
+
+
+def test_an_unknown_alert_metric_is_refused_with_the_feature_ones_listed(served: Served) -> None:
+    rule = {"name": "bad", "target": "scoring", "metric": "feature_nul_rate", "op": ">", "threshold": 0}
+    answer = httpx.post(f"{served.url}/api/v1/alerts/rules", headers=served.auth("alice"), json=rule)
+    assert answer.status_code == 400
+    assert answer.json()["code"] == "invalid_request"
+    assert "feature_null_rate" in answer.json()["error"]
+
+
+def test_a_store_that_cannot_be_reached_reads_as_unavailable(settings: Settings) -> None:
+    """Monitoring never fails for a feature store: the view's freshness says it did not answer."""
+    workspace = open_workspace(settings)
+    engine = create_database_engine(settings.resolved_database_url)
+    try:
+        away = workspace.features.create(
+            {
+                "name": "away",
+                "entity": "k",
+                "features": {"x": "float64"},
+                "source": f"redis://127.0.0.1:{free_port()}/0",
+            },
+            team=None,
+        )
+        served = ServedFeatures(SqlEndpointStore(engine), workspace.features)
+        assert served.read(away, ["a", "b"]) is None
+        assert served.views("no-such-endpoint") == []
+    finally:
+        engine.dispose()
+        workspace.close()
+
+
+def test_the_cli_prints_the_served_features(served: Served) -> None:
+    recorded(served)
+    args = ["monitor", "scoring", "--url", served.url, "--token", served.tokens["dave"]]
+    result = CliRunner().invoke(cli, args)
+    assert result.exit_code == 0, result.output
+    assert (
+        "features of view customer-money (redis, by customer_id): 200 entities served, "
+        "10.0% not in the store, 10.0% older than the TTL" in result.output
+    )
+    lines = [line.split() for line in result.output.splitlines()]
+    assert ["income", "200", "30.0%", "drifted"] in lines
+    assert ["age", "200", "20.0%", "ok"] in lines
