@@ -128,8 +128,11 @@ def layer(frame: str) -> str | None:
     return None
 
 
-def profile(pid: int, url: str, payload: Path, token: str, args: argparse.Namespace) -> None:
-    """py-spy record of `pid` under wrk load, summed by layer and by function (own time)."""
+def profile(
+    pid: int, url: str, payload: Path, token: str, args: argparse.Namespace, label: str = "uvicorn's server"
+) -> None:
+    """py-spy record of `pid` (`label`) under wrk load on `url`, summed by layer and by function
+    (own time)."""
     out = Path(tempfile.mkdtemp()) / "profile.txt"
     spy = subprocess.Popen(
         [
@@ -149,16 +152,21 @@ def profile(pid: int, url: str, payload: Path, token: str, args: argparse.Namesp
             "--gil",  # only the thread holding the GIL: where the Python CPU goes
         ],
         stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
     )
     load = argparse.Namespace(seconds=args.profile + 2, concurrency=args.concurrency[0])
     wrk_round(url, payload, f"Bearer {token}", load)
-    spy.wait(60)
+    errors = spy.communicate(timeout=60)[1].decode(errors="replace")
+    if not out.exists():  # py-spy sometimes fails to attach to a loaded process: say so, go on
+        print(f"\npy-spy wrote no profile of {label} (exit {spy.returncode}): {errors.strip()[-300:]}")
+        return
     by_layer: collections.Counter[str] = collections.Counter()
     own: collections.Counter[str] = collections.Counter()
     total = 0
-    for line in out.read_text().splitlines():
+    for line in out.read_text(errors="replace").splitlines():
         stack, _, count_text = line.rpartition(" ")
+        if not count_text.isdigit():  # a frame name with a line break in it
+            continue
         frames = stack.split(";")
         count = int(count_text)
         total += count
@@ -167,9 +175,7 @@ def profile(pid: int, url: str, payload: Path, token: str, args: argparse.Namesp
             (name for frame in reversed(frames) if (name := layer(frame)) is not None), "stdlib/idle"
         )
         by_layer[named] += count
-    print(
-        f"\npy-spy, {total} samples (GIL held) of uvicorn's server under {args.concurrency[0]} connections:"
-    )
+    print(f"\npy-spy, {total} samples (GIL held) of {label} under {args.concurrency[0]} connections:")
     for name, count in by_layer.most_common():
         print(f"  {name:<32}{count / total * 100:>6.1f}%")
     print("functions with the most time of their own:")

@@ -15,7 +15,6 @@ from __future__ import annotations
 import random
 import time
 from collections.abc import Callable
-from dataclasses import replace
 
 from berth.core.errors import BerthError, ErrorCode
 from berth.core.tensors import InferenceRequest, InferenceResponse, Tensor
@@ -82,10 +81,16 @@ class EndpointInference:
             return answer
 
     def _context(self, request: InferenceRequest) -> StepContext:
-        ctx = StepContext(
-            self._entities, self._custom, request_parameters=request.parameters, tracing=self._tracing
+        parameters, tracing = request.parameters, self._tracing
+        if self._features is None:
+            return StepContext(self._entities, self._custom, request_parameters=parameters, tracing=tracing)
+        return StepContext(
+            self._entities,
+            self._custom,
+            request_parameters=parameters,
+            tracing=tracing,
+            features=self._features,
         )
-        return ctx if self._features is None else replace(ctx, features=self._features)
 
     async def _infer(
         self,
