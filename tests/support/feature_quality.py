@@ -42,6 +42,7 @@ VIEW = {
     "features": {"age": "float64", "income": "float64"},
     "ttl_s": 3600,
     "on_miss": "null",
+    "budget_ms": 10_000,  # generous: the budget is not under test, and a loaded machine stalls
 }
 STEPS = {
     "pre": [
