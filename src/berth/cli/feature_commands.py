@@ -13,6 +13,7 @@ import click
 
 from berth.cli.home import chosen_home
 from berth.cli.options import cli_token, echo_json, echo_table, target_options
+from berth.cli.record_commands import parse_since, records_client
 from berth.client.features import Features, open_features
 
 PUT_CHUNK = 5000
@@ -181,6 +182,33 @@ def get(name: str, keys: tuple[str, ...], home: Path | None, url: str | None) ->
     """The stored values of KEYS in view NAME (JSON; no TTL or default applied)."""
     with _client(home, url) as client:
         echo_json(client.read(name, keys))
+
+
+@features.command("training-set")
+@click.argument("endpoint")
+@click.option(
+    "--out", type=click.Path(dir_okay=False, path_type=Path), required=True, help="The Parquet file to write."
+)
+@click.option("--start", default=None, help="From: 15m, 2h, 7d ago, or an ISO 8601 time.")
+@click.option("--end", default=None, help="To (exclusive): an ISO 8601 time.")
+@click.option("--with-feedback-only", is_flag=True, help="Only predictions that got feedback.")
+@target_options
+def training_set(
+    endpoint: str,
+    out: Path,
+    start: str | None,
+    end: str | None,
+    with_feedback_only: bool,
+    home: Path | None,
+    url: str | None,
+) -> None:
+    """A training set from ENDPOINT's records: one row per predicted row, the model inputs as served
+    (feature values as they were read), the prediction and the feedback label."""
+    with records_client(home, url) as client:
+        written = client.training_set(
+            out, endpoint, start=parse_since(start), end=end, with_feedback_only=with_feedback_only
+        )
+    click.echo(f"wrote {written['rows']} rows ({written['records']} predictions) to {out}")
 
 
 def _pair(text: str, sep: str) -> tuple[str, str]:

@@ -7,6 +7,7 @@ the embedded one (`berth.client.embedded.records`) is imported only when a home 
     page = recs.list(endpoint="feedback-router", has_feedback=False, limit=50)
     recs.feedback([{"prediction_id": page["records"][0]["prediction_id"], "label": "card_lost"}])
     recs.export("records.parquet", endpoint="feedback-router")
+    recs.training_set("train.parquet", "feedback-router", with_feedback_only=True)
     recs.erase("customer-42")
 """
 
@@ -14,7 +15,8 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeAlias
 from urllib.parse import quote
@@ -93,12 +95,55 @@ class RemoteRecords:
         written = self._http.download(f"{path}/file", Path(out))
         return {"id": job["id"], "rows": job["rows"], "bytes": written, "path": str(out)}
 
+    def training_set(
+        self,
+        out: str | Path,
+        endpoint: str,
+        *,
+        start: Any = None,
+        end: Any = None,
+        with_feedback_only: bool = False,
+        wait_s: float = 3600.0,
+    ) -> JsonDict:
+        """The training set of `endpoint`'s records (`berth.control.training_sets`: one row per
+        predicted row, the model inputs as served) in the Parquet file `out`. A view over an export
+        of those records: made, downloaded next to `out`, reshaped, then deleted on the server."""
+        filters = training_filters(endpoint, start, end, with_feedback_only)
+        with export_spool(out) as spool:
+            exported = self.export(spool, wait_s=wait_s, **filters)
+            self._http.json("DELETE", f"/api/v1/records/exports/{int(exported['id'])}")
+            return training_file(spool, out, exported["rows"])
+
     def erase(self, entity_key: str) -> JsonDict:
         body: JsonDict = self._http.json("DELETE", "/api/v1/records", params={"entity_key": entity_key})
         return body
 
     def close(self) -> None:
         self._http.close()
+
+
+def training_filters(endpoint: str, start: Any, end: Any, with_feedback_only: bool) -> JsonDict:
+    """The export filters of a training set: the endpoint's caller-facing records in the window."""
+    return {"endpoint": endpoint, "start": start, "end": end, "has_feedback": with_feedback_only or None}
+
+
+def training_file(export: Path, out: str | Path, records: int) -> JsonDict:
+    """Reshape the export file `export` into the training set `out`; what was written."""
+    from berth.control.training_sets import write_training_set  # pyarrow: when one is asked for
+
+    rows = write_training_set(export, Path(out))
+    return {"records": records, "rows": rows, "path": str(out)}
+
+
+@contextmanager
+def export_spool(out: str | Path) -> Iterator[Path]:
+    """A scratch file next to `out` for the export, removed however the training set ends."""
+    target = Path(out)
+    spool = target.with_name(f".{target.name}.export-{os.getpid()}.parquet")
+    try:
+        yield spool
+    finally:
+        spool.unlink(missing_ok=True)
 
 
 def _param(value: Any) -> Any:

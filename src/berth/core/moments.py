@@ -13,7 +13,7 @@ import math
 from datetime import UTC, datetime
 from typing import Annotated, Final
 
-from pydantic import PlainValidator, WithJsonSchema
+from pydantic import PlainSerializer, PlainValidator, WithJsonSchema
 
 from berth.core.errors import BerthError, ErrorCode
 
@@ -48,9 +48,17 @@ def parse_moment(name: str, value: object) -> datetime | None:
         raise BerthError(ErrorCode.INVALID_REQUEST, f"{name}: {exc}", parameter=name) from None
 
 
+def moment_text(moment: datetime) -> str:
+    """A moment as ISO 8601 text in UTC (``2026-11-21T10:00:00Z``), as pydantic writes a datetime."""
+    return moment.isoformat().replace("+00:00", "Z")
+
+
 Moment = Annotated[
     datetime,
     PlainValidator(to_moment),
+    # said explicitly: pydantic 2.14's own serializer, behind a plain validator in an optional
+    # field, warns that the datetime is not one (a server error where warnings are errors)
+    PlainSerializer(moment_text, return_type=str, when_used="json"),
     WithJsonSchema({"type": "string", "format": "date-time", "description": "ISO 8601 or Unix seconds"}),
 ]
 """A pydantic field (body or query parameter) parsed by `to_moment`."""

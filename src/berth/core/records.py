@@ -49,6 +49,12 @@ class PredictionRecord:
     """The record's identity in a record stream (`record_key`): a record ingested twice under one
     key is stored once. None for records from the local journal, whose positions make them once."""
 
+    @property
+    def served_inputs(self) -> TensorsJson:
+        """What the model was given: the inputs after the pre-steps (with the feature values a
+        ``features`` step read then), or the inputs as received when no pre-step ran."""
+        return self.inputs if self.model_inputs is None else self.model_inputs
+
 
 def record_key(endpoint: str, prediction_id: str, shadow_of: str | None) -> str:
     """A record's key in a record stream: the name called (a model or an endpoint) and the prediction

@@ -39,8 +39,9 @@ class Trainer(Protocol):
         ...
 
     def rows_of(self, inputs: Mapping[str, Mapping[str, Any]]) -> list[Any]:
-        """A prediction record's inputs (by name: ``{"datatype", "shape", "data"}``) as training
-        rows, one per row of the request."""
+        """A prediction record's model inputs as served (by name: ``{"datatype", "shape",
+        "data"}``; after the endpoint's pre-steps, features looked up included) as training rows,
+        one per row of the request."""
         ...
 
     def train(self, base: Labelled, corrections: Labelled) -> Any:

@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from berth.client.embedded.home import open_home
-from berth.client.records import JsonDict, jsonable
+from berth.client.records import JsonDict, export_spool, jsonable, training_file, training_filters
 from berth.control.record_service import RecordService
 from berth.core.errors import BerthError, ErrorCode
 from berth.core.record_requests import ExportBody, FeedbackBody, parse_time
@@ -70,6 +70,28 @@ class LocalRecords:
             for chunk in reader:  # streamed from the export store, wherever it is
                 file.write(chunk)
         return info.to_json() | {"path": str(out)}
+
+    def training_set(
+        self,
+        out: str | Path,
+        endpoint: str,
+        *,
+        start: Any = None,
+        end: Any = None,
+        with_feedback_only: bool = False,
+    ) -> JsonDict:
+        """The training set of `endpoint`'s records in the Parquet file `out` (as `RemoteRecords`':
+        an export, reshaped, then deleted)."""
+        body = ExportBody.model_validate(_filters(training_filters(endpoint, start, end, with_feedback_only)))
+        info = self._service.export(body.to_query())
+        try:
+            with self._service.exports.open(info.id) as reader, export_spool(out) as spool:
+                with spool.open("wb") as file:
+                    for chunk in reader:
+                        file.write(chunk)
+                return training_file(spool, out, info.rows)
+        finally:
+            self._service.exports.discard(info.id)
 
     def erase(self, entity_key: str) -> JsonDict:
         return self._service.erase_entity(entity_key).to_json()

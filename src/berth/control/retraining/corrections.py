@@ -1,6 +1,10 @@
 """The analysts' corrections: an endpoint's recorded predictions with feedback, the feedback label
 as the truth, split into training rows and a gold hold-out.
 
+A correction's row is what the model was given (`PredictionRecord.served_inputs`): the inputs
+after the endpoint's pre-steps, so the feature values a ``features`` step read at prediction time
+are trained on, not the caller's request without them nor the values the store holds now.
+
 The hold-out is chosen by a hash of the prediction id (sha256, first 8 bytes, modulo 100 below
 `holdout_percent`), so a correction stays on its side across runs: a hold-out correction is never
 trained on, by any retrain, and the champion and the challenger are judged on the same rows.
@@ -72,7 +76,7 @@ def read_corrections(
                 continue
             seen.add(pid)
             label = stored.feedback.label if stored.feedback is not None else None
-            rows = trainer.rows_of(stored.record.inputs)
+            rows = trainer.rows_of(stored.record.served_inputs)
             if label is None:
                 found.refuse("feedback without a label (a value only)")
                 continue
