@@ -43,6 +43,7 @@ from tests.deploy.kubernetes import (
 )
 from tests.support.nats import stream_uri
 from tests.support.postgres import fresh_postgres_database
+from tests.support.process_group import log_tail
 from tests.support.s3 import CREDENTIALS, S3Server
 from tests.support.servers import berth_executable, free_port
 
@@ -143,16 +144,12 @@ def _wait_ok(role: Role, url: str, log: Path, timeout: float = START_TIMEOUT_S) 
     while time.monotonic() < deadline:
         assert role.process is not None
         if role.process.poll() is not None:
-            pytest.fail(f"{role.name} exited with {role.process.returncode}:\n{_tail(log)}")
+            pytest.fail(f"{role.name} exited with {role.process.returncode}:\n{log_tail(log, 3000)}")
         with contextlib.suppress(httpx.TransportError):
             if httpx.get(url, timeout=2).status_code == 200:
                 return
         time.sleep(0.2)
-    pytest.fail(f"{role.name}: {url} did not answer 200 in {timeout:.0f} s:\n{_tail(log)}")
-
-
-def _tail(log: Path) -> str:
-    return log.read_text(errors="replace")[-3000:]
+    pytest.fail(f"{role.name}: {url} did not answer 200 in {timeout:.0f} s:\n{log_tail(log, 3000)}")
 
 
 @pytest.fixture

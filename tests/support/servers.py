@@ -5,7 +5,6 @@ from __future__ import annotations
 import contextlib
 import os
 import random
-import signal
 import socket
 import subprocess
 import sys
@@ -22,6 +21,7 @@ from starlette.types import ASGIApp
 from berth.core.settings import Settings
 from berth.core.tracing import Tracing
 from berth.wiring.server import build_server, create_asgi
+from tests.support.process_group import stop_group
 
 _LISTEN_PORTS: Final = range(20_000, 32_768)
 """Where test servers listen: below Linux's ephemeral range (32768-60999), which the outgoing
@@ -148,9 +148,4 @@ def server_process(home: Path, *extra: str, env: dict[str, str] | None = None) -
             raise
         finally:
             if process.poll() is None:
-                os.killpg(process.pid, signal.SIGTERM)
-                try:
-                    process.wait(20)
-                except subprocess.TimeoutExpired:
-                    os.killpg(process.pid, signal.SIGKILL)
-                    process.wait()
+                stop_group(process, grace_s=20)
