@@ -11,11 +11,13 @@ stops half-way leaves them there, and replicas behind one address do not share t
 - its descriptor is the command, the JSON ``{"command_id", "api": "get_historical_features",
   "feature_view_names": [FEAST_VIEW], "name_aliases": [null], "feature_refs":
   ["FEAST_VIEW:feature", ...], "project": P, "full_feature_names": false}``;
-- berth writes the entity rows: Feast's join key (the berth view's ``entity``; the keys as text),
-  ``event_timestamp`` and a row number of berth's;
+- berth writes each distinct (key, at) once: Feast's join key (the berth view's ``entity``; the
+  keys as text), ``event_timestamp`` and a row number of berth's (Feast's file store answers rows
+  that share a key and a time once, feast-dev/feast#6787);
 - Feast answers on the same stream with its point-in-time join: for each row the latest value at or
-  before ``event_timestamp`` within the Feast view's TTL, null where there is none, in an order of
-  its own; the row number puts the answer back in the callers' order.
+  before ``event_timestamp`` within the Feast view's TTL, in an order of its own, and without the
+  rows it has no value for (its file store drops a key whose values all come after the time); the
+  row numbers put the answer back in the callers' order, null where Feast left a row out.
 
 The project is part of the URI because Feast's server has no default: the command must name it.
 Every call has a deadline (`timeout_s`); a Flight or Arrow error, or an answer of another shape, is
