@@ -5,9 +5,11 @@ store is the machine's Redis, with the bank-marketing subset materialized into i
     python feast_repo.py teardown REPO_DIR
 
 Writes REPO_DIR/feature_store.yaml and REPO_DIR/customers.parquet (the first ROWS rows, keyed
-``c-<row>``, stamped one day ago), applies the entity ``customer`` (join key ``customer_id``,
-text) and the feature view ``customer_profile`` (age, campaign, previous: int64; euribor3m,
-nr_employed: float64), and materializes them into Redis.
+``c-<row>``, stamped one day ago, and an older history: three days ago customer ``c-<row>`` had the
+values of the next row, ``c-<row + 1>``'s, the last one the first's), applies the entity
+``customer`` (join key ``customer_id``, text) and the feature view ``customer_profile`` (age,
+campaign, previous: int64; euribor3m, nr_employed: float64), and materializes the rows of one day
+ago into Redis. Its offline store (``file``: the Parquet) is what ``feast serve_offline`` serves.
 """
 
 from __future__ import annotations
@@ -25,18 +27,20 @@ def main(repo: Path, project: str, data: Path, rows: int, redis: str) -> None:
     repo.mkdir(parents=True, exist_ok=True)
     frame = pd.read_csv(data, nrows=rows)
     stamp = datetime.now(UTC) - timedelta(days=1)
-    table = pd.DataFrame(
+    values = pd.DataFrame(
         {
-            "customer_id": [f"c-{i}" for i in range(len(frame))],
             "age": frame["age"].astype("int64"),
             "campaign": frame["campaign"].astype("int64"),
             "previous": frame["previous"].astype("int64"),
             "euribor3m": frame["euribor3m"].astype("float64"),
             "nr_employed": frame["nr.employed"].astype("float64"),
-            "event_timestamp": [stamp] * len(frame),
         }
     )
-    table.to_parquet(repo / "customers.parquet")
+    ids = [f"c-{i}" for i in range(len(frame))]
+    now = values.assign(customer_id=ids, event_timestamp=[stamp] * len(frame))
+    older = values.shift(-1).fillna(values.iloc[0]).astype(values.dtypes.to_dict())
+    before = older.assign(customer_id=ids, event_timestamp=[stamp - timedelta(days=2)] * len(frame))
+    pd.concat([before, now], ignore_index=True).to_parquet(repo / "customers.parquet")
     (repo / "feature_store.yaml").write_text(
         f"project: {project}\n"
         f"registry: {repo / 'registry.db'}\n"
