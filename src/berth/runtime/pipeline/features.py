@@ -21,7 +21,7 @@ from __future__ import annotations
 import math
 from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Final
+from typing import Any, Final, cast
 
 import numpy as np
 
@@ -106,14 +106,15 @@ class FeaturesStep:
 
 def _served(view: str, keys: list[str | None], answer: FeatureAnswer) -> dict[str, Any]:
     """What the view gave each row, for the record (`berth.core.records.FeaturesServed`): lists
-    only, one item a row (a key absent from a map gives null)."""
-    outcomes, written = answer.outcomes.get, answer.written_at.get
+    only, one item a row (a row without a key, or a key absent from a map, gives null)."""
+    outcomes = cast(Mapping[str | None, str], answer.outcomes)
+    written = cast(Mapping[str | None, float], answer.written_at)
     return {
         "view": view,
         "read_at": answer.read_at,
         "keys": keys,
-        "outcomes": [None if k is None else outcomes(k) for k in keys],
-        "written_at": [None if k is None else written(k) for k in keys],
+        "outcomes": list(map(outcomes.get, keys)),
+        "written_at": list(map(written.get, keys)),
     }
 
 
