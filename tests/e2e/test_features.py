@@ -25,6 +25,7 @@ from sklearn.preprocessing import StandardScaler
 
 import berth
 from berth.core.settings import Settings
+from tests.records.helpers import eventually
 from tests.support.feast_server import feast_repo, feast_server, feast_teardown, feast_venv
 from tests.support.redis import redis_address, redis_prefix
 from tests.support.servers import free_port, server_in_thread
@@ -198,11 +199,32 @@ def test_redis_feast_and_the_embedded_table_predict_identically(
     np.testing.assert_array_equal(by_redis, by_feast)
     np.testing.assert_array_equal(by_redis, by_embedded)
     np.testing.assert_allclose(by_redis, _expected(bank, ids), rtol=1e-12)
+    # each record says what each view gave each row, and when the value was written: Redis keeps
+    # its write time, Feast answers the event time of the rows it materialized (a day ago)
+    for endpoint, view in ((redis_view, "bank-redis"), (feast_view, "bank-feast")):
+        [read] = _served_features(served, endpoint)
+        assert (read["view"], read["keys"], read["outcomes"]) == (view, ids, ["hit"] * len(ids))
+        ages = {read["read_at"] - at for at in read["written_at"]}
+        if view == "bank-feast":
+            assert len(ages) == 1  # one event time for every row
+            assert 86_400 - 600 < ages.pop() < 86_400 + 3_600
+        else:
+            assert all(0 <= age < 3_600 for age in ages)
     # a customer Feast does not know follows the view's declaration (null: NaN, which the model refuses)
     sdk.update_view("bank-feast", {"on_miss": "refuse"})
     refused = _score_after_refresh(served, feast_view, ["c-1", "nobody"], status=422)
     assert refused.json()["code"] == "entity_not_found"
     assert "nobody" in refused.json()["error"]
+
+
+def _served_features(url: str, endpoint: str) -> list[dict[str, Any]]:
+    """The newest record's `features_served` of `endpoint` (once the ingester has stored it)."""
+    found = eventually(
+        lambda: httpx.get(f"{url}/api/v1/records", params={"endpoint": endpoint, "limit": 1}).json(),
+        lambda body: bool(body.get("records")),
+    )
+    served: list[dict[str, Any]] = found["records"][0]["features_served"]
+    return served
 
 
 def _score_after_refresh(url: str, endpoint: str, ids: list[str], *, status: int) -> httpx.Response:

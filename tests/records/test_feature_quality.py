@@ -68,6 +68,14 @@ def test_monitoring_shows_null_rate_freshness_and_drift_per_view_and_feature(any
     assert 7200 <= freshness["age_s"]["max"] < 7200 + 600
     assert 0 <= freshness["age_s"]["p50"] < 600
     assert freshness["age_p95_over_ttl"] == pytest.approx(freshness["age_s"]["p95"] / 3600)
+    # what each look-up found at serving time, from the records
+    lookups = view["lookups"]
+    assert (lookups["records"], lookups["rows"]) == (CUSTOMERS // 20, CUSTOMERS)
+    assert lookups["hit_share"] == pytest.approx(160 / CUSTOMERS)
+    assert lookups["stale_share"] == pytest.approx(20 / CUSTOMERS)
+    assert lookups["miss_share"] == pytest.approx(20 / CUSTOMERS)
+    assert lookups["unavailable_share"] == 0.0
+    assert 0 <= lookups["age_at_read_s"]["p50"] <= lookups["age_at_read_s"]["max"] < 600  # fresh hits only
     # the served incomes moved, the ages did not
     assert features["income"]["drift"]["drifted"] is True
     assert features["age"]["drift"]["drifted"] is False
@@ -170,6 +178,10 @@ def test_the_cli_prints_the_served_features(served: Served) -> None:
     assert (
         "features of view customer-money (redis, by customer_id): 200 entities served, "
         "10.0% not in the store, 10.0% older than the TTL" in result.output
+    )
+    assert (
+        "at serving time: 200 rows looked up, 80.0% hit, 10.0% missed, 10.0% stale, 0.0% unavailable"
+        in result.output
     )
     lines = [line.split() for line in result.output.splitlines()]
     assert ["income", "200", "30.0%", "drifted"] in lines

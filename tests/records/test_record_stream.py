@@ -51,6 +51,11 @@ def store(tmp_path: Path) -> Iterator[SqlRecordStore]:
     opened.close()
 
 
+SERVED = [
+    {"view": "profile", "read_at": 1765000000.5, "keys": ["c1"], "outcomes": ["stale"], "written_at": [1.0]}
+]
+
+
 def pending(pid: str, *, shadow_of: str | None = None) -> Pending:
     return Pending(
         prediction_id=pid,
@@ -65,6 +70,7 @@ def pending(pid: str, *, shadow_of: str | None = None) -> Pending:
         latency_s=0.01,
         entity_key="c1",
         shadow_of=shadow_of,
+        features_served=SERVED if pid.startswith("p0") else None,
     )
 
 
@@ -107,6 +113,8 @@ def test_acknowledged_records_are_drained_into_the_store(target: StreamTarget, s
     [caller, shadow] = store.get("p0")
     assert caller.record.inputs == {"x": {"datatype": "FP64", "shape": [1, 3], "data": [1.0, "NaN", 3.0]}}
     assert (shadow.record.shadow_of, shadow.record.entity_key) == ("p0", "c1")
+    assert caller.record.features_served == shadow.record.features_served == SERVED  # what was read
+    assert store.get("p1")[0].record.features_served is None
 
 
 def test_a_republished_record_is_stored_once(target: StreamTarget, store: SqlRecordStore) -> None:

@@ -17,6 +17,7 @@ from berth.dataplane.recording import (
     Recorder,
     committed,
     first_rows,
+    first_served,
     prediction_identity,
     tensors_json,
 )
@@ -152,3 +153,28 @@ def test_a_cut_record_keeps_the_first_rows_and_says_how_many_there_were() -> Non
     }
     assert cut["y"] == {"datatype": "INT64", "shape": [2], "data": [1, 2]}
     assert "parameters" not in cut["z"]
+
+
+def test_a_cut_record_keeps_what_the_features_steps_read_of_its_first_rows() -> None:
+    served = [
+        {
+            "view": "profile",
+            "read_at": 5.0,
+            "keys": ["a", "b", None, "d"],
+            "outcomes": ["hit", "miss", None, "stale"],
+            "written_at": [1.0, None, None, 0.5],
+        },
+        {"view": "small", "read_at": 5.5, "keys": ["a"], "outcomes": ["hit"], "written_at": [2.0]},
+    ]
+
+    assert first_served(served, 4) is served
+    assert first_served(served, 2) == [
+        {
+            "view": "profile",
+            "read_at": 5.0,
+            "keys": ["a", "b"],
+            "outcomes": ["hit", "miss"],
+            "written_at": [1.0, None],
+        },
+        served[1],
+    ]

@@ -112,7 +112,33 @@ def test_a_view_past_its_budget_is_unavailable(source: str) -> None:
     assert caught.value.code is ErrorCode.FEATURES_UNAVAILABLE
     (answer,) = asyncio.run(run("fallback"))
     assert answer.rows == {"k1": defaults, "k2": defaults}
+    assert answer.outcomes == {"k1": "unavailable", "k2": "unavailable"}
+    assert answer.written_at == {}  # nothing was read
     assert counts.rows == {("fail", "unavailable"): 2, ("fallback", "unavailable"): 2}
+
+
+def test_each_key_says_how_its_look_up_went_when_its_value_was_written_and_when_it_was_read(
+    source: str,
+) -> None:
+    view = _view("timed", source, ttl_s=100, on_miss="defaults", defaults={"age": 0, "score": 0.0})
+    store = Watched(RedisFeatures(source))
+    store.write(view, {"fresh": {"age": 1}}, 1_000_000_050.0)
+    store.write(view, {"old": {"age": 2}}, 1_000_000_000.0 - 500)
+    clock = iter([1_000_000_100.0])
+    online = OnlineFeatures(lambda: [view], lambda uri: store, refresh_s=60, clock=lambda: next(clock))
+
+    async def run() -> Any:
+        try:
+            return await online.lookup([FeatureLookup("timed", ["fresh", "old", "nobody"])])
+        finally:
+            await online.aclose()
+
+    (answer,) = asyncio.run(run())
+    assert answer.outcomes == {"fresh": "hit", "old": "stale", "nobody": "miss"}
+    # the stale value's write time is kept (it says why it was not served); a miss has none
+    assert answer.written_at == {"fresh": 1_000_000_050.0, "old": 999_999_500.0}
+    assert answer.read_at == 1_000_000_100.0  # the clock when the store answered, once per read
+    assert answer.rows == {"fresh": {"age": 1}, "old": view.defaults, "nobody": view.defaults}
 
 
 def test_a_refused_miss_names_the_key(source: str) -> None:

@@ -82,6 +82,34 @@ def test_ingested_records_read_back_whole(records: SqlRecordStore) -> None:
     assert stored.record.recorded_at.tzinfo is not None
 
 
+def test_the_features_served_read_back_with_the_record_and_none_without(records: SqlRecordStore) -> None:
+    served = [
+        {
+            "view": "customer-profile",
+            "read_at": 1764999999.25,
+            "keys": ["c-1", "c-2", None],
+            "outcomes": ["hit", "stale", None],
+            "written_at": [1764990000.5, 1700000000.0, None],
+        },
+        {
+            "view": "risk",
+            "read_at": 1764999999.5,
+            "keys": ["c-1"],
+            "outcomes": ["unavailable"],
+            "written_at": [None],
+        },
+    ]
+    ingest(records, record("p1", features_served=served), record("p2", 1))
+
+    [with_features] = records.get("p1")
+    [without] = records.get("p2")
+
+    assert with_features.record.features_served == served
+    assert with_features.to_json()["features_served"] == served
+    assert without.record.features_served is None
+    assert without.to_json()["features_served"] is None
+
+
 def test_ingest_saves_the_position_with_the_records(records: SqlRecordStore) -> None:
     ingest(records, record("p1"), position=JournalPosition("a.jrnl", 120))
     ingest(records, record("p2"), position=JournalPosition("a.jrnl", 240))

@@ -29,6 +29,9 @@ def test_the_monitoring_page_shows_served_features_quality(page: Page, served: S
     expect(view.get_by_role("heading")).to_contain_text("by customer_id · redis · TTL 1.0 h")
     expect(view.locator(".facts")).to_contain_text("Not in the store10.0 %")
     expect(view.locator(".facts")).to_contain_text("Older than the TTL10.0 %")
+    expect(view.locator(".facts")).to_contain_text(
+        "Hit / miss / stale / unavailable when served80.0 % / 10.0 % / 10.0 % / 0.0 %"
+    )
     rows = view.locator("table.served-features-table tbody tr")
     expect(rows).to_have_count(2)
     expect(rows.nth(0)).to_contain_text("age")

@@ -131,6 +131,13 @@ def _echo_served_view(served: dict[str, Any]) -> None:
             f"{_share(fresh['stale_share'])} older than the TTL, age p95 {_num(age['p95'])} s"
         )
     click.echo(line)
+    lookups = served.get("lookups")
+    if lookups and lookups["rows"]:
+        click.echo(
+            f"  at serving time: {lookups['rows']} rows looked up, {_share(lookups['hit_share'])} hit, "
+            f"{_share(lookups['miss_share'])} missed, {_share(lookups['stale_share'])} stale, "
+            f"{_share(lookups['unavailable_share'])} unavailable"
+        )
     echo_table(
         [
             {

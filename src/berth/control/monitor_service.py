@@ -12,7 +12,8 @@ Where each figure comes from:
 - staleness: that version's age and its training data's age;
 - served features (an endpoint's ``features`` steps): the null rate of each served feature in the
   window's newest `FEATURE_SAMPLE` records, the freshness of the entities they served (their
-  views' stores read back now) and the drift of those features from the drift report
+  views' stores read back now), the outcomes of their look-ups at serving time (what the records
+  kept of each read) and the drift of those features from the drift report
   (`berth.control.monitoring.feature_quality`).
 """
 
@@ -191,8 +192,12 @@ class MonitorService:
         records = self._stats.window_requests(
             endpoint=name, start=window.start, end=window.end, limit=FEATURE_SAMPLE
         )
+        lookups = self._stats.window_features_served(
+            endpoint=name, start=window.start, end=window.end, limit=FEATURE_SAMPLE
+        )
         # the stores are read as they are now, so ages count to now whatever the window's end
-        views = feature_quality(served, records, self._served.read, datetime.now(UTC).timestamp())
+        now = datetime.now(UTC).timestamp()
+        views = feature_quality(served, records, self._served.read, now, lookups=lookups)
         drifts = {} if report is None else {f.feature: f for f in report.inputs}
         for view in views:
             for feature in view["features"]:

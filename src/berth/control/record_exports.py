@@ -3,7 +3,8 @@
 One row per record. Identity and routing columns are plain columns; the tensors (inputs, model
 inputs, outputs) are JSON text in the record form (``{name: {datatype, shape, data}}``), which
 DuckDB's ``json_extract`` and pandas' ``json.loads`` read without a schema per model. Feedback is
-joined in (``feedback_label``, ``feedback_value``, ``feedback_observed_at``).
+joined in (``feedback_label``, ``feedback_value``, ``feedback_observed_at``); what the ``features``
+steps read (``features_served``, `berth.core.records.FeaturesServed`) is JSON text too.
 
 Exports live in the export store the settings name (`berth.storage.export_files.ExportFiles`: a folder
 of the berth home, or a prefix in S3-compatible object storage, which every replica reaches), under
@@ -53,6 +54,7 @@ SCHEMA: Final = pa.schema(
         ("feedback_label", pa.string()),
         ("feedback_value", pa.float64()),
         ("feedback_observed_at", pa.timestamp("us", tz="UTC")),
+        ("features_served", pa.string()),
     ]
 )
 ROWS_PER_GROUP: Final = 10_000
@@ -140,6 +142,9 @@ def _table(chunk: list[StoredRecord]) -> pa.Table:
         columns["feedback_label"].append(None if fb is None else fb.label)
         columns["feedback_value"].append(None if fb is None else fb.value)
         columns["feedback_observed_at"].append(None if fb is None else fb.observed_at)
+        columns["features_served"].append(
+            None if r.features_served is None else orjson.dumps(r.features_served).decode()
+        )
     return pa.Table.from_pydict(columns, schema=SCHEMA)
 
 

@@ -10,7 +10,10 @@ job's rights, quotas, object storage and paging serve both (docs/features.md#tra
 Columns, in order: ``prediction_id``, ``recorded_at``, ``row`` (the row's position in its request)
 and ``rows`` (the request's rows), ``model``, ``version``, ``variant``, ``entity_key``; then one
 column per model input (a tensor ``[n]`` gives scalars, ``[n, k, ...]`` a flat list of ``k * ...``
-values per row; an input named like a column above is written ``input.NAME``); then one
+values per row; an input named like a column above is written ``input.NAME``); then, for each
+feature view a ``features`` step read (the record's ``features_served``), ``feature.VIEW.outcome``
+(``hit``, ``miss``, ``stale``, ``unavailable``), ``feature.VIEW.written_at`` (when the value read
+was written to the store) and ``feature.VIEW.read_at`` (when the store answered); then one
 ``output.NAME`` column per output; then ``feedback_label``, ``feedback_value`` and
 ``feedback_observed_at``. Feedback names a prediction, so every row of a batched prediction
 carries its label: ``rows == 1`` keeps the unambiguous ones (what the retrain job trains on).
@@ -20,6 +23,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Final
 
@@ -33,6 +37,7 @@ LEADING: Final = ("prediction_id", "recorded_at", "row", "rows", "model", "versi
 TRAILING: Final = ("feedback_label", "feedback_value", "feedback_observed_at")
 INPUT_PREFIX: Final = "input."
 OUTPUT_PREFIX: Final = "output."
+FEATURE_PREFIX: Final = "feature."
 
 
 def write_training_set(export: Path, out: Path) -> int:
@@ -46,20 +51,59 @@ def training_table(export: pa.Table) -> pa.Table:
     """An export's records (one row each, tensors as JSON text) as one row per predicted row."""
     columns: dict[str, list[Any]] = {name: [] for name in LEADING}
     inputs: dict[str, list[Any]] = {}
+    features: dict[str, list[Any]] = {}
     outputs: dict[str, list[Any]] = {}
     trailing: dict[str, list[Any]] = {name: [] for name in TRAILING}
     total = 0
     for record in export.to_pylist():
         served = _tensors(record["model_inputs"] or record["inputs"])
         answered = _tensors(record["outputs"])
+        views = _views(record.get("features_served"))
         rows = _rows(served, record["prediction_id"])
         for row in range(rows):
             _append(columns, total, dict.fromkeys(LEADING) | _identity(record, row, rows))
             _append(inputs, total, {_input_name(n): _value(t, row) for n, t in served.items()})
+            _append(features, total, _feature_columns(views, row))
             _append(outputs, total, {OUTPUT_PREFIX + n: _value(t, row) for n, t in answered.items()})
             _append(trailing, total, {name: record[name] for name in TRAILING})
             total += 1
-    return pa.Table.from_pydict({**columns, **_padded(inputs, total), **_padded(outputs, total), **trailing})
+    looked_up = {name: _feature_array(name, values) for name, values in _padded(features, total).items()}
+    return pa.Table.from_pydict(
+        {**columns, **_padded(inputs, total), **looked_up, **_padded(outputs, total), **trailing}
+    )
+
+
+def _views(text: str | None) -> list[dict[str, Any]]:
+    found = orjson.loads(text) if text else []
+    if not isinstance(found, list):
+        return []
+    return [v for v in found if isinstance(v, dict) and isinstance(v.get("view"), str)]
+
+
+def _feature_columns(views: list[dict[str, Any]], row: int) -> dict[str, Any]:
+    """Row `row`'s look-up in each view: its outcome, the value's write time and the read time."""
+    columns: dict[str, Any] = {}
+    for view in views:
+        name = FEATURE_PREFIX + view["view"]
+        columns[name + ".outcome"] = _item(view.get("outcomes"), row)
+        columns[name + ".written_at"] = _time(_item(view.get("written_at"), row))
+        columns[name + ".read_at"] = _time(view.get("read_at"))
+    return columns
+
+
+def _item(values: Any, row: int) -> Any:
+    return values[row] if isinstance(values, list) and row < len(values) else None
+
+
+def _time(value: Any) -> datetime | None:
+    if isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value):
+        return datetime.fromtimestamp(value, UTC)
+    return None
+
+
+def _feature_array(name: str, values: list[Any]) -> pa.Array:
+    kind = pa.string() if name.endswith(".outcome") else pa.timestamp("us", tz="UTC")
+    return pa.array(values, type=kind)
 
 
 def _identity(record: Mapping[str, Any], row: int, rows: int) -> dict[str, Any]:

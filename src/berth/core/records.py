@@ -23,6 +23,21 @@ TensorJson = dict[str, Any]
 TensorsJson = dict[str, TensorJson]
 """Named tensors, by name, in the order they came."""
 
+FeaturesServed = list[dict[str, Any]]
+"""What the ``features`` steps of a request read, one entry per view, the lists one item a row::
+
+    [{"view": "customer-profile", "read_at": 1765000000.12, "keys": ["c-7", "c-9"],
+      "outcomes": ["hit", "stale"], "written_at": [1764990000.0, 1764000000.0]}]
+
+``read_at``: unix seconds the store answered (one per view and request); ``keys``: each row's key
+(null for a row without one); ``outcomes``: ``hit``, ``miss``, ``stale`` or ``unavailable`` (null
+for a row without a key); ``written_at``: unix seconds the value read was written to the store (null
+when none was found, the store keeps no time, or it did not answer). A stale row's time is that of
+the old value, which was not served (the view's miss policy was)."""
+
+OUTCOMES = ("hit", "miss", "stale", "unavailable")
+"""A look-up's outcomes, in `FeaturesServed` and the ``berth_feature_rows_total`` metric."""
+
 MAX_PREDICTION_ID_LENGTH = 128
 MAX_ENTITY_KEY_LENGTH = 256
 
@@ -48,6 +63,8 @@ class PredictionRecord:
     record_key: str | None = None
     """The record's identity in a record stream (`record_key`): a record ingested twice under one
     key is stored once. None for records from the local journal, whose positions make them once."""
+    features_served: FeaturesServed | None = None
+    """What each ``features`` step read per view and row (`FeaturesServed`); None when none ran."""
 
     @property
     def served_inputs(self) -> TensorsJson:
@@ -140,6 +157,7 @@ class StoredRecord:
             "latency_s": r.latency_s,
             "entity_key": r.entity_key,
             "shadow_of": r.shadow_of,
+            "features_served": r.features_served,
             "feedback": None
             if fb is None
             else {

@@ -90,6 +90,7 @@ class EndpointInference:
             request_parameters=parameters,
             tracing=tracing,
             features=self._features,
+            served=[] if self._recorder is not None else None,
         )
 
     async def _infer(
@@ -132,6 +133,7 @@ class EndpointInference:
                 request.inputs,
                 pre_steps_ran=frame is not None,
                 rows=request.record_rows,
+                features_served=ctx.served or None,
             )
         for shadow, fraction in split.shadows:
             if fraction >= 1.0 or random.random() < fraction:

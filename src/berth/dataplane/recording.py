@@ -45,7 +45,12 @@ import orjson
 from berth.core.codecs._arrays import BASE64, CONTENT_TYPE, json_data
 from berth.core.entities import Version
 from berth.core.errors import BerthError, ErrorCode
-from berth.core.records import MAX_ENTITY_KEY_LENGTH, MAX_PREDICTION_ID_LENGTH, TensorsJson
+from berth.core.records import (
+    MAX_ENTITY_KEY_LENGTH,
+    MAX_PREDICTION_ID_LENGTH,
+    FeaturesServed,
+    TensorsJson,
+)
 from berth.core.tensors import InferenceRequest, Tensor
 from berth.storage.journal import JournalWriter, close_segment, encode_line, probe_space
 
@@ -85,6 +90,7 @@ class Pending:
     latency_s: float
     entity_key: str | None
     shadow_of: str | None
+    features_served: FeaturesServed | None = None
 
 
 class PredictionRecorder(abc.ABC):
@@ -108,12 +114,16 @@ class PredictionRecorder(abc.ABC):
         *,
         pre_steps_ran: bool = False,
         rows: int | None = None,
+        features_served: FeaturesServed | None = None,
     ) -> RequestRecording | None:
         """The records of a request answered under `endpoint`; None when it is sampled out.
-        `rows`: most rows its records keep (`InferenceRequest.record_rows`)."""
+        `rows`: most rows its records keep (`InferenceRequest.record_rows`); `features_served`:
+        what its ``features`` steps read (`StepContext.served`)."""
         if not self.sampled(prediction_id, endpoint):
             return None
-        return RequestRecording(self, prediction_id, entity_key, received, pre_steps_ran, rows)
+        return RequestRecording(
+            self, prediction_id, entity_key, received, pre_steps_ran, rows, features_served
+        )
 
     @abc.abstractmethod
     def record(self, item: Pending) -> asyncio.Future[None] | None:
@@ -154,6 +164,8 @@ class RequestRecording:
     pre_steps_ran: bool
     rows: int | None = None
     """Most rows a record keeps (the first ones, marked with `ROWS_PARAMETER`); None: every row."""
+    features_served: FeaturesServed | None = None
+    """What the request's ``features`` steps read (the same for its shadows' records)."""
 
     def record(
         self,
@@ -171,9 +183,11 @@ class RequestRecording:
         up; its id is the caller's with the version that answered)."""
         shadow_of = self.prediction_id if shadow else None
         pid = self.prediction_id if shadow_of is None else f"{shadow_of}~{version.model}:{version.number}"
-        received, rows = self.received, self.rows
+        received, rows, served = self.received, self.rows, self.features_served
         if rows is not None:
             received, model_inputs, outputs = (first_rows(t, rows) for t in (received, model_inputs, outputs))
+            if served is not None:
+                served = first_served(served, rows)
         item = Pending(
             prediction_id=pid,
             at=time.time(),
@@ -187,6 +201,7 @@ class RequestRecording:
             latency_s=latency_s,
             entity_key=self.entity_key,
             shadow_of=shadow_of,
+            features_served=served,
         )
         return self.recorder.record(item)
 
@@ -225,6 +240,14 @@ def first_rows(tensors: list[Tensor], rows: int) -> list[Tensor]:
         else Tensor(t.name, t.datatype, (rows, *t.shape[1:]), t.data[:rows], {ROWS_PARAMETER: t.shape[0]})
         for t in tensors
     ]
+
+
+def first_served(served: FeaturesServed, rows: int) -> FeaturesServed:
+    """`served` with its per-row lists cut to the first `rows` rows, as `first_rows` cuts tensors."""
+    if all(len(view["keys"]) <= rows for view in served):
+        return served
+    per_row = ("keys", "outcomes", "written_at")
+    return [{k: v[:rows] if k in per_row else v for k, v in view.items()} for view in served]
 
 
 def tensors_json(tensors: list[Tensor]) -> TensorsJson:
@@ -314,6 +337,8 @@ def record_document(item: Pending) -> bytes:
         doc["ek"] = item.entity_key
     if item.shadow_of is not None:
         doc["so"] = item.shadow_of
+    if item.features_served is not None:
+        doc["fs"] = item.features_served
     return orjson.dumps(doc, option=_DUMP)
 
 

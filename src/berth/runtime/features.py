@@ -10,7 +10,10 @@
 - treats a key that is absent, or older than the view's TTL (stale), as a *miss*: ``null``,
   ``defaults`` or ``refuse`` (ENTITY_NOT_FOUND naming the first such key);
 - tells `observe` the outcome of every row (hit, miss, stale, unavailable) per view, and each
-  store read's duration, for the server's metrics.
+  store read's duration, for the server's metrics;
+- answers, besides the values, each key's outcome, the write time of the value the store held
+  (Redis and the embedded table keep it; Feast answers its event time) and when the store
+  answered: the `features` step puts them in the request's record (`FeaturesServed`).
 
 The view definitions are read from the database in the I/O threads and kept; they are read again
 in the background every `refresh_s`, or at once (one read shared by the requests waiting) when a
@@ -99,18 +102,19 @@ class OnlineFeatures:
             group.reads.append((index, ViewRead(view, list(lookup.keys), features)))
         answers: list[FeatureAnswer | None] = [None] * len(lookups)
         results = await asyncio.gather(*(self._read(g) for g in groups.values()))
-        now = self._clock()
-        for group, (found, elapsed_ms) in zip(groups.values(), results, strict=True):
+        for group, (found, elapsed_ms, read_at) in zip(groups.values(), results, strict=True):
             for (index, read), rows in zip(group.reads, found, strict=True):
                 late = rows is None or elapsed_ms > read.view.budget_ms
-                answers[index] = self._answer(read, None if late else rows, now)
+                answers[index] = self._answer(read, None if late else rows, read_at)
         return [a for a in answers if a is not None]
 
     # -- one store ---------------------------------------------------------------------------
-    async def _read(self, group: _Group) -> tuple[list[dict[str, StoredRow] | None], float]:
+    async def _read(self, group: _Group) -> tuple[list[dict[str, StoredRow] | None], float, float]:
+        """Each view's rows (None: the store failed or missed the budget), the read's duration in
+        ms, and when it was answered (the clock's unix seconds: the record's ``read_at``)."""
         reads = [r for _, r in group.reads]
         if not any(r.keys for r in reads):
-            return [{} for _ in reads], 0.0
+            return [{} for _ in reads], 0.0, self._clock()
         budget_s = max(r.view.budget_ms for r in reads) / 1000
         start = time.perf_counter()
         try:
@@ -122,7 +126,7 @@ class OnlineFeatures:
             rows, ok = [None] * len(reads), False
         elapsed = time.perf_counter() - start
         self._observe.read(group.scheme, elapsed, ok)
-        return rows, elapsed * 1000
+        return rows, elapsed * 1000, self._clock()
 
     def _answer(self, read: ViewRead, rows: dict[str, StoredRow] | None, now: float) -> FeatureAnswer:
         view = read.view
@@ -136,25 +140,29 @@ class OnlineFeatures:
                     f"{view.budget_ms:g} ms budget",
                     view=view.name,
                 )
-            return FeatureAnswer(dict.fromkeys(read.keys, view.defaults), dtypes)
+            outcomes = dict.fromkeys(read.keys, UNAVAILABLE)
+            return FeatureAnswer(dict.fromkeys(read.keys, view.defaults), dtypes, outcomes, {}, now)
         out: dict[str, Mapping[str, Any] | None] = {}
+        outcome: dict[str, str] = {}
+        written: dict[str, float] = {}
         counts = {HIT: 0, MISS: 0, STALE: 0}
         ttl = view.ttl_s
         for key in read.keys:
             row = rows.get(key)
-            if (
-                row is not None
-                and ttl is not None
-                and row.updated_at is not None
-                and now - row.updated_at > ttl
-            ):
+            if row is not None:
+                at = row.updated_at
+                if at is not None:
+                    written[key] = at
+                if ttl is None or at is None or now - at <= ttl:
+                    counts[HIT] += 1
+                    outcome[key] = HIT
+                    out[key] = row.values
+                    continue
                 counts[STALE] += 1
-            elif row is not None:
-                counts[HIT] += 1
-                out[key] = row.values
-                continue
+                outcome[key] = STALE
             else:
                 counts[MISS] += 1
+                outcome[key] = MISS
             if view.on_miss is OnMiss.REFUSE:
                 self._count(view.name, counts)
                 why = "is stale" if row is not None else "is not found"
@@ -166,7 +174,7 @@ class OnlineFeatures:
                 )
             out[key] = view.defaults if view.on_miss is OnMiss.DEFAULTS else None
         self._count(view.name, counts)
-        return FeatureAnswer(out, dtypes)
+        return FeatureAnswer(out, dtypes, outcome, written, now)
 
     def _count(self, view: str, counts: Mapping[str, int]) -> None:
         for outcome, count in counts.items():

@@ -288,6 +288,7 @@ def _record(data: dict[str, Any]) -> PredictionRecord:
         model_inputs=data.get("min"),
         entity_key=data.get("ek"),
         shadow_of=data.get("so"),
+        features_served=data.get("fs"),
     )
 
 

@@ -21,7 +21,7 @@ if TYPE_CHECKING:
 MIGRATIONS: Final = Path(__file__).with_name("migrations")
 """The folder of the alembic environment and its revisions (shipped as package data)."""
 
-HEAD_REVISION: Final = "0016"
+HEAD_REVISION: Final = "0017"
 """The newest revision in ``migrations/versions`` (a test checks it against alembic's own head)."""
 
 _ADVISORY_LOCK_KEY: Final = 0x6265727468  # "berth"

@@ -337,6 +337,7 @@ prediction_records = Table(
     Column("entity_key", String(256), nullable=True, index=True),
     Column("shadow_of", String(128), nullable=True, index=True),
     Column("record_key", String(330), nullable=True),  # migration 0012: a record stream's key
+    Column("features_served", _json(nullable=True), nullable=True),  # migration 0017
     Index(None, "record_key", unique=True),
     Index(None, "recorded_at", "id"),
     Index(None, "endpoint", "recorded_at", "id"),

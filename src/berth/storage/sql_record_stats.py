@@ -12,7 +12,7 @@ from typing import Final
 
 from sqlalchemy import ColumnElement, Connection, Engine, func, or_, select, true
 
-from berth.core.records import TensorsJson
+from berth.core.records import FeaturesServed, TensorsJson
 from berth.storage.incarnations import holder_created_at, of_current_holder
 from berth.storage.schema import prediction_errors, prediction_feedback, prediction_records
 from berth.storage.transactions import run_transaction
@@ -104,6 +104,23 @@ class SqlRecordStats:
                 (row.inputs, row.model_inputs if row.model_inputs is not None else row.inputs)
                 for row in conn.execute(stmt)
             ]
+
+        return run_transaction(self._engine, work)
+
+    def window_features_served(
+        self, *, endpoint: str, start: datetime, end: datetime, limit: int
+    ) -> list[FeaturesServed]:
+        """What the ``features`` steps read (`FeaturesServed`) in the newest `limit` caller-facing
+        answers that kept it."""
+        stmt = (
+            select(_r.features_served)
+            .where(*_answered(endpoint, start, end), _r.features_served.is_not(None))
+            .order_by(_r.recorded_at.desc(), _r.id.desc())
+            .limit(limit)
+        )
+
+        def work(conn: Connection) -> list[FeaturesServed]:
+            return [row.features_served for row in conn.execute(stmt)]
 
         return run_transaction(self._engine, work)
 

@@ -526,6 +526,7 @@ def _record_values(record: PredictionRecord) -> dict[str, Any]:
         "entity_key": record.entity_key,
         "shadow_of": record.shadow_of,
         "record_key": record.record_key,
+        "features_served": record.features_served,
     }
 
 
@@ -566,6 +567,7 @@ def _stored(row: Row[Any]) -> StoredRecord:
         model_inputs=row.model_inputs,
         entity_key=row.entity_key,
         shadow_of=row.shadow_of,
+        features_served=row.features_served,
     )
     feedback = None
     if row.f_prediction_id is not None:

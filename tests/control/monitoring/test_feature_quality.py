@@ -106,3 +106,39 @@ def test_no_records_and_a_feature_a_later_step_dropped() -> None:
         "null_rate": None,
     }
     assert feature_quality([], [_record(["a"], [1.0], ["x"])], Store({}).read, NOW) == []
+
+
+def test_lookups_at_serving_time_from_what_the_records_kept() -> None:
+    kept = [
+        [
+            {
+                "view": VIEW.name,
+                "read_at": NOW,
+                "keys": ["a", "b", None, "c"],
+                "outcomes": ["hit", "stale", None, "miss"],
+                "written_at": [NOW - 10, NOW - 500, None, None],
+            },
+            {
+                "view": "other",
+                "read_at": NOW,
+                "keys": ["a"],
+                "outcomes": ["unavailable"],
+                "written_at": [None],
+            },
+        ],
+        [{"view": VIEW.name, "read_at": NOW, "keys": ["a"], "outcomes": ["hit"], "written_at": [NOW - 30]}],
+    ]
+    records = [_record(["a"], [1.0], ["x"])]
+    [view] = feature_quality([SERVED], records, Store({}).read, NOW, lookups=kept)
+    assert view["lookups"] == {
+        "records": 2,
+        "rows": 4,  # a row without a key is no look-up
+        "hit_share": 0.5,
+        "miss_share": 0.25,
+        "stale_share": 0.25,
+        "unavailable_share": 0.0,
+        "age_at_read_s": {"p50": 20.0, "p95": pytest.approx(29.0), "max": 30.0},  # the hits' ages
+    }
+    [before] = feature_quality([SERVED], records, Store({}).read, NOW)  # records that kept none
+    assert before["lookups"]["rows"] == 0
+    assert before["lookups"]["hit_share"] is None

@@ -14,8 +14,12 @@ per view:
   (`missing_share`), the share whose last write is older than the view's TTL (`stale_share`),
   and the age of their last writes (p50, p95, max; `age_p95_over_ttl`; None where the store does
   not say when a value was written, as a Feast server may not). It is the store's state
-  now, not at serving time: records do not keep what each look-up found (the server's
-  ``berth_feature_rows_total`` counts that, by outcome).
+  now, not at serving time;
+- **look-ups** at serving time, from what the records kept of each read (`FeaturesServed`): the
+  rows looked up in the window's records and the share of each outcome (``hit``, ``miss``,
+  ``stale``, ``unavailable``), and the age of the values served at the time they were read (hits:
+  ``read_at - written_at``; p50, p95, max). Records made before they kept it count for nothing
+  here (`rows` 0, shares None).
 
 `drift` of served features is the drift report's (the model's inputs against the reference
 profile), attached by `berth.control.monitor_service`.
@@ -32,7 +36,7 @@ import numpy as np
 
 from berth.control.monitoring.features import current_features
 from berth.core.features import FeatureView
-from berth.core.records import TensorsJson
+from berth.core.records import OUTCOMES, FeaturesServed, TensorsJson
 from berth.storage.feature_protocols import StoredRow
 
 MAX_ENTITIES: Final = 1_000
@@ -59,15 +63,57 @@ def feature_quality(
     read: Reader,
     now: float,
     *,
+    lookups: Sequence[FeaturesServed] = (),
     max_entities: int = MAX_ENTITIES,
 ) -> list[dict[str, Any]]:
     """One entry per served view. `records`: (inputs as received, model inputs) of the window's
-    records, newest first."""
+    records, newest first; `lookups`: what the window's records kept of each read."""
     if not served:
         return []
     inputs = current_features(i for i, _ in records).columns
     model_inputs = current_features(m for _, m in records).columns
-    return [_view(s, inputs, model_inputs, len(records), read, now, max_entities) for s in served]
+    reads = _reads_by_view(lookups)
+    return [
+        _view(s, inputs, model_inputs, len(records), read, now, max_entities)
+        | {"lookups": _lookups(reads.get(s.view.name, []))}
+        for s in served
+    ]
+
+
+def _reads_by_view(lookups: Iterable[FeaturesServed]) -> dict[str, list[Mapping[str, Any]]]:
+    by_view: dict[str, list[Mapping[str, Any]]] = {}
+    for served in lookups:
+        for read in served if isinstance(served, list) else ():
+            if isinstance(read, Mapping) and isinstance(read.get("view"), str):
+                by_view.setdefault(read["view"], []).append(read)
+    return by_view
+
+
+def _lookups(reads: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
+    """The outcomes of a view's look-ups at serving time, and the age of the values served."""
+    counts = dict.fromkeys(OUTCOMES, 0)
+    ages: list[float] = []
+    for read in reads:
+        outcomes, written, read_at = (
+            read.get("outcomes") or [],
+            read.get("written_at") or [],
+            read.get("read_at"),
+        )
+        for index, outcome in enumerate(outcomes):
+            if outcome not in counts:
+                continue
+            counts[outcome] += 1
+            at = written[index] if index < len(written) else None
+            if outcome == "hit" and isinstance(at, int | float) and isinstance(read_at, int | float):
+                ages.append(max(0.0, float(read_at) - float(at)))
+    rows = sum(counts.values())
+    out: dict[str, Any] = {"records": len(reads), "rows": rows}
+    out |= {f"{o}_share": counts[o] / rows if rows else None for o in OUTCOMES}
+    out["age_at_read_s"] = {"p50": None, "p95": None, "max": None}
+    if ages:
+        p50, p95 = (float(v) for v in np.percentile(ages, [50, 95]))
+        out["age_at_read_s"] = {"p50": p50, "p95": p95, "max": max(ages)}
+    return out
 
 
 def _view(

@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol, TypeAlias
 
 from berth.core.errors import BerthError, ErrorCode
+from berth.core.records import FeaturesServed
 from berth.core.tracing import OFF, Tracing
 from berth.runtime.pipeline.frame import Frame
 
@@ -40,10 +41,17 @@ class FeatureLookup:
 @dataclass(frozen=True, slots=True)
 class FeatureAnswer:
     """A view's answer for every key asked: its values (the view's miss and unavailable policies
-    applied: a key without values is null), and the features' dtypes (``float64``, ...)."""
+    applied: a key without values is null), and the features' dtypes (``float64``, ...).
+
+    What was read, for the record: each key's `outcomes` (``hit``, ``miss``, ``stale``,
+    ``unavailable``), the write time of the value found (`written_at`, unix seconds; absent when
+    none was found or the store keeps none) and when the store answered (`read_at`)."""
 
     rows: Mapping[str, Mapping[str, Any] | None]
     dtypes: Mapping[str, str]
+    outcomes: Mapping[str, str] = field(default_factory=dict)
+    written_at: Mapping[str, float] = field(default_factory=dict)
+    read_at: float | None = None
 
 
 class FeatureSource(Protocol):
@@ -125,6 +133,9 @@ class StepContext:
     tracing: Tracing = OFF
     """Where each step's span goes (a child of the request's, when it is traced)."""
     features: FeatureSource = field(default_factory=_NoFeatures)
+    served: FeaturesServed | None = None
+    """Where ``features`` steps note what they read, per view and row, for the request's record
+    (None: nobody keeps it)."""
 
     def for_post(self, inputs: Frame, classes: Sequence[Any] | None) -> StepContext:
         """This context for the post-steps of a request: its inputs and the answering version's labels."""
@@ -136,4 +147,5 @@ class StepContext:
             self.request_parameters,
             self.tracing,
             self.features,
+            self.served,
         )

@@ -11,7 +11,9 @@ Every view of the step is read at once (`FeatureSource.lookup`: one round trip p
 request's keys de-duplicated); the features become columns (replacing same-named ones), typed by
 the view's dtypes: ``float64`` (null is NaN), ``int64`` (int64; float64 with NaN when a row is
 null), ``string`` (text, null kept), ``bool``. What a miss or an unavailable store gives is the
-view's declaration (`berth.core.features`), not the step's.
+view's declaration (`berth.core.features`), not the step's. When the request is recorded
+(`StepContext.served`), the step notes per view the key, the look-up's outcome and the stored
+value's write time of each row, and when the store answered.
 """
 
 from __future__ import annotations
@@ -19,14 +21,14 @@ from __future__ import annotations
 import math
 from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Final
+from typing import Any, Final, cast
 
 import numpy as np
 
 from berth.core.bounded import duplicates, preview
 from berth.core.codecs._arrays import Array
 from berth.core.errors import BerthError
-from berth.runtime.pipeline.context import FeatureLookup, StepContext
+from berth.runtime.pipeline.context import FeatureAnswer, FeatureLookup, StepContext
 from berth.runtime.pipeline.frame import Frame
 from berth.runtime.pipeline.lookup import _keys
 from berth.runtime.pipeline.spec import SpecReader, invalid_spec
@@ -91,12 +93,29 @@ class FeaturesStep:
                 )
             answers = await ctx.features.lookup(lookups)
         columns: dict[str, Array] = {}
+        served = ctx.served
         for ref, keys, answer in zip(self.views, keys_by_view, answers, strict=True):
             rows = [answer.rows.get(k) if k is not None else None for k in keys]
             names = ref.features if ref.features is not None else tuple(answer.dtypes)
             for name in names:
                 columns[name] = _column(ref.view, name, answer.dtypes.get(name, "float64"), rows)
+            if served is not None:
+                served.append(_served(ref.view, keys, answer))
         return frame.with_columns(columns)
+
+
+def _served(view: str, keys: list[str | None], answer: FeatureAnswer) -> dict[str, Any]:
+    """What the view gave each row, for the record (`berth.core.records.FeaturesServed`): lists
+    only, one item a row (a row without a key, or a key absent from a map, gives null)."""
+    outcomes = cast(Mapping[str | None, str], answer.outcomes)
+    written = cast(Mapping[str | None, float], answer.written_at)
+    return {
+        "view": view,
+        "read_at": answer.read_at,
+        "keys": keys,
+        "outcomes": list(map(outcomes.get, keys)),
+        "written_at": list(map(written.get, keys)),
+    }
 
 
 def _view_ref(index: int, item: Any) -> ViewRef:

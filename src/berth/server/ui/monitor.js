@@ -200,22 +200,35 @@ const FRESHNESS = {
   unavailable: "its store did not answer",
 };
 
-/** Per view a `features` step reads: freshness of the entities served, null rate and drift per feature. */
+/** Per view a `features` step reads: freshness of the entities served, the outcomes of the look-ups
+ * at serving time (from the records), null rate and drift per feature. */
 function servedFeatures(views) {
   if (!views.length) return null;
   return wide(section("Served features", h("div", { id: "served-features" }, views.map((v) => {
     const f = v.freshness || {};
     const age = f.age_s || {};
     const why = FRESHNESS[f.status];
-    return h("div", { class: "served-view", "data-view": v.view },
-      h("h3", {}, `${v.view} `, h("span", { class: "muted" }, `by ${v.key} · ${v.source} · TTL ${v.ttl_s === null ? "none" : duration(v.ttl_s)}`)),
-      why ? note(`Freshness unknown: ${why}.`) : facts([
+    const l = v.lookups || {};
+    const read = l.age_at_read_s || {};
+    const pairs = [
+      ...(why ? [] : [
         ["Entities served (read back now)", number(f.entities)],
         ["Not in the store", percent(f.missing_share)],
         ["Older than the TTL", percent(f.stale_share)],
         ["Age of their values (p50 / p95 / max)", `${duration(age.p50)} / ${duration(age.p95)} / ${duration(age.max)}`],
         ["p95 age / TTL", number(f.age_p95_over_ttl)],
       ]),
+      ...(l.rows ? [
+        ["Rows looked up when served", number(l.rows)],
+        ["Hit / miss / stale / unavailable when served",
+          `${percent(l.hit_share)} / ${percent(l.miss_share)} / ${percent(l.stale_share)} / ${percent(l.unavailable_share)}`],
+        ["Age of the values served, when read (p50 / p95 / max)", `${duration(read.p50)} / ${duration(read.p95)} / ${duration(read.max)}`],
+      ] : []),
+    ];
+    return h("div", { class: "served-view", "data-view": v.view },
+      h("h3", {}, `${v.view} `, h("span", { class: "muted" }, `by ${v.key} · ${v.source} · TTL ${v.ttl_s === null ? "none" : duration(v.ttl_s)}`)),
+      why ? note(`Freshness unknown: ${why}.`) : null,
+      pairs.length ? facts(pairs) : null,
       scrolling(table(`Served features of ${v.view}`, ["Feature", "Type", "Rows", "Null rate", "Drift", "Statistic"],
         (v.features || []).map((x) => [x.feature, x.dtype, number(x.rows),
           x.null_rate === null ? "not in the records" : percent(x.null_rate),
