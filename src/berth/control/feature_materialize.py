@@ -31,7 +31,6 @@ from berth.control.jobs.kind import JobKind
 from berth.core.errors import BerthError, ErrorCode
 from berth.core.features import FeatureView, check_view_name
 from berth.core.jobs import JsonObject
-from berth.storage.parquet_history import ParquetHistory
 
 MATERIALIZE_KIND: Final = "features-materialize"
 MAX_CHUNK_ROWS: Final = 10_000
@@ -85,6 +84,8 @@ def _seconds(name: str, value: Any) -> float | None:
 
 
 def _run(params: JsonObject, ctx: JobContext) -> JsonObject:
+    from berth.storage.parquet_history import ParquetHistory  # pyarrow: when a job runs, not when kinds load
+
     params = check_materialize_params(params)
     service = ctx.workspace.features
     view = service.get(params["view"])
