@@ -302,7 +302,7 @@ def _micros(column: pa.ChunkedArray) -> pa.ChunkedArray:
     one without a zone is UTC)."""
     kind = column.type
     if pa.types.is_timestamp(kind):
-        return column.cast(pa.timestamp("us", tz=kind.tz)).cast(pa.int64())
+        return column.cast(pa.timestamp("us", tz=kind.tz), safe=False).cast(pa.int64())  # ns: truncated
     if pa.types.is_integer(kind) or pa.types.is_floating(kind):
         return pc.round(pc.multiply(column.cast(pa.float64()), 1e6)).cast(pa.int64())
     raise pa.ArrowInvalid(f"the event time is {kind}, not a timestamp or unix seconds")
