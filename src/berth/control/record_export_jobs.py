@@ -230,6 +230,8 @@ class RecordExports:
             "expires_at": (made + self._quotas.retention).isoformat(),
             "error": _error_code(job.error),
         }
+        if job.params.get("join"):
+            view["join"] = job.params["join"]
         return view
 
     # -- pieces --------------------------------------------------------------------------------
