@@ -221,13 +221,24 @@ def _s3_history(view: FeatureView, io: HistoryIO) -> FeatureHistory:
     return ParquetHistory(view, S3Parquet(io.batch_data(), str(view.offline)))
 
 
+def _feast_history(view: FeatureView, _: HistoryIO) -> FeatureHistory:
+    from berth.storage.feast_history import FeastHistory  # pyarrow.flight: only where feast+flight is used
+    from berth.storage.parquet_history import ARROW_TYPES
+
+    types = {name: ARROW_TYPES[dtype] for name, dtype in view.features.items()}
+    try:
+        return FeastHistory(str(view.offline), entity=view.entity, types=types)
+    except BerthError as exc:
+        raise BerthError(ErrorCode.INVALID_OFFLINE_SOURCE, exc.message) from None
+
+
 FEATURE_HISTORIES: Final[Mapping[str, Callable[[FeatureView, HistoryIO], FeatureHistory]]] = MappingProxyType(
-    {"": _home_history, "s3": _s3_history}
+    {"": _home_history, "s3": _s3_history, "feast+flight": _feast_history}
 )
 """Where a view's offline history is, by the scheme of its ``offline`` URI: no scheme is a path of
-the berth home (never out of it), ``s3://`` a location of `Settings.batch_s3_allow`. Nothing else
-reaches the file system or the network. (Feast's offline store, ``feast+flight://``, is a row here
-once `berth.storage.feast_history.FeastHistory` is merged.)"""
+the berth home (never out of it), ``s3://`` a location of `Settings.batch_s3_allow`,
+``feast+flight://host:port/FEAST_VIEW?project=P`` Feast's offline server (`feast serve_offline`;
+Feast's own TTL applies). Nothing else reaches the file system or the network."""
 
 
 def open_feature_history(view: FeatureView, io: HistoryIO) -> FeatureHistory:
