@@ -82,7 +82,7 @@ def _run(params: JsonObject, ctx: JobContext) -> JsonObject:
         if params.get("join"):
             info = _joined(info, params, ctx)
         ctx.progress(1.0, f"{info.rows} records written")
-    except (JobStopped, BerthError):  # deleted (cancelled) while it was being written: the file goes too
+    except (JobStopped, BerthError):  # cancelled while written, or the join failed: the file goes too
         records.exports.discard(info.id)
         raise
     return {"export_id": info.id, "rows": info.rows, "bytes": info.bytes}
