@@ -288,8 +288,8 @@ class ExportFolder:
         with self._io("read", self._fs.open_input_file, path) as file:
             parquet = self._io("read", pq.ParquetFile, file)
             spool = self._files.spool(_name(export_id))
+            writer: pq.ParquetWriter | None = None
             try:
-                writer: pq.ParquetWriter | None = None
                 done = 0
                 for group in range(parquet.num_row_groups):
                     table = self._io("read", parquet.read_row_group, group)
@@ -301,10 +301,13 @@ class ExportFolder:
                     done += table.num_rows
                     if progress is not None:
                         progress(done)
-                if writer is not None:
+                if writer is not None:  # an export without row groups has no rows to extend
                     writer.close()
+                    writer = None
                     self._files.publish(spool, _name(export_id))
             finally:
+                if writer is not None:
+                    writer.close()
                 spool.unlink(missing_ok=True)
 
     # -- pieces --------------------------------------------------------------------------------
