@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
@@ -227,6 +228,31 @@ def test_scrub_rewrites_exports_without_an_entity(backend: Backend) -> None:
     assert backend.folder.scrub("cust-1") == 0
     assert backend.folder.scrub("nobody") == 0
     assert backend.held() == sorted([f"{mixed}.parquet", f"{other}.parquet"])
+    assert backend.spools() == []
+
+
+def test_extend_adds_columns_a_row_group_at_a_time(backend: Backend) -> None:
+    """What the point-in-time join does to an export: columns added, rows and encryption kept."""
+    export_id = backend.folder.write(_records(ROWS_PER_GROUP + 3))
+    seen: list[int] = []
+    groups: list[int] = []
+
+    def columns_of(table: pa.Table) -> dict[str, pa.Array]:
+        groups.append(table.num_rows)
+        return {
+            "view.flag": pa.array([[row % 2 == 0] for row in range(table.num_rows)], pa.list_(pa.bool_()))
+        }
+
+    backend.folder.extend(export_id, columns_of, seen.append)
+
+    assert groups == [ROWS_PER_GROUP, 3]
+    assert seen == [ROWS_PER_GROUP, ROWS_PER_GROUP + 3]
+    table = pq.read_table(io.BytesIO(_downloaded(backend.folder, export_id)))
+    assert table.column_names == [*SCHEMA.names, "view.flag"]
+    assert table.column("view.flag").to_pylist()[:3] == [[True], [False], [True]]
+    assert backend.folder.info(export_id).rows == ROWS_PER_GROUP + 3
+    assert backend.encryption(f"{export_id}.parquet") == backend.sse
+    assert backend.held() == [f"{export_id}.parquet"]
     assert backend.spools() == []
 
 

@@ -236,3 +236,50 @@ def test_a_join_key_that_cannot_be_sent_is_refused(entity: str) -> None:
     with pytest.raises(BerthError) as raised:
         FeastHistory("feast+flight://127.0.0.1:8815/v?project=p", entity=entity)
     assert raised.value.code == ErrorCode.INVALID_REQUEST
+
+
+def test_a_view_whose_offline_history_is_feast_is_joined_through_the_wiring(
+    feast: Feast, tmp_path: Path
+) -> None:
+    """A berth view declaring ``offline: feast+flight://...``: its declaration is accepted, the
+    wiring reads it with `FeastHistory` (typed by the view), and the training sets' join over an
+    export asks Feast as of each record's time."""
+    from berth.control.feature_joins import joined_columns, resolve_joins
+    from berth.core.settings import Settings
+    from berth.wiring.workspace import open_workspace
+
+    workspace = open_workspace(Settings(home=tmp_path / "home"))
+    try:
+        view = workspace.features.create(
+            {
+                "name": "customer-profile",
+                "entity": "customer_id",
+                "features": {"age": "int64", "euribor3m": "float64"},
+                "offline": feast.uri,
+            },
+            team="default",
+        )
+        older, newer = _stamps(feast)
+        rows = [("c-0", older - timedelta(hours=1)), ("c-0", newer), ("c-3", older + timedelta(hours=1))]
+        direct = FeastHistory(
+            feast.uri, entity="customer_id", types={"age": pa.int64(), "euribor3m": pa.float64()}
+        )
+        expected = direct.as_of(["age", "euribor3m"], _entities(rows))
+        assert workspace.feature_history(view).as_of(["age", "euribor3m"], _entities(rows)) == expected
+        records = pa.table(
+            {
+                "recorded_at": pa.array([t for _, t in rows], AT),
+                "entity_key": [None, None, None],
+                "inputs": [f'{{"customer_id": {{"shape": [1], "data": ["{k}"]}}}}' for k, _ in rows],
+                "model_inputs": [None, None, None],
+            }
+        )
+        joins = resolve_joins([{"view": "customer-profile", "features": ["age"]}], workspace.features.get)
+        joined = joined_columns(records, joins, workspace.feature_history)
+        assert joined["customer-profile.age"].to_pylist() == [[v] for v in expected.column("age").to_pylist()]
+        assert expected.column("age").to_pylist()[0] is None  # before any value
+        with pytest.raises(BerthError) as caught:
+            workspace.features.update("customer-profile", {"offline": "feast+flight://h:1/v"})  # no project
+        assert caught.value.code is ErrorCode.INVALID_OFFLINE_SOURCE
+    finally:
+        workspace.close()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import sys
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -12,6 +13,7 @@ from typing import Any
 import click
 
 from berth.cli.home import chosen_home
+from berth.cli.job_commands import progress_bar
 from berth.cli.options import cli_token, echo_json, echo_table, target_options
 from berth.cli.record_commands import parse_since, records_client
 from berth.client.features import Features, open_features
@@ -52,6 +54,17 @@ def features() -> None:
 @click.option("--default", "default_specs", multiple=True, help="NAME=VALUE (a JSON value).")
 @click.option("--budget-ms", type=float, default=50.0, help="The look-up's latency budget (default 50).")
 @click.option("--description", default="")
+@click.option(
+    "--offline",
+    default=None,
+    help="The view's history: a Parquet file or folder (a path in the berth home, or s3://...).",
+)
+@click.option(
+    "--timestamp-field",
+    default="event_timestamp",
+    show_default=True,
+    help="The history's event-time column (a timestamp, or unix seconds).",
+)
 @click.option("--team", default="default", show_default=True, help="The team that owns the view.")
 @target_options
 def create(
@@ -65,6 +78,8 @@ def create(
     default_specs: tuple[str, ...],
     budget_ms: float,
     description: str,
+    offline: str | None,
+    timestamp_field: str,
     team: str,
     home: Path | None,
     url: str | None,
@@ -81,6 +96,8 @@ def create(
         "defaults": {k: _json_value(v) for k, v in (_pair(s, "=") for s in default_specs)},
         "budget_ms": budget_ms,
         "description": description,
+        "offline": offline,
+        "timestamp_field": timestamp_field,
     }
     with _client(home, url) as client:
         view = client.create_view(spec, team=team)
@@ -192,6 +209,20 @@ def get(name: str, keys: tuple[str, ...], home: Path | None, url: str | None) ->
 @click.option("--start", default=None, help="From: 15m, 2h, 7d ago, or an ISO 8601 time.")
 @click.option("--end", default=None, help="To (exclusive): an ISO 8601 time.")
 @click.option("--with-feedback-only", is_flag=True, help="Only predictions that got feedback.")
+@click.option(
+    "--join",
+    "joins",
+    multiple=True,
+    help="VIEW[:f1,f2,...]: add the view's features as of each prediction's time, from its offline "
+    "history (columns VIEW.feature; repeatable).",
+)
+@click.option(
+    "--join-key",
+    "join_keys",
+    multiple=True,
+    help="The column holding each row's key (default: the view's entity); once for every --join, "
+    "or once per --join in order.",
+)
 @target_options
 def training_set(
     endpoint: str,
@@ -199,16 +230,70 @@ def training_set(
     start: str | None,
     end: str | None,
     with_feedback_only: bool,
+    joins: tuple[str, ...],
+    join_keys: tuple[str, ...],
     home: Path | None,
     url: str | None,
 ) -> None:
     """A training set from ENDPOINT's records: one row per predicted row, the model inputs as served
-    (feature values as they were read), the prediction and the feedback label."""
+    (feature values as they were read), features joined as of each prediction, the prediction and
+    the feedback label."""
+    specs = _joins(joins, join_keys)
     with records_client(home, url) as client:
         written = client.training_set(
-            out, endpoint, start=parse_since(start), end=end, with_feedback_only=with_feedback_only
+            out,
+            endpoint,
+            start=parse_since(start),
+            end=end,
+            with_feedback_only=with_feedback_only,
+            join=specs,
         )
     click.echo(f"wrote {written['rows']} rows ({written['records']} predictions) to {out}")
+
+
+def _joins(joins: tuple[str, ...], keys: tuple[str, ...]) -> list[dict[str, Any]]:
+    if keys and len(keys) not in (1, len(joins)):
+        raise click.BadParameter("give --join-key once, or once per --join", param_hint="--join-key")
+    specs = []
+    for index, text in enumerate(joins):
+        view, _, names = text.partition(":")
+        if not view:
+            raise click.BadParameter(f"expected VIEW[:f1,f2,...], got {text!r}", param_hint="--join")
+        features = [n for n in names.split(",") if n] or None
+        key = keys[0] if len(keys) == 1 else keys[index] if keys else None
+        specs.append({"view": view, "features": features, "key": key})
+    return specs
+
+
+@features.command("materialize")
+@click.argument("name")
+@click.option("--as-of", default=None, help="Values as of this time: ISO 8601 (default: now).")
+@click.option("--since", default=None, help="Only history rows from: 15m, 2h, 7d ago, or an ISO 8601 time.")
+@click.option("--wait", is_flag=True, help="Wait for the job, with a progress bar on stderr.")
+@target_options
+def materialize(
+    name: str, as_of: str | None, since: str | None, wait: bool, home: Path | None, url: str | None
+) -> None:
+    """Write each entity's latest values from view NAME's offline history into its online store: a
+    job (``berth worker`` runs it)."""
+    with _client(home, url) as client:
+        job = client.materialize(name, as_of=parse_since(as_of), since=parse_since(since))
+        click.echo(f"job {job['id']} queued (features-materialize {name})")
+        if not wait:
+            return
+        pause = 0.1
+        while job["status"] in ("queued", "running"):
+            click.echo(
+                f"\r{progress_bar(job['progress'])} {job['progress_message']}".ljust(100), nl=False, err=True
+            )
+            time.sleep(pause)
+            pause = min(pause * 2, 1.0)
+            job = client.materialize_job(name, int(job["id"]))
+        click.echo(f"\r{progress_bar(job['progress'])} {job['progress_message']}".ljust(100), err=True)
+    if job["status"] != "succeeded":
+        raise click.ClickException(f"job {job['id']} {job['status']}: {job.get('error')}")
+    result = job.get("result") or {}
+    click.echo(f"wrote {result.get('entities')} entities to {name} (as of {result.get('as_of')})")
 
 
 def _pair(text: str, sep: str) -> tuple[str, str]:

@@ -93,6 +93,22 @@ class RemoteFeatures:
         result: JsonDict = self._http.json("POST", f"{_path(name)}/read", json={"keys": list(keys)})
         return dict(result["values"])
 
+    def materialize(
+        self, name: str, *, as_of: str | None = None, since: str | None = None, chunk_rows: int = 5000
+    ) -> JsonDict:
+        """Enqueue a ``features-materialize`` job of view `name` (times: ISO 8601 or unix seconds);
+        the job's JSON (``id``, ``status``, ``progress``...)."""
+        body = {"as_of": as_of, "since": since, "chunk_rows": chunk_rows}
+        result: JsonDict = self._http.json(
+            "POST", f"{_path(name)}/materialize", json={k: v for k, v in body.items() if v is not None}
+        )
+        return result
+
+    def materialize_job(self, name: str, job_id: int) -> JsonDict:
+        """A materialize job of view `name`, as it is now."""
+        result: JsonDict = self._http.json("GET", f"{_path(name)}/materialize/{int(job_id)}")
+        return result
+
     def close(self) -> None:
         self._http.close()
 

@@ -103,12 +103,17 @@ class RemoteRecords:
         start: Any = None,
         end: Any = None,
         with_feedback_only: bool = False,
+        join: Sequence[Mapping[str, Any]] = (),
         wait_s: float = 3600.0,
     ) -> JsonDict:
         """The training set of `endpoint`'s records (`berth.control.training_sets`: one row per
         predicted row, the model inputs as served) in the Parquet file `out`. A view over an export
-        of those records: made, downloaded next to `out`, reshaped, then deleted on the server."""
+        of those records: made, downloaded next to `out`, reshaped, then deleted on the server.
+        `join`: feature views whose offline history is joined as of each prediction's time
+        (``{"view", "features"?, "key"?}``, `berth.control.feature_joins`), done by the server."""
         filters = training_filters(endpoint, start, end, with_feedback_only)
+        if join:
+            filters["join"] = [dict(j) for j in join]
         with export_spool(out) as spool:
             exported = self.export(spool, wait_s=wait_s, **filters)
             self._http.json("DELETE", f"/api/v1/records/exports/{int(exported['id'])}")

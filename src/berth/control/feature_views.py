@@ -27,7 +27,9 @@ class FeatureService:
         views: FeatureViewStore,
         store_for: Callable[[str], OnlineStore],
         readers: Callable[[str], list[str]] | None = None,
+        check_offline: Callable[[FeatureView], None] = lambda _: None,
     ) -> None:
+        self._check_offline = check_offline
         self._views = views
         self._store_for = store_for
         self._stores: dict[str, OnlineStore] = {}
@@ -36,6 +38,7 @@ class FeatureService:
     def create(self, spec: Mapping[str, Any], *, team: str | None) -> FeatureView:
         view = parse_view(spec)
         self._store(view.source)  # an unknown scheme or a missing extra is refused before it is stored
+        self._check_offline(view)  # in reach, and (when there) with the key, event time and features
         return self._views.create_view(view, team=team)
 
     def get(self, name: str) -> FeatureView:
@@ -48,7 +51,9 @@ class FeatureService:
         return self._views.list_views()
 
     def update(self, name: str, changes: Mapping[str, Any]) -> FeatureView:
-        return self._views.update_view(self.get(name).updated(changes))
+        view = self.get(name).updated(changes)
+        self._check_offline(view)
+        return self._views.update_view(view)
 
     def delete(self, name: str) -> bool:
         readers = self._readers(name)
@@ -60,9 +65,12 @@ class FeatureService:
             )
         return self._views.delete_view(name)
 
-    def put(self, name: str, rows: Mapping[str, Any], *, at: float | None = None) -> int:
+    def put(
+        self, name: str, rows: Mapping[str, Any], *, at: float | Mapping[str, float] | None = None
+    ) -> int:
         """Insert or replace the values of each key (at most 10,000 a call); a feature not given
-        is removed from that entity (a row is written whole)."""
+        is removed from that entity (a row is written whole). `at`: the write time (now), or each
+        key's (the materialize job's event times), recorded where the store keeps one."""
         view = self.get(name)
         if len(rows) > MAX_ROWS_PER_WRITE:
             raise BerthError(
@@ -70,6 +78,8 @@ class FeatureService:
                 f"at most {MAX_ROWS_PER_WRITE} entities per call, got {len(rows)}",
             )
         checked = {check_entity_key(k): view.check_row(k, v) for k, v in rows.items()}
+        if isinstance(at, Mapping):
+            at = {check_entity_key(k): t for k, t in at.items()}
         return self._store(view.source).write(view, checked, time.time() if at is None else at)
 
     async def read(self, name: str, keys: Sequence[str]) -> dict[str, StoredRow]:

@@ -28,11 +28,13 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, Final
 
+from berth.control.feature_joins import joined_columns, resolve_joins
 from berth.control.jobs.context import JobContext, JobStopped
 from berth.control.jobs.kind import JobKind
 from berth.control.jobs.service import JobService
-from berth.control.record_exports import ROWS_PER_GROUP, ExportFolder, ExportReader
+from berth.control.record_exports import ROWS_PER_GROUP, ExportFolder, ExportInfo, ExportReader
 from berth.core.errors import BerthError, ErrorCode
+from berth.core.features import FeatureView
 from berth.core.jobs import Job, JobQuery, JobStatus, JsonObject, NewJob
 from berth.core.record_requests import ExportBody
 
@@ -58,13 +60,14 @@ class Requester:
 
 def _check_params(params: JsonObject) -> JsonObject:
     try:
-        filters = ExportBody.model_validate(params.get("filters", {}))
+        filters = ExportBody.model_validate(params.get("filters", {}) | {"join": params.get("join") or []})
     except ValueError as exc:
         raise BerthError(ErrorCode.INVALID_JOB_PARAMS, f"{EXPORT_KIND}: bad filters: {exc}") from None
     max_bytes = params.get("max_bytes")
     if isinstance(max_bytes, bool) or not isinstance(max_bytes, int) or max_bytes < 0:
         raise BerthError(ErrorCode.INVALID_JOB_PARAMS, f"{EXPORT_KIND}: max_bytes is a byte count")
-    return {"filters": filters.model_dump(mode="json", exclude_none=True), "max_bytes": max_bytes}
+    joins = {"join": filters.joins()} if filters.join else {}
+    return {"filters": filters.filters(), "max_bytes": max_bytes} | joins
 
 
 def _run(params: JsonObject, ctx: JobContext) -> JsonObject:
@@ -76,11 +79,33 @@ def _run(params: JsonObject, ctx: JobContext) -> JsonObject:
 
     info = records.export(query, progress, max_bytes=int(params["max_bytes"]))
     try:
+        if params.get("join"):
+            info = _joined(info, params, ctx)
         ctx.progress(1.0, f"{info.rows} records written")
-    except JobStopped:  # deleted (cancelled) while it was being written: the file goes too
+    except (JobStopped, BerthError):  # cancelled while written, or the join failed: the file goes too
         records.exports.discard(info.id)
         raise
     return {"export_id": info.id, "rows": info.rows, "bytes": info.bytes}
+
+
+def _joined(info: ExportInfo, params: JsonObject, ctx: JobContext) -> ExportInfo:
+    """The export with the features `params["join"]` names joined as of each prediction's time."""
+    workspace = ctx.workspace
+    exports = workspace.records.exports
+    joins = resolve_joins(params["join"], workspace.features.get)
+
+    def progress(rows: int) -> None:
+        ctx.progress(min(0.99, rows / max(info.rows, 1)), f"joined {rows} of {info.rows} records")
+
+    exports.extend(info.id, lambda table: joined_columns(table, joins, workspace.feature_history), progress)
+    joined = exports.info(info.id)
+    if joined.bytes > int(params["max_bytes"]):
+        raise BerthError(
+            ErrorCode.EXPORT_QUOTA_EXCEEDED,
+            f"the export with its joined features grew past the {params['max_bytes']} bytes left of the "
+            "exports quota; narrow it, or delete older exports",
+        )
+    return joined
 
 
 RECORDS_EXPORT: Final = JobKind(
@@ -102,7 +127,9 @@ class RecordExports:
         quotas: ExportQuotas,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
         on_enqueued: Callable[[], None] = lambda: None,
+        view_of: Callable[[str], FeatureView] | None = None,
     ) -> None:
+        self._view_of = view_of
         self._on_enqueued = on_enqueued
         self._jobs = jobs
         self._folder = folder
@@ -111,7 +138,12 @@ class RecordExports:
         self._creating = threading.Lock()
 
     def create(self, requester: Requester, filters: ExportBody) -> JsonObject:
-        """Enqueue an export of `filters` owned by `requester` (EXPORT_QUOTA_EXCEEDED over quota)."""
+        """Enqueue an export of `filters` owned by `requester` (EXPORT_QUOTA_EXCEEDED over quota);
+        its joins checked against the views (their rights are the caller's to check)."""
+        if filters.join:
+            if self._view_of is None:
+                raise BerthError(ErrorCode.INVALID_REQUEST, "this server joins no feature views")
+            resolve_joins(filters.joins(), self._view_of)
         self.sweep()
         with self._creating:  # the quota check and the enqueue, one at a time in this process
             mine = self._owned(requester.name)
@@ -134,10 +166,9 @@ class RecordExports:
                     f"{self._quotas.max_bytes}): delete some, "
                     f"or wait until they expire ({self._quotas.retention} after they were made)",
                 )
-            params = {
-                "filters": filters.model_dump(mode="json", exclude_none=True),
-                "max_bytes": share,
-            }
+            params = {"filters": filters.filters(), "max_bytes": share}
+            if filters.join:
+                params["join"] = filters.joins()
             job = self._jobs.enqueue(
                 NewJob(
                     EXPORT_KIND, params, max_attempts=1, created_by=requester.name, reason="records export"
@@ -199,6 +230,8 @@ class RecordExports:
             "expires_at": (made + self._quotas.retention).isoformat(),
             "error": _error_code(job.error),
         }
+        if job.params.get("join"):
+            view["join"] = job.params["join"]
         return view
 
     # -- pieces --------------------------------------------------------------------------------

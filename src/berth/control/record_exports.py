@@ -276,6 +276,40 @@ class ExportFolder:
                 continue
         return removed
 
+    def extend(
+        self,
+        export_id: str,
+        columns_of: Callable[[pa.Table], dict[str, pa.Array]],
+        progress: Progress | None = None,
+    ) -> None:
+        """Rewrite export `export_id` with the columns `columns_of` gives each row group (the point-in-
+        time join, `berth.control.feature_joins`), a row group at a time, published whole."""
+        path = self._path(_checked(export_id))
+        with self._io("read", self._fs.open_input_file, path) as file:
+            parquet = self._io("read", pq.ParquetFile, file)
+            spool = self._files.spool(_name(export_id))
+            writer: pq.ParquetWriter | None = None
+            try:
+                done = 0
+                for group in range(parquet.num_row_groups):
+                    table = self._io("read", parquet.read_row_group, group)
+                    for name, column in columns_of(table).items():
+                        table = table.append_column(name, column)
+                    if writer is None:
+                        writer = pq.ParquetWriter(spool, table.schema, compression="zstd")
+                    writer.write_table(table)
+                    done += table.num_rows
+                    if progress is not None:
+                        progress(done)
+                if writer is not None:  # an export without row groups has no rows to extend
+                    writer.close()
+                    writer = None
+                    self._files.publish(spool, _name(export_id))
+            finally:
+                if writer is not None:
+                    writer.close()
+                spool.unlink(missing_ok=True)
+
     # -- pieces --------------------------------------------------------------------------------
     def _scrub_one(self, export_id: str, entity_key: str) -> int:
         path = self._path(export_id)

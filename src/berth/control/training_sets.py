@@ -14,7 +14,9 @@ values per row; an input named like a column above is written ``input.NAME``); t
 feature view a ``features`` step read (the record's ``features_served``), ``feature.VIEW.outcome``
 (``hit``, ``miss``, ``stale``, ``unavailable``), ``feature.VIEW.written_at`` (when the value read
 was written to the store) and ``feature.VIEW.read_at`` (when the store answered); then one
-``output.NAME`` column per output; then ``feedback_label``, ``feedback_value`` and
+``output.NAME`` column per output; then the features joined as of each prediction's time (an
+export asked with ``join``, `berth.control.feature_joins`: ``VIEW.feature``, one value per
+predicted row); then ``feedback_label``, ``feedback_value`` and
 ``feedback_observed_at``. Feedback names a prediction, so every row of a batched prediction
 carries its label: ``rows == 1`` keeps the unambiguous ones (what the retrain job trains on).
 """
@@ -31,6 +33,7 @@ import orjson
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from berth.control.record_exports import SCHEMA
 from berth.core.errors import BerthError, ErrorCode
 
 LEADING: Final = ("prediction_id", "recorded_at", "row", "rows", "model", "version", "variant", "entity_key")
@@ -54,6 +57,8 @@ def training_table(export: pa.Table) -> pa.Table:
     features: dict[str, list[Any]] = {}
     outputs: dict[str, list[Any]] = {}
     trailing: dict[str, list[Any]] = {name: [] for name in TRAILING}
+    joined_names = [f.name for f in export.schema if f.name not in SCHEMA.names and pa.types.is_list(f.type)]
+    joined: dict[str, list[Any]] = {name: [] for name in joined_names}
     total = 0
     for record in export.to_pylist():
         served = _tensors(record["model_inputs"] or record["inputs"])
@@ -65,12 +70,27 @@ def training_table(export: pa.Table) -> pa.Table:
             _append(inputs, total, {_input_name(n): _value(t, row) for n, t in served.items()})
             _append(features, total, _feature_columns(views, row))
             _append(outputs, total, {OUTPUT_PREFIX + n: _value(t, row) for n, t in answered.items()})
+            _append(joined, total, {n: _joined_value(record[n], row) for n in joined_names})
             _append(trailing, total, {name: record[name] for name in TRAILING})
             total += 1
     looked_up = {name: _feature_array(name, values) for name, values in _padded(features, total).items()}
+    types = {name: export.schema.field(name).type.value_type for name in joined_names}
+    joined_columns = {name: pa.array(values, types[name]) for name, values in joined.items()}
     return pa.Table.from_pydict(
-        {**columns, **_padded(inputs, total), **looked_up, **_padded(outputs, total), **trailing}
+        {
+            **columns,
+            **_padded(inputs, total),
+            **looked_up,
+            **_padded(outputs, total),
+            **joined_columns,
+            **trailing,
+        }
     )
+
+
+def _joined_value(values: list[Any] | None, row: int) -> Any:
+    """A joined feature's value for row `row` (the export keeps a list per record)."""
+    return values[row] if values is not None and row < len(values) else None
 
 
 def _views(text: str | None) -> list[dict[str, Any]]:

@@ -32,6 +32,9 @@ class ErrorCode(StrEnum):
     INVALID_PIPELINE = "invalid_pipeline"
     INVALID_CURSOR = "invalid_cursor"
     INVALID_CARD = "invalid_card"
+    INVALID_OFFLINE_SOURCE = "invalid_offline_source"
+    """A feature view's offline history (Parquet) is out of reach, unreadable, or lacks the entity
+    key, the event time or a feature with a compatible dtype (docs/features.md)."""
     """A model card that is not a card: an unknown section, text outside the sections, too large."""
     # lookup
     ROUTE_NOT_FOUND = "route_not_found"

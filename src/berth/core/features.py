@@ -13,7 +13,12 @@ and when its store cannot answer:
   or ``refuse`` (ENTITY_NOT_FOUND naming the first missing key); a value older than the TTL is a
   miss too;
 - ``on_unavailable``: ``fail`` (FEATURES_UNAVAILABLE, a 503) or ``defaults`` (every row gets the
-  defaults) when the store errs or misses the latency budget.
+  defaults) when the store errs or misses the latency budget;
+- ``offline`` (optional): where the view's history is, a Parquet file or folder named by a path
+  relative to the berth home or an ``s3://`` URI (checked by the wiring,
+  `berth.wiring.implementations.FEATURE_HISTORIES`), with the entity key, the event time
+  (``timestamp_field``) and the features as columns: what the materialize job and the training
+  sets' point-in-time join read.
 """
 
 from __future__ import annotations
@@ -32,6 +37,7 @@ from berth.core.errors import BerthError, ErrorCode
 MAX_FEATURES: Final = 512
 MAX_BUDGET_MS: Final = 60_000.0
 DEFAULT_BUDGET_MS: Final = 50.0
+DEFAULT_TIMESTAMP_FIELD: Final = "event_timestamp"
 EMBEDDED: Final = "embedded:"
 SOURCE_SCHEMES: Final = ("embedded", "redis", "feast+http", "feast+https")
 _E = TypeVar("_E", bound=StrEnum)
@@ -107,6 +113,24 @@ def check_source(uri: str) -> str:
     return uri
 
 
+def check_offline(location: Any) -> str | None:
+    """An offline history's location, by its shape only: text without control characters (whether
+    it may be reached, and what it holds, is the wiring's check when the view is stored)."""
+    if location is None:
+        return None
+    if (
+        not isinstance(location, str)
+        or not location
+        or len(location) > 1024
+        or any(ord(c) < 32 for c in location)
+    ):
+        raise BerthError(
+            ErrorCode.INVALID_OFFLINE_SOURCE,
+            "'offline' is a Parquet file or folder: a path relative to the berth home, or an s3:// URI",
+        )
+    return location
+
+
 @dataclass(frozen=True, slots=True, kw_only=True)
 class FeatureView:
     """What a view is: the definition the online look-ups and the writers follow."""
@@ -123,6 +147,10 @@ class FeatureView:
     defaults: Mapping[str, Any] = field(default_factory=dict)
     budget_ms: float = DEFAULT_BUDGET_MS
     description: str = ""
+    offline: str | None = None
+    """Where the view's history is (a Parquet file or folder: home-relative path or ``s3://``)."""
+    timestamp_field: str = DEFAULT_TIMESTAMP_FIELD
+    """The history's event-time column (a timestamp, or unix seconds)."""
     team: str = ""
     """The owner (set by the store; not part of the definition a caller sends)."""
 
@@ -144,6 +172,8 @@ class FeatureView:
             "defaults": dict(self.defaults),
             "budget_ms": self.budget_ms,
             "description": self.description,
+            "offline": self.offline,
+            "timestamp_field": self.timestamp_field,
         }
 
     def spec(self) -> dict[str, Any]:
@@ -182,7 +212,7 @@ class FeatureView:
 _KEYS: Final = frozenset(
     {
         "name", "team", "entity", "features", "source", "ttl_s", "on_miss", "on_unavailable",
-        "defaults", "budget_ms", "description",
+        "defaults", "budget_ms", "description", "offline", "timestamp_field",
     }
 )  # fmt: skip
 
@@ -221,6 +251,11 @@ def parse_view(spec: Any, *, name: str | None = None, team: str = "") -> Feature
     description = spec.get("description", "")
     if not isinstance(description, str) or len(description) > 4000:
         raise _invalid("'description' must be text of at most 4000 characters")
+    timestamp_field = spec.get("timestamp_field") or DEFAULT_TIMESTAMP_FIELD
+    if not isinstance(timestamp_field, str) or not _FEATURE_NAME.match(timestamp_field):
+        raise _invalid("'timestamp_field' must name the history's event-time column")
+    if timestamp_field == entity or timestamp_field in features:
+        raise _invalid(f"'timestamp_field' {timestamp_field!r} cannot be the entity key or a feature")
     return FeatureView(
         name=name,
         entity=entity,
@@ -232,6 +267,8 @@ def parse_view(spec: Any, *, name: str | None = None, team: str = "") -> Feature
         defaults=defaults,
         budget_ms=float(budget),
         description=description,
+        offline=check_offline(spec.get("offline")),
+        timestamp_field=timestamp_field,
         team=team,
     )
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 from datetime import UTC, datetime
-from typing import Annotated
+from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
@@ -71,8 +71,25 @@ class FeedbackBody(BaseModel):
     entity_feedback: list[EntityFeedbackItem] = Field(default_factory=list, max_length=10_000)
 
 
+class FeatureJoin(BaseModel):
+    """A feature view to join to an export as of each prediction's time (`berth.control.feature_joins`)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    view: str = Field(min_length=1, max_length=128)
+    features: list[Annotated[str, Field(min_length=1, max_length=128)]] | None = Field(
+        None, min_length=1, max_length=512, description="default: all the view's"
+    )
+    key: str | None = Field(
+        None,
+        min_length=1,
+        max_length=128,
+        description="the column of each row's key (default: the view's entity)",
+    )
+
+
 class ExportBody(BaseModel):
-    """Which records to export (every field narrows)."""
+    """Which records to export (every field narrows), and the feature views to join to them."""
 
     model_config = ConfigDict(extra="forbid")
 
@@ -85,6 +102,14 @@ class ExportBody(BaseModel):
     end: Moment | None = None
     has_feedback: bool | None = None
     include_shadows: bool = False
+    join: list[FeatureJoin] = Field(default_factory=list, max_length=16)
+
+    def filters(self) -> dict[str, Any]:
+        """The record filters as JSON (without the joins)."""
+        return self.model_dump(mode="json", exclude_none=True, exclude={"join"})
+
+    def joins(self) -> list[dict[str, Any]]:
+        return [j.model_dump(mode="json") for j in self.join]
 
     def to_query(self) -> RecordQuery:
         return RecordQuery(

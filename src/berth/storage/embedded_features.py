@@ -29,7 +29,10 @@ class EmbeddedFeatures:
             answers.append({key: StoredRow(values, at) for key, (values, at) in rows.items()})
         return answers
 
-    def write(self, view: FeatureView, rows: Mapping[str, Mapping[str, Any]], at: float) -> int:
+    def write(
+        self, view: FeatureView, rows: Mapping[str, Mapping[str, Any]], at: float | Mapping[str, float]
+    ) -> int:
+        # the entity table keeps its own write time (the database's clock): `at` is not recorded
         return self._entities.put_entities(view.name, rows, team=None)
 
     def close(self) -> None:

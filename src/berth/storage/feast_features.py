@@ -97,7 +97,9 @@ class FeastFeatures:
             answers.append(found)
         return answers
 
-    def write(self, view: FeatureView, rows: Mapping[str, Mapping[str, Any]], at: float) -> int:
+    def write(
+        self, view: FeatureView, rows: Mapping[str, Mapping[str, Any]], at: float | Mapping[str, float]
+    ) -> int:
         raise BerthError(
             ErrorCode.INVALID_REQUEST,
             f"view {view.name!r} is served by Feast: write it through Feast (materialize, push sources)",

@@ -4,15 +4,22 @@
 wiring from a view's source URI (`berth.wiring.implementations.open_feature_store`). A read takes
 every view and key of one request that goes to that store, so the store can answer in one round
 trip (one query, one MGET, one HTTP call).
+
+`FeatureHistory` is a view's offline history (``offline``: Parquet in the home or in an allowed
+``s3://`` location, `berth.storage.parquet_history`), built by the wiring from that URI
+(`berth.wiring.implementations.FEATURE_HISTORIES`): the point-in-time join of training sets reads it.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from berth.core.features import FeatureView
+
+if TYPE_CHECKING:
+    import pyarrow as pa
 
 
 @dataclass(frozen=True, slots=True)
@@ -39,8 +46,12 @@ class OnlineStore(Protocol):
         """For each read, key -> row for the keys found (absent keys: not found). One round trip."""
         ...
 
-    def write(self, view: FeatureView, rows: Mapping[str, Mapping[str, Any]], at: float) -> int:
-        """Insert or replace each key's values (already checked against the view); how many."""
+    def write(
+        self, view: FeatureView, rows: Mapping[str, Mapping[str, Any]], at: float | Mapping[str, float]
+    ) -> int:
+        """Insert or replace each key's values (already checked against the view); how many. `at`
+        is the write time (unix seconds), one for all or one per key (the materialize job gives each
+        value its event time); a store that keeps write times records it."""
         ...
 
     def close(self) -> None:
@@ -64,3 +75,14 @@ class FeatureViewStore(Protocol):
     def update_view(self, view: FeatureView) -> FeatureView: ...
 
     def delete_view(self, name: str) -> bool: ...
+
+
+class FeatureHistory(Protocol):
+    """A view's offline history: the values each entity had at given times."""
+
+    def as_of(self, features: Sequence[str], entities: pa.Table) -> pa.Table:
+        """`entities` has columns ``key`` (string) and ``at`` (timestamp[us, tz=UTC]); the answer
+        has the same rows in the same order with one column per feature: the value of the key's
+        latest history row whose event time is at or before ``at`` (never a later one) and within
+        the view's TTL, null where there is none."""
+        ...

@@ -72,11 +72,16 @@ class RedisFeatures:
             answers.append(found)
         return answers
 
-    def write(self, view: FeatureView, rows: Mapping[str, Mapping[str, Any]], at: float) -> int:
+    def write(
+        self, view: FeatureView, rows: Mapping[str, Mapping[str, Any]], at: float | Mapping[str, float]
+    ) -> int:
         if self._sync is None:
             self._sync = redis.Redis.from_url(self._url, socket_connect_timeout=_CONNECT_TIMEOUT_S)
         items = [
-            (redis_key(self._prefix, view.name, key), orjson.dumps({"t": at, "v": dict(values)}))
+            (
+                redis_key(self._prefix, view.name, key),
+                orjson.dumps({"t": at if isinstance(at, float | int) else at[key], "v": dict(values)}),
+            )
             for key, values in rows.items()
         ]
         try:

@@ -21,6 +21,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from concurrent.futures import Executor
 from dataclasses import dataclass
+from pathlib import Path
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Final, TypeVar
 from urllib.parse import urlsplit
@@ -30,7 +31,7 @@ from berth.core.errors import BerthError, ErrorCode
 from berth.core.settings import Settings
 from berth.storage.artifacts import file_uri_folder, local_artifact_store
 from berth.storage.db import database_url
-from berth.storage.feature_protocols import OnlineStore
+from berth.storage.feature_protocols import FeatureHistory, OnlineStore
 from berth.storage.migrate import HEAD_REVISION, is_current
 from berth.storage.protocols import ArtifactStore
 from berth.storage.sql_registry import SqlRegistryStore
@@ -38,6 +39,7 @@ from berth.storage.sql_registry import SqlRegistryStore
 if TYPE_CHECKING:
     from sqlalchemy import Engine
 
+    from berth.core.features import FeatureView
     from berth.storage.batch_data import BatchData
     from berth.storage.export_files import ExportFiles
     from berth.storage.record_stream import StreamTarget
@@ -196,6 +198,76 @@ def feature_stores(io: FeatureIO) -> Callable[[str], OnlineStore]:
         return _pick("feature source", FEATURE_STORES, urlsplit(uri).scheme, uri)(uri, io)
 
     return open_store
+
+
+@dataclass(frozen=True, slots=True)
+class HistoryIO:
+    """What an offline history may need besides its URI: the berth home (paths are relative to it)
+    and the ``s3://`` locations batch jobs may reach (built on first use: it needs the s3 extra)."""
+
+    home: Path
+    batch_data: Callable[[], BatchData]
+
+
+def _home_history(view: FeatureView, io: HistoryIO) -> FeatureHistory:
+    from berth.storage.parquet_history import HomeParquet, ParquetHistory  # pyarrow: when one is read
+
+    return ParquetHistory(view, HomeParquet(io.home, str(view.offline)))
+
+
+def _s3_history(view: FeatureView, io: HistoryIO) -> FeatureHistory:
+    from berth.storage.parquet_history import ParquetHistory, S3Parquet  # pyarrow: when one is read
+
+    return ParquetHistory(view, S3Parquet(io.batch_data(), str(view.offline)))
+
+
+def _feast_history(view: FeatureView, _: HistoryIO) -> FeatureHistory:
+    from berth.storage.feast_history import FeastHistory  # pyarrow.flight: only where feast+flight is used
+    from berth.storage.parquet_history import ARROW_TYPES
+
+    types = {name: ARROW_TYPES[dtype] for name, dtype in view.features.items()}
+    try:
+        return FeastHistory(str(view.offline), entity=view.entity, types=types)
+    except BerthError as exc:
+        raise BerthError(ErrorCode.INVALID_OFFLINE_SOURCE, exc.message) from None
+
+
+FEATURE_HISTORIES: Final[Mapping[str, Callable[[FeatureView, HistoryIO], FeatureHistory]]] = MappingProxyType(
+    {"": _home_history, "s3": _s3_history, "feast+flight": _feast_history}
+)
+"""Where a view's offline history is, by the scheme of its ``offline`` URI: no scheme is a path of
+the berth home (never out of it), ``s3://`` a location of `Settings.batch_s3_allow`,
+``feast+flight://host:port/FEAST_VIEW?project=P`` Feast's offline server (`feast serve_offline`;
+Feast's own TTL applies). Nothing else reaches the file system or the network."""
+
+
+def open_feature_history(view: FeatureView, io: HistoryIO) -> FeatureHistory:
+    """The history `view.offline` names (INVALID_OFFLINE_SOURCE when it names none, or one out of reach)."""
+    uri = str(view.offline or "")
+    if not uri:
+        raise BerthError(
+            ErrorCode.INVALID_OFFLINE_SOURCE, f"feature view {view.name!r} declares no offline history"
+        )
+    scheme = urlsplit(uri).scheme if "://" in uri else ""
+    factory = FEATURE_HISTORIES.get(scheme)
+    if factory is None:
+        supported = ", ".join(f"{s}://" if s else "a path in the home" for s in sorted(FEATURE_HISTORIES))
+        raise BerthError(
+            ErrorCode.INVALID_OFFLINE_SOURCE,
+            f"unsupported offline history {uri!r:.200}: use {supported}",
+        )
+    return factory(view, io)
+
+
+def check_feature_history(view: FeatureView, io: HistoryIO) -> None:
+    """At a view's declaration: its history is in reach and, when it is there already, holds the
+    key, the event time and the features with compatible types (INVALID_OFFLINE_SOURCE)."""
+    if view.offline is None:
+        return
+    history = open_feature_history(view, io)
+    check = getattr(history, "check", None)  # a history that can look at its schema does
+    if callable(check):
+        check()
 
 
 DATABASES: Final[Mapping[str, Callable[..., SqlRegistryStore]]] = MappingProxyType(

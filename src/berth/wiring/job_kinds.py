@@ -4,6 +4,7 @@
 
 from __future__ import annotations
 
+from berth.control.feature_materialize import FEATURES_MATERIALIZE
 from berth.control.jobs.batch_score import BATCH_SCORE
 from berth.control.jobs.kind import JobKind
 from berth.control.jobs.kinds import JobKinds, discover_kinds
@@ -12,7 +13,7 @@ from berth.control.retraining.job import RETRAIN
 
 
 def builtin_kinds() -> list[JobKind]:
-    return [BATCH_SCORE, RETRAIN, RECORDS_EXPORT]
+    return [BATCH_SCORE, RETRAIN, RECORDS_EXPORT, FEATURES_MATERIALIZE]
 
 
 def installed_kinds() -> JobKinds:

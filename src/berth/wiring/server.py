@@ -605,8 +605,14 @@ def _include_management(app: FastAPI, server: Server) -> None:
         retention=timedelta(hours=settings.export_retention_h),
     )
     wake = server.exports.wake if server.exports is not None else (lambda: None)
-    exports = RecordExports(server.workspace.jobs, server.workspace.records.exports, quotas, on_enqueued=wake)
-    app.include_router(record_router(server.workspace.records, exports))
+    exports = RecordExports(
+        server.workspace.jobs,
+        server.workspace.records.exports,
+        quotas,
+        on_enqueued=wake,
+        view_of=server.workspace.features.get,
+    )
+    app.include_router(record_router(server.workspace.records, exports, server.workspace.entities))
     table = server.reconciler.current_table
     app.include_router(
         monitor_router(
@@ -635,7 +641,9 @@ def _include_management(app: FastAPI, server: Server) -> None:
         )
     )
     app.include_router(catalog_router(server.workspace.catalog_store))
-    app.include_router(feature_router(server.workspace.features, server.workspace.entities))
+    app.include_router(
+        feature_router(server.workspace.features, server.workspace.entities, server.workspace.jobs)
+    )
     app.include_router(job_router(server.workspace.jobs, server.workspace.alerts, server.tracing))
     app.include_router(
         group_router(server.workspace.groups, replica_ttl=timedelta(seconds=settings.replica_ttl_s))

@@ -26,10 +26,11 @@ if TYPE_CHECKING:
     from berth.control.monitor_service import MonitorService
     from berth.control.publishing import Publisher
     from berth.control.record_service import RecordService
+    from berth.core.features import FeatureView
     from berth.runtime.flavors.catalog import FlavorCatalog
     from berth.storage.batch_data import BatchData
     from berth.storage.consumer_protocols import ConsumerStore
-    from berth.storage.feature_protocols import FeatureViewStore, OnlineStore
+    from berth.storage.feature_protocols import FeatureHistory, FeatureViewStore, OnlineStore
     from berth.storage.profile_protocols import ProfileStore
     from berth.storage.protocols import ArtifactStore, EntityStore
     from berth.storage.sql_alerts import SqlAlertStore
@@ -39,6 +40,7 @@ if TYPE_CHECKING:
     from berth.storage.sql_records import SqlRecordStore
     from berth.storage.sql_registry import SqlRegistryStore
     from berth.storage.sql_serving_groups import SqlServingGroups
+    from berth.wiring.implementations import HistoryIO
 
 ERASURE_WAIT_S = 15.0
 """How long erasing an entity waits for this host's journal to be ingested (rotation + ingestion)."""
@@ -108,8 +110,26 @@ class Workspace:
     @cached_property
     def features(self) -> FeatureService:
         from berth.control.feature_views import FeatureService
+        from berth.wiring.implementations import check_feature_history
 
-        return FeatureService(self.feature_views, self.feature_stores(), self.endpoints.feature_view_readers)
+        return FeatureService(
+            self.feature_views,
+            self.feature_stores(),
+            self.endpoints.feature_view_readers,
+            check_offline=lambda view: check_feature_history(view, self._history_io),
+        )
+
+    def feature_history(self, view: FeatureView) -> FeatureHistory:
+        """The offline history `view` declares (`implementations.FEATURE_HISTORIES`)."""
+        from berth.wiring.implementations import open_feature_history
+
+        return open_feature_history(view, self._history_io)
+
+    @property
+    def _history_io(self) -> HistoryIO:
+        from berth.wiring.implementations import HistoryIO
+
+        return HistoryIO(self._settings.home, lambda: self.batch_data)
 
     @cached_property
     def jobs(self) -> JobService:

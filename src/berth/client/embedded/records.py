@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -19,15 +19,30 @@ FILTERS = ("endpoint", "model", "version", "variant", "entity_key", "start", "en
 
 def open_local_records(home: str | Path | None) -> LocalRecords:
     workspace = open_home(home)
-    return LocalRecords(workspace.records, workspace.close)
+
+    def join(export_id: str, specs: list[dict[str, Any]]) -> None:
+        from berth.control.feature_joins import joined_columns, resolve_joins
+
+        joins = resolve_joins(specs, workspace.features.get)
+        workspace.records.exports.extend(
+            export_id, lambda table: joined_columns(table, joins, workspace.feature_history)
+        )
+
+    return LocalRecords(workspace.records, workspace.close, join)
 
 
 class LocalRecords:
     """Records of an embedded home (what a `berth serve` on that home has ingested)."""
 
-    def __init__(self, service: RecordService, close: Any) -> None:
+    def __init__(
+        self,
+        service: RecordService,
+        close: Any,
+        join: Callable[[str, list[dict[str, Any]]], None] | None = None,
+    ) -> None:
         self._service = service
         self._close = close
+        self._join = join
 
     def list(
         self, *, limit: int = 100, cursor: str | None = None, order: str = "newest", **filters: Any
@@ -79,12 +94,19 @@ class LocalRecords:
         start: Any = None,
         end: Any = None,
         with_feedback_only: bool = False,
+        join: Sequence[Mapping[str, Any]] = (),
     ) -> JsonDict:
         """The training set of `endpoint`'s records in the Parquet file `out` (as `RemoteRecords`':
-        an export, reshaped, then deleted)."""
-        body = ExportBody.model_validate(_filters(training_filters(endpoint, start, end, with_feedback_only)))
+        an export, joined to the views of `join` as of each prediction, reshaped, then deleted)."""
+        body = ExportBody.model_validate(
+            _filters(training_filters(endpoint, start, end, with_feedback_only)) | {"join": list(join)}
+        )
+        if body.join and self._join is None:
+            raise BerthError(ErrorCode.INVALID_REQUEST, "these records join no feature views")
         info = self._service.export(body.to_query())
         try:
+            if body.join and self._join is not None:
+                self._join(info.id, body.joins())
             with self._service.exports.open(info.id) as reader, export_spool(out) as spool:
                 with spool.open("wb") as file:
                     for chunk in reader:

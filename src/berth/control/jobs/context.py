@@ -11,10 +11,13 @@ from typing import TYPE_CHECKING, Protocol
 from berth.core.jobs import Job, check_fraction
 
 if TYPE_CHECKING:  # annotations only: a job kind's module imports this without the storage layer
+    from berth.control.feature_views import FeatureService
     from berth.control.publishing import Publisher
     from berth.control.record_service import RecordService
+    from berth.core.features import FeatureView
     from berth.runtime.flavors.catalog import FlavorCatalog
     from berth.storage.batch_data import BatchData
+    from berth.storage.feature_protocols import FeatureHistory
     from berth.storage.job_protocols import JobStore
     from berth.storage.profile_protocols import ProfileStore
     from berth.storage.protocols import ArtifactStore, RegistryStore
@@ -25,7 +28,8 @@ log = logging.getLogger(__name__)
 class JobWorkspace(Protocol):
     """What a job may use of the platform it runs in: the registry, the artifacts and flavors (to
     load a version as a server does), the publisher (to push one), profiles, records, and the
-    ``s3://`` data batch jobs may reach (`BatchData`, the operator's allow-list). The wiring's
+    ``s3://`` data batch jobs may reach (`BatchData`, the operator's allow-list), feature views and
+    their offline histories. The wiring's
     workspace (`berth.wiring.workspace`) is one."""
 
     @property
@@ -42,6 +46,9 @@ class JobWorkspace(Protocol):
     def profiles(self) -> ProfileStore: ...
     @property
     def records(self) -> RecordService: ...
+    @property
+    def features(self) -> FeatureService: ...
+    def feature_history(self, view: FeatureView) -> FeatureHistory: ...
 
 
 class StopReason(StrEnum):

@@ -41,6 +41,7 @@ GRPC_STATUS: Final[dict[ErrorCode, grpc.StatusCode]] = {
     ErrorCode.INVALID_PIPELINE: grpc.StatusCode.INVALID_ARGUMENT,
     ErrorCode.INVALID_CURSOR: grpc.StatusCode.INVALID_ARGUMENT,
     ErrorCode.INVALID_CARD: grpc.StatusCode.INVALID_ARGUMENT,
+    ErrorCode.INVALID_OFFLINE_SOURCE: grpc.StatusCode.INVALID_ARGUMENT,
     ErrorCode.PIPELINE_STEP_FAILED: grpc.StatusCode.INVALID_ARGUMENT,
     ErrorCode.ENTITY_NOT_FOUND: grpc.StatusCode.INVALID_ARGUMENT,
     ErrorCode.OUTPUT_NOT_FOUND: grpc.StatusCode.INVALID_ARGUMENT,

@@ -32,6 +32,7 @@ HTTP_STATUS: Final[dict[ErrorCode, int]] = {
     ErrorCode.INVALID_PIPELINE: 400,
     ErrorCode.INVALID_CURSOR: 400,
     ErrorCode.INVALID_CARD: 400,
+    ErrorCode.INVALID_OFFLINE_SOURCE: 400,
     ErrorCode.OUTPUT_NOT_FOUND: 400,
     ErrorCode.PAYLOAD_TOO_LARGE: 413,
     ErrorCode.TOO_MANY_TENSORS: 400,

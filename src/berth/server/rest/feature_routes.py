@@ -8,6 +8,10 @@ missing one (ENTITY_TABLE_NOT_FOUND, 404), in lists too.
 Writing: ``PUT .../values`` takes up to 10,000 entities a call; ``POST .../stream`` takes a
 stream of NDJSON lines ``{"key": "c-1", "values": {...}}`` of any length and writes them in
 chunks of 1,000 as they arrive (an update feed), answering how many were written.
+
+Materializing: ``POST .../materialize`` enqueues a ``features-materialize`` job (UPDATE on the
+view, like writing values; `berth.control.feature_materialize`) that a worker runs;
+``GET .../materialize/{job_id}`` follows it (a job of another view, or of another kind, is not found).
 """
 
 from __future__ import annotations
@@ -16,13 +20,19 @@ from typing import Annotated, Any, Final
 
 import orjson
 from fastapi import APIRouter, Request
+from fastapi import Path as PathParam
 from pydantic import BaseModel, ConfigDict, Field
 
+from berth.control.feature_materialize import MATERIALIZE_KIND, check_materializable
 from berth.control.feature_views import FeatureService
+from berth.control.jobs.service import JobService
 from berth.core.access import Action, Principal, Resource, allowed
 from berth.core.errors import BerthError, ErrorCode
 from berth.core.features import FeatureView
-from berth.server.auth.permissions import Guard, requires, team_in_body
+from berth.core.jobs import MAX_COUNT, NewJob
+from berth.core.moments import Moment
+from berth.core.record_requests import as_utc
+from berth.server.auth.permissions import Guard, request_principal, requires, team_in_body
 from berth.server.rest.route_calls import in_thread
 from berth.storage.protocols import EntityStore
 
@@ -42,12 +52,21 @@ class ValuesPut(BaseModel):
     )
 
 
+class Materialize(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    as_of: Moment | None = Field(None, description="ISO 8601 time or unix seconds (default: when it runs)")
+    since: Moment | None = Field(None, description="only history rows from then on (default: any)")
+    chunk_rows: int = Field(5000, ge=1, le=10_000, description="entities per write")
+
+
 class KeysRead(BaseModel):
     model_config = ConfigDict(extra="forbid")
     keys: list[str] = Field(min_length=1, max_length=1000)
 
 
-def feature_router(service: FeatureService, entities: EntityStore) -> APIRouter:
+def feature_router(
+    service: FeatureService, entities: EntityStore, jobs: JobService | None = None
+) -> APIRouter:
     router = APIRouter(prefix="/api/v1/features", tags=["features"], responses=_ERRORS)
 
     async def view_from_path(guard: Guard, request: Request) -> Resource:
@@ -132,6 +151,39 @@ def feature_router(service: FeatureService, entities: EntityStore) -> APIRouter:
         if pending:
             written += await in_thread(service.put, view, pending)
         return {"written": written}
+
+    @router.post(
+        "/views/{view}/materialize",
+        status_code=202,
+        summary="Write each entity's latest values from the view's offline history: a job",
+        dependencies=write,
+    )
+    async def materialize(view: str, body: Materialize, request: Request) -> dict[str, Any]:
+        caller = request_principal(request)
+        check_materializable(await in_thread(service.get, view))
+        times = {k: as_utc(v).timestamp() for k, v in (("as_of", body.as_of), ("since", body.since)) if v}
+        params = {"view": view, "chunk_rows": body.chunk_rows, **times}
+        job = NewJob(MATERIALIZE_KIND, params, max_attempts=1, created_by=caller.name, reason="materialize")
+        return (await in_thread(_jobs().enqueue, job)).to_json()
+
+    @router.get(
+        "/views/{view}/materialize/{job_id}", summary="A materialize job of the view", dependencies=write
+    )
+    async def materialize_job(
+        view: str, job_id: Annotated[int, PathParam(ge=1, le=MAX_COUNT)]
+    ) -> dict[str, Any]:
+        try:
+            job = await in_thread(_jobs().get_job, job_id)
+        except BerthError:
+            job = None
+        if job is None or job.kind != MATERIALIZE_KIND or job.params.get("view") != view:
+            raise BerthError(ErrorCode.JOB_NOT_FOUND, f"no materialize job {job_id} of view {view!r}")
+        return job.to_json()
+
+    def _jobs() -> JobService:
+        if jobs is None:
+            raise BerthError(ErrorCode.UNAVAILABLE, "this server runs no jobs")
+        return jobs
 
     @router.post("/views/{view}/read", summary="The stored values of some keys", dependencies=read)
     async def read_values(view: str, body: KeysRead) -> dict[str, Any]:

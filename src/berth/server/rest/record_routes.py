@@ -33,6 +33,7 @@ from berth.core.records import (
 )
 from berth.server.auth.permissions import Guard, request_guard, requires
 from berth.server.rest.route_calls import in_thread
+from berth.storage.protocols import EntityStore
 
 ExportId = Annotated[int, Path(ge=1, le=MAX_COUNT, description="the export's job id")]
 _ERRORS: dict[int | str, dict[str, Any]] = {
@@ -65,7 +66,9 @@ async def _chunks(reader: ExportReader) -> AsyncIterator[bytes]:
         reader.close()
 
 
-def record_router(service: RecordService, exports: RecordExports) -> APIRouter:
+def record_router(
+    service: RecordService, exports: RecordExports, entities: EntityStore | None = None
+) -> APIRouter:
     router = APIRouter(prefix="/api/v1", tags=["records"], responses=_ERRORS)
 
     @router.get(
@@ -138,6 +141,10 @@ def record_router(service: RecordService, exports: RecordExports) -> APIRouter:
             authorize(caller, Action.ADMIN, SERVER)
         elif caller is not ANONYMOUS:
             await guard.authorize(caller, Action.READ, await guard.model(name))
+        for join in body.join:  # a view the caller may not read answers like a missing one (404)
+            owner = None if entities is None else await in_thread(entities.entity_table_owner, join.view)
+            if caller is not ANONYMOUS:
+                await guard.authorize(caller, Action.READ, Resource.entity_table(join.view, owner))
         view = await in_thread(exports.create, _requester(caller), body)
         response.headers["location"] = f"/api/v1/records/exports/{view['id']}"
         return view
