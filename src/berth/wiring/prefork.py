@@ -31,6 +31,11 @@ STARTUP_FAILURE = 3
 _HANDLED = {signal.SIGINT, signal.SIGTERM, signal.SIGCHLD}
 
 
+def can_fork() -> bool:
+    """Whether this platform has what the supervisor needs (Linux: fork and sigwaitinfo)."""
+    return hasattr(os, "fork") and hasattr(signal, "sigwaitinfo") and hasattr(signal, "sigtimedwait")
+
+
 def native_threads() -> int:
     """The threads of this process the kernel knows (Python's and every native library's)."""
     try:

@@ -25,7 +25,7 @@ from berth.runtime.reconciler import versions_to_load
 from berth.server.auth.security import check_bind
 from berth.server.connection_guard import ConnectionLimits, GuardedProtocol
 from berth.server.metrics.exposition import MULTIPROCESS_ENV
-from berth.wiring.prefork import STARTUP_FAILURE, fork_blockers, native_threads, supervise
+from berth.wiring.prefork import STARTUP_FAILURE, can_fork, fork_blockers, native_threads, supervise
 from berth.wiring.server import build_server, create_asgi, serving_scope
 from berth.wiring.workspace import open_workspace
 
@@ -65,7 +65,8 @@ def serve(settings: Settings) -> None:
     if settings.worker_count > 1:
         os.environ.update(settings.as_environment())
         with shared_metrics_dir():
-            preloaded = preload_for_workers(settings) if settings.fork_workers else None
+            forking = settings.fork_workers and can_fork()
+            preloaded = preload_for_workers(settings) if forking else None
             if preloaded is not None:
                 serve_forked(settings, preloaded)
                 return
@@ -110,7 +111,9 @@ def preload_for_workers(settings: Settings) -> PreloadedRuntimes | None:
 
 def serve_forked(settings: Settings, preloaded: PreloadedRuntimes) -> None:
     """Bind the REST socket, fork ``worker_count`` workers that serve on it, supervise them."""
-    values.ValueClass = values.get_value_class()  # type: ignore[no-untyped-call] # the workers' metrics go to the shared folder
+    # this process imported prometheus-client before the shared folder was named: the workers'
+    # metrics must be written there (its multiprocess mode)
+    values.ValueClass = values.get_value_class()  # type: ignore[no-untyped-call]
     sock = uvicorn.Config(worker_app, factory=True, **_uvicorn_options(settings)).bind_socket()
     try:
         status = supervise(settings.worker_count, partial(_forked_worker, settings, preloaded, sock))
@@ -124,7 +127,11 @@ def _forked_worker(settings: Settings, preloaded: PreloadedRuntimes, sock: socke
     """One forked worker: its own server (thread pools, event loop, connections) over the models
     it inherited."""
     configure_logging(settings.log_level, settings.log_format)
-    app = create_asgi(build_server(settings, preloaded=preloaded))
+    try:
+        app = create_asgi(build_server(settings, preloaded=preloaded))
+    except Exception:  # as uvicorn's workers: an app that cannot be built stops the run, no restart loop
+        log.exception("the worker's server could not be built")
+        raise SystemExit(STARTUP_FAILURE) from None
     server = uvicorn.Server(uvicorn.Config(app, **_uvicorn_options(settings)))
     server.run(sockets=[sock])
     if not server.started:
