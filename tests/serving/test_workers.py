@@ -99,6 +99,17 @@ def test_forked_workers_share_the_preloaded_models(tmp_path: Path, lr: Trained) 
         assert [p for p in everything if _alive(p)] == []
 
 
+@pytest.mark.slow
+def test_workers_as_fresh_interpreters_when_forking_is_off(tmp_path: Path, lr: Trained) -> None:
+    home = tmp_path / "home"
+    berth.push(lr.model, name="lr", home=home, input_example=lr.x[:2])
+    with server_process(home, "--workers", "2", env={"BERTH_FORK_WORKERS": "false"}) as url:
+        _assert_answers(url, "lr", lr.x[:4], lr.model.predict(lr.x[:4]))
+        parent = _server_pid(home)
+        spawned = [c for c in _children(parent) if b"spawn_main" in Path(f"/proc/{c}/cmdline").read_bytes()]
+        assert len(spawned) == 2  # uvicorn's process manager: each worker imports and loads itself
+
+
 def _assert_answers(url: str, model: str, x: np.ndarray, expected: np.ndarray) -> None:
     for _ in range(3):  # new connections each time
         with httpx.Client(base_url=url, timeout=30) as fresh:
