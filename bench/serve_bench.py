@@ -6,7 +6,9 @@
 Trains the peer benchmark's two models (logistic regression and a 100-tree random forest on 20
 float features), pushes them as trusted joblib files into a fresh home, then for each run:
 starts `berth serve`, times it to the first correct answer of BOTH models (cold start), reads
-the idle RSS of the server and its workers, and times `--requests` sequential 1-row requests on one
+the idle memory of the server and its workers (RSS, which counts a page shared by N processes N
+times, and PSS and USS from /proc/PID/smaps_rollup; also without the records' monitor processes),
+and times `--requests` sequential 1-row requests on one
 keep-alive connection (p50/p99, microseconds). Prints one line per run and the medians.
 """
 
@@ -76,20 +78,47 @@ def post(conn: http.client.HTTPConnection, path: str, body: bytes) -> int:
     return response.status
 
 
-def rss_kb(pid: int) -> int:
-    """RSS of a process and its descendants, in kB."""
-    total = 0
+MONITOR = b"berth.wiring.monitor_process"
+
+
+def tree(pid: int) -> list[int]:
+    """A process and its descendants."""
+    found = []
     pids = [pid]
     while pids:
         current = pids.pop()
         try:
-            status = Path(f"/proc/{current}/status").read_text()
             children = Path(f"/proc/{current}/task/{current}/children").read_text().split()
         except OSError:
             continue
-        total += int(status.split("VmRSS:")[1].split()[0])
+        found.append(current)
         pids.extend(int(c) for c in children)
-    return total
+    return found
+
+
+def memory_mb(pid: int) -> dict[str, float]:
+    """Memory of a process and its descendants, MB: RSS (counts a page shared by N processes N
+    times), PSS (a shared page counted 1/N in each: sums to the memory the tree really holds) and
+    USS (pages only that process has), from /proc/PID/smaps_rollup; the same without the records'
+    monitor processes (one per worker, a fresh interpreter each) as ``server_*``."""
+    totals = dict.fromkeys(("rss", "pss", "uss", "server_rss", "server_pss", "server_uss"), 0.0)
+    for current in tree(pid):
+        try:
+            rollup = Path(f"/proc/{current}/smaps_rollup").read_text()
+            monitor = MONITOR in Path(f"/proc/{current}/cmdline").read_bytes()
+        except OSError:
+            continue
+        fields = {line.split(":")[0]: int(line.split()[1]) for line in rollup.splitlines()[1:]}
+        figures = {
+            "rss": fields["Rss"],
+            "pss": fields["Pss"],
+            "uss": fields["Private_Clean"] + fields["Private_Dirty"],
+        }
+        for name, kb in figures.items():
+            totals[name] += kb / 1024
+            if not monitor:
+                totals[f"server_{name}"] += kb / 1024
+    return totals
 
 
 def one_run(work: Path, body: bytes, requests: int, workers: int) -> dict[str, float]:
@@ -117,7 +146,7 @@ def one_run(work: Path, body: bytes, requests: int, workers: int) -> dict[str, f
                 raise RuntimeError("berth serve exited")
         cold = time.perf_counter() - start
         time.sleep(2.0)
-        idle_mb = rss_kb(process.pid) / 1024
+        memory = memory_mb(process.pid)
         conn = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
         for _ in range(200):  # warm the connection and the caches
             post(conn, "/v2/models/lr/infer", body)
@@ -130,13 +159,22 @@ def one_run(work: Path, body: bytes, requests: int, workers: int) -> dict[str, f
         times.sort()
         return {
             "cold_start_s": cold,
-            "idle_rss_mb": idle_mb,
+            **{f"idle_{name}_mb": mb for name, mb in memory.items()},
             "p50_us": times[len(times) // 2],
             "p99_us": times[int(len(times) * 0.99)],
         }
     finally:
         os.killpg(process.pid, signal.SIGTERM)
         process.wait(30)
+
+
+def _memory(run: dict[str, float]) -> str:
+    return (
+        f"idle RSS {run['idle_rss_mb']:.0f} MB PSS {run['idle_pss_mb']:.0f} MB"
+        f" USS {run['idle_uss_mb']:.0f} MB"
+        f" (servers without monitors: PSS {run['idle_server_pss_mb']:.0f} MB"
+        f" USS {run['idle_server_uss_mb']:.0f} MB)"
+    )
 
 
 def main() -> int:
@@ -155,14 +193,15 @@ def main() -> int:
             run = one_run(work, body, args.requests, args.workers)
             runs.append(run)
             print(
-                f"run {i}: cold start {run['cold_start_s']:.2f} s, idle RSS {run['idle_rss_mb']:.0f} MB, "
+                f"run {i}: cold start {run['cold_start_s']:.2f} s, {_memory(run)}, "
                 f"lr 1 row on 1 connection p50 {run['p50_us']:.0f} us p99 {run['p99_us']:.0f} us"
             )
     keys = runs[0].keys()
     medians = {k: statistics.median(r[k] for r in runs) for k in keys}
     print(
-        f"median over {args.runs} runs (workers={args.workers or 'one per core'}): "
-        f"cold start {medians['cold_start_s']:.2f} s, idle RSS {medians['idle_rss_mb']:.0f} MB, "
+        f"median over {args.runs} runs (workers={args.workers or 'one per core'}, "
+        f"BERTH_FORK_WORKERS={os.environ.get('BERTH_FORK_WORKERS', 'true')}): "
+        f"cold start {medians['cold_start_s']:.2f} s, {_memory(medians)}, "
         f"p50 {medians['p50_us']:.0f} us, p99 {medians['p99_us']:.0f} us"
     )
     return 0

@@ -177,9 +177,16 @@ class Settings(BaseSettings):
         1,
         ge=0,
         le=64,
-        description="Server processes sharing the ports, each loading the models it serves "
-        "(0: one per CPU core, at most 4). More workers answer more requests per second on "
-        "several cores, but each holds its own copy of every model it serves.",
+        description="Server processes sharing the ports (0: one per CPU core, at most 4). More "
+        "workers answer more requests per second on several cores. The models served at start "
+        "are loaded once, before the workers are forked, and shared (fork-safe flavors, "
+        "BERTH_FORK_WORKERS).",
+    )
+    fork_workers: bool = Field(
+        True,
+        description="With several workers: load the models once in a parent process and fork the "
+        "workers, which share their memory (docs/scaling.md); false: each worker is a fresh "
+        "interpreter that loads every model itself.",
     )
     log_level: str = Field("info", description="Log level of the server (debug, info, warning, error).")
     # observability (docs/metrics.md)

@@ -18,6 +18,7 @@ from berth.runtime.batching import BatchingConfig, ObserveRows
 from berth.runtime.flavors.base import Runtime
 from berth.runtime.flavors.catalog import FlavorCatalog
 from berth.runtime.loaded import LoadedVersion
+from berth.runtime.preloaded import PreloadedRuntimes
 from berth.storage.protocols import ArtifactStore
 
 log = logging.getLogger(__name__)
@@ -36,8 +37,12 @@ class VersionLoader:
         executor: Executor,
         batching: BatchingConfig | None = None,
         batch_observers: BatchObservers | None = None,
+        preloaded: PreloadedRuntimes | None = None,
     ) -> None:
+        """`preloaded`: runtimes the parent process loaded before forking this worker, taken
+        instead of loading their artifact again."""
         self._artifacts = artifacts
+        self._preloaded = preloaded
         self._catalog = catalog
         self._executor = executor
         self._batching = batching or BatchingConfig()
@@ -46,11 +51,22 @@ class VersionLoader:
     def load(self, version: Version) -> LoadedVersion:
         """Load and warm up `version`; any failure is a MODEL_LOAD_FAILED (or the integrity error)."""
         label = f"{version.model} v{version.number}"
-        with _load_failures(label):
-            path = self._artifacts.fetch(version.artifact)  # verifies the sha256 first
-        runtime = load_runtime(version, path, self._catalog)
+        inherited = self._preloaded.take(version) if self._preloaded is not None else None
+        if inherited is not None:  # verified and loaded by the parent; warmed up here, in this worker
+            _warm_up(version, inherited, label)
+            runtime = inherited
+        else:
+            with _load_failures(label):
+                path = self._artifacts.fetch(version.artifact)  # verifies the sha256 first
+            runtime = load_runtime(version, path, self._catalog)
         batching = self._batching.updated(version.runtime_config.get("batching"))
-        log.info("loaded %s (%s, sha256 %s)", label, version.flavor, version.artifact.sha256[:12])
+        log.info(
+            "loaded %s (%s, sha256 %s%s)",
+            label,
+            version.flavor,
+            version.artifact.sha256[:12],
+            ", inherited from the parent process" if inherited is not None else "",
+        )
         observer = self._batch_observers(version) if self._batch_observers is not None else None
         return LoadedVersion(version, runtime, self._executor, batching, observer)
 

@@ -21,7 +21,7 @@ from functools import partial
 from types import MappingProxyType
 from typing import TypeVar
 
-from berth.core.entities import RegistrySnapshot, SnapshotScope
+from berth.core.entities import RegistrySnapshot, SnapshotScope, Version
 from berth.core.errors import BerthError
 from berth.runtime.compiled_endpoints import (
     EndpointRoute,
@@ -168,15 +168,10 @@ class Reconciler:
 
     async def _apply(self, snapshot: RegistrySnapshot, others: Mapping[str, str]) -> None:
         old = self._table
-        wanted = _symbolic_targets(snapshot)
-        for ref in pinned_targets(snapshot.endpoints):
-            if ref.version in snapshot.versions.get(ref.model, {}):
-                wanted.setdefault(ref.model, set()).add((ref.model, ref.version))
+        wanted = _wanted(snapshot)
         loaded_ok: set[VersionKey] = set()
         if self._preload:
-            versions = {
-                key: snapshot.versions[key[0]][key[1]] for targets in wanted.values() for key in targets
-            }
+            versions = _wanted_versions(snapshot, wanted)
             results = await asyncio.gather(
                 *(self._pool.get(v) for v in versions.values()), return_exceptions=True
             )
@@ -258,6 +253,36 @@ class Reconciler:
 
 def _in_executor(executor: Executor, fn: Callable[[], T]) -> Awaitable[T]:
     return asyncio.get_running_loop().run_in_executor(executor, fn)
+
+
+def versions_to_load(store: RegistryStore, scope: ServingScope) -> list[Version]:
+    """The versions a server of `scope` loads at its first reconciliation (what every alias,
+    'latest' and endpoint it serves points at), read now: a parent process pre-loads them before
+    it forks its workers (`berth.wiring.prefork`). Blocking."""
+    if not scope.loads:
+        return []
+    if scope.everything:
+        snapshot = store.snapshot(None)
+    else:
+        read = SnapshotScope(group=scope.group, also=frozenset(), referenced=referenced_models)
+        whole = store.snapshot(read)
+        snapshot = filtered(whole, scope.select(whole))
+    return list(_wanted_versions(snapshot, _wanted(snapshot)).values())
+
+
+def _wanted(snapshot: RegistrySnapshot) -> dict[str, set[VersionKey]]:
+    """Per model, the versions its aliases, 'latest' and the endpoints' pinned targets name."""
+    wanted = _symbolic_targets(snapshot)
+    for ref in pinned_targets(snapshot.endpoints):
+        if ref.version in snapshot.versions.get(ref.model, {}):
+            wanted.setdefault(ref.model, set()).add((ref.model, ref.version))
+    return wanted
+
+
+def _wanted_versions(
+    snapshot: RegistrySnapshot, wanted: Mapping[str, set[VersionKey]]
+) -> dict[VersionKey, Version]:
+    return {key: snapshot.versions[key[0]][key[1]] for targets in wanted.values() for key in targets}
 
 
 def _symbolic_targets(snapshot: RegistrySnapshot) -> dict[str, set[VersionKey]]:

@@ -4,23 +4,32 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import logging
 import os
 import shutil
 import socket
 import tempfile
 from collections.abc import Iterator
+from functools import partial
 from typing import Any
 
 import uvicorn
+from prometheus_client import values
 from starlette.types import ASGIApp
 
 from berth.core.errors import BerthError, ErrorCode
 from berth.core.logs import configure_logging
 from berth.core.settings import Settings
+from berth.runtime.preloaded import PreloadedRuntimes, preload
+from berth.runtime.reconciler import versions_to_load
 from berth.server.auth.security import check_bind
 from berth.server.connection_guard import ConnectionLimits, GuardedProtocol
 from berth.server.metrics.exposition import MULTIPROCESS_ENV
-from berth.wiring.server import build_server, create_asgi
+from berth.wiring.prefork import STARTUP_FAILURE, can_fork, fork_blockers, native_threads, supervise
+from berth.wiring.server import build_server, create_asgi, serving_scope
+from berth.wiring.workspace import open_workspace
+
+log = logging.getLogger(__name__)
 
 
 def worker_app() -> ASGIApp:
@@ -34,8 +43,11 @@ def worker_app() -> ASGIApp:
 def serve(settings: Settings) -> None:
     """Serve until interrupted (SIGINT/SIGTERM stop it gracefully).
 
-    With ``workers`` > 1, uvicorn's process manager starts that many workers on one shared socket
-    (the gRPC port is shared with SO_REUSEPORT); each worker loads the models it serves.
+    With ``workers`` > 1 this process loads the models it will serve (those of fork-safe flavors)
+    and forks that many workers on one shared socket (the gRPC port is shared with SO_REUSEPORT),
+    which share the models' memory (`berth.wiring.prefork`). With ``fork_workers`` off, or when
+    loading started threads that a fork would not carry safely, uvicorn's process manager starts
+    fresh interpreters instead, each loading the models it serves.
     """
     configure_logging(settings.log_level, settings.log_format)
     check_ports(settings)  # a port in use fails now, not after every model was loaded
@@ -53,6 +65,11 @@ def serve(settings: Settings) -> None:
     if settings.worker_count > 1:
         os.environ.update(settings.as_environment())
         with shared_metrics_dir():
+            forking = settings.fork_workers and can_fork()
+            preloaded = preload_for_workers(settings) if forking else None
+            if preloaded is not None:
+                serve_forked(settings, preloaded)
+                return
             uvicorn.run(
                 "berth.wiring.serve:worker_app",
                 factory=True,
@@ -62,6 +79,63 @@ def serve(settings: Settings) -> None:
         return
     app = create_asgi(build_server(settings))
     uvicorn.Server(uvicorn.Config(app, **_uvicorn_options(settings))).run()
+
+
+def preload_for_workers(settings: Settings) -> PreloadedRuntimes | None:
+    """The runtimes the workers will serve at start, loaded here before any worker is forked; None
+    when forking would not be safe after loading them (a thread started), so each worker must be a
+    fresh interpreter. Runs before this process starts any thread or event loop of its own."""
+    threads = native_threads()  # OpenBLAS's and pyarrow's pools of the libraries imported so far
+    workspace = open_workspace(settings)
+    try:
+        versions = versions_to_load(workspace.store, serving_scope(settings)) if settings.preload else []
+        preloaded = preload(versions, workspace.artifacts, workspace.catalog)
+    finally:
+        workspace.close()
+    problems = fork_blockers()
+    if problems:
+        log.warning(
+            "not forking the workers after loading the models (%s): each worker loads its own",
+            "; ".join(problems),
+        )
+        return None
+    log.info(
+        "loaded %d of %d versions before forking the workers (native threads %d -> %d)",
+        len(preloaded),
+        len(versions),
+        threads,
+        native_threads(),
+    )
+    return preloaded
+
+
+def serve_forked(settings: Settings, preloaded: PreloadedRuntimes) -> None:
+    """Bind the REST socket, fork ``worker_count`` workers that serve on it, supervise them."""
+    # this process imported prometheus-client before the shared folder was named: the workers'
+    # metrics must be written there (its multiprocess mode)
+    values.ValueClass = values.get_value_class()  # type: ignore[no-untyped-call]
+    sock = uvicorn.Config(worker_app, factory=True, **_uvicorn_options(settings)).bind_socket()
+    try:
+        status = supervise(settings.worker_count, partial(_forked_worker, settings, preloaded, sock))
+    finally:
+        sock.close()
+    if status:
+        raise SystemExit(status)
+
+
+def _forked_worker(settings: Settings, preloaded: PreloadedRuntimes, sock: socket.socket) -> None:
+    """One forked worker: its own server (thread pools, event loop, connections) over the models
+    it inherited."""
+    configure_logging(settings.log_level, settings.log_format)
+    try:
+        app = create_asgi(build_server(settings, preloaded=preloaded))
+    except Exception:  # as uvicorn's workers: an app that cannot be built stops the run, no restart loop
+        log.exception("the worker's server could not be built")
+        raise SystemExit(STARTUP_FAILURE) from None
+    server = uvicorn.Server(uvicorn.Config(app, **_uvicorn_options(settings)))
+    server.run(sockets=[sock])
+    if not server.started:
+        raise SystemExit(STARTUP_FAILURE)
 
 
 def check_ports(settings: Settings) -> None:

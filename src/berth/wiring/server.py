@@ -42,6 +42,7 @@ from berth.runtime.batching import BatchingConfig
 from berth.runtime.features import OnlineFeatures
 from berth.runtime.loader import VersionLoader
 from berth.runtime.pool import ModelPool
+from berth.runtime.preloaded import PreloadedRuntimes
 from berth.runtime.reconciler import Reconciler
 from berth.runtime.serving_scope import NOTHING_LOADED, ServingScope
 from berth.runtime.variant_stats import TrafficStats
@@ -214,8 +215,11 @@ class Server:
         self.tracing.close()
 
 
-def build_server(settings: Settings, *, tracing: Tracing | None = None) -> Server:
-    """A server of `settings`; `tracing` overrides the settings' (tests: an in-memory exporter)."""
+def build_server(
+    settings: Settings, *, tracing: Tracing | None = None, preloaded: PreloadedRuntimes | None = None
+) -> Server:
+    """A server of `settings`; `tracing` overrides the settings' (tests: an in-memory exporter);
+    `preloaded`: the models a parent process loaded before forking this worker."""
     tracing = tracing if tracing is not None else open_tracing(settings, process="server")
     workspace = open_workspace(settings)
     io_executor = ThreadPoolExecutor(max_workers=4, thread_name_prefix="berth-io")
@@ -235,7 +239,12 @@ def build_server(settings: Settings, *, tracing: Tracing | None = None) -> Serve
         max_latency_ms=settings.max_batch_latency_ms,
     )
     loader = VersionLoader(
-        workspace.artifacts, workspace.catalog, predict_executor, batching, metrics.batch_observer
+        workspace.artifacts,
+        workspace.catalog,
+        predict_executor,
+        batching,
+        metrics.batch_observer,
+        preloaded=preloaded,
     )
     pool = ModelPool(loader, io_executor, max_loaded=settings.max_loaded_versions)
     role = Role(settings.role)

@@ -10,6 +10,11 @@ Life of a version:
    pushed as it is) give a `Packaged` artifact; berth stores it and its sha256;
 2. serve: the artifact is fetched and verified against its sha256, then `load` gives a `Runtime`;
 3. `Runtime.predict` answers batches; `Runtime.unload` frees it.
+
+A flavor may declare ``fork_safe: ClassVar[bool] = True`` when its `load` starts no native thread
+pool (OpenMP, a framework's session threads): `berth serve --workers N` then loads its versions once
+in the parent process and forks the workers, which share the model's memory. A flavor that does not
+declare it loads in each worker (`berth.runtime.preloaded`).
 """
 
 from __future__ import annotations

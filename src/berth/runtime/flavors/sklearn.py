@@ -66,6 +66,9 @@ class SklearnFlavor:
     # a pickle is recognised by its first bytes whatever its name: .bin and .model are names
     # pickled models often carry
     file_suffixes: ClassVar[tuple[str, ...]] = (SKOPS_SUFFIX, *sorted(PICKLE_SUFFIXES), ".bin", ".model")
+    fork_safe: ClassVar[bool] = True
+    """Loading unpickles Python and NumPy objects and starts no native thread pool: a parent
+    process may load it before forking its workers (`berth.runtime.preloaded`)."""
 
     def matches_object(self, obj: Any) -> bool:
         module = type(obj).__module__
