@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import threading
 from collections.abc import Callable, Iterator
 from concurrent.futures import Executor
 from contextlib import contextmanager
@@ -22,6 +23,13 @@ from berth.runtime.preloaded import PreloadedRuntimes
 from berth.storage.protocols import ArtifactStore
 
 log = logging.getLogger(__name__)
+
+_DESERIALIZING = threading.Lock()
+"""Held while a flavor builds a model from its artifact. Two threads importing one library's modules
+for the first time, in different orders (an rf and an lr load both import sklearn's submodules), can
+meet in CPython's import deadlock avoidance, which hands one of them a partially initialised module
+(``cannot import name 'clone' from partially initialized module 'sklearn.base'``). Deserialising
+holds the GIL for most of its time anyway; fetching, verifying and warming up stay concurrent."""
 
 BatchObservers = Callable[[Version], ObserveRows | None]
 """The rows observer of a version's batcher (for metrics), or None."""
@@ -77,7 +85,7 @@ def load_runtime(version: Version, path: Path, catalog: FlavorCatalog) -> Runtim
     example. Any failure is MODEL_LOAD_FAILED, or UNTRUSTED_ARTIFACT / ARTIFACT_INTEGRITY as raised.
     The server's loader, `berth.load_model` and Spark executors all load through here."""
     label = f"{version.model} v{version.number}"
-    with _load_failures(label):
+    with _load_failures(label), _DESERIALIZING:
         runtime = catalog.get(version.flavor).load(
             path, dict(version.runtime_config), trusted=version.trusted
         )
