@@ -6,11 +6,7 @@ test_point_in_time.py makes training sets with joins over a server and a home.)"
 from __future__ import annotations
 
 import json
-import os
-import sys
 from pathlib import Path
-
-import pytest
 
 from tests.docs.readme_blocks import readme_blocks
 from tests.docs.terminal import Terminal
@@ -18,12 +14,8 @@ from tests.docs.terminal import Terminal
 FEATURES_DOC = Path(__file__).resolve().parents[2] / "docs" / "features.md"
 
 
-def test_the_materialize_commands_run_as_written(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    for name in [n for n in os.environ if n.startswith("BERTH_")]:
-        monkeypatch.delenv(name)
-    env = {k: v for k, v in os.environ.items() if k not in ("MAKEFLAGS", "MFLAGS", "MAKELEVEL")}
-    env["PATH"] = f"{Path(sys.prefix) / 'bin'}{os.pathsep}{env['PATH']}"
-    reader = Terminal(tmp_path, env)
+def test_the_materialize_commands_run_as_written(tmp_path: Path, reader_env: dict[str, str]) -> None:
+    reader = Terminal(tmp_path, reader_env)
     reader.run("berth init")
     blocks = readme_blocks(FEATURES_DOC)
     [script] = [b for b in blocks if b.first_line.startswith("# history.py")]

@@ -3,11 +3,7 @@
 from __future__ import annotations
 
 import json
-import os
-import sys
 from pathlib import Path
-
-import pytest
 
 from tests.docs.readme_blocks import readme_blocks
 from tests.docs.terminal import Terminal
@@ -15,12 +11,8 @@ from tests.docs.terminal import Terminal
 JOBS_DOC = Path(__file__).resolve().parents[2] / "docs" / "jobs.md"
 
 
-def test_the_trigger_commands_run_as_written(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    for name in [n for n in os.environ if n.startswith("BERTH_")]:
-        monkeypatch.delenv(name)
-    env = {k: v for k, v in os.environ.items() if k not in ("MAKEFLAGS", "MFLAGS", "MAKELEVEL")}
-    env["PATH"] = f"{Path(sys.prefix) / 'bin'}{os.pathsep}{env['PATH']}"
-    reader = Terminal(tmp_path, env)
+def test_the_trigger_commands_run_as_written(tmp_path: Path, reader_env: dict[str, str]) -> None:
+    reader = Terminal(tmp_path, reader_env)
     reader.run("berth init")
     [block] = [
         b for b in readme_blocks(JOBS_DOC) if b.first_line.startswith("berth trigger add nightly-score")

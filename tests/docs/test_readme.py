@@ -13,7 +13,6 @@ instead (``make -n test``).
 from __future__ import annotations
 
 import json
-import os
 import re
 import subprocess
 import sys
@@ -27,7 +26,7 @@ import pandas as pd
 import pytest
 
 import berth
-from tests.docs.readme_blocks import Block, readme_blocks
+from tests.docs.readme_blocks import Block, readme_blocks, the_block
 from tests.docs.terminal import PythonSession, Script, Terminal
 from tests.support.servers import free_port, wait_ready
 from tests.support.unavailable import unavailable
@@ -53,8 +52,7 @@ RUN_BY: Final = {
 
 
 def block(starts: str) -> Block:
-    [found] = [b for b in BLOCKS if b.first_line.startswith(starts)]
-    return found
+    return the_block(BLOCKS, starts)
 
 
 def test_every_block_is_run_by_a_test() -> None:
@@ -66,17 +64,6 @@ def test_every_block_is_run_by_a_test() -> None:
 
 def _claimed(candidate: Block) -> bool:
     return sum(candidate.first_line.startswith(starts) for starts in RUN_BY) == 1
-
-
-@pytest.fixture
-def reader_env(monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:
-    """A reader's environment: the project's virtual environment on PATH, no BERTH_* settings (and
-    none of an enclosing ``make test``'s variables)."""
-    for name in [n for n in os.environ if n.startswith("BERTH_")]:
-        monkeypatch.delenv(name)
-    env = {k: v for k, v in os.environ.items() if k not in ("MAKEFLAGS", "MFLAGS", "MAKELEVEL")}
-    env["PATH"] = f"{Path(sys.prefix) / 'bin'}{os.pathsep}{env['PATH']}"
-    return env
 
 
 @pytest.fixture
