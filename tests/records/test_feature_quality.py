@@ -6,8 +6,10 @@ team sees none of it."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from datetime import UTC, datetime
+from typing import Any
 
 import httpx
 import pytest
@@ -48,7 +50,9 @@ def any_served(request: pytest.FixtureRequest) -> Served:
 
 
 def test_monitoring_shows_null_rate_freshness_and_drift_per_view_and_feature(any_served: Served) -> None:
-    [view] = recorded(any_served)["features"]
+    views = {v["view"]: v for v in recorded(any_served)["features"]}
+    assert list(views) == ["customer-money", "customer-tenure"]
+    view = views["customer-money"]
     assert (view["view"], view["key"], view["source"], view["ttl_s"]) == (
         "customer-money",
         "customer_id",
@@ -79,6 +83,11 @@ def test_monitoring_shows_null_rate_freshness_and_drift_per_view_and_feature(any
     # the served incomes moved, the ages did not
     assert features["income"]["drift"]["drifted"] is True
     assert features["age"]["drift"]["drifted"] is False
+    # the other view: every customer found fresh; its feature is dropped before the model
+    tenure = views["customer-tenure"]
+    assert tenure["lookups"]["hit_share"] == 1.0
+    assert tenure["freshness"]["missing_share"] == tenure["freshness"]["stale_share"] == 0.0
+    assert tenure["features"][0]["null_rate"] is None
 
 
 def test_alert_rules_fire_on_served_feature_quality(any_served: Served) -> None:
@@ -90,6 +99,7 @@ def test_alert_rules_fire_on_served_feature_quality(any_served: Served) -> None:
         ("money-missing", "feature_missing_share", 0.05),
         ("money-drift", "feature_drift_share", 0.4),
         ("money-quiet", "feature_null_rate", 0.5),
+        ("money-misses", "feature_miss_share", 0.15),
     ]
     for name, metric, threshold in rules:
         rule = {"name": name, "target": "scoring", "metric": metric, "op": ">", "threshold": threshold}
@@ -109,11 +119,191 @@ def test_alert_rules_fire_on_served_feature_quality(any_served: Served) -> None:
         workspace.close()
     assert sorted(t.rule for t in fired if t.kind == "fired") == [
         "money-drift",
+        "money-misses",
         "money-missing",
         "money-nulls",
         "money-stale",
     ]
     assert observed.value == pytest.approx(60 / CUSTOMERS)
+
+
+def _rule(served: Served, who: str, rule: dict[str, Any], method: str = "POST") -> httpx.Response:
+    url = f"{served.url}/api/v1/alerts/rules" + ("" if method == "POST" else f"/{rule['name']}")
+    body = rule | {"window_s": 3600, "min_samples": 10} if method == "POST" else rule
+    return httpx.request(method, url, headers=served.auth(who), json=body)
+
+
+def test_a_rule_on_one_view_or_feature_fires_for_it_alone(any_served: Served) -> None:
+    served = any_served
+    recorded(served)
+    one = {"target": "scoring", "op": ">"}
+    rules = [
+        # customer-money misses 20% of its look-ups (miss or stale) and has 10% of its entities gone,
+        # customer-tenure none
+        one
+        | {
+            "name": "v-money-misses",
+            "metric": "feature_miss_share",
+            "threshold": 0.15,
+            "view": "customer-money",
+        },
+        one
+        | {
+            "name": "v-tenure-misses",
+            "metric": "feature_miss_share",
+            "threshold": 0.0,
+            "view": "customer-tenure",
+        },
+        one
+        | {
+            "name": "v-money-gone",
+            "metric": "feature_missing_share",
+            "threshold": 0.05,
+            "view": "customer-money",
+        },
+        one
+        | {
+            "name": "v-tenure-gone",
+            "metric": "feature_missing_share",
+            "threshold": 0.0,
+            "view": "customer-tenure",
+        },
+        one
+        | {
+            "name": "v-tenure-stale",
+            "metric": "feature_stale_share",
+            "threshold": 0.0,
+            "view": "customer-tenure",
+        },
+        # of customer-money, income is 30% null and drifts, age 20% null and does not
+        one
+        | {
+            "name": "v-income-nulls",
+            "metric": "feature_null_rate",
+            "threshold": 0.25,
+            "view": "customer-money",
+            "feature": "income",
+        },
+        one
+        | {
+            "name": "v-age-nulls",
+            "metric": "feature_null_rate",
+            "threshold": 0.25,
+            "view": "customer-money",
+            "feature": "age",
+        },
+        one
+        | {
+            "name": "v-income-drift",
+            "metric": "feature_drift_share",
+            "threshold": 0.5,
+            "view": "customer-money",
+            "feature": "income",
+        },
+        one
+        | {
+            "name": "v-age-drift",
+            "metric": "feature_drift_share",
+            "threshold": 0.0,
+            "view": "customer-money",
+            "feature": "age",
+        },
+    ]
+    for rule in rules:
+        made = _rule(served, "alice", rule)
+        assert made.status_code == 201, made.text
+        assert (made.json()["view"], made.json()["feature"]) == (rule["view"], rule.get("feature"))
+    workspace = open_workspace(served.settings)
+    evaluator = AlertEvaluator(workspace.alerts, workspace.monitor, None)
+    try:
+        fired = evaluator.evaluate_all(datetime.now(UTC))
+    finally:
+        evaluator.close()
+        workspace.close()
+    mine = {r["name"] for r in rules}
+    fired_now = [t for t in fired if t.kind == "fired" and t.rule in mine]
+    assert sorted(t.rule for t in fired_now) == [
+        "v-income-drift",
+        "v-income-nulls",
+        "v-money-gone",
+        "v-money-misses",
+    ]
+    by_name = {t.rule: t for t in fired_now}
+    assert by_name["v-money-misses"].value == pytest.approx(40 / CUSTOMERS)
+    assert by_name["v-income-nulls"].value == pytest.approx(60 / CUSTOMERS)
+    assert "(view customer-money, feature income)" in by_name["v-income-nulls"].message
+    states = {
+        r["name"]: r["state"]
+        for r in httpx.get(f"{served.url}/api/v1/alerts/rules", headers=served.auth("dave")).json()["rules"]
+        if r["name"] in mine
+    }
+    assert states["v-tenure-misses"] == states["v-age-nulls"] == states["v-age-drift"] == "ok"
+    for rule in rules:
+        assert _rule(served, "alice", {"name": rule["name"]}, "DELETE").status_code == 200
+
+
+BAD_SELECTORS = [
+    ({"metric": "feature_null_rate", "view": "no-such-view"}, "serves no feature view 'no-such-view'"),
+    ({"metric": "feature_null_rate", "view": "beta-ledger"}, "serves no feature view 'beta-ledger'"),
+    ({"metric": "feature_null_rate", "view": "customer-money", "feature": "tenure"}, "no feature 'tenure'"),
+    ({"metric": "feature_miss_share", "view": "customer-money", "feature": "age"}, "feature: only for"),
+    ({"metric": "feature_null_rate", "feature": "age"}, "feature: needs the view"),
+    ({"metric": "error_rate", "view": "customer-money"}, "view: only for"),
+    ({"metric": "feature_null_rate", "view": 7}, "view: a string"),
+]
+
+
+@pytest.mark.parametrize(("selector", "said"), BAD_SELECTORS)
+def test_a_bad_view_or_feature_is_refused(served: Served, selector: dict[str, Any], said: str) -> None:
+    rule = {"name": "bad-selector", "target": "scoring", "op": ">", "threshold": 0} | selector
+    answer = _rule(served, "alice", rule)
+    assert answer.status_code == 400, answer.text
+    assert answer.json()["code"] == "invalid_request"
+    assert said in answer.json()["error"]
+
+
+def test_another_teams_view_answers_like_a_missing_one(served: Served) -> None:
+    """beta's view is not served by alpha's endpoint; naming it says no more than a name never made."""
+    rule = {
+        "name": "peek-ledger",
+        "target": "scoring",
+        "op": ">",
+        "threshold": 0,
+        "metric": "feature_null_rate",
+    }
+    theirs = _rule(served, "alice", rule | {"view": "beta-ledger"})
+    none = _rule(served, "alice", rule | {"view": "no-such-view"})
+    assert theirs.status_code == none.status_code == 400
+    assert theirs.json()["error"].replace("beta-ledger", "X") == none.json()["error"].replace(
+        "no-such-view", "X"
+    )
+    # bob, who reads beta-ledger, maintains no rule on alpha's endpoint, with or without a view
+    assert _rule(served, "bob", rule | {"view": "customer-money"}).status_code in (403, 404)
+
+
+def test_a_rule_changed_to_a_view_the_endpoint_does_not_serve_is_refused(served: Served) -> None:
+    rule = {
+        "name": "narrowed",
+        "target": "scoring",
+        "op": ">",
+        "threshold": 0.5,
+        "metric": "feature_miss_share",
+    }
+    assert _rule(served, "alice", rule).status_code == 201
+    try:
+        moved = _rule(served, "alice", {"name": "narrowed", "view": "customer-tenure"}, "PUT")
+        assert moved.status_code == 200, moved.text
+        assert moved.json()["view"] == "customer-tenure"
+        wrong = _rule(served, "alice", {"name": "narrowed", "view": "beta-ledger"}, "PUT")
+        assert wrong.status_code == 400, wrong.text
+        kept = httpx.get(f"{served.url}/api/v1/alerts/rules/narrowed", headers=served.auth("dave")).json()
+        assert kept["view"] == "customer-tenure"
+        # back to the worst over the views
+        widened = _rule(served, "alice", {"name": "narrowed", "view": None}, "PUT")
+        assert widened.status_code == 200
+        assert widened.json()["view"] is None
+    finally:
+        _rule(served, "alice", {"name": "narrowed"}, "DELETE")
 
 
 def test_another_team_sees_no_feature_quality(served: Served) -> None:
@@ -186,3 +376,30 @@ def test_the_cli_prints_the_served_features(served: Served) -> None:
     lines = [line.split() for line in result.output.splitlines()]
     assert ["income", "200", "30.0%", "drifted"] in lines
     assert ["age", "200", "20.0%", "ok"] in lines
+
+
+def test_the_cli_adds_and_lists_a_rule_on_one_feature(served: Served) -> None:
+    rule = {
+        "name": "cli-income",
+        "target": "scoring",
+        "metric": "feature_null_rate",
+        "op": ">",
+        "threshold": 0.25,
+        "view": "customer-money",
+        "feature": "income",
+    }
+    where = ["--url", served.url, "--token", served.tokens["alice"]]
+    added = CliRunner().invoke(cli, ["alert", "add", json.dumps(rule), *where])
+    assert added.exit_code == 0, added.output
+    try:
+        listed = CliRunner().invoke(cli, ["alert", "list", "--target", "scoring", *where])
+        assert ["cli-income", "scoring", "feature_null_rate", "customer-money/income"] in [
+            line.split()[:4] for line in listed.output.splitlines()
+        ]
+        wrong = CliRunner().invoke(
+            cli, ["alert", "add", json.dumps(rule | {"name": "cli-x", "feature": "x"}), *where]
+        )
+        assert wrong.exit_code != 0
+        assert "serves no feature 'x' of view 'customer-money'" in str(wrong.exception)
+    finally:
+        CliRunner().invoke(cli, ["alert", "delete", "cli-income", *where])

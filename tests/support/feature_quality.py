@@ -4,8 +4,10 @@ for the tests of served features' quality (`tests/records/test_feature_quality.p
 Team alpha's endpoint `scoring` looks up `age` and `income` by customer id in `customer-money`
 (TTL one hour): of the 200 customers, 160 were written a moment ago (the first 20 without an
 income), 20 two hours ago (stale: served as null) and 20 never (missing: null). The incomes are
-three standard deviations above the training data's. alice maintains alpha, dave reads it, bob
-maintains beta, erin is in no team.
+three standard deviations above the training data's. It also looks up `tenure` in
+`customer-tenure`, which holds every customer a moment ago (all hits, nothing null), and which a
+later step drops. Team beta has a view of its own, `beta-ledger`, that no endpoint serves. alice
+maintains alpha, dave reads it, bob maintains beta, erin is in no team.
 """
 
 from __future__ import annotations
@@ -44,9 +46,24 @@ VIEW = {
     "on_miss": "null",
     "budget_ms": 10_000,  # generous: the budget is not under test, and a loaded machine stalls
 }
+TENURE = {
+    "name": "customer-tenure",
+    "entity": "customer_id",
+    "features": {"tenure": "float64"},
+    "ttl_s": 3600,
+    "on_miss": "null",
+    "budget_ms": 10_000,
+}
+LEDGER = {"name": "beta-ledger", "entity": "customer_id", "features": {"balance": "float64"}}
 STEPS = {
     "pre": [
-        {"type": "features", "views": [{"view": "customer-money", "key": "customer_id"}]},
+        {
+            "type": "features",
+            "views": [
+                {"view": "customer-money", "key": "customer_id"},
+                {"view": "customer-tenure", "key": "customer_id"},
+            ],
+        },
         {"type": "select", "columns": ["age", "income"]},
     ]
 }
@@ -103,6 +120,8 @@ def _serve(settings: Settings, tokens: dict[str, str], source: str) -> Iterator[
     workspace = open_workspace(settings)
     try:
         workspace.features.create(VIEW | {"source": source}, team="alpha")
+        workspace.features.create(TENURE | {"source": source}, team="alpha")
+        workspace.features.create(LEDGER | {"source": source}, team="beta")
         rng = np.random.default_rng(6)
         rows = {
             f"c-{i}": {"age": float(rng.normal(45, 12))}
@@ -112,6 +131,8 @@ def _serve(settings: Settings, tokens: dict[str, str], source: str) -> Iterator[
         now = time.time()
         workspace.features.put("customer-money", {k: rows[k] for k in (f"c-{i}" for i in FRESH)}, at=now)
         workspace.features.put("customer-money", {f"c-{i}": rows[f"c-{i}"] for i in STALE}, at=now - 7200)
+        tenures = {f"c-{i}": {"tenure": float(i % 12)} for i in range(CUSTOMERS)}
+        workspace.features.put("customer-tenure", tenures, at=now)
     finally:
         workspace.close()
     with server_in_thread(settings) as url:

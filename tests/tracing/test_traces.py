@@ -272,7 +272,16 @@ def test_a_job_run_links_to_the_request_that_enqueued_it(traced: Traced) -> None
 class _Firing:
     """A metric source under which every rule fires (the alert's data is not what is tested here)."""
 
-    def observe(self, target: str, metric: Metric, window_s: int, now: datetime) -> Observation:
+    def observe(
+        self,
+        target: str,
+        metric: Metric,
+        window_s: int,
+        now: datetime,
+        *,
+        view: str | None = None,
+        feature: str | None = None,
+    ) -> Observation:
         return Observation(1.0, 1000)
 
 

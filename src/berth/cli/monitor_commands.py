@@ -191,7 +191,8 @@ def alert() -> None:
 @target_options
 def add(rule_json: str, home: Path | None, url: str | None) -> None:
     """Add a rule, given as JSON (inline or @file): name, target, metric, op, threshold, window_s,
-    min_samples, webhook_url. The answer holds the webhook's signing secret (whsec_...), shown once."""
+    min_samples, webhook_url; for the feature_* metrics, view (one served view) and feature (one of
+    its features). The answer holds the webhook's signing secret (whsec_...), shown once."""
     with monitor_client(home, url) as client:
         echo_json(client.add_rule(read_json_arg(rule_json)))
 
@@ -202,8 +203,13 @@ def add(rule_json: str, home: Path | None, url: str | None) -> None:
 def list_rules(target: str | None, home: Path | None, url: str | None) -> None:
     """The rules and their state."""
     with monitor_client(home, url) as client:
-        rows = client.rules(target)
-    echo_table(rows, ["name", "target", "metric", "op", "threshold", "window_s", "state"])
+        rows = [r | {"watches": _watches(r)} for r in client.rules(target)]
+    echo_table(rows, ["name", "target", "metric", "watches", "op", "threshold", "window_s", "state"])
+
+
+def _watches(rule: dict[str, Any]) -> str:
+    """What of the target a rule watches: a view (and feature) it names, or the whole target."""
+    return "/".join(part for part in (rule.get("view"), rule.get("feature")) if part) or "-"
 
 
 @alert.command("delete")

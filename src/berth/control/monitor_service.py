@@ -143,7 +143,18 @@ class MonitorService:
         return compare_variants(labelled, a, b).to_json()
 
     # -- one metric (alert rules) --------------------------------------------------------------
-    def observe(self, target: str, metric: Metric, window_s: int, now: datetime) -> Observation:
+    def observe(
+        self,
+        target: str,
+        metric: Metric,
+        window_s: int,
+        now: datetime,
+        *,
+        view: str | None = None,
+        feature: str | None = None,
+    ) -> Observation:
+        """A metric over the window before `now`. For served features, `view` narrows it to one view
+        (and `feature` to one of its features) instead of the worst over the endpoint's views."""
         from berth.control.monitoring.performance import performance  # loaded when used
 
         start = now - timedelta(seconds=window_s)
@@ -165,11 +176,12 @@ class MonitorService:
             return Observation(failed / total if total else None, total)
         window = Window(start, now, window_s)
         if metric in _FEATURE_FIGURES:
-            views = self._features(target, window, None)
+            views = _selected(self._features(target, window, None), view, feature)
             return Observation(*worst(views, _FEATURE_FIGURES[metric]))
         if metric is Metric.FEATURE_DRIFT_SHARE:
             report, _ = self._drift_report(target, window)
-            return Observation(*_served_drift_share(self._features(target, window, report)))
+            views = _selected(self._features(target, window, report), view, feature)
+            return Observation(*_served_drift_share(views))
         if metric in (Metric.DRIFT_SHARE, Metric.PREDICTION_DRIFT):
             report, _ = self._drift_report(target, window)
             if report is None:
@@ -181,6 +193,13 @@ class MonitorService:
         key = "version_age_s" if metric is Metric.VERSION_AGE_DAYS else "data_age_s"
         seconds = stale.get(key)
         return Observation(None if seconds is None else seconds / 86400, 1)
+
+    def served_views(self, target: str) -> dict[str, tuple[str, tuple[str, ...]]]:
+        """The feature views the target's ``features`` steps read: name -> (team, the view's
+        features served), for checking a rule's `view` and `feature`."""
+        if self._served is None:
+            return {}
+        return {s.view.name: (s.view.team, s.features) for s in self._served.views(target)}
 
     # -- pieces --------------------------------------------------------------------------------
     def _features(self, name: str, window: Window, report: DriftReport | None) -> list[dict[str, Any]]:
@@ -284,7 +303,18 @@ _FEATURE_FIGURES: Final = {
     Metric.FEATURE_NULL_RATE: "null_rate",
     Metric.FEATURE_MISSING_SHARE: "missing_share",
     Metric.FEATURE_STALE_SHARE: "stale_share",
+    Metric.FEATURE_MISS_SHARE: "miss_share",
 }
+
+
+def _selected(views: Sequence[dict[str, Any]], view: str | None, feature: str | None) -> list[dict[str, Any]]:
+    """The served views a rule watches: all of them, or the one named (with only `feature`)."""
+    if view is None:
+        return list(views)
+    chosen = [v for v in views if v["view"] == view]
+    if feature is None:
+        return chosen
+    return [v | {"features": [f for f in v["features"] if f["feature"] == feature]} for v in chosen]
 
 
 def _verdict(found: FeatureDrift) -> dict[str, Any]:

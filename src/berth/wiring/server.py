@@ -630,7 +630,9 @@ def _include_management(app: FastAPI, server: Server) -> None:
         )
     )
     destinations = DestinationPolicy(WebhookAllowList.parse(settings.webhook_allow))
-    app.include_router(alert_router(server.workspace.alerts, destinations))
+    app.include_router(
+        alert_router(server.workspace.alerts, destinations, server.workspace.monitor.served_views)
+    )
     inbox = InboxService(server.workspace.inbox, server.workspace.records, server.workspace.inbox.team_exists)
     app.include_router(inbox_router(inbox, destinations))
     app.include_router(

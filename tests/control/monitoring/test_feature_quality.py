@@ -142,3 +142,7 @@ def test_lookups_at_serving_time_from_what_the_records_kept() -> None:
     [before] = feature_quality([SERVED], records, Store({}).read, NOW)  # records that kept none
     assert before["lookups"]["rows"] == 0
     assert before["lookups"]["hit_share"] is None
+    # alert rules' feature_miss_share: rows not served a fresh value (miss, stale, unavailable)
+    assert worst([view], "miss_share") == (0.5, 4)
+    assert worst([view, before], "miss_share") == (0.5, 4)  # a view without look-ups has no say
+    assert worst([before], "miss_share") == (None, 0)

@@ -45,6 +45,9 @@ class LocalMonitor:
 
     def add_rule(self, rule: Mapping[str, Any]) -> JsonDict:
         new = AlertRule.from_request(rule)
+        new.check_served(
+            {name: features for name, (_, features) in self._ws.monitor.served_views(new.target).items()}
+        )
         stored = self._ws.alerts.create_rule(new.to_json(with_secret=True))
         secret = {"secret": new.secret} if new.secret else {}  # shown once, like the server's answer
         return AlertRule.from_json(stored.spec).to_json() | {"state": stored.state} | secret

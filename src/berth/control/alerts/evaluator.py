@@ -12,7 +12,7 @@ from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from berth.control.alerts.rules import AlertRule, AlertState, Metric
 from berth.control.alerts.webhook import WebhookSender
@@ -34,7 +34,16 @@ class Observation:
 
 
 class MetricSource(Protocol):
-    def observe(self, target: str, metric: Metric, window_s: int, now: datetime) -> Observation: ...
+    def observe(
+        self,
+        target: str,
+        metric: Metric,
+        window_s: int,
+        now: datetime,
+        *,
+        view: str | None = None,
+        feature: str | None = None,
+    ) -> Observation: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -86,7 +95,9 @@ class AlertEvaluator:
         rule = AlertRule.from_json(stored.spec)
         if not rule.enabled:
             return None
-        seen = self._metrics.observe(rule.target, rule.metric, rule.window_s, now)
+        seen = self._metrics.observe(
+            rule.target, rule.metric, rule.window_s, now, view=rule.view, feature=rule.feature
+        )
         if seen.value is None or seen.samples < rule.min_samples:
             self._store.transition(
                 stored.uid, stored.revision, _keep_or_no_data(stored.state), seen.value, now
@@ -116,7 +127,7 @@ class AlertEvaluator:
     def _deliver(
         self, url: str, rule: AlertRule, transition: Transition, at: datetime, parent: Context | None = None
     ) -> None:
-        payload = {
+        payload: dict[str, Any] = {
             "event": f"alert.{transition.kind}",
             "rule": rule.name,
             "target": rule.target,
@@ -129,6 +140,8 @@ class AlertEvaluator:
             "at": at.isoformat(),
             "alert_id": transition.event_id,
         }
+        if rule.view is not None:
+            payload |= {"view": rule.view, "feature": rule.feature}
         delivery = self._sender.send(
             url,
             rule.secret,

@@ -49,6 +49,23 @@ class Metric(StrEnum):
     """The highest share, over the served views, of entities served whose value is older than the TTL."""
     FEATURE_DRIFT_SHARE = "feature_drift_share"
     """Share of the served features that drift against the version's reference profile (0..1)."""
+    FEATURE_MISS_SHARE = "feature_miss_share"
+    """The highest share, over the served views, of the rows looked up at serving time that were not
+    served a fresh value (outcome ``miss``, ``stale`` or ``unavailable``; from the records)."""
+
+
+VIEW_METRICS: Final = frozenset(
+    {
+        Metric.FEATURE_NULL_RATE,
+        Metric.FEATURE_MISSING_SHARE,
+        Metric.FEATURE_STALE_SHARE,
+        Metric.FEATURE_DRIFT_SHARE,
+        Metric.FEATURE_MISS_SHARE,
+    }
+)
+"""Metrics of served features: a rule may watch one view (``view``) instead of the worst of them."""
+FEATURE_METRICS: Final = frozenset({Metric.FEATURE_NULL_RATE, Metric.FEATURE_DRIFT_SHARE})
+"""Metrics with a figure per feature: a rule on one view may watch one of its features (``feature``)."""
 
 
 OPERATORS: Final[Mapping[str, Callable[[float, float], bool]]] = {
@@ -79,13 +96,23 @@ class AlertRule:
     secret: str = field(default="", repr=False)
     enabled: bool = True
     description: str = ""
+    view: str | None = None
+    """One feature view the target serves (metrics in `VIEW_METRICS`; None: the worst view)."""
+    feature: str | None = None
+    """One feature of `view` (metrics in `FEATURE_METRICS`; None: all of the view's)."""
 
     def holds(self, value: float) -> bool:
         return OPERATORS[self.op](value, self.threshold)
 
     def describe(self, value: float) -> str:
         condition = f"{self.op} {self.threshold:g} over {self.window_s} s"
-        return f"{self.metric.value} of {self.target} is {value:.4g} ({condition})"
+        return f"{self.metric.value} of {self.target}{self.selector()} is {value:.4g} ({condition})"
+
+    def selector(self) -> str:
+        """`` (view v)`` or `` (view v, feature f)`` for a rule on one view; empty otherwise."""
+        if self.view is None:
+            return ""
+        return f" (view {self.view}" + (f", feature {self.feature})" if self.feature else ")")
 
     def to_json(self, *, with_secret: bool = False) -> dict[str, Any]:
         """The rule as stored (`with_secret`), or as callers see it: no secret, and the webhook URL
@@ -102,6 +129,8 @@ class AlertRule:
             "has_secret": bool(self.secret),
             "enabled": self.enabled,
             "description": self.description,
+            "view": self.view,
+            "feature": self.feature,
         }
         if with_secret:
             out["secret"] = self.secret
@@ -142,6 +171,7 @@ class AlertRule:
         enabled = data.get("enabled", True)
         if not isinstance(enabled, bool):
             raise _invalid("enabled: true or false")
+        view, feature = _selector(data, metric)
         return cls(
             name=name,
             target=_text(data, "target", required=True)[:128],
@@ -154,6 +184,8 @@ class AlertRule:
             secret=secret,
             enabled=enabled,
             description=_text(data, "description")[:1000],
+            view=view,
+            feature=feature,
         )
 
     @classmethod
@@ -170,6 +202,23 @@ class AlertRule:
         merged = self.to_json(with_secret=True) | dict(data) | {"name": self.name, "secret": self.secret}
         merged.pop("has_secret", None)
         return AlertRule.from_json(merged)._checked_for_callers().with_new_secret_if_needed()
+
+    def check_served(self, served: Mapping[str, tuple[str, ...]]) -> None:
+        """INVALID_REQUEST unless the rule's `view` (if any) is one of `served` (the views its target
+        serves that its caller may read: name -> the features served) and its `feature` one of those."""
+        if self.view is None:
+            return
+        features = served.get(self.view)
+        if features is None:
+            raise _invalid(
+                f"view: {self.target!r} serves no feature view {self.view!r} "
+                "(the views it serves are in its monitoring: GET /api/v1/monitor/{name})"
+            )
+        if self.feature is not None and self.feature not in features:
+            raise _invalid(
+                f"feature: {self.target!r} serves no feature {self.feature!r} of view {self.view!r} "
+                f"(it serves {sorted(features)})"
+            )
 
     def _checked_for_callers(self) -> AlertRule:
         """What a caller may no longer set (rules stored before still load): credentials in the URL."""
@@ -205,6 +254,26 @@ def _text(data: Mapping[str, Any], key: str, *, required: bool = False) -> str:
     if required and not value:
         raise _invalid(f"{key} is required")
     return value
+
+
+def _selector(data: Mapping[str, Any], metric: Metric) -> tuple[str | None, str | None]:
+    """The rule's `view` and `feature`, checked against its metric (whether the target serves them
+    is checked where the rule is made: `berth.server.rest.alert_routes`)."""
+    view = _text(data, "view") or None
+    feature = _text(data, "feature") or None
+    if view is not None:
+        if metric not in VIEW_METRICS:
+            raise _invalid(f"view: only for the metrics {sorted(m.value for m in VIEW_METRICS)}")
+        if len(view) > 128:
+            raise _invalid("view: a feature view's name")
+    if feature is not None:
+        if metric not in FEATURE_METRICS:
+            raise _invalid(f"feature: only for the metrics {sorted(m.value for m in FEATURE_METRICS)}")
+        if view is None:
+            raise _invalid("feature: needs the view it belongs to (view)")
+        if len(feature) > 128:
+            raise _invalid("feature: a feature's name")
+    return view, feature
 
 
 def _no_secret(data: Mapping[str, Any]) -> None:

@@ -210,10 +210,16 @@ def _missing(column: np.ndarray[Any, Any]) -> np.ndarray[Any, np.dtype[np.bool_]
 def worst(views: Sequence[Mapping[str, Any]], figure: str) -> tuple[float | None, int]:
     """The highest value of a figure over the views (and the samples behind it), for alert rules:
     ``null_rate`` (of any served feature; samples: its rows), ``missing_share`` or ``stale_share``
-    (samples: the entities read back)."""
+    (samples: the entities read back), or ``miss_share``: the share of the rows looked up at serving
+    time that were not served a fresh value (``miss``, ``stale``, ``unavailable``; samples: those rows)."""
     found: list[tuple[float, int]] = []
     for view in views:
-        if figure == "null_rate":
+        if figure == "miss_share":
+            rows = view["lookups"]["rows"]
+            if rows:
+                missed = sum(round(view["lookups"][f"{o}_share"] * rows) for o in OUTCOMES if o != "hit")
+                found.append((missed / rows, rows))
+        elif figure == "null_rate":
             found += [(f["null_rate"], f["rows"]) for f in view["features"] if f["null_rate"] is not None]
         elif (value := view["freshness"][figure]) is not None:
             found.append((value, view["freshness"]["entities"]))

@@ -10,13 +10,14 @@ rule its webhook, and to one who rotates it. Webhook URLs naming an internal hos
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, Query, Request
 
 from berth.control.alerts.destinations import DestinationPolicy, DestinationRefused
 from berth.control.alerts.rules import AlertRule
-from berth.core.access import ANONYMOUS, Action, Principal
+from berth.core.access import ANONYMOUS, Action, Principal, Resource, allowed
 from berth.core.errors import BerthError, ErrorCode
 from berth.core.record_requests import parse_time
 from berth.server.auth.permissions import request_guard, requires
@@ -28,10 +29,14 @@ _ERRORS: dict[int | str, dict[str, Any]] = {
     404: {"description": "not found"},
     409: {"description": "conflict"},
 }
+ServedViews = Callable[[str], Mapping[str, tuple[str, tuple[str, ...]]]]
+"""The feature views an endpoint serves: name -> (its team, the features served)."""
 RuleBody = Annotated[dict[str, Any], Body(description="An alert rule (docs/monitoring.md)")]
 
 
-def alert_router(store: SqlAlertStore, destinations: DestinationPolicy) -> APIRouter:
+def alert_router(
+    store: SqlAlertStore, destinations: DestinationPolicy, served_views: ServedViews | None = None
+) -> APIRouter:
     router = APIRouter(prefix="/api/v1/alerts", tags=["alerts"], responses=_ERRORS)
 
     def check_destination(rule: AlertRule) -> None:
@@ -44,6 +49,21 @@ def alert_router(store: SqlAlertStore, destinations: DestinationPolicy) -> APIRo
                     f"invalid alert rule: webhook_url: {refused}; webhooks reach public addresses "
                     "(an operator opens internal receivers with BERTH_WEBHOOK_ALLOW)",
                 ) from None
+
+    async def check_selector(caller: Principal, rule: AlertRule) -> None:
+        """A rule on one view names a view its target serves that the caller may read (another
+        team's view answers like a missing one), and a feature of it the target serves."""
+        if rule.view is None:
+            return
+        served = {} if served_views is None else await in_thread(served_views, rule.target)
+        readable = {
+            name: features
+            for name, (team, features) in served.items()
+            if caller is ANONYMOUS
+            or caller.admin
+            or allowed(caller, Action.READ, Resource.entity_table(name, team))
+        }
+        rule.check_served(readable)
 
     async def check(request: Request, caller: Principal, action: Action, target: str) -> None:
         if caller is not ANONYMOUS:
@@ -66,6 +86,7 @@ def alert_router(store: SqlAlertStore, destinations: DestinationPolicy) -> APIRo
     ) -> dict[str, Any]:
         rule = AlertRule.from_request(body)
         await check(request, caller, Action.ENDPOINT, rule.target)
+        await check_selector(caller, rule)
         check_destination(rule)
         stored = await in_thread(store.create_rule, rule.to_json(with_secret=True))
         return _view(stored) | _once(rule.secret)
@@ -86,6 +107,7 @@ def alert_router(store: SqlAlertStore, destinations: DestinationPolicy) -> APIRo
         before = AlertRule.from_json(stored.spec)
         rule = before.with_updates(body)
         await check(request, caller, Action.ENDPOINT, rule.target)
+        await check_selector(caller, rule)
         check_destination(rule)
         replaced = await in_thread(store.replace_rule, rule.to_json(with_secret=True))
         return _view(replaced) | (_once(rule.secret) if rule.secret != before.secret else {})
