@@ -1,6 +1,6 @@
 """The Voice's learning curve, through the platform itself: ``berth serve`` and ``berth worker``.
 
-1. ``the_voice.bootstrap`` labels the 10,003 train texts by clusters (TF-IDF + KMeans, k = 77, an
+1. ``the_voice.bootstrap`` labels the 10,003 train texts by clusters (sentence embeddings + KMeans, k = 77, an
    analyst naming each cluster after 5 of its texts), trains the champion, pushes it with a
    reference profile of its texts, and creates ``feedback-router`` on a temporary home. A real
    ``berth serve`` and a real ``berth worker`` (subprocesses, same home and database) start on it.
@@ -10,7 +10,8 @@
    as they arrive through ``feedback-router`` (one request per text, request ``id``
    ``analyst-R-N``: each answer is recorded under that ``berth-prediction-id``), and corrects them
    **in the order the analyst page offers**: ``GET /api/v1/records?order=needs_review`` for the
-   serving version (uncertain answers first, spread over categories), giving each one's true
+   serving version (one text of every group of meaning first: the server embeds the texts; the
+   most uncertain first within a tier), giving each one's true
    category through ``POST /api/v1/feedback``, until 500, 1,000 and 2,000 corrections exist
    (cumulative). After each promotion the texts not corrected yet arrive again (answered by the
    new champion). ``--order newest`` corrects them in arrival order instead (the comparison).

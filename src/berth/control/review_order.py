@@ -6,10 +6,20 @@ Active learning, computed by the server from what each record holds (no model is
   holds ``predict_proba``; else one minus its ``confidence`` (or ``probability``, ``score``), the
   largest probability an endpoint's pipeline kept. A record with neither comes after every scored
   one, newest first.
-- **diversity**: records are grouped by the category they were given; the most uncertain record of
-  every category comes first (most uncertain first), then the second of every category, and so on.
-  The first corrections therefore spread over every category the model answers, instead of
-  piling up where it is most confused.
+- **diversity**: records are grouped, and the first record of every group comes first (the most
+  uncertain of them first), then the second of every group, and so on:
+
+  - **by meaning**, when the server can embed the records' texts (records whose input is one text,
+    and an ``embed`` function: the sentence encoder the wiring hands in): groups of about
+    `GROUP_SIZE` records by KMeans over their embeddings (seeded), each group's record nearest its
+    centre first, then its others most uncertain first. The first corrections are then *representative* texts spread over everything
+    the analysts are shown, not the outliers a rough model is least sure of (uncertainty sampling's
+    cold start: a model learnt from cluster labels is unsure where its clusters are wrong, and
+    those texts teach a new model little about the common cases);
+  - **by the category answered**, otherwise: each category's most uncertain record first.
+
+  The first corrections therefore spread over what the analysts see, instead of piling up where
+  the model is most confused.
 
 Only records a correction can teach are offered: one row (a batched request's record holds many,
 and one label cannot name them all) and no feedback yet. The order is computed over the newest
@@ -20,9 +30,11 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Final
+
+import numpy as np
 
 from berth.core.errors import BerthError, ErrorCode
 from berth.core.records import StoredRecord
@@ -34,6 +46,12 @@ CATEGORY_OUTPUTS: Final = ("category", "label", "predicted", "prediction", "pred
 CONFIDENCE_OUTPUTS: Final = ("confidence", "probability", "score")
 PROBABILITIES: Final = "predict_proba"
 _CURSOR = re.compile(r"^review-(\d{1,9})$")
+GROUP_SIZE: Final = 8
+"""Records per group of meaning: the first `1 / GROUP_SIZE` of the order is one record of each group."""
+SEED: Final = 0
+
+TextEmbedder = Callable[[Sequence[str]], Any]
+"""Texts -> their embeddings, one row each (float array [N, D], L2-normalised)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -88,14 +106,26 @@ def category(outputs: Mapping[str, Any]) -> str:
     return ""
 
 
+def text_of(stored: StoredRecord) -> str | None:
+    """The record's text, when its inputs are one text: a single BYTES input holding one string."""
+    texts = [
+        t for t in stored.record.inputs.values() if isinstance(t, Mapping) and t.get("datatype") == "BYTES"
+    ]
+    if len(texts) != 1 or len(stored.record.inputs) != 1:
+        return None
+    values = _data(texts[0])
+    return values[0] if len(values) == 1 and isinstance(values[0], str) else None
+
+
 def teachable(stored: StoredRecord) -> bool:
     """No feedback yet, and one row: a correction of it is a training row."""
     return stored.feedback is None and _rows(stored.record.outputs) == 1
 
 
-def needs_review(records: Iterable[StoredRecord]) -> list[StoredRecord]:
-    """`records` (newest first) that a correction can teach, in the "needs review" order."""
-    groups: dict[str, list[Candidate]] = {}
+def needs_review(records: Iterable[StoredRecord], embed: TextEmbedder | None = None) -> list[StoredRecord]:
+    """`records` (newest first) that a correction can teach, in the "needs review" order: grouped by
+    meaning when `embed` is given and every scored record is one text, else by category answered."""
+    scored: list[Candidate] = []
     unscored: list[StoredRecord] = []
     for stored in records:
         if not teachable(stored):
@@ -105,19 +135,60 @@ def needs_review(records: Iterable[StoredRecord]) -> list[StoredRecord]:
         if score is None:
             unscored.append(stored)
             continue
-        groups.setdefault(category(outputs), []).append(Candidate(stored, score, category(outputs)))
+        scored.append(Candidate(stored, score, category(outputs)))
+    texts = [text_of(c.record) for c in scored] if embed is not None else []
+    groups: list[list[Candidate]] | None = None
+    if embed is not None and len(scored) > GROUP_SIZE and all(t is not None for t in texts):
+        try:
+            groups = by_meaning(scored, embed([str(t) for t in texts]))
+        except BerthError:  # the encoder cannot load here (extra missing, other weights): by category
+            groups = None
+    return round_robin(groups if groups is not None else by_category(scored)) + unscored
+
+
+def by_category(candidates: Sequence[Candidate]) -> list[list[Candidate]]:
+    """Groups of the category answered, each one's most uncertain first (newest first among equals)."""
+    groups: dict[str, list[Candidate]] = {}
+    for candidate in candidates:
+        groups.setdefault(candidate.category, []).append(candidate)
     for members in groups.values():
-        members.sort(key=lambda c: -(c.uncertainty or 0.0))  # stable: newest first among equals
+        members.sort(key=lambda c: -(c.uncertainty or 0.0))
+    return list(groups.values())
+
+
+def by_meaning(candidates: Sequence[Candidate], vectors: Any) -> list[list[Candidate]]:
+    """Groups of about `GROUP_SIZE` candidates by KMeans over their embeddings (seeded: the same
+    records give the same order): each one's member nearest its centre first (the representative
+    text), then the others most uncertain first. One correction per group teaches what the texts
+    are about; after that, a model trained on those corrections is sure of most of its group, and
+    what it is unsure of teaches more than another typical text (measured: representative texts all
+    the way gave 0.834 after 2,000 corrections, against 0.879 for uncertainty first)."""
+    from sklearn.cluster import MiniBatchKMeans
+
+    points = np.asarray(vectors, dtype=np.float32).reshape(len(candidates), -1)
+    k = math.ceil(len(candidates) / GROUP_SIZE)
+    kmeans = MiniBatchKMeans(n_clusters=k, n_init=1, max_iter=10, batch_size=2048, random_state=SEED).fit(
+        points
+    )
+    labels = kmeans.labels_
+    distance = kmeans.transform(points)[np.arange(len(candidates)), labels]
+    groups: dict[int, list[Candidate]] = {}
+    for i in np.argsort(distance, kind="stable"):
+        groups.setdefault(int(labels[i]), []).append(candidates[int(i)])
+    return [[first, *sorted(rest, key=lambda c: -(c.uncertainty or 0.0))] for first, *rest in groups.values()]
+
+
+def round_robin(groups: Sequence[Sequence[Candidate]]) -> list[StoredRecord]:
+    """The first of every group (most uncertain first), then the second of every group, and so on."""
     ordered: list[StoredRecord] = []
     rank = 0
     while True:
-        tier = [members[rank] for members in groups.values() if rank < len(members)]
+        tier = [members[rank] for members in groups if rank < len(members)]
         if not tier:
-            break
+            return ordered
         tier.sort(key=lambda c: -(c.uncertainty or 0.0))
         ordered += [c.record for c in tier]
         rank += 1
-    return ordered + unscored
 
 
 def review_offset(cursor: str | None) -> int:

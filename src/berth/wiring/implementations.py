@@ -39,6 +39,7 @@ from berth.storage.sql_registry import SqlRegistryStore
 if TYPE_CHECKING:
     from sqlalchemy import Engine
 
+    from berth.control.review_order import TextEmbedder
     from berth.core.features import FeatureView
     from berth.storage.batch_data import BatchData
     from berth.storage.export_files import ExportFiles
@@ -311,3 +312,16 @@ def _pick(kind: str, table: Mapping[str, _Factory], scheme: str, uri: str) -> _F
         raise BerthError(
             ErrorCode.INVALID_REQUEST, f"unsupported {kind} URI {uri!r}: supported schemes are {supported}"
         ) from None
+
+
+def text_embedder() -> TextEmbedder | None:
+    """The sentence encoder's `embed` when the ``text`` extra is installed: the needs-review order
+    then groups records of one text by meaning (`berth.control.review_order`); else None (by
+    category). The encoder loads on the first such order, not here."""
+    import importlib.util
+
+    if any(importlib.util.find_spec(module) is None for module in extras.EXTRAS["text"]):
+        return None
+    from berth.runtime.sentence_encoder import embed
+
+    return embed

@@ -163,7 +163,7 @@ class Workspace:
         from berth.control.record_exports import ExportFolder
         from berth.control.record_service import RecordService
         from berth.storage.journal import segments, wait_for_journal_before
-        from berth.wiring.implementations import open_exports
+        from berth.wiring.implementations import open_exports, text_embedder
 
         journal_dir = self._settings.resolved_journal_dir
         return RecordService(
@@ -171,6 +171,7 @@ class Workspace:
             ExportFolder(open_exports(self._settings)),
             drain_journal=lambda at: wait_for_journal_before(journal_dir, at, ERASURE_WAIT_S),
             journal_pending=lambda: bool(segments(journal_dir)),
+            embed=text_embedder(),
         )
 
     @cached_property

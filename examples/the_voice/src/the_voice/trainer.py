@@ -23,6 +23,15 @@ WITH_CLUSTERS = "cluster labels + corrections"
 CORRECTIONS_ONLY = "corrections only"
 
 
+SELF_TRAINING_BELOW = 1_500
+"""Below this many corrections to learn from (about 20 a category), the corrections-only recipe is
+self-trained on the base texts (their cluster labels unused): see `VoiceTrainer`."""
+SELF_TRAINING_ROUNDS = 2
+PSEUDO_PER_CATEGORY = 50
+"""Each round adds, for every category, the base texts the model is surest of in that category."""
+PSEUDO_WEIGHT = 0.5
+"""A pseudo-labelled text weighs half a correction."""
+
 SMALL_DATA_ROWS = 4_000
 """Up to this many training rows the classifier is a logistic regression (lbfgs: exact, best with
 few labels); beyond, SGD (as good with many labels, and several times faster)."""
@@ -65,12 +74,47 @@ def build_pipeline(seed: int = SEED, *, rows: int = SMALL_DATA_ROWS + 1) -> Any:
 
 
 def train(
-    texts: Sequence[str], labels: Sequence[str], *, weights: Sequence[float] | None = None, seed: int = SEED
+    texts: Sequence[str],
+    labels: Sequence[str],
+    *,
+    weights: Sequence[float] | None = None,
+    seed: int = SEED,
+    rows: int | None = None,
 ) -> Any:
-    """A fitted `build_pipeline` on these texts and labels (optionally weighted per text)."""
-    model = build_pipeline(seed, rows=len(texts))
+    """A fitted `build_pipeline` on these texts and labels (optionally weighted per text); `rows`
+    picks the classifier as if there were that many rows (default: the texts')."""
+    model = build_pipeline(seed, rows=len(texts) if rows is None else rows)
     fit_params = {} if weights is None else {"classifier__sample_weight": np.asarray(weights, dtype=float)}
     model.fit(frame(texts), list(labels), **fit_params)
+    return model
+
+
+def self_train(
+    texts: Sequence[str], labels: Sequence[str], unlabelled: Sequence[str], *, seed: int = SEED
+) -> Any:
+    """Self-training: a model of the labelled texts labels the `unlabelled` ones; the
+    `PSEUDO_PER_CATEGORY` it is surest of in each category it answers join the labelled ones
+    (weighted `PSEUDO_WEIGHT`), and the model is fitted again; `SELF_TRAINING_ROUNDS` times. With
+    a few labelled texts a category, the confident neighbours fill in what those few leave out."""
+    model = train(texts, labels, seed=seed)
+    pool = frame(unlabelled)
+    for _ in range(SELF_TRAINING_ROUNDS):
+        probabilities = model.predict_proba(pool)
+        answered = probabilities.argmax(axis=1)
+        sureness = probabilities.max(axis=1)
+        picked: list[int] = []
+        for k in range(len(model.classes_)):
+            members = np.flatnonzero(answered == k)
+            picked += [
+                int(i) for i in members[np.argsort(-sureness[members], kind="stable")][:PSEUDO_PER_CATEGORY]
+            ]
+        model = train(
+            [*texts, *(unlabelled[i] for i in picked)],
+            [*labels, *(str(model.classes_[answered[i]]) for i in picked)],
+            weights=[1.0] * len(texts) + [PSEUDO_WEIGHT] * len(picked),
+            seed=seed,
+            rows=len(texts),
+        )
     return model
 
 
@@ -106,6 +150,7 @@ class VoiceTrainer:
         self._seed: int = seed
         self._recipe = WITH_CLUSTERS
         self._scores: dict[str, float] = {}
+        self._self_train = False
 
     def base_data(self) -> tuple[list[str], list[str]]:
         return dataset(rows=self._rows)
@@ -128,6 +173,7 @@ class VoiceTrainer:
         much as the base texts together), and corrections only. The winner is refitted on all."""
         base_texts, base_labels = [str(r) for r in base[0]], list(base[1])
         gold_texts, gold_labels = [str(r) for r in corrections[0]], list(corrections[1])
+        self._self_train = bool(base_texts) and len(gold_texts) < SELF_TRAINING_BELOW
         if len(gold_texts) < MIN_CORRECTIONS_TO_CHOOSE or not base_texts:
             self._recipe = WITH_CLUSTERS if base_texts else CORRECTIONS_ONLY
             return self._fit(self._recipe, base_texts, base_labels, gold_texts, gold_labels)
@@ -154,6 +200,8 @@ class VoiceTrainer:
         gold_labels: list[str],
     ) -> Any:
         if recipe == CORRECTIONS_ONLY:
+            if self._self_train:
+                return self_train(gold_texts, gold_labels, base_texts, seed=self._seed)
             return train(gold_texts, gold_labels, seed=self._seed)
         weight = max(1.0, len(base_texts) / max(len(gold_texts), 1))
         weights = [1.0] * len(base_texts) + [weight] * len(gold_texts)
@@ -176,6 +224,7 @@ class VoiceTrainer:
                 "SGDClassifier(modified_huber, alpha=1e-4)",
                 "seed": self._seed,
                 "recipe": self._recipe,
+                "self_training": self._self_train and self._recipe == CORRECTIONS_ONLY,
                 **{f"recipe_score[{name}]": score for name, score in self._scores.items()},
             },
             "docs": MODEL_CARD,
