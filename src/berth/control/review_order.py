@@ -12,10 +12,11 @@ Active learning, computed by the server from what each record holds (no model is
   - **by meaning**, when the server can embed the records' texts (records whose input is one text,
     and an ``embed`` function: the sentence encoder the wiring hands in): groups of about
     `GROUP_SIZE` records by KMeans over their embeddings (seeded), each group's record nearest its
-    centre first, then its others most uncertain first. The first corrections are then *representative* texts spread over everything
-    the analysts are shown, not the outliers a rough model is least sure of (uncertainty sampling's
-    cold start: a model learnt from cluster labels is unsure where its clusters are wrong, and
-    those texts teach a new model little about the common cases);
+    centre first, then its others most uncertain first. The first corrections are then
+    *representative* texts spread over everything the analysts are shown, not the outliers a
+    rough model is least sure of (uncertainty sampling's cold start: a model learnt from cluster
+    labels is unsure where its clusters are wrong, and those texts teach a new model little about
+    the common cases); after that, the texts the model is unsure of teach most;
   - **by the category answered**, otherwise: each category's most uncertain record first.
 
   The first corrections therefore spread over what the analysts see, instead of piling up where
