@@ -101,4 +101,4 @@ def test_corrections_sent_as_feedback_retrain_and_promote_a_better_champion(
         history = client.get("/api/v1/models/voice-classifier/aliases/champion/history").json()
         assert f"retrain job {job_id}" in str(history)
         new = str(result["challenger"]["version"])
-        assert _wait_for(lambda: _route(client, "I lost my card")[1] == new, timeout_s=10)
+        assert _wait_for(lambda: _route(client, "I lost my card")[1] == new, timeout_s=60)
