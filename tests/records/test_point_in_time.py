@@ -20,25 +20,22 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 from click.testing import CliRunner
-from sklearn.linear_model import LogisticRegression
 
 import berth
 from berth.cli.main import cli
 from berth.control.jobs.runner import Worker, WorkerConfig
 from berth.control.jobs.triggers import TriggerEvaluator
-from berth.core.access import Role
 from berth.core.settings import Settings
 from berth.storage.queries import now
-from berth.storage.security_store import SqlSecurityStore
 from berth.wiring.job_kinds import installed_kinds
 from berth.wiring.workspace import open_workspace
 from tests.records.helpers import eventually
+from tests.support.money_platform import money_platform
 from tests.support.servers import server_in_thread
 
 VIEWS = "/api/v1/features/views"
@@ -105,21 +102,7 @@ class Served:
 @pytest.fixture(scope="module")
 def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
     home = tmp_path_factory.mktemp("point-in-time") / "home"
-    rng = np.random.default_rng(5)
-    train = pd.DataFrame({"age": rng.normal(40, 10, 200), "income": rng.normal(45_000, 5_000, 200)})
-    model = LogisticRegression().fit(train, np.where(train["income"] > 45_000, "yes", "no"))
-    berth.push(model, name="money", home=home, input_example=train.head(3), team="alpha")
-    settings = Settings(
-        home=home, poll_interval_s=0.1, auth="tokens", journal_rotate_s=0.5, ingest_interval_s=0.05
-    )
-    security = SqlSecurityStore(settings.resolved_database_url)
-    try:
-        security.set_member("alpha", "alice", Role.MAINTAINER)
-        security.create_team("beta")
-        security.set_member("beta", "bob", Role.MAINTAINER)
-        tokens = {n: security.create_token(n).secret for n in ("alice", "bob")}
-    finally:
-        security.close()
+    settings, tokens = money_platform(home, seed=5)
     before = datetime.now(UTC)
     _history_file(
         home / "offline" / "history" / "part-0.parquet",

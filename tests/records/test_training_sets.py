@@ -16,20 +16,17 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-import numpy as np
 import pandas as pd
 import pytest
 from click.testing import CliRunner
-from sklearn.linear_model import LogisticRegression
 
 import berth
 from berth.cli.main import cli
 from berth.control.retraining.corrections import read_corrections
-from berth.core.access import Role
 from berth.core.settings import Settings
-from berth.storage.security_store import SqlSecurityStore
 from berth.wiring.workspace import open_workspace
 from tests.records.helpers import eventually
+from tests.support.money_platform import money_platform
 from tests.support.servers import server_in_thread
 
 VIEW = {
@@ -80,21 +77,7 @@ def _predict(served: Served, prediction_id: str, customers: list[str]) -> None:
 @pytest.fixture(scope="module")
 def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
     home = tmp_path_factory.mktemp("training-sets") / "home"
-    rng = np.random.default_rng(3)
-    train = pd.DataFrame({"age": rng.normal(40, 10, 200), "income": rng.normal(45_000, 5_000, 200)})
-    model = LogisticRegression().fit(train, np.where(train["income"] > 45_000, "yes", "no"))
-    berth.push(model, name="money", home=home, input_example=train.head(3), team="alpha")
-    settings = Settings(
-        home=home, poll_interval_s=0.1, auth="tokens", journal_rotate_s=0.5, ingest_interval_s=0.05
-    )
-    security = SqlSecurityStore(settings.resolved_database_url)
-    try:
-        security.set_member("alpha", "alice", Role.MAINTAINER)
-        security.create_team("beta")
-        security.set_member("beta", "bob", Role.MAINTAINER)
-        tokens = {n: security.create_token(n).secret for n in ("alice", "bob")}
-    finally:
-        security.close()
+    settings, tokens = money_platform(home, seed=3)
     workspace = open_workspace(settings)
     try:
         workspace.features.create(VIEW, team="alpha")
