@@ -18,12 +18,12 @@ monitor role drains (`berth.storage.record_stream`, `berth.storage.record_drain`
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import Executor
 from dataclasses import dataclass
 from pathlib import Path
 from types import MappingProxyType
-from typing import TYPE_CHECKING, Final, TypeVar
+from typing import TYPE_CHECKING, Any, Final, TypeVar
 from urllib.parse import urlsplit
 
 from berth.core import extras
@@ -317,11 +317,17 @@ def _pick(kind: str, table: Mapping[str, _Factory], scheme: str, uri: str) -> _F
 def text_embedder() -> TextEmbedder | None:
     """The sentence encoder's `embed` when the ``text`` extra is installed: the needs-review order
     then groups records of one text by meaning (`berth.control.review_order`); else None (by
-    category). The encoder loads on the first such order, not here."""
+    category). Neither the encoder nor its module (scikit-learn, numpy's BLAS) is imported here:
+    every server, monitor and CLI process opens the record service, few ever order a needs-review
+    page, and the import costs each of them a second and 100 MB."""
     import importlib.util
 
     if any(importlib.util.find_spec(module) is None for module in extras.EXTRAS["text"]):
         return None
-    from berth.runtime.sentence_encoder import embed
+
+    def embed(texts: Sequence[str]) -> Any:
+        from berth.runtime.sentence_encoder import embed as encode
+
+        return encode(texts)
 
     return embed
