@@ -136,7 +136,12 @@ def the_python_filter(site: Platform, python: Block) -> None:
     """The filter, then a call of version 1 in the same session: the answer fails the test."""
     session = PythonSession(site.reader.folder)
     session.namespace["token"] = site.tokens["carol"]
-    call = f'\nberth.Client("{site.url}", token=token).predict("churn", [[0.1, 0.2]], version=1)\n'
+    # in a `with`: the warning raised as an error must not leave the client's connection to be
+    # collected later, in another test, as an unraisable ResourceWarning
+    call = (
+        f'\nwith berth.Client("{site.url}", token=token) as client:\n'
+        '    client.predict("churn", [[0.1, 0.2]], version=1)\n'
+    )
     with warnings.catch_warnings(), pytest.raises(berth.BerthDeprecationWarning, match="2027-03-01"):
         session.run(python.text + call)
 
