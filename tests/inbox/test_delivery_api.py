@@ -124,7 +124,7 @@ def test_messages_reach_the_webhook_once_per_key_after_retries_and_answers_never
         )
 
         first = predict(world.url, "my card was stolen", headers=world.auth("root"))
-        assert receiver.first_call.wait(30), "the deliverer never called the receiver"
+        assert receiver.first_call.wait(90), "the deliverer never called the receiver"
         # the receiver holds the deliverer's call: answers are given meanwhile, at once
         more = [
             predict(world.url, t, headers=world.auth("root"))

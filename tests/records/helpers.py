@@ -12,8 +12,9 @@ from berth.storage.sql_records import SqlRecordStore
 T = TypeVar("T")
 
 
-def eventually(read: Callable[[], T], done: Callable[[T], bool], timeout_s: float = 30.0) -> T:
-    """`read()` until `done` holds for its value (polled; the ingester works on its own clock)."""
+def eventually(read: Callable[[], T], done: Callable[[T], bool], timeout_s: float = 90.0) -> T:
+    """`read()` until `done` holds for its value (polled; the ingester works on its own clock, at a
+    lower CPU priority than the servers: on a loaded machine it lags for tens of seconds)."""
     deadline = time.monotonic() + timeout_s
     while True:
         value = read()

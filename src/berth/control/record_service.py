@@ -1,14 +1,15 @@
 """Records and feedback as the API and the CLI use them: query, feedback, export, erasure.
 
 Records reach the database from the journal through the ingester, a fraction of a second after
-they were answered (`berth.storage.record_ingest`). Feedback sent right after a prediction may
-therefore name an id the database does not hold yet: ids reported unknown are tried once more
-after the ingestion delay before they are reported back as unknown.
+they were answered (`berth.storage.record_ingest`), longer on a loaded machine (it runs at a lower
+CPU priority). Feedback sent right after a prediction may therefore name an id the database does
+not hold yet: when this host's journal holds lines not yet ingested, the service waits until the
+ingester has caught up with what the journal held (bounded, `catch_up_journal`) and tries those ids
+once more before it reports them unknown.
 """
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
@@ -51,9 +52,9 @@ class RecordService:
     store: RecordStore
     exports: ExportFolder
     drain_journal: JournalDrain
-    journal_pending: Callable[[], bool]
-    """Whether this host's journal holds lines not yet in the database (ids may still arrive)."""
-    ingest_delay_s: float = 1.0
+    catch_up_journal: Callable[[], bool]
+    """Waits (bounded) until the database holds what this host's journal holds now; False at once
+    when the journal holds nothing not yet ingested (no id can still arrive)."""
     embed: TextEmbedder | None = None
     """Texts -> embeddings, for the needs-review order's groups of meaning (None: by category)."""
 
@@ -99,8 +100,7 @@ class RecordService:
         are looked for once more after the ingestion delay."""
         found = self._endpoints_of(prediction_ids)
         missing = [p for p in prediction_ids if p not in found]
-        if missing and self.ingest_delay_s > 0 and self.journal_pending():
-            time.sleep(self.ingest_delay_s)
+        if missing and self.catch_up_journal():
             found |= self._endpoints_of(missing)
         return found
 
@@ -132,9 +132,8 @@ class RecordService:
         key: Callable[[T], str],
     ) -> FeedbackReport:
         unknown = set(report.unknown)
-        if not unknown or self.ingest_delay_s <= 0 or not self.journal_pending():
+        if not unknown or not self.catch_up_journal():  # ids answered a moment ago may be in the journal
             return report
-        time.sleep(self.ingest_delay_s)  # ids answered a moment ago may still be in the journal
         retried = dict(add([i for i in items if key(i) in unknown]).outcomes)
         return FeedbackReport(
             tuple(

@@ -425,3 +425,26 @@ def wait_for_journal_before(journal_dir: Path, at: datetime, timeout_s: float) -
             return False
         time.sleep(0.05)
     return True
+
+
+def catch_up_with_journal(
+    journal_dir: Path, ingested: Callable[[], Mapping[str, int]], timeout_s: float
+) -> bool:
+    """Wait until the database holds every line this host's journal held at the call: each segment
+    then present is deleted (ingested and finished) or `ingested` (segment name -> offset read up
+    to) has reached the size it had. False when the journal held nothing (nothing to wait for); else
+    True once caught up or at the timeout, whichever is first. Blocking: call it off the event loop."""
+    sizes: dict[str, int] = {}
+    for path in segments(journal_dir):
+        with contextlib.suppress(FileNotFoundError):  # ingested and deleted meanwhile
+            sizes[path.name] = path.stat().st_size
+    if not sizes:
+        return False
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        offsets = ingested()
+        behind = [n for n, size in sizes.items() if offsets.get(n, 0) < size and (journal_dir / n).exists()]
+        if not behind:
+            break
+        time.sleep(0.05)
+    return True

@@ -44,6 +44,9 @@ if TYPE_CHECKING:
 
 ERASURE_WAIT_S = 15.0
 """How long erasing an entity waits for this host's journal to be ingested (rotation + ingestion)."""
+JOURNAL_CATCH_UP_S = 15.0
+"""How long feedback naming ids the database does not hold yet waits for the ingester to catch up
+with this host's journal before it reports them unknown."""
 
 
 class Workspace:
@@ -162,15 +165,20 @@ class Workspace:
     def records(self) -> RecordService:
         from berth.control.record_exports import ExportFolder
         from berth.control.record_service import RecordService
-        from berth.storage.journal import segments, wait_for_journal_before
+        from berth.storage.journal import catch_up_with_journal, wait_for_journal_before
         from berth.wiring.implementations import open_exports, text_embedder
 
         journal_dir = self._settings.resolved_journal_dir
+        store = self._record_store
+
+        def positions() -> dict[str, int]:
+            return {name: p.offset for name, p in store.journal_positions().items()}
+
         return RecordService(
-            self._record_store,
+            store,
             ExportFolder(open_exports(self._settings)),
             drain_journal=lambda at: wait_for_journal_before(journal_dir, at, ERASURE_WAIT_S),
-            journal_pending=lambda: bool(segments(journal_dir)),
+            catch_up_journal=lambda: catch_up_with_journal(journal_dir, positions, JOURNAL_CATCH_UP_S),
             embed=text_embedder(),
         )
 
