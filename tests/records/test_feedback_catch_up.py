@@ -34,7 +34,9 @@ def slow_ingester(tmp_path_factory: pytest.TempPathFactory, lr: Trained) -> Iter
 def infer(url: str, x: np.ndarray, pid: str) -> None:
     body = {
         "id": pid,
-        "inputs": [{"name": "input-0", "shape": list(x.shape), "datatype": "FP32", "data": x.ravel().tolist()}],
+        "inputs": [
+            {"name": "input-0", "shape": list(x.shape), "datatype": "FP32", "data": x.ravel().tolist()}
+        ],
     }
     answer = httpx.post(f"{url}/v2/models/lr/infer", json=body, timeout=30)
     assert answer.status_code == 200, answer.text

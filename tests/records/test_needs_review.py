@@ -12,7 +12,7 @@ import httpx
 import numpy as np
 import pytest
 
-from berth.control.review_order import GROUP_SIZE, needs_review, uncertainty
+from berth.control.review_order import GROUP_SIZE, Groupings, GroupingsByQuery, needs_review, uncertainty
 from berth.core.errors import BerthError, ErrorCode
 from berth.core.records import Feedback, PredictionRecord, StoredRecord
 from berth.core.settings import Settings
@@ -240,3 +240,49 @@ def test_needs_review_groups_texts_by_meaning_with_the_served_encoder(settings: 
     offered = ids(page)
     assert sorted(offered) == sorted(subject_of)
     assert sorted(subject_of[p] for p in offered[:3]) == ["card", "pin", "rate"]
+
+
+def texts_of(ordered: Sequence[StoredRecord]) -> list[str]:
+    return [s.record.inputs["text"]["data"][0] for s in ordered]
+
+
+def test_the_next_pages_reuse_the_groups_while_the_window_is_mostly_the_same() -> None:
+    groupings = Groupings()
+    first = needs_review(subjects_records(), by_table, groupings)
+    assert groupings.clusterings == 1
+    assert texts_of(first) == texts_of(needs_review(subjects_records(), by_table))
+    # two records corrected (they leave the window), one new text on the card subject's edge
+    window = [s for s in subjects_records() if texts_of([s])[0] not in ("card 3", "rate 4")]
+    window.append(about(30, "card 6", "card_arrival", 0.2))
+    VECTORS["card 6"] = np.asarray((0.7, -0.5, -0.4)) / np.linalg.norm((0.7, -0.5, -0.4))
+    try:
+        again = texts_of(needs_review(window, by_table, groupings))
+    finally:
+        del VECTORS["card 6"]
+    assert groupings.clusterings == 1  # 10 of 11 were in the clustered window: its centres reused
+    assert sorted(again[:2]) == ["card 0", "rate 0"]  # still each group's representative first
+    assert sorted(again) == sorted([*(t for t in VECTORS if t not in ("card 3", "rate 4")), "card 6"])
+
+
+def test_a_window_of_mostly_other_records_is_clustered_afresh_and_old_groups_expire() -> None:
+    now = [0.0]
+    groupings = Groupings(clock=lambda: now[0])
+    needs_review(subjects_records(), by_table, groupings)
+    half = subjects_records()[: len(VECTORS) // 2 + 1]
+    renumbered = [StoredRecord(replace(s.record, prediction_id=f"new-{i}")) for i, s in enumerate(half)]
+    needs_review([*renumbered, *subjects_records()[-3:]], by_table, groupings)
+    assert groupings.clusterings == 2  # 3 of 10 known: below Groupings.REUSE_SHARE
+    needs_review([*renumbered, *subjects_records()[-3:]], by_table, groupings)
+    assert groupings.clusterings == 2
+    now[0] = Groupings.REUSE_S
+    needs_review([*renumbered, *subjects_records()[-3:]], by_table, groupings)
+    assert groupings.clusterings == 3
+
+
+def test_groupings_are_kept_per_query_for_the_most_recent_ones() -> None:
+    kept = GroupingsByQuery(size=2)
+    a, b = kept.of("a"), kept.of("b")
+    assert kept.of("a") is a
+    kept.of("c")  # "b" is the least recently used
+    assert kept.of("a") is a
+    assert kept.of("b") is not b

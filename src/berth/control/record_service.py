@@ -11,13 +11,14 @@ once more before it reports them unknown.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import TypeVar
 
 from berth.control.record_exports import ExportFolder, ExportInfo, Progress
 from berth.control.review_order import (
     REVIEW_WINDOW,
+    GroupingsByQuery,
     TextEmbedder,
     needs_review,
     review_offset,
@@ -57,6 +58,8 @@ class RecordService:
     when the journal holds nothing not yet ingested (no id can still arrive)."""
     embed: TextEmbedder | None = None
     """Texts -> embeddings, for the needs-review order's groups of meaning (None: by category)."""
+    groupings: GroupingsByQuery = field(default_factory=GroupingsByQuery, repr=False)
+    """The needs-review order's groups of meaning per query, kept for its next pages."""
 
     # -- reading -------------------------------------------------------------------------------
     def query(self, query: RecordQuery) -> RecordPage:
@@ -82,8 +85,11 @@ class RecordService:
             cursor = page.next_cursor
             if cursor is None or not page.records:
                 break
+        # the groups of this query's earlier pages (its times move with the clock: not in the key;
+        # `Groupings` reuses them only while the window is mostly the same records)
+        groupings = self.groupings.of(replace(unlabelled, start=None, end=None, limit=0))
         records, next_cursor = review_page(
-            needs_review(window[:REVIEW_WINDOW], self.embed), offset, query.limit
+            needs_review(window[:REVIEW_WINDOW], self.embed, groupings), offset, query.limit
         )
         return RecordPage(records, next_cursor)
 
