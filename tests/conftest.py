@@ -27,6 +27,16 @@ if TYPE_CHECKING:
 # Fixtures of real services the suites share: an S3 API server (`s3_server`, `s3_bucket`).
 pytest_plugins = ["tests.support.pytorch", "tests.support.s3", "tests.support.spark"]
 
+# The operator's allow-list of feature servers on this machine (`Settings.feature_source_allow`):
+# the machine's Redis and the Feast servers the tests start on free ports, all on loopback. Every
+# server, worker and CLI a test starts inherits it; the rule's own tests set theirs
+# (tests/storage/test_feature_source_rules.py).
+_REDIS_HOST = os.environ.get("BERTH_TEST_REDIS", "127.0.0.1:6379").rsplit(":", 1)[0]
+os.environ.setdefault(
+    "BERTH_FEATURE_SOURCE_ALLOW",
+    f"redis://{_REDIS_HOST},feast+http://127.0.0.1,feast+flight://127.0.0.1",
+)
+
 # CI runs every property test with the same examples (a red that comes at random is no signal);
 # locally hypothesis keeps exploring new ones. A test's own @settings still wins where it sets these.
 hypothesis_settings.register_profile("ci", derandomize=True, database=None, print_blob=True)

@@ -14,6 +14,7 @@ from berth.core.features import FeatureView, parse_view
 from berth.runtime.features import OnlineFeatures
 from berth.runtime.pipeline.context import FeatureLookup
 from berth.storage.feature_protocols import OnlineStore, StoredRow, ViewRead
+from berth.storage.feature_sources import FeatureSourceRules
 from berth.storage.redis_features import RedisFeatures
 from tests.support.redis import redis_address, redis_prefix
 
@@ -157,3 +158,33 @@ def test_a_refused_miss_names_the_key(source: str) -> None:
         asyncio.run(run())
     assert caught.value.code is ErrorCode.ENTITY_NOT_FOUND
     assert caught.value.details["key"] == "nobody"
+
+
+def test_a_source_that_cannot_be_opened_here_is_unavailable_not_the_requests_error() -> None:
+    """A view whose server is not (or no longer) one views may reach (`feature_source_allow`): its
+    look-ups answer as unavailable, by the view's `on_unavailable`, never with the opener's 403."""
+    source = "redis://10.0.0.7:6379/0"
+    defaults = {"age": 0, "score": 0.0}
+    fail = _view("fail", source)
+    fallback = _view("fallback", source, on_unavailable="defaults", defaults=defaults)
+    opened: list[str] = []
+
+    def refuse(uri: str) -> OnlineStore:
+        opened.append(uri)
+        FeatureSourceRules().check(uri, "feature source")  # nothing is allowed: raises FORBIDDEN
+        raise AssertionError("unreachable")
+
+    async def run(view: str) -> Any:
+        online = OnlineFeatures(lambda: [fail, fallback], refuse, refresh_s=60)
+        try:
+            return await online.lookup([FeatureLookup(view, ["k1"])])
+        finally:
+            await online.aclose()
+
+    with pytest.raises(BerthError) as caught:
+        asyncio.run(run("fail"))
+    assert caught.value.code is ErrorCode.FEATURES_UNAVAILABLE
+    (answer,) = asyncio.run(run("fallback"))
+    assert answer.rows == {"k1": defaults}
+    assert answer.outcomes == {"k1": "unavailable"}
+    assert opened == [source, source]  # once per server (one per run here)

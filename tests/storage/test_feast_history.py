@@ -279,7 +279,9 @@ def test_a_view_whose_offline_history_is_feast_is_joined_through_the_wiring(
         assert joined["customer-profile.age"].to_pylist() == [[v] for v in expected.column("age").to_pylist()]
         assert expected.column("age").to_pylist()[0] is None  # before any value
         with pytest.raises(BerthError) as caught:
-            workspace.features.update("customer-profile", {"offline": "feast+flight://h:1/v"})  # no project
+            workspace.features.update(
+                "customer-profile", {"offline": "feast+flight://127.0.0.1:1/v"}
+            )  # no project
         assert caught.value.code is ErrorCode.INVALID_OFFLINE_SOURCE
     finally:
         workspace.close()

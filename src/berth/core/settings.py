@@ -285,6 +285,13 @@ class Settings(BaseSettings):
     alert_interval_s: float = Field(
         60.0, ge=0, description="How often alert rules are evaluated, in seconds (0: never)."
     )
+    feature_source_allow: str = Field(
+        "",
+        description="The servers feature views may name as their source or offline history "
+        "(comma-separated scheme://host[:port], schemes redis, feast+http, feast+https, "
+        "feast+flight; no port: every port of that host); empty: only embedded: sources and "
+        "histories in the home or an allowed s3:// location (docs/features.md).",
+    )
     webhook_allow: str = Field(
         "",
         description="Internal webhook receivers operators open (comma-separated CIDRs, addresses and "

@@ -23,6 +23,7 @@ request names a view that is not known yet. A view deleted or changed takes effe
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import Executor
@@ -33,6 +34,8 @@ from berth.core.errors import BerthError, ErrorCode
 from berth.core.features import FeatureView, OnMiss, OnUnavailable
 from berth.runtime.pipeline.context import FeatureAnswer, FeatureLookup
 from berth.storage.feature_protocols import OnlineStore, StoredRow, ViewRead
+
+log = logging.getLogger(__name__)
 
 HIT: Final = "hit"
 MISS: Final = "miss"
@@ -184,7 +187,12 @@ class OnlineFeatures:
     def _store(self, source: str) -> OnlineStore:
         store = self._stores.get(source)
         if store is None:
-            store = self._stores[source] = self._store_for(source)
+            try:
+                store = self._store_for(source)
+            except BerthError as exc:  # not a server views may reach, a missing extra: unavailable
+                log.warning("feature source %s cannot be opened: %s", source, exc.message)
+                store = _Unopenable(exc)
+            self._stores[source] = store
         return store
 
     # -- definitions ---------------------------------------------------------------------------
@@ -235,3 +243,26 @@ class OnlineFeatures:
         for store in stores:
             await store.aclose()
             store.close()
+
+
+class _Unopenable:
+    """The store of a source that could not be opened here: every read fails with why, so the
+    views it serves answer as unavailable (each view's `on_unavailable`), never with the opener's
+    error as the request's own."""
+
+    def __init__(self, error: BerthError) -> None:
+        self._error = error
+
+    async def read(self, reads: Sequence[ViewRead]) -> list[dict[str, StoredRow]]:
+        raise self._error
+
+    def write(
+        self, view: FeatureView, rows: Mapping[str, Mapping[str, Any]], at: float | Mapping[str, float]
+    ) -> int:
+        raise self._error
+
+    def close(self) -> None:
+        return None
+
+    async def aclose(self) -> None:
+        return None

@@ -32,6 +32,7 @@ from berth.core.settings import Settings
 from berth.storage.artifacts import file_uri_folder, local_artifact_store
 from berth.storage.db import database_url
 from berth.storage.feature_protocols import FeatureHistory, OnlineStore
+from berth.storage.feature_sources import FeatureSourceRules
 from berth.storage.migrate import HEAD_REVISION, is_current
 from berth.storage.protocols import ArtifactStore
 from berth.storage.sql_registry import SqlRegistryStore
@@ -175,9 +176,11 @@ def _feast_features(uri: str, _: FeatureIO) -> OnlineStore:
 
 @dataclass(frozen=True, slots=True)
 class FeatureIO:
-    """What a feature store may need besides its URI: the registry database, the I/O threads."""
+    """What a feature store may need besides its URI: the registry database, the I/O threads, and
+    the servers views may reach (none by default)."""
 
     engine: Engine
+    rules: FeatureSourceRules
     executor: Executor | None = None
 
 
@@ -196,6 +199,7 @@ def feature_stores(io: FeatureIO) -> Callable[[str], OnlineStore]:
     """The function that builds the online store a view's source URI names."""
 
     def open_store(uri: str) -> OnlineStore:
+        io.rules.check(uri, "feature source")
         return _pick("feature source", FEATURE_STORES, urlsplit(uri).scheme, uri)(uri, io)
 
     return open_store
@@ -208,6 +212,7 @@ class HistoryIO:
 
     home: Path
     batch_data: Callable[[], BatchData]
+    rules: FeatureSourceRules
 
 
 def _home_history(view: FeatureView, io: HistoryIO) -> FeatureHistory:
@@ -249,6 +254,7 @@ def open_feature_history(view: FeatureView, io: HistoryIO) -> FeatureHistory:
         raise BerthError(
             ErrorCode.INVALID_OFFLINE_SOURCE, f"feature view {view.name!r} declares no offline history"
         )
+    io.rules.check(uri, "offline history")
     scheme = urlsplit(uri).scheme if "://" in uri else ""
     factory = FEATURE_HISTORIES.get(scheme)
     if factory is None:

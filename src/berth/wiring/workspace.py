@@ -12,6 +12,7 @@ from __future__ import annotations
 from functools import cached_property
 from typing import TYPE_CHECKING
 
+from berth.core.errors import BerthError, ErrorCode
 from berth.core.settings import Settings
 from berth.storage.protocols import RegistryStore
 from berth.wiring.implementations import open_database
@@ -31,6 +32,7 @@ if TYPE_CHECKING:
     from berth.storage.batch_data import BatchData
     from berth.storage.consumer_protocols import ConsumerStore
     from berth.storage.feature_protocols import FeatureHistory, FeatureViewStore, OnlineStore
+    from berth.storage.feature_sources import FeatureSourceRules
     from berth.storage.profile_protocols import ProfileStore
     from berth.storage.protocols import ArtifactStore, EntityStore
     from berth.storage.sql_alerts import SqlAlertStore
@@ -108,7 +110,7 @@ class Workspace:
         """What builds a view's online store from its source URI (`implementations.FEATURE_STORES`)."""
         from berth.wiring.implementations import FeatureIO, feature_stores
 
-        return feature_stores(FeatureIO(self._engine, executor))
+        return feature_stores(FeatureIO(self._engine, self._feature_source_rules, executor))
 
     @cached_property
     def features(self) -> FeatureService:
@@ -132,7 +134,16 @@ class Workspace:
     def _history_io(self) -> HistoryIO:
         from berth.wiring.implementations import HistoryIO
 
-        return HistoryIO(self._settings.home, lambda: self.batch_data)
+        return HistoryIO(self._settings.home, lambda: self.batch_data, self._feature_source_rules)
+
+    @cached_property
+    def _feature_source_rules(self) -> FeatureSourceRules:
+        from berth.storage.feature_sources import FeatureSourceRules
+
+        try:
+            return FeatureSourceRules.parse(self._settings.feature_source_allow)
+        except ValueError as exc:
+            raise BerthError(ErrorCode.INVALID_REQUEST, str(exc)) from None
 
     @cached_property
     def jobs(self) -> JobService:
