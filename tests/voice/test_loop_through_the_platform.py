@@ -21,7 +21,7 @@ from berth.wiring.workspace import open_workspace
 from tests.support.servers import server_in_thread
 from tests.voice.conftest import BASE_ROWS
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(900)]  # trains in process and in the worker
 
 
 def _route(client: httpx.Client, text: str) -> tuple[str, str]:

@@ -25,6 +25,11 @@ from tests.voice.conftest import BASE_ROWS
 from tests.voice.records import CorrectedRecords
 from tests.voice.trainers import CorruptedTrainer
 
+# Each test trains The Voice's classifier (sentence encoder + logistic regression) in process and in
+# the worker, besides serving: about 3 minutes on a quiet 2-core machine, more than pytest's 300 s
+# default on a loaded one (it timed out once, mid-fit, at 300 s). A hang still ends at 15 minutes.
+pytestmark = pytest.mark.timeout(900)
+
 PARAMS = {
     "model": "voice-classifier",
     "trainer": "voice",

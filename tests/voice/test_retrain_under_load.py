@@ -18,7 +18,7 @@ from tests.support.servers import server_in_thread
 from tests.voice.conftest import BASE_ROWS
 from tests.voice.records import CorrectedRecords
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(900)]  # trains in process and in the worker
 
 CLIENTS = 4
 SWITCH_LIMIT_S = 2.0
