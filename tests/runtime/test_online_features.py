@@ -4,7 +4,7 @@ de-duplicated, and each view's latency budget, miss and unavailable declarations
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any
 
 import pytest
@@ -93,6 +93,19 @@ def test_one_read_per_store_for_every_view_with_keys_once(source: str) -> None:
     assert dict(second.dtypes) == {"score": "float64"}
 
 
+def _look_up(online: Callable[[], OnlineFeatures], view: str, keys: list[str]) -> Any:
+    """One look-up of `view`'s `keys` through a fresh `online()`, closed afterwards."""
+
+    async def run() -> Any:
+        features = online()
+        try:
+            return await features.lookup([FeatureLookup(view, keys)])
+        finally:
+            await features.aclose()
+
+    return asyncio.run(run())
+
+
 def test_a_view_past_its_budget_is_unavailable(source: str) -> None:
     defaults = {"age": 0, "score": 0.0}
     fail = _view("fail", source, budget_ms=1)
@@ -100,18 +113,14 @@ def test_a_view_past_its_budget_is_unavailable(source: str) -> None:
     counts = Counts()
     observer = type("O", (), {"rows": counts.rows_fn, "read": counts.read})()
 
-    async def run(view: str) -> Any:
+    def online() -> OnlineFeatures:
         store = Watched(RedisFeatures(source), gate=asyncio.Event())  # never answers
-        online = _online([fail, fallback], store, observer)
-        try:
-            return await online.lookup([FeatureLookup(view, ["k1", "k2"])])
-        finally:
-            await online.aclose()
+        return _online([fail, fallback], store, observer)
 
     with pytest.raises(BerthError) as caught:
-        asyncio.run(run("fail"))
+        _look_up(online, "fail", ["k1", "k2"])
     assert caught.value.code is ErrorCode.FEATURES_UNAVAILABLE
-    (answer,) = asyncio.run(run("fallback"))
+    (answer,) = _look_up(online, "fallback", ["k1", "k2"])
     assert answer.rows == {"k1": defaults, "k2": defaults}
     assert answer.outcomes == {"k1": "unavailable", "k2": "unavailable"}
     assert answer.written_at == {}  # nothing was read
@@ -174,17 +183,13 @@ def test_a_source_that_cannot_be_opened_here_is_unavailable_not_the_requests_err
         FeatureSourceRules().check(uri, "feature source")  # nothing is allowed: raises FORBIDDEN
         raise AssertionError("unreachable")
 
-    async def run(view: str) -> Any:
-        online = OnlineFeatures(lambda: [fail, fallback], refuse, refresh_s=60)
-        try:
-            return await online.lookup([FeatureLookup(view, ["k1"])])
-        finally:
-            await online.aclose()
+    def online() -> OnlineFeatures:
+        return OnlineFeatures(lambda: [fail, fallback], refuse, refresh_s=60)
 
     with pytest.raises(BerthError) as caught:
-        asyncio.run(run("fail"))
+        _look_up(online, "fail", ["k1"])
     assert caught.value.code is ErrorCode.FEATURES_UNAVAILABLE
-    (answer,) = asyncio.run(run("fallback"))
+    (answer,) = _look_up(online, "fallback", ["k1"])
     assert answer.rows == {"k1": defaults}
     assert answer.outcomes == {"k1": "unavailable"}
     assert opened == [source, source]  # once per server (one per run here)
