@@ -63,7 +63,7 @@ def free_port() -> int:
         return port
 
 
-def wait_ready(url: str, timeout: float = 60.0, process: subprocess.Popen[bytes] | None = None) -> None:
+def wait_ready(url: str, timeout: float = 120.0, process: subprocess.Popen[bytes] | None = None) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if process is not None and process.poll() is not None:
