@@ -188,6 +188,23 @@ def test_a_kept_alive_connection_gets_the_header_timeout_again(guarded: Guarded)
         assert time.monotonic() - started <= HEADER_TIMEOUT_S + 1.5
 
 
+def test_after_an_upload_the_next_headers_get_the_header_timeout_not_the_upload_one(guarded: Guarded) -> None:
+    """An upload arms the connection's deadline far out (``BERTH_UPLOAD_TIMEOUT_S``, 900 s); the
+    header timeout armed after its answer is earlier, and must move the connection's one timer in."""
+    upload = (
+        "POST /api/v1/models/lr/versions HTTP/1.1\r\nhost: berth\r\ncontent-type: application/json\r\n"
+        "content-length: 2\r\n\r\n{}"
+    )
+    with _connect(guarded.address) as sock:
+        sock.sendall(upload.encode())
+        assert sock.recv(65536).startswith(b"HTTP/1.1 4")  # no credentials: refused, the connection kept
+        sock.sendall(b"GET /v2/health/live HTTP/1.1\r\nhost: berth\r\n")  # headers that never end
+        started = time.monotonic()
+        raw, _ = _read_until_closed(sock, HEADER_TIMEOUT_S + 10)
+    assert raw.startswith(b"HTTP/1.1 408"), raw[:200]
+    assert time.monotonic() - started <= HEADER_TIMEOUT_S + 5
+
+
 def test_malformed_http_gets_the_json_error_shape(guarded: Guarded) -> None:
     with _connect(guarded.address) as sock:
         sock.sendall(b"THIS IS NOT HTTP\r\n\r\n")
