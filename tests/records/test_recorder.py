@@ -83,6 +83,36 @@ def test_durability_decides_whether_a_caller_waits(tmp_path: Path, durability: s
     assert journal_ids(tmp_path) == ["p1"]  # written either way, by close at the latest
 
 
+def test_an_idle_journal_is_not_synced_and_a_written_one_is(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    writer = JournalWriter(tmp_path)
+    syncs: list[bool] = []
+    real_sync = writer.sync
+
+    async def scenario() -> int:
+        loop = asyncio.get_running_loop()
+        synced = asyncio.Event()
+
+        def counted_sync() -> bool:
+            syncs.append(real_sync())
+            loop.call_soon_threadsafe(synced.set)
+            return syncs[-1]
+
+        monkeypatch.setattr(writer, "sync", counted_sync)
+        recorder = Recorder(writer, durability="journal", sync_interval_s=0.01)
+        await recorder.start()
+        await asyncio.sleep(0.3)  # thirty sync intervals with nothing written
+        idle = len(syncs)
+        await committed(recorder.record(pending("p1")))
+        await asyncio.wait_for(synced.wait(), 60)
+        await recorder.close()
+        return idle
+
+    assert asyncio.run(scenario()) == 0
+    assert True in syncs  # the record's segment was fsynced by the background sync
+
+
 def test_a_cancelled_caller_does_not_cancel_its_batch(tmp_path: Path) -> None:
     async def scenario() -> None:
         # "fsync" writes on the writer thread, so the batch is still being committed when the
