@@ -15,7 +15,9 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from tests.docs.terminal import Terminal
+import httpx
+
+from tests.docs.terminal import Script, Terminal
 from tests.support.servers import free_port, wait_ready
 
 SERVER_TIMEOUT_S = 180.0
@@ -72,3 +74,28 @@ def write_model(path: Path) -> None:
 
     x = np.random.default_rng(7).normal(size=(60, 2))
     skops.io.dump(LogisticRegression().fit(x, (x[:, 0] > 0).astype(int)), path)
+
+
+@contextlib.contextmanager
+def turned_on(reader: Terminal, script: Script) -> Iterator[str]:
+    """The first commands of "Turning it on" as README.md and docs/security.md write them, run as
+    written: the first admin token, ``BERTH_AUTH=tokens berth serve --home ./.berth --host 0.0.0.0``
+    (on a free port, the one the docs' ``host:8080`` names), the token exported. Yields the URL."""
+    token_line = reader.run(script.next("berth token create --admin --home ./.berth").text)
+    token = token_line.out.strip()
+    assert token.startswith("berth_")
+    assert "shown once" in token_line.err
+    port = free_port()
+    reader.placeholders.update({"berth_...": token, "host:8080": f"127.0.0.1:{port}"})
+    url = f"http://127.0.0.1:{port}"
+    reader.env["BERTH_PORT"] = str(port)
+    with reader.background(
+        script.next("BERTH_AUTH=tokens berth serve --home ./.berth --host 0.0.0.0").text
+    ) as server:
+        wait_ready(url, timeout=SERVER_TIMEOUT_S, process=server.process)
+        assert f"Uvicorn running on http://0.0.0.0:{port}" in server.output
+        assert "AUTHENTICATION IS OFF" not in server.output
+        assert httpx.get(f"{url}/api/v1/models", timeout=30).status_code == 401
+        reader.export(script.next("export BERTH_TOKEN=berth_...").text)
+        assert reader.env["BERTH_TOKEN"] == token
+        yield url

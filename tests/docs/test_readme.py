@@ -27,6 +27,7 @@ import pytest
 
 import berth
 from tests.docs.readme_blocks import Block, readme_blocks, the_block
+from tests.docs.teams import turned_on
 from tests.docs.terminal import PythonSession, Script, Terminal
 from tests.support.servers import free_port, wait_ready
 from tests.support.unavailable import unavailable
@@ -264,24 +265,7 @@ def walk_through_endpoints(reader: Terminal, python: PythonSession, url: str) ->
 def walk_through_security(reader: Terminal) -> None:
     """In the same folder: the endpoint `scoring` made above is the one a team is granted."""
     script = Script(block("berth token create --admin"))
-    token_line = reader.run(script.next("berth token create --admin --home ./.berth").text)
-    token = token_line.out.strip()
-    assert token.startswith("berth_")
-    assert "shown once" in token_line.err
-    port = free_port()
-    reader.placeholders.update({"berth_...": token, "host:8080": f"127.0.0.1:{port}"})
-    url = f"http://127.0.0.1:{port}"
-    reader.env["BERTH_PORT"] = str(port)
-    with reader.background(
-        script.next("BERTH_AUTH=tokens berth serve --home ./.berth --host 0.0.0.0").text
-    ) as server:
-        wait_ready(url, timeout=SERVER_TIMEOUT_S, process=server.process)
-        assert f"Uvicorn running on http://0.0.0.0:{port}" in server.output
-        assert "AUTHENTICATION IS OFF" not in server.output
-        assert httpx.get(f"{url}/api/v1/models", timeout=30).status_code == 401
-
-        reader.export(script.next("export BERTH_TOKEN=berth_...").text)
-        assert reader.env["BERTH_TOKEN"] == token
+    with turned_on(reader, script):
         teams = reader.run(script.next("berth team create risk").text).out
         assert teams.splitlines() == ["team 'risk' created", "'alice' is maintainer in team 'risk'"]
         assert reader.run(script.next("berth team create fraud").text).out == "team 'fraud' created\n"
