@@ -99,7 +99,7 @@ def _read_response(sock: socket.socket) -> bytes:
     length = int(fields[b"content-length"])
     while len(body) < length:
         body += sock.recv(65536)
-    return raw
+    return head + b"\r\n\r\n" + body
 
 
 def _json_answer(raw: bytes) -> tuple[int, dict[str, object]]:
@@ -214,9 +214,9 @@ def test_after_an_upload_the_next_headers_get_the_header_timeout_not_the_upload_
         assert _read_response(sock).startswith(b"HTTP/1.1 4")  # no credentials: refused, the connection kept
         sock.sendall(b"GET /v2/health/live HTTP/1.1\r\nhost: berth\r\n")  # headers that never end
         started = time.monotonic()
-        raw, _ = _read_until_closed(sock, HEADER_TIMEOUT_S + 10)
+        raw, _ = _read_until_closed(sock, HEADER_TIMEOUT_S + 60)
     assert raw.startswith(b"HTTP/1.1 408"), raw[:200]
-    assert time.monotonic() - started <= HEADER_TIMEOUT_S + 5
+    assert time.monotonic() - started <= HEADER_TIMEOUT_S + 30  # far from the upload's 900 s
 
 
 def test_malformed_http_gets_the_json_error_shape(guarded: Guarded) -> None:
