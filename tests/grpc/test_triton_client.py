@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable, Iterator
 from typing import Any
 
 import numpy as np
 import pytest
 import tritonclient.grpc as triton
+import tritonclient.grpc.aio as triton_aio
 from tritonclient.utils import InferenceServerException
 
 from tests.conftest import Trained
@@ -218,3 +220,38 @@ def test_server_survives_bad_input(client: triton.InferenceServerClient, lr: Tra
     np.testing.assert_array_equal(
         client.infer("lr", [fp32(lr.x[:1])]).as_numpy("predict"), lr.model.predict(lr.x[:1])
     )
+
+
+# -- many calls on one channel ------------------------------------------------------------------
+CALLERS = 64
+CALLS_EACH = 60
+
+
+def test_sixty_four_callers_on_one_channel_are_all_answered(served: Served, lr: Trained) -> None:
+    """Triton's asyncio client keeps 64 calls in flight on its one channel for a while: every call is
+    answered. gRPC core counts a call until the server has released it, after the client saw its
+    answer, so with the old limit of 100 streams per connection some calls were refused
+    (REFUSED_STREAM: UNAVAILABLE)."""
+    expected = lr.model.predict(lr.x[:1])
+
+    async def main() -> list[str]:
+        client = triton_aio.InferenceServerClient(served.grpc_address)
+        failures: list[str] = []
+
+        async def caller() -> None:
+            for _ in range(CALLS_EACH):
+                try:
+                    result = await client.infer("lr", [fp32(lr.x[:1])])
+                except InferenceServerException as exc:
+                    failures.append(f"{exc.status()}: {exc.message()}")
+                else:
+                    np.testing.assert_array_equal(result.as_numpy("predict"), expected)
+
+        try:
+            await asyncio.gather(*(caller() for _ in range(CALLERS)))
+        finally:
+            await client.close()
+        return failures
+
+    failures = asyncio.run(main())
+    assert failures == [], f"{len(failures)} of {CALLERS * CALLS_EACH} calls failed, first: {failures[0]}"

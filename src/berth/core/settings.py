@@ -102,7 +102,12 @@ class Settings(BaseSettings):
         900.0, gt=0, description="Longest a client may take to send a whole artifact upload."
     )
     grpc_max_concurrent_streams: int = Field(
-        100, gt=0, description="Most gRPC calls in flight on one connection (HTTP/2 concurrent streams)."
+        1000,
+        gt=0,
+        description="Most gRPC calls in flight on one connection (HTTP/2 concurrent streams). gRPC"
+        " counts a call until the server has released it, some time after its answer was sent: keep"
+        " this well above the calls a client runs at once on one channel (at 100, 64 callers of one"
+        " channel were refused streams, UNAVAILABLE).",
     )
     grpc_idle_timeout_s: float = Field(
         300.0, gt=0, description="A gRPC connection without calls for this long is closed."

@@ -39,8 +39,11 @@ class GrpcLimits:
     offload: Offload = INLINE
     max_connections: int = 1000
     """``grpc.max_allowed_incoming_connections``: connections past it are refused by gRPC core."""
-    max_concurrent_streams: int = 100
-    """Calls in flight on one connection (HTTP/2 SETTINGS_MAX_CONCURRENT_STREAMS)."""
+    max_concurrent_streams: int = 1000
+    """Calls in flight on one connection (HTTP/2 SETTINGS_MAX_CONCURRENT_STREAMS). gRPC core counts
+    a call until grpc.aio releases it, which on a busy event loop is some time after the client saw
+    its answer: at 100, a client keeping 64 calls in flight on one channel was refused streams
+    (RST_STREAM REFUSED_STREAM, UNAVAILABLE to the caller)."""
     handshake_timeout_s: float = 10.0
     """From accepting a connection to the end of its HTTP/2 (and TLS) handshake (slowloris)."""
     idle_timeout_s: float = 300.0
