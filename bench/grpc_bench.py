@@ -8,7 +8,8 @@ one HTTP/2 channel, as a Triton user does: Triton's asyncio client (``tritonclie
 ``raw_input_contents``) and a bare grpc.aio stub with the same message (the client's own cost
 removed). The callers run in this process's event loop against a server process on free ports.
 
-Run: ``.venv/bin/python bench/grpc_bench.py [--seconds 5] [--rounds 3] [--concurrency 1 64]``.
+Run: ``.venv/bin/python bench/grpc_bench.py [--seconds 5] [--rounds 3] [--concurrency 1 64]
+[--env BERTH_RECORD_PREDICTIONS=false]``.
 """
 
 from __future__ import annotations
@@ -182,6 +183,14 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=5.0, help="per transport, concurrency and round")
     parser.add_argument("--rounds", type=int, default=3, help="interleaved rounds (medians are printed)")
     parser.add_argument("--concurrency", type=int, nargs="+", default=[1, 64])
+    parser.add_argument(
+        "--env",
+        action="append",
+        default=[],
+        metavar="BERTH_SETTING=VALUE",
+        help="a server setting over the production configuration (repeatable), e.g."
+        " BERTH_RECORD_PREDICTIONS=false",
+    )
     args = parser.parse_args()
     x, y = make_classification(n_samples=500, n_features=FEATURES, n_informative=10, random_state=42)
     x = x.astype(np.float32)
@@ -206,6 +215,7 @@ def main() -> None:
             "BERTH_METRICS_AUTH": "public",
             "BERTH_RECORD_DURABILITY": "journal",
         }
+        production.update(setting.split("=", 1) for setting in args.env)
         results: dict[tuple[str, int], list[Row]] = {}
         with berth_serve(home, port, grpc_port, production) as process:
             for _ in range(args.rounds):
