@@ -290,6 +290,11 @@ def test_a_reroute_is_a_correction_and_a_delivery_to_the_new_team(world: World) 
     assert moved["rerouted_from"] == "card-security"
     assert moved["key"] == f"{message['key']}>accounts"
     assert moved["delivered_to"] == "inbox"
+    # the copy carries the correction beside the model's answer, and shows the corrected label
+    assert moved["correction"] == {"label": "balance", "team": "accounts"}
+    assert moved["label"] == "balance"
+    assert moved["answer"] == message["answer"]
+    assert message["correction"] is None
 
 
 def test_the_deliver_field_is_validated(world: World) -> None:

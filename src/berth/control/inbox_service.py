@@ -47,7 +47,7 @@ class InboxService:
             label = to
         if not label or len(label) > MAX_LABEL_LENGTH:
             raise BerthError(ErrorCode.INVALID_REQUEST, f"a label has 1 to {MAX_LABEL_LENGTH} characters")
-        old, new = self.inbox.reroute(team, message_id, to, by)
+        old, new = self.inbox.reroute(team, message_id, to, by, label)
         feedback: dict[str, Any]
         if old.rows != 1:
             feedback = {

@@ -47,6 +47,8 @@ DELIVERED: Final = "delivered"
 DEAD: Final = "dead"
 STATUSES: Final = (PENDING, DELIVERED, DEAD)
 EVENT: Final = "inbox.message"
+CORRECTION: Final = "correction"
+"""The key of a rerouted copy's body that holds its correction (`InboxMessage.correction`)."""
 """The ``berth-event`` header of a delivered message."""
 
 
@@ -217,7 +219,14 @@ class InboxMessage:
             "answer": dict(self.body.get("answer", {})),
             "inputs": dict(self.body.get("inputs", {})),
             "rerouted_from": self.rerouted_from,
+            "correction": self.correction(),
         }
+
+    def correction(self) -> dict[str, Any] | None:
+        """A rerouted copy's correction: the right label and the team it was sent to (the model's
+        answer stays as it answered); None for a message as the model routed it."""
+        correction = self.body.get(CORRECTION)
+        return dict(correction) if isinstance(correction, Mapping) else None
 
     def to_json(self) -> dict[str, Any]:
         """The API's view."""
@@ -225,7 +234,7 @@ class InboxMessage:
             "id": self.id,
             "learns": self.learns,
             "routed_by": self.body.get("by"),
-            "label": self.body.get("answer", {}).get(self.learns),
+            "label": (self.correction() or {}).get("label", self.body.get("answer", {}).get(self.learns)),
             "status": self.status,
             "attempts": self.attempts,
             "next_attempt_at": self.next_attempt_at.isoformat() if self.status == PENDING else None,

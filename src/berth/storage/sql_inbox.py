@@ -19,6 +19,7 @@ from sqlalchemy import Connection, Engine, Row, and_, delete, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
 from berth.core.delivery import (
+    CORRECTION,
     DEAD,
     DELIVERED,
     PENDING,
@@ -175,9 +176,12 @@ class SqlInbox:
 
         return run_transaction(self._engine, work, write=True)
 
-    def reroute(self, team: str, message_id: int, to: str, by: str) -> tuple[InboxMessage, InboxMessage]:
+    def reroute(
+        self, team: str, message_id: int, to: str, by: str, label: str
+    ) -> tuple[InboxMessage, InboxMessage]:
         """Move the message to team `to`: it stays in `team`'s inbox marked rerouted, and a copy,
-        keyed ``<key>>to``, is queued for `to`'s inbox. CONFLICT when it was rerouted already."""
+        keyed ``<key>>to``, is queued for `to`'s inbox with the correction (`label`, `to`) beside the
+        model's answer. CONFLICT when it was rerouted already."""
 
         def work(conn: Connection) -> tuple[InboxMessage, InboxMessage]:
             message = _get(conn, team, message_id)
@@ -214,7 +218,7 @@ class SqlInbox:
                     row=message.row,
                     rows=message.rows,
                     learns=message.learns,
-                    body=dict(message.body),
+                    body={**message.body, CORRECTION: {"label": label, "team": to}},
                     created_at=message.created_at,
                     status=PENDING,
                     attempts=0,
