@@ -183,7 +183,7 @@ def test_under_load_a_slow_model_waits_for_stragglers() -> None:
     assert model.calls[-1] == 4  # the stragglers joined the batch instead of trailing it
 
 
-def test_a_fast_model_never_waits() -> None:
+def test_a_fast_model_under_load_waits_one_timer_tick_not_its_budget() -> None:
     model = FakeModel(delay_s=0)
     batcher = AdaptiveBatcher(model.execute, BatchingConfig(max_batch_size=64, max_latency_ms=20))
 

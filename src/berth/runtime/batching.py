@@ -6,11 +6,14 @@ The policy is continuous batching, counted in rows, not requests:
 - while a batch runs, arriving requests queue; when it finishes, the queue is taken up to
   ``max_batch_size`` rows and run as the next batch — so the batch size follows the load;
 - under load (the previous batch had company), a batch waits for more rows: up to a quarter of the
-  time this version's batches take to run (measured, a moving average), at most ``max_latency_ms``,
-  and no longer than it takes ``max_batch_size`` rows to queue. A model whose every call costs
-  milliseconds whatever its size (a random forest) then runs full batches instead of alternating
-  full and nearly empty ones, while a model answering in microseconds does not wait (the event
-  loop's timers tick in milliseconds); an idle version never waits;
+  time this version's batches take to run (measured, a moving average), at least one tick of the
+  event loop's timers (`MIN_WAIT_S`), at most ``max_latency_ms``, and no longer than it takes
+  ``max_batch_size`` rows to queue. A model whose every call costs milliseconds whatever its size (a
+  random forest) then runs full batches instead of alternating full and nearly empty ones; a model
+  answering in microseconds waits one tick, which fills its batches where requests reach the loop
+  one at a time (grpc.aio accepts one call per trip through the loop: 3 rows a batch without the
+  tick, bench/README.md); an idle version never waits, nor one whose ``max_latency_ms`` is below a
+  tick;
 - a request of ``max_batch_size`` rows or more is never held back: it runs on its own;
 - each request is validated before it joins a batch, gets back only the outputs it asked for, and
   if a merged batch fails, its requests are retried one by one, so one bad request never fails
@@ -33,8 +36,8 @@ from berth.core.tensors import ModelOutput
 
 Array = np.ndarray[Any, Any]
 MIN_WAIT_S = 0.0005
-"""Shorter waits are not worth it: the event loop's timers tick in milliseconds, so a 100 µs wait
-would cost a whole millisecond (and models that fast gain nothing from waiting)."""
+"""The shortest wait for rows under load: the event loop's timers tick in milliseconds, so a shorter
+one would cost as much; a version whose ``max_latency_ms`` is below it never waits."""
 Execute = Callable[[list[Array], tuple[str, ...]], Awaitable[ModelOutput]]
 """Runs the model on conformed input arrays (one per signature input) and the named outputs."""
 ObserveRows = Callable[[int], None]
@@ -157,7 +160,7 @@ class AdaptiveBatcher:
 
     async def _gather_rows(self) -> None:
         """Under load, give more rows a moment to arrive (see the module doc)."""
-        wait_s = min(self._config.max_latency_ms / 1000, self._run_time_s / 4)
+        wait_s = min(self._config.max_latency_ms / 1000, max(self._run_time_s / 4, MIN_WAIT_S))
         if not self._loaded or wait_s < MIN_WAIT_S or self._queued_rows >= self._config.max_batch_size:
             return
         self._full.clear()
