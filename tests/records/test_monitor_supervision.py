@@ -17,6 +17,7 @@ import contextlib
 import os
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -311,3 +312,33 @@ def test_a_full_journal_disk_answers_503_once_logged_and_turns_readiness_off(hom
         assert "Traceback" not in log, log
         assert "torn or corrupt" not in log, "a refused write is cut back to its last whole line"
         assert "the journal is writable again" in log
+
+
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM])
+def test_a_signal_to_the_process_group_stops_server_and_monitor_without_a_restart(
+    home: Path, lr: Trained, signum: signal.Signals
+) -> None:
+    """Ctrl-C in a terminal (SIGINT) and `kill -- -PGID` (SIGTERM) reach every process of the group:
+    the monitor process must not die under its server's feet and be restarted while the server shuts
+    down; the server stops it, once its own work is drained."""
+    with running(home, {}) as server:
+        ids = [f"group-{i}" for i in range(5)]
+        for pid in ids:
+            assert server.predict(lr.x[:1], pid).status_code == 200
+        monitor = server.monitor_pid()
+        assert monitor is not None
+        port = int(server.url.rsplit(":", 1)[1])
+        with socket.create_connection(("127.0.0.1", port), timeout=10) as slow:
+            # a request in flight (half its body sent) holds the server's shutdown open
+            slow.sendall(b"POST /v2/models/lr/infer HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\n{")
+            os.killpg(server.process.pid, signum)
+            # the monitor process got the signal too: meanwhile the server must not restart it
+            assert eventually(lambda: "Shutting down" in server.log.read_text(errors="replace"), bool)
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                server.process.wait(2)
+        assert server.process.wait(30) in (0, -signum, 128 + signum)  # re-raised once stopped
+        assert eventually(lambda: Path(f"/proc/{monitor}").exists(), lambda alive: not alive) is False
+        assert eventually(lambda: _recorded(server.store, ids), lambda missing: not missing) == []
+        log = server.log.read_text(errors="replace")
+        assert "exited (" not in log, log
+        assert "monitor process restarted" not in log, log

@@ -1,9 +1,10 @@
 """The monitor process of a server: the journal ingester and the alert rules (see
 `berth.wiring.monitor_process`), supervised.
 
-Each server process starts one; of those sharing a journal folder only one works at a time (the
-others wait on its lock). It exits by itself when its server dies (``kill -9`` included), after
-ingesting what it can; `stop` asks it to drain and exit.
+Each server process starts one, in a session of its own (signals to the server's process group do
+not reach it); of those sharing a journal folder only one works at a time (the others wait on its
+lock). It exits by itself when its server dies (``kill -9`` included), after ingesting what it can;
+`stop` asks it to drain and exit.
 
 A monitor process that dies while its server lives (killed, out of memory, a crash) is noticed
 within `WATCH_INTERVAL_S` and started again after a backoff (doubling from the
@@ -71,7 +72,10 @@ class MonitorSupervisor:
         argv = [sys.executable, "-m", "berth.wiring.monitor_process", "--parent-pid", str(os.getpid())]
         # settings through the environment (the database URL, possibly with a password, stays out of `ps`)
         env = {**os.environ, **settings.as_environment()}
-        self._process = subprocess.Popen(argv, env=env, stdin=subprocess.DEVNULL)
+        # a session of its own: a signal to the server's process group (Ctrl-C in a terminal,
+        # `kill -- -PGID`) reaches the server alone, which stops this process once its requests are
+        # drained; otherwise it died at once and was restarted while the server shut down
+        self._process = subprocess.Popen(argv, env=env, stdin=subprocess.DEVNULL, start_new_session=True)
         self._started_at = time.monotonic()
         self._down_since = None
 
