@@ -6,8 +6,9 @@ import contextlib
 import os
 import signal
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import TypeVar
 
 import httpx
 import numpy as np
@@ -19,6 +20,8 @@ from sklearn.linear_model import LogisticRegression
 import berth
 from tests.conftest import Trained
 from tests.support.servers import free_port, server_process
+
+T = TypeVar("T")
 
 
 @pytest.mark.slow
@@ -71,6 +74,9 @@ def test_forked_workers_share_the_preloaded_models(tmp_path: Path, lr: Trained) 
                 _assert_answers(url, "rf", x, forest.predict(x))
         workers_pss = sum(_pss_kb(w) for w in workers)
         assert workers_pss < 2 * single_pss, (workers_pss, single_pss)  # loaded once, not per worker
+        # each worker starts a records monitor; one works, the other waits for the journal's lock
+        # with nothing loaded (no record store, no numpy)
+        assert _wait_for(lambda: _monitors_loaded(workers), [True, False]) == [True, False]
 
         berth.push(late, name="late", home=home, input_example=lr.x[:2])  # published after the fork
         for worker in workers:
@@ -90,6 +96,7 @@ def test_forked_workers_share_the_preloaded_models(tmp_path: Path, lr: Trained) 
         new = next(w for w in replaced if w not in workers)
         with _only(new, replaced):
             _wait_answers(url, "rf", x, forest.predict(x))
+        assert _wait_for(lambda: _monitors_loaded(replaced), [True, False]) == [True, False]  # one took over
         everything += [new, *_children(new)]
 
         os.kill(parent, signal.SIGTERM)  # the parent alone: it stops its workers
@@ -150,6 +157,27 @@ def _only(worker: int, workers: list[int]) -> Iterator[None]:
     finally:
         for other in others:
             os.kill(other, signal.SIGCONT)
+
+
+def _monitors_loaded(workers: list[int]) -> list[bool]:
+    """For each records monitor of `workers`, whether it has loaded the record store (maps
+    SQLAlchemy's and numpy's compiled modules); the loaded first."""
+    loaded = []
+    for worker in workers:
+        for child in _children(worker):
+            with contextlib.suppress(OSError):
+                if b"berth.wiring.monitor_process" in Path(f"/proc/{child}/cmdline").read_bytes():
+                    maps = Path(f"/proc/{child}/maps").read_text()
+                    loaded.append("sqlalchemy" in maps and "numpy" in maps)
+    return sorted(loaded, reverse=True)
+
+
+def _wait_for(read: Callable[[], T], wanted: T, timeout_s: float = 60.0) -> T:
+    """`read()` until it gives `wanted` or `timeout_s` passes; its last value."""
+    deadline = time.monotonic() + timeout_s
+    while (value := read()) != wanted and time.monotonic() < deadline:
+        time.sleep(0.1)
+    return value
 
 
 def _pss_kb(pid: int) -> int:

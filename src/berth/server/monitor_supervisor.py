@@ -37,9 +37,14 @@ STABLE_S: Final = 60.0
 
 
 class MonitorSupervisor:
-    def __init__(self, settings: Settings, on_restart: Callable[[str], None] | None = None) -> None:
-        """`on_restart` is called with how the dead process ended: "signal" or "exit"."""
+    def __init__(
+        self, settings: Settings, on_restart: Callable[[str], None] | None = None, *, journal: bool = False
+    ) -> None:
+        """`on_restart` is called with how the dead process ended: "signal" or "exit". `journal`: the
+        process ingests the settings' local journal, so it waits for the journal's lock before it
+        loads anything (the monitors of the other workers wait small)."""
         self._settings = settings
+        self._journal = journal
         self._process: subprocess.Popen[bytes] | None = None
         self._on_restart = on_restart
         self._started_at = 0.0
@@ -70,6 +75,8 @@ class MonitorSupervisor:
         journal = settings.resolved_journal_dir
         journal.mkdir(parents=True, exist_ok=True)
         argv = [sys.executable, "-m", "berth.wiring.monitor_process", "--parent-pid", str(os.getpid())]
+        if self._journal:
+            argv += ["--journal", str(journal)]
         # settings through the environment (the database URL, possibly with a password, stays out of `ps`)
         env = {**os.environ, **settings.as_environment()}
         # a session of its own: a signal to the server's process group (Ctrl-C in a terminal,

@@ -24,6 +24,7 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from functools import partial
 from pathlib import Path
 from typing import Final
 
@@ -32,12 +33,12 @@ import orjson
 from berth.core.errors import BerthError, ErrorCode
 from berth.core.records import FailedRequest, IngestBatch, JournalPosition, PredictionRecord
 from berth.storage.journal import (
-    LOCK_FILE,
     JournalLag,
     decode_entry,
     read_lines,
     segments,
     try_lock,
+    wait_for_lock,
     write_status,
 )
 from berth.storage.record_protocols import RecordStore
@@ -194,21 +195,25 @@ def run(
     stop: threading.Event,
     on_lock: Callable[[], None] | None = None,
     on_turn: Callable[[], None] | None = None,
+    held_lock: int | None = None,
 ) -> None:
     """Wait for the ingester lock, then ingest every `interval_s` until `stop` is set or the parent
     is gone; then drain and return. `on_lock` is called once the lock is held (work that one
     process per journal does, e.g. evaluating alert rules, starts there); `on_turn` after every
-    turn of waiting for the lock and every pass that reached the database (readiness)."""
+    turn of waiting for the lock and every pass that reached the database (readiness).
+    `held_lock`: the lock, taken already (`journal.wait_for_lock`); closed on return."""
     turned = on_turn or (lambda: None)
     journal_dir.mkdir(parents=True, exist_ok=True)
     ingester = Ingester(store, journal_dir)
-    lock_fd = os.open(journal_dir / LOCK_FILE, os.O_RDWR | os.O_CREAT, 0o600)
+    lock_fd = held_lock
+    if lock_fd is None:
+        should_stop = partial(_should_stop, stop, parent_pid)
+        lock_fd = wait_for_lock(
+            journal_dir, interval_s=interval_s, should_stop=should_stop, on_turn=turned, wait=stop.wait
+        )
+        if lock_fd is None:
+            return
     try:
-        while not try_lock(lock_fd):
-            if _should_stop(stop, parent_pid):
-                return
-            turned()
-            stop.wait(interval_s)
         if on_lock is not None:
             on_lock()
         last_purge = 0.0

@@ -275,7 +275,7 @@ def build_server(
     recording_problems: Callable[[], list[str]] | None = None
     if role is not Role.API and settings.record_predictions and stream is None:
         journal = _journal_recorder(settings)
-        monitor = MonitorSupervisor(settings, on_restart=metrics.monitor_restarted)
+        monitor = MonitorSupervisor(settings, on_restart=metrics.monitor_restarted, journal=True)
         journal_health = _journal_health(settings, journal, monitor, workspace, io_executor)
         health = journal_health
         metrics.gauges.record_writer_lag.watch(lambda: health.backlog.oldest_unread_s)
