@@ -28,13 +28,11 @@ from pathlib import Path
 import aiohttp
 import numpy as np
 import orjson
-from grpc_bench import FEATURES, berth_serve, free_port, measure
+from grpc_bench import FEATURES, berth_serve, free_port, measure, push_lr
 from sklearn.datasets import make_classification
-from sklearn.linear_model import LogisticRegression
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-import berth
-from berth.core.access import Action, Role
+from berth.core.access import Action
 from berth.core.settings import Settings
 from berth.server.auth.access_cache import AccessCache
 from berth.server.auth.asgi_layer import AuthLayer
@@ -224,14 +222,7 @@ def main() -> None:
     )
     with tempfile.TemporaryDirectory() as tmp, ExitStack() as servers:
         home = Path(tmp) / "home"
-        model = LogisticRegression(max_iter=1000).fit(x, y)
-        berth.push(model, name="lr", home=home, input_example=x[:3], team="bench")
-        store = SqlSecurityStore(Settings(home=home).resolved_database_url)
-        try:
-            store.set_member("bench", "caller", Role.PREDICTOR)
-            token = store.create_token("caller").secret
-        finally:
-            store.close()
+        token = push_lr(home, x, y)
         urls, pids = {}, {}
         for mode, auth in (("off", "off"), ("on", "off" if args.control else "tokens")):
             port = free_port()

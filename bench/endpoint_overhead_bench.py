@@ -30,15 +30,12 @@ import httpx
 import numpy as np
 import orjson
 from auth_bench import wrk_round
-from grpc_bench import FEATURES, berth_serve, free_port
+from grpc_bench import FEATURES, berth_serve, free_port, predictor_token
 from http_server_bench import profile, tree_cpu_seconds
 from sklearn.datasets import make_classification
 from sklearn.linear_model import LogisticRegression
 
 import berth
-from berth.core.access import Role
-from berth.core.settings import Settings
-from berth.storage.security_store import SqlSecurityStore
 
 STICKY_HEADER = "x-customer-id"
 SPLIT = {
@@ -67,12 +64,7 @@ def prepare(home: Path) -> tuple[bytes, str]:
     endpoints = berth.endpoints(home=home)
     for name, spec in ENDPOINTS.items():
         endpoints.create(name, spec, team="bench")
-    store = SqlSecurityStore(Settings(home=home).resolved_database_url)
-    try:
-        store.set_member("bench", "caller", Role.PREDICTOR)
-        token = store.create_token("caller").secret
-    finally:
-        store.close()
+    token = predictor_token(home)
     body = orjson.dumps(
         {"inputs": [{"name": "input-0", "shape": [1, FEATURES], "datatype": "FP32", "data": x[0].tolist()}]}
     )

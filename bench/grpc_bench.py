@@ -27,6 +27,7 @@ import tempfile
 import time
 from collections.abc import Awaitable, Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import aiohttp
 import grpc
@@ -54,6 +55,26 @@ def free_port() -> int:
         sock.bind(("127.0.0.1", 0))
         port: int = sock.getsockname()[1]
         return port
+
+
+def push_lr(home: Path, x: np.ndarray[Any, Any], y: np.ndarray[Any, Any]) -> str:
+    """The benches' model: a logistic regression of `x` -> `y` pushed as ``lr`` (team ``bench``)
+    into `home`; a predictor's API token for it (`predictor_token`)."""
+    berth.push(
+        LogisticRegression(max_iter=1000).fit(x, y), name="lr", home=home, input_example=x[:3], team="bench"
+    )
+    return predictor_token(home)
+
+
+def predictor_token(home: Path) -> str:
+    """An API token of principal ``caller``, a predictor of team ``bench`` (the benches' models'
+    team), in `home`'s security store: the production configuration's caller."""
+    store = SqlSecurityStore(Settings(home=home).resolved_database_url)
+    try:
+        store.set_member("bench", "caller", Role.PREDICTOR)
+        return store.create_token("caller").secret
+    finally:
+        store.close()
 
 
 @contextlib.contextmanager
@@ -196,19 +217,7 @@ def main() -> None:
     x = x.astype(np.float32)
     with tempfile.TemporaryDirectory() as tmp:
         home = Path(tmp) / "home"
-        berth.push(
-            LogisticRegression(max_iter=1000).fit(x, y),
-            name="lr",
-            home=home,
-            input_example=x[:3],
-            team="bench",
-        )
-        store = SqlSecurityStore(Settings(home=home).resolved_database_url)
-        try:
-            store.set_member("bench", "caller", Role.PREDICTOR)
-            token = store.create_token("caller").secret
-        finally:
-            store.close()
+        token = push_lr(home, x, y)
         port, grpc_port = free_port(), free_port()
         production = {
             "BERTH_AUTH": "tokens",

@@ -33,14 +33,10 @@ import httpx
 import numpy as np
 import orjson
 from auth_bench import wrk_round
-from grpc_bench import FEATURES, berth_serve, free_port
+from grpc_bench import FEATURES, berth_serve, free_port, push_lr
 from sklearn.datasets import make_classification
-from sklearn.linear_model import LogisticRegression
 
-import berth
-from berth.core.access import Role
 from berth.core.settings import Settings
-from berth.storage.security_store import SqlSecurityStore
 
 SERVERS = ("uvicorn", "granian")
 LAYERS = (
@@ -197,19 +193,7 @@ def main() -> None:
     )
     with tempfile.TemporaryDirectory() as tmp, ExitStack() as servers:
         home = Path(tmp) / "home"
-        berth.push(
-            LogisticRegression(max_iter=1000).fit(x, y),
-            name="lr",
-            home=home,
-            input_example=x[:3],
-            team="bench",
-        )
-        store = SqlSecurityStore(Settings(home=home).resolved_database_url)
-        try:
-            store.set_member("bench", "caller", Role.PREDICTOR)
-            token = store.create_token("caller").secret
-        finally:
-            store.close()
+        token = push_lr(home, x, y)
         payload = Path(tmp) / "body.json"
         payload.write_bytes(body)
         urls, pids = {}, {}
