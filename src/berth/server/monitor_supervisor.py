@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import importlib.util
 import logging
 import os
 import subprocess
@@ -26,6 +27,7 @@ from collections.abc import Callable
 from typing import Final
 
 from berth.core.settings import Settings
+from berth.storage.journal import LOCK_FILE
 
 log = logging.getLogger(__name__)
 
@@ -41,8 +43,9 @@ class MonitorSupervisor:
         self, settings: Settings, on_restart: Callable[[str], None] | None = None, *, journal: bool = False
     ) -> None:
         """`on_restart` is called with how the dead process ended: "signal" or "exit". `journal`: the
-        process ingests the settings' local journal, so it waits for the journal's lock before it
-        loads anything (the monitors of the other workers wait small)."""
+        process ingests the settings' local journal, so it waits for the journal's lock as
+        `berth.wiring.monitor_waiter` before it loads anything (the other workers' monitors wait
+        small)."""
         self._settings = settings
         self._journal = journal
         self._process: subprocess.Popen[bytes] | None = None
@@ -75,8 +78,17 @@ class MonitorSupervisor:
         journal = settings.resolved_journal_dir
         journal.mkdir(parents=True, exist_ok=True)
         argv = [sys.executable, "-m", "berth.wiring.monitor_process", "--parent-pid", str(os.getpid())]
-        if self._journal:
-            argv += ["--journal", str(journal)]
+        if self._journal:  # wait for the journal's lock small, then become the monitor (exec)
+            interval_s = str(settings.ingest_interval_s)
+            argv = [
+                sys.executable,
+                "-P",
+                _waiter(),
+                str(journal / LOCK_FILE),
+                str(os.getpid()),
+                interval_s,
+                *argv,
+            ]
         # settings through the environment (the database URL, possibly with a password, stays out of `ps`)
         env = {**os.environ, **settings.as_environment()}
         # a session of its own: a signal to the server's process group (Ctrl-C in a terminal,
@@ -135,6 +147,14 @@ class MonitorSupervisor:
             with contextlib.suppress(ProcessLookupError):
                 process.kill()
             process.wait()
+
+
+def _waiter() -> str:
+    """The path of `berth.wiring.monitor_waiter`, run as a file: no package imported."""
+    spec = importlib.util.find_spec("berth.wiring.monitor_waiter")
+    if spec is None or spec.origin is None:
+        raise OSError("berth.wiring.monitor_waiter is missing from the installation")
+    return spec.origin
 
 
 def _exit_reason(returncode: int) -> str:

@@ -2,12 +2,11 @@
 
 It runs two ways:
 
-- as the child process of a server (``python -m berth.wiring.monitor_process --parent-pid N
-  --journal DIR``, started by `berth.server.monitor_supervisor`), with the local journal: of the
-  monitors sharing a journal folder only the holder of the ingester lock works
-  (`berth.storage.record_ingest`); the others wait for it before they load anything (the record
-  store, the alert rules and their libraries are imported here only once the lock is held), so the
-  idle monitors of a server's workers stay small; it exits when its server dies;
+- as the child process of a server (``python -m berth.wiring.monitor_process --parent-pid N``,
+  started by `berth.server.monitor_supervisor`), with the local journal: of the monitors sharing a
+  journal folder only the holder of the ingester lock works (`berth.storage.record_ingest`). A
+  server's monitor waits for that lock as `berth.wiring.monitor_waiter`, with nothing of berth
+  loaded, and becomes this module holding it (``--held-lock-fd FD``); it exits when its server dies;
 - as a role of its own, ``berth serve --role monitor`` (`run_monitor_role`): no parent, health
   endpoints on ``--port`` (``/v2/health/live``, ``/v2/health/ready``, ``/healthz``, ``/readyz``).
   With a ``nats://`` record sink it is the stream's drainer (`berth.storage.record_drain`), and
@@ -32,19 +31,23 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import TYPE_CHECKING
 
+from berth.control.alerts.destinations import DestinationPolicy, WebhookAllowList
+from berth.control.alerts.evaluator import AlertEvaluator, Transition
+from berth.control.alerts.webhook import WebhookSender
 from berth.core.errors import BerthError
 from berth.core.settings import Settings
-from berth.storage.journal import wait_for_lock
+from berth.storage.record_ingest import run as run_ingester
+from berth.storage.record_protocols import RecordStore
+from berth.wiring.delivery import DeliveryLoop
+from berth.wiring.health_server import HealthServer
+from berth.wiring.implementations import record_stream
+from berth.wiring.tracing import open_tracing
+from berth.wiring.workspace import Workspace, open_workspace
 
-if TYPE_CHECKING:  # the rest loads once this monitor works (see `main`)
-    from berth.control.alerts.evaluator import Transition
-    from berth.control.alerts.webhook import WebhookSender
-    from berth.storage.record_protocols import RecordStore
+if TYPE_CHECKING:
     from berth.storage.record_stream import StreamTarget
-    from berth.wiring.workspace import Workspace
 
 log = logging.getLogger(__name__)
 
@@ -58,8 +61,6 @@ class AlertLoop:
     """Evaluates every rule each `interval_s` on a thread of its own, until stopped."""
 
     def __init__(self, workspace: Workspace, interval_s: float, sender: WebhookSender | None = None) -> None:
-        from berth.control.alerts.evaluator import AlertEvaluator
-
         self._workspace = workspace
         self._interval_s = interval_s
         self._stop = threading.Event()
@@ -123,15 +124,7 @@ def run_monitor(
     held_lock: int | None = None,
 ) -> None:
     """Records into the record store and the alert rules until `stop` is set (or the parent is gone).
-    `held_lock`: the journal's ingester lock, taken already (`main`)."""
-    from berth.control.alerts.destinations import DestinationPolicy, WebhookAllowList
-    from berth.control.alerts.webhook import WebhookSender
-    from berth.storage.record_ingest import run as run_ingester
-    from berth.wiring.delivery import DeliveryLoop
-    from berth.wiring.implementations import record_stream
-    from berth.wiring.tracing import open_tracing
-    from berth.wiring.workspace import open_workspace
-
+    `held_lock`: the journal's ingester lock, taken already (`berth.wiring.monitor_waiter`)."""
     workspace = open_workspace(settings)
     policy = DestinationPolicy(WebhookAllowList.parse(settings.webhook_allow))
     tracing = open_tracing(settings, process="monitor")
@@ -203,8 +196,6 @@ async def _drain(
 def run_monitor_role(settings: Settings) -> None:
     """``berth serve --role monitor``: the monitor with health endpoints on the settings' host and
     port, until SIGTERM or SIGINT."""
-    from berth.wiring.health_server import HealthServer
-
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     signal.signal(signal.SIGINT, lambda *_: stop.set())
@@ -227,12 +218,10 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="python -m berth.wiring.monitor_process")
     parser.add_argument("--parent-pid", type=int, default=None)
     parser.add_argument(
-        "--journal",
-        type=Path,
+        "--held-lock-fd",
+        type=int,
         default=None,
-        help="wait for this journal folder's ingester lock before loading anything: of the monitors "
-        "of a server's workers only the one that works holds the record store, the alert rules and "
-        "their libraries in memory",
+        help="an open file holding the journal's ingester lock (from `berth.wiring.monitor_waiter`)",
     )
     args = parser.parse_args(argv)
     os.nice(MONITOR_NICENESS)  # serving wins the CPU; ingestion catches up when load drops
@@ -243,23 +232,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     signal.signal(signal.SIGINT, lambda *_: stop.set())
-    parent_pid = args.parent_pid
-    held_lock = None
-    if args.journal is not None:
-
-        def should_stop() -> bool:
-            return stop.is_set() or (parent_pid is not None and os.getppid() != parent_pid)
-
-        held_lock = wait_for_lock(
-            args.journal,
-            interval_s=settings.ingest_interval_s,
-            should_stop=should_stop,
-            on_turn=lambda: None,
-            wait=stop.wait,
-        )
-        if held_lock is None:
-            return
-    run_monitor(settings, parent_pid=parent_pid, stop=stop, held_lock=held_lock)
+    run_monitor(settings, parent_pid=args.parent_pid, stop=stop, held_lock=args.held_lock_fd)
 
 
 if __name__ == "__main__":
