@@ -201,7 +201,7 @@ def run(
     is gone; then drain and return. `on_lock` is called once the lock is held (work that one
     process per journal does, e.g. evaluating alert rules, starts there); `on_turn` after every
     turn of waiting for the lock and every pass that reached the database (readiness).
-    `held_lock`: the lock, taken already (`journal.wait_for_lock`); closed on return."""
+    `held_lock`: an open file that holds the lock already (its caller waited); closed on return."""
     turned = on_turn or (lambda: None)
     journal_dir.mkdir(parents=True, exist_ok=True)
     ingester = Ingester(store, journal_dir)
