@@ -193,7 +193,8 @@ def _kill9_monitor(server: Running, x: np.ndarray[Any, Any]) -> None:
     back = eventually(lambda: server.ready(), lambda r: r.status_code == 200, timeout_s=30)
     assert back.status_code == 200, back.text
     assert server.grpc_ready() is True
-    restarted = server.monitor_pid()
+    # (found by its command line, which reads empty for an instant while the waiter execs the monitor)
+    restarted = eventually(server.monitor_pid, lambda pid: pid is not None, timeout_s=10)
     assert restarted is not None
     assert restarted != monitor
     assert eventually(lambda: _recorded(server.store, meanwhile), lambda missing: not missing) == []
@@ -325,7 +326,7 @@ def test_a_signal_to_the_process_group_stops_server_and_monitor_without_a_restar
         ids = [f"group-{i}" for i in range(5)]
         for pid in ids:
             assert server.predict(lr.x[:1], pid).status_code == 200
-        monitor = server.monitor_pid()
+        monitor = eventually(server.monitor_pid, lambda pid: pid is not None, timeout_s=10)
         assert monitor is not None
         port = int(server.url.rsplit(":", 1)[1])
         with socket.create_connection(("127.0.0.1", port), timeout=10) as slow:
