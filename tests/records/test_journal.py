@@ -19,7 +19,6 @@ from berth.storage.journal import (
     segment_start_ns,
     segments,
     try_lock,
-    wait_for_lock,
 )
 
 
@@ -182,24 +181,3 @@ def test_background_sync_flushes_only_what_was_written_and_never_races_a_close(t
         writer.close()
     lines = sum(len(read_lines(p, 0, writer_gone=True).payloads) for p in segments(tmp_path))
     assert lines == 201
-
-
-def test_the_ingester_lock_goes_to_one_waiter_at_a_time(tmp_path: Path) -> None:
-    journal = tmp_path / "journal"  # made by the first waiter
-    first = wait_for_lock(journal, interval_s=0.01, should_stop=lambda: False, on_turn=lambda: None)
-    assert first is not None
-    turns: list[int] = []
-    stop_after_three = wait_for_lock(
-        journal, interval_s=0.01, should_stop=lambda: len(turns) >= 3, on_turn=lambda: turns.append(1)
-    )
-    assert (stop_after_three, len(turns)) == (None, 3)  # held by `first`: waited, then stopped
-
-    def release_on_fifth_turn() -> None:
-        turns.append(1)
-        if len(turns) == 5:
-            os.close(first)
-
-    second = wait_for_lock(journal, interval_s=0.01, should_stop=lambda: False, on_turn=release_on_fifth_turn)
-    assert second is not None
-    assert len(turns) == 5  # taken once the holder let go
-    os.close(second)

@@ -57,28 +57,6 @@ def try_lock(fd: int) -> bool:
     return True
 
 
-def wait_for_lock(
-    journal_dir: Path,
-    *,
-    interval_s: float,
-    should_stop: Callable[[], bool],
-    on_turn: Callable[[], None],
-    wait: Callable[[float], object] = time.sleep,
-) -> int | None:
-    """Wait for the ingester lock of `journal_dir`, trying every `interval_s` (`on_turn` after each
-    try that failed, then `wait(interval_s)`); the open file that holds it (closing it releases the
-    lock), or None when `should_stop` said so first."""
-    journal_dir.mkdir(parents=True, exist_ok=True)
-    fd = os.open(journal_dir / LOCK_FILE, os.O_RDWR | os.O_CREAT, 0o600)
-    while not try_lock(fd):
-        if should_stop():
-            os.close(fd)
-            return None
-        on_turn()
-        wait(interval_s)
-    return fd
-
-
 def segment_start_ns(name: str) -> int | None:
     """When a segment was opened (ns since the epoch), from its name; None for a foreign name."""
     parts = name.removesuffix(SUFFIX).rsplit("-", 3)

@@ -24,7 +24,6 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from functools import partial
 from pathlib import Path
 from typing import Final
 
@@ -33,12 +32,12 @@ import orjson
 from berth.core.errors import BerthError, ErrorCode
 from berth.core.records import FailedRequest, IngestBatch, JournalPosition, PredictionRecord
 from berth.storage.journal import (
+    LOCK_FILE,
     JournalLag,
     decode_entry,
     read_lines,
     segments,
     try_lock,
-    wait_for_lock,
     write_status,
 )
 from berth.storage.record_protocols import RecordStore
@@ -201,19 +200,22 @@ def run(
     is gone; then drain and return. `on_lock` is called once the lock is held (work that one
     process per journal does, e.g. evaluating alert rules, starts there); `on_turn` after every
     turn of waiting for the lock and every pass that reached the database (readiness).
-    `held_lock`: an open file that holds the lock already (its caller waited); closed on return."""
+    `held_lock`: an open file of the lock that holds it already (its caller waited: taking the lock
+    again through it succeeds at once); closed on return."""
     turned = on_turn or (lambda: None)
     journal_dir.mkdir(parents=True, exist_ok=True)
     ingester = Ingester(store, journal_dir)
-    lock_fd = held_lock
-    if lock_fd is None:
-        should_stop = partial(_should_stop, stop, parent_pid)
-        lock_fd = wait_for_lock(
-            journal_dir, interval_s=interval_s, should_stop=should_stop, on_turn=turned, wait=stop.wait
-        )
-        if lock_fd is None:
-            return
+    lock_fd = (
+        held_lock
+        if held_lock is not None
+        else os.open(journal_dir / LOCK_FILE, os.O_RDWR | os.O_CREAT, 0o600)
+    )
     try:
+        while not try_lock(lock_fd):
+            if _should_stop(stop, parent_pid):
+                return
+            turned()
+            stop.wait(interval_s)
         if on_lock is not None:
             on_lock()
         last_purge = 0.0
