@@ -13,6 +13,7 @@ from berth.core.signature import BATCH, InputLayout, TensorSpec
 from berth.core.tensors import ModelInput, ModelOutput
 from berth.runtime.flavors.failures import prediction_failed
 from berth.runtime.flavors.labels import as_output_labels
+from berth.runtime.flavors.one_pass import labels_follow_proba, predict_and_proba
 from berth.runtime.flavors.outputs import PREDICT, PREDICT_PROBA, TRANSFORM, requested_outputs
 
 
@@ -65,7 +66,9 @@ class EstimatorRuntime:
     """Runs ``predict``/``predict_proba``/``transform`` of a fitted estimator.
 
     A model fitted on a DataFrame gets a DataFrame (an array of the right width is given the
-    fitted column names); a model fitted on arrays gets an array.
+    fitted column names); a model fitted on arrays gets an array. Labels and probabilities asked
+    for together come from one pass where scikit-learn's labels follow its probabilities
+    (`berth.runtime.flavors.one_pass`).
     """
 
     def __init__(self, estimator: Any, flavor: str = "sklearn") -> None:
@@ -74,6 +77,7 @@ class EstimatorRuntime:
         self._outputs = estimator_outputs(estimator)
         names = getattr(estimator, "feature_names_in_", None)
         self._columns = [str(n) for n in names] if names is not None else None
+        self._one_pass = PREDICT_PROBA in self._outputs and labels_follow_proba(estimator)
 
     def input_specs(self) -> tuple[InputLayout, tuple[TensorSpec, ...]] | None:
         return estimator_input_specs(self._estimator)
@@ -89,6 +93,10 @@ class EstimatorRuntime:
         data = self._model_input(inputs)
         answer: ModelOutput = {}
         with prediction_failed(self._flavor):
+            both = self._both(wanted, data)
+            if both is not None:
+                labels, proba = both
+                return {name: as_output_labels(labels) if name == PREDICT else proba for name in wanted}
             for name in wanted:
                 result = getattr(self._estimator, name)(data)
                 if hasattr(result, "toarray") and not isinstance(result, np.ndarray):
@@ -98,6 +106,11 @@ class EstimatorRuntime:
 
     def unload(self) -> None:
         self._estimator = None
+
+    def _both(self, wanted: Sequence[str], data: Any) -> tuple[Any, Any] | None:
+        if not self._one_pass or len(wanted) != 2 or PREDICT not in wanted or PREDICT_PROBA not in wanted:
+            return None
+        return predict_and_proba(self._estimator, data)
 
     def _model_input(self, inputs: ModelInput) -> Any:
         if isinstance(inputs, Mapping):

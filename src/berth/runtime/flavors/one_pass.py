@@ -1,0 +1,69 @@
+"""``predict`` and ``predict_proba`` of a scikit-learn classifier from one pass over the batch.
+
+An answer that wants both outputs (a post-step reads the probabilities, the caller the labels)
+would call the estimator twice: input validation, every transform of a pipeline (a sentence
+encoder, TF-IDF) and the model, all done again. For the classifiers listed here scikit-learn's
+``predict`` picks the class whose probability is highest: trees and forests compute it that way,
+and the linear models' ``predict`` takes the decision function's sign or argmax while their
+``predict_proba`` is a monotone map of that same function (``expit``, ``softmax``, a one-vs-rest
+normalisation, modified Huber's clip), which keeps the order of any two classes but may round
+two different scores to the same probability. So the labels are read off the probabilities
+wherever a row's highest probability is strictly above every other; a batch with a row where it
+is not (a tie, or NaN) calls ``predict`` itself, and those rows take its labels. The answer is
+the one two calls would give, bit for bit (tests/runtime/test_one_pass.py checks it against
+scikit-learn on random models).
+
+The list is of exact types: a subclass may override ``predict``. A pipeline qualifies when its last
+step does (its ``predict`` and ``predict_proba`` run the same transforms before that step).
+"""
+
+from __future__ import annotations
+
+from typing import Any, Final
+
+import numpy as np
+
+LABELS_FOLLOW_PROBA: Final = frozenset(
+    {
+        "sklearn.linear_model._logistic.LogisticRegression",
+        "sklearn.linear_model._stochastic_gradient.SGDClassifier",
+        "sklearn.tree._classes.DecisionTreeClassifier",
+        "sklearn.tree._classes.ExtraTreeClassifier",
+        "sklearn.ensemble._forest.RandomForestClassifier",
+        "sklearn.ensemble._forest.ExtraTreesClassifier",
+    }
+)
+"""By the class's full name, so that the check imports nothing (scikit-learn's ensemble module
+alone takes a noticeable part of a server's start); tests/runtime/test_one_pass.py checks that
+each name is the class scikit-learn exports."""
+_PIPELINE: Final = "sklearn.pipeline.Pipeline"
+
+
+def _full_name(kind: type) -> str:
+    return f"{kind.__module__}.{kind.__qualname__}"
+
+
+def labels_follow_proba(estimator: Any) -> bool:
+    """Whether `predict_and_proba` may answer for this fitted estimator."""
+    if _full_name(type(estimator)) == _PIPELINE:
+        steps = getattr(estimator, "steps", None)
+        if not steps:
+            return False
+        estimator = steps[-1][1]
+    return _full_name(type(estimator)) in LABELS_FOLLOW_PROBA
+
+
+def predict_and_proba(estimator: Any, data: Any) -> tuple[np.ndarray[Any, Any], np.ndarray[Any, Any]] | None:
+    """``(predict(data), predict_proba(data))`` from one ``predict_proba`` call (plus one ``predict``
+    where a row's top probability is tied); None where the probabilities are not one [N, k] array of
+    the estimator's k classes (a multi-output model), so the caller asks for each output."""
+    proba = np.asarray(estimator.predict_proba(data))
+    classes = np.asarray(estimator.classes_)
+    if proba.ndim != 2 or classes.ndim != 1 or proba.shape[1] != classes.shape[0]:
+        return None
+    top = proba.max(axis=1)
+    unsure = np.count_nonzero(proba == top[:, None], axis=1) != 1  # a tie at the top, or NaN
+    labels = classes.take(np.argmax(proba, axis=1), axis=0)
+    if unsure.any():
+        labels[unsure] = np.asarray(estimator.predict(data))[unsure]
+    return labels, proba
