@@ -1,8 +1,10 @@
 """What answering ``predict`` and ``predict_proba`` together costs in process: scikit-learn's two
 calls against berth's one pass (`berth.runtime.flavors.one_pass`), for the peer benchmark's models
 (lr, rf: 20 float features) and The Voice's classifier (sentence encoder + TF-IDF + logistic
-regression, trained on 1,500 texts), at 1 and 64 rows a batch. The two ways alternate in rounds;
-figures are medians of the rounds (µs per batch), the ratio is one pass over two calls.
+regression, trained on 1,500 texts), at 1 and 64 rows a batch. Then the peer benchmark's forest's
+``predict_proba``: scikit-learn's (each tree dispatched by joblib) against berth's
+(`berth.runtime.flavors.forest_proba`: the trees called in turn). The ways alternate in rounds;
+figures are medians of the rounds (µs per batch), the ratio is berth's over scikit-learn's.
 
 Run: ``.venv/bin/python bench/one_pass_bench.py [--rounds 7] [--seconds 0.5]`` (prints figures).
 """
@@ -20,6 +22,7 @@ from sklearn.datasets import make_classification
 from sklearn.ensemble import RandomForestClassifier
 from sklearn.linear_model import LogisticRegression
 
+from berth.runtime.flavors.forest_proba import forest_proba
 from berth.runtime.flavors.one_pass import predict_and_proba
 
 
@@ -62,6 +65,18 @@ def compare(model: Any, x: Any, rounds: int, seconds: float) -> tuple[float, flo
     return statistics.median(two), statistics.median(one), ratio
 
 
+def compare_forest(forest: Any, x: Any, rounds: int, seconds: float) -> tuple[float, float, float]:
+    """Median µs per batch of scikit-learn's predict_proba and of berth's, and the rounds' ratio."""
+    if not np.array_equal(forest_proba(forest, x), forest.predict_proba(x)):
+        raise SystemExit("the trees in turn do not answer as scikit-learn does")
+    theirs, ours = [], []
+    for _ in range(rounds):
+        theirs.append(per_call_us(lambda: forest.predict_proba(x), seconds))
+        ours.append(per_call_us(lambda: forest_proba(forest, x), seconds))
+    ratio = statistics.median(o / t for o, t in zip(ours, theirs, strict=True))
+    return statistics.median(theirs), statistics.median(ours), ratio
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--rounds", type=int, default=7)
@@ -69,10 +84,17 @@ def main() -> None:
     args = parser.parse_args()
     print("| model | rows | two calls µs | one pass µs | one pass / two calls |")
     print("|---|---|---|---|---|")
-    for name, model, rows_of in [*peer_models(), voice_model()]:
+    peers = peer_models()
+    for name, model, rows_of in [*peers, voice_model()]:
         for rows in (1, 64):
             two, one, ratio = compare(model, rows_of(rows), args.rounds, args.seconds)
             print(f"| {name} | {rows} | {two:,.0f} | {one:,.0f} | **{ratio:.2f}** |")
+    forest, forest_rows = next((model, rows_of) for name, model, rows_of in peers if name == "rf")
+    print("\n| rf predict_proba | rows | scikit-learn µs | trees in turn µs | berth / scikit-learn |")
+    print("|---|---|---|---|---|")
+    for rows in (1, 64):
+        theirs, ours, ratio = compare_forest(forest, forest_rows(rows), args.rounds, args.seconds)
+        print(f"| rf | {rows} | {theirs:,.0f} | {ours:,.0f} | **{ratio:.2f}** |")
 
 
 if __name__ == "__main__":

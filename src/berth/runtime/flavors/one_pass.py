@@ -23,6 +23,8 @@ from typing import Any, Final
 
 import numpy as np
 
+from berth.runtime.flavors.sklearn_types import full_name
+
 LABELS_FOLLOW_PROBA: Final = frozenset(
     {
         "sklearn.linear_model._logistic.LogisticRegression",
@@ -33,24 +35,19 @@ LABELS_FOLLOW_PROBA: Final = frozenset(
         "sklearn.ensemble._forest.ExtraTreesClassifier",
     }
 )
-"""By the class's full name, so that the check imports nothing (scikit-learn's ensemble module
-alone takes a noticeable part of a server's start); tests/runtime/test_one_pass.py checks that
+"""By full name (`berth.runtime.flavors.sklearn_types`); tests/runtime/test_one_pass.py checks that
 each name is the class scikit-learn exports."""
 _PIPELINE: Final = "sklearn.pipeline.Pipeline"
 
 
-def _full_name(kind: type) -> str:
-    return f"{kind.__module__}.{kind.__qualname__}"
-
-
 def labels_follow_proba(estimator: Any) -> bool:
     """Whether `predict_and_proba` may answer for this fitted estimator."""
-    if _full_name(type(estimator)) == _PIPELINE:
+    if full_name(type(estimator)) == _PIPELINE:
         steps = getattr(estimator, "steps", None)
         if not steps:
             return False
         estimator = steps[-1][1]
-    return _full_name(type(estimator)) in LABELS_FOLLOW_PROBA
+    return full_name(type(estimator)) in LABELS_FOLLOW_PROBA
 
 
 def predict_and_proba(estimator: Any, data: Any) -> tuple[np.ndarray[Any, Any], np.ndarray[Any, Any]] | None:
