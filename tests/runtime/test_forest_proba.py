@@ -8,10 +8,13 @@ import pandas as pd
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from sklearn.compose import ColumnTransformer
 from sklearn.ensemble import ExtraTreesClassifier, RandomForestClassifier, RandomForestRegressor
+from sklearn.pipeline import Pipeline
+from sklearn.preprocessing import OneHotEncoder, StandardScaler
 
 from berth.core.errors import BerthError
-from berth.runtime.flavors.forest_proba import forest_labels, forest_proba, is_plain_forest
+from berth.runtime.flavors.forest_proba import forest_labels, forest_proba, is_plain_forest, plain_forest
 from berth.runtime.flavors.outputs import PREDICT, PREDICT_PROBA
 from berth.runtime.flavors.sklearn_runtime import EstimatorRuntime
 
@@ -84,3 +87,35 @@ def test_only_fitted_single_output_forest_classifiers_of_the_listed_types() -> N
     assert not is_plain_forest(RandomForestRegressor(n_estimators=2).fit(x, range(10)))
     two_outputs = np.column_stack([[0, 1] * 5, [1, 1, 0, 0, 1] * 2])
     assert not is_plain_forest(RandomForestClassifier(n_estimators=2).fit(x, two_outputs))
+
+
+def test_a_pipeline_ending_in_a_forest_transforms_then_asks_the_trees() -> None:
+    rng = np.random.default_rng(4)
+    frame = pd.DataFrame(
+        {"plan": rng.choice(["basic", "plus", "pro"], size=90), "spend": rng.normal(50, 20, size=90)}
+    )
+    labels = np.where((frame["spend"] > 55) | (frame["plan"] == "pro"), "stay", "churn")
+    model = Pipeline(
+        [
+            (
+                "features",
+                ColumnTransformer(
+                    [
+                        ("plan", OneHotEncoder(handle_unknown="ignore"), ["plan"]),
+                        ("num", StandardScaler(), ["spend"]),
+                    ]
+                ),
+            ),
+            ("nothing", "passthrough"),
+            ("forest", RandomForestClassifier(n_estimators=6, random_state=0)),
+        ]
+    ).fit(frame, labels)
+    found = plain_forest(model)
+    assert found is not None
+    assert found.forest is model.steps[-1][1]
+    assert len(found.transforms) == 1
+    query = pd.DataFrame({"plan": ["pro", "basic", "gold"], "spend": [10.0, 60.0, 50.0]})
+    answer = EstimatorRuntime(model).predict(dict(query.items()), [PREDICT, PREDICT_PROBA])
+    assert answer[PREDICT].tolist() == model.predict(query).tolist()
+    np.testing.assert_array_equal(answer[PREDICT_PROBA], model.predict_proba(query))
+    assert plain_forest(Pipeline([("scale", StandardScaler()), ("voting", Voting())])) is None

@@ -11,12 +11,15 @@ cut to its classes as ``DecisionTreeClassifier.predict_proba`` cuts them (what s
 features per tree), and the sum over the trees in their order is divided by their number: bit for
 bit the answer of ``n_jobs=None`` or 1, with no thread pool; for a forest saved with ``n_jobs`` above
 1 (whose own sum runs in the order its threads finish) it is the sum in the trees' order.
-``predict`` is the most probable class, as the forest's own ``predict`` computes it.
-tests/runtime/test_forest_proba.py checks both against scikit-learn (the version pinned).
+``predict`` is the most probable class, as the forest's own ``predict`` computes it. A pipeline
+whose last step is such a forest runs its other steps' ``transform`` first, as its own
+``predict_proba`` and ``predict`` do. tests/runtime/test_forest_proba.py checks both against
+scikit-learn (the version pinned).
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any, Final
 
 import numpy as np
@@ -27,6 +30,33 @@ FORESTS: Final = frozenset(
     {"sklearn.ensemble._forest.RandomForestClassifier", "sklearn.ensemble._forest.ExtraTreesClassifier"}
 )
 """Exact types (a subclass may answer otherwise), by name so that checking imports nothing."""
+_PIPELINE: Final = "sklearn.pipeline.Pipeline"
+
+
+@dataclass(frozen=True, slots=True)
+class PlainForest:
+    """A forest and the transforms a pipeline runs before it (none for a bare forest)."""
+
+    forest: Any
+    transforms: tuple[Any, ...] = ()
+
+    def proba(self, data: Any) -> np.ndarray[Any, Any]:
+        for step in self.transforms:
+            data = step.transform(data)
+        return forest_proba(self.forest, data)
+
+    def labels(self, proba: np.ndarray[Any, Any]) -> np.ndarray[Any, Any]:
+        return forest_labels(self.forest, proba)
+
+
+def plain_forest(estimator: Any) -> PlainForest | None:
+    """The forest this estimator answers with (itself, or a pipeline's last step), else None."""
+    transforms: tuple[Any, ...] = ()
+    if full_name(type(estimator)) == _PIPELINE:
+        steps = getattr(estimator, "steps", None) or [("", None)]
+        transforms = tuple(step for _, step in steps[:-1] if step is not None and not isinstance(step, str))
+        estimator = steps[-1][1]
+    return PlainForest(estimator, transforms) if is_plain_forest(estimator) else None
 
 
 def is_plain_forest(estimator: Any) -> bool:

@@ -3,7 +3,7 @@
 An answer that wants both outputs (a post-step reads the probabilities, the caller the labels)
 would call the estimator twice: input validation, every transform of a pipeline (a sentence
 encoder, TF-IDF) and the model, all done again. For the classifiers listed here scikit-learn's
-``predict`` picks the class whose probability is highest: trees and forests compute it that way,
+``predict`` picks the class whose probability is highest: decision trees compute it that way,
 and the linear models' ``predict`` takes the decision function's sign or argmax while their
 ``predict_proba`` is a monotone map of that same function (``expit``, ``softmax``, a one-vs-rest
 normalisation, modified Huber's clip), which keeps the order of any two classes but may round
@@ -31,8 +31,6 @@ LABELS_FOLLOW_PROBA: Final = frozenset(
         "sklearn.linear_model._stochastic_gradient.SGDClassifier",
         "sklearn.tree._classes.DecisionTreeClassifier",
         "sklearn.tree._classes.ExtraTreeClassifier",
-        "sklearn.ensemble._forest.RandomForestClassifier",
-        "sklearn.ensemble._forest.ExtraTreesClassifier",
     }
 )
 """By full name (`berth.runtime.flavors.sklearn_types`); tests/runtime/test_one_pass.py checks that

@@ -12,7 +12,7 @@ from berth.core.errors import BerthError, ErrorCode
 from berth.core.signature import BATCH, InputLayout, TensorSpec
 from berth.core.tensors import ModelInput, ModelOutput
 from berth.runtime.flavors.failures import prediction_failed
-from berth.runtime.flavors.forest_proba import forest_labels, forest_proba, is_plain_forest
+from berth.runtime.flavors.forest_proba import PlainForest, plain_forest
 from berth.runtime.flavors.labels import as_output_labels
 from berth.runtime.flavors.one_pass import labels_follow_proba, predict_and_proba
 from berth.runtime.flavors.outputs import PREDICT, PREDICT_PROBA, TRANSFORM, requested_outputs
@@ -80,7 +80,7 @@ class EstimatorRuntime:
         names = getattr(estimator, "feature_names_in_", None)
         self._columns = [str(n) for n in names] if names is not None else None
         self._one_pass = PREDICT_PROBA in self._outputs and labels_follow_proba(estimator)
-        self._forest = is_plain_forest(estimator)
+        self._forest = plain_forest(estimator)
 
     def input_specs(self) -> tuple[InputLayout, tuple[TensorSpec, ...]] | None:
         return estimator_input_specs(self._estimator)
@@ -96,8 +96,8 @@ class EstimatorRuntime:
         data = self._model_input(inputs)
         answer: ModelOutput = {}
         with prediction_failed(self._flavor):
-            if self._forest:
-                return self._forest_answer(wanted, data)
+            if self._forest is not None:
+                return self._forest_answer(self._forest, wanted, data)
             both = self._both(wanted, data)
             if both is not None:
                 labels, proba = both
@@ -112,12 +112,10 @@ class EstimatorRuntime:
     def unload(self) -> None:
         self._estimator = None
 
-    def _forest_answer(self, wanted: Sequence[str], data: Any) -> ModelOutput:
-        proba = forest_proba(self._estimator, data)
-        return {
-            name: as_output_labels(forest_labels(self._estimator, proba)) if name == PREDICT else proba
-            for name in wanted
-        }
+    @staticmethod
+    def _forest_answer(forest: PlainForest, wanted: Sequence[str], data: Any) -> ModelOutput:
+        proba = forest.proba(data)
+        return {name: as_output_labels(forest.labels(proba)) if name == PREDICT else proba for name in wanted}
 
     def _both(self, wanted: Sequence[str], data: Any) -> tuple[Any, Any] | None:
         if not self._one_pass or len(wanted) != 2 or PREDICT not in wanted or PREDICT_PROBA not in wanted:
