@@ -11,6 +11,7 @@ import pandas as pd
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from sklearn.ensemble import GradientBoostingClassifier, HistGradientBoostingClassifier
 from sklearn.linear_model import LogisticRegression, SGDClassifier
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import FunctionTransformer
@@ -26,6 +27,8 @@ LISTED = [
     lambda seed: SGDClassifier(loss="log_loss", random_state=seed),
     lambda seed: SGDClassifier(loss="modified_huber", random_state=seed),
     lambda seed: DecisionTreeClassifier(max_depth=3, random_state=seed),
+    lambda seed: GradientBoostingClassifier(n_estimators=5, max_depth=2, random_state=seed),
+    lambda seed: HistGradientBoostingClassifier(max_iter=5, random_state=seed),
     lambda seed: ExtraTreeClassifier(max_depth=3, random_state=seed),
 ]
 
@@ -44,6 +47,8 @@ def test_each_listed_name_is_the_class_scikit_learn_exports() -> None:
         "LogisticRegression": "sklearn.linear_model",
         "SGDClassifier": "sklearn.linear_model",
         "DecisionTreeClassifier": "sklearn.tree",
+        "GradientBoostingClassifier": "sklearn.ensemble",
+        "HistGradientBoostingClassifier": "sklearn.ensemble",
         "ExtraTreeClassifier": "sklearn.tree",
     }
     found = set()

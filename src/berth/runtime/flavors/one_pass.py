@@ -4,14 +4,14 @@ An answer that wants both outputs (a post-step reads the probabilities, the call
 would call the estimator twice: input validation, every transform of a pipeline (a sentence
 encoder, TF-IDF) and the model, all done again. For the classifiers listed here scikit-learn's
 ``predict`` picks the class whose probability is highest: decision trees compute it that way,
-and the linear models' ``predict`` takes the decision function's sign or argmax while their
-``predict_proba`` is a monotone map of that same function (``expit``, ``softmax``, a one-vs-rest
-normalisation, modified Huber's clip), which keeps the order of any two classes but may round
-two different scores to the same probability. So the labels are read off the probabilities
-wherever a row's highest probability is strictly above every other; a batch with a row where it
-is not (a tie, or NaN) calls ``predict`` itself, and those rows take its labels. The answer is
-the one two calls would give, bit for bit (tests/runtime/test_one_pass.py checks it against
-scikit-learn on random models).
+and the linear models' and gradient boosting's ``predict`` takes the decision function's sign or
+argmax while their ``predict_proba`` is a monotone map of that same function (``expit``,
+``softmax``, a one-vs-rest normalisation, modified Huber's clip), which keeps the order of any two
+classes but may round two different scores to the same probability. So the labels are read off
+the probabilities wherever a row's highest probability is strictly above every other; a batch
+with a row where it is not (a tie, or NaN) calls ``predict`` itself, and those rows take its
+labels. The answer is the one two calls would give, bit for bit (tests/runtime/test_one_pass.py
+checks it against scikit-learn on random models).
 
 The list is of exact types: a subclass may override ``predict``. A pipeline qualifies when its last
 step does (its ``predict`` and ``predict_proba`` run the same transforms before that step).
@@ -31,6 +31,8 @@ LABELS_FOLLOW_PROBA: Final = frozenset(
         "sklearn.linear_model._stochastic_gradient.SGDClassifier",
         "sklearn.tree._classes.DecisionTreeClassifier",
         "sklearn.tree._classes.ExtraTreeClassifier",
+        "sklearn.ensemble._gb.GradientBoostingClassifier",
+        "sklearn.ensemble._hist_gradient_boosting.gradient_boosting.HistGradientBoostingClassifier",
     }
 )
 """By full name (`berth.runtime.flavors.sklearn_types`); tests/runtime/test_one_pass.py checks that
