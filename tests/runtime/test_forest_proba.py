@@ -3,6 +3,9 @@ runtime as well; its input checks and errors stay scikit-learn's."""
 
 from __future__ import annotations
 
+import gc
+import weakref
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -119,3 +122,12 @@ def test_a_pipeline_ending_in_a_forest_transforms_then_asks_the_trees() -> None:
     assert answer[PREDICT].tolist() == model.predict(query).tolist()
     np.testing.assert_array_equal(answer[PREDICT_PROBA], model.predict_proba(query))
     assert plain_forest(Pipeline([("scale", StandardScaler()), ("voting", Voting())])) is None
+
+
+def test_an_unloaded_runtime_holds_no_forest() -> None:
+    x = np.arange(20.0).reshape(10, 2)
+    runtime = EstimatorRuntime(RandomForestClassifier(n_estimators=2, random_state=0).fit(x, [0, 1] * 5))
+    held = weakref.ref(runtime._forest.forest)  # type: ignore[union-attr]
+    runtime.unload()
+    gc.collect()
+    assert held() is None

@@ -24,13 +24,12 @@ from typing import Any, Final
 
 import numpy as np
 
-from berth.runtime.flavors.sklearn_types import full_name
+from berth.runtime.flavors.sklearn_types import full_name, last_step
 
 FORESTS: Final = frozenset(
     {"sklearn.ensemble._forest.RandomForestClassifier", "sklearn.ensemble._forest.ExtraTreesClassifier"}
 )
 """Exact types (a subclass may answer otherwise), by name so that checking imports nothing."""
-_PIPELINE: Final = "sklearn.pipeline.Pipeline"
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,12 +50,8 @@ class PlainForest:
 
 def plain_forest(estimator: Any) -> PlainForest | None:
     """The forest this estimator answers with (itself, or a pipeline's last step), else None."""
-    transforms: tuple[Any, ...] = ()
-    if full_name(type(estimator)) == _PIPELINE:
-        steps = getattr(estimator, "steps", None) or [("", None)]
-        transforms = tuple(step for _, step in steps[:-1] if step is not None and not isinstance(step, str))
-        estimator = steps[-1][1]
-    return PlainForest(estimator, transforms) if is_plain_forest(estimator) else None
+    transforms, last = last_step(estimator)
+    return PlainForest(last, transforms) if is_plain_forest(last) else None
 
 
 def is_plain_forest(estimator: Any) -> bool:

@@ -23,7 +23,7 @@ from typing import Any, Final
 
 import numpy as np
 
-from berth.runtime.flavors.sklearn_types import full_name
+from berth.runtime.flavors.sklearn_types import full_name, last_step
 
 LABELS_FOLLOW_PROBA: Final = frozenset(
     {
@@ -37,17 +37,11 @@ LABELS_FOLLOW_PROBA: Final = frozenset(
 )
 """By full name (`berth.runtime.flavors.sklearn_types`); tests/runtime/test_one_pass.py checks that
 each name is the class scikit-learn exports."""
-_PIPELINE: Final = "sklearn.pipeline.Pipeline"
 
 
 def labels_follow_proba(estimator: Any) -> bool:
     """Whether `predict_and_proba` may answer for this fitted estimator."""
-    if full_name(type(estimator)) == _PIPELINE:
-        steps = getattr(estimator, "steps", None)
-        if not steps:
-            return False
-        estimator = steps[-1][1]
-    return full_name(type(estimator)) in LABELS_FOLLOW_PROBA
+    return full_name(type(last_step(estimator)[1])) in LABELS_FOLLOW_PROBA
 
 
 def predict_and_proba(estimator: Any, data: Any) -> tuple[np.ndarray[Any, Any], np.ndarray[Any, Any]] | None:

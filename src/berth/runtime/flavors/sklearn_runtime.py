@@ -111,6 +111,7 @@ class EstimatorRuntime:
 
     def unload(self) -> None:
         self._estimator = None
+        self._forest = None
 
     @staticmethod
     def _forest_answer(forest: PlainForest, wanted: Sequence[str], data: Any) -> ModelOutput:
