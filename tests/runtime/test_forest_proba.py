@@ -17,7 +17,7 @@ from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import OneHotEncoder, StandardScaler
 
 from berth.core.errors import BerthError
-from berth.runtime.flavors.forest_proba import forest_labels, forest_proba, is_plain_forest, plain_forest
+from berth.runtime.flavors.forest_proba import PlainForest, forest_proba, is_plain_forest, plain_forest
 from berth.runtime.flavors.outputs import PREDICT, PREDICT_PROBA
 from berth.runtime.flavors.sklearn_runtime import EstimatorRuntime
 
@@ -50,7 +50,7 @@ def test_probabilities_and_labels_are_scikit_learns_bit_for_bit(
     assert is_plain_forest(forest)
     proba = forest_proba(forest, queries)
     np.testing.assert_array_equal(proba, forest.predict_proba(queries))
-    labels = forest_labels(forest, proba)
+    labels = PlainForest(forest).labels(proba)
     assert labels.dtype == forest.predict(queries).dtype
     assert labels.tolist() == forest.predict(queries).tolist()
 

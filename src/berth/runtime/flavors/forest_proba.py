@@ -24,6 +24,7 @@ from typing import Any, Final
 
 import numpy as np
 
+from berth.runtime.flavors.labels import labels_from_proba
 from berth.runtime.flavors.sklearn_types import full_name, last_step
 
 FORESTS: Final = frozenset(
@@ -45,7 +46,8 @@ class PlainForest:
         return forest_proba(self.forest, data)
 
     def labels(self, proba: np.ndarray[Any, Any]) -> np.ndarray[Any, Any]:
-        return forest_labels(self.forest, proba)
+        """``predict``: the most probable class, as the forest's own ``predict`` takes it."""
+        return labels_from_proba(proba, np.asarray(self.forest.classes_))
 
 
 def plain_forest(estimator: Any) -> PlainForest | None:
@@ -71,8 +73,3 @@ def forest_proba(forest: Any, data: Any) -> np.ndarray[Any, Any]:
         proba += tree.tree_.predict(x)[:, : tree.n_classes_]
     proba /= len(forest.estimators_)
     return proba
-
-
-def forest_labels(forest: Any, proba: np.ndarray[Any, Any]) -> np.ndarray[Any, Any]:
-    """``forest.predict(data)`` from its probabilities."""
-    return np.asarray(forest.classes_.take(np.argmax(proba, axis=1), axis=0))

@@ -23,6 +23,7 @@ from typing import Any, Final
 
 import numpy as np
 
+from berth.runtime.flavors.labels import labels_from_proba
 from berth.runtime.flavors.sklearn_types import full_name, last_step
 
 LABELS_FOLLOW_PROBA: Final = frozenset(
@@ -54,7 +55,7 @@ def predict_and_proba(estimator: Any, data: Any) -> tuple[np.ndarray[Any, Any], 
         return None
     top = proba.max(axis=1)
     unsure = np.count_nonzero(proba == top[:, None], axis=1) != 1  # a tie at the top, or NaN
-    labels = classes.take(np.argmax(proba, axis=1), axis=0)
+    labels = labels_from_proba(proba, classes)
     if unsure.any():
         labels[unsure] = np.asarray(estimator.predict(data))[unsure]
     return labels, proba

@@ -12,7 +12,7 @@ from berth.core.errors import BerthError, ErrorCode
 from berth.core.signature import BATCH, InputLayout, TensorSpec
 from berth.core.tensors import ModelInput, ModelOutput
 from berth.runtime.flavors.failures import prediction_failed
-from berth.runtime.flavors.forest_proba import PlainForest, plain_forest
+from berth.runtime.flavors.forest_proba import plain_forest
 from berth.runtime.flavors.labels import as_output_labels
 from berth.runtime.flavors.one_pass import labels_follow_proba, predict_and_proba
 from berth.runtime.flavors.outputs import PREDICT, PREDICT_PROBA, TRANSFORM, requested_outputs
@@ -97,11 +97,12 @@ class EstimatorRuntime:
         answer: ModelOutput = {}
         with prediction_failed(self._flavor):
             if self._forest is not None:
-                return self._forest_answer(self._forest, wanted, data)
+                proba = self._forest.proba(data)
+                labels = self._forest.labels(proba) if PREDICT in wanted else None
+                return _from_proba(wanted, labels, proba)
             both = self._both(wanted, data)
             if both is not None:
-                labels, proba = both
-                return {name: as_output_labels(labels) if name == PREDICT else proba for name in wanted}
+                return _from_proba(wanted, *both)
             for name in wanted:
                 result = getattr(self._estimator, name)(data)
                 if hasattr(result, "toarray") and not isinstance(result, np.ndarray):
@@ -112,11 +113,6 @@ class EstimatorRuntime:
     def unload(self) -> None:
         self._estimator = None
         self._forest = None
-
-    @staticmethod
-    def _forest_answer(forest: PlainForest, wanted: Sequence[str], data: Any) -> ModelOutput:
-        proba = forest.proba(data)
-        return {name: as_output_labels(forest.labels(proba)) if name == PREDICT else proba for name in wanted}
 
     def _both(self, wanted: Sequence[str], data: Any) -> tuple[Any, Any] | None:
         if not self._one_pass or len(wanted) != 2 or PREDICT not in wanted or PREDICT_PROBA not in wanted:
@@ -138,3 +134,8 @@ class EstimatorRuntime:
         if self._columns is not None and inputs.ndim == 2 and inputs.shape[1] == len(self._columns):
             return pd.DataFrame(inputs, columns=self._columns)
         return inputs
+
+
+def _from_proba(wanted: Sequence[str], labels: Any, proba: Any) -> ModelOutput:
+    """The answer of a classifier whose labels and probabilities came from one pass."""
+    return {name: as_output_labels(labels) if name == PREDICT else proba for name in wanted}
