@@ -3,12 +3,12 @@ go back to the queue when the worker stops, and schedule triggers fire."""
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 
 import pytest
 
 from berth.control.jobs.kind import JobKind
-from berth.control.jobs.triggers import SINCE_KEY, TriggerEvaluator
+from berth.control.jobs.triggers import SETTLE_S, SINCE_KEY, TriggerEvaluator
 from berth.core.errors import BerthError, ErrorCode
 from berth.core.jobs import JobQuery, JobStatus, NewJob, TriggerSpec
 from berth.storage.queries import now
@@ -150,20 +150,33 @@ def test_a_corrections_trigger_fires_when_enough_new_feedback_arrived(world: Wor
     world.service.add_trigger(
         TriggerSpec("on-fixes", "test-steps", corrections_endpoint="router", corrections_count=3)
     )
-    feedback: list[datetime] = []  # when each correction arrived
+    feedback: list[datetime] = []  # when each correction was stamped
+    base = now()
+    clock = [base]
 
-    def corrections_since(endpoint: str, since: datetime, *, held_since: datetime | None = None) -> int:
-        return sum(1 for at in feedback if at > since) if endpoint == "router" else 0
+    def corrections_since(
+        endpoint: str, since: datetime, *, until: datetime | None = None, held_since: datetime | None = None
+    ) -> int:
+        return sum(1 for at in feedback if since < at and (until is None or at <= until)) * (
+            endpoint == "router"
+        )
 
-    evaluator = TriggerEvaluator(world.service.store, corrections_since, now)
-    feedback += [now(), now()]
+    def at(seconds: float) -> datetime:
+        return base + timedelta(seconds=seconds)
+
+    evaluator = TriggerEvaluator(world.service.store, corrections_since, lambda: clock[0])
+    feedback += [at(1), at(2)]
+    clock[0] = at(2 + SETTLE_S)
     assert evaluator.evaluate() == []
-    feedback.append(now())
+    feedback.append(at(10))
+    clock[0] = at(10)
+    assert evaluator.evaluate() == []  # stamped in the last SETTLE_S seconds: it may not be committed yet
+    clock[0] = at(10 + SETTLE_S)
     fired = evaluator.evaluate()
     assert [(j.trigger, j.reason) for j in fired] == [("on-fixes", "3 new corrections for router")]
     assert evaluator.evaluate() == []  # counted from the firing on
     since = datetime.fromisoformat(world.service.get_trigger("on-fixes").state[SINCE_KEY])
-    assert since >= feedback[-1]
+    assert since == at(10)  # the end of the window counted, not the time the count ran
 
 
 def test_a_kind_whose_check_breaks_refuses_the_parameters() -> None:

@@ -27,6 +27,8 @@ def test_corrections_since_counts_feedback_received_for_the_endpoint(tmp_path: P
         assert stats.corrections_since("router", before) == 3
         assert stats.corrections_since("other", before) == 1
         assert stats.corrections_since("router", datetime.now(UTC) + timedelta(seconds=1)) == 0
+        assert stats.corrections_since("router", before, until=before + timedelta(microseconds=1)) == 0
+        assert stats.corrections_since("router", before, until=datetime.now(UTC)) == 3
         store.add_feedback([Feedback("p0", now, label="c")])  # a correction corrected: one prediction
         assert stats.corrections_since("router", before) == 3
     finally:

@@ -124,9 +124,17 @@ class SqlRecordStats:
 
         return run_transaction(self._engine, work)
 
-    def corrections_since(self, endpoint: str, since: datetime, *, held_since: datetime | None = None) -> int:
-        """Feedback items received after `since` for caller-facing records of `endpoint` (what a
-        "retrain after N corrections" trigger counts). With `held_since` (when the trigger was
+    def corrections_since(
+        self,
+        endpoint: str,
+        since: datetime,
+        *,
+        until: datetime | None = None,
+        held_since: datetime | None = None,
+    ) -> int:
+        """Feedback items received after `since` (and not after `until`, when given) for
+        caller-facing records of `endpoint` (what a "retrain after N corrections" trigger
+        counts). With `held_since` (when the trigger was
         made), none when the endpoint that has the name now was created after that: a trigger counts
         for the endpoint it was made for, not for a later holder of its name."""
         _f = prediction_feedback.c
@@ -139,6 +147,7 @@ class SqlRecordStats:
                 of_current_holder(endpoint, _r.recorded_at),
                 _r.shadow_of.is_(None),
                 _f.received_at > since,
+                true() if until is None else _f.received_at <= until,
                 true() if held_since is None else or_(started.is_(None), started <= held_since),
             )
         )
