@@ -4,6 +4,8 @@ refused, too small a hold-out promotes nothing, and rollback is one command."""
 from __future__ import annotations
 
 import re
+import shutil
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -19,8 +21,10 @@ from berth.control.retraining.job import check_retrain_params, run_retrain_job
 from berth.control.retraining.retrain import REFERENCE_ROWS, retrain
 from berth.control.retraining.trainers import load_trainer
 from berth.core.errors import BerthError, ErrorCode
+from berth.core.records import RecordQuery
+from berth.core.settings import Settings
 from berth.core.training import RetrainParams
-from berth.wiring.workspace import Workspace
+from berth.wiring.workspace import Workspace, open_workspace
 from tests.voice.conftest import BASE_ROWS
 from tests.voice.records import CorrectedRecords
 from tests.voice.trainers import CorruptedTrainer
@@ -53,12 +57,45 @@ def corrections(truth: Split) -> CorrectedRecords:
     return CorrectedRecords("feedback-router", truth.texts, truth.categories)
 
 
+@dataclass(frozen=True)
+class Promoted:
+    """One retrain job that promoted its challenger, on a home of its own (tests copy it to change it)."""
+
+    home: Path
+    result: dict[str, Any]
+    reports: list[tuple[float, str]]
+    queries: list[RecordQuery]
+
+
+@pytest.fixture(scope="module")
+def promoted(
+    voice_template: Path, analyst_truth: Split, tmp_path_factory: pytest.TempPathFactory
+) -> Promoted:
+    """The retrain job on the analyst's 800 corrections, run once for the tests that read its outcome
+    (it is deterministic: seeded sample, seeded trainer)."""
+    home = tmp_path_factory.mktemp("promoted") / "home"
+    shutil.copytree(voice_template, home)
+    workspace = open_workspace(Settings(home=home, poll_interval_s=0.1))
+    try:
+        ctx = Context(workspace)
+        records = corrections(analyst_truth)
+        result = run_retrain_job(dict(PARAMS), ctx, records, actor="retrain job 7")
+    finally:
+        workspace.close()
+    return Promoted(home, result, ctx.reports, records.queries)
+
+
+@pytest.fixture
+def promoted_workspace(promoted: Promoted) -> Iterator[Workspace]:
+    opened = open_workspace(Settings(home=promoted.home, poll_interval_s=0.1))
+    yield opened
+    opened.close()
+
+
 def test_a_better_challenger_is_promoted_with_the_job_and_both_scores_in_the_alias_history(
-    workspace: Workspace, analyst_truth: Split
+    promoted: Promoted, promoted_workspace: Workspace, analyst_truth: Split
 ) -> None:
-    ctx = Context(workspace)
-    records = corrections(analyst_truth)
-    result = run_retrain_job(dict(PARAMS), ctx, records, actor="retrain job 7")
+    result, workspace = promoted.result, promoted_workspace
 
     assert result["promoted"] is True, result["reason"]
     assert result["champion"]["version"] == 1
@@ -89,12 +126,12 @@ def test_a_better_challenger_is_promoted_with_the_job_and_both_scores_in_the_ali
     assert result["reference_profile"] == f"{profile['rows']} rows"
     assert profile["inputs"]["text"]["kind"] == "text"
     assert set(profile["inputs"]) == {"text"}
-    assert [q.after for q in records.queries] == [None, "500"]  # read page by page
-    assert {(q.endpoint, q.with_feedback) for q in records.queries} == {("feedback-router", True)}
-    fractions = [f for f, _ in ctx.reports]
+    assert [q.after for q in promoted.queries] == [None, "500"]  # read page by page
+    assert {(q.endpoint, q.with_feedback) for q in promoted.queries} == {("feedback-router", True)}
+    fractions = [f for f, _ in promoted.reports]
     assert fractions == sorted(fractions)
     assert (fractions[0], fractions[-1]) == (0.0, 1.0)
-    assert ctx.reports[-1][1].startswith("promoted: ")
+    assert promoted.reports[-1][1].startswith("promoted: ")
 
 
 def test_a_worse_challenger_is_pushed_but_not_promoted(workspace: Workspace, analyst_truth: Split) -> None:
@@ -121,10 +158,10 @@ def test_too_small_a_hold_out_promotes_nothing(workspace: Workspace, analyst_tru
     assert workspace.store.resolve("voice-classifier", "champion").number == 1
 
 
-def test_rollback_is_one_command(voice_home: Path, workspace: Workspace, analyst_truth: Split) -> None:
-    assert run_retrain_job(dict(PARAMS), Context(workspace), corrections(analyst_truth), actor="job 10")[
-        "promoted"
-    ]
+def test_rollback_is_one_command(promoted: Promoted, tmp_path: Path) -> None:
+    assert promoted.result["promoted"]
+    voice_home = tmp_path / "home"
+    shutil.copytree(promoted.home, voice_home)
     rolled = CliRunner().invoke(
         cli,
         [
@@ -142,8 +179,13 @@ def test_rollback_is_one_command(voice_home: Path, workspace: Workspace, analyst
     )
     assert rolled.exit_code == 0, rolled.output
     assert "voice-classifier@champion: v2 -> v1" in rolled.output
-    assert workspace.store.resolve("voice-classifier", "champion").number == 1
-    assert [e.to_version for e in workspace.store.alias_history("voice-classifier", "champion")] == [1, 2, 1]
+    workspace = open_workspace(Settings(home=voice_home))
+    try:
+        assert workspace.store.resolve("voice-classifier", "champion").number == 1
+        history = workspace.store.alias_history("voice-classifier", "champion")
+        assert [e.to_version for e in history] == [1, 2, 1]
+    finally:
+        workspace.close()
 
 
 def test_the_hold_out_is_a_stable_fifth_of_the_prediction_ids() -> None:
