@@ -52,7 +52,7 @@ system-packages:
 TEST_WORKERS ?= 4
 
 unit: $(STAMP) system-packages
-	$(BIN)/pytest -n $(TEST_WORKERS) --dist loadscope -m "not alone" --durations=25
+	$(BIN)/pytest -n $(TEST_WORKERS) --dist loadscope -m "not alone" --durations=50
 	$(BIN)/pytest -m alone
 
 test: lint typecheck layers unit
