@@ -1,5 +1,6 @@
-"""The Voice on a temporary home: bootstrapped once per session on a sample of the train texts
-(each test gets its own copy of that home), and the analysts' corrections."""
+"""The Voice on a temporary home: bootstrapped once per test run on a sample of the train texts
+(each test gets its own copy of that home; pytest-xdist's workers share one, made by the first
+that needs it), and the analysts' corrections."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from filelock import FileLock
 from the_voice.bootstrap import Where, bootstrap
 from the_voice.data import Split, load_split
 
@@ -19,10 +21,19 @@ BASE_ROWS = 1500
 
 
 @pytest.fixture(scope="session")
-def voice_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    home = tmp_path_factory.mktemp("voice-template") / "home"
-    bootstrap(Where(home=str(home)), base_rows=BASE_ROWS, say=lambda _: None)
-    return home
+def voice_template(tmp_path_factory: pytest.TempPathFactory, worker_id: str) -> Path:
+    """The bootstrapped home, read-only. Under pytest-xdist it lies in the run's base folder, which
+    all workers share (the other workers wait on a file lock while one bootstraps it)."""
+    base = tmp_path_factory.getbasetemp()
+    shared = base if worker_id == "master" else base.parent
+    folder = shared / "voice-template"
+    with FileLock(str(shared / "voice-template.lock")):
+        if not (folder / "done").exists():
+            shutil.rmtree(folder, ignore_errors=True)
+            folder.mkdir()
+            bootstrap(Where(home=str(folder / "home")), base_rows=BASE_ROWS, say=lambda _: None)
+            (folder / "done").touch()
+    return folder / "home"
 
 
 @pytest.fixture
