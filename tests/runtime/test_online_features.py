@@ -17,6 +17,7 @@ from berth.storage.feature_protocols import OnlineStore, StoredRow, ViewRead
 from berth.storage.feature_sources import FeatureSourceRules
 from berth.storage.redis_features import RedisFeatures
 from tests.support.redis import redis_address, redis_prefix
+from tests.support.servers import free_port
 
 
 class Watched:
@@ -25,7 +26,12 @@ class Watched:
     def __init__(self, inner: OnlineStore, gate: asyncio.Event | None = None) -> None:
         self.inner = inner
         self.reads: list[list[tuple[str, list[str]]]] = []
+        self.warmed = 0
         self.gate = gate
+
+    async def warm(self) -> None:
+        self.warmed += 1
+        await self.inner.warm()
 
     async def read(self, reads: Sequence[ViewRead]) -> list[dict[str, StoredRow]]:
         self.reads.append([(r.view.name, list(r.keys)) for r in reads])
@@ -193,3 +199,52 @@ def test_a_source_that_cannot_be_opened_here_is_unavailable_not_the_requests_err
     assert answer.rows == {"k1": defaults}
     assert answer.outcomes == {"k1": "unavailable"}
     assert opened == [source, source]  # once per server (one per run here)
+
+
+def test_warm_connects_every_store_before_the_first_read_and_a_store_away_is_left_to_the_requests(
+    source: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A server warms its feature stores before it says it is ready: the first request's read,
+    bounded by a budget of a few milliseconds, must not also pay for the connection."""
+    up = Watched(RedisFeatures(source))
+    away_source = f"redis://127.0.0.1:{free_port()}/0"  # nothing listens there
+    away = Watched(RedisFeatures(away_source))
+    views = [_view("a", source), _view("b", source), _view("gone", away_source, budget_ms=50)]
+    stores = {source: up, away_source: away}
+    opened: list[str] = []
+
+    def store_for(uri: str) -> OnlineStore:
+        opened.append(uri)
+        return stores[uri]
+
+    online = OnlineFeatures(lambda: views, store_for, refresh_s=60)
+
+    async def run() -> tuple[Any, BerthError]:
+        try:
+            await online.warm()
+            assert (up.warmed, away.warmed, up.reads) == (1, 1, [])  # each store once, nothing read
+            pool = up.inner._client().connection_pool  # type: ignore[attr-defined]
+            assert pool._available_connections, "the store's connection is open before any request"
+            (answer,) = await online.lookup([FeatureLookup("a", ["k1"])])
+            with pytest.raises(BerthError) as caught:
+                await online.lookup([FeatureLookup("gone", ["k1"])])
+            return answer, caught.value
+        finally:
+            await online.aclose()
+
+    answer, refused = asyncio.run(run())
+    assert sorted(opened) == sorted(stores)  # opened once, by the warm, and reused by the requests
+    assert answer.rows == {"k1": None}
+    assert refused.code is ErrorCode.FEATURES_UNAVAILABLE
+    assert f"feature source {away_source} not reached before serving" in caplog.text
+
+
+def test_warm_without_views_or_database_does_not_stop_the_server() -> None:
+    def broken() -> list[FeatureView]:
+        raise BerthError(ErrorCode.UNAVAILABLE, "the database is away")
+
+    def no_store(uri: str) -> OnlineStore:
+        raise AssertionError("no store is opened")
+
+    asyncio.run(OnlineFeatures(list, no_store).warm())
+    asyncio.run(OnlineFeatures(broken, no_store).warm())

@@ -37,6 +37,9 @@ from berth.storage.feature_protocols import OnlineStore, StoredRow, ViewRead
 
 log = logging.getLogger(__name__)
 
+WARM_TIMEOUT_S: Final = 3.0
+"""How long a server's start waits for its feature stores' first connections."""
+
 HIT: Final = "hit"
 MISS: Final = "miss"
 STALE: Final = "stale"
@@ -237,6 +240,35 @@ class OnlineFeatures:
         self._views = {v.name: v for v in views}
         self._loaded_at = time.monotonic()
 
+    async def warm(self, timeout_s: float = WARM_TIMEOUT_S) -> None:
+        """Read the view definitions and connect every store they name, concurrently, within
+        `timeout_s`: the server does it before it says it is ready, so a request's read (bounded by
+        a budget of a few ms) is never also a connection set-up. A store that cannot be reached is
+        logged and left to the requests (each view's `on_unavailable`); so is a database that
+        cannot be read now."""
+        try:
+            await self._reload()
+        except BerthError as exc:
+            log.warning("feature views not read before serving: %s", exc.message)
+            return
+        stores = {v.source: self._store(v.source) for v in self._views.values()}
+        if not stores:
+            return
+        try:
+            results = await asyncio.wait_for(
+                asyncio.gather(*(s.warm() for s in stores.values()), return_exceptions=True), timeout_s
+            )
+        except TimeoutError:
+            log.warning("feature stores not all connected within %g s before serving", timeout_s)
+            return
+        for source, result in zip(stores, results, strict=True):
+            if isinstance(result, BerthError):
+                log.warning("feature source %s not reached before serving: %s", source, result.message)
+            elif isinstance(result, Exception):  # a client library's own error: the requests will see it
+                log.warning("feature source %s not reached before serving", source, exc_info=result)
+            elif isinstance(result, BaseException):
+                raise result
+
     async def aclose(self) -> None:
         """Close every store's connections (on the event loop that read through them)."""
         stores, self._stores = list(self._stores.values()), {}
@@ -252,6 +284,9 @@ class _Unopenable:
 
     def __init__(self, error: BerthError) -> None:
         self._error = error
+
+    async def warm(self) -> None:
+        raise self._error
 
     async def read(self, reads: Sequence[ViewRead]) -> list[dict[str, StoredRow]]:
         raise self._error

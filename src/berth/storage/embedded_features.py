@@ -35,6 +35,9 @@ class EmbeddedFeatures:
         # the entity table keeps its own write time (the database's clock): `at` is not recorded
         return self._entities.put_entities(view.name, rows, team=None)
 
+    async def warm(self) -> None:
+        pass  # the home's database: its connections are the workspace's
+
     def close(self) -> None:
         pass
 

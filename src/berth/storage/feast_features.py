@@ -97,6 +97,12 @@ class FeastFeatures:
             answers.append(found)
         return answers
 
+    async def warm(self) -> None:
+        try:
+            await self._client().get("/health")  # Feast's feature server: 200 once it serves
+        except httpx.HTTPError as exc:
+            raise BerthError(ErrorCode.FEATURES_UNAVAILABLE, f"feast: {type(exc).__name__}: {exc}") from exc
+
     def write(
         self, view: FeatureView, rows: Mapping[str, Mapping[str, Any]], at: float | Mapping[str, float]
     ) -> int:

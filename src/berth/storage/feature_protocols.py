@@ -54,6 +54,11 @@ class OnlineStore(Protocol):
         value its event time); a store that keeps write times records it."""
         ...
 
+    async def warm(self) -> None:
+        """Open the connection the reads of the running event loop will use (one round trip), so a
+        request's read is not also a connection set-up; raises when the store cannot be reached."""
+        ...
+
     def close(self) -> None:
         """Release what the blocking calls (writes) hold."""
         ...

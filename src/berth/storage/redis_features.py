@@ -72,6 +72,12 @@ class RedisFeatures:
             answers.append(found)
         return answers
 
+    async def warm(self) -> None:
+        try:
+            await self._client().ping()
+        except redis.RedisError as exc:
+            raise BerthError(ErrorCode.FEATURES_UNAVAILABLE, f"redis: {exc}") from exc
+
     def write(
         self, view: FeatureView, rows: Mapping[str, Mapping[str, Any]], at: float | Mapping[str, float]
     ) -> int:

@@ -154,6 +154,8 @@ class Server:
         if self.security is not None:
             await self.security.start()
         await self.reconciler.start()
+        if self.features is not None:
+            await self.features.warm()  # before ready: a request's read is not also a connection
         if self.notices is not None:
             await self.notices.start()
         if self.usage is not None:
