@@ -262,10 +262,8 @@ class OnlineFeatures:
             log.warning("feature stores not all connected within %g s before serving", timeout_s)
             return
         for source, result in zip(stores, results, strict=True):
-            if isinstance(result, BerthError):
-                log.warning("feature source %s not reached before serving: %s", source, result.message)
-            elif isinstance(result, Exception):  # a client library's own error: the requests will see it
-                log.warning("feature source %s not reached before serving", source, exc_info=result)
+            if isinstance(result, Exception):
+                log.warning("feature source %s not reached before serving: %s", source, result)
             elif isinstance(result, BaseException):
                 raise result
 

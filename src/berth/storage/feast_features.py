@@ -13,7 +13,8 @@ materialize``, push sources), not through berth.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from datetime import datetime
 from typing import Any, Final
 from urllib.parse import parse_qs, urlsplit
@@ -68,10 +69,8 @@ class FeastFeatures:
             "entities": {entity: [int(k) if self._int_keys else k for k in keys]},
             "full_feature_names": True,
         }
-        try:
+        with _unavailable():
             response = await self._client().post("/get-online-features", json=body)
-        except httpx.HTTPError as exc:
-            raise BerthError(ErrorCode.FEATURES_UNAVAILABLE, f"feast: {type(exc).__name__}: {exc}") from exc
         if response.status_code != 200:
             raise BerthError(
                 ErrorCode.FEATURES_UNAVAILABLE,
@@ -98,10 +97,8 @@ class FeastFeatures:
         return answers
 
     async def warm(self) -> None:
-        try:
+        with _unavailable():
             await self._client().get("/health")  # Feast's feature server: 200 once it serves
-        except httpx.HTTPError as exc:
-            raise BerthError(ErrorCode.FEATURES_UNAVAILABLE, f"feast: {type(exc).__name__}: {exc}") from exc
 
     def write(
         self, view: FeatureView, rows: Mapping[str, Mapping[str, Any]], at: float | Mapping[str, float]
@@ -118,6 +115,15 @@ class FeastFeatures:
         client = self._clients.pop(asyncio.get_running_loop(), None)
         if client is not None:
             await client.aclose()
+
+
+@contextmanager
+def _unavailable() -> Iterator[None]:
+    """A call's transport error as FEATURES_UNAVAILABLE (the view's `on_unavailable` decides)."""
+    try:
+        yield
+    except httpx.HTTPError as exc:
+        raise BerthError(ErrorCode.FEATURES_UNAVAILABLE, f"feast: {type(exc).__name__}: {exc}") from exc
 
 
 def _columns(doc: Any) -> dict[str, list[tuple[Any, str, float | None]]]:

@@ -13,7 +13,8 @@ redis-py (the ``redis`` extra) is imported by nothing above `berth.storage` but 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from typing import Any, Final
 from urllib.parse import parse_qs, urlsplit, urlunsplit
 
@@ -56,10 +57,8 @@ class RedisFeatures:
         names = [redis_key(self._prefix, r.view.name, k) for r in reads for k in r.keys]
         if not names:
             return [{} for _ in reads]
-        try:
+        with _unavailable():
             values = await self._client().mget(names)
-        except redis.RedisError as exc:
-            raise BerthError(ErrorCode.FEATURES_UNAVAILABLE, f"redis: {exc}") from exc
         answers: list[dict[str, StoredRow]] = []
         at = 0
         for r in reads:
@@ -73,10 +72,8 @@ class RedisFeatures:
         return answers
 
     async def warm(self) -> None:
-        try:
+        with _unavailable():
             await self._client().ping()
-        except redis.RedisError as exc:
-            raise BerthError(ErrorCode.FEATURES_UNAVAILABLE, f"redis: {exc}") from exc
 
     def write(
         self, view: FeatureView, rows: Mapping[str, Mapping[str, Any]], at: float | Mapping[str, float]
@@ -90,11 +87,9 @@ class RedisFeatures:
             )
             for key, values in rows.items()
         ]
-        try:
+        with _unavailable():
             for start in range(0, len(items), _WRITE_CHUNK):
                 self._sync.mset(dict(items[start : start + _WRITE_CHUNK]))
-        except redis.RedisError as exc:
-            raise BerthError(ErrorCode.FEATURES_UNAVAILABLE, f"redis: {exc}") from exc
         return len(items)
 
     def close(self) -> None:
@@ -106,3 +101,12 @@ class RedisFeatures:
         client = self._clients.pop(asyncio.get_running_loop(), None)
         if client is not None:
             await client.aclose()
+
+
+@contextmanager
+def _unavailable() -> Iterator[None]:
+    """A Redis error as FEATURES_UNAVAILABLE (on a read, the view's `on_unavailable` decides)."""
+    try:
+        yield
+    except redis.RedisError as exc:
+        raise BerthError(ErrorCode.FEATURES_UNAVAILABLE, f"redis: {exc}") from exc

@@ -56,14 +56,11 @@ class TriggerEvaluator:
         store: JobStore,
         corrections: CorrectionsSince | None,
         clock: Callable[[], datetime],
-        *,
-        settle_s: float = SETTLE_S,
     ) -> None:
         """Without `corrections` (no record store), corrections triggers never fire."""
         self._store = store
         self._corrections = corrections
         self._clock = clock
-        self._settle = timedelta(seconds=settle_s)
 
     def evaluate(self) -> list[Job]:
         """Fire what is due now; the jobs this call enqueued."""
@@ -91,7 +88,7 @@ class TriggerEvaluator:
                     trigger.name, trigger.last_fired_at, reason=reason, state=trigger.state
                 )
         if spec.corrections_endpoint is not None and spec.corrections_count and self._corrections:
-            since, until = _since(trigger), now - self._settle
+            since, until = _since(trigger), now - timedelta(seconds=SETTLE_S)
             if until <= since:
                 return None
             # the endpoint of that name when the trigger was made, not a later holder of the name
