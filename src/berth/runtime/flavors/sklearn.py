@@ -1,6 +1,6 @@
 """The scikit-learn flavor: fitted estimators and pipelines, stored in skops format (never pickle).
 
-- objects: any fitted scikit-learn estimator or Pipeline is saved with ``skops.io.dump``;
+- objects: any fitted scikit-learn estimator or Pipeline is saved in skops format (`write_skops`);
 - files: a ``.skops`` file is read as data and checked type by type against an explicit allow-list
   before anything in it is built (`berth.runtime.flavors.skops_trust`), at push and at every load;
   the trees of a file loaded without trust are checked before they serve
@@ -24,7 +24,9 @@ from berth.runtime.flavors.failures import artifact_invalid
 from berth.runtime.flavors.fitted_state import check_fitted_state
 from berth.runtime.flavors.labels import labels_to_json
 from berth.runtime.flavors.sklearn_runtime import EstimatorRuntime
+from berth.runtime.flavors.skops_import import skops_io
 from berth.runtime.flavors.skops_trust import Audit, check_trust, skops_trusted
+from berth.runtime.flavors.skops_write import write_skops
 from berth.runtime.flavors.sniff import PICKLE_SUFFIXES, is_pickle, zip_members
 
 SKOPS = "skops"
@@ -80,13 +82,11 @@ class SklearnFlavor:
         """Write `obj` as ``model.skops``. Types outside berth's allowlist (a custom transformer
         of the pusher's own) are recorded in ``skops_types`` and the artifact is marked trusted:
         the pusher handed berth that object from their own process."""
-        import skops.io
-
         if not self.matches_object(obj):
             raise BerthError(ErrorCode.UNSUPPORTED_FLAVOR, f"{type(obj).__name__} is not a fitted estimator")
         path = folder / f"model{SKOPS_SUFFIX}"
         with artifact_invalid(f"cannot save {type(obj).__name__} in skops format"):
-            skops.io.dump(obj, path)
+            write_skops(obj, path)
         extra = list(check_trust(path, trusted=True).unapproved)
         return Packaged(path, self.name, _runtime_config(obj, SKOPS, extra), trusted=bool(extra))
 
@@ -131,10 +131,8 @@ class SklearnFlavor:
     def _load_skops(path: Path, found: Audit, *, trusted: bool) -> Any:
         """Build a skops file `check_trust` let through. Without a maintainer's trust, skops is told
         to trust only the file's allow-listed types and the fitted trees are checked."""
-        import skops.io
-
         with artifact_invalid(f"cannot load {path.name} as a skops file"):
-            estimator = skops.io.load(path, trusted=skops_trusted(found, trusted=trusted))
+            estimator = skops_io().load(path, trusted=skops_trusted(found, trusted=trusted))
             if not trusted:
                 check_fitted_state(estimator)
             return estimator

@@ -10,7 +10,8 @@ is made, to resolve (the way skops resolves it: import the module, take the attr
 kernels that open no file and run no code of the caller's; ``FunctionTransformer(np.log1p)``).
 
 What is on the list:
-- every estimator scikit-learn lists (`sklearn.utils.all_estimators`), and the internal types
+- every estimator scikit-learn lists (`sklearn.utils.all_estimators`, listed by
+  `berth.runtime.flavors.skops_import`), and the internal types
   fitted pipelines hold (loss and link objects, the histogram binner, the fitted trees of random
   forests and gradient boosting, whose node arrays `berth.runtime.flavors.fitted_state` checks);
 - numpy arrays, dtypes, scalar types, ``RandomState``/``Generator`` and bit generators;
@@ -34,6 +35,8 @@ import logging
 import threading
 from collections.abc import Callable
 from typing import TypeVar
+
+from berth.runtime.flavors.skops_import import estimator_classes, skops_io
 
 _log = logging.getLogger(__name__)
 _making = threading.RLock()
@@ -122,6 +125,7 @@ def resolve(name: str) -> object | None:
 
 def type_name(cls: type) -> str:
     """``module.QualName`` as skops writes it for a class."""
+    skops_io()  # skops.io._utils needs its package imported first, without the torch namespace
     from skops.io._utils import get_module
 
     return f"{get_module(cls)}.{cls.__name__}"
@@ -139,9 +143,7 @@ def _classes(names: set[str]) -> frozenset[str]:
 
 
 def _estimators() -> set[str]:
-    from sklearn.utils import all_estimators
-
-    return {type_name(cls) for _, cls in all_estimators() if type_name(cls).startswith("sklearn.")}
+    return {type_name(cls) for _, cls in estimator_classes() if type_name(cls).startswith("sklearn.")}
 
 
 def _numpy_types() -> set[str]:

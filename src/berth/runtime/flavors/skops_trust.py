@@ -26,6 +26,7 @@ from berth.core.errors import BerthError, ErrorCode
 from berth.runtime.flavors.base import TRUST_SWITCHES
 from berth.runtime.flavors.failures import artifact_invalid
 from berth.runtime.flavors.skops_allowlist import bit_generators, every_allowed_type, loader_types
+from berth.runtime.flavors.skops_import import skops_io
 
 SCHEMA = "schema.json"
 CACHED = "CachedNode"
@@ -163,10 +164,8 @@ def audit(path: Path, limits: SkopsLimits | None = None) -> Audit:
 def _skops_view(path: Path) -> list[str]:
     """What skops' own audit (parsing, not building) finds beyond its defaults: a second opinion,
     should skops hide a type somewhere the walk above does not look."""
-    import skops.io
-
     with artifact_invalid(f"{path.name} is not a readable skops file"):
-        return [str(t) for t in skops.io.get_untrusted_types(file=path)]
+        return [str(t) for t in skops_io().get_untrusted_types(file=path)]
 
 
 def check_trust(path: Path, *, trusted: bool) -> Audit:
