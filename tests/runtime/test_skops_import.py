@@ -8,6 +8,7 @@ import importlib.util
 import json
 import subprocess
 import sys
+from pathlib import Path
 
 from tests.support.unavailable import unavailable
 
@@ -60,3 +61,22 @@ import sklearn.externals.array_api_compat.torch as namespace
 print(json.dumps({"left": left, "torch": "torch" in sys.modules, "namespace": namespace.__name__}))
 """
     assert _run(code) == {"left": [], "torch": True, "namespace": "sklearn.externals.array_api_compat.torch"}
+
+
+def test_pushing_and_loading_a_scikit_learn_model_imports_no_torch(tmp_path: Path) -> None:
+    """Every skops path of the platform (write, audit, load) goes through `skops_import`."""
+    _needs_torch()
+    code = f"""
+import json, sys
+import numpy as np
+from sklearn.linear_model import LogisticRegression
+import berth
+x = np.arange(40, dtype=float).reshape(20, 2)
+model = LogisticRegression().fit(x, [0, 1] * 10)
+berth.push(model, name="lr", home={str(tmp_path / "home")!r})
+loaded = berth.load_model("lr", home={str(tmp_path / "home")!r})
+print(json.dumps({{"torch": "torch" in sys.modules, "answer": len(loaded.predict(x[:2]))}}))
+"""
+    ran = _run(code)
+    assert ran["torch"] is False
+    assert ran["answer"] == 2
