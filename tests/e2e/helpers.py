@@ -32,8 +32,11 @@ def infer(url: str, model: str, body: Any, ref: str | None = None, timeout: floa
     return httpx.post(url + path, json=body, timeout=timeout)
 
 
-def wait_for(what: str, probe: Callable[[], T | None], timeout: float = 15.0, every: float = 0.05) -> T:
-    """Call `probe` until it returns something other than None (or False); fail after `timeout` s."""
+def wait_for(what: str, probe: Callable[[], T | None], timeout: float = 60.0, every: float = 0.05) -> T:
+    """Call `probe` until it returns something other than None (or False); fail after `timeout` s.
+
+    The timeout bounds a failure, it times nothing: what is awaited often includes another process
+    loading a model, which a loaded machine makes many times slower (15 s was too short in CI)."""
     deadline = time.monotonic() + timeout
     last: T | None = None
     while time.monotonic() < deadline:

@@ -61,14 +61,14 @@ class World:
             thread.join(timeout=30)
             assert not thread.is_alive()
 
-    def wait_until(self, condition: Callable[[], bool], timeout: float = 30.0) -> None:
+    def wait_until(self, condition: Callable[[], bool], timeout: float = 60.0) -> None:
         deadline = time.monotonic() + timeout
         while not condition():
             if time.monotonic() > deadline:
                 raise AssertionError("condition not met in time")
             time.sleep(0.02)
 
-    def wait_for(self, job_id: int, done: Callable[[Job], bool], timeout: float = 30.0) -> Job:
+    def wait_for(self, job_id: int, done: Callable[[Job], bool], timeout: float = 60.0) -> Job:
         deadline = time.monotonic() + timeout
         while True:
             job = self.service.get_job(job_id)

@@ -32,7 +32,7 @@ def _named(samples: Samples, name: str) -> list[str]:
     return [sample for sample, labels in samples if ("endpoint", name) in labels or ("model", name) in labels]
 
 
-def _until(check: Callable[[], bool], limit_s: float = 20.0) -> None:
+def _until(check: Callable[[], bool], limit_s: float = 60.0) -> None:
     deadline = time.monotonic() + limit_s
     while not check():
         assert time.monotonic() < deadline, "not within the time limit"

@@ -78,7 +78,7 @@ def connection(target: StreamTarget, window_s: float = 120.0) -> StreamConnectio
     return StreamConnection(target, duplicate_window_s=window_s, name="berth-test")
 
 
-async def drain_until(drainer: RecordDrainer, done: Callable[[], bool], timeout_s: float = 20.0) -> None:
+async def drain_until(drainer: RecordDrainer, done: Callable[[], bool], timeout_s: float = 60.0) -> None:
     """Run `drainer` until `done()` holds (or the timeout)."""
     stop = asyncio.Event()
     task = asyncio.create_task(drainer.run(stop))

@@ -100,7 +100,7 @@ def _call(world: World, who: str, method: str, path: str, **kwargs: Any) -> http
         return http.request(method, path, **kwargs)
 
 
-def _wait_for(condition: Callable[[], bool], timeout_s: float = 20.0) -> None:
+def _wait_for(condition: Callable[[], bool], timeout_s: float = 60.0) -> None:
     deadline = time.monotonic() + timeout_s
     while not condition():
         assert time.monotonic() < deadline, "timed out"

@@ -313,7 +313,7 @@ def test_processes_claiming_at_once_each_get_different_jobs(jobs: SqlJobStore, d
     assert all(j.status is JobStatus.SUCCEEDED for j in jobs.list_jobs(JobQuery(limit=100)))
 
 
-def _wait_until(condition: object, timeout: float = 10.0) -> None:
+def _wait_until(condition: object, timeout: float = 60.0) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if callable(condition) and condition():

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import httpx
 import pytest
-from playwright.sync_api import Browser, Page, sync_playwright
+from playwright.sync_api import Browser, Page, expect, sync_playwright
 
 import berth
 from berth.core.access import Role
@@ -26,6 +26,10 @@ from tests.support.servers import server_process
 from tests.support.unavailable import unavailable
 
 CHROMIUM = Path("/usr/bin/chromium")
+WAIT_MS = 15_000
+"""How long an action or an `expect` waits for the page: a bound for a failure, it times nothing
+(Playwright's 5 s default for `expect` was too short on a loaded CI machine)."""
+expect.set_options(timeout=WAIT_MS)
 DOCS = """# Router
 
 Routes **banking** texts to a category.
@@ -61,7 +65,7 @@ def fresh_page(browser: Browser, whose: str = "the page") -> Iterator[Page]:
     """A page in a browser context of its own (its own sessionStorage); page errors fail the test."""
     context = browser.new_context()
     opened = context.new_page()
-    opened.set_default_timeout(15_000)
+    opened.set_default_timeout(WAIT_MS)
     errors: list[str] = []
     opened.on("pageerror", lambda error: errors.append(str(error)))
     try:

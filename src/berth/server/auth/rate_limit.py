@@ -8,6 +8,7 @@ protect a server from one noisy caller, they are not a billing meter.
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from typing import Final
 
 MAX_TRACKED: Final = 100_000
@@ -15,14 +16,15 @@ MAX_TRACKED: Final = 100_000
 
 
 class RateLimiter:
-    def __init__(self, rate: float, burst: int = 0) -> None:
+    def __init__(self, rate: float, burst: int = 0, clock: Callable[[], float] = time.monotonic) -> None:
         self._rate = rate
         self._burst = float(burst or max(1, round(rate)))
+        self._clock = clock
         self._buckets: dict[str, list[float]] = {}
 
     def retry_after(self, key: str) -> float:
         """Take one request from `key`'s bucket: 0 when allowed, else seconds until one is."""
-        now = time.monotonic()
+        now = self._clock()
         bucket = self._buckets.get(key)
         if bucket is None:
             if len(self._buckets) >= MAX_TRACKED:
