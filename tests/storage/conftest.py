@@ -10,12 +10,26 @@ import pytest
 from berth.storage.sql_endpoints import SqlEndpointStore
 from berth.storage.sql_entities import SqlEntityStore
 from berth.storage.sql_registry import SqlRegistryStore
+from tests.support.migrated_sqlite import migrated_sqlite_url
 from tests.support.postgres import fresh_postgres_database
 
+BACKENDS = ["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)]
 
-@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
+
+@pytest.fixture(params=BACKENDS)
 def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
-    """An empty database: a fresh SQLite file, or a fresh PostgreSQL database."""
+    """A fresh database at the newest schema, as a store leaves an empty one when it first opens it
+    (copied from a migrated one: see tests/support): a SQLite file, or a PostgreSQL database."""
+    if request.param == "sqlite":
+        yield migrated_sqlite_url(tmp_path / "registry" / "berth.db")
+    else:
+        with fresh_postgres_database(migrated=True) as url:
+            yield url
+
+
+@pytest.fixture(params=BACKENDS)
+def empty_database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """An empty database, for the tests of the migrations: a SQLite file, or a PostgreSQL database."""
     if request.param == "sqlite":
         yield f"sqlite:///{tmp_path / 'registry' / 'berth.db'}"
     else:

@@ -63,8 +63,8 @@ def test_a_table_in_a_missing_team_is_refused_and_no_team_is_made(
     assert entity_store.get_entities("customers", ["c1"]) == {}
 
 
-def test_tables_from_before_owners_become_the_platforms(database_url: str) -> None:
-    engine = create_database_engine(database_url)
+def test_tables_from_before_owners_become_the_platforms(empty_database_url: str) -> None:
+    engine = create_database_engine(empty_database_url)
     try:
         upgrade_database(engine, "0007")
         with engine.begin() as conn:

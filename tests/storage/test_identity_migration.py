@@ -76,8 +76,8 @@ def _rows_at_0007(conn: Connection) -> None:
     )
 
 
-def test_existing_rows_get_identities_and_what_hangs_off_them_follows(database_url: str) -> None:
-    engine = create_database_engine(database_url)
+def test_existing_rows_get_identities_and_what_hangs_off_them_follows(empty_database_url: str) -> None:
+    engine = create_database_engine(empty_database_url)
     try:
         upgrade_database(engine, "0007")
         with engine.begin() as conn:

@@ -110,13 +110,13 @@ def test_two_stores_on_one_database_see_each_others_writes(database_url: str) ->
         second.close()
 
 
-def test_opening_again_keeps_the_data_and_migrating_is_idempotent(database_url: str) -> None:
-    first = SqlRegistryStore(database_url)
+def test_opening_again_keeps_the_data_and_migrating_is_idempotent(empty_database_url: str) -> None:
+    first = SqlRegistryStore(empty_database_url)
     try:
         first.create_version("churn", new_version())
     finally:
         first.close()
-    engine = create_database_engine(database_url)
+    engine = create_database_engine(empty_database_url)
     try:
         upgrade_database(engine)
         upgrade_database(engine)
@@ -132,8 +132,8 @@ def test_opening_again_keeps_the_data_and_migrating_is_idempotent(database_url: 
         engine.dispose()
 
 
-def test_the_migrations_create_exactly_the_schema(database_url: str) -> None:
-    engine = create_database_engine(database_url)
+def test_the_migrations_create_exactly_the_schema(empty_database_url: str) -> None:
+    engine = create_database_engine(empty_database_url)
     try:
         upgrade_database(engine)
         with engine.connect() as conn:
@@ -144,13 +144,13 @@ def test_the_migrations_create_exactly_the_schema(database_url: str) -> None:
     assert differences == []
 
 
-def test_processes_opening_a_fresh_database_at_once_agree(database_url: str) -> None:
+def test_processes_opening_a_fresh_database_at_once_agree(empty_database_url: str) -> None:
     """Three processes migrate the same empty database and push concurrently."""
     with ProcessPoolExecutor(3, mp_context=multiprocessing.get_context("spawn")) as pool:
-        results = list(pool.map(open_and_push, [database_url] * 3, [3] * 3))
+        results = list(pool.map(open_and_push, [empty_database_url] * 3, [3] * 3))
 
     assert sorted(n for numbers in results for n in numbers) == list(range(1, 10))
-    store = SqlRegistryStore(database_url)
+    store = SqlRegistryStore(empty_database_url)
     try:
         assert [v.number for v in store.list_versions("churn")] == list(range(1, 10))
     finally:
