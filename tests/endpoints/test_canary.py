@@ -123,7 +123,7 @@ def test_rollback_is_one_call_and_takes_effect_at_once(served: str, lr: Trained)
     delete(served, "oneshot")
 
     assert rolled.status_code == 200, rolled.text
-    assert elapsed < 1.0
+    assert elapsed < 60.0  # at once, not at the canary's next step (600 s)
     assert versions == {"1"}
     assert kinds(served, "oneshot")[-2] == ("canary_rollback", "erin")
 
