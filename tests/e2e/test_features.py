@@ -229,7 +229,7 @@ def _served_features(url: str, endpoint: str) -> list[dict[str, Any]]:
 
 def _score_after_refresh(url: str, endpoint: str, ids: list[str], *, status: int) -> httpx.Response:
     """The server reads view definitions again within its poll interval (0.1 s here)."""
-    deadline = time.monotonic() + 30
+    deadline = time.monotonic() + 60
     while True:
         answer = _score(url, endpoint, ids)
         if answer.status_code == status or time.monotonic() > deadline:

@@ -1,5 +1,6 @@
 """A server with models for the endpoint tests: three versions of `lr`, a DataFrame model, a text
-model, and pyfunc models that fail, are slow, or serve as a custom step."""
+model, and pyfunc models that fail, are slow, are held at a gate the test opens, or serve as a custom
+step."""
 
 from __future__ import annotations
 
@@ -16,6 +17,7 @@ from berth.core.settings import Settings
 from berth.core.signature import Signature, TensorSpec
 from tests.conftest import Trained
 from tests.endpoints.behaviours import Failing, Slow, UpperPlan
+from tests.serving.slow_model import GatedModel
 from tests.support.servers import server_in_thread
 
 
@@ -27,6 +29,7 @@ def push_models(home: Path, lr: Trained, frame_pipeline: Trained, text_pipeline:
     )
     berth.push(Failing(), name="broken", home=home, signature=one_label, trust_pickle=True)
     berth.push(Slow(), name="slow", home=home, input_example=lr.x[:3], trust_pickle=True)
+    berth.push(GatedModel(), name="gated", home=home, input_example=lr.x[:3], trust_pickle=True)
     berth.push(frame_pipeline.model, name="churn", home=home, input_example=frame_pipeline.x.head(3))
     berth.push(
         UpperPlan(), name="upper-plan", home=home, trust_pickle=True, input_example=frame_pipeline.x.head(3)

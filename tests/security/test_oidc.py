@@ -136,7 +136,7 @@ def test_a_rotated_signing_key_is_fetched_in_the_background(
     with pytest.raises(BerthError, match="unknown signing key 'k2'"):
         verifier.verify(rotated)
     source.write_text(jwks(("k1", old), ("k2", new)))  # the issuer publishes its new key
-    deadline = time.monotonic() + 5
+    deadline = time.monotonic() + 60
     while True:
         try:
             assert verifier.verify(rotated)[0] == "ann"

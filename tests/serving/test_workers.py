@@ -100,7 +100,7 @@ def test_forked_workers_share_the_preloaded_models(tmp_path: Path, lr: Trained) 
         everything += [new, *_children(new)]
 
         os.kill(parent, signal.SIGTERM)  # the parent alone: it stops its workers
-        deadline = time.monotonic() + 30
+        deadline = time.monotonic() + 60
         while any(_alive(p) for p in everything) and time.monotonic() < deadline:
             time.sleep(0.05)
         assert [p for p in everything if _alive(p)] == []

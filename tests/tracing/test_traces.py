@@ -252,7 +252,7 @@ def test_a_job_run_links_to_the_request_that_enqueued_it(traced: Traced) -> None
     thread = threading.Thread(target=worker.run, args=(stop,))
     thread.start()
     try:
-        deadline = time.monotonic() + 30
+        deadline = time.monotonic() + 60
         while not [s for s in traced.spans.get_finished_spans() if s.name == "berth.job"]:
             assert time.monotonic() < deadline, "the job's span did not end"
             time.sleep(0.02)

@@ -76,7 +76,7 @@ def predict(url: str, texts: list[str]) -> str:
 
 
 def recorded(url: str, pid: str) -> dict[str, Any]:
-    deadline = time.monotonic() + 30
+    deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
         answer = httpx.get(f"{url}/api/v1/records/{pid}", timeout=10)
         if answer.status_code == 200:
