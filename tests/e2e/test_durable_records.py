@@ -206,7 +206,7 @@ def test_an_unreachable_nats_is_a_clear_503_and_not_ready(
     monkeypatch.delenv("BERTH_ARTIFACT_URI", raising=False)
     berth.push(LogisticRegression().fit(X, Y), name="churn", home=home, input_example=X[:2])
     sink = f"nats://127.0.0.1:{free_port()}/NOWHERE"  # nothing listens there
-    env = {"BERTH_RECORD_SINK": sink, "BERTH_RECORD_PUBLISH_TIMEOUT_S": "10"}
+    env = {"BERTH_RECORD_SINK": sink, "BERTH_RECORD_PUBLISH_TIMEOUT_S": "60"}
     with (
         data_replica(home, env, answering=False) as (replica, _),
         data_replica(tmp_path / "monitor" / "home", env, "monitor", answering=False) as (monitor, _),
@@ -221,7 +221,7 @@ def test_an_unreachable_nats_is_a_clear_503_and_not_ready(
 
     assert (answer.status_code, answer.json()["code"]) == (503, "recording_unavailable")
     assert "unreachable" in answer.json()["error"]
-    assert took < 5.0  # refused at once, not held until the publish timeout (10 s)
+    assert took < 15.0  # refused at once, not held until the publish timeout (60 s)
     assert ready.status_code == 400  # OIP's "not ready"
     assert any("cannot be recorded" in reason for reason in ready.json()["reasons"])
     assert (monitor_live.status_code, monitor_ready.status_code) == (200, 503)

@@ -175,32 +175,34 @@ def test_records_delivered_again_after_a_drainer_died_unacknowledged_are_stored_
 
 
 def test_an_unreachable_stream_refuses_records_at_once() -> None:
+    """A server starts at once when its NATS refuses the connection (not after the publish timeout),
+    says why it is not ready, and refuses each record at once."""
     target = parse_stream_uri(f"nats://127.0.0.1:{free_port()}/NOWHERE")
 
     timeout_s = 60.0
 
-    async def scenario() -> tuple[BerthError, float, list[str]]:
+    async def scenario() -> tuple[float, BerthError, float, list[str]]:
         recorder = StreamRecorder(connection(target), publish_timeout_s=timeout_s)
-        starting = asyncio.create_task(recorder.start())  # waits up to the timeout for a connection
-        while "unreachable" not in " ".join(recorder.problems()):  # the first connection failed
-            await asyncio.sleep(0.01)
+        started = time.monotonic()
+        await recorder.start()  # returns once the first connection has failed
+        start_took = time.monotonic() - started
         started = time.monotonic()
         with pytest.raises(BerthError) as refused:
             await committed(recorder.record(pending("p1")))
         took = time.monotonic() - started
         problems = recorder.problems()
         await recorder.close()
-        starting.cancel()
-        await asyncio.gather(starting, return_exceptions=True)
-        return refused.value, took, problems
+        return start_took, refused.value, took, problems
 
-    error, took, problems = asyncio.run(scenario())
+    start_took, error, took, problems = asyncio.run(scenario())
 
+    assert start_took < timeout_s / 4  # not held until the publish timeout
     assert error.code is ErrorCode.RECORDING_UNAVAILABLE
     assert "unreachable" in error.message
     assert took < timeout_s / 4  # refused at once, never held until the publish timeout
     assert problems
     assert "cannot be recorded" in problems[0]
+    assert "unreachable" in problems[0]
 
 
 def test_a_stream_keeping_duplicates_apart_for_less_than_asked_is_refused(target: StreamTarget) -> None:

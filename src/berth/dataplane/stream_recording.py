@@ -84,8 +84,8 @@ class StreamRecorder(PredictionRecorder):
         return [] if failure is None else [f"predictions cannot be recorded: {failure}"]
 
     async def start(self) -> None:
-        """Connect, waiting up to the publish timeout (a server whose NATS is away starts anyway,
-        not ready, and connects when NATS comes)."""
+        """Connect, waiting up to the publish timeout for the first attempt (a server whose NATS is
+        away starts at once, not ready, and connects when NATS comes)."""
         await self._connection.start()
         self._start_task()
         await self._connection.wait_connected(self._timeout_s)

@@ -106,6 +106,8 @@ class StreamConnection:
         self._js: JetStreamContext | None = None
         self._task: asyncio.Task[None] | None = None
         self._verified = asyncio.Event()
+        self._settled = asyncio.Event()
+        """Set once the first attempt has ended: verified, or failed (then retried in the background)."""
         self._closing = False
         self.failure: str | None = f"not yet connected to {target.uri}"
 
@@ -129,8 +131,11 @@ class StreamConnection:
             self._task = asyncio.create_task(self._connect(), name="berth-record-stream-connect")
 
     async def wait_connected(self, timeout_s: float) -> bool:
+        """Wait until the stream is verified, or the first attempt has failed (a NATS that refuses
+        the connection is not waited for: the caller goes on, not ready, while the connection is
+        retried), or `timeout_s`. True when connected."""
         with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self._verified.wait(), timeout_s)
+            await asyncio.wait_for(self._settled.wait(), timeout_s)
         return self.connected
 
     async def _connect(self) -> None:
@@ -161,6 +166,7 @@ class StreamConnection:
                     log.info("record stream %s connected", self.target.uri)
                 self.failure = None
                 self._verified.set()
+                self._settled.set()
                 return
             await asyncio.sleep(1.0)
 
@@ -173,6 +179,7 @@ class StreamConnection:
         if self.failure != reason:
             log.warning("record stream: %s", reason)
         self.failure = reason
+        self._settled.set()
 
     async def _on_error(self, exc: Exception) -> None:
         self._fail(f"{self.target.uri} is unreachable: {exc or type(exc).__name__}")
