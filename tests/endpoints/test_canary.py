@@ -12,7 +12,7 @@ from tests.conftest import Trained
 from tests.endpoints.conftest import create, delete, rows
 
 
-def drive(url: str, endpoint: str, body: dict[str, Any], until: Any, timeout_s: float = 30) -> list[str]:
+def drive(url: str, endpoint: str, body: dict[str, Any], until: Any, timeout_s: float = 60) -> list[str]:
     """Send requests until `until(endpoint json)` holds; returns the versions that answered."""
     versions: list[str] = []
     deadline = time.monotonic() + timeout_s
