@@ -156,3 +156,35 @@ def test_a_client_loads_numpy_for_tensors_and_pandas_for_dataframes(url: str, tm
     assert [m for m in platform_in(inferred) if m.split(".")[0] != "numpy"] == []
     assert {"numpy", "pandas"} <= predicted  # predict answers a DataFrame
     assert not {"sqlalchemy", "berth.runtime", "berth.control", "berth.storage", "berth.server"} & predicted
+
+
+SERVING = ("pandas", "sklearn", "scipy", "fastapi", "starlette", "uvicorn", "grpc", "alembic", "berth.server")
+"""What a ``--home`` command that lists what a registry holds never needs: the numerics of models, the
+server, and the migrations (the home is at the newest schema)."""
+
+
+@pytest.fixture(scope="module")
+def home(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    made = tmp_path_factory.mktemp("import-cost-home") / "home"
+    cli_loads(made.parent, "init", "--home", str(made))
+    return made
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["models", "list"],
+        ["endpoint", "list"],
+        ["team", "list"],
+        ["job", "list"],
+        ["trigger", "list"],
+        ["records", "list"],
+        ["alert", "list"],
+        ["alert", "log"],
+    ],
+)  # fmt: skip
+def test_home_listings_load_no_model_numerics_server_or_migrations(
+    home: Path, tmp_path: Path, args: list[str]
+) -> None:
+    loaded = cli_loads(tmp_path, *args, "--home", str(home))
+    assert sorted(m for m in loaded if any(m == p or m.startswith(f"{p}.") for p in SERVING)) == []
