@@ -1,7 +1,7 @@
 """SQLite files already at berth's newest schema, for tests that want a fresh registry database but
 do not test the migrations: a copy (SQLite's backup API, milliseconds) of one file per test process
-that `upgrade_database` migrated, which is what a store does when it first opens an empty file
-(about 0.3 s a test otherwise)."""
+that a store migrated when it first opened it, as any store does with an empty file (about 0.3 s a
+test otherwise)."""
 
 from __future__ import annotations
 
@@ -13,8 +13,7 @@ from contextlib import closing
 from functools import cache
 from pathlib import Path
 
-from berth.storage.db import create_database_engine
-from berth.storage.migrate import upgrade_database
+from berth.storage.sql_registry import SqlRegistryStore
 
 
 def migrated_sqlite_url(path: Path) -> str:
@@ -31,9 +30,5 @@ def _template() -> Path:
     folder = Path(tempfile.mkdtemp(prefix="berth-template-"))
     atexit.register(shutil.rmtree, folder, True)
     path = folder / "berth.db"
-    engine = create_database_engine(f"sqlite:///{path}")
-    try:
-        upgrade_database(engine)
-    finally:
-        engine.dispose()
+    SqlRegistryStore(f"sqlite:///{path}").close()  # a first open migrates
     return path

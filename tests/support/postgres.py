@@ -17,9 +17,9 @@ or take the ready-made fixture `postgres_database_url` by importing it into a co
 Mark such tests ``@pytest.mark.postgres``.
 
 ``fresh_postgres_database(migrated=True)`` gives a database already at berth's newest schema: a copy
-(``CREATE DATABASE ... TEMPLATE``, about 0.1 s) of one database per test process that
-`upgrade_database` migrated, which is what a store does when it first opens an empty database (about
-1 s a test otherwise). Tests of the migrations themselves take an empty one.
+(``CREATE DATABASE ... TEMPLATE``, about 0.1 s) of one database per test process that a store
+migrated when it first opened it, as any store does with an empty database (about 1 s a test
+otherwise). Tests of the migrations themselves take an empty one.
 """
 
 from __future__ import annotations
@@ -37,8 +37,7 @@ import pytest
 from psycopg import sql
 from sqlalchemy.engine import make_url
 
-from berth.storage.db import create_database_engine
-from berth.storage.migrate import upgrade_database
+from berth.storage.sql_registry import SqlRegistryStore
 from tests.support.unavailable import unavailable
 
 DEFAULT_POSTGRES_URL: Final = "postgresql://postgres@127.0.0.1:5432/postgres"
@@ -92,11 +91,7 @@ def _migrated_template(server: str) -> str:
     with _admin_connection(server) as conn:
         conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
     atexit.register(_drop, server, name)
-    engine = create_database_engine(_database_url(server, name))
-    try:
-        upgrade_database(engine)
-    finally:
-        engine.dispose()
+    SqlRegistryStore(_database_url(server, name)).close()  # a first open migrates; close leaves no connection
     return name
 
 
